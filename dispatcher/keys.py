@@ -1,0 +1,78 @@
+"""Every Redis key and stream name the product uses, defined here and nowhere else.
+
+All keys start with `PREFIX` (default `sms:`) so one Redis can be shared with
+other applications, and with dramatiq's own `dramatiq:` keys.
+
+| key                                   | type   | what                                           |
+|---------------------------------------|--------|------------------------------------------------|
+| sms:outcomes                          | stream | every state change of every message            |
+| sms:campaigns                         | set    | ids of every campaign ever imported            |
+| sms:c:{campaign}:meta                 | hash   | sender, text, created, batches, rows, paused   |
+| sms:c:{campaign}:counts               | hash   | messages by state (queued, accepted, ...)      |
+| sms:c:{campaign}:numbers              | hash   | number -> first CSV line (dedupe, re-runnable) |
+| sms:c:{campaign}:enqueued             | bitmap | bit {seq} set once batch {seq} is enqueued     |
+| sms:c:{campaign}:parked               | list   | batches held while the campaign is paused      |
+| sms:m:{messageId}                     | hash   | one message's latest state (TTL once final)    |
+| sms:dlr:early:{messageId}             | list   | reports that arrived before the send record    |
+| sms:deadletters                       | zset   | messageIds whose retries ran out -> time       |
+| sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
+| sms:suppressed                        | set    | numbers never to send to again                 |
+| sms:codes:unknown                     | set    | unknown gateway codes already logged once      |
+| sms:rl:*                              | (lua)  | rate-limit state (see workers/limits)          |
+| sms:otp:*                             | (lua)  | OTP limits and PIN records                     |
+"""
+
+from __future__ import annotations
+
+import os
+
+PREFIX = os.environ.get("SMS_KEY_PREFIX", "sms:")
+
+OUTCOMES = f"{PREFIX}outcomes"
+CAMPAIGNS = f"{PREFIX}campaigns"
+DEADLETTERS = f"{PREFIX}deadletters"
+SUPPRESSED = f"{PREFIX}suppressed"
+UNKNOWN_CODES = f"{PREFIX}codes:unknown"
+REPORTS_STREAM = f"{PREFIX}reports:pending"
+
+
+def campaign_meta(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:meta"
+
+
+def campaign_counts(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:counts"
+
+
+def campaign_numbers(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:numbers"
+
+
+def campaign_enqueued(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:enqueued"
+
+
+def campaign_parked(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:parked"
+
+
+def message(message_id: str) -> str:
+    return f"{PREFIX}m:{message_id}"
+
+
+def early_reports(message_id: str) -> str:
+    return f"{PREFIX}dlr:early:{message_id}"
+
+
+def deadletter(message_id: str) -> str:
+    return f"{PREFIX}deadletter:{message_id}"
+
+
+def ratelimit(name: str) -> str:
+    """Namespace for the limiter scripts' own keys, e.g. ratelimit('gcra:account')."""
+    return f"{PREFIX}rl:{name}"
+
+
+def otp(name: str) -> str:
+    """Namespace for OTP keys, e.g. otp('pin:{pinId}')."""
+    return f"{PREFIX}otp:{name}"

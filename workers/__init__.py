@@ -1,0 +1,1 @@
+"""Worker side: dramatiq actors that send batches through a provider, under limits."""

@@ -1,0 +1,56 @@
+"""What every provider shares: the verdict on one gateway answer, and the code-table row.
+
+A provider folder (`providers/ants/`, `providers/smsmanager/`, `providers/smsc/`)
+holds its sender, its delivery-report parser and its code table *as data*.
+Each table row is a `CodeRow`; classifying an answer gives a `Verdict`, and the
+verdict itself says what the worker must do (`Action`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    """What the worker does with one destination after the gateway answered."""
+
+    ACCEPTED = "accepted"  # gateway took it (or delivered it): done sending
+    ALREADY_DONE = "already_done"  # duplicate messageId: the gateway already has it
+    RETRY = "retry"  # transient: resend later, counts as an attempt
+    THROTTLED = "throttled"  # slow down: resend later, not counted as a failure
+    PERMANENT = "permanent"  # this recipient can never get it: fail, maybe suppress
+    FATAL = "fatal"  # the account cannot send: pause the campaign
+
+
+@dataclass(frozen=True, slots=True)
+class CodeRow:
+    """One row of a provider's code table."""
+
+    code: str
+    name: str
+    action: Action
+    description: str = ""
+    suppress: bool = False  # add the number to the suppression set
+    final: bool = True  # the gateway will not change this state later
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """The classification of one answer for one destination."""
+
+    action: Action
+    code: str = ""
+    name: str = ""
+    description: str = ""
+    permanent: bool = False
+    suppress: bool = False
+    retry_after: float | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.action in (Action.RETRY, Action.THROTTLED)
+
+    @property
+    def sent(self) -> bool:
+        return self.action in (Action.ACCEPTED, Action.ALREADY_DONE)
