@@ -13,6 +13,7 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:c:{campaign}:enqueued             | bitmap | bit {seq} set once batch {seq} is enqueued     |
 | sms:c:{campaign}:parked               | list   | batches held while the campaign is paused      |
 | sms:m:{messageId}                     | hash   | one message's latest state (TTL once final)    |
+| sms:m:{messageId}:enqueued            | string | send_sms idempotency marker                    |
 | sms:dlr:early:{messageId}             | list   | reports that arrived before the send record    |
 | sms:deadletters                       | zset   | messageIds whose retries ran out -> time       |
 | sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
@@ -58,6 +59,11 @@ def campaign_parked(campaign: str) -> str:
 
 def message(message_id: str) -> str:
     return f"{PREFIX}m:{message_id}"
+
+
+def enqueued_once(message_id: str) -> str:
+    """Marker that an API send with this messageId was enqueued (send_sms idempotency)."""
+    return f"{PREFIX}m:{message_id}:enqueued"
 
 
 def early_reports(message_id: str) -> str:

@@ -1,0 +1,167 @@
+"""Settings from the environment, validated once at start-up.
+
+Every variable is documented in `.env.example`.  A bad value raises
+`ConfigError` naming the variable; secrets (passwords, API keys) are held
+here and never printed: `Settings.redacted()` is what logs and `status` show.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+from dispatcher.errors import ConfigError
+
+DEFAULT_ANTS_BASE_URL = "http://127.0.0.1:8099"
+DEFAULT_REGION = "TH"
+DEFAULT_BATCH_SIZE = 1000
+MAX_BATCH_SIZE = 10000
+DEFAULT_HTTP_TIMEOUT = 30.0  # SmsManager recommends 30 s; ANTS documents none
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_VALIDITY_MINUTES = 2880  # ANTS default and maximum: 48 hours
+DEFAULT_OUTCOME_MAXLEN = 1_000_000
+DEFAULT_FINAL_TTL = 7 * 86400
+SECRET_FIELDS = frozenset({"ants_password", "ants_api_key", "webhook_password"})
+SENDER_RE = re.compile(r"^\S{1,11}$")
+
+
+@dataclass(frozen=True)
+class Settings:
+    redis_url: str = ""
+    ants_base_url: str = DEFAULT_ANTS_BASE_URL
+    ants_username: str = ""
+    ants_password: str = ""
+    ants_api_key: str = ""
+    sender: str = "InfoSMS"
+    region: str = DEFAULT_REGION
+    batch_size: int = DEFAULT_BATCH_SIZE
+    http_timeout: float = DEFAULT_HTTP_TIMEOUT
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    validity_minutes: int = DEFAULT_VALIDITY_MINUTES
+    notify_url: str = ""
+    notify_content_type: str = "application/json"
+    callback_data: str = ""
+    outcome_maxlen: int = DEFAULT_OUTCOME_MAXLEN
+    final_ttl: int = DEFAULT_FINAL_TTL
+    worker_processes: int = 2
+    worker_threads: int = 8
+    heartbeat_timeout_ms: int = 5000
+    maintenance_chance: int = 100_000
+    webhook_username: str = ""
+    webhook_password: str = ""
+
+    def redacted(self) -> dict[str, Any]:
+        """The settings as a dict, with every secret replaced by '***'."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            out[f.name] = "***" if f.name in SECRET_FIELDS and value else value
+        return out
+
+    def with_overrides(self, **changes: Any) -> Settings:
+        return replace(self, **changes)
+
+    @property
+    def auth_header(self) -> str:
+        """`Authorization` header for ANTS: App key when set, else Basic."""
+        if self.ants_api_key:
+            return f"App {self.ants_api_key}"
+        raw = f"{self.ants_username}:{self.ants_password}".encode()
+        return "Basic " + base64.b64encode(raw).decode()
+
+
+def _int(name: str, raw: str, lo: int, hi: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a whole number, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _float(name: str, raw: str, lo: float, hi: float) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a number of seconds, got {raw!r}") from None
+    if not lo <= value <= hi:
+        raise ConfigError(name, f"must be between {lo} and {hi}, got {value}")
+    return value
+
+
+def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
+    if not raw.startswith(schemes):
+        raise ConfigError(name, f"must start with one of {', '.join(schemes)}")
+    return raw.rstrip("/")
+
+
+def check_sender(name: str, raw: str) -> str:
+    if not SENDER_RE.match(raw):
+        raise ConfigError(name, "sender must be 1 to 11 characters without spaces")
+    return raw
+
+
+def _region(name: str, raw: str) -> str:
+    import phonenumbers
+
+    region = raw.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise ConfigError(name, f"unknown region code {raw!r} (ISO 3166 alpha-2, e.g. TH)")
+    return region
+
+
+def _content_type(name: str, raw: str) -> str:
+    if raw not in ("application/json", "application/xml"):
+        raise ConfigError(name, "must be application/json or application/xml")
+    return raw
+
+
+# variable -> (Settings field, parser(variable, raw value))
+_PARSERS = {
+    "REDIS_URL": ("redis_url", lambda n, v: _url(n, v, ("redis://", "rediss://", "unix://"))),
+    "ANTS_BASE_URL": ("ants_base_url", lambda n, v: _url(n, v, ("http://", "https://"))),
+    "ANTS_USERNAME": ("ants_username", lambda n, v: v),
+    "ANTS_PASSWORD": ("ants_password", lambda n, v: v),
+    "ANTS_API_KEY": ("ants_api_key", lambda n, v: v),
+    "SMS_SENDER": ("sender", check_sender),
+    "SMS_REGION": ("region", _region),
+    "SMS_BATCH_SIZE": ("batch_size", lambda n, v: _int(n, v, 1, MAX_BATCH_SIZE)),
+    "SMS_HTTP_TIMEOUT": ("http_timeout", lambda n, v: _float(n, v, 0.1, 300)),
+    "SMS_MAX_ATTEMPTS": ("max_attempts", lambda n, v: _int(n, v, 1, 100)),
+    "SMS_VALIDITY_MINUTES": ("validity_minutes", lambda n, v: _int(n, v, 1, 2880)),
+    "SMS_NOTIFY_URL": ("notify_url", lambda n, v: _url(n, v, ("http://", "https://"))),
+    "SMS_NOTIFY_CONTENT_TYPE": ("notify_content_type", _content_type),
+    "SMS_CALLBACK_DATA": ("callback_data", lambda n, v: v[:4000]),
+    "SMS_OUTCOME_MAXLEN": ("outcome_maxlen", lambda n, v: _int(n, v, 1000, 10**9)),
+    "SMS_FINAL_TTL": ("final_ttl", lambda n, v: _int(n, v, 60, 10**8)),
+    "SMS_WORKER_PROCESSES": ("worker_processes", lambda n, v: _int(n, v, 1, 64)),
+    "SMS_WORKER_THREADS": ("worker_threads", lambda n, v: _int(n, v, 1, 256)),
+    "SMS_HEARTBEAT_TIMEOUT_MS": ("heartbeat_timeout_ms", lambda n, v: _int(n, v, 1000, 600000)),
+    "SMS_MAINTENANCE_CHANCE": ("maintenance_chance", lambda n, v: _int(n, v, 0, 1000000)),
+    "WEBHOOK_USERNAME": ("webhook_username", lambda n, v: v),
+    "WEBHOOK_PASSWORD": ("webhook_password", lambda n, v: v),
+}
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every variable; raise ConfigError naming the first bad one."""
+    env = os.environ if env is None else env
+    values: dict[str, Any] = {}
+    for name, (attr, parse) in _PARSERS.items():
+        raw = env.get(name, "").strip()
+        if raw:
+            values[attr] = parse(name, raw)
+    settings = Settings(**values)
+    _check_credentials(settings)
+    return settings
+
+
+def _check_credentials(settings: Settings) -> None:
+    if bool(settings.ants_username) != bool(settings.ants_password):
+        missing = "ANTS_PASSWORD" if settings.ants_username else "ANTS_USERNAME"
+        raise ConfigError(missing, "set both ANTS_USERNAME and ANTS_PASSWORD, or ANTS_API_KEY")

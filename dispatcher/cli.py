@@ -1,0 +1,202 @@
+"""`smsdispatch`: the command line. Every subcommand is a thin layer over a module.
+
+smsdispatch demo                  a whole campaign against the sandbox, embedded Redis
+smsdispatch import FILE ...       validate, batch and enqueue a CSV campaign
+smsdispatch worker [-p N -t M]    run dramatiq workers (same as `dramatiq workers.actors`)
+smsdispatch status CAMPAIGN       counts by state (--json for machines)
+smsdispatch resume CAMPAIGN       continue a paused campaign
+smsdispatch deadletters list|replay [--campaign ID]
+smsdispatch sandbox --port N      the built-in ANTS sandbox gateway
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from rich.console import Console
+from rich.table import Table
+
+from config import settings as config
+from dispatcher import api, control, embedded
+from dispatcher.errors import DispatchError
+
+console = Console(stderr=True)
+Handler = Callable[[argparse.Namespace], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except DispatchError as exc:
+        console.print(f"[bold red]error:[/] {exc}")
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="smsdispatch", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+    _demo_args(sub.add_parser("demo", help="run a whole campaign against the sandbox"))
+    _import_args(sub.add_parser("import", help="import a CSV campaign"))
+    w = sub.add_parser("worker", help="run dramatiq worker processes")
+    w.add_argument("-p", "--processes", type=int, default=None)
+    w.add_argument("-t", "--threads", type=int, default=None)
+    w.add_argument("-Q", "--queues", nargs="*", default=None)
+    w.set_defaults(func=cmd_worker)
+    s = sub.add_parser("status", help="a campaign's counts by state")
+    s.add_argument("campaign")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_status)
+    r = sub.add_parser("resume", help="continue a paused campaign")
+    r.add_argument("campaign")
+    r.set_defaults(func=cmd_resume)
+    d = sub.add_parser("deadletters", help="list or replay messages whose retries ran out")
+    d.add_argument("action", choices=("list", "replay"))
+    d.add_argument("--campaign", default=None)
+    d.set_defaults(func=cmd_deadletters)
+    sb = sub.add_parser("sandbox", help="run the built-in ANTS sandbox gateway")
+    sb.add_argument("--host", default="127.0.0.1")
+    sb.add_argument("--port", type=int, default=8099)
+    sb.set_defaults(func=cmd_sandbox)
+    return p
+
+
+def _import_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path)
+    p.add_argument("--campaign", required=True)
+    p.add_argument("--sender", default=None, help="sender id (default SMS_SENDER)")
+    p.add_argument("--text", required=True, help="message text; {column} placeholders")
+    p.add_argument("--phone-column", default=None)
+    p.add_argument("--delimiter", default=None)
+    p.add_argument("--rejects", type=Path, default=None, help="default FILE.rejects.csv")
+    p.set_defaults(func=cmd_import)
+
+
+def _demo_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--file", type=Path, default=Path("examples/campaign.csv"))
+    p.add_argument("--campaign", default=None, help="default demo-<time>")
+    p.add_argument("--text", default="Hi {name}, your code is {code}. Reply STOP to opt out.")
+    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--port", type=int, default=0, help="sandbox port (default: a free one)")
+    p.set_defaults(func=_lazy("dispatcher.demo", "run"))
+
+
+def _lazy(module: str, name: str) -> Handler:
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), name)(args) or 0)
+
+    return handler
+
+
+def _client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(url)
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    with embedded.redis_url() as url:
+        settings = config.load().with_overrides(redis_url=url)
+        report = api.import_csv(
+            args.file, campaign=args.campaign, text=args.text, sender=args.sender,
+            phone_column=args.phone_column, delimiter=args.delimiter, rejects=args.rejects,
+            settings=settings, progress=True,
+        )  # fmt: skip
+    _print_import(report, args.rejects or api.default_rejects(args.file))
+    return 0
+
+
+def _print_import(report: Any, rejects: Path) -> None:
+    t = Table(title=f"import {report.campaign}")
+    cols = ("rows", "valid", "invalid", "duplicates", "batches", "enqueued", "skipped")
+    for col in cols:
+        t.add_column(col, justify="right")
+    t.add_row(*(str(getattr(report, c)) for c in cols))
+    console.print(t)
+    console.print(f"{report.seconds:.2f}s; rejects: {rejects}")
+    for line in report.rejects:
+        console.print(f"  [yellow]{line}[/]")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    with embedded.redis_url() as url:
+        st = control.status(_client(url), args.campaign)
+    if args.json:
+        sys.stdout.write(orjson.dumps(st, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    t = Table(title=f"campaign {args.campaign}")
+    t.add_column("state")
+    t.add_column("messages", justify="right")
+    for state, n in st["counts"].items():
+        t.add_row(state, str(n))
+    console.print(t)
+    for k in ("messages", "done_sending", "in_flight", "invalid", "duplicates", "parked_batches"):
+        console.print(f"{k}: {st.get(k, 0)}")
+    if st["paused"]:
+        console.print(
+            f"[bold yellow]paused:[/] {st['paused']}  (smsdispatch resume {args.campaign})"
+        )
+    return 0
+
+
+def cmd_resume(args: argparse.Namespace) -> int:
+    with embedded.redis_url() as url:
+        settings = config.load().with_overrides(redis_url=url)
+        n = control.resume(_client(url), api._enqueuer(settings), args.campaign)
+    console.print(f"resumed {args.campaign}: {n} parked batches back on the queue")
+    return 0
+
+
+def cmd_deadletters(args: argparse.Namespace) -> int:
+    with embedded.redis_url() as url:
+        client = _client(url)
+        if args.action == "list":
+            for row in control.deadletters(client, args.campaign):
+                sys.stdout.write(orjson.dumps(row).decode() + "\n")
+            return 0
+        settings = config.load().with_overrides(redis_url=url)
+        n = control.replay(
+            client, api._enqueuer(settings), args.campaign, settings.validity_minutes
+        )
+    console.print(f"replayed {n} dead messages")
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    with embedded.redis_url() as url:
+        settings = config.load().with_overrides(redis_url=url)
+        cmd = worker_command(settings, args.processes, args.threads, args.queues)
+        import subprocess
+
+        return subprocess.call(cmd, env={**os.environ, "REDIS_URL": url})
+
+
+def worker_command(
+    settings: config.Settings, processes: int | None, threads: int | None, queues: Any = None
+) -> list[str]:
+    """The dramatiq command line for N processes of M threads."""
+    cmd = [sys.executable, "-m", "dramatiq", "workers.actors",
+           "-p", str(processes or settings.worker_processes),
+           "-t", str(threads or settings.worker_threads)]  # fmt: skip
+    return cmd + (["-Q", *queues] if queues else [])
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox import server
+
+    server.run(args.host, args.port, server.settings_from_env())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,114 @@
+"""Operating a campaign: status, resume after a pause, dead letters (list and replay)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+import redis
+
+from dispatcher import ids, keys
+from dispatcher.batch import Batch
+from dispatcher.errors import CampaignNotFound
+from dispatcher.outcomes import FINAL, State
+
+Enqueue = Callable[[dict[str, Any]], None]
+DONE_SENDING = frozenset({State.ACCEPTED, State.PENDING}) | FINAL
+META_INTS = ("rows", "valid", "invalid", "duplicates", "batches", "messages", "created", "imported")
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
+    """Counts by state and the campaign's facts, from two hashes (fast at any size)."""
+    pipe = client.pipeline(transaction=False)
+    pipe.sismember(keys.CAMPAIGNS, campaign)
+    pipe.hgetall(keys.campaign_meta(campaign))
+    pipe.hgetall(keys.campaign_counts(campaign))
+    pipe.llen(keys.campaign_parked(campaign))
+    known, meta_raw, counts_raw, parked = pipe.execute()
+    if not known:
+        raise CampaignNotFound(f"no campaign {campaign!r}")
+    meta = {_text(k): _text(v) for k, v in meta_raw.items()}
+    counts = {_text(k): int(v) for k, v in counts_raw.items() if int(v)}
+    return _summary(campaign, meta, counts, parked)
+
+
+def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked: int) -> dict:
+    facts: dict[str, Any] = {k: int(meta[k]) for k in META_INTS if k in meta}
+    messages = facts.get("messages", 0)
+    done = sum(n for s, n in counts.items() if s in DONE_SENDING)
+    return {
+        "campaign": campaign,
+        **facts,
+        "counts": dict(sorted(counts.items())),
+        "done_sending": done,
+        "in_flight": max(0, messages - done),
+        "paused": meta.get("paused", ""),
+        "parked_batches": parked,
+        "imported_complete": "imported" in meta,
+    }
+
+
+def resume(client: redis.Redis, enqueue: Enqueue, campaign: str) -> int:
+    """Clear the pause and put every parked batch back on the queue; returns how many."""
+    status(client, campaign)  # raises if unknown
+    client.hdel(keys.campaign_meta(campaign), "paused")
+    parked_key = keys.campaign_parked(campaign)
+    moved = 0
+    while raw := client.lindex(parked_key, 0):
+        enqueue(orjson.loads(raw))  # a crash here re-enqueues it: idempotent by messageId
+        client.lpop(parked_key)
+        moved += 1
+    return moved
+
+
+def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1000) -> list[dict]:
+    """Dead messages, oldest first: messageId, campaign, to, reason, when."""
+    out = []
+    for mid_raw, score in client.zrange(keys.DEADLETTERS, 0, -1, withscores=True):
+        mid = _text(mid_raw)
+        if campaign and ids.campaign_of(mid) != campaign:
+            continue
+        entry = client.hgetall(keys.deadletter(mid))
+        batch = orjson.loads(entry.get(b"batch", b"{}") or b"{}")
+        to = batch["d"][0][1] if batch.get("d") else ""
+        out.append({"messageId": mid, "campaign": ids.campaign_of(mid), "to": to,
+                    "reason": _text(entry.get(b"reason", b"")), "at": int(score)})  # fmt: skip
+        if len(out) >= limit:
+            break
+    return out
+
+
+def replay(client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity_min: int) -> int:
+    """Send dead messages again (same messageIds, fresh attempts and validity)."""
+    replayed = 0
+    for dead in deadletters(client, campaign, limit=10**9):
+        mid = dead["messageId"]
+        raw = client.hget(keys.deadletter(mid), "batch")
+        if raw is None:
+            continue
+        batch = Batch.from_dict(orjson.loads(raw))
+        expires = int(time.time() * 1000) + validity_min * 60_000
+        _requeue_state(client, batch.campaign, mid)
+        enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
+        client.delete(keys.deadletter(mid))
+        client.zrem(keys.DEADLETTERS, mid)
+        replayed += 1
+    return replayed
+
+
+def _requeue_state(client: redis.Redis, campaign: str, mid: str) -> None:
+    """Move a dead message back to queued (the only backward move there is)."""
+    pipe = client.pipeline(transaction=True)
+    pipe.hset(keys.message(mid), mapping={"state": State.QUEUED.value, "rank": 0})
+    pipe.hincrby(keys.campaign_counts(campaign), State.DEAD.value, -1)
+    pipe.hincrby(keys.campaign_counts(campaign), State.QUEUED.value, 1)
+    event = {"messageId": mid, "campaign": campaign, "state": State.QUEUED.value,
+             "reason": "replayed from dead letters", "ts": int(time.time() * 1000)}  # fmt: skip
+    pipe.xadd(keys.OUTCOMES, event)
+    pipe.execute()

@@ -1,0 +1,166 @@
+"""Streaming CSV reader for campaigns: one row at a time, memory flat for any file size.
+
+UTF-8 with or without BOM; the delimiter is sniffed from the header (`,` `;` tab `|`)
+unless given.  The header names the phone column (common names are recognised, or
+`phone_column=`).  Rows that cannot be used are not errors for the file: they come
+out as `Reject(line, field, reason)` so the importer writes them to the rejects file
+and carries on.  A file that cannot be used at all (empty, no phone column) raises
+`InputError` with file, line and field before anything is enqueued.
+
+This module is the boundary where `csv.Error` and `UnicodeError` are translated.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from dispatcher.errors import InputError, MissingColumnError
+
+PHONE_COLUMNS = (
+    "phone", "phone_number", "phonenumber", "phone number", "mobile", "mobile_number",
+    "msisdn", "to", "number", "tel", "telephone", "recipient", "destination",
+)  # fmt: skip
+DELIMITERS = ",;\t|"
+SNIFF_BYTES = 64 * 1024
+MAX_FIELD_CHARS = 10_000  # a longer cell is rejected (texts are at most 4,000 bytes)
+CSV_FIELD_LIMIT = 16 * 1024 * 1024  # what csv may read before we judge the row
+
+
+@dataclass(frozen=True, slots=True)
+class Reject:
+    line: int
+    field: str
+    reason: str
+    fields: Sequence[str]
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    line: int
+    fields: Sequence[str]
+
+
+def open_text(path: str | Path) -> IO[str]:
+    """Open as UTF-8 (BOM stripped); undecodable bytes are kept as surrogates to report."""
+    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+
+
+class CsvSource:
+    """Iterate a campaign CSV as `Row`s and `Reject`s, after reading its header."""
+
+    def __init__(
+        self,
+        fh: IO[str],
+        *,
+        name: str = "<input>",
+        phone_column: str | None = None,
+        delimiter: str | None = None,
+    ) -> None:
+        self.name = name
+        self._fh = fh
+        csv.field_size_limit(CSV_FIELD_LIMIT)
+        self.delimiter = delimiter or self._sniff()
+        self._reader = csv.reader(fh, delimiter=self.delimiter)
+        self.header = self._read_header()
+        self.phone_index = self._phone_index(phone_column)
+
+    def _sniff(self) -> str:
+        sample = self._fh.read(SNIFF_BYTES)
+        self._fh.seek(0)
+        first = sample.split("\n", 1)[0]
+        if not first.strip():
+            raise InputError("file is empty: expected a header row", file=self.name, line=1)
+        counts = {d: first.count(d) for d in DELIMITERS}
+        best = max(counts, key=lambda d: counts[d])
+        return best if counts[best] else ","
+
+    def _read_header(self) -> list[str]:
+        try:
+            header = next(self._reader)
+        except StopIteration:
+            raise InputError("file is empty: expected a header row", file=self.name) from None
+        except csv.Error as exc:
+            raise InputError(f"unreadable header: {exc}", file=self.name, line=1) from None
+        bad = _bad_utf8(header)
+        if bad is not None:
+            raise InputError("header is not UTF-8", file=self.name, line=1, field=str(bad))
+        return [h.strip() for h in header]
+
+    def _phone_index(self, wanted: str | None) -> int:
+        names = [h.lower() for h in self.header]
+        candidates = (wanted.strip().lower(),) if wanted else PHONE_COLUMNS
+        for c in candidates:
+            if c in names:
+                return names.index(c)
+        looks_like_data = any(h.lstrip("+").replace(" ", "").isdigit() for h in self.header)
+        hint = " (the first row looks like data: add a header row)" if looks_like_data else ""
+        if len(self.header) == 1 and any(d in self.header[0] for d in DELIMITERS):
+            hint = " (only one column: is the delimiter right? use --delimiter)"
+        known = ", ".join(PHONE_COLUMNS)
+        asked = f"column {wanted!r}" if wanted else f"phone column (one of: {known})"
+        raise MissingColumnError(
+            f"header has no {asked}; header is {self.header}{hint}",
+            file=self.name, line=1, field="header",
+        )  # fmt: skip
+
+    def __iter__(self) -> Iterator[Row | Reject]:
+        width = len(self.header)
+        line = 1
+        while True:
+            start = line + 1
+            try:
+                fields = next(self._reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:  # e.g. NUL byte: csv skips past the bad line
+                line = self._reader.line_num
+                yield Reject(start, "", f"unreadable CSV: {exc}", [])
+                continue
+            line = self._reader.line_num
+            if not fields or (len(fields) == 1 and not fields[0].strip()):
+                continue  # blank line
+            yield _check(start, fields, width, self.header)
+
+
+def _check(line: int, fields: list[str], width: int, header: Sequence[str]) -> Row | Reject:
+    if len(fields) != width:
+        return Reject(line, "", f"row has {len(fields)} fields, header has {width}", fields)
+    for i, value in enumerate(fields):
+        if len(value) > MAX_FIELD_CHARS:
+            reason = f"field longer than {MAX_FIELD_CHARS} characters"
+            return Reject(line, header[i], reason, _repair(fields))
+    bad = _bad_utf8(fields)
+    if bad is not None:
+        return Reject(line, header[bad], "not valid UTF-8", _repair(fields))
+    return Row(line, fields)
+
+
+def _bad_utf8(fields: Sequence[str]) -> int | None:
+    """Index of the first field holding undecodable bytes (as surrogates), if any."""
+    for i, value in enumerate(fields):
+        if not value.isascii():
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return i
+    return None
+
+
+def _repair(fields: Sequence[str]) -> list[str]:
+    """Make fields writable: undecodable bytes become U+FFFD."""
+    return [f.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for f in fields]
+
+
+def from_rows(header: Sequence[str], rows: Sequence[Sequence[str]], phone_column: str) -> CsvSource:
+    """A source over in-memory rows (used by the Python API), same checks as a file."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    buf.seek(0)
+    return CsvSource(buf, name="<api>", phone_column=phone_column, delimiter=",")

@@ -1,0 +1,35 @@
+"""The dramatiq actors. Run workers with:  dramatiq workers.actors -p N -t M
+
+Importing this module builds the broker from the environment (REDIS_URL, ...)
+and registers the actors; sessions and connections are opened later, per
+process, by the `Runtime` middleware on dramatiq's event loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dramatiq
+
+from config import settings as config
+from dispatcher.batch import Batch
+from workers import runtime
+from workers.broker import CAMPAIGN_QUEUE, SEND_ACTOR, make_broker
+from workers.providers.ants.sender import AntsSender
+from workers.sender import BatchSender
+
+SEND_TIME_LIMIT_MS = 10 * 60_000
+
+settings = config.load()
+broker = make_broker(settings)
+broker.add_middleware(runtime.Runtime(settings))
+
+
+@dramatiq.actor(
+    actor_name=SEND_ACTOR, queue_name=CAMPAIGN_QUEUE, max_retries=20, time_limit=SEND_TIME_LIMIT_MS
+)
+async def send_batch(batch: dict[str, Any]) -> None:
+    """Send one batch (see workers.sender). Unexpected errors are retried by dramatiq."""
+    ctx = runtime.current()
+    provider = AntsSender(ctx.session, ctx.settings)
+    await BatchSender(ctx, provider.send).process(Batch.from_dict(batch))

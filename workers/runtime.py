@@ -1,0 +1,82 @@
+"""Per-process resources of a worker, opened on dramatiq's event loop, never at import time.
+
+`Runtime` is a dramatiq middleware: in `after_worker_boot` it opens one
+`aiohttp.ClientSession` and one `redis.asyncio` client on the event loop that the
+`AsyncIO` middleware runs, and a heartbeat thread (see `workers.broker`); in
+`before_worker_shutdown` it closes them.  Actors reach them through `current()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aioredis
+from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.middleware import Middleware
+
+from config.settings import Settings
+from workers.broker import CAMPAIGN_QUEUE
+
+log = logging.getLogger(__name__)
+CONNECTIONS_PER_HOST = 64
+REDIS_SOCKET_TIMEOUT = 10.0
+
+
+@dataclass
+class Context:
+    settings: Settings
+    session: aiohttp.ClientSession
+    redis: aioredis.Redis
+    broker: Any
+
+
+_current: Context | None = None
+
+
+def current() -> Context:
+    if _current is None:
+        raise RuntimeError("worker runtime not booted (Runtime middleware missing?)")
+    return _current
+
+
+class Runtime(Middleware):
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._stop = threading.Event()
+
+    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+        global _current
+        _current = get_event_loop_thread().run_coroutine(self._open(broker))
+        threading.Thread(target=self._heartbeat, args=(broker,), daemon=True).start()
+
+    async def _open(self, broker: Any) -> Context:
+        connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
+        session = aiohttp.ClientSession(connector=connector)
+        client = aioredis.Redis.from_url(
+            self.settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT
+        )
+        return Context(self.settings, session, client, broker)
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        global _current
+        self._stop.set()
+        if _current is not None:
+            get_event_loop_thread().run_coroutine(self._close(_current))
+            _current = None
+
+    async def _close(self, ctx: Context) -> None:
+        await ctx.session.close()
+        await ctx.redis.aclose()
+
+    def _heartbeat(self, broker: Any) -> None:
+        """Any broker command refreshes this process's heartbeat; qsize is the cheapest."""
+        interval = self.settings.heartbeat_timeout_ms / 3000
+        while not self._stop.wait(interval):
+            try:
+                broker.do_qsize(CAMPAIGN_QUEUE)
+            except Exception as exc:  # keep beating through a Redis blip
+                log.warning("heartbeat failed: %r", exc)
