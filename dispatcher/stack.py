@@ -1,0 +1,94 @@
+"""Launch the moving parts as real processes: the sandbox gateway and dramatiq workers.
+
+Used by `smsdispatch demo`, the end-to-end tests and the benchmarks, so all three
+run exactly what production runs (`Procfile`), only on one machine.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+SANDBOX_USER = "sandbox"
+SANDBOX_PASSWORD = "sandbox"  # the sandbox's own default credentials, not a secret
+START_TIMEOUT = 20.0
+STOP_TIMEOUT = 15.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
+
+
+class Stack:
+    """Sandbox + workers as child processes, stopped on exit."""
+
+    def __init__(self, redis_url: str, *, log_dir: Path | None = None, **env: str) -> None:
+        self.redis_url = redis_url
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.log_dir = log_dir
+        self.env = {**os.environ, "REDIS_URL": redis_url, **env}
+        self.sandbox_port = 0
+
+    def sandbox(self, port: int = 0, **env: str) -> str:
+        """Start the sandbox gateway; returns its base URL and points workers at it."""
+        self.sandbox_port = port or free_port()
+        cmd = [sys.executable, "-m", "dispatcher.cli", "sandbox", "--port", str(self.sandbox_port)]
+        self._spawn("sandbox", cmd, {**self.env, **env})
+        wait_port(self.sandbox_port)
+        url = f"http://127.0.0.1:{self.sandbox_port}"
+        self.env |= {"ANTS_BASE_URL": url, "ANTS_USERNAME": SANDBOX_USER,
+                     "ANTS_PASSWORD": SANDBOX_PASSWORD}  # fmt: skip
+        return url
+
+    def workers(self, processes: int = 2, threads: int = 8, queues: list[str] | None = None,
+                **env: str) -> subprocess.Popen[bytes]:  # fmt: skip
+        cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "-p", str(processes),
+               "-t", str(threads)] + (["-Q", *queues] if queues else [])  # fmt: skip
+        return self._spawn("workers", cmd, {**self.env, **env})
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        out = subprocess.DEVNULL
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            out = open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab")  # noqa: SIM115
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+        self.procs.append(proc)
+        return proc
+
+    def stop(self) -> None:
+        for p in reversed(self.procs):
+            if p.poll() is None:
+                os.killpg(p.pid, signal.SIGTERM)
+        for p in self.procs:
+            try:
+                p.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                os.killpg(p.pid, signal.SIGKILL)
+                p.wait()
+        self.procs.clear()
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:  # fmt: skip
+        self.stop()
