@@ -1,0 +1,29 @@
+"""Settings: every bad variable is named; secrets never show."""
+
+from __future__ import annotations
+
+import pytest
+
+from config.settings import load
+from dispatcher.errors import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("env", "variable"),
+    [({"REDIS_URL": "http://x"}, "REDIS_URL"), ({"SMS_BATCH_SIZE": "0"}, "SMS_BATCH_SIZE"),
+     ({"SMS_BATCH_SIZE": "ten"}, "SMS_BATCH_SIZE"), ({"SMS_SENDER": "Too Long Sender"}, "SMS_SENDER"),
+     ({"SMS_REGION": "XX"}, "SMS_REGION"), ({"SMS_VALIDITY_MINUTES": "3000"}, "SMS_VALIDITY_MINUTES"),
+     ({"ANTS_USERNAME": "u"}, "ANTS_PASSWORD"), ({"SMS_HTTP_TIMEOUT": "-1"}, "SMS_HTTP_TIMEOUT")],
+)  # fmt: skip
+def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
+    with pytest.raises(ConfigError) as e:
+        load(env)
+    assert e.value.variable == variable and variable in str(e.value)
+
+
+def test_secrets_are_redacted_and_auth_header_built() -> None:
+    s = load({"ANTS_USERNAME": "Aladdin", "ANTS_PASSWORD": "opensesame"})
+    assert s.redacted()["ants_password"] == "***"
+    assert "opensesame" not in repr(s.redacted())
+    assert s.auth_header == "Basic QWxhZGRpbjpvcGVuc2VzYW1l"  # the example in the ANTS doc
+    assert load({"ANTS_API_KEY": "k1"}).auth_header == "App k1"
