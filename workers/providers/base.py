@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal, NamedTuple
 
 
 class Action(StrEnum):
@@ -33,6 +34,10 @@ class CodeRow:
     description: str = ""
     suppress: bool = False  # add the number to the suppression set
     final: bool = True  # the gateway will not change this state later
+    group: str = ""  # the gateway's group for this code (e.g. "REJECTED", "HANDSET_ERRORS")
+    permanent: bool | None = None  # the gateway's own permanent flag, where it has one
+    retry_after: float | None = None  # seconds to wait before resending, if the row says
+    http_status: int | None = None  # the HTTP status the gateway documents with this code
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,3 +59,21 @@ class Verdict:
     @property
     def sent(self) -> bool:
         return self.action in (Action.ACCEPTED, Action.ALREADY_DONE)
+
+
+State = Literal["pending", "delivered", "undeliverable", "expired", "rejected"]
+
+
+class GroupState(NamedTuple):
+    """A gateway status group normalized to our state, and whether it is final."""
+
+    state: State
+    final: bool
+
+
+class StateRow(NamedTuple):
+    """One gateway state code: its name, our normalized state, and whether it is final."""
+
+    name: str
+    state: State
+    final: bool

@@ -1,0 +1,123 @@
+"""Helpers shared by the provider code tables: rows to verdicts, unknown codes, Retry-After.
+
+Pure functions and one in-process set; no Redis here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from dispatcher.errors import (
+    GatewayAuthError,
+    GatewayError,
+    GatewayRequestError,
+    GatewayThrottled,
+)
+from workers.providers.base import Action, CodeRow, Verdict
+
+log = logging.getLogger("workers.providers.codes")
+
+_seen_unknown: set[tuple[str, str]] = set()
+_seen_lock = threading.Lock()
+
+
+def log_unknown_once(provider: str, code: str, detail: str = "") -> bool:
+    """Log an unknown gateway code the first time this process sees it; True if logged."""
+    key = (provider, code)
+    with _seen_lock:
+        if key in _seen_unknown:
+            return False
+        _seen_unknown.add(key)
+    log.warning("unknown %s code %r %s", provider, code, detail)
+    return True
+
+
+def reset_unknown_log() -> None:
+    """Forget which unknown codes were logged (for tests)."""
+    with _seen_lock:
+        _seen_unknown.clear()
+
+
+def index(rows: Iterable[CodeRow]) -> dict[str, CodeRow]:
+    """Rows by code; the first row wins when a code is listed twice."""
+    table: dict[str, CodeRow] = {}
+    for row in rows:
+        table.setdefault(row.code, row)
+    return table
+
+
+def to_verdict(row: CodeRow, action: Action | None = None, **changes: Any) -> Verdict:
+    """The verdict a table row gives, optionally with another action or fields."""
+    act = action or row.action
+    verdict = Verdict(
+        action=act,
+        code=row.code,
+        name=row.name,
+        description=row.description,
+        permanent=act is Action.PERMANENT,
+        suppress=row.suppress and act is Action.PERMANENT,
+        retry_after=row.retry_after if act in (Action.RETRY, Action.THROTTLED) else None,
+    )
+    return replace(verdict, **changes) if changes else verdict
+
+
+def unknown_verdict(action: Action, code: str, name: str = "", why: str = "") -> Verdict:
+    """The verdict for a code no table knows."""
+    desc = f"unknown code, classified by {why}" if why else "unknown code"
+    return Verdict(
+        action=action,
+        code=code,
+        name=name,
+        description=desc,
+        permanent=action is Action.PERMANENT,
+    )
+
+
+def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if unusable."""
+    text = (value or "").strip()
+    if not text:
+        return None
+    try:
+        return max(0.0, float(text))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(text)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def parse_retry_after(
+    value: str | None, default: float = 1.0, now: datetime | None = None
+) -> float:
+    """Seconds from a Retry-After header; `default` when it is missing or unusable."""
+    seconds = retry_after_seconds(value, now)
+    return default if seconds is None else seconds
+
+
+def classify_transport(exc: GatewayError) -> Verdict:
+    """The verdict for a whole-request failure raised at the transport boundary."""
+    name = type(exc).__name__
+    code = str(exc.status or exc.code or "")
+    if isinstance(exc, GatewayAuthError):
+        return Verdict(Action.FATAL, code, name, str(exc))
+    if isinstance(exc, GatewayThrottled):
+        wait = exc.retry_after if exc.retry_after is not None else 1.0
+        return Verdict(Action.THROTTLED, code, name, str(exc), retry_after=wait)
+    if isinstance(exc, GatewayRequestError):
+        return Verdict(Action.PERMANENT, code, name, str(exc), permanent=True)
+    if exc.fatal:
+        return Verdict(Action.FATAL, code, name, str(exc))
+    if exc.retryable:
+        return Verdict(Action.RETRY, code, name, str(exc), retry_after=exc.retry_after)
+    return Verdict(Action.PERMANENT, code, name, str(exc), permanent=True)
