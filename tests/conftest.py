@@ -61,3 +61,10 @@ def fake() -> Iterator[fakeredis.FakeRedis]:
     client = fakeredis.FakeRedis()
     yield client
     client.flushall()
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def store(request: pytest.FixtureRequest) -> redis.Redis:
+    """Both backends: the Lua scripts must behave the same on fakeredis and real Redis."""
+    name = "fake" if request.param == "fakeredis" else "r"
+    return request.getfixturevalue(name)

@@ -11,8 +11,9 @@ from dispatcher.errors import ConfigError
 @pytest.mark.parametrize(
     ("env", "variable"),
     [({"REDIS_URL": "http://x"}, "REDIS_URL"), ({"SMS_BATCH_SIZE": "0"}, "SMS_BATCH_SIZE"),
-     ({"SMS_BATCH_SIZE": "ten"}, "SMS_BATCH_SIZE"), ({"SMS_SENDER": "Too Long Sender"}, "SMS_SENDER"),
-     ({"SMS_REGION": "XX"}, "SMS_REGION"), ({"SMS_VALIDITY_MINUTES": "3000"}, "SMS_VALIDITY_MINUTES"),
+     ({"SMS_BATCH_SIZE": "ten"}, "SMS_BATCH_SIZE"),
+     ({"SMS_SENDER": "Too Long Sender"}, "SMS_SENDER"), ({"SMS_REGION": "XX"}, "SMS_REGION"),
+     ({"SMS_VALIDITY_MINUTES": "3000"}, "SMS_VALIDITY_MINUTES"),
      ({"ANTS_USERNAME": "u"}, "ANTS_PASSWORD"), ({"SMS_HTTP_TIMEOUT": "-1"}, "SMS_HTTP_TIMEOUT")],
 )  # fmt: skip
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
