@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import redis
 
 from dispatcher import ids, keys, lua
@@ -131,9 +132,8 @@ class Importer:
     def _flush_check(self) -> None:
         if not self._check:
             return
-        args: list[Any] = [CAMPAIGN_TTL]
-        for line, number, _ in self._check:
-            args += [number, line]
+        pairs = orjson.dumps([(number, line) for line, number, _ in self._check])
+        args = [CAMPAIGN_TTL, pairs]
         owners = lua.script(self.r, "dedupe")(keys=[keys.campaign_numbers(self.spec.campaign)],
                                               args=args)  # fmt: skip
         for (line, number, text), owner in zip(self._check, owners, strict=True):

@@ -21,11 +21,12 @@ from typing import Any
 import orjson
 import redis
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from config import settings as config
 from dispatcher import api, control, embedded
-from dispatcher.errors import DispatchError
+from dispatcher.errors import ConfigError, DispatchError
 
 console = Console(stderr=True)
 Handler = Callable[[argparse.Namespace], int]
@@ -66,6 +67,11 @@ def _parser() -> argparse.ArgumentParser:
     sb = sub.add_parser("sandbox", help="run the built-in ANTS sandbox gateway")
     sb.add_argument("--host", default="127.0.0.1")
     sb.add_argument("--port", type=int, default=8099)
+    sb.add_argument(
+        "--config",
+        default=os.environ.get("SANDBOX_CONFIG", ""),
+        help="JSON settings (faults, flooding, dlr...); default $SANDBOX_CONFIG",
+    )
     sb.set_defaults(func=cmd_sandbox)
     return p
 
@@ -125,7 +131,7 @@ def _print_import(report: Any, rejects: Path) -> None:
     console.print(t)
     console.print(f"{report.seconds:.2f}s; rejects: {rejects}")
     for line in report.rejects:
-        console.print(f"  [yellow]{line}[/]")
+        console.print(f"  [yellow]{escape(line)}[/]")
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -192,9 +198,17 @@ def worker_command(
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.settings import SandboxSettings, update
+
     from sandbox import server
 
-    server.run(args.host, args.port, server.settings_from_env())
+    settings = SandboxSettings()
+    if args.config:
+        try:
+            update(settings, orjson.loads(args.config))
+        except (ValueError, orjson.JSONDecodeError) as exc:
+            raise ConfigError("SANDBOX_CONFIG", str(exc)) from None
+    server.run(args.host, args.port, settings)
     return 0
 
 

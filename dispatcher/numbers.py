@@ -2,19 +2,28 @@
 
 `0812345678` in region TH becomes `66812345678` (the gateway wants digits only,
 country code first, no `+`).  Invalid numbers raise `InputError` with a reason.
+
+Speed: `phonenumbers.parse` + `is_valid_number` cost ~70 µs a number, which caps an
+import at ~14k rows/s.  Most campaign numbers are plain digits of the default
+region, so a fast path checks those against the same phonenumbers metadata
+(the region's general pattern and its number-type patterns, as
+`is_valid_number` does) with precompiled regexes; anything else takes the full
+parse.  A property test checks that both paths agree.
 """
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import NumberParseException, PhoneNumberFormat
+from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
 
 from dispatcher.errors import InputError
 
-MIN_DIGITS = 7
-MAX_DIGITS = 15  # E.164
+SEPARATORS = re.compile(r"[\s\-().]")
+TYPE_DESCS = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",
+              "personal_number", "voip", "pager", "uan", "voicemail")  # fmt: skip
 
 
 def normalise(raw: str, region: str) -> str:
@@ -22,12 +31,46 @@ def normalise(raw: str, region: str) -> str:
     text = raw.strip()
     if not text:
         raise InputError("phone number is empty", field="phone")
+    fast = _fast(text, region)
+    if fast is not None:
+        return fast
     try:
         return _parse(text, region)
     except InputError:
         if text.isdigit() and not text.startswith("0"):
             return _parse("+" + text, region)  # international digits without '+'
         raise
+
+
+def _fast(text: str, region: str) -> str | None:
+    """The region's own plain-digit forms, validated like is_valid_number; else None."""
+    digits = SEPARATORS.sub("", text)
+    plus = digits.startswith("+")
+    digits = digits[1:] if plus else digits
+    if not digits.isdigit():
+        return None
+    cc, prefix, general, types = _metadata(region)
+    if digits.startswith(cc) and (plus or not digits.startswith(prefix)):
+        nsn = digits[len(cc) :]
+    elif not plus and prefix and digits.startswith(prefix):
+        nsn = digits[len(prefix) :]
+    else:
+        return None
+    if general.fullmatch(nsn) and types.fullmatch(nsn):
+        return cc + nsn
+    return None
+
+
+@lru_cache(maxsize=64)
+def _metadata(region: str) -> tuple[str, str, re.Pattern[str], re.Pattern[str]]:
+    md = PhoneMetadata.metadata_for_region(region)
+    if md is None:
+        raise InputError(f"unknown region {region!r}", field="region")
+    descs = [getattr(md, n) for n in TYPE_DESCS]
+    patterns = [d.national_number_pattern for d in descs if d and d.national_number_pattern]
+    types = re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)")
+    general = re.compile(md.general_desc.national_number_pattern)
+    return str(md.country_code), md.national_prefix or "", general, types
 
 
 @lru_cache(maxsize=4096)

@@ -16,7 +16,7 @@ BAD_ROWS = [
     ["not-a-number", "Text", "X2"],  # not a number
     ["", "Empty", "X3"],  # empty phone
     ["=cmd|' /C calc'!A0", "Formula", "X4"],  # spreadsheet formula injection attempt
-    ["0212345678", "Landline", "X5"],  # valid Bangkok landline: accepted (valid number)
+    ["0212345678", "Landline", "X5"],  # a Bangkok landline with one digit too many
 ]
 
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from dispatcher import ids
+from dispatcher import ids, numbers
 from dispatcher.errors import InputError, PlaceholderError
 from dispatcher.numbers import normalise
 from dispatcher.sms import count_parts, too_long
@@ -70,3 +72,23 @@ def test_too_long() -> None:
     assert not too_long("a" * 153 * 25)
     assert too_long("a" * (153 * 25 + 1))
     assert too_long("ก" * 1400)  # 4,200 bytes in UTF-8
+
+
+@given(
+    region=st.sampled_from(["TH", "GB", "US", "DE", "CZ", "RU"]),
+    digits=st.text(alphabet="0123456789", min_size=6, max_size=14),
+    plus=st.booleans(),
+)
+@settings(max_examples=2000, deadline=None)
+def test_fast_path_agrees_with_phonenumbers(region: str, digits: str, plus: bool) -> None:
+    """Whenever the fast path answers, the full phonenumbers parse gives the same number."""
+    text = ("+" if plus else "") + digits
+    fast = numbers._fast(text, region)
+    if fast is None:
+        return
+    assert numbers._parse(text, region) == fast
+
+
+def test_fast_path_covers_common_thai_forms() -> None:
+    for raw in ("0812345678", "66812345678", "+66 81 234 5678", "081-234-5678"):
+        assert numbers._fast(raw, "TH") == "66812345678"
