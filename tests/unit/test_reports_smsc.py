@@ -1,0 +1,304 @@
+"""SMSC.ru status answers in every fmt / all combination, single and multiple, and errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workers.providers.reports import STATES, DeliveryReport, ReportParseError
+from workers.providers.smsc.reports import STATUSES, parse_status
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+
+
+def body(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def brief(r: DeliveryReport) -> tuple[str, str, bool, str, str, str]:
+    return (r.message_id, r.state, r.final, r.to, r.status_code, r.error_code)
+
+
+SINGLE = [
+    # fixture, fmt, all, expected (id, state, final, to, status, err), done_at, sent_at, price
+    (
+        "smsc_fmt0_all0.txt",
+        0,
+        0,
+        ("42", "delivered", True, "79990000000", "1", "0"),
+        "10.10.2010 10:10:10",
+        "",
+        "",
+    ),
+    (
+        "smsc_fmt0_all1.txt",
+        0,
+        1,
+        ("42", "delivered", True, "79999999999", "1", "0"),
+        "27.05.2019 14:40:09",
+        "27.05.2019 14:39:40",
+        "2.5",
+    ),
+    (
+        "smsc_fmt0_all2_cp1251.txt",
+        0,
+        2,
+        ("42", "delivered", True, "79999999999", "1", "0"),
+        "27.05.2019 14:40:09",
+        "27.05.2019 14:39:40",
+        "2.5",
+    ),
+    (
+        "smsc_fmt0_hlr.txt",
+        0,
+        0,
+        ("42", "delivered", True, "79990000000", "1", "0"),
+        "27.05.2019 14:40:09",
+        "",
+        "",
+    ),
+    (
+        "smsc_fmt1_all0.txt",
+        1,
+        0,
+        ("42", "delivered", True, "79990000000", "1", "0"),
+        "1286524541",
+        "",
+        "",
+    ),
+    (
+        "smsc_fmt1_all1.txt",
+        1,
+        1,
+        ("42", "delivered", True, "79999999999", "1", "0"),
+        "1558968009",
+        "1558967980",
+        "",
+    ),
+    (
+        "smsc_fmt2_all0.xml",
+        2,
+        0,
+        ("42", "delivered", True, "79990000000", "1", "0"),
+        "27.05.2019 14:40:09",
+        "",
+        "",
+    ),
+    (
+        "smsc_fmt2_all1.xml",
+        2,
+        1,
+        ("42", "rejected", True, "79999999999", "22", "3"),
+        "27.05.2019 14:40:09",
+        "27.05.2019 14:39:40",
+        "0",
+    ),
+    (
+        "smsc_fmt3_all0.json",
+        3,
+        0,
+        ("42", "expired", True, "79990000000", "3", "0"),
+        "27.05.2019 14:40:09",
+        "",
+        "",
+    ),
+    (
+        "smsc_fmt3_all2.json",
+        3,
+        2,
+        ("42", "delivered", True, "79999999999", "1", "0"),
+        "27.05.2019 14:40:09",
+        "27.05.2019 14:39:40",
+        "2.5",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "all_", "expected", "done_at", "sent_at", "price"),
+    SINGLE,
+    ids=[s[0] for s in SINGLE],
+)
+def test_single_status(
+    name: str,
+    fmt: int,
+    all_: int,
+    expected: tuple[str, str, bool, str, str, str],
+    done_at: str,
+    sent_at: str,
+    price: str,
+) -> None:
+    (report,) = parse_status(body(name), fmt, all_, message_id="42", phone="79990000000")
+    assert brief(report) == expected
+    assert (report.done_at, report.sent_at, report.price) == (done_at, sent_at, price)
+    assert (report.provider, report.format) == ("smsc", "smsc")
+
+
+def test_status_name_from_the_answer_when_given() -> None:
+    (utf8,) = parse_status(body("smsc_fmt0_all1.txt"), 0, 1)
+    (cp1251,) = parse_status(body("smsc_fmt0_all2_cp1251.txt"), 0, 2)
+    (xml,) = parse_status(body("smsc_fmt2_all1.xml"), 2, 1)
+    assert (utf8.status_name, cp1251.status_name) == ("Доставлено", "Доставлено")
+    assert (xml.status_name, xml.group, xml.sms_count) == ("Неверный номер", "INVALID_NUMBER", 1)
+
+
+def test_str_input_is_accepted() -> None:
+    (report,) = parse_status("Status = 3, check_time = 01.01.2024 00:00:00, err = 0", 0)
+    assert (report.state, report.final, report.message_id) == ("expired", True, "")
+
+
+MULTI = [
+    (
+        "smsc_fmt0_multi.txt",
+        0,
+        [
+            ("101", "delivered", True, "79999999991", "1", "0"),
+            ("102", "undeliverable", True, "79999999992", "20", "1"),
+            ("103", "rejected", True, "79999999993", "-3", ""),
+        ],
+    ),
+    (
+        "smsc_fmt1_multi.txt",
+        1,
+        [
+            ("101", "delivered", True, "79999999991", "1", "0"),
+            ("102", "expired", True, "79999999992", "3", "1"),
+            ("103", "accepted", False, "79999999993", "-1", "0"),
+        ],
+    ),
+    (
+        "smsc_fmt2_multi.xml",
+        2,
+        [
+            ("101", "delivered", True, "79999999991", "1", "0"),
+            ("102", "pending", False, "79999999992", "0", "0"),
+        ],
+    ),
+    (
+        "smsc_fmt3_multi.json",
+        3,
+        [
+            ("101", "delivered", True, "79999999991", "1", "0"),
+            ("102", "undeliverable", True, "79999999992", "25", "11"),
+            ("103", "pending", False, "79999999993", "77", "0"),  # unknown: kept, not final
+        ],
+    ),
+]
+
+
+@pytest.mark.parametrize(("name", "fmt", "expected"), MULTI, ids=[m[0] for m in MULTI])
+def test_multiple_statuses(name: str, fmt: int, expected: list[tuple[object, ...]]) -> None:
+    reports = parse_status(body(name), fmt, 0, message_id="101,102,103", phone="7,7,7")
+    assert [brief(r) for r in reports] == expected
+
+
+def test_fmt1_multiple_with_all1_takes_the_last_field_as_id() -> None:
+    text = "1,1558968009,0,1558967980,79999999999,2.50,SMSC.RU,Delivered,Hi, there,,0,555\n"
+    (report,) = parse_status(text, 1, 1, message_id="555,")
+    assert (report.message_id, report.to, report.sent_at) == ("555", "79999999999", "1558967980")
+
+
+def test_fmt1_hlr_all1_reads_phone_after_the_hlr_fields() -> None:
+    fields = ["1", "1558968009", "0", "250010000000000", "79160000000", "250", "01"]
+    fields += ["Russia", "MTS", "", "", "1558967980", "79999999999", "0", "SMSC", "ok", "", "4"]
+    (report,) = parse_status(",".join(fields), 1, 1)
+    assert (report.to, report.sent_at) == ("79999999999", "1558967980")
+
+
+@pytest.mark.parametrize(
+    ("status", "state", "final"),
+    [
+        (-3, "rejected", True),
+        (-1, "accepted", False),
+        (0, "pending", False),
+        (1, "delivered", True),
+        (2, "delivered", True),
+        (3, "expired", True),
+        (4, "delivered", True),
+        (20, "undeliverable", True),
+        (22, "rejected", True),
+        (23, "rejected", True),
+        (24, "rejected", True),
+        (25, "undeliverable", True),
+        (99, "pending", False),
+    ],
+)
+def test_status_table(status: int, state: str, final: bool) -> None:
+    (report,) = parse_status(f'{{"status": {status}, "err": 0}}', 3, message_id="1")
+    assert (report.state, report.final, report.status_code) == (state, final, str(status))
+    assert report.state in STATES
+    assert status in STATUSES or report.group == "UNKNOWN"
+
+
+# -- errors --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "code"),
+    [
+        ("smsc_fmt0_error.txt", 0, "9"),
+        ("smsc_fmt1_error.txt", 1, "2"),
+        ("smsc_fmt2_error.xml", 2, "2"),
+        ("smsc_fmt3_error.json", 3, "9"),
+    ],
+)
+def test_error_answers_raise_with_the_code(name: str, fmt: int, code: str) -> None:
+    with pytest.raises(ReportParseError) as info:
+        parse_status(body(name), fmt, message_id="1")
+    assert info.value.code == code
+    assert f"SMSC error {code}" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "fmt", "all_", "message_id", "match"),
+    [
+        ("", 0, 0, "1", "empty"),
+        ("Hello there", 0, 0, "1", "Status"),
+        ("Status = ok, err = 0", 0, 0, "1", "status"),
+        ("1,2", 1, 0, "1", "3 comma-separated"),
+        ("x,1,0", 1, 0, "1", "status"),
+        ("1,1558968009,0", 1, 0, "1,2", "id/phone"),
+        ("<sms><status>1</status>", 2, 0, "1", "XML"),
+        ("<other/>", 2, 0, "1", "<sms> or <list>"),
+        ("<list><sms><status>1</status></sms></list>", 2, 0, "1,2", r"list\.sms\[0\]\.id"),
+        ("<list><foo/></list>", 2, 0, "1,2", "unexpected"),
+        ('{"status": 1', 3, 0, "1", "JSON"),
+        ('"status"', 3, 0, "1", "object or an array"),
+        ('{"status": 1, "cost": "cheap"}', 3, 0, "1", "cost"),
+        ("Status = 1, cost = cheap", 0, 0, "1", "cost"),
+        ("1,0,0", 7, 0, "1", "fmt"),
+        ("1,0,0", 1, 5, "1", "all"),
+    ],
+)
+def test_malformed_answers(text: str, fmt: int, all_: int, message_id: str, match: str) -> None:
+    with pytest.raises(ReportParseError, match=match):
+        parse_status(text, fmt, all_, message_id=message_id)
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "match"),
+    [
+        ("smsc_fmt2_xxe.xml", 2, "DTD"),
+        ("smsc_fmt3_wrong_type.json", 3, "status"),
+        ("smsc_fmt3_multi_missing_id.json", 3, r"\[0\]\.id"),
+        ("ants_billion_laughs.xml", 2, "DTD"),
+    ],
+)
+def test_bad_fixtures(name: str, fmt: int, match: str) -> None:
+    with pytest.raises(ReportParseError, match=match) as info:
+        parse_status(body(name), fmt, message_id="1")
+    assert "root:" not in str(info.value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=256) | st.text(max_size=256), fmt=st.integers(0, 3))
+def test_arbitrary_input_only_raises_report_parse_error(raw: bytes | str, fmt: int) -> None:
+    try:
+        reports = parse_status(raw, fmt, 0, message_id="1")
+    except ReportParseError as exc:
+        assert not exc.reason.startswith("internal"), exc.__cause__
+    else:
+        assert all(isinstance(r, DeliveryReport) for r in reports)

@@ -1,0 +1,130 @@
+"""SmsManager delivery receipts: states 0-8, in every accepted shape, and bad receipts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from workers.providers.reports import DeliveryReport, ReportParseError
+from workers.providers.smsmanager.reports import RECEIPT_STATES, parse_receipt
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+
+
+def body(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+# state -> (normalized state, final), finality exactly as in the document's table
+EXPECTED = {
+    0: ("accepted", False),
+    1: ("pending", False),
+    2: ("delivered", True),
+    3: ("undeliverable", True),
+    4: ("pending", False),
+    5: ("pending", False),
+    6: ("expired", True),
+    7: ("rejected", True),
+    8: ("undeliverable", True),
+}
+
+
+def test_table_matches_the_document() -> None:
+    assert {k: (v[1], v[2]) for k, v in RECEIPT_STATES.items()} == EXPECTED
+
+
+def test_all_states_from_a_json_array() -> None:
+    reports = parse_receipt(body("smsmanager_receipts.json"), "application/json")
+    assert [(r.message_id, r.status_code) for r in reports] == [(f"r{i}", str(i)) for i in range(9)]
+    assert {int(r.status_code): (r.state, r.final) for r in reports} == EXPECTED
+    assert all((r.provider, r.format) == ("smsmanager", "smsmanager") for r in reports)
+
+
+def test_form_encoded_receipt() -> None:
+    (report,) = parse_receipt(body("smsmanager_receipt.txt"), "application/x-www-form-urlencoded")
+    assert report == DeliveryReport(
+        message_id="12345",
+        state="delivered",
+        final=True,
+        to="420777123456",
+        status_code="2",
+        status_name="DELIVERED",
+        group="DELIVERED",
+        done_at="2024-01-31T10:00:00",
+        provider="smsmanager",
+        format="smsmanager",
+    )
+
+
+def test_json_object_receipt_with_alias_names() -> None:
+    (report,) = parse_receipt(body("smsmanager_receipt.json"))
+    assert (report.message_id, report.state, report.final, report.to) == (
+        "12346",
+        "expired",
+        True,
+        "420777123457",
+    )
+
+
+def test_xml_receipts_with_attributes_or_elements() -> None:
+    reports = parse_receipt(body("smsmanager_receipts.xml"), "text/xml")
+    assert [(r.message_id, r.state, r.final, r.to) for r in reports] == [
+        ("500", "delivered", True, "420777000001"),
+        ("501", "rejected", True, "420777000002"),
+        ("502", "pending", False, "420777000003"),
+    ]
+
+
+def test_single_xml_element_and_mapping() -> None:
+    (xml,) = parse_receipt('<Receipt ID="9" Status="3"/>')
+    (mapping,) = parse_receipt({"MessageID": "9", "State": "3"})
+    assert (
+        (xml.message_id, xml.state) == (mapping.message_id, mapping.state) == ("9", "undeliverable")
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        (body("smsmanager_unknown_state.json"), "unknown receipt state 9"),
+        (body("smsmanager_wrong_type.json"), "string or integer"),
+        (body("smsmanager_xxe.xml"), "DTD"),
+        (b"id=1", "status: missing"),
+        (b"status=2", "message id"),
+        (b"id=1&status=two", "expected 0-8"),
+        (b"garbage without pairs", "form"),
+        (b'[{"id": "1", "status": 2}, "x"]', r"\[1\]"),
+        (b'[{"id": "1", "status": 2}, {"id": "2"}]', r"\[1\]\.status"),
+        (b"<Receipts/>", "no receipt"),
+        (b"<Receipts><Receipt><ID><x/></ID></Receipt></Receipts>", "nested"),
+        (b"", "empty"),
+    ],
+)
+def test_bad_receipts(raw: bytes, match: str) -> None:
+    with pytest.raises(ReportParseError, match=match) as info:
+        parse_receipt(raw)
+    assert "root:" not in str(info.value)
+
+
+def test_json_scalar_is_refused() -> None:
+    with pytest.raises(ReportParseError, match="object or an array"):
+        parse_receipt(b'"just a string"', "application/json")
+
+
+def test_bad_mapping() -> None:
+    with pytest.raises(ReportParseError, match="string or integer"):
+        parse_receipt({"id": "1", "status": None})  # type: ignore[dict-item]
+
+
+@settings(max_examples=200, deadline=None)
+@given(raw=st.binary(max_size=256), content_type=st.sampled_from(["", "application/json"]))
+def test_arbitrary_bytes_only_raise_report_parse_error(raw: bytes, content_type: str) -> None:
+    try:
+        reports = parse_receipt(raw, content_type)
+    except ReportParseError as exc:
+        assert not exc.reason.startswith("internal"), exc.__cause__
+    else:
+        assert all(isinstance(r, DeliveryReport) for r in reports)
