@@ -1,0 +1,328 @@
+"""The aiohttp Application of the sandbox gateway: auth, the ANTS routes, the wiring.
+
+ANTS routes (auth: Basic or `App <key>`):
+    POST /sms/1/text/advanced, /sms/1/text/single, /sms/1/preview
+    GET  /sms/1/reports (each report once), /sms/1/logs, /account/1/balance
+    POST/GET /2fa/2/applications, GET/PUT /2fa/2/applications/{appId}
+    POST/GET /2fa/1/applications/{appId}/messages, GET/PUT .../messages/{messageId}
+    POST /2fa/1/pin, /2fa/1/pin/{pinId}/resend, /2fa/1/pin/{pinId}/verify
+Control routes (no auth) are in `sandbox.control`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from dispatcher.sms import GSM7_MULTI, GSM7_SINGLE, UCS2_MULTI, UCS2_SINGLE, count_parts, units
+from sandbox.control import add_control_routes
+from sandbox.faults import Fault
+from sandbox.gateway import SANDBOX, Sandbox
+from sandbox.otp import arrival
+from sandbox.reports import Report, result_2018
+from sandbox.settings import SandboxSettings
+from sandbox.state import TimeoutEvent
+from sandbox.statuses import service_error
+from sandbox.submission import new_id
+from sandbox.validation import BadRequest, check_advanced, check_single
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_BODY = 64 * 1024 * 1024
+UNAUTHORIZED = orjson.dumps(service_error("UNAUTHORIZED", "Invalid login details"))
+
+
+def json_response(
+    data: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def bad_request(text: str) -> web.Response:
+    return json_response(service_error("BAD_REQUEST", text), 400)
+
+
+@web.middleware
+async def count_and_auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    sandbox = request.app[SANDBOX]
+    if request.path.startswith("/_sandbox"):
+        return await handler(request)
+    state = sandbox.state
+    resource = request.match_info.route.resource
+    state.requests[resource.canonical if resource is not None else request.path] += 1
+    if not sandbox.authorized(request.headers.get("Authorization", "")):
+        response: web.StreamResponse = web.Response(
+            body=UNAUTHORIZED, status=401, content_type="application/json"
+        )
+    else:
+        response = await handler(request)
+    state.http[response.status] += 1
+    return response
+
+
+async def read_json(request: web.Request) -> Any:
+    """The parsed body; BadRequest when it is not JSON."""
+    if request.content_type not in ("application/json", "application/octet-stream", ""):
+        raise BadRequest("Content-Type", "the sandbox accepts application/json only")
+    try:
+        return orjson.loads(await request.read())
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest("body", "malformed JSON") from exc
+
+
+# -- SMS ------------------------------------------------------------------------------------
+
+
+async def send(request: web.Request, check: Callable[[Any], list[dict]]) -> web.StreamResponse:
+    sandbox = request.app[SANDBOX]
+    await sandbox.faults.delay()
+    fault = sandbox.faults.before_accepting()
+    if fault is Fault.THROTTLE:
+        body = service_error("THROTTLE_EXCEPTION", "Too many requests. Try again later.")
+        retry = str(sandbox.settings.faults.retry_after_s)
+        return json_response(body, 429, {"Retry-After": retry})
+    if fault is Fault.ERROR:
+        return json_response(service_error("GENERAL_ERROR", "Internal server error"), 500)
+    try:
+        body = await read_json(request)
+        messages = check(body)
+    except BadRequest as exc:
+        return bad_request(str(exc))
+    bulk_id = body.get("bulkId") or new_id("b")
+    answers, accepted = sandbox.submitter.submit(bulk_id, messages)
+    result = {"bulkId": bulk_id, "messages": answers}
+    if sandbox.faults.times_out():
+        return await time_out(request, sandbox, bulk_id, accepted, result)
+    return json_response(result)
+
+
+async def time_out(
+    request: web.Request, sandbox: Sandbox, bulk_id: str, accepted: list[str], result: Any
+) -> web.StreamResponse:
+    """Accepted and recorded; now hang past the client's timeout, or drop the connection."""
+    faults = sandbox.settings.faults
+    event = TimeoutEvent(bulk_id, len(accepted), faults.timeout_mode, accepted)
+    sandbox.state.timeouts.append(event)
+    if faults.timeout_mode == "drop":
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
+    await asyncio.sleep(faults.timeout_sleep_s)
+    return json_response(result)
+
+
+async def text_advanced(request: web.Request) -> web.StreamResponse:
+    return await send(request, check_advanced)
+
+
+async def text_single(request: web.Request) -> web.StreamResponse:
+    return await send(request, check_single)
+
+
+async def preview(request: web.Request) -> web.Response:
+    try:
+        body = await read_json(request)
+    except BadRequest as exc:
+        return bad_request(str(exc))
+    text = body.get("text") if isinstance(body, dict) else None
+    if type(text) is not str or not text:
+        return bad_request("[text : may not be empty]")
+    encoding, parts = count_parts(text)
+    single, multi = (GSM7_SINGLE, GSM7_MULTI) if encoding == "GSM7" else (UCS2_SINGLE, UCS2_MULTI)
+    capacity = single if parts == 1 else parts * multi
+    entry = {
+        "textPreview": text,
+        "messageCount": parts,
+        "charactersRemaining": capacity - units(text, encoding),
+        "configuration": {},
+    }
+    return json_response({"originalText": text, "previews": [entry]})
+
+
+def _limit(request: web.Request, default: int = 50, cap: int = 10_000) -> int:
+    try:
+        return max(1, min(cap, int(request.query.get("limit", default))))
+    except ValueError:
+        return default
+
+
+async def reports(request: web.Request) -> web.Response:
+    """Each report is returned once, then gone (filters: bulkId, messageId, limit)."""
+    queue = request.app[SANDBOX].state.reports
+    limit, bulk, mid = _limit(request), request.query.get("bulkId"), request.query.get("messageId")
+    if mid is not None:
+        report = queue.get(mid)
+        picked = [mid] if report and bulk in (None, report.message.bulk_id) else []
+    else:
+        picked = []
+        for key, report in queue.items():
+            if len(picked) >= limit:
+                break
+            if bulk is None or report.message.bulk_id == bulk:
+                picked.append(key)
+    return json_response({"results": [result_2018(queue.pop(key)) for key in picked]})
+
+
+def _log_matches(report: Report, query: Any) -> bool:
+    ids = query.get("messageId")
+    if ids is not None and report.message_id not in ids.split(","):
+        return False
+    bulk, to, sender = query.get("bulkId"), query.get("to"), query.get("from")
+    status = query.get("generalStatus")
+    return (
+        (bulk is None or report.message.bulk_id == bulk)
+        and (to is None or report.to == to)
+        and (sender is None or report.message.sender == sender)
+        and (status is None or report.outcome.status["groupName"] == status)
+    )
+
+
+async def logs(request: web.Request) -> web.Response:
+    """Reports already decided, any number of times (filters: messageId list, bulkId, ...)."""
+    limit, found = _limit(request, cap=1000), []
+    for report in request.app[SANDBOX].state.logs.values():
+        if _log_matches(report, request.query):
+            found.append(result_2018(report, with_text=True))
+            if len(found) >= limit:
+                break
+    return json_response({"results": found})
+
+
+async def balance(request: web.Request) -> web.Response:
+    sandbox = request.app[SANDBOX]
+    return json_response({"balance": sandbox.state.credit, "currency": sandbox.settings.currency})
+
+
+# -- 2FA ------------------------------------------------------------------------------------
+
+
+def otp_response(answer: tuple[int, Any, dict[str, str]]) -> web.Response:
+    status, body, headers = answer
+    return json_response(body, status, headers or None)
+
+
+async def otp_body(request: web.Request) -> Any:
+    try:
+        return await read_json(request)
+    except BadRequest:
+        return None
+
+
+async def create_app(request: web.Request) -> web.Response:
+    return otp_response(request.app[SANDBOX].otp.create_app(await otp_body(request)))
+
+
+async def list_apps(request: web.Request) -> web.Response:
+    return otp_response(request.app[SANDBOX].otp.list_apps())
+
+
+async def get_app(request: web.Request) -> web.Response:
+    return otp_response(request.app[SANDBOX].otp.get_app(request.match_info["app_id"]))
+
+
+async def update_app(request: web.Request) -> web.Response:
+    otp, app_id = request.app[SANDBOX].otp, request.match_info["app_id"]
+    return otp_response(otp.update_app(app_id, await otp_body(request)))
+
+
+async def create_template(request: web.Request) -> web.Response:
+    otp, app_id = request.app[SANDBOX].otp, request.match_info["app_id"]
+    return otp_response(otp.create_template(app_id, await otp_body(request)))
+
+
+async def list_templates(request: web.Request) -> web.Response:
+    return otp_response(request.app[SANDBOX].otp.list_templates(request.match_info["app_id"]))
+
+
+async def get_template(request: web.Request) -> web.Response:
+    info = request.match_info
+    return otp_response(request.app[SANDBOX].otp.get_template(info["app_id"], info["msg_id"]))
+
+
+async def update_template(request: web.Request) -> web.Response:
+    info, otp = request.match_info, request.app[SANDBOX].otp
+    body = await otp_body(request)
+    return otp_response(otp.update_template(info["app_id"], info["msg_id"], body))
+
+
+async def send_pin(request: web.Request) -> web.Response:
+    arrived = arrival()
+    return otp_response(request.app[SANDBOX].otp.send_pin(await otp_body(request), arrived))
+
+
+async def resend_pin(request: web.Request) -> web.Response:
+    arrived = arrival()
+    return otp_response(request.app[SANDBOX].otp.resend_pin(request.match_info["pin_id"], arrived))
+
+
+async def verify_pin(request: web.Request) -> web.Response:
+    arrived = arrival()
+    otp, pin_id = request.app[SANDBOX].otp, request.match_info["pin_id"]
+    return otp_response(otp.verify_pin(pin_id, await otp_body(request), arrived))
+
+
+# -- the application ------------------------------------------------------------------------
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_post("/sms/1/text/advanced", text_advanced)
+    app.router.add_post("/sms/1/text/single", text_single)
+    app.router.add_post("/sms/1/preview", preview)
+    app.router.add_get("/sms/1/reports", reports)
+    app.router.add_get("/sms/1/logs", logs)
+    app.router.add_get("/account/1/balance", balance)
+    app.router.add_post("/2fa/2/applications", create_app)
+    app.router.add_get("/2fa/2/applications", list_apps)
+    app.router.add_get("/2fa/2/applications/{app_id}", get_app)
+    app.router.add_put("/2fa/2/applications/{app_id}", update_app)
+    app.router.add_post("/2fa/1/applications/{app_id}/messages", create_template)
+    app.router.add_get("/2fa/1/applications/{app_id}/messages", list_templates)
+    app.router.add_get("/2fa/1/applications/{app_id}/messages/{msg_id}", get_template)
+    app.router.add_put("/2fa/1/applications/{app_id}/messages/{msg_id}", update_template)
+    app.router.add_post("/2fa/1/pin", send_pin)
+    app.router.add_post("/2fa/1/pin/{pin_id}/resend", resend_pin)
+    app.router.add_post("/2fa/1/pin/{pin_id}/verify", verify_pin)
+
+
+async def _dlr_lifecycle(app: web.Application) -> Any:
+    dlr = app[SANDBOX].dlr
+    await dlr.start()
+    yield
+    await dlr.stop()
+
+
+async def _gc_freezer(app: web.Application) -> Any:
+    """Move what the sandbox keeps into the GC's permanent generation every second.
+
+    The state holds millions of small containers (flooding lists, reports); without
+    this, full collections rescan all of them and throughput halves as the run grows.
+    Nothing the sandbox keeps forms reference cycles, so reference counting still frees it.
+    """
+
+    async def freeze() -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            gc.freeze()
+
+    task = asyncio.create_task(freeze()) if app[SANDBOX].settings.freeze_gc else None
+    yield
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def make_app(settings: SandboxSettings | None = None) -> web.Application:
+    """A ready aiohttp Application; `app[SANDBOX]` gives tests the state and knobs."""
+    app = web.Application(middlewares=[count_and_auth], client_max_size=MAX_BODY)
+    app[SANDBOX] = Sandbox(settings or SandboxSettings())
+    add_routes(app)
+    add_control_routes(app)
+    app.cleanup_ctx.append(_dlr_lifecycle)
+    app.cleanup_ctx.append(_gc_freezer)
+    return app

@@ -1,0 +1,259 @@
+"""Sandbox gateway: auth, validation, per-destination answers, duplicates, flooding, credit."""
+
+from __future__ import annotations
+
+import base64
+
+from sandbox.settings import SandboxSettings
+from tests.unit.sandbox_kit import message, run, sandbox
+
+NUMBERS = [f"668477814{i:02d}" for i in range(10)]
+
+
+def status_ids(answer: dict) -> list[int]:
+    return [m["status"]["id"] for m in answer["messages"]]
+
+
+def test_auth_basic_app_key_and_401s() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            assert (await k.get("/account/1/balance"))[0] == 200
+            assert (await k.get("/account/1/balance", auth="App sandbox-key"))[0] == 200
+            wrong = "Basic " + base64.b64encode(b"sandbox:nope").decode()
+            for auth in (None, wrong, "App other-key", "Bearer x", "Basic !!!"):
+                status, body = await k.get("/account/1/balance", auth=auth)
+                assert status == 401
+                assert body["requestError"]["serviceException"]["messageId"] == "UNAUTHORIZED"
+            status, _ = await k.post("/sms/1/text/advanced", {"messages": []}, auth=None)
+            assert status == 401
+            assert (await k.state())["http"]["401"] == 6
+
+    run(go)
+
+
+def test_validation_names_the_bad_field() -> None:
+    cases = [
+        ({"messages": []}, "messages"),
+        ({"bulkId": "x" * 101, "messages": [message(NUMBERS[0])]}, "bulkId"),
+        (
+            {"messages": [message(NUMBERS[0])] * 3 + [message("+66847781470")]},
+            "messages[3].destinations[0].to",
+        ),
+        ({"messages": [message("12345")]}, "messages[0].destinations[0].to"),
+        ({"messages": [message("1234567890123456")]}, "messages[0].destinations[0].to"),
+        (
+            {"messages": [message(NUMBERS[0], NUMBERS[1], ids=["a", "x" * 201])]},
+            "messages[0].destinations[1].messageId",
+        ),
+        ({"messages": [{**message(NUMBERS[0]), "from": "Info SMS"}]}, "messages[0].from"),
+        ({"messages": [{**message(NUMBERS[0]), "from": "TwelveChars!"}]}, "messages[0].from"),
+        (
+            {"messages": [{**message(NUMBERS[0]), "validityPeriod": 2881}]},
+            "messages[0].validityPeriod",
+        ),
+        ({"messages": [{"destinations": [{"to": NUMBERS[0]}]}]}, "messages[0].text"),
+        ({"messages": [{"text": "hi", "destinations": []}]}, "messages[0].destinations"),
+    ]
+
+    async def go() -> None:
+        async with sandbox() as k:
+            for body, field in cases:
+                status, answer = await k.post("/sms/1/text/advanced", body)
+                assert status == 400, field
+                error = answer["requestError"]["serviceException"]
+                assert error["messageId"] == "BAD_REQUEST"
+                assert error["text"].startswith(f"[{field} :"), (field, error["text"])
+            state = await k.state()
+            assert state["acceptedMessages"] == 0 and state["destinationsReceived"] == 0
+
+    run(go)
+
+
+def test_per_destination_answers_and_sms_count() -> None:
+    gsm160, gsm161 = "a" * 160, "a" * 161
+    thai70, thai71 = "ก" * 70, "ก" * 71
+
+    async def go() -> None:
+        async with sandbox() as k:
+            status, answer = await k.advanced(
+                message(NUMBERS[0], NUMBERS[1], text=gsm160, ids=["m-1"]),
+                message(NUMBERS[2], text=gsm161),
+                message(NUMBERS[3], text=thai70),
+                message(NUMBERS[4], text=thai71),
+                message(NUMBERS[5], text="{" * 81),  # extension chars count twice: 162
+                bulk_id="BULK-1",
+            )
+            assert status == 200 and answer["bulkId"] == "BULK-1"
+            msgs = answer["messages"]
+            assert [m["to"] for m in msgs] == NUMBERS[:6]
+            assert [m["smsCount"] for m in msgs] == [1, 1, 2, 1, 2, 2]
+            assert msgs[0]["messageId"] == "m-1" and msgs[1]["messageId"]
+            assert {m["status"]["name"] for m in msgs} == {"PENDING_ACCEPTED"}
+            assert msgs[0]["status"]["groupId"] == 1 and msgs[0]["status"]["id"] == 26
+            state = await k.state("?ids=1")
+            assert state["acceptedMessages"] == 6 and state["acceptedParts"] == 9
+            assert state["accepted"]["m-1"] == 1
+            assert sum(state["partsPerSecond"].values()) == 9
+
+    run(go)
+
+
+def test_accepted_status_can_be_group_0() -> None:
+    async def go() -> None:
+        async with sandbox(SandboxSettings(accept_status="ACCEPTED")) as k:
+            _, answer = await k.advanced(message(NUMBERS[0]))
+            assert answer["messages"][0]["status"]["name"] == "MESSAGE_ACCEPTED"
+            assert answer["messages"][0]["status"]["groupId"] == 0
+
+    run(go)
+
+
+def test_duplicate_message_id_is_23_and_counted_once() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            _, first = await k.advanced(message(NUMBERS[0], NUMBERS[1], ids=["d-1", "d-1"]))
+            assert status_ids(first) == [26, 23]
+            _, again = await k.advanced(message(NUMBERS[0], ids=["d-1"]))
+            assert status_ids(again) == [23]
+            assert again["messages"][0]["status"]["name"] == "REJECTED_DUPLICATE_MESSAGE_ID"
+            state = await k.state("?ids=1")
+            assert state["accepted"] == {"d-1": 1}
+            assert state["seen"] == {"d-1": 3}
+            assert state["statuses"]["REJECTED_DUPLICATE_MESSAGE_ID"] == 2
+            assert state["balance"] == SandboxSettings().credit - 1
+
+    run(go)
+
+
+def test_too_long_text_is_25() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            _, answer = await k.advanced(
+                message(NUMBERS[0], text="a" * (153 * 25 + 1)),
+                message(NUMBERS[1], text="a" * (153 * 25)),
+            )
+            assert status_ids(answer) == [25, 26]
+            assert answer["messages"][0]["smsCount"] == 26
+
+    run(go)
+
+
+def test_flooding_filter_varied_and_identical() -> None:
+    settings = SandboxSettings()
+    settings.flooding.varied, settings.flooding.identical = "5/1m", "2/1m"
+
+    async def go() -> None:
+        async with sandbox(settings) as k:
+            same = [(await k.advanced(message(NUMBERS[0], text="same")))[1] for _ in range(3)]
+            assert [status_ids(a)[0] for a in same] == [26, 26, 20]
+            varied = [(await k.advanced(message(NUMBERS[0], text=f"t{i}")))[1] for i in range(4)]
+            assert [status_ids(a)[0] for a in varied] == [26, 26, 26, 20]
+            _, other = await k.advanced(message(NUMBERS[1], text="same"))
+            assert status_ids(other) == [26]
+            state = await k.state()
+            assert state["floodRejections"] == 2
+            assert state["floodRejectionsByNumber"] == {NUMBERS[0]: 2}
+            assert state["statuses"]["REJECTED_FLOODING_FILTER"] == 2
+
+    run(go)
+
+
+def test_bad_prefix_and_blacklist() -> None:
+    settings = SandboxSettings(bad_prefixes=("999",), blacklist=frozenset({NUMBERS[1]}))
+
+    async def go() -> None:
+        async with sandbox(settings) as k:
+            _, answer = await k.advanced(message("99912345678", NUMBERS[1], NUMBERS[2]))
+            assert status_ids(answer) == [8, 14, 26]
+
+    run(go)
+
+
+def test_credit_exhaustion_is_12_then_top_up_resumes() -> None:
+    async def go() -> None:
+        async with sandbox(SandboxSettings(credit=3)) as k:
+            _, answer = await k.advanced(
+                message(*NUMBERS[:5], ids=[f"c-{i}" for i in range(5)]),
+            )
+            assert status_ids(answer) == [26, 26, 26, 12, 12]
+            assert (await k.get("/account/1/balance"))[1] == {"balance": 0.0, "currency": "THB"}
+            status, topped = await k.post("/_sandbox/balance", {"add": 10}, auth=None)
+            assert status == 200 and topped == {"balance": 10.0}
+            _, retry = await k.advanced(message(*NUMBERS[3:5], ids=["c-3", "c-4"]))
+            assert status_ids(retry) == [26, 26]
+            state = await k.state("?ids=1")
+            assert state["accepted"] == {f"c-{i}": 1 for i in range(5)}
+            assert state["balance"] == 8.0
+
+    run(go)
+
+
+def test_single_endpoint_string_and_array() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            status, one = await k.post(
+                "/sms/1/text/single", {"from": "Shop", "to": NUMBERS[0], "text": "สวัสดี"}
+            )
+            assert status == 200 and len(one["messages"]) == 1 and one["bulkId"]
+            _, many = await k.post("/sms/1/text/single", {"to": NUMBERS[:3], "text": "hi"})
+            assert [m["to"] for m in many["messages"]] == NUMBERS[:3]
+            status, bad = await k.post(
+                "/sms/1/text/single", {"to": ["66847781470", "1"], "text": "x"}
+            )
+            assert status == 400 and "[to[1] :" in bad["requestError"]["serviceException"]["text"]
+
+    run(go)
+
+
+def test_preview() -> None:
+    text = "Let's see how many characters will remain unused in this message."
+
+    async def go() -> None:
+        async with sandbox() as k:
+            _, answer = await k.post("/sms/1/preview", {"text": text})
+            assert answer["originalText"] == text
+            assert answer["previews"][0] == {
+                "textPreview": text,
+                "messageCount": 1,
+                "charactersRemaining": 95,
+                "configuration": {},
+            }
+            _, thai = await k.post("/sms/1/preview", {"text": "ก" * 71})
+            assert thai["previews"][0]["messageCount"] == 2
+            assert thai["previews"][0]["charactersRemaining"] == 2 * 67 - 71
+
+    run(go)
+
+
+def test_reset_forgets_everything() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.advanced(message(NUMBERS[0], ids=["r-1"]))
+            await k.post("/_sandbox/reset", auth=None)
+            _, answer = await k.advanced(message(NUMBERS[0], ids=["r-1"]))
+            assert status_ids(answer) == [26]
+            assert (await k.state())["acceptedMessages"] == 1
+
+    run(go)
+
+
+def test_start_serves_on_a_real_port() -> None:
+    import aiohttp
+
+    from sandbox.server import bound_port, start
+    from tests.unit.sandbox_kit import BASIC
+
+    async def go() -> None:
+        runner, state = await start("127.0.0.1", 0, SandboxSettings())
+        try:
+            url = f"http://127.0.0.1:{bound_port(runner)}/account/1/balance"
+            async with (
+                aiohttp.ClientSession() as session,
+                session.get(url, headers={"Authorization": BASIC}) as resp,
+            ):
+                assert resp.status == 200
+            assert state.http[200] == 1
+        finally:
+            await runner.cleanup()
+
+    run(go)
