@@ -12,6 +12,7 @@ import fakeredis
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from fakeredis import FakeServer
 
 from config.settings import Settings
 from dispatcher import keys
@@ -42,7 +43,7 @@ def results(*items: tuple[str, int, str]) -> bytes:
         for m, g, n in items]})  # fmt: skip
 
 
-def serve(server: fakeredis.FakeServer, call: Call, settings: Settings = SETTINGS, **kw: Any) -> Any:
+def serve(server: FakeServer, call: Call, settings: Settings = SETTINGS, **kw: Any) -> Any:
     async def go() -> Any:
         app = make_app(settings, client=fakeredis.FakeAsyncRedis(server=server), **kw)
         async with TestClient(TestServer(app)) as client:
