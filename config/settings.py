@@ -25,6 +25,10 @@ DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_VALIDITY_MINUTES = 2880  # ANTS default and maximum: 48 hours
 DEFAULT_OUTCOME_MAXLEN = 1_000_000
 DEFAULT_FINAL_TTL = 7 * 86400
+DEFAULT_RESEND_DELAY = 900  # s before a temporarily undelivered message is sent again
+DEFAULT_RESEND_MAX = 1  # resends per original message
+MAX_RESENDS = 10
+DEFAULT_EXPIRY_GRACE = 7200  # s after the validity end before an open message is EXPIRED
 SECRET_FIELDS = frozenset({"ants_password", "ants_api_key", "webhook_password"})
 SENDER_RE = re.compile(r"^\S{1,11}$")
 
@@ -53,6 +57,10 @@ class Settings:
     maintenance_chance: int = 100_000
     webhook_username: str = ""
     webhook_password: str = ""
+    resend_temporary: bool = False
+    resend_delay: int = DEFAULT_RESEND_DELAY
+    resend_max: int = DEFAULT_RESEND_MAX
+    expiry_grace: int = DEFAULT_EXPIRY_GRACE
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict, with every secret replaced by '***'."""
@@ -92,6 +100,15 @@ def _float(name: str, raw: str, lo: float, hi: float) -> float:
     if not lo <= value <= hi:
         raise ConfigError(name, f"must be between {lo} and {hi}, got {value}")
     return value
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in {"1", "true", "yes", "on"}:
+        return True
+    if value in {"0", "false", "no", "off"}:
+        return False
+    raise ConfigError(name, f"expected 0 or 1 (true/false), got {raw!r}")
 
 
 def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
@@ -145,6 +162,10 @@ _PARSERS = {
     "SMS_MAINTENANCE_CHANCE": ("maintenance_chance", lambda n, v: _int(n, v, 0, 1000000)),
     "WEBHOOK_USERNAME": ("webhook_username", lambda n, v: v),
     "WEBHOOK_PASSWORD": ("webhook_password", lambda n, v: v),
+    "SMS_RESEND_TEMPORARY": ("resend_temporary", _bool),
+    "SMS_RESEND_DELAY": ("resend_delay", lambda n, v: _int(n, v, 0, 86400)),
+    "SMS_RESEND_MAX": ("resend_max", lambda n, v: _int(n, v, 1, MAX_RESENDS)),
+    "SMS_EXPIRY_GRACE": ("expiry_grace", lambda n, v: _int(n, v, 0, 7 * 86400)),
 }
 
 
@@ -158,7 +179,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             values[attr] = parse(name, raw)
     settings = Settings(**values)
     _check_credentials(settings)
+    _check_webhook(settings)
     return settings
+
+
+def _check_webhook(settings: Settings) -> None:
+    if bool(settings.webhook_username) != bool(settings.webhook_password):
+        missing = "WEBHOOK_PASSWORD" if settings.webhook_username else "WEBHOOK_USERNAME"
+        raise ConfigError(missing, "set both WEBHOOK_USERNAME and WEBHOOK_PASSWORD, or neither")
 
 
 def _check_credentials(settings: Settings) -> None:

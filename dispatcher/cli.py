@@ -7,6 +7,10 @@ smsdispatch status CAMPAIGN       counts by state (--json for machines)
 smsdispatch resume CAMPAIGN       continue a paused campaign
 smsdispatch deadletters list|replay [--campaign ID]
 smsdispatch sandbox --port N      the built-in ANTS sandbox gateway
+smsdispatch webhook [--host --port] [--insecure-no-auth]   delivery-report intake
+smsdispatch reports poll [--once] [--interval S] [--limit N] [--logs MESSAGE_ID...]
+smsdispatch reports sweep [--campaign ID] [--grace S] [--interval S]
+smsdispatch export CAMPAIGN --csv FILE   one row per message
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from dispatcher import api, control, embedded
 from dispatcher.errors import ConfigError, DispatchError
 
 console = Console(stderr=True)
+DEFAULT_POLL_INTERVAL = 30.0
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -73,7 +78,37 @@ def _parser() -> argparse.ArgumentParser:
         help="JSON settings (faults, flooding, dlr...); default $SANDBOX_CONFIG",
     )
     sb.set_defaults(func=cmd_sandbox)
+    _webhook_args(sub.add_parser("webhook", help="receive delivery reports (HTTP callbacks)"))
+    _reports_args(sub.add_parser("reports", help="poll delivery reports, sweep expired ones"))
+    e = sub.add_parser("export", help="a campaign's messages as CSV")
+    e.add_argument("campaign")
+    e.add_argument("--csv", type=Path, required=True, help="output file ('-' for stdout)")
+    e.set_defaults(func=cmd_export)
     return p
+
+
+def _webhook_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="accept reports without Basic auth (never in production)")  # fmt: skip
+    p.set_defaults(func=cmd_webhook)
+
+
+def _reports_args(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(required=True, metavar="ACTION")
+    poll = sub.add_parser("poll", help="pull GET /sms/1/reports until empty (fallback)")
+    poll.add_argument("--once", action="store_true", help="one round, then exit")
+    poll.add_argument("--interval", type=float, default=DEFAULT_POLL_INTERVAL)
+    poll.add_argument("--limit", type=int, default=100, help="reports per request")
+    poll.add_argument("--logs", nargs="+", metavar="MESSAGE_ID", default=None,
+                      help="ask GET /sms/1/logs about these messages instead")  # fmt: skip
+    poll.set_defaults(func=cmd_reports_poll)
+    sw = sub.add_parser("sweep", help="mark messages with no final report after validity EXPIRED")
+    sw.add_argument("--campaign", default=None)
+    sw.add_argument("--grace", type=int, default=None, help="seconds (default SMS_EXPIRY_GRACE)")
+    sw.add_argument("--interval", type=float, default=0, help="repeat every S seconds")
+    sw.set_defaults(func=cmd_reports_sweep)
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
@@ -148,11 +183,24 @@ def cmd_status(args: argparse.Namespace) -> int:
     console.print(t)
     for k in ("messages", "done_sending", "in_flight", "invalid", "duplicates", "parked_batches"):
         console.print(f"{k}: {st.get(k, 0)}")
+    console.print(f"awaiting_report: {st.get('awaiting_report', 0)}")
+    _print_errors(st.get("top_errors", []))
     if st["paused"]:
         console.print(
             f"[bold yellow]paused:[/] {st['paused']}  (smsdispatch resume {args.campaign})"
         )
     return 0
+
+
+def _print_errors(errors: list[dict[str, Any]]) -> None:
+    if not errors:
+        return
+    t = Table(title="top errors")
+    for col in ("status", "error", "error name", "messages"):
+        t.add_column(col, justify="right" if col == "messages" else "left")
+    for e in errors:
+        t.add_row(e["status"], e["error"], e["error_name"], str(e["count"]))
+    console.print(t)
 
 
 def cmd_resume(args: argparse.Namespace) -> int:
@@ -209,6 +257,86 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         except (ValueError, orjson.JSONDecodeError) as exc:
             raise ConfigError("SANDBOX_CONFIG", str(exc)) from None
     server.run(args.host, args.port, settings)
+    return 0
+
+
+def cmd_webhook(args: argparse.Namespace) -> int:
+    import logging
+
+    from dispatcher.reports import webhook
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with embedded.redis_url() as url:
+        settings = config.load().with_overrides(redis_url=url)
+        if not (settings.webhook_username and settings.webhook_password):
+            console.print("[bold red]WARNING: WEBHOOK_USERNAME/WEBHOOK_PASSWORD are not set[/]")
+        webhook.run(args.host, args.port, settings, insecure_no_auth=args.insecure_no_auth)
+    return 0
+
+
+def cmd_reports_poll(args: argparse.Namespace) -> int:
+    import asyncio
+
+    with embedded.redis_url() as url:
+        settings = config.load().with_overrides(redis_url=url)
+        return asyncio.run(_poll(settings, args))
+
+
+async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
+    import aiohttp
+    import redis.asyncio as aioredis
+
+    from dispatcher.reports.poller import Poller
+
+    client = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        async with aiohttp.ClientSession() as session:
+            poller = Poller(client, session, settings, limit=args.limit)
+            if args.logs:
+                console.print(f"{await poller.logs(args.logs)} reports from /sms/1/logs")
+                return 0
+            while True:
+                console.print(f"{await poller.poll_once()} reports applied")
+                if args.once:
+                    return 0
+                await asyncio.sleep(args.interval)
+    finally:
+        await client.aclose()
+
+
+def cmd_reports_sweep(args: argparse.Namespace) -> int:
+    import time
+
+    from dispatcher.outcomes import StreamPolicy
+    from dispatcher.reports.sweep import sweep
+
+    with embedded.redis_url() as url:
+        settings = config.load().with_overrides(redis_url=url)
+        policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+        grace = settings.expiry_grace if args.grace is None else args.grace
+        campaigns = [args.campaign] if args.campaign else None
+        while True:
+            n = sweep(_client(url), policy, grace, campaigns)
+            console.print(f"{n} messages marked expired")
+            if not args.interval:
+                return 0
+            time.sleep(args.interval)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from dispatcher.reports.export import export
+
+    with embedded.redis_url() as url:
+        client = _client(url)
+        control.status(client, args.campaign)  # raises if unknown
+        if str(args.csv) == "-":
+            n = export(client, args.campaign, sys.stdout)
+        else:
+            with args.csv.open("w", encoding="utf-8", newline="") as fh:
+                n = export(client, args.campaign, fh)
+    console.print(f"exported {n} messages of {args.campaign} to {args.csv}")
     return 0
 
 

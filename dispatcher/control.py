@@ -13,10 +13,13 @@ from dispatcher import ids, keys
 from dispatcher.batch import Batch
 from dispatcher.errors import CampaignNotFound
 from dispatcher.outcomes import FINAL, State
+from workers.providers.ants.codes import ERROR_BY_ID
 
 Enqueue = Callable[[dict[str, Any]], None]
 DONE_SENDING = frozenset({State.ACCEPTED, State.PENDING}) | FINAL
-META_INTS = ("rows", "valid", "invalid", "duplicates", "batches", "messages", "created", "imported")
+TOP_ERRORS = 10
+META_INTS = ("rows", "valid", "invalid", "duplicates", "batches", "messages", "created", "imported",
+             "resent")  # fmt: skip
 
 
 def _text(v: bytes | str) -> str:
@@ -30,12 +33,29 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     pipe.hgetall(keys.campaign_meta(campaign))
     pipe.hgetall(keys.campaign_counts(campaign))
     pipe.llen(keys.campaign_parked(campaign))
-    known, meta_raw, counts_raw, parked = pipe.execute()
+    pipe.hgetall(keys.campaign_errors(campaign))
+    pipe.zcard(keys.campaign_open(campaign))
+    known, meta_raw, counts_raw, parked, errors_raw, awaiting = pipe.execute()
     if not known:
         raise CampaignNotFound(f"no campaign {campaign!r}")
     meta = {_text(k): _text(v) for k, v in meta_raw.items()}
     counts = {_text(k): int(v) for k, v in counts_raw.items() if int(v)}
-    return _summary(campaign, meta, counts, parked)
+    summary = _summary(campaign, meta, counts, parked)
+    summary["awaiting_report"] = awaiting
+    summary["top_errors"] = top_errors(errors_raw)
+    return summary
+
+
+def top_errors(raw: dict[bytes, bytes], n: int = TOP_ERRORS) -> list[dict[str, Any]]:
+    """The most frequent final failures: status, error id, its ANTS name when known, count."""
+    rows = sorted(((int(v), _text(k)) for k, v in raw.items() if int(v)), reverse=True)[:n]
+    out = []
+    for count, field in rows:
+        status, _, error = field.rpartition(":")
+        row = ERROR_BY_ID.get(error) if error else None
+        out.append({"status": status, "error": error, "error_name": row.name if row else "",
+                    "count": count})  # fmt: skip
+    return out
 
 
 def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked: int) -> dict:

@@ -46,6 +46,23 @@ def keyed_message_id(campaign: str, key: str | None) -> str:
     return f"{campaign}-k{key}"
 
 
+RESEND_SUFFIX = re.compile(r"(?:-r\d+)+$")
+
+
+def resend_id(message_id_: str) -> tuple[str, int]:
+    """The resend of a message: `{original}-r{n}`, n counting from the first original."""
+    original, n = original_of(message_id_)
+    return f"{original}-r{n + 1}", n + 1
+
+
+def original_of(message_id_: str) -> tuple[str, int]:
+    """The first message of a resend chain and how many resends this id is past it."""
+    match = RESEND_SUFFIX.search(message_id_)
+    if not match:
+        return message_id_, 0
+    return message_id_[: match.start()], int(match.group().rsplit("-r", 1)[1])
+
+
 def campaign_of(message_id_: str) -> str:
-    """The campaign a messageId belongs to (everything before the last '-')."""
-    return message_id_.rsplit("-", 1)[0]
+    """The campaign a messageId belongs to (before the last '-', resend suffixes aside)."""
+    return original_of(message_id_)[0].rsplit("-", 1)[0]

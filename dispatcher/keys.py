@@ -12,9 +12,14 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:c:{campaign}:numbers              | hash   | number -> first CSV line (dedupe, re-runnable) |
 | sms:c:{campaign}:enqueued             | bitmap | bit {seq} set once batch {seq} is enqueued     |
 | sms:c:{campaign}:parked               | list   | batches held while the campaign is paused      |
+| sms:c:{campaign}:open                 | zset   | accepted/pending messageIds -> validity end ms |
+| sms:c:{campaign}:errors               | hash   | "{status}:{error}" -> final non-delivered count |
 | sms:m:{messageId}                     | hash   | one message's latest state (TTL once final)    |
 | sms:m:{messageId}:enqueued            | string | send_sms idempotency marker                    |
 | sms:dlr:early:{messageId}             | list   | reports that arrived before the send record    |
+| sms:reports:pending                   | stream | polled report bodies, applied then XDEL'd      |
+| sms:reports:bad                       | list   | polled bodies that could not be parsed (capped)|
+| sms:m:{messageId}:resent              | string | resend-of-temporary-failure idempotency marker |
 | sms:deadletters                       | zset   | messageIds whose retries ran out -> time       |
 | sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
 | sms:suppressed                        | set    | numbers never to send to again                 |
@@ -35,6 +40,8 @@ DEADLETTERS = f"{PREFIX}deadletters"
 SUPPRESSED = f"{PREFIX}suppressed"
 UNKNOWN_CODES = f"{PREFIX}codes:unknown"
 REPORTS_STREAM = f"{PREFIX}reports:pending"
+REPORTS_GROUP = "ingest"  # consumer group on REPORTS_STREAM
+REPORTS_BAD = f"{PREFIX}reports:bad"
 
 
 def campaign_meta(campaign: str) -> str:
@@ -57,6 +64,16 @@ def campaign_parked(campaign: str) -> str:
     return f"{PREFIX}c:{campaign}:parked"
 
 
+def campaign_open(campaign: str) -> str:
+    """Messages accepted or pending, scored by the end of their validity (the sweep's index)."""
+    return f"{PREFIX}c:{campaign}:open"
+
+
+def campaign_errors(campaign: str) -> str:
+    """Final non-delivered outcomes by "{status}:{error}" (status's top error codes)."""
+    return f"{PREFIX}c:{campaign}:errors"
+
+
 def message(message_id: str) -> str:
     return f"{PREFIX}m:{message_id}"
 
@@ -64,6 +81,11 @@ def message(message_id: str) -> str:
 def enqueued_once(message_id: str) -> str:
     """Marker that an API send with this messageId was enqueued (send_sms idempotency)."""
     return f"{PREFIX}m:{message_id}:enqueued"
+
+
+def resent_once(message_id: str) -> str:
+    """Marker that the resend of this (temporarily undelivered) message was enqueued."""
+    return f"{PREFIX}m:{message_id}:resent"
 
 
 def early_reports(message_id: str) -> str:

@@ -10,7 +10,7 @@ change nothing.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -72,6 +72,7 @@ class Event:
     permanent: str = ""
     reason: str = ""
     retry_at: int = 0  # epoch ms
+    expires_at: int = 0  # epoch ms: end of the validity period (accepted; indexes for the sweep)
 
 
 @dataclass(frozen=True)
@@ -86,15 +87,25 @@ def _item(ev: Event) -> tuple[Any, ...]:
     return (
         ev.state.value, r, int(r == FINAL_RANK), ev.message_id, ev.campaign, ev.bulk_id, ev.to,
         ev.attempt, ev.group, ev.status_id, ev.status_name, ev.error_id, ev.permanent, ev.reason,
-        ev.retry_at,
+        ev.retry_at, ev.expires_at,
     )  # fmt: skip
 
 
+def _split(key_of: Callable[[str], str]) -> tuple[str, str]:
+    """The prefix and suffix around the campaign id in a per-campaign key."""
+    prefix, suffix = key_of("\0").split("\0")
+    return prefix, suffix
+
+
+_COUNTS = _split(keys.campaign_counts)
+_OPEN = _split(keys.campaign_open)
+_ERRORS = _split(keys.campaign_errors)
+
+
 def _args(events: Sequence[Event], policy: StreamPolicy) -> list[Any]:
-    cprefix, csuffix = keys.campaign_counts("\0").split("\0")
     items = orjson.dumps([_item(ev) for ev in events])
     ttls = [policy.final_ttl, NONFINAL_TTL]
-    return [policy.maxlen, *ttls, keys.message(""), cprefix, csuffix, items]
+    return [policy.maxlen, *ttls, keys.message(""), *_COUNTS, items, *_OPEN, *_ERRORS]
 
 
 CHUNK = 1000  # items per script call, keeps each call short for other clients

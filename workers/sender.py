@@ -41,7 +41,7 @@ from dispatcher.errors import (
 )
 from dispatcher.outcomes import RANK, Event, State, StreamPolicy, arecord
 from workers.broker import enqueue_batch
-from workers.providers.ants.sender import Result
+from workers.providers.ants.sender import MAX_VALIDITY_MINUTES, Result
 from workers.providers.base import Action, Verdict
 from workers.runtime import Context
 
@@ -80,6 +80,11 @@ class Plan:
     pause: str = ""
     park: list[Destination] = field(default_factory=list)
     _backoff: int = 0
+
+    @property
+    def validity_end(self) -> int:
+        """When the gateway stops trying (the validityPeriod the sender asked for), epoch ms."""
+        return min(self.batch.expires_at, now_ms() + MAX_VALIDITY_MINUTES * 60_000)
 
     @property
     def backoff(self) -> int:
@@ -198,7 +203,7 @@ class BatchSender:
                 if a is Action.ALREADY_DONE
                 else ""
             )
-            plan.event(d, State.ACCEPTED, v, group=group, reason=why)
+            plan.event(d, State.ACCEPTED, v, group=group, reason=why, expires_at=plan.validity_end)
         elif a is Action.PERMANENT:
             plan.event(d, State.FAILED, v, group=group, reason=v.description[:300])
             if v.suppress:

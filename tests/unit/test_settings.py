@@ -28,3 +28,16 @@ def test_secrets_are_redacted_and_auth_header_built() -> None:
     assert "opensesame" not in repr(s.redacted())
     assert s.auth_header == "Basic QWxhZGRpbjpvcGVuc2VzYW1l"  # the example in the ANTS doc
     assert load({"ANTS_API_KEY": "k1"}).auth_header == "App k1"
+
+
+def test_delivery_report_settings() -> None:
+    from config.settings import load
+
+    s = load({"SMS_RESEND_TEMPORARY": "1", "SMS_RESEND_DELAY": "120", "SMS_RESEND_MAX": "3",
+              "SMS_EXPIRY_GRACE": "60"})  # fmt: skip
+    assert (s.resend_temporary, s.resend_delay, s.resend_max, s.expiry_grace) == (True, 120, 3, 60)
+    assert load({}).resend_temporary is False
+    for name, bad in [("SMS_RESEND_TEMPORARY", "maybe"), ("SMS_RESEND_MAX", "0"),
+                      ("WEBHOOK_USERNAME", "only-user")]:  # fmt: skip
+        with pytest.raises(ConfigError, match=name.split("_")[0]):
+            load({name: bad})

@@ -1,0 +1,140 @@
+"""Reports per second one webhook process takes: `python bench/webhook_bench.py`.
+
+Starts `smsdispatch webhook` in a subprocess on a free port (Redis: REDIS_URL,
+default the local server's db 12, keys under a `smsbench:` prefix removed at
+the end), then POSTs batches of 100 reports in the 2018 `results[]` JSON format
+from an aiohttp client with CONCURRENCY requests in flight.  Every report is new
+(a real state change, one stream entry each).  Prints each run and the median
+of RUNS runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+import aiohttp
+import orjson
+import redis
+
+ROOT = Path(__file__).resolve().parents[1]
+REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/12")
+PREFIX = "smsbench:"
+PER_BATCH = 100
+BATCHES = int(os.environ.get("BENCH_BATCHES", "300"))
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
+RUNS = 3
+USER, PASSWORD = "bench", "bench-secret"
+AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+DELIVERED = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_webhook(port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "REDIS_URL": REDIS_URL, "SMS_KEY_PREFIX": PREFIX,
+           "WEBHOOK_USERNAME": USER, "WEBHOOK_PASSWORD": PASSWORD,
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    cmd = [sys.executable, "-m", "dispatcher.cli", "webhook", "--host", "127.0.0.1",
+           "--port", str(port)]  # fmt: skip
+    return subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
+
+
+def body(run: int, batch: int) -> bytes:
+    first = batch * PER_BATCH
+    results = [{"bulkId": f"bench{run}-b{batch}", "messageId": f"bench{run}-{first + i}",
+                "to": f"6681{first + i:07d}", "sentAt": "2024-01-01T00:00:00.000+0700",
+                "doneAt": "2024-01-01T00:00:05.000+0700", "smsCount": 1,
+                "status": DELIVERED} for i in range(PER_BATCH)]  # fmt: skip
+    return orjson.dumps({"results": results})
+
+
+async def wait_ready(session: aiohttp.ClientSession, base: str) -> None:
+    for _ in range(100):
+        try:
+            async with session.get(f"{base}/healthz") as resp:
+                if resp.status == 200:
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    raise SystemExit("webhook did not start")
+
+
+async def one_run(session: aiohttp.ClientSession, base: str, run: int) -> float:
+    bodies = [body(run, b) for b in range(BATCHES)]
+    queue: asyncio.Queue[bytes] = asyncio.Queue()
+    for b in bodies:
+        queue.put_nowait(b)
+    headers = {"Authorization": AUTH, "Content-Type": "application/json"}
+    applied = 0
+
+    async def client() -> None:
+        nonlocal applied
+        while not queue.empty():
+            data = queue.get_nowait()
+            async with session.post(f"{base}/dlr", data=data, headers=headers) as resp:
+                assert resp.status == 200, await resp.text()
+                applied += orjson.loads(await resp.read())["applied"]
+
+    start = time.perf_counter()
+    await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
+    elapsed = time.perf_counter() - start
+    assert applied == BATCHES * PER_BATCH, applied
+    return BATCHES * PER_BATCH / elapsed
+
+
+async def bench(port: int) -> list[float]:
+    base = f"http://127.0.0.1:{port}"
+    async with aiohttp.ClientSession() as session:
+        await wait_ready(session, base)
+        return [await one_run(session, base, run) for run in range(RUNS)]
+
+
+def cleanup() -> None:
+    client = redis.Redis.from_url(REDIS_URL)
+    for keys in _chunks(client.scan_iter(match=f"{PREFIX}*", count=5000), 5000):
+        client.unlink(*keys)
+
+
+def _chunks(it: Iterable[bytes], n: int) -> Iterator[list[bytes]]:
+    chunk: list[bytes] = []
+    for k in it:
+        chunk.append(k)
+        if len(chunk) == n:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def main() -> None:
+    cleanup()
+    port = free_port()
+    proc = start_webhook(port)
+    try:
+        rates = asyncio.run(bench(port))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        cleanup()
+    for i, rate in enumerate(rates, 1):
+        print(f"run {i}: {rate:,.0f} reports/s")
+    setup = f"one webhook process, {BATCHES} x {PER_BATCH} reports, concurrency {CONCURRENCY}"
+    print(f"median: {statistics.median(rates):,.0f} reports/s ({setup})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Delivery reports: intake (webhook, poller), applying them (ingest), expiry sweep, export."""

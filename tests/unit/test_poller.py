@@ -1,0 +1,168 @@
+"""The polling fallback against a tiny fake gateway that returns each report only once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+import fakeredis
+import orjson
+import pytest
+import redis
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from config.settings import Settings
+from dispatcher import keys
+from dispatcher.errors import GatewayAuthError
+from dispatcher.reports import ingest, poller
+from dispatcher.reports.poller import Poller
+
+
+def result(mid: str, group: int = 3) -> dict[str, Any]:
+    names = {1: "PENDING", 2: "UNDELIVERABLE", 3: "DELIVERED"}
+    status = {"groupId": group, "groupName": names[group], "id": 5, "name": "X"}
+    return {"messageId": mid, "to": "66811111111", "status": status}
+
+
+class Gateway:
+    """GET /sms/1/reports pops up to `limit` reports: each is returned once, then forgotten."""
+
+    def __init__(self, reports: list[dict], logs: list[dict] | None = None) -> None:
+        self.queue, self.logs, self.auth = list(reports), list(logs or []), ""
+        self.requests: list[str] = []
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/sms/1/reports", self.reports)
+        app.router.add_get("/sms/1/logs", self.log)
+        return app
+
+    async def reports(self, request: web.Request) -> web.Response:
+        self.auth = request.headers.get("Authorization", "")
+        self.requests.append(request.path_qs)
+        if self.auth != "App k3y":
+            return web.json_response({"requestError": {"serviceException": {
+                "messageId": "UNAUTHORIZED", "text": "bad"}}}, status=401)  # fmt: skip
+        n = int(request.query.get("limit", "50"))
+        taken, self.queue = self.queue[:n], self.queue[n:]
+        return web.json_response({"results": taken})
+
+    async def log(self, request: web.Request) -> web.Response:
+        wanted = request.query["messageId"].split(",")
+        return web.json_response({"results": [r for r in self.logs if r["messageId"] in wanted]})
+
+
+Use = Callable[[Poller, Gateway], Awaitable[Any]]
+Connect = Callable[[], Any]
+Clients = tuple[Connect, redis.Redis]
+
+
+def run(gateway: Gateway, connect: Connect, use: Use, api_key: str = "k3y", **kw: Any) -> Any:
+    """Run `use` on a Poller (consumer "test") and a fresh async client, in a new loop."""
+
+    async def go() -> Any:
+        client = connect()
+        async with TestServer(gateway.app()) as srv, aiohttp.ClientSession() as session:
+            s = Settings(ants_base_url=str(srv.make_url("")).rstrip("/"), ants_api_key=api_key)
+            try:
+                return await use(Poller(client, session, s, consumer="test", **kw), gateway)
+            finally:
+                await client.aclose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(params=["fakeredis", "redis"])
+def clients(request: pytest.FixtureRequest) -> Clients:
+    """(async client factory, sync client) on the same data: fakeredis, or the real test db."""
+    if request.param == "fakeredis":
+        server = fakeredis.FakeServer()
+        return lambda: fakeredis.FakeAsyncRedis(server=server), fakeredis.FakeRedis(server=server)
+    sync = request.getfixturevalue("r")
+    url = request.getfixturevalue("redis_url")
+    return lambda: aioredis.Redis.from_url(url), sync
+
+
+def states(sync: redis.Redis, n: int) -> list[str]:
+    return [(sync.hget(keys.message(f"c-{i}"), "state") or b"").decode() for i in range(n)]
+
+
+def test_pulls_until_empty_and_applies_everything(clients: Clients) -> None:
+    aclient, sync = clients
+    gw = Gateway([result(f"c-{i}") for i in range(25)])
+    seen = run(gw, aclient, lambda p, g: p.poll_once(), limit=10)
+    assert seen == 25 and gw.queue == []
+    assert states(sync, 25) == ["delivered"] * 25
+    assert [q.split("?")[1] for q in gw.requests] == ["limit=10"] * 4  # 10, 10, 5, empty
+    assert gw.auth == "App k3y"
+    assert sync.xlen(keys.REPORTS_STREAM) == 0  # inbox emptied
+
+
+def test_crash_between_pull_and_apply_loses_nothing(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aclient, sync = clients
+    gw = Gateway([result(f"c-{i}") for i in range(5)])
+    real_apply = ingest.apply
+
+    async def crash(*args: Any, **kw: Any) -> int:
+        raise RuntimeError("killed after the pull, before the write")
+
+    monkeypatch.setattr(ingest, "apply", crash)
+    with pytest.raises(RuntimeError):
+        run(gw, aclient, lambda p, g: p.poll_once())
+    assert gw.queue == []  # the gateway has forgotten them...
+    assert states(sync, 5) == [""] * 5
+    assert sync.xlen(keys.REPORTS_STREAM) == 1  # ...but the inbox has the body
+    monkeypatch.setattr(ingest, "apply", real_apply)
+    assert run(gw, aclient, lambda p, g: p.poll_once()) == 5
+    assert states(sync, 5) == ["delivered"] * 5
+    assert sync.xlen(keys.REPORTS_STREAM) == 0
+
+
+def test_other_consumers_stale_entries_are_claimed(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aclient, sync = clients
+    monkeypatch.setattr(poller, "CLAIM_IDLE_MS", 0)
+
+    async def left_by_another(p: Poller, g: Gateway) -> int:
+        await p._ensure_group()
+        await p.store(orjson.dumps({"results": [result("c-0")]}), "application/json")
+        await p.r.xreadgroup(keys.REPORTS_GROUP, "dead-poller", {keys.REPORTS_STREAM: ">"})
+        return await p.poll_once()
+
+    assert run(Gateway([]), aclient, left_by_another) == 1
+    assert states(sync, 1) == ["delivered"]
+
+
+def test_unparseable_body_is_set_aside(clients: Clients) -> None:
+    aclient, sync = clients
+
+    async def bad(p: Poller, g: Gateway) -> int:
+        await p._ensure_group()
+        await p.store(b'{"results": [{"messageId": 5', "application/json")
+        return await p.poll_once()
+
+    assert run(Gateway([]), aclient, bad) == 0
+    assert sync.llen(keys.REPORTS_BAD) == 1 and sync.xlen(keys.REPORTS_STREAM) == 0
+    assert b"malformed" in sync.lindex(keys.REPORTS_BAD, 0)
+
+
+def test_bad_credentials_are_fatal_and_store_nothing(clients: Clients) -> None:
+    aclient, sync = clients
+    gw = Gateway([result("c-0")])
+    with pytest.raises(GatewayAuthError):
+        run(gw, aclient, lambda p, g: p.poll_once(), api_key="wrong")
+    assert sync.xlen(keys.REPORTS_STREAM) == 0 and gw.queue
+
+
+def test_logs_lookup_for_stragglers(clients: Clients) -> None:
+    aclient, sync = clients
+    gw = Gateway([], logs=[result("c-0", 2), result("c-1", 1), result("c-2")])
+    assert run(gw, aclient, lambda p, g: p.logs(["c-0", "c-1"])) == 2
+    assert states(sync, 3) == ["undeliverable", "pending", ""]
