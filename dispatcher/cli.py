@@ -246,9 +246,8 @@ def worker_command(
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:
-    from sandbox.settings import SandboxSettings, update
-
     from sandbox import server
+    from sandbox.settings import SandboxSettings, update
 
     settings = SandboxSettings()
     if args.config:

@@ -75,9 +75,11 @@ class Stack:
         return proc
 
     def stop(self) -> None:
+        # SIGTERM to the leader only: dramatiq's master forwards it to its workers, and a
+        # worker that gets it twice (from the group and from the master) hard-stops and hangs.
         for p in reversed(self.procs):
             if p.poll() is None:
-                os.killpg(p.pid, signal.SIGTERM)
+                p.send_signal(signal.SIGTERM)
         for p in self.procs:
             try:
                 p.wait(STOP_TIMEOUT)

@@ -1,0 +1,74 @@
+"""Integration fixtures: a real Redis (see tests/conftest.py), a real sandbox and real workers."""
+
+from __future__ import annotations
+
+import csv
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import redis
+
+from config.settings import Settings
+from dispatcher import control
+from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
+
+
+@pytest.fixture
+def stack(r: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
+    """Child processes (sandbox, workers) on the test Redis; logs under tmp_path/logs."""
+    with Stack(redis_url, log_dir=tmp_path / "logs") as s:
+        yield s
+
+
+def settings_for(redis_url: str, base_url: str, **kw: Any) -> Settings:
+    return Settings(redis_url=redis_url, ants_base_url=base_url, ants_username=SANDBOX_USER,
+                    ants_password=SANDBOX_PASSWORD, **kw)  # fmt: skip
+
+
+def sandbox_state(base_url: str, **flags: int) -> dict[str, Any]:
+    query = "&".join(f"{k}={v}" for k, v in flags.items())
+    with urllib.request.urlopen(f"{base_url}/_sandbox/state?{query}", timeout=30) as resp:
+        return orjson.loads(resp.read())
+
+
+def sandbox_set(base_url: str, section: str, body: dict[str, Any]) -> None:
+    req = urllib.request.Request(f"{base_url}/_sandbox/{section}", data=orjson.dumps(body),
+                                 method="POST")  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+
+
+def write_csv(path: Path, n: int, bad: int = 0, start: int = 0) -> Path:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["phone", "name"])
+        for i in range(start, start + n):
+            w.writerow([f"08{i % 10}{i:07d}", f"n{i}"])
+        for i in range(bad):
+            w.writerow([f"12{i}", "bad"])
+    return path
+
+
+def wait_for(client: redis.Redis, campaign: str, done: Callable[[dict[str, Any]], bool],
+             timeout: float = 120.0) -> dict[str, Any]:  # fmt: skip
+    deadline = time.monotonic() + timeout
+    st: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        st = control.status(client, campaign)
+        if done(st):
+            return st
+        time.sleep(0.2)
+    raise AssertionError(f"campaign {campaign} not done in {timeout}s: {st}")
+
+
+def outcome_states(client: redis.Redis) -> dict[str, list[str]]:
+    """messageId -> the states the outcome stream shows for it, in order."""
+    out: dict[str, list[str]] = {}
+    for _, fields in client.xrange("sms:outcomes"):
+        out.setdefault(fields[b"messageId"].decode(), []).append(fields[b"state"].decode())
+    return out

@@ -1,0 +1,75 @@
+"""A campaign through real Redis, real dramatiq workers and the sandbox over HTTP."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import redis
+
+from dispatcher import api
+from dispatcher.stack import Stack
+from tests.integration.conftest import (
+    outcome_states,
+    sandbox_state,
+    settings_for,
+    wait_for,
+    write_csv,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def test_campaign_accepted_exactly_once(r: redis.Redis, redis_url: str, stack: Stack,
+                                        tmp_path: Path) -> None:  # fmt: skip
+    base = stack.sandbox()
+    stack.workers(processes=1, threads=4)
+    settings = settings_for(redis_url, base, batch_size=250)
+    csv_path = write_csv(tmp_path / "c.csv", 3000, bad=3)
+    report = api.import_csv(csv_path, campaign="e2e", text="Hi {name}", settings=settings)
+    assert (report.valid, report.invalid, report.batches) == (3000, 3, 12)
+
+    st = wait_for(r, "e2e", lambda s: s["done_sending"] >= 3000)
+    assert st["counts"] == {"accepted": 3000}
+
+    sandbox = sandbox_state(base, ids=1)
+    expected = {f"e2e-{line}" for line in range(2, 3002)}
+    assert set(sandbox["accepted"]) == expected
+    assert sandbox["acceptedMoreThanOnce"] == 0
+    assert all(n == 1 for n in sandbox["accepted"].values())
+    states = outcome_states(r)
+    assert set(states) == expected and all(v == ["accepted"] for v in states.values())
+
+    again = api.import_csv(csv_path, campaign="e2e", text="Hi {name}", settings=settings)
+    assert again.enqueued == 0 and again.skipped == 12
+    rejects = (tmp_path / "c.csv.rejects.csv").read_text()
+    assert rejects.count("invalid number") == 3
+
+
+def test_personalised_texts_reach_the_gateway(r: redis.Redis, redis_url: str, stack: Stack,
+                                              tmp_path: Path) -> None:  # fmt: skip
+    base = stack.sandbox()
+    stack.workers(processes=1, threads=2)
+    settings = settings_for(redis_url, base, batch_size=100)
+    api.enqueue_campaign(
+        [{"phone": "0812345678", "name": "Ann"}, {"phone": "0812345679", "name": "สมศรี"}],
+        campaign="pers",
+        text="สวัสดี {name}",
+        settings=settings,
+    )
+    wait_for(r, "pers", lambda s: s["done_sending"] >= 2)
+    sandbox = sandbox_state(base, ids=1)
+    assert sandbox["acceptedMessages"] == 2 and sandbox["acceptedParts"] == 2
+
+
+def test_send_sms_is_idempotent_by_key(r: redis.Redis, redis_url: str, stack: Stack) -> None:
+    base = stack.sandbox()
+    stack.workers(processes=1, threads=2)
+    settings = settings_for(redis_url, base)
+    first = api.send_sms("0812345678", "Your parcel is on its way", key="order-1",
+                         settings=settings)  # fmt: skip
+    second = api.send_sms("0812345678", "Your parcel is on its way", key="order-1",
+                          settings=settings)  # fmt: skip
+    assert first == second == "api-korder-1"
+    wait_for(r, "api", lambda s: s["done_sending"] >= 1)
+    assert sandbox_state(base, ids=1)["accepted"] == {"api-korder-1": 1}
