@@ -25,7 +25,15 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:suppressed                        | set    | numbers never to send to again                 |
 | sms:codes:unknown                     | set    | unknown gateway codes already logged once      |
 | sms:rl:*                              | (lua)  | rate-limit state (see workers/limits)          |
+| sms:rl:gcra:{name}                    | string | GCRA theoretical arrival time, µs (PX = TAT)   |
+| sms:rl:sem:{name}                     | zset   | semaphore holder -> slot expiry, µs            |
+| sms:rl:seq                            | string | counter making sliding-log members unique      |
+| sms:rl:flood:n:{number}               | zset   | anti-flooding log, any text (20/1h)            |
+| sms:rl:flood:t:{number}:{textHash}    | zset   | anti-flooding log, identical text (6/1h)       |
 | sms:otp:*                             | (lua)  | OTP limits and PIN records                     |
+| sms:otp:send:app:{app}                | zset   | OTP sends per application log (10000/1d)       |
+| sms:otp:send:phone:{app}:{phone}      | zset   | OTP sends per phone number log (3/1d)          |
+| sms:otp:verify:{phoneOrPinId}         | zset   | PIN verification log (1/3s)                    |
 """
 
 from __future__ import annotations
@@ -104,3 +112,43 @@ def ratelimit(name: str) -> str:
 def otp(name: str) -> str:
     """Namespace for OTP keys, e.g. otp('pin:{pinId}')."""
     return f"{PREFIX}otp:{name}"
+
+
+def gcra(name: str) -> str:
+    """GCRA bucket of one throughput limit (e.g. one gateway account)."""
+    return ratelimit(f"gcra:{name}")
+
+
+def semaphore(name: str) -> str:
+    """Concurrency slots of one gateway account."""
+    return ratelimit(f"sem:{name}")
+
+
+def window_seq() -> str:
+    """Counter the sliding-window script uses to make log members unique."""
+    return ratelimit("seq")
+
+
+def flood_varied(number: str) -> str:
+    """Anti-flooding log of every message to `number`."""
+    return ratelimit(f"flood:n:{number}")
+
+
+def flood_identical(number: str, text_hash: str) -> str:
+    """Anti-flooding log of one text (by hash) to `number`."""
+    return ratelimit(f"flood:t:{number}:{text_hash}")
+
+
+def otp_send_app(app: str) -> str:
+    """Log of OTP sends by one 2FA application."""
+    return otp(f"send:app:{app}")
+
+
+def otp_send_phone(app: str, phone: str) -> str:
+    """Log of OTP sends by one 2FA application to one phone number."""
+    return otp(f"send:phone:{app}:{phone}")
+
+
+def otp_verify(subject: str) -> str:
+    """Log of PIN verifications for one phone number (or PIN id)."""
+    return otp(f"verify:{subject}")

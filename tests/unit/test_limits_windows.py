@@ -1,0 +1,158 @@
+"""Exact sliding logs (sliding_window.lua): anti-flooding and OTP, on fakeredis and real Redis."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis
+
+from dispatcher import keys
+from workers.limits import OTP_SEND_PER_APP, OTP_SEND_PER_PHONE, Limit, Limiter, plan
+from workers.limits.plan import text_hash
+
+HOUR_MS = 3_600_000
+DAY_MS = 86_400_000
+SLACK_MS = 10_000  # a noisy machine may take seconds between calls; never an hour
+NUMBER = "66812345678"
+
+
+def test_seventh_identical_message_within_an_hour_is_deferred(limiter: Limiter) -> None:
+    first = limiter.flooding([(NUMBER, "Your code is 1234")])
+    time.sleep(0.05)
+    rest = [limiter.flooding([(NUMBER, "Your code is 1234")])[0] for _ in range(5)]
+    assert first + rest == [0] * 6
+    [wait] = limiter.flooding([(NUMBER, "Your code is 1234")])
+    # until the FIRST one leaves the hour: it is at least 50 ms old
+    assert HOUR_MS - SLACK_MS < wait <= HOUR_MS - 50
+
+
+def test_twenty_first_varied_message_is_deferred(limiter: Limiter) -> None:
+    waits = limiter.flooding([(NUMBER, f"message {i}") for i in range(22)])
+    assert waits[:20] == [0] * 20
+    assert all(HOUR_MS - SLACK_MS < w <= HOUR_MS for w in waits[20:])
+
+
+def test_identical_and_varied_limits_combine(limiter: Limiter) -> None:
+    items = [(NUMBER, "same")] * 8 + [(NUMBER, f"other {i}") for i in range(16)]
+    waits = limiter.flooding(items)
+    assert waits[:6] == [0] * 6 and all(w > 0 for w in waits[6:8])
+    # the refused identical ones were not logged: 6 + 14 varied = 20, then full
+    assert waits[8:22] == [0] * 14 and all(w > 0 for w in waits[22:])
+
+
+def test_numbers_are_independent(limiter: Limiter) -> None:
+    items = [(NUMBER, "same")] * 7 + [("66899999999", "same")] * 7
+    waits = limiter.flooding(items)
+    assert [w == 0 for w in waits] == ([True] * 6 + [False]) * 2
+
+
+def test_flooding_keys_are_trimmed_and_expire_with_the_window(
+    limiter: Limiter, backend: redis.Redis
+) -> None:
+    limiter.flooding([(NUMBER, "hello")])
+    for key in (keys.flood_varied(NUMBER), keys.flood_identical(NUMBER, text_hash("hello"))):
+        assert backend.zcard(key) == 1
+        assert HOUR_MS - SLACK_MS < backend.pttl(key) <= HOUR_MS
+
+
+def test_custom_flooding_limits(limiter: Limiter) -> None:
+    waits = limiter.flooding([(NUMBER, "x")] * 3, varied=Limit(2, 1_000), identical=Limit(5, 1_000))
+    assert waits[:2] == [0, 0] and 0 < waits[2] <= 1_000
+
+
+def test_otp_three_per_day_allows_the_third_and_defers_the_fourth(limiter: Limiter) -> None:
+    assert Limit.parse("3/1d") == OTP_SEND_PER_PHONE
+    sends = [limiter.otp_send_allowed("app1", NUMBER) for _ in range(4)]
+    assert sends[:3] == [0, 0, 0]
+    assert DAY_MS - SLACK_MS < sends[3] <= DAY_MS
+    # another phone of the same application is still fine
+    assert limiter.otp_send_allowed("app1", "66800000000") == 0
+
+
+def test_otp_per_application_limit(limiter: Limiter) -> None:
+    per_app = Limit.parse("2/1d")
+    assert limiter.otp_send_allowed("app2", "1", per_app=per_app) == 0
+    assert limiter.otp_send_allowed("app2", "2", per_app=per_app) == 0
+    assert limiter.otp_send_allowed("app2", "3", per_app=per_app) > DAY_MS - SLACK_MS
+    # a refused send is not counted for the phone either
+    assert limiter.otp_send_allowed("app3", "3", per_app=per_app) == 0
+
+
+def test_otp_per_application_default_holds_10000_entries(
+    limiter: Limiter, backend: redis.Redis
+) -> None:
+    assert Limit.parse("10000/1d") == OTP_SEND_PER_APP
+    items = [[(keys.otp_send_app("big"), OTP_SEND_PER_APP)]] * 10_001
+    waits = limiter.windows(items)
+    assert waits[:10_000] == [0] * 10_000 and waits[10_000] > DAY_MS - SLACK_MS
+    assert backend.zcard(keys.otp_send_app("big")) == 10_000
+
+
+def test_verify_limit_one_per_three_seconds_gives_the_retry_time(limiter: Limiter) -> None:
+    assert limiter.otp_verify_allowed(NUMBER, Limit.parse("1/3s")) == 0
+    wait = limiter.otp_verify_allowed(NUMBER, Limit.parse("1/3s"))
+    assert 1_500 < wait <= 3_000
+    assert limiter.otp_verify_allowed("pin-id-42") == 0  # default 1/3s, other subject
+
+
+def test_a_window_opens_again_after_the_wait(limiter: Limiter) -> None:
+    limit = Limit.parse("2/1s")
+    item = [[(keys.ratelimit("test:short"), limit)]]
+    assert limiter.windows(item * 3)[:2] == [0, 0]
+    [wait] = limiter.windows(item)
+    assert 0 < wait <= 1_000
+    time.sleep(wait / 1000 + 0.05)
+    assert limiter.windows(item) == [0]
+
+
+def test_items_of_one_batch_sharing_a_key_see_each_other(limiter: Limiter) -> None:
+    shared = keys.ratelimit("test:shared")
+    items = [
+        [(shared, Limit(2, 60_000))],
+        [(shared, Limit(2, 60_000)), (keys.ratelimit("test:a"), Limit(9, 60_000))],
+        [(keys.ratelimit("test:b"), Limit(9, 60_000)), (shared, Limit(2, 60_000))],
+    ]
+    waits = limiter.windows(items)
+    assert waits[:2] == [0, 0] and 59_000 < waits[2] <= 60_000
+
+
+def test_a_refused_item_is_logged_nowhere(limiter: Limiter, backend: redis.Redis) -> None:
+    full, free = keys.ratelimit("test:full"), keys.ratelimit("test:free")
+    limiter.windows([[(full, Limit(1, 60_000))]])
+    [wait] = limiter.windows([[(free, Limit(5, 60_000)), (full, Limit(1, 60_000))]])
+    assert wait > 0
+    assert backend.zcard(free) == 0 and backend.zcard(full) == 1
+
+
+def test_the_wait_is_the_longest_of_the_full_windows(limiter: Limiter) -> None:
+    short, long = keys.ratelimit("test:s"), keys.ratelimit("test:l")
+    both = [(short, Limit(1, 1_000)), (long, Limit(1, 60_000))]
+    assert limiter.windows([both]) == [0]
+    [wait] = limiter.windows([both])
+    assert 59_000 < wait <= 60_000
+
+
+def test_a_batch_of_1000_is_one_script_call(limiter: Limiter, script_calls: list[str]) -> None:
+    limiter.flooding([("0", "warm-up")])  # first use may load the script (NOSCRIPT)
+    script_calls.clear()
+    items = [(f"668{i % 100:08d}", f"text {i % 3}") for i in range(1000)]
+    waits = limiter.flooding(items)
+    assert script_calls == ["EVALSHA"]
+    # each of 100 numbers gets 10 messages, texts 4/3/3: within 6 identical / 20 varied
+    assert waits == [0] * 1000
+    waits = limiter.flooding(items)
+    assert script_calls == ["EVALSHA", "EVALSHA"]
+    # the same again: the text sent 4 times per number reaches 8 > 6, so 2 per number wait
+    assert sum(w > 0 for w in waits) == 2 * 100
+
+
+def test_the_batch_is_packed_with_each_key_once() -> None:
+    shared, other = keys.ratelimit("test:shared"), keys.ratelimit("test:other")
+    per_second = Limit(2, 1_000)
+    call = plan.windows([[(shared, per_second)], [(other, Limit(3, 5)), (shared, per_second)]])
+    assert call.script == "sliding_window"
+    assert call.keys == [keys.window_seq(), shared, other]
+    assert call.args == [2, 1, 2, 2, 1_000, 2, 3, 3, 5, 2, 2, 1_000]
+    with pytest.raises(ValueError):
+        plan.windows([[]])
