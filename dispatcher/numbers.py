@@ -50,7 +50,8 @@ def _fast(text: str, region: str) -> str | None:
     if not digits.isdigit():
         return None
     cc, prefix, general, types = _metadata(region)
-    if digits.startswith(cc) and (plus or not digits.startswith(prefix)):
+    national_too = not plus and general.fullmatch(digits)  # phonenumbers would read it so
+    if digits.startswith(cc) and (plus or not digits.startswith(prefix)) and not national_too:
         nsn = digits[len(cc) :]
     elif not plus and prefix and digits.startswith(prefix):
         nsn = digits[len(prefix) :]
