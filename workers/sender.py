@@ -29,7 +29,7 @@ import orjson
 from redis.asyncio.client import Pipeline
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from dispatcher import keys
+from dispatcher import keys, lua
 from dispatcher.batch import Batch, Destination
 from dispatcher.errors import (
     GatewayAuthError,
@@ -53,6 +53,7 @@ THROTTLE_DEFAULT_MS = 1_000
 QUICK_ATTEMPTS = 3  # in-process tries for connection errors and 5xx (~1.5 s in all)
 QUICK_WAIT_MAX_S = 0.8
 DEADLETTER_TTL = 30 * 86400
+UNSENT, SUPPRESSED = "0", "2"  # marks from unsent.lua ("1": already sent)
 
 Send = Callable[[Batch], Awaitable[list[Result]]]
 Gate = Callable[[Batch], Awaitable[tuple[list[Destination], list[tuple[Destination, int, str]]]]]
@@ -129,19 +130,15 @@ class BatchSender:
 
     async def _unsent(self, plan: Plan) -> list[Destination]:
         dests = plan.batch.destinations
-        pipe = self.r.pipeline(transaction=False)
-        for d in dests:
-            pipe.hget(keys.message(d.message_id), "rank")
-        pipe.smismember(keys.SUPPRESSED, [d.to for d in dests])
-        *ranks, suppressed = await pipe.execute()
+        items = orjson.dumps([(d.message_id, d.to) for d in dests])
+        args = [keys.message(""), RANK[State.ACCEPTED], items]
+        marks = await lua.script(self.r, "unsent")(keys=[keys.SUPPRESSED], args=args)
         todo = []
-        for d, rank, sup in zip(dests, ranks, suppressed, strict=True):
-            if rank is not None and int(rank) >= RANK[State.ACCEPTED]:
-                continue
-            if sup:
+        for d, mark in zip(dests, marks.decode(), strict=True):
+            if mark == UNSENT:
+                todo.append(d)
+            elif mark == SUPPRESSED:
                 plan.event(d, State.SUPPRESSED, reason="number is on the suppression list")
-                continue
-            todo.append(d)
         return todo
 
     def _unexpired(self, plan: Plan, todo: list[Destination]) -> list[Destination]:

@@ -1,0 +1,122 @@
+"""End-to-end throughput: CSV import, Redis, dramatiq workers, sandbox over HTTP, outcome stream.
+
+    python bench/end_to_end.py [--recipients 100000] [--processes 2] [--threads 8] [--runs 1]
+
+Prints, per run: recipients/s from the start of the import until every message
+is recorded as accepted, the import's own rate, and the peak RSS of the producer
+(this process) and of each worker process.  REDIS_URL defaults to
+redis://127.0.0.1:6379/9, which is FLUSHED first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import statistics
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import redis
+
+from config.settings import Settings
+from dispatcher import api, control
+from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
+
+DEFAULT_URL = "redis://127.0.0.1:6379/9"
+POLL_S = 0.05
+
+
+def write_csv(path: Path, n: int) -> None:
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write("phone,name\n")
+        for i in range(n):
+            fh.write(f"08{i % 10}{i % 10_000_000:07d},n{i}\n")
+
+
+def children(pid: int) -> list[int]:
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text().split()
+            except OSError:
+                continue
+            if int(stat[3]) == pid:
+                out.append(int(entry))
+    return out
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path) -> dict[str, float]:
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    with Stack(url) as stack:
+        base = stack.sandbox()
+        workers = stack.workers(processes, threads)
+        settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
+                            ants_password=SANDBOX_PASSWORD)  # fmt: skip
+        time.sleep(2.0)  # let the worker processes boot before the clock starts
+        started = time.perf_counter()
+        done = threading.Event()
+        drained: dict[str, float] = {}
+        watcher = threading.Thread(target=_watch, args=(client, n, started, done, drained))
+        watcher.start()
+        report = api.import_csv(csv_path, campaign="bench", text="Hi {name}", settings=settings)
+        imported = time.perf_counter() - started
+        watcher.join()
+        rss = [peak_rss_mb(pid) for pid in children(workers.pid)]
+    return {
+        "recipients_per_s": n / drained["seconds"],
+        "seconds": drained["seconds"],
+        "import_rows_per_s": report.rows / imported,
+        "producer_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "worker_peak_mb": max(rss) if rss else 0.0,
+        "workers": len(rss),
+    }
+
+
+def _watch(client: redis.Redis, n: int, started: float, done: threading.Event,
+           out: dict[str, float]) -> None:  # fmt: skip
+    while True:
+        try:
+            st = control.status(client, "bench")
+        except Exception:  # the campaign does not exist until the import starts
+            time.sleep(POLL_S)
+            continue
+        if st["done_sending"] >= n:
+            out["seconds"] = time.perf_counter() - started
+            return
+        time.sleep(POLL_S)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--recipients", type=int, default=100_000)
+    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--runs", type=int, default=1)
+    args = p.parse_args()
+    url = os.environ.get("REDIS_URL", DEFAULT_URL)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "bench.csv"
+        write_csv(csv_path, args.recipients)
+        results = [run_once(url, args.recipients, args.processes, args.threads, csv_path)
+                   for _ in range(args.runs)]  # fmt: skip
+    for i, r in enumerate(results, 1):
+        print(f"run {i}: " + "  ".join(f"{k}={v:,.1f}" for k, v in r.items()))
+    rates = [r["recipients_per_s"] for r in results]
+    print(f"median: {statistics.median(rates):,.0f} recipients/s end to end "
+          f"({args.recipients:,} recipients, {args.processes}x{args.threads} workers)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
