@@ -63,14 +63,14 @@ STATUS_CASES: list[tuple[int, str, bool]] = [
 ]
 # not in the seed extract: SMSC.ru's public status list
 PUBLIC_STATUS_CASES: list[tuple[int, str, bool]] = [
-    (-1, "pending", False),
+    (-1, "accepted", False),
     (0, "pending", False),
     (1, "delivered", True),
     (2, "delivered", True),
     (3, "expired", True),
     (4, "delivered", True),
     (20, "undeliverable", True),
-    (22, "undeliverable", True),
+    (22, "rejected", True),
     (23, "rejected", True),
     (24, "rejected", True),
     (25, "undeliverable", True),

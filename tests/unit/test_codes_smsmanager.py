@@ -106,14 +106,14 @@ REQUEST_STATE_CASES: list[tuple[int, str, bool]] = [
     (9, "pending", False),
 ]
 RECEIPT_STATE_CASES: list[tuple[int, str, bool]] = [
-    (0, "pending", False),
+    (0, "accepted", False),
     (1, "pending", False),
     (2, "delivered", True),
     (3, "undeliverable", True),
     (4, "pending", False),
     (5, "pending", False),
     (6, "expired", True),
-    (7, "undeliverable", True),
+    (7, "rejected", True),
     (8, "undeliverable", True),
 ]
 

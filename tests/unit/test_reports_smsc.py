@@ -157,7 +157,7 @@ MULTI = [
         [
             ("101", "delivered", True, "79999999991", "1", "0"),
             ("102", "undeliverable", True, "79999999992", "20", "1"),
-            ("103", "rejected", True, "79999999993", "-3", ""),
+            ("103", "pending", False, "79999999993", "-3", ""),
         ],
     ),
     (
@@ -211,7 +211,7 @@ def test_fmt1_hlr_all1_reads_phone_after_the_hlr_fields() -> None:
 @pytest.mark.parametrize(
     ("status", "state", "final"),
     [
-        (-3, "rejected", True),
+        (-3, "pending", False),
         (-1, "accepted", False),
         (0, "pending", False),
         (1, "delivered", True),

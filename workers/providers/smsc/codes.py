@@ -42,14 +42,14 @@ REQUEST_ERRORS: dict[str, CodeRow] = index(ERROR_ROWS)
 STATUSES: dict[int, StateRow] = {
     -3: StateRow("not_found", "pending", False),  # not found, or in the archive
     # not in the seed extract: SMSC.ru's public status list
-    -1: StateRow("waiting", "pending", False),
+    -1: StateRow("waiting", "accepted", False),  # queued at SMSC, not yet sent
     0: StateRow("sent_to_operator", "pending", False),
     1: StateRow("delivered", "delivered", True),
     2: StateRow("read", "delivered", True),
     3: StateRow("expired", "expired", True),
     4: StateRow("link_clicked", "delivered", True),
     20: StateRow("undeliverable", "undeliverable", True),
-    22: StateRow("invalid_number", "undeliverable", True),
+    22: StateRow("invalid_number", "rejected", True),
     23: StateRow("prohibited", "rejected", True),
     24: StateRow("insufficient_funds", "rejected", True),
     25: StateRow("unavailable_number", "undeliverable", True),

@@ -46,23 +46,13 @@ from workers.providers.reports import (
     plain_decimal,
     snippet,
 )
+from workers.providers.smsc import codes
 
 PROVIDER = "smsc"
 
-# status -> (name, normalized state, final)
+# status -> (name, normalized state, final): the one table lives in codes.py
 STATUSES: dict[int, tuple[str, str, bool]] = {
-    -3: ("NOT_FOUND", "rejected", True),
-    -1: ("WAITING", "accepted", False),
-    0: ("SENT_TO_OPERATOR", "pending", False),
-    1: ("DELIVERED", "delivered", True),
-    2: ("READ", "delivered", True),
-    3: ("EXPIRED", "expired", True),
-    4: ("LINK_CLICKED", "delivered", True),
-    20: ("UNDELIVERABLE", "undeliverable", True),
-    22: ("INVALID_NUMBER", "rejected", True),
-    23: ("PROHIBITED", "rejected", True),
-    24: ("INSUFFICIENT_FUNDS", "rejected", True),
-    25: ("UNAVAILABLE_NUMBER", "undeliverable", True),
+    code: (row.name.upper(), row.state, row.final) for code, row in codes.STATUSES.items()
 }
 UNKNOWN = ("UNKNOWN", "pending", False)
 

@@ -26,14 +26,14 @@ REQUEST_STATES: dict[int, StateRow] = {
 }
 
 RECEIPT_STATES: dict[int, StateRow] = {
-    0: StateRow("no_receipt", "pending", False),
+    0: StateRow("no_receipt", "accepted", False),
     1: StateRow("delivering", "pending", False),
     2: StateRow("delivered", "delivered", True),
     3: StateRow("not_delivered", "undeliverable", True),
     4: StateRow("uncertain", "pending", False),
     5: StateRow("waiting", "pending", False),  # phone memory full, phone off, ...
     6: StateRow("expired", "expired", True),
-    7: StateRow("invalid_number", "undeliverable", True),
+    7: StateRow("invalid_number", "rejected", True),
     8: StateRow("not_delivered_contact_us", "undeliverable", True),
 }
 

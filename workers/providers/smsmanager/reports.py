@@ -39,20 +39,13 @@ from workers.providers.reports import (
     sniff_encoding,
     snippet,
 )
+from workers.providers.smsmanager import codes
 
 PROVIDER = "smsmanager"
 
-# receipt state -> (name, normalized state, final), finality as in the document's table
+# receipt state -> (name, normalized state, final): the one table lives in codes.py
 RECEIPT_STATES: dict[int, tuple[str, str, bool]] = {
-    0: ("NO_RECEIPT", "accepted", False),  # no receipt (yet) for the message
-    1: ("DELIVERING", "pending", False),
-    2: ("DELIVERED", "delivered", True),
-    3: ("UNDELIVERED", "undeliverable", True),
-    4: ("UNCERTAIN", "pending", False),  # state of the message is not certain
-    5: ("WAITING", "pending", False),  # handset memory full, switched off, ...
-    6: ("EXPIRED", "expired", True),
-    7: ("INVALID_NUMBER", "rejected", True),
-    8: ("FAILED", "undeliverable", True),  # "not delivered, contact us"
+    code: (row.name.upper(), row.state, row.final) for code, row in codes.RECEIPT_STATES.items()
 }
 
 _ALIASES: dict[str, tuple[str, ...]] = {
