@@ -451,33 +451,6 @@ def test_transport_failures(exc: GatewayError, action: Action, retry_after: floa
 
 
 # ------------------------------------------------------------------ normalized states
-GROUP_ID_STATES: list[tuple[int, str, bool]] = [
-    (0, "pending", False),
-    (1, "pending", False),
-    (2, "undeliverable", True),
-    (3, "delivered", True),
-    (4, "expired", True),
-    (5, "rejected", True),
-]
-GROUP_NAME_STATES: list[tuple[str, str, bool]] = [
-    ("ACCEPTED", "pending", False),
-    ("PENDING", "pending", False),
-    ("UNDELIVERED", "undeliverable", True),
-    ("DELIVERED", "delivered", True),
-    ("EXPIRED", "expired", True),
-    ("REJECTED", "rejected", True),
-    ("COMPLETED", "delivered", True),
-]
-
-
-@pytest.mark.parametrize(("group", "state", "final"), GROUP_ID_STATES)
-def test_state_by_group_id(group: int, state: str, final: bool) -> None:
-    assert codes.STATE_BY_GROUP_ID[group] == (state, final)
-
-
-@pytest.mark.parametrize(("group", "state", "final"), GROUP_NAME_STATES)
-def test_state_by_group_name(group: str, state: str, final: bool) -> None:
-    assert tuple(codes.STATE_BY_GROUP_NAME[group]) == (state, final)
 
 
 def test_coverage_figures() -> None:

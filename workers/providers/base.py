@@ -64,13 +64,6 @@ class Verdict:
 State = Literal["pending", "delivered", "undeliverable", "expired", "rejected"]
 
 
-class GroupState(NamedTuple):
-    """A gateway status group normalized to our state, and whether it is final."""
-
-    state: State
-    final: bool
-
-
 class StateRow(NamedTuple):
     """One gateway state code: its name, our normalized state, and whether it is final."""
 

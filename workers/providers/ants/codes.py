@@ -14,7 +14,7 @@ from typing import Any
 
 from defusedxml import DefusedXmlException, ElementTree
 
-from workers.providers.base import Action, CodeRow, GroupState, Verdict
+from workers.providers.base import Action, CodeRow, Verdict
 from workers.providers.classify import (
     index,
     log_unknown_once,
@@ -399,26 +399,6 @@ HTTP_BY_STATUS: dict[str, CodeRow] = index(HTTP_ROWS)
 
 # ---------------------------------------------------------------- groups -> states / actions
 
-STATE_BY_GROUP_ID: dict[int, GroupState] = {
-    0: GroupState("pending", False),
-    1: GroupState("pending", False),
-    2: GroupState("undeliverable", True),
-    3: GroupState("delivered", True),
-    4: GroupState("expired", True),
-    5: GroupState("rejected", True),
-}
-
-STATE_BY_GROUP_NAME: dict[str, GroupState] = {
-    "ACCEPTED": GroupState("pending", False),
-    "PENDING": GroupState("pending", False),
-    "UNDELIVERED": GroupState("undeliverable", True),
-    "UNDELIVERABLE": GroupState("undeliverable", True),  # the 2018 spelling
-    "DELIVERED": GroupState("delivered", True),
-    "EXPIRED": GroupState("expired", True),
-    "REJECTED": GroupState("rejected", True),
-    "COMPLETED": GroupState("delivered", True),  # "successfully sent to operator"
-    "COMPLATED": GroupState("delivered", True),  # the document's own spelling
-}
 
 # an unknown code is classified by its group
 ACTION_BY_GROUP_ID: dict[int, Action] = {
