@@ -58,6 +58,16 @@ class Stack:
                      "ANTS_PASSWORD": SANDBOX_PASSWORD}  # fmt: skip
         return url
 
+    def webhook(self, username: str, password: str) -> str:
+        """Start the delivery-report webhook; returns its /dlr URL."""
+        port = free_port()
+        cmd = [sys.executable, "-m", "dispatcher.cli", "webhook", "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+        env = {**self.env, "WEBHOOK_USERNAME": username, "WEBHOOK_PASSWORD": password}
+        self._spawn("webhook", cmd, env)
+        wait_port(port)
+        return f"http://127.0.0.1:{port}/dlr"
+
     def workers(self, processes: int = 2, threads: int = 8, queues: list[str] | None = None,
                 **env: str) -> subprocess.Popen[bytes]:  # fmt: skip
         cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "-p", str(processes),

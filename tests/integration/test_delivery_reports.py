@@ -1,0 +1,51 @@
+"""Delivery reports end to end: the sandbox POSTs DLRs to the webhook over HTTP (delayed,
+duplicated, reordered, with intermediate PENDING reports); every message's final state in
+Redis must match what the sandbox decided, message by message."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+import redis
+
+from dispatcher import api, keys
+from dispatcher.stack import Stack
+from tests.integration.conftest import sandbox_state, settings_for, wait_for, write_csv
+
+pytestmark = pytest.mark.integration
+HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
+SANDBOX_TO_STATE = {"DELIVERED": "delivered", "UNDELIVERABLE": "undeliverable",
+                    "UNDELIVERABLE_PERMANENT": "undeliverable", "EXPIRED": "expired"}  # fmt: skip
+NOT_FINAL = ("queued", "accepted", "pending", "retrying", "deferred")
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("2018", "application/json"),
+                                                   ("new", "application/xml")])  # fmt: skip
+def test_final_states_match_the_gateway(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, fmt: str, content_type: str
+) -> None:
+    dlr = {"format": fmt, "delay_ms": 50, "jitter_ms": 100, "delayed_share": 0.2,
+           "delayed_extra_ms": 1500, "duplicate_share": 0.2, "reorder_share": 0.3,
+           "intermediate_share": 0.3, "username": HOOK_USER, "password": HOOK_PASSWORD,
+           "outcomes": {"DELIVERED": 0.7, "UNDELIVERABLE": 0.1, "UNDELIVERABLE_PERMANENT": 0.1,
+                        "EXPIRED": 0.1}}  # fmt: skip
+    base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": dlr}).decode())
+    hook = stack.webhook(HOOK_USER, HOOK_PASSWORD)
+    stack.workers(processes=1, threads=4, SMS_NOTIFY_URL=hook,
+                  SMS_NOTIFY_CONTENT_TYPE=content_type)  # fmt: skip
+    n = 2000
+    report = api.import_csv(write_csv(tmp_path / "c.csv", n), campaign="dlr", text="Hi {name}",
+                            settings=settings_for(redis_url, base, batch_size=250))  # fmt: skip
+    assert report.valid == n
+
+    wait_for(r, "dlr", lambda s: sum(s["counts"].get(k, 0) for k in NOT_FINAL) == 0
+             and s["done_sending"] >= n, timeout=120)  # fmt: skip
+    decided = sandbox_state(base, final=1)["final"]
+    assert len(decided) == n
+    mine = {mid: r.hget(keys.message(mid), "state").decode() for mid in decided}
+    expected = {mid: SANDBOX_TO_STATE[outcome] for mid, outcome in decided.items()}
+    assert mine == expected
+    st = sandbox_state(base)
+    assert st["dlr"], st  # reports were really POSTed (duplicates included)
