@@ -107,7 +107,7 @@ def test_throughput_checks_only_what_flooding_admitted_and_recheck_keeps_the_slo
     async def go() -> None:
         a1, h1 = await gate(batch)
         assert [d.message_id for d in a1] == ["c-0-0"] and len(h1) == 3
-        a2, h2 = await gate(batch.only([batch.destinations[0]]))  # recheck in the same run
+        _, h2 = await gate(batch.only([batch.destinations[0]]))  # recheck in the same run
         assert h2 and "throughput" in h2[0][2]  # refused by throughput, not by flooding
 
     asyncio.run(go())
@@ -284,8 +284,9 @@ def test_limit_settings_defaults_and_values() -> None:
         "3/1d", "10000/1d", "1/3s")  # fmt: skip
     assert (d.otp_pin_attempts, d.otp_pin_ttl_ms) == (10, 900_000)
     s = load({"SMS_RATE": "200/1s", "SMS_BURST": "30", "SMS_SENDER_RATE": "50/1s",
-              "SMS_TRANSACTIONAL_SHARE": "0", "SMS_FLOOD_ENABLED": "0", "SMS_MAX_CONCURRENCY": "5",
-              "OTP_APPLICATION_ID": "app", "OTP_MESSAGE_ID": "msg", "OTP_PIN_TTL": "5m"})  # fmt: skip
+              "SMS_TRANSACTIONAL_SHARE": "0", "SMS_FLOOD_ENABLED": "0",
+              "SMS_MAX_CONCURRENCY": "5", "OTP_APPLICATION_ID": "app", "OTP_MESSAGE_ID": "msg",
+              "OTP_PIN_TTL": "5m"})  # fmt: skip
     assert (s.rate, s.burst, s.sender_rate) == (Rate(200, 1000), 30, Rate(50, 1000))
     assert (s.transactional_share, s.flood_enabled, s.max_concurrency) == (0.0, False, 5)
     assert (s.otp_application_id, s.otp_message_id, s.otp_pin_ttl_ms) == ("app", "msg", 300_000)
