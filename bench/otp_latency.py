@@ -135,7 +135,8 @@ def main() -> None:
             importer = subprocess.Popen(
                 [sys.executable, "-m", "dispatcher.cli", "import", str(tmp / "campaign.csv"),
                  "--campaign", CAMPAIGN, "--text", "Hello {name}, our sale starts today"],
-                env={**stack.env, "PYTHONPATH": str(ROOT)}, cwd=ROOT)  # fmt: skip
+                env={**stack.env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             wait_sending(client)
             time.sleep(2.0)  # past the first burst: measure the steady state
             sent = probe(settings, a.otps, a.interval)
