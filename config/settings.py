@@ -15,6 +15,14 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from dispatcher.errors import ConfigError
+from workers.limits.plan import (
+    ANTI_FLOOD_IDENTICAL,
+    ANTI_FLOOD_VARIED,
+    OTP_SEND_PER_APP,
+    OTP_SEND_PER_PHONE,
+    OTP_VERIFY,
+)
+from workers.limits.spec import Limit, Rate, parse_duration
 
 DEFAULT_ANTS_BASE_URL = "http://127.0.0.1:8099"
 DEFAULT_REGION = "TH"
@@ -29,6 +37,12 @@ DEFAULT_RESEND_DELAY = 900  # s before a temporarily undelivered message is sent
 DEFAULT_RESEND_MAX = 1  # resends per original message
 MAX_RESENDS = 10
 DEFAULT_EXPIRY_GRACE = 7200  # s after the validity end before an open message is EXPIRED
+DEFAULT_TRANSACTIONAL_SHARE = 0.2  # of SMS_RATE, kept for the transactional queue and OTPs
+MAX_TRANSACTIONAL_SHARE = 0.9
+DEFAULT_BURST_SHARE = 0.1  # SMS_BURST unset: a tenth of a second's worth of the rate
+DEFAULT_PIN_ATTEMPTS = 10
+DEFAULT_PIN_TTL_MS = 15 * 60_000
+MAX_CONCURRENCY = 1000
 SECRET_FIELDS = frozenset({"ants_password", "ants_api_key", "webhook_password"})
 SENDER_RE = re.compile(r"^\S{1,11}$")
 
@@ -61,12 +75,28 @@ class Settings:
     resend_delay: int = DEFAULT_RESEND_DELAY
     resend_max: int = DEFAULT_RESEND_MAX
     expiry_grace: int = DEFAULT_EXPIRY_GRACE
+    rate: Rate | None = None  # account throughput in SMS parts; None: unlimited
+    burst: int | None = None  # parts beyond the steady rate; None: DEFAULT_BURST_SHARE
+    sender_rate: Rate | None = None  # per sender id, on top of the account rate
+    transactional_share: float = DEFAULT_TRANSACTIONAL_SHARE
+    flood_varied: Limit = ANTI_FLOOD_VARIED
+    flood_identical: Limit = ANTI_FLOOD_IDENTICAL
+    flood_enabled: bool = True
+    max_concurrency: int = 0  # concurrent gateway requests per account; 0: no limit
+    otp_application_id: str = ""
+    otp_message_id: str = ""
+    otp_send_per_phone: Limit = OTP_SEND_PER_PHONE
+    otp_send_per_app: Limit = OTP_SEND_PER_APP
+    otp_verify_per_phone: Limit = OTP_VERIFY
+    otp_pin_attempts: int = DEFAULT_PIN_ATTEMPTS
+    otp_pin_ttl_ms: int = DEFAULT_PIN_TTL_MS
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict, with every secret replaced by '***'."""
         out: dict[str, Any] = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            value = str(value) if isinstance(value, Limit) else value
             out[f.name] = "***" if f.name in SECRET_FIELDS and value else value
         return out
 
@@ -109,6 +139,29 @@ def _bool(name: str, raw: str) -> bool:
     if value in {"0", "false", "no", "off"}:
         return False
     raise ConfigError(name, f"expected 0 or 1 (true/false), got {raw!r}")
+
+
+def _share(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a share such as 0.2, got {raw!r}") from None
+    if not 0.0 <= value <= MAX_TRANSACTIONAL_SHARE:
+        raise ConfigError(name, f"must be between 0 and {MAX_TRANSACTIONAL_SHARE}, got {value}")
+    return value
+
+
+def _rate(name: str, raw: str) -> Rate:
+    limit = Limit.parse(raw, name)
+    return Rate(limit.attempts, limit.window_ms)
+
+
+def check_otp(settings: Settings) -> None:
+    """The 2FA application and message template ids the OTP API needs."""
+    for name, value in (("OTP_APPLICATION_ID", settings.otp_application_id),
+                        ("OTP_MESSAGE_ID", settings.otp_message_id)):  # fmt: skip
+        if not value:
+            raise ConfigError(name, "not set: create a 2FA application and message template")
 
 
 def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
@@ -166,6 +219,21 @@ _PARSERS = {
     "SMS_RESEND_DELAY": ("resend_delay", lambda n, v: _int(n, v, 0, 86400)),
     "SMS_RESEND_MAX": ("resend_max", lambda n, v: _int(n, v, 1, MAX_RESENDS)),
     "SMS_EXPIRY_GRACE": ("expiry_grace", lambda n, v: _int(n, v, 0, 7 * 86400)),
+    "SMS_RATE": ("rate", _rate),
+    "SMS_BURST": ("burst", lambda n, v: _int(n, v, 0, 10**6)),
+    "SMS_SENDER_RATE": ("sender_rate", _rate),
+    "SMS_TRANSACTIONAL_SHARE": ("transactional_share", _share),
+    "SMS_FLOOD_VARIED": ("flood_varied", lambda n, v: Limit.parse(v, n)),
+    "SMS_FLOOD_IDENTICAL": ("flood_identical", lambda n, v: Limit.parse(v, n)),
+    "SMS_FLOOD_ENABLED": ("flood_enabled", _bool),
+    "SMS_MAX_CONCURRENCY": ("max_concurrency", lambda n, v: _int(n, v, 0, MAX_CONCURRENCY)),
+    "OTP_APPLICATION_ID": ("otp_application_id", lambda n, v: v),
+    "OTP_MESSAGE_ID": ("otp_message_id", lambda n, v: v),
+    "OTP_SEND_PER_PHONE": ("otp_send_per_phone", lambda n, v: Limit.parse(v, n)),
+    "OTP_SEND_PER_APP": ("otp_send_per_app", lambda n, v: Limit.parse(v, n)),
+    "OTP_VERIFY_PER_PHONE": ("otp_verify_per_phone", lambda n, v: Limit.parse(v, n)),
+    "OTP_PIN_ATTEMPTS": ("otp_pin_attempts", lambda n, v: _int(n, v, 1, 1000)),
+    "OTP_PIN_TTL": ("otp_pin_ttl_ms", lambda n, v: parse_duration(v, n)),
 }
 
 

@@ -20,6 +20,7 @@ import redis
 
 from config import settings as config
 from dispatcher import ids, keys
+from dispatcher import otp as otp_service
 from dispatcher.batch import Batch, Destination
 from dispatcher.campaign import CampaignSpec, Importer, ImportReport, Progress
 from dispatcher.csvout import SafeCsvWriter
@@ -140,3 +141,32 @@ def send_sms(
         pipe.hincrby(keys.campaign_meta(spec.campaign), "messages", 1)
         pipe.execute()
     return mid
+
+
+def send_otp(phone: str, application: str | None = None, *,
+             settings: config.Settings | None = None) -> str:  # fmt: skip
+    """Send a one-time PIN through the ANTS 2FA API; returns its pinId.
+
+    Raises OtpLimited (with retry_after, seconds) when a send limit is reached:
+    OTP_SEND_PER_PHONE, OTP_SEND_PER_APP, the transactional share of SMS_RATE,
+    or the gateway's own.  `application` defaults to OTP_APPLICATION_ID.
+    """
+    s = _settings(settings)
+    return otp_service.run(s, lambda o: o.send(phone, application))
+
+
+def resend_otp(pin_id: str, *, settings: config.Settings | None = None) -> None:
+    """Send the same PIN again (same limits as send_otp); OtpNotFound when unknown."""
+    s = _settings(settings)
+    otp_service.run(s, lambda o: o.resend(pin_id))
+
+
+def verify_otp(pin_id: str, pin: str, *,
+               settings: config.Settings | None = None) -> otp_service.VerifyResult:  # fmt: skip
+    """Check a PIN: VerifyResult(verified, attempts_remaining, pin_error).
+
+    Raises OtpLimited when OTP_VERIFY_PER_PHONE is exhausted, OtpNotFound for an
+    unknown or expired pinId.
+    """
+    s = _settings(settings)
+    return otp_service.run(s, lambda o: o.verify(pin_id, pin))

@@ -34,6 +34,7 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:otp:send:app:{app}                | zset   | OTP sends per application log (10000/1d)       |
 | sms:otp:send:phone:{app}:{phone}      | zset   | OTP sends per phone number log (3/1d)          |
 | sms:otp:verify:{phoneOrPinId}         | zset   | PIN verification log (1/3s)                    |
+| sms:otp:pin:{pinId}                   | hash   | a sent PIN: to, app, attempts used (PIN TTL)   |
 """
 
 from __future__ import annotations
@@ -152,3 +153,8 @@ def otp_send_phone(app: str, phone: str) -> str:
 def otp_verify(subject: str) -> str:
     """Log of PIN verifications for one phone number (or PIN id)."""
     return otp(f"verify:{subject}")
+
+
+def otp_pin(pin_id: str) -> str:
+    """A PIN we sent: phone, application and verification attempts used."""
+    return otp(f"pin:{pin_id}")

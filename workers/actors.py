@@ -15,8 +15,11 @@ from config import settings as config
 from dispatcher.batch import Batch
 from workers import runtime
 from workers.broker import CAMPAIGN_QUEUE, SEND_ACTOR, make_broker
+from workers.gate import Gate
+from workers.limits import AsyncLimiter
 from workers.providers.ants.sender import AntsSender
 from workers.sender import BatchSender
+from workers.slots import limited
 
 SEND_TIME_LIMIT_MS = 10 * 60_000
 
@@ -32,4 +35,7 @@ async def send_batch(batch: dict[str, Any]) -> None:
     """Send one batch (see workers.sender). Unexpected errors are retried by dramatiq."""
     ctx = runtime.current()
     provider = AntsSender(ctx.session, ctx.settings)
-    await BatchSender(ctx, provider.send).process(Batch.from_dict(batch))
+    limiter = AsyncLimiter(ctx.redis)
+    send = limited(provider.send, limiter, ctx.settings)
+    gate = Gate(limiter, ctx.settings)  # one per run: it remembers flooding slots taken
+    await BatchSender(ctx, send, gate).process(Batch.from_dict(batch))

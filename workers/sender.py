@@ -5,9 +5,10 @@ The order of a run:
 2. destinations already sent (state rank >= accepted) are dropped: a redelivered
    or duplicated batch resends nothing the gateway has confirmed; suppressed
    numbers are recorded as such and dropped; expired ones are dead-lettered;
-3. the limits gate may hold some back (deferred with a retry time);
-4. the rest go out in one request, with a short in-process retry (tenacity) for
-   connection errors and 5xx;
+3. the limits gate (`workers.gate`) admits what may go now; short waits are slept
+   in the worker and rechecked, longer ones deferred with a retry time;
+4. what is admitted goes out, one request per gate decision, with a short
+   in-process retry (tenacity) for connection errors and 5xx;
 5. each destination's verdict decides: accepted, failed (maybe suppressed),
    retried later (only those destinations, same messageIds, exponential backoff
    with jitter, or the gateway's Retry-After), or pause the campaign;
@@ -41,6 +42,7 @@ from dispatcher.errors import (
 )
 from dispatcher.outcomes import RANK, Event, State, StreamPolicy, arecord
 from workers.broker import enqueue_batch
+from workers.gate import PACE_BUDGET_MS, split_held
 from workers.providers.ants.sender import MAX_VALIDITY_MINUTES, Result
 from workers.providers.base import Action, Verdict
 from workers.runtime import Context
@@ -122,11 +124,25 @@ class BatchSender:
         todo = await self._unsent(plan)
         todo = self._unexpired(plan, todo)
         if todo and self.gate is not None:
-            todo, held = await self.gate(plan.batch.only(todo))
-            for dest, wait_ms, why in held:
-                self._later(plan, [dest], wait_ms, why, State.DEFERRED, counted=False)
+            todo = await self._gated(plan, todo)
         if todo:
             await self._send(plan, plan.batch.only(todo))
+
+    async def _gated(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
+        """Send what the gate admits; sleep on short waits and recheck; defer the rest."""
+        assert self.gate is not None
+        deadline = now_ms() + PACE_BUDGET_MS
+        while todo:
+            admitted, held = await self.gate(plan.batch.only(todo))
+            if admitted:
+                await self._send(plan, plan.batch.only(admitted))
+            until = min(deadline, plan.batch.expires_at)  # past the validity: deferred, so failed
+            todo, defer, sleep_ms = split_held(held, until - now_ms())
+            for dest, wait_ms, why in defer:
+                self._later(plan, [dest], wait_ms, why, State.DEFERRED, counted=False)
+            if todo:
+                await asyncio.sleep(sleep_ms / 1000)
+        return []
 
     async def _unsent(self, plan: Plan) -> list[Destination]:
         dests = plan.batch.destinations

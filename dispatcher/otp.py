@@ -1,0 +1,163 @@
+"""One-time PINs through the ANTS 2FA API, behind our own limits.
+
+`Otp` (asyncio) does the work; `dispatcher.api.send_otp / resend_otp / verify_otp`
+are its synchronous faces.  A send:
+
+1. checks the per-phone and per-application send logs (`OTP_SEND_PER_PHONE`,
+   `OTP_SEND_PER_APP`, exact sliding logs in Redis): over them -> OtpLimited;
+2. takes one part of the transactional share of the account throughput
+   (`workers.gate.account_bucket(..., transactional=True)`): a wait under
+   `THROUGHPUT_MAX_WAIT_MS` is slept, a longer one -> OtpLimited;
+3. calls POST /2fa/1/pin synchronously (the caller needs the pinId);
+4. keeps a small PIN record (`sms:otp:pin:{pinId}`: phone, application, attempts
+   used; it lives `OTP_PIN_TTL`) and writes an `accepted` event to the outcome
+   stream under campaign `otp`.
+
+A verify checks `OTP_VERIFY_PER_PHONE` (OtpLimited) and our count of attempts
+(`OTP_PIN_ATTEMPTS`: none left answers NO_MORE_PIN_ATTEMPTS without asking the
+gateway), then calls /2fa/1/pin/{pinId}/verify.  The gateway's own 429 becomes
+OtpLimited too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import redis.asyncio as aioredis
+
+from config import settings as config
+from dispatcher import keys
+from dispatcher.errors import GatewayThrottled, OtpLimited, OtpNotFound
+from dispatcher.numbers import normalise
+from dispatcher.outcomes import Event, State, StreamPolicy, arecord
+from workers.gate import account_bucket
+from workers.limits import AsyncLimiter
+from workers.providers.ants.otp import AntsOtp
+
+OTP_CAMPAIGN = "otp"
+THROUGHPUT_MAX_WAIT_MS = 1_000
+NO_MORE_ATTEMPTS = "NO_MORE_PIN_ATTEMPTS"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    verified: bool
+    attempts_remaining: int
+    pin_error: str = ""  # WRONG_PIN, TTL_EXPIRED, NO_MORE_PIN_ATTEMPTS, or "" when verified
+
+
+class Otp:
+    """The OTP operations over one Redis client and one HTTP session."""
+
+    def __init__(self, settings: config.Settings, redis: aioredis.Redis,
+                 session: aiohttp.ClientSession) -> None:  # fmt: skip
+        config.check_otp(settings)
+        self.settings, self.redis = settings, redis
+        self.limiter = AsyncLimiter(redis)
+        self.gateway = AntsOtp(session, settings)
+        self.policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+
+    async def send(self, phone: str, application: str | None = None) -> str:
+        """Send a PIN to `phone`; returns the gateway's pinId."""
+        s = self.settings
+        app = application or s.otp_application_id
+        number = normalise(phone, s.region)
+        await self._send_allowed(app, number)
+        await self._throughput()
+        pin_id = await self._gateway(self.gateway.send_pin(app, s.otp_message_id, number))
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(keys.otp_pin(pin_id), mapping={"to": number, "app": app, "attempts": 0})
+        pipe.pexpire(keys.otp_pin(pin_id), s.otp_pin_ttl_ms)
+        pipe.sadd(keys.CAMPAIGNS, OTP_CAMPAIGN)
+        pipe.hincrby(keys.campaign_meta(OTP_CAMPAIGN), "messages", 1)
+        await pipe.execute()
+        event = Event(pin_id, OTP_CAMPAIGN, State.ACCEPTED, to=number, attempt=1,
+                      reason=f"2FA PIN sent (application {app})")  # fmt: skip
+        await arecord(self.redis, [event], self.policy)
+        return pin_id
+
+    async def resend(self, pin_id: str) -> None:
+        """Send the same PIN again (counts against the same send limits)."""
+        record = await self._record(pin_id)
+        await self._send_allowed(record["app"], record["to"])
+        await self._throughput()
+        await self._gateway(self.gateway.resend_pin(pin_id))
+
+    async def verify(self, pin_id: str, pin: str) -> VerifyResult:
+        record = await self._record(pin_id)
+        limit = self.settings.otp_verify_per_phone
+        wait = await self.limiter.otp_verify_allowed(record["to"], limit)
+        if wait:
+            raise OtpLimited(f"verifications per phone {limit}", wait / 1000)
+        used = await self.redis.hincrby(keys.otp_pin(pin_id), "attempts", 1)
+        if used > self.settings.otp_pin_attempts:
+            return VerifyResult(False, 0, NO_MORE_ATTEMPTS)
+        answer = await self._gateway(self.gateway.verify_pin(pin_id, pin))
+        left = int(answer.get("attemptsRemaining") or 0)
+        left = min(left, self.settings.otp_pin_attempts - used)
+        return VerifyResult(bool(answer.get("verified")), left, str(answer.get("pinError") or ""))
+
+    async def _record(self, pin_id: str) -> dict[str, str]:
+        raw = await self.redis.hgetall(keys.otp_pin(pin_id))
+        if not raw:
+            raise OtpNotFound(f"no PIN {pin_id} (expired or never sent)")
+        return {k.decode(): v.decode() for k, v in raw.items()}
+
+    async def _send_allowed(self, app: str, number: str) -> None:
+        s = self.settings
+        wait = await self.limiter.otp_send_allowed(
+            app, number, s.otp_send_per_phone, s.otp_send_per_app
+        )
+        if wait:
+            limits = f"sends: {s.otp_send_per_phone} per phone, {s.otp_send_per_app} per app"
+            raise OtpLimited(limits, wait / 1000)
+
+    async def _throughput(self) -> None:
+        """One part of the transactional share; short waits are slept."""
+        bucket = account_bucket(self.settings, transactional=True)
+        if bucket is None:
+            return
+        take = self.limiter.throughput
+        while wait := (await take(bucket.name, bucket.rate, bucket.burst, [1]))[0]:
+            if wait >= THROUGHPUT_MAX_WAIT_MS:
+                raise OtpLimited(f"throughput {bucket.rate} ({bucket.name})", wait / 1000)
+            await asyncio.sleep(wait / 1000)
+
+    @staticmethod
+    async def _gateway(call: Awaitable[T]) -> T:
+        try:
+            return await call
+        except GatewayThrottled as exc:
+            raise OtpLimited("the gateway's 2FA limits", exc.retry_after or 1.0) from exc
+
+
+async def with_otp(settings: config.Settings, work: Callable[[Otp], Awaitable[T]]) -> T:
+    """Open a Redis client and an HTTP session, run `work(Otp)`, close both."""
+    client: Any = aioredis.Redis.from_url(settings.redis_url)
+    try:
+        async with aiohttp.ClientSession() as session:
+            return await work(Otp(settings, client, session))
+    finally:
+        await client.aclose()
+
+
+def run(settings: config.Settings, work: Callable[[Otp], Awaitable[T]]) -> T:
+    """`with_otp` from synchronous code (one event loop per call)."""
+    return asyncio.run(with_otp(settings, work))
+
+
+def create_application(settings: config.Settings, name: str) -> tuple[str, str]:
+    """Create a 2FA application (configured from the OTP_* settings) and its PIN template;
+    returns (OTP_APPLICATION_ID, OTP_MESSAGE_ID)."""
+
+    async def create() -> tuple[str, str]:
+        async with aiohttp.ClientSession() as session:
+            return await AntsOtp(session, settings).create_application(name, settings.sender)
+
+    return asyncio.run(create())

@@ -1,0 +1,187 @@
+"""The limits gate: which destinations of a batch may go to the gateway now.
+
+`Gate(limiter, settings)` is the `gate` hook of `workers.sender.BatchSender`;
+one instance serves one run of one batch.  A call decides the batch with at
+most one limiter call per limit, whatever its size:
+
+1. anti-flooding (`SMS_FLOOD_VARIED` / `SMS_FLOOD_IDENTICAL` per number): ONE
+   sliding-log call for every (number, rendered text);
+2. throughput (GCRA, cost = SMS parts of each text): ONE call per bucket, only
+   for what flooding admitted; the sender's bucket (`SMS_SENDER_RATE`) first,
+   then the account's (`SMS_RATE`) for what the sender's admitted.
+
+Flooding comes first because its slots are taken on admission and last a whole
+window (an hour), while a throughput slot lasts one emission interval.  A
+destination admitted by flooding and then refused by throughput keeps its
+flooding slot: within this run the gate remembers it (no second slot on a
+recheck); if it is deferred to a later run, that run takes another slot, so the
+number may get one message fewer in that window than the gateway would allow,
+never one more.  The same holds for a sender slot wasted when the account
+refuses: both err on the side of sending fewer.
+
+Our flooding windows are `FLOOD_MARGIN_MS` longer than the gateway's: the time
+between our decision and the gateway's arrival varies by request, and a
+message we admit just as an old one leaves our window must not reach the
+gateway before the old one leaves the gateway's window.
+
+Transactional share: with `SMS_TRANSACTIONAL_SHARE` = s > 0 the account rate is
+split into two GCRA buckets, `account:campaign` at rate * (1 - s) and
+`account:transactional` at rate * s (the `transactional` queue and the OTP
+API).  The buckets never exceed the account rate together, and no amount of
+campaign traffic can take the transactional share, so an OTP waits at most
+one emission interval of its own bucket (25 ms at 200/1s and s = 0.2).  The
+price: an idle transactional share is not lent to campaigns.  With s = 0 both
+share one bucket, `account`.
+
+Waits answered for throughput are aligned on bursts: a refused destination is
+told to come back when a whole burst is free (not when its single part is), so
+a recheck admits a chunk of destinations in one request instead of one each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from config.settings import DEFAULT_BURST_SHARE, Settings
+from dispatcher.batch import Batch, Destination
+from dispatcher.sms import count_parts
+from workers.limits import AsyncLimiter, Limit, Rate
+
+SHORT_WAIT_MS = 1_000  # a shorter wait is slept in the worker, a longer one deferred
+PACE_BUDGET_MS = 30_000  # at most this long pacing one batch in the worker
+FLOOD_MARGIN_MS = 2_000
+ACCOUNT = "account"
+CAMPAIGN_BUCKET = f"{ACCOUNT}:campaign"
+TRANSACTIONAL_BUCKET = f"{ACCOUNT}:transactional"
+
+Held = tuple[Destination, int, str]  # destination, wait in ms, why
+
+
+@dataclass(frozen=True, slots=True)
+class Bucket:
+    """One GCRA throughput limit: `rate` parts (plus `burst`) in the bucket `name`."""
+
+    name: str
+    rate: Rate
+    burst: int
+
+    @property
+    def burst_ms(self) -> float:
+        return self.burst * self.rate.emission_us / 1000
+
+
+def scaled(rate: Rate, share: float) -> Rate:
+    """`share` of `rate` (0 < share <= 1), as a longer window for the same attempts."""
+    return Rate(rate.attempts, max(1, round(rate.window_ms / share)))
+
+
+def default_burst(rate: Rate) -> int:
+    return max(1, round(rate.per_second * DEFAULT_BURST_SHARE))
+
+
+def account_bucket(settings: Settings, transactional: bool) -> Bucket | None:
+    """The account bucket for campaign or transactional traffic (None: no SMS_RATE)."""
+    rate = settings.rate
+    if rate is None:
+        return None
+    burst = settings.burst if settings.burst is not None else default_burst(rate)
+    share = settings.transactional_share
+    if share == 0:
+        return Bucket(ACCOUNT, rate, burst)
+    part = share if transactional else 1 - share
+    name = TRANSACTIONAL_BUCKET if transactional else CAMPAIGN_BUCKET
+    return Bucket(name, scaled(rate, part), int(burst * part))
+
+
+def sender_bucket(settings: Settings, sender: str) -> Bucket | None:
+    rate = settings.sender_rate
+    return None if rate is None else Bucket(f"sender:{sender}", rate, default_burst(rate))
+
+
+@lru_cache(maxsize=4096)
+def parts(text: str) -> int:
+    return count_parts(text)[1]
+
+
+def with_margin(limit: Limit) -> Limit:
+    return Limit(limit.attempts, limit.window_ms + FLOOD_MARGIN_MS)
+
+
+def burst_aligned(waits: list[int], bucket: Bucket) -> list[int]:
+    """Refused waits raised to the end of the first burst (see the module docstring)."""
+    refused = [w for w in waits if w > 0]
+    if not refused:
+        return waits
+    horizon = refused[0] + min(bucket.burst_ms, SHORT_WAIT_MS / 2)
+    chunk_end = max(w for w in refused if w <= horizon)
+    return [max(w, chunk_end) if w > 0 else 0 for w in waits]
+
+
+def split_held(
+    held: Sequence[Held], remaining_ms: int
+) -> tuple[list[Destination], list[Held], int]:
+    """(recheck after `sleep` ms, defer now, sleep): the head of the line decides.
+
+    Throughput waits grow along a batch (each waits for the ones before it), so
+    when the first held destination can go within SHORT_WAIT_MS the worker sleeps
+    and rechecks every destination that can still go within its pacing budget;
+    the rest, or everything when the head must wait longer, is deferred.
+    """
+    if not held:
+        return [], [], 0
+    head = min(wait for _, wait, _ in held)
+    if head >= SHORT_WAIT_MS or head >= remaining_ms:
+        return [], list(held), 0
+    recheck = [d for d, wait, _ in held if wait < remaining_ms]
+    defer = [h for h in held if h[1] >= remaining_ms]
+    return recheck, defer, head
+
+
+class Gate:
+    """Flooding then throughput for one batch run (see the module docstring)."""
+
+    def __init__(self, limiter: AsyncLimiter, settings: Settings) -> None:
+        self.limiter, self.settings = limiter, settings
+        self.varied = with_margin(settings.flood_varied)
+        self.identical = with_margin(settings.flood_identical)
+        self._flood_passed: set[str] = set()  # messageIds holding a flooding slot (this run)
+
+    async def __call__(self, batch: Batch) -> tuple[list[Destination], list[Held]]:
+        """(admitted now, held back with their waits in ms and why)."""
+        passed, held = await self._flooding(batch)
+        for bucket in self._buckets(batch):
+            passed, refused = await self._throughput(batch, bucket, passed)
+            held += refused
+        return passed, held
+
+    def _buckets(self, batch: Batch) -> list[Bucket]:
+        found = (sender_bucket(self.settings, batch.sender),
+                 account_bucket(self.settings, batch.transactional))  # fmt: skip
+        return [b for b in found if b is not None]
+
+    async def _flooding(self, batch: Batch) -> tuple[list[Destination], list[Held]]:
+        dests = list(batch.destinations)
+        if not self.settings.flood_enabled:
+            return dests, []
+        fresh = [d for d in dests if d.message_id not in self._flood_passed]
+        if not fresh:
+            return dests, []
+        items = [(d.to, batch.text_of(d)) for d in fresh]
+        waits = await self.limiter.flooding(items, self.varied, self.identical)
+        why = (f"anti-flooding: at most {self.settings.flood_varied} messages, "
+               f"{self.settings.flood_identical} identical, per number")  # fmt: skip
+        held = [(d, w, why) for d, w in zip(fresh, waits, strict=True) if w > 0]
+        self._flood_passed.update(d.message_id for d, w in zip(fresh, waits, strict=True) if not w)
+        return [d for d in dests if d.message_id in self._flood_passed], held
+
+    async def _throughput(
+        self, batch: Batch, bucket: Bucket, dests: list[Destination]
+    ) -> tuple[list[Destination], list[Held]]:
+        costs = [parts(batch.text_of(d)) for d in dests]
+        waits = await self.limiter.throughput(bucket.name, bucket.rate, bucket.burst, costs)
+        waits = burst_aligned(waits, bucket)
+        why = f"throughput: {bucket.rate} SMS parts ({bucket.name})"
+        held = [(d, w, why) for d, w in zip(dests, waits, strict=True) if w > 0]
+        return [d for d, w in zip(dests, waits, strict=True) if not w], held
