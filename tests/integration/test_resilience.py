@@ -23,7 +23,7 @@ import redis
 from dispatcher import api, cli, control, keys
 from dispatcher.numbers import normalise
 from dispatcher.outcomes import State, rank
-from dispatcher.stack import Stack
+from dispatcher.stack import Stack, child_pids
 from tests.integration.conftest import (
     outcome_states,
     sandbox_set,
@@ -156,27 +156,11 @@ def test_faults_every_message_accepted_once(r: redis.Redis, redis_url: str, stac
 # ---------------------------------------------------------------- (b) a worker SIGKILLed
 
 
-def children(pid: int) -> list[int]:
-    """Child pids of `pid`, from /proc (no psutil)."""
-    found = []
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if ppid == pid:
-            found.append(int(entry))
-    return found
-
-
 def worker_children(master: int) -> list[int]:
     """The dramatiq worker processes of a master (not its fork helpers, if any)."""
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        pids = [p for p in children(master) if b"dramatiq" in _cmdline(p)]
+        pids = [p for p in child_pids(master) if b"dramatiq" in _cmdline(p)]
         if pids:
             return pids
         time.sleep(0.1)
