@@ -37,6 +37,22 @@ def wait_port(port: int, timeout: float = START_TIMEOUT) -> None:
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
 
+def child_pids(pid: int) -> list[int]:
+    """The live child processes of `pid` (from /proc; Linux), e.g. dramatiq's worker processes."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()  # after "(comm)": state, ppid, ...
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.append(int(entry.name))
+    return sorted(found)
+
+
 class Stack:
     """Sandbox + workers as child processes, stopped on exit."""
 

@@ -1,9 +1,18 @@
 """Per-process resources of a worker, opened on dramatiq's event loop, never at import time.
 
-`Runtime` is a dramatiq middleware: in `after_worker_boot` it opens one
+`Runtime` is a dramatiq middleware: in `before_worker_boot` it opens one
 `aiohttp.ClientSession` and one `redis.asyncio` client on the event loop that the
 `AsyncIO` middleware runs, and a heartbeat thread (see `workers.broker`); in
-`before_worker_shutdown` it closes them.  Actors reach them through `current()`.
+`after_worker_shutdown` it closes them.  Actors reach them through `current()`.
+
+Why those two hooks: dramatiq's `Worker.start` starts the worker threads between
+`before_worker_boot` and `after_worker_boot`, and `Worker.stop` lets the in-progress
+messages finish between `before_worker_shutdown` and `after_worker_shutdown`.
+Opening later or closing earlier fails the messages of those windows (a batch
+waiting when the worker starts, a send in flight on SIGTERM), which dramatiq then
+retries only after its own backoff (15 s and more).  The `AsyncIO` middleware must
+come first (its loop starts in its `before_worker_boot`, and `after_*` hooks run
+in reverse order, so the loop is still running when we close).
 """
 
 from __future__ import annotations
@@ -48,7 +57,7 @@ class Runtime(Middleware):
         self.settings = settings
         self._stop = threading.Event()
 
-    def after_worker_boot(self, broker: Any, worker: Any) -> None:
+    def before_worker_boot(self, broker: Any, worker: Any) -> None:
         global _current
         _current = get_event_loop_thread().run_coroutine(self._open(broker))
         threading.Thread(target=self._heartbeat, args=(broker,), daemon=True).start()
@@ -61,7 +70,7 @@ class Runtime(Middleware):
         )
         return Context(self.settings, session, client, broker)
 
-    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+    def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
         global _current
         self._stop.set()
         if _current is not None:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 import orjson
 from redis.asyncio.client import Pipeline
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from dispatcher import keys, lua
 from dispatcher.batch import Batch, Destination
@@ -102,6 +102,12 @@ class Plan:
             codes = {"status_id": v.code, "status_name": v.name, "permanent": str(v.permanent)}
         self.events.append(Event(d.message_id, b.campaign, state, b.bulk_id, d.to,
                                  b.attempt, **codes, **kw))  # type: ignore[arg-type]  # fmt: skip
+
+
+def _quick_retryable(exc: BaseException) -> bool:
+    """Connection errors and 5xx, unless the gateway said how long to wait (Retry-After)."""
+    quick = isinstance(exc, GatewayConnectError | GatewayServerError)
+    return quick and not getattr(exc, "retry_after", None)
 
 
 class BatchSender:
@@ -182,7 +188,7 @@ class BatchSender:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(QUICK_ATTEMPTS),
             wait=wait_exponential(multiplier=0.2, max=QUICK_WAIT_MAX_S),
-            retry=retry_if_exception_type((GatewayConnectError, GatewayServerError)),
+            retry=retry_if_exception(_quick_retryable),
             reraise=True,
         )
         async for attempt in retrying:

@@ -19,7 +19,13 @@ from dramatiq.brokers.stub import StubBroker
 from config.settings import Settings
 from dispatcher import keys
 from dispatcher.batch import Batch, Destination
-from dispatcher.errors import GatewayAuthError, GatewayError, GatewayRequestError, GatewayThrottled
+from dispatcher.errors import (
+    GatewayAuthError,
+    GatewayError,
+    GatewayRequestError,
+    GatewayServerError,
+    GatewayThrottled,
+)
 from dispatcher.errors import GatewayTimeout as Timeout
 from workers.broker import QUEUES
 from workers.providers.ants.codes import classify_status
@@ -34,19 +40,30 @@ S = {  # 2018 statuses by id
     14: {"groupId": 5, "id": 14, "name": "REJECTED_DESTINATION"},
     12: {"groupId": 5, "id": 12, "name": "REJECTED_NOT_ENOUGH_CREDITS"},
     20: {"groupId": 5, "id": 20, "name": "REJECTED_FLOODING_FILTER"},
+    9: {"groupId": 2, "id": 9, "name": "UNDELIVERABLE_NOT_DELIVERED"},
 }
+HOUR_MS = 3_600_000
+
+
+def err(eid: int, name: str, permanent: bool) -> dict[str, Any]:
+    """A 2018 `error` object with its own `permanent` flag."""
+    return {"groupId": 1, "id": eid, "name": name, "permanent": permanent}
 
 
 @dataclass
 class Case:
     name: str
-    answers: dict[int, Any]  # destination index -> status id, or an exception for the request
+    answers: dict[int, Any]  # index -> status id or (status id, error); -1 -> request error
     states: dict[int, str]  # destination index -> recorded state
     followup: list[int] = field(default_factory=list)  # indexes resent later
     followup_attempt: int = 2
     attempt: int = 1
     paused: bool = False
     suppressed: list[int] = field(default_factory=list)
+    expires_in_ms: int = 48 * HOUR_MS
+    dead_reason: str = ""  # what every dead letter's reason starts with
+    sends: int = 1  # requests made (in-process quick retries included)
+    followup_delay_ms: int | None = None  # the follow-up's delay, when the gateway set it
 
 
 CASES = [
@@ -70,7 +87,34 @@ CASES = [
     Case("401: pauses the campaign", {-1: GatewayAuthError("no", status=401)},
          {0: "paused", 1: "paused", 2: "paused"}, paused=True),
     Case("retries exhausted go to dead letters", {1: 21},
-         {0: "accepted", 1: "dead", 2: "accepted"}, attempt=3),
+         {0: "accepted", 1: "dead", 2: "accepted"}, attempt=3,
+         dead_reason="gave up after 3 attempts: 21 REJECTED_SYSTEM_ERROR"),
+    Case("error permanent:true overrides a retryable status", {1: (21, err(34, "EC_SYSTEM_FAILURE",
+         True))}, {0: "accepted", 1: "failed", 2: "accepted"}),
+    Case("error permanent:true, unknown subscriber: failed and suppressed",
+         {1: (21, err(1, "EC_UNKNOWN_SUBSCRIBER", True))},
+         {0: "accepted", 1: "failed", 2: "accepted"}, suppressed=[1]),
+    Case("error permanent:false makes an undeliverable status retryable",
+         {0: (9, err(27, "EC_ABSENT_SUBSCRIBER", False))},
+         {0: "retrying", 1: "accepted", 2: "accepted"}, followup=[0]),
+    Case("429 Retry-After beyond validity: dead with the reason",
+         {-1: GatewayThrottled("HTTP 429", retry_after=120.0)},
+         {0: "dead", 1: "dead", 2: "dead"}, expires_in_ms=60_000,
+         dead_reason="validity period ends before the next try: GatewayThrottled"),
+    Case("flooding filter's hour beyond validity: dead with the reason", {2: 20},
+         {0: "accepted", 1: "accepted", 2: "dead"}, expires_in_ms=HOUR_MS // 2,
+         dead_reason="validity period ends before the next try: 20 REJECTED_FLOODING_FILTER"),
+    Case("Retry-After of a 429 is the follow-up's delay",
+         {-1: GatewayThrottled("HTTP 429", retry_after=7.0)},
+         {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1,
+         followup_delay_ms=7000),
+    Case("503 with Retry-After: not quick-retried, resent after it",
+         {-1: GatewayServerError("HTTP 503", status=503, retry_after=30.0)},
+         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2],
+         followup_delay_ms=30_000),
+    Case("500 without Retry-After: quick in-process retries first",
+         {-1: GatewayServerError("HTTP 500", status=500)},
+         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], sends=3),
 ]  # fmt: skip
 
 
@@ -97,18 +141,24 @@ def harness(answers: dict[int, Any]) -> tuple[BatchSender, StubBroker, list[Batc
 
     def _result(b: Batch, i: int, d: Destination) -> Result:
         idx = int(d.message_id.rsplit("-", 1)[1])
-        status = S[answers[idx]] if idx in answers else ACCEPTED
-        return Result(d.message_id, d.to, classify_status(status), str(status["groupId"]))
+        answer = answers.get(idx)
+        sid, error = answer if isinstance(answer, tuple) else (answer, None)
+        status = S[sid] if sid is not None else ACCEPTED
+        return Result(d.message_id, d.to, classify_status(status, error), str(status["groupId"]))
 
     return BatchSender(ctx, send), broker, sent, client
 
 
-def followups(broker: StubBroker) -> list[dict[str, Any]]:
+def followup_messages(broker: StubBroker) -> list[dict[str, Any]]:
     out = []
     for q in broker.queues:
         while not broker.queues[q].empty():
             out.append(orjson.loads(broker.queues[q].get_nowait()))
-    return [m["args"][0] for m in out]
+    return out
+
+
+def followups(broker: StubBroker) -> list[dict[str, Any]]:
+    return [m["args"][0] for m in followup_messages(broker)]
 
 
 async def states(client: Any) -> dict[int, str]:
@@ -116,11 +166,13 @@ async def states(client: Any) -> dict[int, str]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_decisions(case: Case) -> None:
-    sender, broker, _, client = harness(case.answers)
+def test_decisions(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("workers.sender.QUICK_WAIT_MAX_S", 0.0)
+    sender, broker, sent, client = harness(case.answers)
+    started = time.time() * 1000
 
     async def go() -> None:
-        await sender.process(batch(case.attempt))
+        await sender.process(batch(case.attempt, case.expires_in_ms))
         assert await states(client) == case.states
         paused = await client.hget(keys.campaign_meta("c"), "paused")
         assert bool(paused) == case.paused
@@ -128,14 +180,22 @@ def test_decisions(case: Case) -> None:
             assert await client.llen(keys.campaign_parked("c")) == 1
         sup = await client.smembers(keys.SUPPRESSED)
         assert sup == {f"6681234560{i}".encode() for i in case.suppressed}
-        if "dead" in case.states.values():
-            assert await client.zcard(keys.DEADLETTERS) == 1
+        dead = sorted(i for i, s in case.states.items() if s == "dead")
+        assert await client.zcard(keys.DEADLETTERS) == len(dead)
+        for i in dead:
+            reason = (await client.hget(keys.deadletter(f"c-{i}"), "reason")).decode()
+            assert reason.startswith(case.dead_reason), reason
 
     asyncio.run(go())
-    fu = followups(broker)
+    assert len(sent) == case.sends
+    messages = followup_messages(broker)
+    fu = [m["args"][0] for m in messages]
     resent = sorted(int(d[0].rsplit("-", 1)[1]) for b in fu for d in b["d"])
     assert resent == case.followup
     assert all(b["a"] == case.followup_attempt for b in fu)
+    if case.followup_delay_ms is not None:
+        for m in messages:
+            assert 0 <= m["options"]["eta"] - started - case.followup_delay_ms < 2000
 
 
 def test_resent_batch_skips_what_was_accepted() -> None:
