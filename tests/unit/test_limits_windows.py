@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 import redis
 
@@ -152,7 +153,9 @@ def test_the_batch_is_packed_with_each_key_once() -> None:
     per_second = Limit(2, 1_000)
     call = plan.windows([[(shared, per_second)], [(other, Limit(3, 5)), (shared, per_second)]])
     assert call.script == "sliding_window"
-    assert call.keys == [keys.window_seq(), shared, other]
-    assert call.args == [2, 1, 2, 2, 1_000, 2, 3, 3, 5, 2, 2, 1_000]
+    assert call.keys == [keys.window_seq()]
+    names, items = orjson.loads(call.args[0])
+    assert names == [shared, other]  # each key once; items refer to them by 1-based index
+    assert items == [[[1, 2, 1_000]], [[2, 3, 5], [1, 2, 1_000]]]
     with pytest.raises(ValueError):
         plan.windows([[]])

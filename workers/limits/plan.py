@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+import orjson
+
 from dispatcher import keys
 from workers.limits.spec import Limit, Rate
 
@@ -73,15 +75,14 @@ def windows(items: Sequence[Windows]) -> ScriptCall[list[int]]:
     if not items:
         return _nothing(_waits)
     key_index: dict[str, int] = {}
-    args: list[Arg] = [len(items)]
+    packed: list[list[tuple[int, int, int]]] = []
     for item in items:
         if not item:
             raise ValueError("every item needs at least one (key, limit)")
-        args.append(len(item))
-        for key, limit in item:
-            index = key_index.setdefault(key, len(key_index) + 2)  # KEYS[1] is the sequence
-            args += [index, limit.attempts, limit.window_ms]
-    return ScriptCall("sliding_window", [keys.window_seq(), *key_index], args, _waits)
+        packed.append([(key_index.setdefault(key, len(key_index) + 1), limit.attempts,
+                        limit.window_ms) for key, limit in item])  # fmt: skip
+    arg = orjson.dumps([list(key_index), packed])
+    return ScriptCall("sliding_window", [keys.window_seq()], [arg], _waits)
 
 
 def text_hash(text: str) -> str:

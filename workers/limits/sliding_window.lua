@@ -1,9 +1,10 @@
 -- Exact sliding logs: several limits per item, each a ZSET of event timestamps.
 --
 -- KEYS[1]   sequence counter (makes every logged member unique across calls)
--- KEYS[2..] the window keys the batch uses (each listed once)
--- ARGV[1]   number of items; then per item:
---             n, then n triples (index into KEYS, limit, window_ms)
+-- ARGV[1]   JSON [window keys, items]: the keys the batch uses (each listed once), and
+--           per item a list of [index into the keys (1-based), limit, window_ms].
+--           (One JSON argument: cheap for the client to encode, see README "Performance".
+--           The window keys are named in ARGV, so this assumes one Redis, not a cluster.)
 --
 -- An item is allowed only if EVERY one of its windows holds fewer than `limit`
 -- entries newer than now - window; then it is logged in all of them.  Items are
@@ -11,6 +12,9 @@
 -- other.  A refused item gets the wait (ms) until enough old entries have left
 -- its fullest window (the max over its full windows).
 --
+-- A key is trimmed only when its raw size reaches a limit (stale entries can only
+-- make the raw size larger, so a smaller one already proves there is room): a
+-- first message to a number costs ZCARD, ZADD and PEXPIRE, no trimming.
 -- A key should be used with one window; if it is used with several, it is
 -- trimmed by the longest so no window loses entries it still needs.
 -- Time comes from Redis TIME.  Scores are µs since the epoch (exact in doubles).
@@ -18,38 +22,40 @@
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local seq = redis.call('INCR', KEYS[1])
-local items = tonumber(ARGV[1])
+local data = cjson.decode(ARGV[1])
+local names, items = data[1], data[2]
 
 local function us(x)
     return string.format('%d', x)
 end
 local now_us = us(now)
 
--- pass 1: the longest window of every key, then trim each key once
+-- pass 1: the longest window of every key (a key is trimmed by it, once, when needed)
 local longest = {}
-local pos = 2
-for _ = 1, items do
-    local n = tonumber(ARGV[pos])
-    for j = 0, n - 1 do
-        local k = tonumber(ARGV[pos + 1 + 3 * j])
-        local window = tonumber(ARGV[pos + 3 + 3 * j]) * 1000
+for i = 1, #items do
+    for _, w in ipairs(items[i]) do
+        local k, window = w[1], w[3] * 1000
         if (longest[k] or 0) < window then
             longest[k] = window
         end
     end
-    pos = pos + 1 + 3 * n
 end
-for k, window in pairs(longest) do
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', us(now - window))
-end
+local trimmed = {}
 
--- wait (µs) until KEYS[k] has room for one more under `limit` per `window`, 0 if it has
+-- wait (µs) until names[k] has room for one more under `limit` per `window`, 0 if it has
 local function wait_for(k, limit, window)
-    local key = KEYS[k]
+    local key = names[k]
+    if redis.call('ZCARD', key) < limit then
+        return 0 -- even counting stale entries there is room
+    end
+    if not trimmed[k] then
+        redis.call('ZREMRANGEBYSCORE', key, '-inf', us(now - longest[k]))
+        trimmed[k] = true
+    end
     local floor = '(' .. us(now - window)
     local count
     if window == longest[k] then
-        count = redis.call('ZCARD', key) -- already trimmed to this very window
+        count = redis.call('ZCARD', key) -- trimmed to this very window
     else
         count = redis.call('ZCOUNT', key, floor, '+inf')
     end
@@ -64,31 +70,25 @@ end
 -- pass 2: decide the items in order
 local waits = {}
 local touched = {}
-pos = 2
-for i = 1, items do
-    local n = tonumber(ARGV[pos])
+for i = 1, #items do
     local wait = 0
-    for j = 0, n - 1 do
-        local at = pos + 1 + 3 * j
-        local w = wait_for(tonumber(ARGV[at]), tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]) * 1000)
-        wait = math.max(wait, w)
+    for _, w in ipairs(items[i]) do
+        wait = math.max(wait, wait_for(w[1], w[2], w[3] * 1000))
     end
     if wait > 0 then
         waits[i] = math.max(1, math.ceil(wait / 1000))
     else
         waits[i] = 0
         local member = now_us .. ':' .. seq .. ':' .. i
-        for j = 0, n - 1 do
-            local k = tonumber(ARGV[pos + 1 + 3 * j])
-            redis.call('ZADD', KEYS[k], now_us, member)
-            touched[k] = true
+        for _, w in ipairs(items[i]) do
+            redis.call('ZADD', names[w[1]], now_us, member)
+            touched[w[1]] = true
         end
     end
-    pos = pos + 1 + 3 * n
 end
 
 -- a log lives as long as its newest entry can matter
 for k in pairs(touched) do
-    redis.call('PEXPIRE', KEYS[k], math.ceil(longest[k] / 1000))
+    redis.call('PEXPIRE', names[k], math.ceil(longest[k] / 1000))
 end
 return waits
