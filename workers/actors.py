@@ -22,6 +22,11 @@ from workers.sender import BatchSender
 from workers.slots import limited
 
 SEND_TIME_LIMIT_MS = 10 * 60_000
+# Unexpected errors (a Redis blip while recording, a bug) retry the whole batch, which is
+# idempotent by messageId: soon at first, then every 30 s, for about half an hour.
+UNEXPECTED_RETRIES = 60
+UNEXPECTED_MIN_BACKOFF_MS = 500
+UNEXPECTED_MAX_BACKOFF_MS = 30_000
 
 settings = config.load()
 broker = make_broker(settings)
@@ -29,7 +34,12 @@ broker.add_middleware(runtime.Runtime(settings))
 
 
 @dramatiq.actor(
-    actor_name=SEND_ACTOR, queue_name=CAMPAIGN_QUEUE, max_retries=20, time_limit=SEND_TIME_LIMIT_MS
+    actor_name=SEND_ACTOR,
+    queue_name=CAMPAIGN_QUEUE,
+    time_limit=SEND_TIME_LIMIT_MS,
+    max_retries=UNEXPECTED_RETRIES,
+    min_backoff=UNEXPECTED_MIN_BACKOFF_MS,
+    max_backoff=UNEXPECTED_MAX_BACKOFF_MS,
 )
 async def send_batch(batch: dict[str, Any]) -> None:
     """Send one batch (see workers.sender). Unexpected errors are retried by dramatiq."""
