@@ -27,12 +27,11 @@ from redis.exceptions import ResponseError
 
 from config.settings import Settings
 from dispatcher import keys
-from dispatcher.errors import GatewayConnectError, GatewayTimeout
 from dispatcher.outcomes import StreamPolicy
 from dispatcher.reports import ingest
-from workers.providers.ants import codes
+from workers.providers import http
 from workers.providers.ants.reports import parse_reports_response
-from workers.providers.ants.sender import _error_for
+from workers.providers.ants.sender import check
 from workers.providers.reports import ReportParseError
 
 log = logging.getLogger(__name__)
@@ -154,21 +153,9 @@ class Poller:
                 raise
 
     async def _get(self, url: str, params: dict[str, str]) -> tuple[bytes, str]:
-        try:
-            async with self.session.get(url, params=params, headers=self.headers,
-                                        timeout=self.timeout) as resp:  # fmt: skip
-                raw, ctype = await resp.read(), resp.headers.get("Content-Type", "")
-                status, retry_after = resp.status, resp.headers.get("Retry-After")
-        except TimeoutError as exc:
-            raise GatewayTimeout(f"no answer from {url} in {self.timeout.total}s") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise GatewayConnectError(f"cannot connect to {url}: {exc.os_error}") from exc
-        except aiohttp.ClientError as exc:
-            raise GatewayTimeout(f"connection to {url} broke: {exc!r}") from exc
-        verdict = codes.classify_http(status, raw, retry_after)
-        if verdict is not None:
-            raise _error_for(verdict, status, raw)
-        return raw, ctype
+        answer = await http.request(self.session, "GET", url, timeout=self.timeout,
+                                    headers=self.headers, params=params)  # fmt: skip
+        return check(answer), answer.headers.get("Content-Type", "")
 
 
 def _count(body: bytes, content_type: str) -> int:

@@ -16,13 +16,12 @@ import orjson
 
 from config.settings import Settings
 from dispatcher.errors import (
-    GatewayConnectError,
     GatewayProtocolError,
-    GatewayTimeout,
     OtpNotFound,
 )
+from workers.providers import http
 from workers.providers.ants import codes
-from workers.providers.ants.sender import JSON_HEADERS, _error_for
+from workers.providers.ants.sender import JSON_HEADERS, check
 
 APPLICATIONS_PATH = "/2fa/2/applications"
 MESSAGES_PATH = "/2fa/1/applications/{app}/messages"
@@ -79,12 +78,11 @@ class AntsOtp:
 
     async def _call(self, method: str, path: str, body: Json) -> Json:
         url = self.settings.ants_base_url + path
-        status, headers, raw = await self._request(method, url, orjson.dumps(body))
-        if status == 404:
-            raise OtpNotFound(f"{path}: {codes.service_exception(raw)[1] or 'not found'}")
-        verdict = codes.classify_http(status, raw, headers.get("Retry-After"))
-        if verdict is not None:
-            raise _error_for(verdict, status, raw)
+        reply = await http.request(self.session, method, url, timeout=self.timeout,
+                                     headers=self.headers, data=orjson.dumps(body))  # fmt: skip
+        if reply.status == 404:
+            raise OtpNotFound(f"{path}: {codes.service_exception(reply.body)[1] or 'not found'}")
+        raw = check(reply)
         try:
             answer = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -92,19 +90,6 @@ class AntsOtp:
         if not isinstance(answer, dict):
             raise GatewayProtocolError(f"2FA answer from {path} is not an object")
         return answer
-
-    async def _request(self, method: str, url: str, body: bytes) -> tuple[int, Any, bytes]:
-        try:
-            async with self.session.request(
-                method, url, data=body, headers=self.headers, timeout=self.timeout
-            ) as resp:
-                return resp.status, resp.headers, await resp.read()
-        except TimeoutError as exc:
-            raise GatewayTimeout(f"no answer from {url} in {self.timeout.total}s") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise GatewayConnectError(f"cannot connect to {url}: {exc.os_error}") from exc
-        except aiohttp.ClientError as exc:
-            raise GatewayTimeout(f"connection to {url} broke: {exc!r}") from exc
 
 
 def _field(answer: Json, name: str) -> str:

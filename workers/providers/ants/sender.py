@@ -1,7 +1,7 @@
 """ANTS sender: a batch becomes one `POST /sms/1/text/advanced`, the answer per-destination results.
 
-This is the one boundary where aiohttp's exceptions are translated into the
-`GatewayError` tree of `dispatcher.errors`; nothing above it sees aiohttp errors.
+HTTP goes through `workers.providers.http`, the one place where aiohttp's exceptions are
+translated into the `GatewayError` tree of `dispatcher.errors`.
 """
 
 from __future__ import annotations
@@ -16,17 +16,11 @@ import orjson
 from config.settings import Settings
 from dispatcher.batch import Batch
 from dispatcher.errors import (
-    GatewayAuthError,
-    GatewayConnectError,
-    GatewayError,
     GatewayProtocolError,
-    GatewayRequestError,
-    GatewayServerError,
-    GatewayThrottled,
-    GatewayTimeout,
 )
+from workers.providers import http
 from workers.providers.ants import codes
-from workers.providers.base import Action, Verdict
+from workers.providers.base import Verdict
 
 ADVANCED_PATH = "/sms/1/text/advanced"
 MAX_VALIDITY_MINUTES = 2880
@@ -77,24 +71,17 @@ class AntsSender:
 
     async def send(self, batch: Batch) -> list[Result]:
         """Send; per-destination results, or a GatewayError for the whole request."""
-        status, headers, raw = await self._post(self.body(batch))
-        verdict = codes.classify_http(status, raw, headers.get("Retry-After"))
-        if verdict is not None:
-            raise _error_for(verdict, status, raw)
-        return parse_answer(raw)
+        answer = await http.request(self.session, "POST", self.url, timeout=self.timeout,
+                                    headers=self.headers, data=self.body(batch))  # fmt: skip
+        return parse_answer(check(answer))
 
-    async def _post(self, body: bytes) -> tuple[int, Any, bytes]:
-        try:
-            async with self.session.post(
-                self.url, data=body, headers=self.headers, timeout=self.timeout
-            ) as resp:
-                return resp.status, resp.headers, await resp.read()
-        except TimeoutError as exc:
-            raise GatewayTimeout(f"no answer from {self.url} in {self.timeout.total}s") from exc
-        except aiohttp.ClientConnectorError as exc:
-            raise GatewayConnectError(f"cannot connect to {self.url}: {exc.os_error}") from exc
-        except aiohttp.ClientError as exc:  # server disconnected mid-answer, payload errors
-            raise GatewayTimeout(f"connection to {self.url} broke: {exc!r}") from exc
+
+def check(answer: http.Answer) -> bytes:
+    """The body of a 2xx ANTS answer; any other status raises its GatewayError."""
+    verdict = codes.classify_http(answer.status, answer.body, answer.headers.get("Retry-After"))
+    if verdict is not None:
+        raise http.error_for(verdict, answer.status, answer.body)
+    return answer.body
 
 
 def parse_answer(raw: bytes) -> list[Result]:
@@ -112,14 +99,3 @@ def _result(m: dict[str, Any]) -> Result:
     verdict = codes.classify_status(status, m.get("error"))
     group = str(status.get("groupId", ""))
     return Result(m["messageId"], m.get("to", ""), verdict, group, int(m.get("smsCount") or 0))
-
-
-def _error_for(verdict: Verdict, status: int, raw: bytes) -> GatewayError:
-    body = raw[:500].decode("utf-8", "replace")
-    kind: type[GatewayError] = {
-        Action.THROTTLED: GatewayThrottled,
-        Action.FATAL: GatewayAuthError,
-        Action.PERMANENT: GatewayRequestError,
-    }.get(verdict.action, GatewayServerError)
-    return kind(f"HTTP {status}: {verdict.description or verdict.name}", status=status,
-                code=verdict.code, retry_after=verdict.retry_after, body=body)  # fmt: skip
