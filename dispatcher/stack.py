@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import IO
 
 SANDBOX_USER = "sandbox"
 SANDBOX_PASSWORD = "sandbox"  # the sandbox's own default credentials, not a secret
@@ -91,7 +92,7 @@ class Stack:
         return self._spawn("workers", cmd, {**self.env, **env})
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        out = subprocess.DEVNULL
+        out: int | IO[bytes] = subprocess.DEVNULL
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab")  # noqa: SIM115

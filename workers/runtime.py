@@ -24,7 +24,7 @@ from typing import Any
 
 import aiohttp
 import redis.asyncio as aioredis
-from dramatiq.asyncio import get_event_loop_thread
+from dramatiq.asyncio import EventLoopThread, get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from config.settings import Settings
@@ -59,7 +59,7 @@ class Runtime(Middleware):
 
     def before_worker_boot(self, broker: Any, worker: Any) -> None:
         global _current
-        _current = get_event_loop_thread().run_coroutine(self._open(broker))
+        _current = _loop().run_coroutine(self._open(broker))
         threading.Thread(target=self._heartbeat, args=(broker,), daemon=True).start()
 
     async def _open(self, broker: Any) -> Context:
@@ -74,7 +74,7 @@ class Runtime(Middleware):
         global _current
         self._stop.set()
         if _current is not None:
-            get_event_loop_thread().run_coroutine(self._close(_current))
+            _loop().run_coroutine(self._close(_current))
             _current = None
 
     async def _close(self, ctx: Context) -> None:
@@ -89,3 +89,11 @@ class Runtime(Middleware):
                 broker.do_qsize(CAMPAIGN_QUEUE)
             except Exception as exc:  # keep beating through a Redis blip
                 log.warning("heartbeat failed: %r", exc)
+
+
+def _loop() -> EventLoopThread:
+    """dramatiq's event-loop thread (the AsyncIO middleware must come before Runtime)."""
+    thread = get_event_loop_thread()
+    if thread is None:
+        raise RuntimeError("no dramatiq event loop: add the AsyncIO middleware before Runtime")
+    return thread

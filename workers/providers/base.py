@@ -61,7 +61,7 @@ class Verdict:
         return self.action in (Action.ACCEPTED, Action.ALREADY_DONE)
 
 
-State = Literal["pending", "delivered", "undeliverable", "expired", "rejected"]
+State = Literal["accepted", "pending", "delivered", "undeliverable", "expired", "rejected"]
 
 
 class StateRow(NamedTuple):
