@@ -69,6 +69,7 @@ class Settings:
     worker_threads: int = 8
     heartbeat_timeout_ms: int = 5000
     maintenance_chance: int = 100_000
+    metrics_port: int = 0  # Prometheus exposition of the workers; 0: off
     webhook_username: str = ""
     webhook_password: str = ""
     resend_temporary: bool = False
@@ -213,6 +214,7 @@ _PARSERS = {
     "SMS_WORKER_THREADS": ("worker_threads", lambda n, v: _int(n, v, 1, 256)),
     "SMS_HEARTBEAT_TIMEOUT_MS": ("heartbeat_timeout_ms", lambda n, v: _int(n, v, 1000, 600000)),
     "SMS_MAINTENANCE_CHANCE": ("maintenance_chance", lambda n, v: _int(n, v, 0, 1000000)),
+    "SMS_METRICS_PORT": ("metrics_port", lambda n, v: _int(n, v, 0, 65535)),
     "WEBHOOK_USERNAME": ("webhook_username", lambda n, v: v),
     "WEBHOOK_PASSWORD": ("webhook_password", lambda n, v: v),
     "SMS_RESEND_TEMPORARY": ("resend_temporary", _bool),

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -227,12 +229,20 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
+    """exec dramatiq when REDIS_URL is set (signals reach it directly); with an embedded
+    Redis, run it as a child, forward SIGTERM, and stop the embedded server after it."""
+    from workers.metrics import dramatiq_env
+
+    production = bool(os.environ.get("REDIS_URL"))
     with embedded.redis_url() as url:
         settings = config.load().with_overrides(redis_url=url)
         cmd = worker_command(settings, args.processes, args.threads, args.queues)
-        import subprocess
-
-        return subprocess.call(cmd, env={**os.environ, "REDIS_URL": url})
+        env = dramatiq_env({**os.environ, "REDIS_URL": url})
+        if production:
+            os.execve(cmd[0], cmd, env)
+        proc = subprocess.Popen(cmd, env=env)
+        signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
+        return proc.wait()
 
 
 def worker_command(

@@ -89,7 +89,9 @@ class Stack:
                 **env: str) -> subprocess.Popen[bytes]:  # fmt: skip
         cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "-p", str(processes),
                "-t", str(threads)] + (["-Q", *queues] if queues else [])  # fmt: skip
-        return self._spawn("workers", cmd, {**self.env, **env})
+        from workers.metrics import dramatiq_env
+
+        return self._spawn("workers", cmd, dramatiq_env({**self.env, **env}))
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out: int | IO[bytes] = subprocess.DEVNULL

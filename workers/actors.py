@@ -13,7 +13,7 @@ import dramatiq
 
 from config import settings as config
 from dispatcher.batch import Batch
-from workers import runtime
+from workers import metrics, runtime
 from workers.broker import CAMPAIGN_QUEUE, SEND_ACTOR, make_broker
 from workers.gate import Gate
 from workers.limits import AsyncLimiter
@@ -30,6 +30,8 @@ UNEXPECTED_MAX_BACKOFF_MS = 30_000
 
 settings = config.load()
 broker = make_broker(settings)
+if settings.metrics_port:
+    metrics.install(broker, settings.metrics_port)
 broker.add_middleware(runtime.Runtime(settings))
 
 

@@ -29,6 +29,7 @@ from dramatiq.middleware import Middleware
 
 from config.settings import Settings
 from workers.broker import CAMPAIGN_QUEUE
+from workers.metrics import METRICS
 
 log = logging.getLogger(__name__)
 CONNECTIONS_PER_HOST = 64
@@ -59,6 +60,8 @@ class Runtime(Middleware):
 
     def before_worker_boot(self, broker: Any, worker: Any) -> None:
         global _current
+        if self.settings.metrics_port:
+            METRICS.start()  # after dramatiq's Prometheus middleware set up multiprocess mode
         _current = _loop().run_coroutine(self._open(broker))
         threading.Thread(target=self._heartbeat, args=(broker,), daemon=True).start()
 

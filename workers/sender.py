@@ -43,6 +43,7 @@ from dispatcher.errors import (
 from dispatcher.outcomes import RANK, Event, State, StreamPolicy, arecord
 from workers.broker import enqueue_batch
 from workers.gate import PACE_BUDGET_MS, split_held
+from workers.metrics import METRICS
 from workers.providers.ants.sender import MAX_VALIDITY_MINUTES, Result
 from workers.providers.base import Action, Verdict
 from workers.runtime import Context
@@ -118,6 +119,7 @@ class BatchSender:
         self.policy = StreamPolicy(maxlen=s.outcome_maxlen, final_ttl=s.final_ttl)
 
     async def process(self, batch: Batch) -> None:
+        started = time.perf_counter()
         plan = Plan(batch)
         reason = await self.r.hget(keys.campaign_meta(batch.campaign), "paused")
         if reason:
@@ -125,6 +127,7 @@ class BatchSender:
         else:
             await self._run(plan)
         await self._commit(plan)
+        METRICS.batch_took(time.perf_counter() - started)
 
     async def _run(self, plan: Plan) -> None:
         todo = await self._unsent(plan)
@@ -273,6 +276,7 @@ class BatchSender:
         self._commit_side_effects(pipe, plan)
         await pipe.execute()
         await arecord(self.r, plan.events, self.policy)
+        METRICS.recorded(plan.events)
 
     def _commit_side_effects(self, p: Pipeline, plan: Plan) -> None:
         b = plan.batch

@@ -25,6 +25,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import orjson
+import prometheus_client
 import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import RedisError
@@ -39,6 +40,7 @@ from workers.providers.reports import MAX_REPORT_BYTES, DeliveryReport, ReportPa
 log = logging.getLogger(__name__)
 
 REDIS_KEY = web.AppKey("redis", aioredis.Redis)
+OPEN_PATHS = frozenset({"/healthz", "/metrics"})  # no auth: probes and Prometheus scrapes
 RESENDER_KEY = web.AppKey("resender", Resender)
 REALM = 'Basic realm="smsdispatch delivery reports"'
 JSON = "application/json"
@@ -57,7 +59,9 @@ def make_app(
     app = web.Application(client_max_size=MAX_REPORT_BYTES, middlewares=middlewares)
     app.cleanup_ctx.append(_redis_ctx(settings, client, enqueue))
     policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+    app[METRICS_KEY] = _Metrics()
     app.router.add_get("/healthz", _health)
+    app.router.add_get("/metrics", _metrics)
     for path, provider in (("/dlr", "ants"), *((f"/dlr/{p}", p) for p in ingest.PROVIDERS)):
         app.router.add_post(path, _receiver(provider, policy))
     app.router.add_get("/dlr/smsmanager", _receiver(ingest.SMSMANAGER, policy, query=True))
@@ -98,7 +102,7 @@ def _basic_auth(settings: Settings, insecure_no_auth: bool) -> Callable[..., Awa
 
     @web.middleware
     async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.path == "/healthz" or not (user and password):
+        if request.path in OPEN_PATHS or not (user and password):
             return await handler(request)
         if not hmac.compare_digest(_credentials(request), expected):
             return web.Response(status=401, text="unauthorized\n",
@@ -126,12 +130,41 @@ async def _health(request: web.Request) -> web.Response:
     return web.Response(text="ok\n")
 
 
+class _Metrics:
+    """The webhook's Prometheus counters, in a registry of its own (one per app)."""
+
+    def __init__(self) -> None:
+        self.registry = prometheus_client.CollectorRegistry()
+        self.reports = prometheus_client.Counter(
+            "sms_reports_total", "Delivery reports received, by provider and state.",
+            ["provider", "state"], registry=self.registry,
+        )  # fmt: skip
+        self.refused = prometheus_client.Counter(
+            "sms_reports_refused_total", "Report bodies refused (400), by provider.",
+            ["provider"], registry=self.registry,
+        )  # fmt: skip
+
+    def count(self, provider: str, reports: list[DeliveryReport]) -> None:
+        for r in reports:
+            self.reports.labels(provider=provider, state=r.state).inc()
+
+
+METRICS_KEY = web.AppKey("metrics", _Metrics)
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    registry = request.app[METRICS_KEY].registry
+    body = prometheus_client.generate_latest(registry)
+    return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
+
+
 def _receiver(provider: str, policy: StreamPolicy, *, query: bool = False) -> Handler:
     async def receive(request: web.Request) -> web.Response:
         try:
             reports = await _parse(request, provider, query)
         except ReportParseError as exc:
             log.warning("refused %s report from %s: %s", provider, request.remote, exc)
+            request.app[METRICS_KEY].refused.labels(provider=provider).inc()
             return web.Response(status=400, text=f"refused: {exc}\n")
         try:
             applied = await ingest.apply(request.app[REDIS_KEY], reports, policy)
@@ -139,6 +172,7 @@ def _receiver(provider: str, policy: StreamPolicy, *, query: bool = False) -> Ha
         except RedisError as exc:
             log.error("could not record %d %s reports: %r", len(reports), provider, exc)
             return web.Response(status=503, text="storage unavailable, try again\n")
+        request.app[METRICS_KEY].count(provider, reports)
         answer = {"received": len(reports), "applied": applied, "resent": resent}
         return web.Response(body=orjson.dumps(answer), content_type=JSON)
 

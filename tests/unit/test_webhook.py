@@ -185,3 +185,17 @@ def test_redis_down_is_503(server: fakeredis.FakeServer) -> None:
     server.connected = False
     status, _ = serve(server, lambda c: post(c, results(("c-1", 3, "D"))))
     assert status == 503
+
+
+def test_metrics_count_reports_and_refusals_without_auth(server: fakeredis.FakeServer) -> None:
+    async def call(c: TestClient) -> str:
+        await post(c, results(("c-1", 3, "DELIVERED_TO_HANDSET"), ("c-2", 1, "PENDING_ENROUTE")))
+        await post(c, b"{not json")
+        resp = await c.get("/metrics")  # scrapers need no credentials
+        assert resp.status == 200
+        return await resp.text()
+
+    text = serve(server, call)
+    assert 'sms_reports_total{provider="ants",state="delivered"} 1.0' in text
+    assert 'sms_reports_total{provider="ants",state="pending"} 1.0' in text
+    assert 'sms_reports_refused_total{provider="ants"} 1.0' in text

@@ -1,0 +1,75 @@
+"""Prometheus metrics, opt-in with SMS_METRICS_PORT.
+
+Workers: dramatiq's own `Prometheus` middleware (messages, errors, retries, durations;
+multiprocess, served by the dramatiq master on SMS_METRICS_PORT) plus ours:
+
+    sms_destinations_total{state}   destinations recorded by workers, by outcome state
+    sms_batch_seconds               time to process one batch (send, decide, record)
+
+The webhook serves its own counters on GET /metrics (`sms_reports_total{state}`,
+`sms_reports_refused_total`).  prometheus_client is imported only when metrics are on,
+and after dramatiq has set PROMETHEUS_MULTIPROC_DIR (it must be, for multiprocess mode).
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from dramatiq import Broker
+
+from dispatcher.outcomes import Event
+
+BATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+class Metrics:
+    """Our worker metrics; every method is a no-op until `start()` ran."""
+
+    def __init__(self) -> None:
+        self._destinations: Any = None
+        self._batch: Any = None
+
+    def start(self) -> None:
+        import prometheus_client as prom
+
+        self._destinations = prom.Counter(
+            "sms_destinations_total", "Destinations recorded by workers, by state.", ["state"]
+        )
+        self._batch = prom.Histogram(
+            "sms_batch_seconds", "Time to process one batch.", buckets=BATCH_BUCKETS
+        )
+
+    def recorded(self, events: Iterable[Event]) -> None:
+        if self._destinations is None:
+            return
+        for state, n in Counter(ev.state.value for ev in events).items():
+            self._destinations.labels(state=state).inc(n)
+
+    def batch_took(self, seconds: float) -> None:
+        if self._batch is not None:
+            self._batch.observe(seconds)
+
+
+METRICS = Metrics()
+
+
+DRAMATIQ_PORT_VAR = "dramatiq_prom_port"  # read by dramatiq's exposition server
+
+
+def dramatiq_env(env: Mapping[str, str]) -> dict[str, str]:
+    """The environment for a `dramatiq` command line: dramatiq's master process serves the
+    metrics and never imports our modules, so SMS_METRICS_PORT must reach it as its own
+    variable before it starts (`smsdispatch worker` and `Stack.workers` do this)."""
+    port = env.get("SMS_METRICS_PORT", "").strip()
+    return {**env, DRAMATIQ_PORT_VAR: port} if port and port != "0" else dict(env)
+
+
+def install(broker: Broker, port: int) -> None:
+    """Add dramatiq's Prometheus middleware (workers write, the master serves on `port`)."""
+    os.environ.setdefault(DRAMATIQ_PORT_VAR, str(port))
+    from dramatiq.middleware.prometheus import Prometheus
+
+    broker.add_middleware(Prometheus())
