@@ -16,14 +16,12 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:c:{campaign}:errors               | hash   | "{status}:{error}" -> final non-delivered count |
 | sms:m:{messageId}                     | hash   | one message's latest state (TTL once final)    |
 | sms:m:{messageId}:enqueued            | string | send_sms idempotency marker                    |
-| sms:dlr:early:{messageId}             | list   | reports that arrived before the send record    |
 | sms:reports:pending                   | stream | polled report bodies, applied then XDEL'd      |
 | sms:reports:bad                       | list   | polled bodies that could not be parsed (capped)|
 | sms:m:{messageId}:resent              | string | resend-of-temporary-failure idempotency marker |
 | sms:deadletters                       | zset   | messageIds whose retries ran out -> time       |
 | sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
 | sms:suppressed                        | set    | numbers never to send to again                 |
-| sms:codes:unknown                     | set    | unknown gateway codes already logged once      |
 | sms:rl:*                              | (lua)  | rate-limit state (see workers/limits)          |
 | sms:rl:gcra:{name}                    | string | GCRA theoretical arrival time, µs (PX = TAT)   |
 | sms:rl:sem:{name}                     | zset   | semaphore holder -> slot expiry, µs            |
@@ -47,7 +45,6 @@ OUTCOMES = f"{PREFIX}outcomes"
 CAMPAIGNS = f"{PREFIX}campaigns"
 DEADLETTERS = f"{PREFIX}deadletters"
 SUPPRESSED = f"{PREFIX}suppressed"
-UNKNOWN_CODES = f"{PREFIX}codes:unknown"
 REPORTS_STREAM = f"{PREFIX}reports:pending"
 REPORTS_GROUP = "ingest"  # consumer group on REPORTS_STREAM
 REPORTS_BAD = f"{PREFIX}reports:bad"
@@ -95,10 +92,6 @@ def enqueued_once(message_id: str) -> str:
 def resent_once(message_id: str) -> str:
     """Marker that the resend of this (temporarily undelivered) message was enqueued."""
     return f"{PREFIX}m:{message_id}:resent"
-
-
-def early_reports(message_id: str) -> str:
-    return f"{PREFIX}dlr:early:{message_id}"
 
 
 def deadletter(message_id: str) -> str:

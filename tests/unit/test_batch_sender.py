@@ -21,7 +21,9 @@ from dispatcher import keys
 from dispatcher.batch import Batch, Destination
 from dispatcher.errors import (
     GatewayAuthError,
+    GatewayConnectError,
     GatewayError,
+    GatewayProtocolError,
     GatewayRequestError,
     GatewayServerError,
     GatewayThrottled,
@@ -115,6 +117,16 @@ CASES = [
     Case("500 without Retry-After: quick in-process retries first",
          {-1: GatewayServerError("HTTP 500", status=500)},
          {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], sends=3),
+    Case("connection refused: quick in-process retries first",
+         {-1: GatewayConnectError("refused")},
+         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], sends=3),
+    Case("unreadable answer: retried later, not quick-retried",
+         {-1: GatewayProtocolError("garbage")},
+         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], sends=1),
+    Case("429 without Retry-After: deferred 1 s",
+         {-1: GatewayThrottled("HTTP 429", status=429)},
+         {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1,
+         followup_delay_ms=1000),
 ]  # fmt: skip
 
 

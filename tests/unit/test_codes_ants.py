@@ -13,20 +13,9 @@ from typing import Any
 
 import pytest
 
-from dispatcher.errors import (
-    GatewayAuthError,
-    GatewayConnectError,
-    GatewayError,
-    GatewayProtocolError,
-    GatewayRequestError,
-    GatewayServerError,
-    GatewayThrottled,
-    GatewayTimeout,
-)
 from workers.providers.ants import codes
 from workers.providers.base import Action
 from workers.providers.classify import (
-    classify_transport,
     parse_retry_after,
     reset_unknown_log,
 )
@@ -432,24 +421,6 @@ def test_parse_retry_after(header: str | None, seconds: float) -> None:
 
 
 # ------------------------------------------------------------------ transport failures
-TRANSPORT_CASES: list[tuple[GatewayError, Action, float | None]] = [
-    (GatewayTimeout("no answer"), RETRY, None),
-    (GatewayConnectError("refused"), RETRY, None),
-    (GatewayServerError("boom", status=502), RETRY, None),
-    (GatewayProtocolError("garbage"), RETRY, None),
-    (GatewayThrottled("slow", status=429, retry_after=4.0), THR, 4.0),
-    (GatewayThrottled("slow", status=429), THR, 1.0),
-    (GatewayAuthError("no", status=401), FATAL, None),
-    (GatewayRequestError("bad", status=400), PERM, None),
-]
-
-
-@pytest.mark.parametrize(("exc", "action", "retry_after"), TRANSPORT_CASES)
-def test_transport_failures(exc: GatewayError, action: Action, retry_after: float | None) -> None:
-    verdict = classify_transport(exc)
-    assert (verdict.action, verdict.retry_after) == (action, retry_after)
-
-
 # ------------------------------------------------------------------ normalized states
 
 

@@ -13,12 +13,6 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from dispatcher.errors import (
-    GatewayAuthError,
-    GatewayError,
-    GatewayRequestError,
-    GatewayThrottled,
-)
 from workers.providers.base import Action, CodeRow, Verdict
 
 log = logging.getLogger("workers.providers.codes")
@@ -103,21 +97,3 @@ def parse_retry_after(
     """Seconds from a Retry-After header; `default` when it is missing or unusable."""
     seconds = retry_after_seconds(value, now)
     return default if seconds is None else seconds
-
-
-def classify_transport(exc: GatewayError) -> Verdict:
-    """The verdict for a whole-request failure raised at the transport boundary."""
-    name = type(exc).__name__
-    code = str(exc.status or exc.code or "")
-    if isinstance(exc, GatewayAuthError):
-        return Verdict(Action.FATAL, code, name, str(exc))
-    if isinstance(exc, GatewayThrottled):
-        wait = exc.retry_after if exc.retry_after is not None else 1.0
-        return Verdict(Action.THROTTLED, code, name, str(exc), retry_after=wait)
-    if isinstance(exc, GatewayRequestError):
-        return Verdict(Action.PERMANENT, code, name, str(exc), permanent=True)
-    if exc.fatal:
-        return Verdict(Action.FATAL, code, name, str(exc))
-    if exc.retryable:
-        return Verdict(Action.RETRY, code, name, str(exc), retry_after=exc.retry_after)
-    return Verdict(Action.PERMANENT, code, name, str(exc), permanent=True)
