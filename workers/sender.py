@@ -209,12 +209,7 @@ class BatchSender:
             for d in dests:
                 plan.event(d, State.FAILED, v, reason=why[:300])
             return None
-        throttled = isinstance(exc, GatewayThrottled)
-        delay = int((exc.retry_after or 0) * 1000) or (
-            THROTTLE_DEFAULT_MS if throttled else plan.backoff
-        )
-        state = State.DEFERRED if throttled else State.RETRYING
-        self._later(plan, dests, delay, why[:300], state, counted=not throttled)
+        self._again(plan, dests, why[:300], isinstance(exc, GatewayThrottled), exc.retry_after)
         return None
 
     def _verdict(self, plan: Plan, d: Destination, v: Verdict, group: str) -> None:
@@ -233,14 +228,18 @@ class BatchSender:
         elif a is Action.FATAL:
             self._park(plan, [d], f"{v.code} {v.name}".strip(), pause=True)
         else:
-            throttled = a is Action.THROTTLED
-            delay = int((v.retry_after or 0) * 1000) or (
-                THROTTLE_DEFAULT_MS if throttled else plan.backoff
-            )
-            state = State.DEFERRED if throttled else State.RETRYING
-            self._later(
-                plan, [d], delay, f"{v.code} {v.name}".strip(), state, counted=not throttled
-            )
+            why = f"{v.code} {v.name}".strip()
+            self._again(plan, [d], why, a is Action.THROTTLED, v.retry_after)
+
+    def _again(self, plan: Plan, dests: Sequence[Destination], why: str, throttled: bool,
+               retry_after: float | None) -> None:  # fmt: skip
+        """Throttled: deferred, not counted; else retried as an attempt. The gateway's
+        Retry-After wins; otherwise 1 s for throttling, the run's backoff for a retry."""
+        delay = int((retry_after or 0) * 1000) or (
+            THROTTLE_DEFAULT_MS if throttled else plan.backoff
+        )
+        state = State.DEFERRED if throttled else State.RETRYING
+        self._later(plan, dests, delay, why, state, counted=not throttled)
 
     def _later(self, plan: Plan, dests: Sequence[Destination], delay: int, why: str,
                state: State, *, counted: bool) -> None:  # fmt: skip
