@@ -25,7 +25,7 @@ from dispatcher.batch import Batch, Destination
 from dispatcher.campaign import CampaignSpec, Importer, ImportReport, Progress
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, from_rows, open_text
-from dispatcher.errors import InputError
+from dispatcher.errors import ConfigError, InputError
 from dispatcher.numbers import normalise
 from dispatcher.sms import too_long
 
@@ -39,14 +39,14 @@ def default_rejects(path: Path) -> Path:
 def _settings(settings: config.Settings | None) -> config.Settings:
     s = settings or config.load()
     if not s.redis_url:
-        raise InputError("REDIS_URL is not set", field="REDIS_URL")
+        raise ConfigError("REDIS_URL", "not set: the API needs the Redis the workers use")
     return s
 
 
 _brokers: dict[str, Any] = {}
 
 
-def _enqueuer(settings: config.Settings) -> Any:
+def enqueuer(settings: config.Settings) -> Any:
     """enqueue(batch_dict) on a broker made once per Redis URL."""
     from workers.broker import enqueue_batch, make_broker
 
@@ -76,7 +76,7 @@ def import_csv(
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
         with open(rejects_path, "w", encoding="utf-8", newline="") as out:
-            importer = Importer(redis.Redis.from_url(s.redis_url), _enqueuer(s), spec,
+            importer = Importer(redis.Redis.from_url(s.redis_url), enqueuer(s), spec,
                                 SafeCsvWriter(out), _progress(progress))  # fmt: skip
             return importer.run(source)
 
@@ -106,7 +106,7 @@ def enqueue_campaign(
         raise InputError(f"no {phone_column!r} key in the recipients", field=phone_column)
     table: Sequence[Sequence[str]] = [[str(r.get(h, "")) for h in header] for r in rows]
     s = _settings(settings)
-    importer = Importer(redis.Redis.from_url(s.redis_url), _enqueuer(s),
+    importer = Importer(redis.Redis.from_url(s.redis_url), enqueuer(s),
                         _spec(s, campaign, text, sender))  # fmt: skip
     return importer.run(from_rows(header, table, phone_column))
 
@@ -133,7 +133,7 @@ def send_sms(
     expires = int(time.time() * 1000) + s.validity_minutes * 60_000
     batch = Batch(spec.campaign, 0, mid, spec.sender, text, (Destination(mid, number),),
                   expires, transactional=True)  # fmt: skip
-    _enqueuer(s)(batch.to_dict())  # before the marker: a crash here resends, never loses
+    enqueuer(s)(batch.to_dict())  # before the marker: a crash here resends, never loses
     if client.set(marker, 1, nx=True, ex=s.final_ttl):
         pipe = client.pipeline(transaction=True)
         pipe.sadd(keys.CAMPAIGNS, spec.campaign)

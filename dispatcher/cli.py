@@ -208,7 +208,7 @@ def _print_errors(errors: list[dict[str, Any]]) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     with embedded.redis_url() as url:
         settings = config.load().with_overrides(redis_url=url)
-        n = control.resume(_client(url), api._enqueuer(settings), args.campaign)
+        n = control.resume(_client(url), api.enqueuer(settings), args.campaign)
     console.print(f"resumed {args.campaign}: {n} parked batches back on the queue")
     return 0
 
@@ -222,7 +222,7 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
             return 0
         settings = config.load().with_overrides(redis_url=url)
         n = control.replay(
-            client, api._enqueuer(settings), args.campaign, settings.validity_minutes
+            client, api.enqueuer(settings), args.campaign, settings.validity_minutes
         )
     console.print(f"replayed {n} dead messages")
     return 0

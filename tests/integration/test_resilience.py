@@ -238,7 +238,7 @@ def test_out_of_credit_pauses_then_resume_finishes(r: redis.Redis, redis_url: st
 
     sandbox_set(base, "balance", {"add": n})
     settings = settings_for(redis_url, base)
-    assert control.resume(r, api._enqueuer(settings), "cr") == st["parked_batches"]
+    assert control.resume(r, api.enqueuer(settings), "cr") == st["parked_batches"]
     wait_for(r, "cr", lambda s: s["in_flight"] == 0, timeout=60)
     assert control.status(r, "cr")["counts"] == {"accepted": n}
     assert_finished(r, "cr", n)
