@@ -19,12 +19,12 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from dispatcher.sms import GSM7_MULTI, GSM7_SINGLE, UCS2_MULTI, UCS2_SINGLE, count_parts, units
 from sandbox.control import add_control_routes
 from sandbox.faults import Fault
 from sandbox.gateway import SANDBOX, Sandbox
 from sandbox.otp import arrival
-from sandbox.reports import Report, result_2018
+from sandbox.parts import split
+from sandbox.reports import LogEntry, log_2018, log_view, result_2018
 from sandbox.settings import SandboxSettings
 from sandbox.state import TimeoutEvent
 from sandbox.statuses import service_error
@@ -34,6 +34,7 @@ from sandbox.validation import BadRequest, check_advanced, check_single
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024 * 1024
 UNAUTHORIZED = orjson.dumps(service_error("UNAUTHORIZED", "Invalid login details"))
+SEND_ROUTES = frozenset({"/sms/1/text/advanced", "/sms/1/text/single"})
 
 
 def json_response(
@@ -55,13 +56,20 @@ async def count_and_auth(request: web.Request, handler: Handler) -> web.StreamRe
         return await handler(request)
     state = sandbox.state
     resource = request.match_info.route.resource
-    state.requests[resource.canonical if resource is not None else request.path] += 1
-    if not sandbox.authorized(request.headers.get("Authorization", "")):
-        response: web.StreamResponse = web.Response(
-            body=UNAUTHORIZED, status=401, content_type="application/json"
-        )
-    else:
-        response = await handler(request)
+    route = resource.canonical if resource is not None else request.path
+    state.requests[route] += 1
+    # Send requests in flight, from here to the answer, a timeout's hang or a drop.
+    epoch = state.enter() if route in SEND_ROUTES else None
+    try:
+        if not sandbox.authorized(request.headers.get("Authorization", "")):
+            response: web.StreamResponse = web.Response(
+                body=UNAUTHORIZED, status=401, content_type="application/json"
+            )
+        else:
+            response = await handler(request)
+    finally:
+        if epoch is not None:
+            state.leave(epoch)
     state.http[response.status] += 1
     return response
 
@@ -80,9 +88,17 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def send(request: web.Request, check: Callable[[Any], list[dict]]) -> web.StreamResponse:
+    """Read, decide, accept at once; the answer comes back after the latency fault, so a
+    client that dies meanwhile leaves its messages accepted (what exactly-once must survive)."""
     sandbox = request.app[SANDBOX]
-    await sandbox.faults.delay()
+    try:
+        body = await read_json(request)
+    except BadRequest as exc:
+        await sandbox.faults.delay()
+        return bad_request(str(exc))
     fault = sandbox.faults.before_accepting()
+    if fault is not Fault.NONE:
+        await sandbox.faults.delay()
     if fault is Fault.THROTTLE:
         body = service_error("THROTTLE_EXCEPTION", "Too many requests. Try again later.")
         retry = str(sandbox.settings.faults.retry_after_s)
@@ -90,12 +106,13 @@ async def send(request: web.Request, check: Callable[[Any], list[dict]]) -> web.
     if fault is Fault.ERROR:
         return json_response(service_error("GENERAL_ERROR", "Internal server error"), 500)
     try:
-        body = await read_json(request)
         messages = check(body)
     except BadRequest as exc:
+        await sandbox.faults.delay()
         return bad_request(str(exc))
     bulk_id = body.get("bulkId") or new_id("b")
     answers, accepted = sandbox.submitter.submit(bulk_id, messages)
+    await sandbox.faults.delay()
     result = {"bulkId": bulk_id, "messages": answers}
     if sandbox.faults.times_out():
         return await time_out(request, sandbox, bulk_id, accepted, result)
@@ -133,13 +150,11 @@ async def preview(request: web.Request) -> web.Response:
     text = body.get("text") if isinstance(body, dict) else None
     if type(text) is not str or not text:
         return bad_request("[text : may not be empty]")
-    encoding, parts = count_parts(text)
-    single, multi = (GSM7_SINGLE, GSM7_MULTI) if encoding == "GSM7" else (UCS2_SINGLE, UCS2_MULTI)
-    capacity = single if parts == 1 else parts * multi
+    counted = split(text)
     entry = {
         "textPreview": text,
-        "messageCount": parts,
-        "charactersRemaining": capacity - units(text, encoding),
+        "messageCount": counted.parts,
+        "charactersRemaining": counted.remaining,  # units still free in the last part
         "configuration": {},
     }
     return json_response({"originalText": text, "previews": [entry]})
@@ -166,29 +181,37 @@ async def reports(request: web.Request) -> web.Response:
                 break
             if bulk is None or report.message.bulk_id == bulk:
                 picked.append(key)
-    return json_response({"results": [result_2018(queue.pop(key)) for key in picked]})
+    state = request.app[SANDBOX].state
+    return json_response({"results": [result_2018(state.take_report(key)) for key in picked]})
 
 
-def _log_matches(report: Report, query: Any) -> bool:
-    ids = query.get("messageId")
-    if ids is not None and report.message_id not in ids.split(","):
-        return False
-    bulk, to, sender = query.get("bulkId"), query.get("to"), query.get("from")
-    status = query.get("generalStatus")
+def _log_matches(entry: LogEntry, query: Any) -> bool:
+    message, _, to, status = log_view(entry)
+    bulk, number, sender = query.get("bulkId"), query.get("to"), query.get("from")
+    group = query.get("generalStatus")
     return (
-        (bulk is None or report.message.bulk_id == bulk)
-        and (to is None or report.to == to)
-        and (sender is None or report.message.sender == sender)
-        and (status is None or report.outcome.status["groupName"] == status)
+        (bulk is None or message.bulk_id == bulk)
+        and (number is None or to == number)
+        and (sender is None or message.sender == sender)
+        and (group is None or status["groupName"] == group)
     )
 
 
 async def logs(request: web.Request) -> web.Response:
-    """Reports already decided, any number of times (filters: messageId list, bulkId, ...)."""
+    """Every accepted message, any number of times: its accept status until its final
+    report is released, then that report (filters: messageId list, bulkId, to, from,
+    generalStatus, limit up to 1000)."""
+    kept, query = request.app[SANDBOX].state.logs, request.query
     limit, found = _limit(request, cap=1000), []
-    for report in request.app[SANDBOX].state.logs.values():
-        if _log_matches(report, request.query):
-            found.append(result_2018(report, with_text=True))
+    ids = query.get("messageId")
+    if ids is None:
+        entries: Any = kept.values()
+    else:
+        picked = (kept.get(mid) for mid in dict.fromkeys(ids.split(",")))
+        entries = (entry for entry in picked if entry is not None)
+    for entry in entries:
+        if _log_matches(entry, query):
+            found.append(log_2018(entry))
             if len(found) >= limit:
                 break
     return json_response({"results": found})

@@ -59,8 +59,9 @@ class DlrDispatcher:
         d = self.settings.dlr
         if not d.enabled:
             return
-        if not d.pull_reports:
-            records = [r for r in records if r[0].notify_url]
+        if not d.pull_reports:  # only what is POSTed or waits for its final log entry
+            logs = self.state.logs
+            records = [r for r in records if r[0].notify_url or logs.get(r[1]) is r]
         if not records:
             return
         rng = self.state.rng_dlr
@@ -115,28 +116,36 @@ class DlrDispatcher:
             await asyncio.gather(*list(self._inflight), return_exceptions=True)
 
     def release(self, now: float) -> None:
-        """Turn every due entry into reports: queue them and start their POSTs."""
+        """Turn every due entry into reports and start their POSTs.  A final report is
+        queued once for GET /sms/1/reports (a messageId accepted again queues its further
+        reports behind the first) and replaces its acceptance in the message logs, unless
+        the messageId was accepted again since: the log shows the latest acceptance."""
         groups: dict[GroupKey, list[Report]] = defaultdict(list)
         done = time.time()
-        while self._heap and self._heap[0][0] <= now:
-            _, _, final, wall, records = heapq.heappop(self._heap)
+        d, state, heap = self.settings.dlr, self.state, self._heap
+        pull, pull_max, logs_max = d.pull_reports, d.pull_max, d.logs_max
+        by_bulk = d.format == "new"
+        queue, logs = state.reports, state.logs
+        while heap and heap[0][0] <= now:
+            _, _, final, wall, records = heapq.heappop(heap)
             for record in records:
                 report = Report.of(record, wall, done, final)
                 if final:
-                    self._queue(report)
+                    mid = record[1]
+                    if pull:
+                        if mid in queue:
+                            state.queue_again(report, pull_max)
+                        elif len(queue) < pull_max:
+                            queue[mid] = report
+                    entry = logs.get(mid)
+                    if entry is record or (entry is None and len(logs) < logs_max):
+                        logs[mid] = report
                 message = record[0]
                 if message.notify_url:
-                    bulk = message.bulk_id if self.settings.dlr.format == "new" else ""
+                    bulk = message.bulk_id if by_bulk else ""
                     groups[(message.notify_url, message.content_type, bulk)].append(report)
         for key, reports in groups.items():
             self._post_group(key, reports)
-
-    def _queue(self, report: Report) -> None:
-        d, state = self.settings.dlr, self.state
-        if d.pull_reports and len(state.reports) < d.pull_max:
-            state.reports[report.message_id] = report
-        if len(state.logs) < d.logs_max:
-            state.logs[report.message_id] = report
 
     def _post_group(self, key: GroupKey, reports: list[Report]) -> None:
         d, rng = self.settings.dlr, self.state.rng_dlr

@@ -1,8 +1,11 @@
 """Control endpoints for tests and benchmarks (no auth; a sandbox only):
 
-GET  /_sandbox/state          summary; ?ids=1 accepted/seen per messageId,
-                              ?final=1 decided outcome per messageId, ?pins=1 2FA PINs
-POST /_sandbox/reset          forget everything received, re-seed the generators
+GET  /_sandbox/state          summary (acceptedMoreThanOnce, doubleSends, inflight,
+                              maxConcurrentRequests, ...); ?ids=1 times accepted / seen per
+                              messageId, ?final=1 decided outcome per messageId (the
+                              latest acceptance's), ?pins=1 2FA PINs
+POST /_sandbox/reset          forget everything received (the concurrency count too),
+                              re-seed the generators
 GET|POST /_sandbox/faults     read / partially update FaultSettings
 GET|POST /_sandbox/flooding   read / partially update FloodSettings
 GET|POST /_sandbox/dlr        read / partially update DlrSettings

@@ -1,6 +1,9 @@
 """Delivery reports: what one is (`Report`), and how it is written in the 2018 format
 (`{"results": [...]}`, also served by GET /sms/1/reports and /sms/1/logs), the newer
 callback format (`{"bulkId", "details": [...]}`) and their XML documents.
+
+A message-log entry (`state.logs`) is the accepted destination's `Record` until its
+final report is released, then that `Report`; `log_2018` writes either.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from functools import lru_cache
 from typing import Any
 from xml.sax.saxutils import escape
 
-from sandbox.statuses import INTERMEDIATE, OUTCOMES, Outcome
+from sandbox.statuses import INTERMEDIATE, NO_ERROR, OUTCOMES, Outcome
 
 Json = dict[str, Any]
 
@@ -30,6 +33,8 @@ class Message:
     notify_url: str | None
     content_type: str
     intermediate: bool
+    accept_status: Json  # the status its destinations were accepted with (shared dict)
+    sent_at: float  # wall clock of the request that submitted it
 
 
 # One accepted destination waiting for its report: (message, messageId, to, outcome name).
@@ -51,6 +56,10 @@ class Report:
     def of(cls, record: Record, sent_at: float, done_at: float, final: bool = True) -> Report:
         message, mid, to, outcome = record
         return cls(message, mid, to, OUTCOMES[outcome] if final else INTERMEDIATE, sent_at, done_at)
+
+
+# A message-log entry: the accepted destination, then its final report.
+LogEntry = Record | Report
 
 
 @lru_cache(maxsize=1024)
@@ -81,6 +90,38 @@ def result_2018(r: Report, with_text: bool = False) -> Json:
     if with_text:  # the /sms/1/logs flavour
         out["from"] = m.sender
         out["text"] = m.text
+    if m.callback_data is not None:
+        out["callbackData"] = m.callback_data
+    return out
+
+
+def log_view(entry: LogEntry) -> tuple[Message, str, str, Json]:
+    """(message, messageId, to, status) of a log entry, accepted or final."""
+    if type(entry) is tuple:
+        message, mid, to, _ = entry
+        return message, mid, to, message.accept_status
+    assert isinstance(entry, Report)
+    return entry.message, entry.message_id, entry.to, entry.outcome.status
+
+
+def log_2018(entry: LogEntry) -> Json:
+    """One GET /sms/1/logs result: the final report, or the accepted message (no doneAt)."""
+    if type(entry) is not tuple:
+        assert isinstance(entry, Report)
+        return result_2018(entry, with_text=True)
+    m, mid, to, _ = entry
+    out: Json = {
+        "bulkId": m.bulk_id,
+        "messageId": mid,
+        "to": to,
+        "from": m.sender,
+        "text": m.text,
+        "sentAt": stamp_2018(m.sent_at),
+        "smsCount": m.sms_count,
+        "price": {"pricePerMessage": m.price, "currency": m.currency},
+        "status": m.accept_status,
+        "error": NO_ERROR,
+    }
     if m.callback_data is not None:
         out["callbackData"] = m.callback_data
     return out

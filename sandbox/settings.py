@@ -30,7 +30,8 @@ class InjectRule:
 class FaultSettings:
     """Fault injection for the SMS send endpoints (text/advanced, text/single)."""
 
-    latency_ms: float = 0.0  # fixed delay before answering
+    latency_ms: float = 0.0  # answers this late (accepted at once: a client dying meanwhile
+    # leaves its messages accepted at the gateway, unbeknown to it)
     jitter_ms: float = 0.0  # plus uniform(0, jitter_ms)
     error_share: float = 0.0  # HTTP 500, decided before accepting anything
     timeout_share: float = 0.0  # accept and record, then hang or drop the connection
@@ -77,7 +78,7 @@ class DlrSettings:
     auth: bool = True
     pull_reports: bool = True  # queue reports for GET /sms/1/reports
     pull_max: int = 1_000_000
-    logs_max: int = 100_000  # reports kept for GET /sms/1/logs
+    logs_max: int = 100_000  # messageIds kept for GET /sms/1/logs (from acceptance on)
 
 
 @dataclass(slots=True)
@@ -88,6 +89,9 @@ class SandboxSettings:
     password: str = "sandbox"
     api_key: str = "sandbox-key"
     accept_status: str = "PENDING"  # "PENDING" (1/26 PENDING_ACCEPTED) | "ACCEPTED" (0/0)
+    # True: a messageId accepted before is 23 REJECTED_DUPLICATE_MESSAGE_ID (ANTS).  False
+    # (SMSC.ru, SmsManager do not check ids): accepted, billed and reported again, and counted.
+    dedupe_ids: bool = True
     credit: float = 1_000_000_000.0
     price_per_part: float = 1.0
     currency: str = "THB"

@@ -1,10 +1,13 @@
 """One send request, destination by destination: the sandbox's per-destination verdicts.
 
 Order of the checks for each destination: message too long (25), reused
-messageId (23), bad prefix (8) / blacklisted (14), injected fault status,
-not enough credit (12), anti-flooding (20); otherwise accepted (26 or 0).
-Accepted destinations get their final delivery outcome decided at once
-(`state.final`) and are handed to the DLR dispatcher.
+messageId (23, only when `dedupe_ids` is on), bad prefix (8) / blacklisted (14),
+injected fault status, not enough credit (12), anti-flooding (20); otherwise
+accepted (26 or 0).  Accepted destinations are counted per messageId
+(`state.accepted[id]` = times accepted: more than 1 only with `dedupe_ids` off),
+written to the message logs with their accept status, get their final delivery
+outcome decided at once (`state.final`, the latest acceptance's) and are handed
+to the DLR dispatcher.
 
 This is the hot path (20,000+ destinations/s): no logging, no per-destination
 allocation beyond the answer dict, counters aggregated per request.
@@ -18,10 +21,10 @@ import time
 from bisect import bisect
 from typing import Any
 
-from dispatcher.sms import MAX_BYTES, MAX_PARTS, count_parts
 from sandbox.callbacks import DlrDispatcher
 from sandbox.faults import FaultInjector
 from sandbox.flooding import FloodingFilter
+from sandbox.parts import count_parts, too_long
 from sandbox.reports import Message, Record
 from sandbox.settings import SandboxSettings
 from sandbox.state import SandboxState
@@ -55,20 +58,40 @@ class Submitter:
         now, wall = time.monotonic(), time.time()
         answers: list[Json] = []
         records: list[Record] = []
+        accept_status = self._accept_status()
         for message in messages:
-            self._submit_message(bulk_id, message, now, answers, records)
+            self._submit_message(bulk_id, message, now, wall, accept_status, answers, records)
         self.state.add_parts(int(wall), sum(r[0].sms_count for r in records))
-        accepted_name = self._accept_status()["name"]
-        self.state.statuses[accepted_name] += len(records)
+        self.state.statuses[accept_status["name"]] += len(records)
         self.flooding.sweep(now)
+        ids = [r[1] for r in records]
         if records:
+            self._log(ids, records)
             self.dlr.schedule(records, now, wall)
-        return answers, [r[1] for r in records]
+        return answers, ids
+
+    def _log(self, ids: list[str], records: list[Record]) -> None:
+        """Each accepted destination is in the message logs at once, with its accept status
+        (replaced by its final report when that is released); a messageId accepted again
+        shows its latest acceptance.  At most `dlr.logs_max` messageIds are kept."""
+        logs, cap = self.state.logs, self.settings.dlr.logs_max
+        if len(logs) + len(records) <= cap:
+            logs.update(zip(ids, records, strict=True))
+        elif len(logs) < cap:  # this request fills the logs
+            for mid, record in zip(ids, records, strict=True):
+                if mid in logs or len(logs) < cap:
+                    logs[mid] = record
+        elif again := logs.keys() & ids:  # full: only messageIds logged before change
+            for mid, record in zip(ids, records, strict=True):
+                if mid in again:
+                    logs[mid] = record
 
     def _accept_status(self) -> Json:
         return PENDING_ACCEPTED if self.settings.accept_status == "PENDING" else MESSAGE_ACCEPTED
 
-    def _message(self, bulk_id: str, m: dict, parts: int) -> Message:
+    def _message(
+        self, bulk_id: str, m: dict, parts: int, wall: float, accept_status: Json
+    ) -> Message:
         s = self.settings
         return Message(
             bulk_id=bulk_id,
@@ -81,16 +104,25 @@ class Submitter:
             notify_url=m.get("notifyUrl"),
             content_type=m.get("notifyContentType") or "application/json",
             intermediate=bool(m.get("intermediateReport")),
+            accept_status=accept_status,
+            sent_at=wall,
         )
 
     def _submit_message(
-        self, bulk_id: str, m: dict, now: float, answers: list[Json], records: list[Record]
+        self,
+        bulk_id: str,
+        m: dict,
+        now: float,
+        wall: float,
+        ok_status: Json,
+        answers: list[Json],
+        records: list[Record],
     ) -> None:
         text: str = m["text"]
-        parts = count_parts(text)[1]
-        too_long = parts > MAX_PARTS or len(text.encode()) > MAX_BYTES
-        message = self._message(bulk_id, m, parts)
-        state, accepted, ok_status = self.state, self.state.accepted, self._accept_status()
+        parts = count_parts(text)
+        rejected_long = too_long(text, parts)
+        message = self._message(bulk_id, m, parts, wall, ok_status)
+        state, accepted = self.state, self.state.accepted
         names, cumulative, total = self.dlr.outcome_table()
         rnd = state.rng_dlr.random
         final = state.final
@@ -104,11 +136,11 @@ class Submitter:
                 mid = new_id()
             rejection = (
                 "REJECTED_MESSAGE_TOO_LONG"
-                if too_long
+                if rejected_long
                 else self._verdict(to, mid if client_id else None, text, message.price, now)
             )
             if rejection is None:
-                accepted[mid] = 1
+                accepted[mid] = accepted.get(mid, 0) + 1
                 outcome = names[bisect(cumulative, rnd() * total)]
                 final[mid] = outcome
                 records.append((message, mid, to, outcome))
@@ -122,7 +154,7 @@ class Submitter:
     def _verdict(self, to: str, mid: str | None, text: str, cost: float, now: float) -> str | None:
         """The rejection for one destination, or None when it is accepted (credit taken)."""
         state, s = self.state, self.settings
-        if mid is not None and mid in state.accepted:
+        if mid is not None and s.dedupe_ids and mid in state.accepted:
             return "REJECTED_DUPLICATE_MESSAGE_ID"
         if s.bad_prefixes and to.startswith(s.bad_prefixes):
             return "REJECTED_PREFIX_MISSING"
