@@ -1,23 +1,33 @@
-"""Reports per second one webhook process takes: `python bench/webhook_bench.py`.
+"""Reports per second one webhook process takes: `python bench/webhook_bench.py [--burst [N]]`.
 
 Starts `smsdispatch webhook` in a subprocess on a free port (Redis: REDIS_URL,
 default the local server's db 12, keys under a `smsbench:` prefix removed at
-the end), then POSTs batches of 100 reports in the 2018 `results[]` JSON format
-from an aiohttp client with CONCURRENCY requests in flight.  Every report is new
-(a real state change, one stream entry each).  Prints each run and the median
-of RUNS runs.
+the end).  Every report is new (a real state change, one stream entry each).
+
+* Default (throughput): POSTs batches of 100 reports in the 2018 `results[]` JSON
+  format from an aiohttp client with CONCURRENCY requests in flight, and prints
+  each run and the median of RUNS runs.
+* `--burst [N]` (default BURST_REPORTS): N POSTs of ONE report each, all at once
+  (an aiohttp connector without a connection limit, so N requests in flight),
+  the way a gateway flushes its callback queue.  Prints reports, concurrency,
+  2xx and non-2xx answers (by status), seconds, reports/s, and the outcome
+  events recorded.  Nothing is retried: a non-2xx answer is a report the gateway
+  would have to send again.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import os
+import resource
 import socket
 import statistics
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -32,6 +42,8 @@ PER_BATCH = 100
 BATCHES = int(os.environ.get("BENCH_BATCHES", "300"))
 CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "16"))
 RUNS = 3
+BURST_REPORTS = int(os.environ.get("BENCH_BURST_REPORTS", "5000"))
+BURST_TIMEOUT_S = 120
 USER, PASSWORD = "bench", "bench-secret"
 AUTH = "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 DELIVERED = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
@@ -96,6 +108,44 @@ async def one_run(session: aiohttp.ClientSession, base: str, run: int) -> float:
     return BATCHES * PER_BATCH / elapsed
 
 
+def one_report(i: int) -> bytes:
+    """A 2018 callback holding one DELIVERED report, for its own messageId."""
+    return orjson.dumps({"results": [{"bulkId": "burst-b0", "messageId": f"burst-{i}",
+                                      "to": f"6681{i:07d}", "smsCount": 1,
+                                      "status": DELIVERED}]})  # fmt: skip
+
+
+async def burst_run(port: int, reports: int) -> tuple[Counter[int], float]:
+    """Every one-report POST at once; (answers by HTTP status, seconds)."""
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": AUTH, "Content-Type": "application/json"}
+    bodies = [one_report(i) for i in range(reports)]
+    timeout = aiohttp.ClientTimeout(total=BURST_TIMEOUT_S)
+    connector = aiohttp.TCPConnector(limit=0)  # no client-side cap: all in flight at once
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        await wait_ready(session, base)
+
+        async def post(data: bytes) -> int:
+            try:
+                async with session.post(f"{base}/dlr", data=data, headers=headers) as resp:
+                    await resp.read()
+                    return resp.status
+            except (TimeoutError, aiohttp.ClientError):
+                return 0  # no answer at all (connection refused or reset, timeout)
+
+        start = time.perf_counter()
+        statuses = await asyncio.gather(*(post(b) for b in bodies))
+        return Counter(statuses), time.perf_counter() - start
+
+
+def raise_fd_limit(wanted: int) -> None:
+    """Room for every client socket here and every server socket in the child (inherited)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+
+
 async def bench(port: int) -> list[float]:
     base = f"http://127.0.0.1:{port}"
     async with aiohttp.ClientSession() as session:
@@ -121,19 +171,52 @@ def _chunks(it: Iterable[bytes], n: int) -> Iterator[list[bytes]]:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument(
+        "--burst",
+        type=int,
+        nargs="?",
+        const=BURST_REPORTS,
+        default=0,
+        metavar="N",
+        help="N one-report POSTs at once (default %(const)s)",
+    )
+    args = parser.parse_args()
+    if args.burst:
+        raise_fd_limit(2 * args.burst + 1000)
     cleanup()
     port = free_port()
     proc = start_webhook(port)
     try:
-        rates = asyncio.run(bench(port))
+        if args.burst:
+            statuses, seconds = asyncio.run(burst_run(port, args.burst))
+            recorded = redis.Redis.from_url(REDIS_URL).xlen(f"{PREFIX}outcomes")
+        else:
+            rates = asyncio.run(bench(port))
     finally:
         proc.terminate()
         proc.wait(10)
         cleanup()
+    if args.burst:
+        print_burst(args.burst, statuses, seconds, recorded)
+        return
     for i, rate in enumerate(rates, 1):
         print(f"run {i}: {rate:,.0f} reports/s")
     setup = f"one webhook process, {BATCHES} x {PER_BATCH} reports, concurrency {CONCURRENCY}"
     print(f"median: {statistics.median(rates):,.0f} reports/s ({setup})")
+
+
+def print_burst(reports: int, statuses: Counter[int], seconds: float, recorded: int) -> None:
+    ok = sum(n for status, n in statuses.items() if 200 <= status < 300)
+    others = {("no answer" if s == 0 else s): n for s, n in sorted(statuses.items())
+              if not 200 <= s < 300}  # fmt: skip
+    print(f"reports:     {reports:,} (one per POST)")
+    print(f"concurrency: {reports:,} (all at once)")
+    print(f"2xx:         {ok:,}")
+    print(f"non-2xx:     {reports - ok:,} {others or ''}".rstrip())
+    print(f"seconds:     {seconds:.2f}")
+    print(f"reports/s:   {reports / seconds:,.0f} answered, {ok / seconds:,.0f} accepted")
+    print(f"recorded:    {recorded:,} outcome events (one per accepted report)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from typing import Any
 from dispatcher import ids
 from dispatcher.outcomes import Event, State, StreamPolicy, arecord, record
 from workers.providers.ants.reports import parse_callback
-from workers.providers.reports import DeliveryReport, ReportParseError
+from workers.providers.reports import DeliveryReport, Parsed, ReportParseError
 from workers.providers.smsc.reports import parse_status
 from workers.providers.smsmanager.reports import parse_receipt
 
@@ -44,8 +44,12 @@ def parse(
     content_type: str = "",
     *,
     smsc_fmt: int = SMSC_DEFAULT_FMT,
-) -> list[DeliveryReport]:
-    """A report body (or, for SmsManager, query parameters) as DeliveryReports."""
+) -> Parsed:
+    """A report body (or, for SmsManager, query parameters): its good reports and rejected records.
+
+    Raises ReportParseError when the body cannot be used as a whole (see
+    `workers.providers.reports`); a bad record in a list is in `.rejected`.
+    """
     if provider == ANTS and not isinstance(body, Mapping):
         return parse_callback(body, content_type)
     if provider == SMSMANAGER:

@@ -6,10 +6,34 @@ JSON or XML, any declared encoding the parser handles), `POST|GET /dlr/smsmanage
 
 Each request is one parse and one `record.lua` call, so it answers fast.  It is
 idempotent (a repeated report changes nothing) and order-tolerant (the rank
-rule: see `dispatcher.reports.ingest`).  Answers: 200 with counts; 400 with the
-parser's reason for a body it refuses (malformed, XXE, DTD, wrong types); 401
-without the right Basic credentials; 413 over MAX_REPORT_BYTES; 503 when Redis
-fails, so the gateway tries again.
+rule: see `dispatcher.reports.ingest`).
+
+One bad record does not cost the good ones.  The good reports of a body are
+applied; each refused record (wrong type, unknown status, missing messageId...)
+is kept in `sms:reports:bad` (capped at BAD_KEEP entries, shared with the
+poller) with its index, field, reason and raw text, the first one of a body
+also carrying the body's first BAD_BODY_BYTES, and is counted in
+`sms_reports_refused_total`.  Answers:
+
+* 200 `{"received": records in the body, "applied": messages it moved forward,
+  "resent": resends enqueued, "refused": [{"index", "reason"}]}` when at least
+  one record was good;
+* 400, a JSON problem (`application/problem+json`: type, title, status,
+  detail), when nothing in the body is usable: a malformed envelope (malformed
+  or truncated JSON/XML, XXE/DTD, wrong top-level type, no record list, a bad
+  `fmt`) or only bad records (then with `refused` too).  The gateway should not
+  resend it;
+* 401 without the right Basic credentials; 413 over MAX_REPORT_BYTES;
+* 503 with `Retry-After` and a JSON problem when Redis fails (including no free
+  connection within the pool's wait, or no file descriptor left to open one), or
+  when the request waited more than MAX_WAIT_S for its turn (below).  The gateway
+  sends it again; nothing else is ever answered 5xx on purpose.
+
+Bursts: a gateway flushing its callback queue can open thousands of requests at
+once.  At most MAX_IN_FLIGHT of them are read, parsed and recorded at a time
+(the others wait for a slot, holding only their headers), and Redis commands
+wait for a free connection of a bounded blocking pool
+(`dispatcher.redis_pool`) instead of failing when it is full.
 
 Authentication is HTTP Basic with WEBHOOK_USERNAME / WEBHOOK_PASSWORD.  Without
 them the app refuses to be built unless `insecure_no_auth` is set explicitly
@@ -18,11 +42,16 @@ them the app refuses to be built unless `insecure_no_auth` is set explicitly
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 import prometheus_client
@@ -31,9 +60,12 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from config.settings import Settings
+from dispatcher import keys, lua
 from dispatcher.errors import ConfigError
 from dispatcher.outcomes import StreamPolicy
+from dispatcher.redis_pool import async_redis, warm_up
 from dispatcher.reports import ingest
+from dispatcher.reports.poller import BAD_KEEP
 from dispatcher.reports.resend import Enqueue, Resender
 from workers.providers.reports import MAX_REPORT_BYTES, DeliveryReport, ReportParseError
 
@@ -44,7 +76,31 @@ OPEN_PATHS = frozenset({"/healthz", "/metrics"})  # no auth: probes and Promethe
 RESENDER_KEY = web.AppKey("resender", Resender)
 REALM = 'Basic realm="smsdispatch delivery reports"'
 JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+MAX_IN_FLIGHT = 256  # requests read, parsed and recorded at once; the others wait for a slot
+MAX_WAIT_S = 25.0  # a request that waited longer for a slot is answered 503 (gateways give ~30 s)
+RETRY_AFTER_S = 5  # the Retry-After of every 503
+BAD_BODY_BYTES = 4096  # of a refused body, this much is kept in sms:reports:bad
+BAD_PER_BODY = 100  # refused records of one body kept in sms:reports:bad, at most
+LISTEN_BACKLOG = 2048  # pending TCP connections the kernel queues (capped by net.core.somaxconn)
+
+
+@dataclass(frozen=True)
+class Gate:
+    """Back-pressure: at most `slots` requests in progress; a wait over `max_wait` is a 503."""
+
+    slots: asyncio.Semaphore
+    limit: int
+    max_wait: float
+
+
+GATE_KEY = web.AppKey("gate", Gate)
+# Failures of the storage step, answered 503: Redis errors (including "no free connection"
+# from the pool), and OSErrors such as EMFILE when a burst has used every file descriptor
+# and redis-py cannot open a connection (it does not wrap every one into a RedisError).
+STORAGE_ERRORS = (RedisError, OSError)
 
 
 def make_app(
@@ -53,13 +109,23 @@ def make_app(
     client: aioredis.Redis | None = None,
     insecure_no_auth: bool = False,
     enqueue: Enqueue | None = None,
+    max_in_flight: int = MAX_IN_FLIGHT,
+    max_wait: float = MAX_WAIT_S,
 ) -> web.Application:
-    """The webhook app. `client` defaults to one on REDIS_URL, opened on the app's loop."""
+    """The webhook app.
+
+    `client` defaults to one on REDIS_URL with a blocking connection pool
+    (`dispatcher.redis_pool.async_redis`), opened on the app's loop.
+    `max_in_flight` and `max_wait` set the back-pressure (see the module doc).
+    """
+    if max_in_flight < 1:
+        raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
     middlewares = [_basic_auth(settings, insecure_no_auth)]
     app = web.Application(client_max_size=MAX_REPORT_BYTES, middlewares=middlewares)
     app.cleanup_ctx.append(_redis_ctx(settings, client, enqueue))
     policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
     app[METRICS_KEY] = _Metrics()
+    app[GATE_KEY] = Gate(asyncio.Semaphore(max_in_flight), max_in_flight, max_wait)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
     for path, provider in (("/dlr", "ants"), *((f"/dlr/{p}", p) for p in ingest.PROVIDERS)):
@@ -75,7 +141,9 @@ def _redis_ctx(
         own = client is None
         if own and not settings.redis_url:
             raise ConfigError("REDIS_URL", "not set: the webhook needs the dispatcher's Redis")
-        app[REDIS_KEY] = aioredis.Redis.from_url(settings.redis_url) if own else client
+        app[REDIS_KEY] = async_redis(settings.redis_url) if own else client
+        if own:
+            await _warm_up(app[REDIS_KEY])
         if settings.resend_temporary and enqueue is not None:
             app[RESENDER_KEY] = Resender(app[REDIS_KEY], settings, enqueue)
         yield
@@ -83,6 +151,22 @@ def _redis_ctx(
             await app[REDIS_KEY].aclose()
 
     return ctx
+
+
+async def _warm_up(client: aioredis.Redis) -> None:
+    """Open what a request needs before the first burst can use every file descriptor.
+
+    That is the pool's connections and the text of `record.lua` (read from disk on
+    first use): opened lazily in a burst that has exhausted the process's descriptors,
+    they fail with EMFILE and every request is answered 503 until the burst is over.
+    """
+    lua.script(client, "record")
+    try:
+        opened = await warm_up(client)
+    except STORAGE_ERRORS as exc:  # start anyway: connections are opened again on demand
+        log.warning("could not open Redis connections at start (%r); will retry on demand", exc)
+    else:
+        log.info("%d Redis connections open", opened)
 
 
 # -- authentication ---------------------------------------------------------------------
@@ -140,8 +224,14 @@ class _Metrics:
             ["provider", "state"], registry=self.registry,
         )  # fmt: skip
         self.refused = prometheus_client.Counter(
-            "sms_reports_refused_total", "Report bodies refused (400), by provider.",
+            "sms_reports_refused_total",
+            "Reports refused, by provider: each bad record, and each body refused whole (400).",
             ["provider"], registry=self.registry,
+        )  # fmt: skip
+        self.unavailable = prometheus_client.Counter(
+            "sms_reports_unavailable_total",
+            "Requests answered 503 (the gateway retries), by reason: busy or storage.",
+            ["reason"], registry=self.registry,
         )  # fmt: skip
 
     def count(self, provider: str, reports: list[DeliveryReport]) -> None:
@@ -160,34 +250,128 @@ async def _metrics(request: web.Request) -> web.Response:
 
 def _receiver(provider: str, policy: StreamPolicy, *, query: bool = False) -> Handler:
     async def receive(request: web.Request) -> web.Response:
+        gate = request.app[GATE_KEY]
         try:
-            reports = await _parse(request, provider, query)
-        except ReportParseError as exc:
-            log.warning("refused %s report from %s: %s", provider, request.remote, exc)
-            request.app[METRICS_KEY].refused.labels(provider=provider).inc()
-            return web.Response(status=400, text=f"refused: {exc}\n")
+            async with asyncio.timeout(gate.max_wait):
+                await gate.slots.acquire()
+        except TimeoutError:
+            log.warning("busy: %s report from %s waited %.0fs for one of %d slots, answered 503",
+                        provider, request.remote, gate.max_wait, gate.limit)  # fmt: skip
+            request.app[METRICS_KEY].unavailable.labels(reason="busy").inc()
+            detail = f"more than {gate.limit} requests in progress for {gate.max_wait:g}s"
+            return _unavailable(detail)
         try:
-            applied = await ingest.apply(request.app[REDIS_KEY], reports, policy)
-            resent = await _resend(request.app, reports)
-        except RedisError as exc:
-            log.error("could not record %d %s reports: %r", len(reports), provider, exc)
-            return web.Response(status=503, text="storage unavailable, try again\n")
-        request.app[METRICS_KEY].count(provider, reports)
-        answer = {"received": len(reports), "applied": applied, "resent": resent}
-        return web.Response(body=orjson.dumps(answer), content_type=JSON)
+            return await _receive(request, provider, policy, query)
+        finally:
+            gate.slots.release()
 
     return receive
 
 
-async def _parse(request: web.Request, provider: str, query: bool) -> list[DeliveryReport]:
-    if query:
-        return ingest.parse(provider, dict(request.query))
-    body = await request.read()  # over client_max_size: aiohttp answers 413 itself
-    content_type = request.headers.get("Content-Type", "")
+async def _receive(
+    request: web.Request, provider: str, policy: StreamPolicy, query: bool
+) -> web.Response:
+    app, metrics = request.app, request.app[METRICS_KEY]
+    body = await _read(request, query)  # over client_max_size: aiohttp answers 413 itself
+    try:
+        fmt = ingest.SMSC_DEFAULT_FMT if query else _smsc_fmt(request)
+        parsed = ingest.parse(provider, body, request.headers.get("Content-Type", ""),
+                              smsc_fmt=fmt)  # fmt: skip
+    except ReportParseError as exc:  # the envelope: nothing in the body can be used
+        log.warning("refused %s report from %s: %s", provider, request.remote, exc)
+        metrics.refused.labels(provider=provider).inc()
+        await _keep_refused(app, provider, body, [_whole(exc)], best_effort=True)
+        return _problem(400, "report refused", str(exc))
+    rejected = parsed.rejected
+    refused = [{"index": e.index, "reason": str(e)} for e in rejected]
+    if rejected and not parsed.reports:  # only bad records: refused whole, listing them
+        detail = f"no usable report: {len(refused)} records refused, first {rejected[0]}"
+        log.warning("refused %s report from %s: %s", provider, request.remote, detail)
+        metrics.refused.labels(provider=provider).inc(len(refused))
+        await _keep_refused(app, provider, body, [e.as_dict() for e in rejected],
+                            best_effort=True)  # fmt: skip
+        return _problem(400, "report refused", detail, refused=refused)
+    try:
+        await _keep_refused(app, provider, body, [e.as_dict() for e in rejected])
+        applied = await ingest.apply(app[REDIS_KEY], parsed.reports, policy)
+        resent = await _resend(app, parsed.reports)
+    except STORAGE_ERRORS as exc:  # the gateway sends the whole body again: all idempotent
+        log.error("could not record %d %s reports: %r", len(parsed), provider, exc)
+        metrics.unavailable.labels(reason="storage").inc()
+        return _unavailable("storage unavailable, try again")
+    if rejected:
+        log.warning("refused %d of %d %s records from %s (first: %s)", len(refused),
+                    len(parsed) + len(refused), provider, request.remote, rejected[0])  # fmt: skip
+        metrics.refused.labels(provider=provider).inc(len(refused))
+    metrics.count(provider, parsed.reports)
+    answer = {"received": len(parsed) + len(refused), "applied": applied, "resent": resent,
+              "refused": refused}  # fmt: skip
+    return web.Response(body=orjson.dumps(answer), content_type=JSON)
+
+
+async def _read(request: web.Request, query: bool) -> bytes | dict[str, str]:
+    """The body, or for a GET its query parameters."""
+    return dict(request.query) if query else await request.read()
+
+
+def _smsc_fmt(request: web.Request) -> int:
     fmt = request.query.get("fmt", str(ingest.SMSC_DEFAULT_FMT))
     if not fmt.isdigit():
         raise ReportParseError(f"fmt must be 0-3, got {fmt[:10]!r}")
-    return ingest.parse(provider, body, content_type, smsc_fmt=int(fmt))
+    return int(fmt)
+
+
+def _whole(exc: ReportParseError) -> dict[str, object]:
+    """A body refused whole, as a sms:reports:bad entry."""
+    return {"reason": str(exc), **({"code": exc.code} if exc.code else {})}
+
+
+async def _keep_refused(
+    app: web.Application,
+    provider: str,
+    body: bytes | Mapping[str, str],
+    entries: list[dict[str, object]],
+    *,
+    best_effort: bool = False,
+) -> None:
+    """Push refused records (or a refused body) to sms:reports:bad, capped like the poller's.
+
+    The first entry of a body carries its first BAD_BODY_BYTES; at most
+    BAD_PER_BODY entries per body.  `best_effort`: a Redis error is logged, not
+    raised (the body is refused whatever happens; only its copy is lost).
+    """
+    if not entries:
+        return
+    if isinstance(body, Mapping):
+        raw = urlencode(body)
+    else:
+        raw = body[:BAD_BODY_BYTES].decode("utf-8", "replace")
+    at = int(time.time() * 1000)
+    common: dict[str, Any] = {"source": "webhook", "provider": provider, "at": at}
+    kept = [{**common, **entry} for entry in entries[:BAD_PER_BODY]]
+    kept[0]["body"] = raw[:BAD_BODY_BYTES]
+    pipe = app[REDIS_KEY].pipeline(transaction=True)
+    pipe.lpush(keys.REPORTS_BAD, *(orjson.dumps(e) for e in reversed(kept)))
+    pipe.ltrim(keys.REPORTS_BAD, 0, BAD_KEEP - 1)
+    try:
+        await pipe.execute()
+    except STORAGE_ERRORS as exc:
+        if not best_effort:
+            raise
+        log.error("could not keep %d refused %s records in %s: %r", len(kept), provider,
+                  keys.REPORTS_BAD, exc)  # fmt: skip
+
+
+def _problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
+    """An RFC 9457 problem answer."""
+    problem = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
+    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
+    return web.Response(status=status, body=orjson.dumps(problem), content_type=PROBLEM_JSON,
+                        headers=headers)  # fmt: skip
+
+
+def _unavailable(detail: str) -> web.Response:
+    return _problem(503, "service unavailable", detail)
 
 
 async def _resend(app: web.Application, reports: list[DeliveryReport]) -> int:
@@ -200,7 +384,7 @@ def run(host: str, port: int, settings: Settings, *, insecure_no_auth: bool = Fa
     enqueue = _broker_enqueue(settings) if settings.resend_temporary else None
     app = make_app(settings, insecure_no_auth=insecure_no_auth, enqueue=enqueue)
     log.info("delivery-report webhook on http://%s:%d/dlr", host, port)
-    web.run_app(app, host=host, port=port, access_log=None, print=None)
+    web.run_app(app, host=host, port=port, access_log=None, print=None, backlog=LISTEN_BACKLOG)
 
 
 def _broker_enqueue(settings: Settings) -> Enqueue:

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dispatcher import keys
 from dispatcher.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest
-from workers.providers.reports import DeliveryReport
+from workers.providers.reports import DeliveryReport, ReportParseError
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 HOUR_MS = 3_600_000
@@ -151,3 +151,39 @@ def test_any_order_and_duplication_ends_in_first_final(
     assert counts(client) == {expected: 1}
     if expected not in ("accepted", "pending"):
         assert client.zcard(keys.campaign_open("c")) == 0
+
+
+# -- parse: every provider's body as good reports and rejected records ---------------------
+
+
+@pytest.mark.parametrize(
+    ("provider", "body", "content_type", "smsc_fmt"),
+    [
+        (
+            ingest.ANTS,
+            b'{"results": [{"messageId": "c-1", "status": {"groupId": 3}}, {"messageId": "c-2"}]}',
+            "application/json",
+            3,
+        ),
+        (ingest.SMSMANAGER, b'[{"id": "c-1", "status": 2}, {"id": "c-2"}]', "", 3),
+        (ingest.SMSC, b'[{"id": "c-1", "status": 1}, {"id": "c-2", "status": "x"}]', "", 3),
+        (ingest.SMSC, b"Status = 1, id = c-1\nStatus = ?, id = c-2", "", 0),
+    ],
+)
+def test_parse_keeps_good_reports_and_rejects_bad_records(
+    provider: str, body: bytes, content_type: str, smsc_fmt: int
+) -> None:
+    parsed = ingest.parse(provider, body, content_type, smsc_fmt=smsc_fmt)
+    assert [(r.message_id, r.state) for r in parsed.reports] == [("c-1", "delivered")]
+    assert [e.index for e in parsed.rejected] == [1]
+
+
+def test_parse_query_parameters_and_refusals() -> None:
+    (report,) = ingest.parse(ingest.SMSMANAGER, {"id": "c-1", "status": "2"})
+    assert report.state == "delivered"
+    with pytest.raises(ReportParseError, match="malformed"):
+        ingest.parse(ingest.ANTS, b"{oops", "application/json")
+    with pytest.raises(ReportParseError, match="unknown provider"):
+        ingest.parse("nope", b"{}")
+    with pytest.raises(ReportParseError, match="unknown provider"):
+        ingest.parse(ingest.ANTS, {"id": "1"})

@@ -1,4 +1,8 @@
-"""ANTS delivery-report parsing: both formats, JSON and XML, and every way a body can be bad."""
+"""ANTS delivery-report parsing: both formats, JSON and XML, and every way a body can be bad.
+
+A bad envelope raises ReportParseError; a bad record in a good envelope is rejected on its
+own (`Parsed.rejected`, with its index and field path) and the other records still count.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from workers.providers.ants.reports import parse_callback, parse_reports_response
-from workers.providers.reports import MAX_REPORT_BYTES, DeliveryReport, ReportParseError
+from workers.providers.reports import MAX_REPORT_BYTES, DeliveryReport, Parsed, ReportParseError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 JSON, XML = "application/json", "application/xml"
@@ -182,7 +186,7 @@ def test_2018_logs_xml() -> None:
 def test_2018_by_message_id_and_empty() -> None:
     (report,) = parse_reports_response(body("ants_2018_reports_by_message_id.json"), JSON)
     assert report.message_id == "ff4804ef-6ab6-4abd-984d-ab3b1387e852"
-    assert parse_reports_response(body("ants_2018_reports_empty.json"), JSON) == []
+    assert parse_reports_response(body("ants_2018_reports_empty.json"), JSON) == Parsed([], [])
 
 
 def test_2018_groups_through_the_callback() -> None:
@@ -243,20 +247,24 @@ BAD = {
     "ants_xxe_parameter_entity.xml": "DTD",
     "ants_billion_laughs.xml": "DTD",
     "ants_wrong_type_details.json": "details",
-    "ants_wrong_type_message_id.json": r"details\[1\]\.messageId",
-    "ants_wrong_type_sms_count.json": r"results\[0\]\.smsCount",
-    "ants_wrong_type_status.json": r"results\[0\]\.status",
-    "ants_wrong_type_permanent.json": r"error\.permanent",
-    "ants_unknown_group.json": "unknown status group 9",
-    "ants_unknown_v1_status.json": "unknown status",
     "ants_top_level_array.json": "object",
     "ants_neither_format.json": "neither",
-    "ants_missing_message_id.xml": r"details\[0\]\.messageId: missing",
+}
+
+# A good envelope with one bad record: (fixture, index, field path, message pattern).
+BAD_RECORD = {
+    "ants_wrong_type_message_id.json": (1, "details[1].messageId", r"details\[1\]\.messageId"),
+    "ants_wrong_type_sms_count.json": (0, "results[0].smsCount", r"results\[0\]\.smsCount"),
+    "ants_wrong_type_status.json": (0, "results[0].status", r"results\[0\]\.status"),
+    "ants_wrong_type_permanent.json": (0, "results[0].error.permanent", r"error\.permanent"),
+    "ants_unknown_group.json": (0, "results[0].status.groupId", "unknown status group 9"),
+    "ants_unknown_v1_status.json": (0, "details[0].status.code", "unknown status"),
+    "ants_missing_message_id.xml": (0, "details[0].messageId", r"details\[0\]\.messageId: missing"),
 }
 
 
 @pytest.mark.parametrize("name", sorted(BAD))
-def test_bad_bodies_raise_report_parse_error_quickly(name: str) -> None:
+def test_bad_envelopes_raise_report_parse_error_quickly(name: str) -> None:
     content_type = XML if name.endswith(".xml") else JSON
     started = time.monotonic()
     with pytest.raises(ReportParseError) as info:
@@ -266,19 +274,146 @@ def test_bad_bodies_raise_report_parse_error_quickly(name: str) -> None:
     assert time.monotonic() - started < 2.0
     message = str(info.value)
     assert re.search(BAD[name], message), message
+    assert info.value.index is None
     assert "root:" not in message and "/bin/" not in message  # nothing of /etc/passwd
 
 
+@pytest.mark.parametrize("name", sorted(BAD_RECORD))
+def test_a_bad_record_is_rejected_alone_with_its_index_and_field(name: str) -> None:
+    content_type = XML if name.endswith(".xml") else JSON
+    index, field, pattern = BAD_RECORD[name]
+    parsed = parse_callback(body(name), content_type)
+    (error,) = parsed.rejected
+    assert isinstance(error, ReportParseError)
+    assert (error.index, error.field) == (index, field)
+    assert re.search(pattern, str(error)), str(error)
+    assert not error.reason.startswith("internal"), error.__cause__
+    assert error.record  # the raw record is kept for inspection
+    assert len(parsed.reports) == index  # the records before it were good
+    if name.startswith("ants_wrong_type_message_id"):
+        assert [r.message_id for r in parsed.reports] == ["1"]
+        assert orjson.loads(error.record)["messageId"] == {"id": 2}
+
+
 def test_error_names_the_record_index() -> None:
-    with pytest.raises(ReportParseError) as info:
-        parse_callback(body("ants_wrong_type_message_id.json"), JSON)
-    assert (info.value.index, info.value.field) == (1, "details[1].messageId")
+    parsed = parse_callback(body("ants_wrong_type_message_id.json"), JSON)
+    (error,) = parsed.rejected
+    assert (error.index, error.field) == (1, "details[1].messageId")
+    assert error.as_dict() == {
+        "index": 1,
+        "field": "details[1].messageId",
+        "reason": "expected a string, got dict",
+        "record": '{"messageId":{"id":2},"status":{"code":"000","name":"DELIVERED"}}',
+    }
+
+
+def _status_2018(group: int = 3) -> dict[str, object]:
+    return {"groupId": group, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
+
+
+GOOD_2018 = {"messageId": "c-1", "to": "66811111111", "status": _status_2018()}
+GOOD_V1 = {"messageId": "c-1", "status": {"code": "000", "name": "DELIVERED"}}
+XML_2018 = (
+    "<reportResponse><results>"
+    "<result><messageId>c-1</messageId><status><groupId>3</groupId><id>5</id></status></result>"
+    "<result><messageId>c-2</messageId><status><groupId>9</groupId></status></result>"
+    "</results></reportResponse>"
+)
+XML_V1 = (
+    "<CALLBACK><bulkId>b</bulkId><details>"
+    "<detail><messageId>c-1</messageId><status><code>000</code></status></detail>"
+    "<detail><messageId>c-2</messageId><status><code>999</code><name>X</name></status></detail>"
+    "</details></CALLBACK>"
+)
+ONE_GOOD_ONE_BAD = {
+    "2018 json": (
+        orjson.dumps({"results": [GOOD_2018, {"messageId": "c-2", "status": _status_2018(9)}]}),
+        JSON,
+        "results[1].status.groupId",
+    ),
+    "2018 xml": (XML_2018.encode(), XML, "results[1].status.groupId"),
+    "v1 json": (
+        orjson.dumps({"bulkId": "b", "details": [GOOD_V1, {"messageId": 7.5, "status": {}}]}),
+        JSON,
+        "details[1].status.code",
+    ),
+    "v1 xml": (XML_V1.encode(), XML, "details[1].status.code"),
+}
+
+
+@pytest.mark.parametrize("fmt", sorted(ONE_GOOD_ONE_BAD))
+def test_one_good_and_one_bad_record_in_each_format(fmt: str) -> None:
+    raw, content_type, field = ONE_GOOD_ONE_BAD[fmt]
+    parsed = parse_callback(raw, content_type)
+    (report,) = parsed.reports
+    assert (report.message_id, report.state, report.final) == ("c-1", "delivered", True)
+    (error,) = parsed.rejected
+    assert (error.index, error.field) == (1, field)
+    assert "c-2" in error.record or "7.5" in error.record
+
+
+def test_reports_response_keeps_the_good_records_of_a_page() -> None:
+    for raw, content_type, field in (ONE_GOOD_ONE_BAD["2018 json"], ONE_GOOD_ONE_BAD["2018 xml"]):
+        parsed = parse_reports_response(raw, content_type)
+        assert [r.message_id for r in parsed] == ["c-1"]
+        assert [(e.index, e.field) for e in parsed.rejected] == [(1, field)]
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "field", "reason"),
+    [
+        (b'{"results": [5, null]}', JSON, "results[0]", "expected an object, got int"),
+        (b'{"details": ["x", []]}', JSON, "details[0]", "expected an object, got str"),
+        (
+            b"<r><results><result><messageId>c-1</messageId><status><groupId>3</groupId></status>"
+            b"</result><oops/></results></r>",
+            XML,
+            "results[1]",
+            "unexpected element <oops>",
+        ),
+    ],
+)
+def test_records_that_are_not_records_are_rejected(
+    raw: bytes, content_type: str, field: str, reason: str
+) -> None:
+    parsed = parse_callback(raw, content_type)
+    first = parsed.rejected[0]
+    assert (first.field, first.reason) == (field, reason)
+    assert len(parsed.reports) + len(parsed.rejected) == 2
+
+
+def test_parsed_is_a_sequence_of_its_good_reports() -> None:
+    parsed = parse_callback(ONE_GOOD_ONE_BAD["v1 json"][0], JSON)
+    assert len(parsed) == 1 and list(parsed) == parsed.reports and parsed[0] is parsed.reports[0]
+    (only,) = parsed
+    assert only.message_id == "c-1"
+
+
+def test_a_hostile_record_is_rejected_as_internal_error_without_costing_the_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from workers.providers.ants import reports as ants
+
+    real = ants._sms_count
+
+    def boom(item: object) -> int | None:
+        if getattr(item, "index", None) == 1:
+            raise RecursionError("deep")
+        return real(item)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ants, "_sms_count", boom)
+    raw = orjson.dumps({"results": [GOOD_2018, {**GOOD_2018, "messageId": "c-2"}, GOOD_2018]})
+    parsed = parse_callback(raw, JSON)
+    assert len(parsed) == 2
+    (error,) = parsed.rejected
+    assert (error.index, error.reason) == (1, "internal parser error: RecursionError")
+    assert isinstance(error.__cause__, RecursionError)
 
 
 def test_oversized_body_is_refused_before_parsing() -> None:
     doc = orjson.dumps({"details": [], "bulkId": "b"})
     padded = doc + b" " * (MAX_REPORT_BYTES - len(doc))
-    assert parse_callback(padded, JSON) == []  # exactly at the limit: fine
+    assert parse_callback(padded, JSON) == Parsed([], [])  # exactly at the limit: fine
     with pytest.raises(ReportParseError, match="limit"):
         parse_callback(padded + b" ", JSON)
     with pytest.raises(ReportParseError):
@@ -308,7 +443,10 @@ def _only_report_errors(raw: bytes, content_type: str) -> None:
         except ReportParseError as exc:
             assert not exc.reason.startswith("internal"), exc.__cause__
         else:
-            assert all(isinstance(r, DeliveryReport) for r in result)
+            assert all(isinstance(r, DeliveryReport) for r in result.reports)
+            for error in result.rejected:
+                assert isinstance(error, ReportParseError) and error.index is not None
+                assert not error.reason.startswith("internal"), error.__cause__
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

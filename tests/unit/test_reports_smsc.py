@@ -1,4 +1,8 @@
-"""SMSC.ru status answers in every fmt / all combination, single and multiple, and errors."""
+"""SMSC.ru status answers in every fmt / all combination, single and multiple, and errors.
+
+A bad record of a multiple answer is rejected on its own (`Parsed.rejected`); a bad single
+answer, an error answer or an unreadable one raises ReportParseError.
+"""
 
 from __future__ import annotations
 
@@ -260,11 +264,8 @@ def test_error_answers_raise_with_the_code(name: str, fmt: int, code: str) -> No
         ("Status = ok, err = 0", 0, 0, "1", "status"),
         ("1,2", 1, 0, "1", "3 comma-separated"),
         ("x,1,0", 1, 0, "1", "status"),
-        ("1,1558968009,0", 1, 0, "1,2", "id/phone"),
         ("<sms><status>1</status>", 2, 0, "1", "XML"),
         ("<other/>", 2, 0, "1", "<sms> or <list>"),
-        ("<list><sms><status>1</status></sms></list>", 2, 0, "1,2", r"list\.sms\[0\]\.id"),
-        ("<list><foo/></list>", 2, 0, "1,2", "unexpected"),
         ('{"status": 1', 3, 0, "1", "JSON"),
         ('"status"', 3, 0, "1", "object or an array"),
         ('{"status": 1, "cost": "cheap"}', 3, 0, "1", "cost"),
@@ -279,11 +280,55 @@ def test_malformed_answers(text: str, fmt: int, all_: int, message_id: str, matc
 
 
 @pytest.mark.parametrize(
+    ("text", "fmt", "all_", "message_id", "field", "match"),
+    [
+        ("1,1558968009,0", 1, 0, "1,2", "line[0]", "id/phone"),
+        ("<list><sms><status>1</status></sms></list>", 2, 0, "1,2", "list.sms[0].id", "missing"),
+        ("<list><foo/></list>", 2, 0, "1,2", "list.sms[0]", "unexpected"),
+        ('[{"status": 1}]', 3, 0, "1,2", "[0].id", "missing"),
+        ("[7]", 3, 0, "1,2", "[0]", "expected an object"),
+    ],
+)
+def test_bad_records_of_a_multiple_answer_are_rejected(
+    text: str, fmt: int, all_: int, message_id: str, field: str, match: str
+) -> None:
+    parsed = parse_status(text, fmt, all_, message_id=message_id)
+    (error,) = parsed.rejected
+    assert parsed.reports == []
+    assert (error.index, error.field) == (0, field)
+    assert match in error.reason
+
+
+ONE_GOOD_ONE_BAD = [
+    (0, "Status = 1, check_time = 01.01.2024 00:00:00, err = 0, id = 101\nStatus = ok, id = 102"),
+    (1, "1,1286524541,0,101,79990000001\nx,1286524541,0,102,79990000002"),
+    (2, "<list><sms><id>101</id><status>1</status></sms><sms><id>102</id></sms></list>"),
+    (3, '[{"id": "101", "status": 1, "err": 0}, {"id": "102", "status": "delivered"}]'),
+]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"), ONE_GOOD_ONE_BAD, ids=[f"fmt{f}" for f, _ in ONE_GOOD_ONE_BAD]
+)
+def test_one_good_and_one_bad_record_in_each_format(fmt: int, text: str) -> None:
+    parsed = parse_status(text, fmt, 0, message_id="101,102")
+    assert [(r.message_id, r.state) for r in parsed.reports] == [("101", "delivered")]
+    (error,) = parsed.rejected
+    assert error.index == 1 and "status" in error.field
+    assert "102" in error.record
+
+
+def test_an_error_line_in_a_multiple_answer_is_an_error_answer() -> None:
+    with pytest.raises(ReportParseError) as info:
+        parse_status("Status = 1, id = 101\nERROR = 9 (too many requests)", 0, 0, "101,102")
+    assert info.value.code == "9"
+
+
+@pytest.mark.parametrize(
     ("name", "fmt", "match"),
     [
         ("smsc_fmt2_xxe.xml", 2, "DTD"),
         ("smsc_fmt3_wrong_type.json", 3, "status"),
-        ("smsc_fmt3_multi_missing_id.json", 3, r"\[0\]\.id"),
         ("ants_billion_laughs.xml", 2, "DTD"),
     ],
 )
@@ -291,6 +336,12 @@ def test_bad_fixtures(name: str, fmt: int, match: str) -> None:
     with pytest.raises(ReportParseError, match=match) as info:
         parse_status(body(name), fmt, message_id="1")
     assert "root:" not in str(info.value)
+
+
+def test_multiple_answer_fixture_without_id_is_a_rejected_record() -> None:
+    parsed = parse_status(body("smsc_fmt3_multi_missing_id.json"), 3, message_id="1")
+    (error,) = parsed.rejected
+    assert (parsed.reports, error.index, error.field) == ([], 0, "[0].id")
 
 
 @settings(max_examples=200, deadline=None)
@@ -301,4 +352,7 @@ def test_arbitrary_input_only_raises_report_parse_error(raw: bytes | str, fmt: i
     except ReportParseError as exc:
         assert not exc.reason.startswith("internal"), exc.__cause__
     else:
-        assert all(isinstance(r, DeliveryReport) for r in reports)
+        assert all(isinstance(r, DeliveryReport) for r in reports.reports)
+        for error in reports.rejected:
+            assert isinstance(error, ReportParseError) and error.index is not None
+            assert not error.reason.startswith("internal"), error.__cause__

@@ -1,4 +1,8 @@
-"""SmsManager delivery receipts: states 0-8, in every accepted shape, and bad receipts."""
+"""SmsManager delivery receipts: states 0-8, in every accepted shape, and bad receipts.
+
+A bad receipt in a list (JSON array, XML root of receipts) is rejected on its own; a bad
+single receipt or an unreadable body raises ReportParseError.
+"""
 
 from __future__ import annotations
 
@@ -96,10 +100,7 @@ def test_single_xml_element_and_mapping() -> None:
         (b"status=2", "message id"),
         (b"id=1&status=two", "expected 0-8"),
         (b"garbage without pairs", "form"),
-        (b'[{"id": "1", "status": 2}, "x"]', r"\[1\]"),
-        (b'[{"id": "1", "status": 2}, {"id": "2"}]', r"\[1\]\.status"),
         (b"<Receipts/>", "no receipt"),
-        (b"<Receipts><Receipt><ID><x/></ID></Receipt></Receipts>", "nested"),
         (b"", "empty"),
     ],
 )
@@ -107,6 +108,38 @@ def test_bad_receipts(raw: bytes, match: str) -> None:
     with pytest.raises(ReportParseError, match=match) as info:
         parse_receipt(raw)
     assert "root:" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("raw", "field", "match"),
+    [
+        (b'[{"id": "1", "status": 2}, "x"]', "[1]", "expected an object"),
+        (b'[{"id": "1", "status": 2}, {"id": "2"}]', "[1].status", "missing"),
+        (b'[{"id": "1", "status": 2}, {"id": "2", "status": 9}]', "[1].status", "state 9"),
+        (
+            b'<Receipts><Receipt ID="1" Status="2"/><Receipt><ID><x/></ID></Receipt></Receipts>',
+            "Receipts[1]",
+            "nested",
+        ),
+        (
+            b'<Receipts><Receipt ID="1" Status="2"/><Receipt ID="2"/></Receipts>',
+            "Receipts[1].status",
+            "missing",
+        ),
+    ],
+)
+def test_one_good_and_one_bad_receipt_in_a_list(raw: bytes, field: str, match: str) -> None:
+    parsed = parse_receipt(raw)
+    assert [(r.message_id, r.state) for r in parsed.reports] == [("1", "delivered")]
+    (error,) = parsed.rejected
+    assert (error.index, error.field) == (1, field)
+    assert match in error.reason
+    assert error.record
+
+
+def test_a_list_of_only_bad_receipts_has_no_report() -> None:
+    parsed = parse_receipt(b'[{"id": "1"}, {"status": 2}]', "application/json")
+    assert parsed.reports == [] and [e.index for e in parsed.rejected] == [0, 1]
 
 
 def test_json_scalar_is_refused() -> None:
@@ -127,4 +160,7 @@ def test_arbitrary_bytes_only_raise_report_parse_error(raw: bytes, content_type:
     except ReportParseError as exc:
         assert not exc.reason.startswith("internal"), exc.__cause__
     else:
-        assert all(isinstance(r, DeliveryReport) for r in reports)
+        assert all(isinstance(r, DeliveryReport) for r in reports.reports)
+        for error in reports.rejected:
+            assert isinstance(error, ReportParseError) and error.index is not None
+            assert not error.reason.startswith("internal"), error.__cause__

@@ -1,10 +1,22 @@
 """Delivery reports, as every provider's parser returns them, and the safe loaders they share.
 
 A provider folder holds its own `reports.py` that turns the gateway's answer or
-callback body into a list of `DeliveryReport`.  Everything that can go wrong
-while doing so (oversized, truncated or malformed body, a field of the wrong
-type, a DTD or entity in XML, an unknown status) is raised as one error type,
-`ReportParseError`, naming the field and the record index.
+callback body into a `Parsed`: the `DeliveryReport`s of its good records, and a
+`ReportParseError` for each record it refuses.  There is one error type,
+`ReportParseError`, used two ways:
+
+* raised, when the body as a whole cannot be used (the *envelope*: oversized,
+  empty, undecodable, malformed or truncated JSON/XML, a DTD or entity in XML,
+  the wrong top-level type, the record list missing or not a list, a gateway
+  error answer).  Nothing in such a body is trusted.
+* collected in `Parsed.rejected`, one per bad record of a list whose envelope
+  parsed (a field of the wrong type, an unknown status, a missing messageId...),
+  naming the field path and the record index and keeping a copy of the record.
+  The other records of the same body are still reported: one bad record never
+  costs the good ones.
+
+A body that *is* one record (an SMSC.ru single status, one SmsManager receipt)
+has nothing to separate, so a bad record there is raised.
 
 XML is always parsed with defusedxml and any DTD is refused outright: a delivery
 report never needs one, so billion-laughs and external-entity (XXE) bodies are
@@ -14,13 +26,14 @@ rejected before a single entity is declared, never expanded.
 from __future__ import annotations
 
 import codecs
+import dataclasses
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import wraps
 from typing import Any, ParamSpec, TypeVar
-from xml.etree.ElementTree import Element, ParseError
+from xml.etree.ElementTree import Element, ParseError, tostring
 
 import defusedxml.ElementTree as SafeET
 import orjson
@@ -31,6 +44,7 @@ R = TypeVar("R")
 
 MAX_REPORT_BYTES = 1_048_576  # a larger body is refused before it is decoded or parsed
 _SNIPPET = 40  # at most this many characters of a bad value are quoted in an error
+RECORD_MAX_CHARS = 4096  # a rejected record keeps at most this much of its raw text
 
 STATES = frozenset({"pending", "delivered", "undeliverable", "expired", "rejected", "accepted"})
 
@@ -65,13 +79,101 @@ class ReportParseError(ValueError):
     `code` is set when the body was a well-formed *error answer* from the
     gateway (SMSC.ru `ERROR = 9`, ANTS `requestError`), so the caller can tell
     "throttled" from "bad credentials" without parsing the message.
+
+    `index` is the position of the refused record in the body's record list (None
+    for the body as a whole, or for a body that is one record), and `record` the
+    raw text of that record (at most RECORD_MAX_CHARS), set when the record was
+    rejected from a list (see `Parsed`).
     """
 
     def __init__(
         self, reason: str, *, field: str = "", index: int | None = None, code: str = ""
     ) -> None:
         self.reason, self.field, self.index, self.code = reason, field, index, code
-        super().__init__(f"{field}: {reason}" if field else reason)
+        self.record = ""
+        super().__init__(self._message())
+
+    def _message(self) -> str:
+        return f"{self.field}: {self.reason}" if self.field else self.reason
+
+    def located(self, index: int, field: str, raw: object) -> ReportParseError:
+        """This error as the refusal of record `index` (field path and raw text filled in)."""
+        if self.index is None:
+            self.index = index
+        if not self.field:
+            self.field = field
+            self.args = (self._message(),)
+        self.record = render_record(raw)
+        return self
+
+    def as_dict(self) -> dict[str, object]:
+        """JSON-ready: what was refused, where, and the record (for `sms:reports:bad`)."""
+        data: dict[str, object] = {"index": self.index, "field": self.field, "reason": self.reason}
+        if self.code:
+            data["code"] = self.code
+        if self.record:
+            data["record"] = self.record
+        return data
+
+
+@dataclass(slots=True)
+class Parsed(Sequence[DeliveryReport]):
+    """What a parser made of a body whose envelope it could read.
+
+    `reports` are the good records, in body order; `rejected` one ReportParseError
+    per refused record (with its `index`, `field` and `record`), in body order.
+    As a sequence it is its good reports, so code written for the list the parsers
+    used to return (iterate, `len`, index, unpack) keeps working; such code simply
+    never sees the rejected records.
+    """
+
+    reports: list[DeliveryReport] = dataclasses.field(default_factory=list)
+    rejected: list[ReportParseError] = dataclasses.field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.reports)
+
+    def __iter__(self) -> Iterator[DeliveryReport]:
+        return iter(self.reports)
+
+    def __getitem__(self, index: Any) -> Any:
+        return self.reports[index]
+
+
+def render_record(raw: object) -> str:
+    """The raw text of one record (JSON object, XML element or text line), capped."""
+    try:
+        if isinstance(raw, Element):
+            text = tostring(raw, encoding="unicode")  # serializing: no parsing, no entities
+        elif isinstance(raw, str):
+            text = raw
+        else:
+            text = orjson.dumps(raw, option=orjson.OPT_NON_STR_KEYS).decode()
+    except Exception:  # a record we cannot render is still refused, just without its copy
+        text = snippet(raw)
+    return text if len(text) <= RECORD_MAX_CHARS else text[: RECORD_MAX_CHARS - 3] + "..."
+
+
+def collect(raws: Sequence[Any], build: Callable[[int, Any], DeliveryReport], path: str) -> Parsed:
+    """`build(i, raw)` for every record of a list; a record that fails is rejected, not fatal.
+
+    `path` names the list (`results`, `line`, or "" for a top-level array): a
+    rejected record without a field path of its own is named `{path}[i]`.  Any
+    exception, not only ReportParseError, refuses only its record (as "internal
+    parser error"), so one hostile record never costs the rest of the body.
+    """
+    reports: list[DeliveryReport] = []
+    rejected: list[ReportParseError] = []
+    for i, raw in enumerate(raws):
+        try:
+            reports.append(build(i, raw))
+        except ReportParseError as exc:
+            rejected.append(exc.located(i, f"{path}[{i}]", raw))
+        except Exception as exc:  # the contract: one error type, whatever the record
+            error = ReportParseError(f"internal parser error: {type(exc).__name__}")
+            error.__cause__ = exc
+            rejected.append(error.located(i, f"{path}[{i}]", raw))
+    return Parsed(reports, rejected)
 
 
 def snippet(value: object) -> str:
@@ -352,23 +454,33 @@ class Record:
             raise self.error(key, "missing")
         return record
 
-    def items(self, key: str, item_tag: str, *, indexed: bool = True) -> list[Record]:
-        """The records of a list field: a JSON array, or XML `<key><item_tag/>…</key>`."""
+    def each(self, key: str, item_tag: str, build: Callable[[Record], DeliveryReport]) -> Parsed:
+        """`build` on every record of a list field: a JSON array, or XML `<key><item_tag/>…</key>`.
+
+        The list itself is the envelope: missing or not a list raises
+        ReportParseError.  A record `build` refuses, a record that is not an
+        object, or an XML child other than `<item_tag>` is rejected on its own
+        (see `collect`), named `key[i]` with its index.
+        """
         raw = self._raw(key)
         if raw is None:
             raise self.error(key, "missing")
         if isinstance(raw, Element):
-            elements = [c for c in raw if local_name(c.tag) == item_tag]
-            stray = [c for c in raw if local_name(c.tag) != item_tag]
-            if stray:
-                raise self.error(key, f"unexpected element <{local_name(stray[0].tag)}>")
-            values: list[object] = list(elements)
+            values: list[object] = list(raw)
         elif isinstance(raw, list):
             values = raw
         else:
             raise self.error(key, f"expected a list, got {type(raw).__name__}")
         base = self.where(key)
-        return [Record(v, f"{base}[{i}]", i if indexed else None) for i, v in enumerate(values)]
+
+        def one(i: int, value: object) -> DeliveryReport:
+            where = f"{base}[{i}]"
+            if isinstance(value, Element) and local_name(value.tag) != item_tag:
+                tag = local_name(value.tag)
+                raise ReportParseError(f"unexpected element <{tag}>", field=where, index=i)
+            return build(Record(value, where, i))
+
+        return collect(values, one, base)
 
 
 def guard(func: Callable[P, R]) -> Callable[P, R]:

@@ -12,6 +12,12 @@ Entry points:
   `requestError` answer raises ReportParseError with `code` set to its
   `messageId` (e.g. "BAD_REQUEST").
 
+Both return a `Parsed`: the reports of the good records and a ReportParseError
+per bad record (wrong type, unknown status, missing messageId...), with its
+index and field path.  A body that cannot be used as a whole (malformed or
+truncated JSON/XML, DTD/entities, not an object at the top, neither or both of
+`results`/`details`, the list not a list, oversized) raises ReportParseError.
+
 The XML mirror of the 2018 format, which the 2018 document never shows, is
 taken as `<reportResponse><results><result>…</result></results></reportResponse>`
 (the root element's name is not checked) with `status`, `error` and `price` as
@@ -28,6 +34,7 @@ from __future__ import annotations
 
 from workers.providers.reports import (
     DeliveryReport,
+    Parsed,
     Record,
     ReportParseError,
     as_bytes,
@@ -94,7 +101,7 @@ def _group_of_code(code: str) -> str:
 
 
 @guard
-def parse_callback(body: bytes | str, content_type: str = "") -> list[DeliveryReport]:
+def parse_callback(body: bytes | str, content_type: str = "") -> Parsed:
     """Parse a delivery-report callback (2018 `results` or newer `details`, JSON or XML)."""
     root = _load(body, content_type)
     has_results, has_details = root.has("results"), root.has("details")
@@ -105,7 +112,7 @@ def parse_callback(body: bytes | str, content_type: str = "") -> list[DeliveryRe
 
 
 @guard
-def parse_reports_response(body: bytes | str, content_type: str = "") -> list[DeliveryReport]:
+def parse_reports_response(body: bytes | str, content_type: str = "") -> Parsed:
     """Parse a `GET /sms/1/reports` or `GET /sms/1/logs` answer (2018 `results` format)."""
     root = _load(body, content_type)
     if root.has("requestError"):
@@ -137,8 +144,8 @@ def _request_error(root: Record) -> ReportParseError:
 # -- 2018 format ------------------------------------------------------------------------
 
 
-def _parse_2018(root: Record) -> list[DeliveryReport]:
-    return [_result_2018(item) for item in root.items("results", "result")]
+def _parse_2018(root: Record) -> Parsed:
+    return root.each("results", "result", _result_2018)
 
 
 def _result_2018(item: Record) -> DeliveryReport:
@@ -204,9 +211,9 @@ def _price_2018(item: Record) -> str:
 # -- newer (v1) format ------------------------------------------------------------------
 
 
-def _parse_v1(root: Record) -> list[DeliveryReport]:
+def _parse_v1(root: Record) -> Parsed:
     bulk_id = root.text("bulkId")
-    return [_detail_v1(item, bulk_id) for item in root.items("details", "detail")]
+    return root.each("details", "detail", lambda item: _detail_v1(item, bulk_id))
 
 
 def _detail_v1(item: Record, bulk_id: str) -> DeliveryReport:

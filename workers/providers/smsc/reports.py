@@ -1,4 +1,4 @@
-"""SMSC.ru status answers (`/sys/status.php`) as DeliveryReport lists.
+"""SMSC.ru status answers (`/sys/status.php`) as DeliveryReports (a `Parsed`).
 
 `parse_status(text, fmt, all_, message_id, phone)` reads the answer in each
 answer format: `fmt` 0 (text `Status = 1, check_time = …`), 1 (comma-separated
@@ -8,6 +8,10 @@ array of them), with `all` 0, 1 or 2, for one message or for several.
 An *error answer* (`ERROR = N (…)`, `0,-N`, `<result><error_code>N…`,
 `{"error_code": N}`) raises ReportParseError with `.code` = "N" (1 parameters,
 2 credentials / IP, 4 IP blocked, 5 delete error, 9 too many requests).
+
+A multiple answer (see below) is a list of records: a bad line, `<sms>` or
+array item is rejected on its own (`Parsed.rejected`, with its index) and the
+others are reported.  A single answer is one record: if it is bad, it raises.
 
 Assumptions (the seed document names the `<status>` list without giving it):
 
@@ -32,12 +36,16 @@ Assumptions (the seed document names the `<status>` list without giving it):
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from typing import Any
 
 from workers.providers.reports import (
     DeliveryReport,
+    Parsed,
     Record,
     ReportParseError,
     as_bytes,
+    collect,
     decode_body,
     guard,
     load_json,
@@ -86,26 +94,31 @@ def parse_status(
     phone: str = "",
     *,
     charset: str = "windows-1251",
-) -> list[DeliveryReport]:
+) -> Parsed:
     """Parse an SMSC.ru status answer; raise ReportParseError (with .code) on an error answer."""
     if fmt not in (0, 1, 2, 3) or all_ not in (0, 1, 2):
         raise ReportParseError(f"unsupported fmt={snippet(fmt)} / all={snippet(all_)}")
     raw = as_bytes(text)
-    multi = "," in message_id
     if fmt == 2:
         return _parse_xml(raw, charset, message_id, phone)
     if fmt == 3:
         return _parse_json(raw, charset, message_id, phone)
     lines = [ln for ln in decode_body(raw, f"charset={charset}").splitlines() if ln.strip()]
-    multi = multi or len(lines) > 1
+    multi = "," in message_id or len(lines) > 1
     if fmt == 0:
-        return [
-            _line_fmt0(ln, i if multi else None, message_id, phone) for i, ln in enumerate(lines)
-        ]
+        _raise_text_error(lines)
+        return _records(lines, lambda i, ln: _line_fmt0(ln, i, message_id, phone), multi, "line")
     _raise_csv_error(lines)
-    return [
-        _line_fmt1(ln, i if multi else None, all_, message_id, phone) for i, ln in enumerate(lines)
-    ]
+    return _records(lines, lambda i, ln: _line_fmt1(ln, i, all_, message_id, phone), multi, "line")
+
+
+def _records(
+    raws: list[Any], build: Callable[[int | None, Any], DeliveryReport], multi: bool, path: str
+) -> Parsed:
+    """A multiple answer record by record (bad ones rejected); a single one raises if bad."""
+    if multi:
+        return collect(raws, build, path)
+    return Parsed([build(None, raw) for raw in raws])
 
 
 # -- building a report ------------------------------------------------------------------
@@ -175,10 +188,15 @@ def _fail(code: str, description: str = "") -> ReportParseError:
 # -- fmt=0: "Status = 1, check_time = …, err = 0" ---------------------------------------
 
 
+def _raise_text_error(lines: list[str]) -> None:
+    """An `ERROR = N (…)` line makes the whole answer an error answer."""
+    for line in lines:
+        error = _ERROR_TEXT_RE.match(line)
+        if error:
+            raise _fail(error.group(1).lstrip("-"), error.group(2) or "")
+
+
 def _line_fmt0(line: str, index: int | None, message_id: str, phone: str) -> DeliveryReport:
-    error = _ERROR_TEXT_RE.match(line)
-    if error:
-        raise _fail(error.group(1).lstrip("-"), error.group(2) or "")
     matches = list(_KEY_RE.finditer(line))
     if not matches or matches[0].start() != 0:
         where = f"line[{index}]" if index is not None else "line"
@@ -233,37 +251,43 @@ def _line_fmt1(
 # -- fmt=2: XML ---------------------------------------------------------------------------
 
 
-def _parse_xml(raw: bytes, charset: str, message_id: str, phone: str) -> list[DeliveryReport]:
+def _parse_xml(raw: bytes, charset: str, message_id: str, phone: str) -> Parsed:
     root = load_xml(raw, f"charset={charset}")
     tag = local_name(root.tag)
     record = Record(root, tag)
     if record.has("error_code") or record.has("error"):
         raise _fail(record.text("error_code") or "?", record.text("error"))
     if tag == "sms":
-        return [_record_report(record, None, message_id, phone)]
+        return Parsed([_record_report(record, None, message_id, phone)])
     if tag != "list":
         raise ReportParseError(f"expected <sms> or <list>, got <{tag}>")
-    items = [Record(child, f"list.sms[{i}]", i) for i, child in enumerate(root)]
-    for item, child in zip(items, root, strict=True):
+
+    def one(i: int, child: Any) -> DeliveryReport:
+        where = f"list.sms[{i}]"
         if local_name(child.tag) != "sms":
-            raise ReportParseError(f"unexpected <{local_name(child.tag)}>", field=item.path)
-    return [_record_report(item, item.index, message_id, phone) for item in items]
+            raise ReportParseError(f"unexpected <{local_name(child.tag)}>", field=where, index=i)
+        return _record_report(Record(child, where, i), i, message_id, phone)
+
+    return collect(list(root), one, "list.sms")
 
 
 # -- fmt=3: JSON --------------------------------------------------------------------------
 
 
-def _parse_json(raw: bytes, charset: str, message_id: str, phone: str) -> list[DeliveryReport]:
+def _parse_json(raw: bytes, charset: str, message_id: str, phone: str) -> Parsed:
     data = load_json(raw, f"charset={charset}")
     if isinstance(data, dict):
         record = Record(data, "")
         if "error_code" in data or "error" in data:
             raise _fail(record.text("error_code") or "?", record.text("error"))
-        return [_record_report(record, None, message_id, phone)]
+        return Parsed([_record_report(record, None, message_id, phone)])
     if not isinstance(data, list):
         raise ReportParseError(f"expected an object or an array, got {type(data).__name__}")
-    items = [Record(item, f"[{i}]", i) for i, item in enumerate(data)]
-    return [_record_report(item, item.index, message_id, phone) for item in items]
+
+    def one(i: int, item: Any) -> DeliveryReport:
+        return _record_report(Record(item, f"[{i}]", i), i, message_id, phone)
+
+    return collect(data, one, "")
 
 
 _RECORD_FIELDS = (

@@ -1,4 +1,4 @@
-"""SmsManager (smsmanager.cz) delivery receipts ("doručenky") as DeliveryReport lists.
+"""SmsManager (smsmanager.cz) delivery receipts ("doručenky") as DeliveryReports (a `Parsed`).
 
 The return-codes document gives the receipt states 0-8 and which are final,
 but not the shape of a receipt on the wire.  `parse_receipt` therefore accepts
@@ -16,20 +16,28 @@ message id `id`, `messageid`, `message_id`, `customid`, `requestid`;
 recipient `number`, `phone`, `to`; state `status`, `state`, `deliverystatus`;
 time `date`, `deliverydate`, `time`, `timestamp`.  A state outside 0-8 is an
 error: the table is closed.
+
+A JSON array or an XML root of receipts is a list: a bad receipt in it is
+rejected on its own (`Parsed.rejected`, with its index) and the others are
+reported.  A single receipt (mapping, form, JSON object, one XML element) that
+is bad raises ReportParseError, as does a body that cannot be read at all.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 from urllib.parse import parse_qsl
 from xml.etree.ElementTree import Element
 
 from workers.providers.reports import (
     DeliveryReport,
+    Parsed,
     Record,
     ReportParseError,
     as_bytes,
+    collect,
     decode_body,
     guard,
     load_json,
@@ -57,18 +65,16 @@ _ALIASES: dict[str, tuple[str, ...]] = {
 
 
 @guard
-def parse_receipt(
-    body: bytes | str | Mapping[str, str], content_type: str = ""
-) -> list[DeliveryReport]:
+def parse_receipt(body: bytes | str | Mapping[str, str], content_type: str = "") -> Parsed:
     """Parse one or more SmsManager delivery receipts (see the module doc for the shapes)."""
     if isinstance(body, Mapping):
-        return [_receipt(_flat_mapping(body, ""), "", None)]
+        return Parsed([_receipt(_flat_mapping(body, ""), "", None)])
     raw = as_bytes(body)
     if looks_like_xml(raw, content_type):
         return _from_xml(load_xml(raw, content_type))
     if _looks_like_json(raw, content_type):
         return _from_json(load_json(raw, content_type))
-    return [_receipt(_from_form(decode_body(raw, content_type)), "", None)]
+    return Parsed([_receipt(_from_form(decode_body(raw, content_type)), "", None)])
 
 
 def _looks_like_json(raw: bytes, content_type: str) -> bool:
@@ -102,16 +108,17 @@ def _flat_mapping(data: Mapping[object, object], where: str) -> dict[str, str]:
     return fields
 
 
-def _from_json(data: object) -> list[DeliveryReport]:
+def _from_json(data: object) -> Parsed:
     if isinstance(data, dict):
-        return [_receipt(_flat_mapping(data, ""), "", None)]
+        return Parsed([_receipt(_flat_mapping(data, ""), "", None)])
     if not isinstance(data, list):
         raise ReportParseError(f"expected an object or an array, got {type(data).__name__}")
-    reports = []
-    for i, item in enumerate(data):
+
+    def one(i: int, item: Any) -> DeliveryReport:
         record = Record(item, f"[{i}]", i)  # raises for a non-object item
-        reports.append(_receipt(_flat_mapping(item, record.path), record.path, i))
-    return reports
+        return _receipt(_flat_mapping(item, record.path), record.path, i)
+
+    return collect(data, one, "")
 
 
 def _element_fields(element: Element, where: str) -> dict[str, str]:
@@ -123,17 +130,19 @@ def _element_fields(element: Element, where: str) -> dict[str, str]:
     return fields
 
 
-def _from_xml(root: Element) -> list[DeliveryReport]:
+def _from_xml(root: Element) -> Parsed:
     own = _element_fields_shallow(root)
     if any(alias in own for alias in _ALIASES["state"]):
-        return [_receipt(_element_fields(root, local_name(root.tag)), "", None)]
-    reports = []
-    for i, child in enumerate(root):
-        where = f"{local_name(root.tag)}[{i}]"
-        reports.append(_receipt(_element_fields(child, where), where, i))
-    if not reports:
+        return Parsed([_receipt(_element_fields(root, local_name(root.tag)), "", None)])
+    if not len(root):
         raise ReportParseError("no receipt in the XML document")
-    return reports
+    base = local_name(root.tag)
+
+    def one(i: int, child: Element) -> DeliveryReport:
+        where = f"{base}[{i}]"
+        return _receipt(_element_fields(child, where), where, i)
+
+    return collect(list(root), one, base)
 
 
 def _element_fields_shallow(element: Element) -> set[str]:
