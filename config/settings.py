@@ -29,6 +29,7 @@ DEFAULT_REGION = "TH"
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 10000
 DEFAULT_HTTP_TIMEOUT = 30.0  # SmsManager recommends 30 s; ANTS documents none
+DEFAULT_SHUTDOWN_TIMEOUT_MS = 45_000  # longer than a request: batches in hand can finish
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_VALIDITY_MINUTES = 2880  # ANTS default and maximum: 48 hours
 DEFAULT_OUTCOME_MAXLEN = 1_000_000
@@ -68,6 +69,7 @@ class Settings:
     worker_processes: int = 2
     worker_threads: int = 8
     heartbeat_timeout_ms: int = 5000
+    shutdown_timeout_ms: int = DEFAULT_SHUTDOWN_TIMEOUT_MS
     maintenance_chance: int = 100_000
     metrics_port: int = 0  # Prometheus exposition of the workers; 0: off
     webhook_username: str = ""
@@ -214,6 +216,7 @@ _PARSERS = {
     "SMS_WORKER_THREADS": ("worker_threads", lambda n, v: _int(n, v, 1, 256)),
     "SMS_HEARTBEAT_TIMEOUT_MS": ("heartbeat_timeout_ms", lambda n, v: _int(n, v, 1000, 600000)),
     "SMS_MAINTENANCE_CHANCE": ("maintenance_chance", lambda n, v: _int(n, v, 0, 1000000)),
+    "SMS_SHUTDOWN_TIMEOUT_MS": ("shutdown_timeout_ms", lambda n, v: _int(n, v, 1000, 3_600_000)),
     "SMS_METRICS_PORT": ("metrics_port", lambda n, v: _int(n, v, 0, 65535)),
     "WEBHOOK_USERNAME": ("webhook_username", lambda n, v: v),
     "WEBHOOK_PASSWORD": ("webhook_password", lambda n, v: v),

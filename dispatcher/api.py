@@ -27,7 +27,7 @@ from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, from_rows, open_text
 from dispatcher.errors import ConfigError, InputError
 from dispatcher.numbers import normalise
-from dispatcher.sms import too_long
+from dispatcher.sms import TOO_LONG, too_long
 
 API_CAMPAIGN = "api"
 
@@ -47,11 +47,11 @@ _brokers: dict[str, Any] = {}
 
 
 def enqueuer(settings: config.Settings) -> Any:
-    """enqueue(batch_dict) on a broker made once per Redis URL."""
-    from workers.broker import enqueue_batch, make_broker
+    """enqueue(batch_dict) on a producer broker made once per Redis URL."""
+    from workers.broker import enqueue_batch, make_producer
 
     if settings.redis_url not in _brokers:
-        _brokers[settings.redis_url] = make_broker(settings)
+        _brokers[settings.redis_url] = make_producer(settings)
     broker = _brokers[settings.redis_url]
     return lambda batch: enqueue_batch(broker, batch)
 
@@ -123,7 +123,7 @@ def send_sms(
     s = _settings(settings)
     number = normalise(to, s.region)
     if too_long(text):
-        raise InputError("text longer than 25 parts or 4000 bytes", field="text")
+        raise InputError(TOO_LONG, field="text")
     spec = _spec(s, campaign, text, sender)
     mid = ids.keyed_message_id(spec.campaign, key)
     client = redis.Redis.from_url(s.redis_url)
@@ -131,7 +131,8 @@ def send_sms(
     if client.exists(marker):
         return mid  # enqueued before: idempotent
     expires = int(time.time() * 1000) + s.validity_minutes * 60_000
-    batch = Batch(spec.campaign, 0, mid, spec.sender, text, (Destination(mid, number),),
+    bulk = ids.transactional_bulk_id(spec.campaign, mid)
+    batch = Batch(spec.campaign, 0, bulk, spec.sender, text, (Destination(mid, number),),
                   expires, transactional=True)  # fmt: skip
     enqueuer(s)(batch.to_dict())  # before the marker: a crash here resends, never loses
     if client.set(marker, 1, nx=True, ex=s.final_ttl):

@@ -5,13 +5,18 @@ order, which a re-run computes identically (the campaign's number -> first-line 
 makes duplicates deterministic), and a batch whose bit is set in
 `sms:c:{id}:enqueued` is skipped.  So importing the same campaign again enqueues
 nothing new, and an import interrupted half-way finishes on a re-run with no
-duplicates.  (A crash between enqueueing a batch and setting its bit can enqueue
-that one batch twice; the worker then finds its messageIds already sent.)
+duplicates.  Two imports of one campaign at once (or `enqueue_campaign` retried
+by its caller while the first call still runs) share the work: each batch is
+claimed before it is enqueued (`enqueue_once.lua`), so it is enqueued by one of
+them and counted once.  (A crash between enqueueing a batch and setting its bit
+can enqueue that one batch twice: it is counted once, and the workers' send
+claims make sure each message goes out once.)
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,11 +30,12 @@ from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.errors import InputError
 from dispatcher.numbers import normalise
-from dispatcher.sms import too_long
+from dispatcher.sms import TOO_LONG, too_long
 from dispatcher.template import Template
 
 CAMPAIGN_TTL = 30 * 86400  # how long re-import protection lasts
 DEDUPE_CHUNK = 1000
+STALE_CLAIM_MS = 5_000  # another import's batch claim this old: that import died
 
 Enqueue = Callable[[dict[str, Any]], None]
 
@@ -43,7 +49,8 @@ class ImportReport:
     duplicates: int = 0
     batches: int = 0
     enqueued: int = 0
-    skipped: int = 0
+    skipped: int = 0  # enqueued before, or right now by another import of the campaign
+    busy: int = 0  # of those, batches another import was enqueueing (or died enqueueing)
     seconds: float = 0.0
     rejects: list[str] = field(default_factory=list)  # first few reasons, for the summary
 
@@ -75,10 +82,13 @@ class Importer:
         self._fields: dict[int, Any] = {}  # fields of the rows in _check, for rejects
         self._ready: list[Destination] = []
         self._seq = 0
+        self._token = uuid.uuid4().hex
 
     def run(self, source: CsvSource) -> ImportReport:
         started = time.perf_counter()
         self.template = Template(self.spec.text, source.header, file=source.name)
+        if not self.template.personalised and too_long(self.template.shared_text):
+            raise InputError(TOO_LONG, file=source.name, field="text")
         self._header = source.header
         self._phone_field = source.header[source.phone_index]
         if self.rejects:
@@ -115,8 +125,7 @@ class Importer:
             return self._reject(item.line, self._phone_field, exc.reason, item.fields)
         text = self.template.render(item.fields) if self.template.personalised else None
         if text is not None and too_long(text):
-            return self._reject(item.line, "text", "text longer than 25 parts or 4000 bytes",
-                                item.fields)  # fmt: skip
+            return self._reject(item.line, "text", TOO_LONG, item.fields)
         self._check.append((item.line, number, text))
         self._fields[item.line] = item.fields
         if len(self._check) >= DEDUPE_CHUNK:
@@ -157,27 +166,33 @@ class Importer:
         seq, self._seq = self._seq, self._seq + 1
         self.report.batches += 1
         byte, bit = divmod(seq, 8)
-        if byte < len(self._bits) and self._bits[byte] & (0x80 >> bit):
+        known = byte < len(self._bits) and self._bits[byte] & (0x80 >> bit)
+        claim = b"done" if known else self._once("claim", seq, STALE_CLAIM_MS)
+        if claim != b"mine":
             self.report.skipped += 1
+            self.report.busy += claim == b"busy"
             return
         s = self.spec
         shared = None if self.template.personalised else self.template.shared_text
         batch = Batch(s.campaign, seq, ids.bulk_id(s.campaign, seq), s.sender, shared,
                       tuple(dests), self._expires_at)  # fmt: skip
-        self.enqueue(batch.to_dict())
-        self._mark(seq, len(dests))
+        try:
+            self.enqueue(batch.to_dict())
+        except BaseException:
+            self._once("release", seq, 0)
+            raise
+        self._once("mark", seq, len(dests))
+        self.report.enqueued += 1
         if self.progress:
             self.progress(self.report)
 
-    def _mark(self, seq: int, n: int) -> None:
+    def _once(self, mode: str, seq: int, arg: int) -> bytes:
+        """The one wrapper of enqueue_once.lua (claim a batch, then mark it enqueued)."""
         c = self.spec.campaign
-        pipe = self.r.pipeline(transaction=True)
-        pipe.setbit(keys.campaign_enqueued(c), seq, 1)
-        pipe.expire(keys.campaign_enqueued(c), CAMPAIGN_TTL)
-        pipe.hincrby(keys.campaign_counts(c), "queued", n)
-        pipe.hincrby(keys.campaign_meta(c), "messages", n)
-        pipe.execute()
-        self.report.enqueued += 1
+        keys_ = [keys.campaign_enqueued(c), keys.campaign_enqueuing(c), keys.campaign_counts(c),
+                 keys.campaign_meta(c)]  # fmt: skip
+        args = [mode, seq, self._token, arg, CAMPAIGN_TTL]
+        return lua.script(self.r, "enqueue_once")(keys=keys_, args=args)  # type: ignore[no-any-return]
 
     def _finish(self) -> None:
         rp = self.report

@@ -5,6 +5,7 @@ smsdispatch import FILE ...       validate, batch and enqueue a CSV campaign
 smsdispatch worker [-p N -t M]    run dramatiq workers (same as `dramatiq workers.actors`)
 smsdispatch status CAMPAIGN       counts by state (--json for machines)
 smsdispatch resume CAMPAIGN       continue a paused campaign
+smsdispatch parked list|drop CAMPAIGN [MESSAGE_ID...]   a paused campaign's parked destinations
 smsdispatch deadletters list|replay [--campaign ID]
 smsdispatch sandbox --port N      the built-in ANTS sandbox gateway
 smsdispatch webhook [--host --port] [--insecure-no-auth]   delivery-report intake
@@ -32,7 +33,8 @@ from rich.table import Table
 
 from config import settings as config
 from dispatcher import api, control, embedded
-from dispatcher.errors import ConfigError, DispatchError
+from dispatcher.errors import ConfigError, DispatchError, InputError, StoreUnavailable
+from dispatcher.stack import worker_command
 
 console = Console(stderr=True)
 DEFAULT_POLL_INTERVAL = 30.0
@@ -43,8 +45,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
+    except redis.ConnectionError as exc:  # the boundary where a person reads it
+        url = os.environ.get("REDIS_URL") or "the embedded server"
+        console.print(f"[bold red]error:[/] {escape(str(StoreUnavailable(url, str(exc))))}")
+        return 2
     except DispatchError as exc:
-        console.print(f"[bold red]error:[/] {exc}")
+        console.print(f"[bold red]error:[/] {escape(str(exc))}")
         return 2
     except KeyboardInterrupt:
         return 130
@@ -67,6 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     r = sub.add_parser("resume", help="continue a paused campaign")
     r.add_argument("campaign")
     r.set_defaults(func=cmd_resume)
+    pk = sub.add_parser("parked", help="a paused campaign's parked destinations: list or drop")
+    pk.add_argument("action", choices=("list", "drop"))
+    pk.add_argument("campaign")
+    pk.add_argument("message_ids", nargs="*", metavar="MESSAGE_ID",
+                    help="drop: the destinations to take out (they end canceled)")  # fmt: skip
+    pk.set_defaults(func=cmd_parked)
     d = sub.add_parser("deadletters", help="list or replay messages whose retries ran out")
     d.add_argument("action", choices=("list", "replay"))
     d.add_argument("--campaign", default=None)
@@ -208,8 +220,29 @@ def _print_errors(errors: list[dict[str, Any]]) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     with embedded.redis_url() as url:
         settings = config.load().with_overrides(redis_url=url)
-        n = control.resume(_client(url), api.enqueuer(settings), args.campaign)
+        n = control.resume(_client(url), api.enqueuer(settings), args.campaign,
+                           settings.batch_size)  # fmt: skip
     console.print(f"resumed {args.campaign}: {n} parked batches back on the queue")
+    return 0
+
+
+def cmd_parked(args: argparse.Namespace) -> int:
+    from dispatcher import pause
+    from dispatcher.outcomes import StreamPolicy
+
+    with embedded.redis_url() as url:
+        client = _client(url)
+        control.status(client, args.campaign)  # raises if unknown
+        if args.action == "list":
+            for row in pause.parked(client, args.campaign):
+                sys.stdout.write(orjson.dumps(row).decode() + "\n")
+            return 0
+        if not args.message_ids:
+            raise InputError("name the messageIds to drop", field="MESSAGE_ID")
+        settings = config.load().with_overrides(redis_url=url)
+        policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+        n = pause.drop(client, api.enqueuer(settings), args.campaign, args.message_ids, policy)
+    console.print(f"dropped {n} of {len(args.message_ids)} from {args.campaign}'s parked batches")
     return 0
 
 
@@ -221,9 +254,7 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
                 sys.stdout.write(orjson.dumps(row).decode() + "\n")
             return 0
         settings = config.load().with_overrides(redis_url=url)
-        n = control.replay(
-            client, api.enqueuer(settings), args.campaign, settings.validity_minutes
-        )
+        n = control.replay(client, api.enqueuer(settings), args.campaign, settings.validity_minutes)
     console.print(f"replayed {n} dead messages")
     return 0
 
@@ -236,23 +267,15 @@ def cmd_worker(args: argparse.Namespace) -> int:
     production = bool(os.environ.get("REDIS_URL"))
     with embedded.redis_url() as url:
         settings = config.load().with_overrides(redis_url=url)
-        cmd = worker_command(settings, args.processes, args.threads, args.queues)
+        cmd = worker_command(args.processes or settings.worker_processes,
+                             args.threads or settings.worker_threads, args.queues,
+                             settings.shutdown_timeout_ms)  # fmt: skip
         env = dramatiq_env({**os.environ, "REDIS_URL": url})
         if production:
             os.execve(cmd[0], cmd, env)
         proc = subprocess.Popen(cmd, env=env)
         signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
         return proc.wait()
-
-
-def worker_command(
-    settings: config.Settings, processes: int | None, threads: int | None, queues: Any = None
-) -> list[str]:
-    """The dramatiq command line for N processes of M threads."""
-    cmd = [sys.executable, "-m", "dramatiq", "workers.actors",
-           "-p", str(processes or settings.worker_processes),
-           "-t", str(threads or settings.worker_threads)]  # fmt: skip
-    return cmd + (["-Q", *queues] if queues else [])
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 import redis
 
-from dispatcher import ids, keys
+from dispatcher import keys, lua, pause
 from dispatcher.batch import Batch
 from dispatcher.errors import CampaignNotFound
-from dispatcher.outcomes import FINAL, State
+from dispatcher.outcomes import FINAL, NONFINAL_TTL, State
 from workers.providers.ants.codes import ERROR_BY_ID
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -74,17 +74,10 @@ def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked
     }
 
 
-def resume(client: redis.Redis, enqueue: Enqueue, campaign: str) -> int:
+def resume(client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int = 0) -> int:
     """Clear the pause and put every parked batch back on the queue; returns how many."""
     status(client, campaign)  # raises if unknown
-    client.hdel(keys.campaign_meta(campaign), "paused")
-    parked_key = keys.campaign_parked(campaign)
-    moved = 0
-    while raw := client.lindex(parked_key, 0):
-        enqueue(orjson.loads(raw))  # a crash here re-enqueues it: idempotent by messageId
-        client.lpop(parked_key)
-        moved += 1
-    return moved
+    return pause.resume(client, enqueue, campaign, batch_size)
 
 
 def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1000) -> list[dict]:
@@ -92,12 +85,16 @@ def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1
     out = []
     for mid_raw, score in client.zrange(keys.DEADLETTERS, 0, -1, withscores=True):
         mid = _text(mid_raw)
-        if campaign and ids.campaign_of(mid) != campaign:
-            continue
         entry = client.hgetall(keys.deadletter(mid))
+        if not entry:  # expired with its TTL: the index entry goes too
+            client.zrem(keys.DEADLETTERS, mid)
+            continue
         batch = orjson.loads(entry.get(b"batch", b"{}") or b"{}")
+        owner = _text(entry.get(b"campaign", b"")) or batch.get("c", "")
+        if campaign and owner != campaign:
+            continue
         to = batch["d"][0][1] if batch.get("d") else ""
-        out.append({"messageId": mid, "campaign": ids.campaign_of(mid), "to": to,
+        out.append({"messageId": mid, "campaign": owner, "to": to,
                     "reason": _text(entry.get(b"reason", b"")), "at": int(score)})  # fmt: skip
         if len(out) >= limit:
             break
@@ -105,7 +102,10 @@ def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1
 
 
 def replay(client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity_min: int) -> int:
-    """Send dead messages again (same messageIds, fresh attempts and validity)."""
+    """Send dead messages again (same messageIds, fresh attempts and validity).
+
+    A message whose outcome was unknown when it died still carries its send claim, so
+    its replay asks the gateway first and never sends it twice (workers.claims)."""
     replayed = 0
     for dead in deadletters(client, campaign, limit=10**9):
         mid = dead["messageId"]
@@ -114,21 +114,16 @@ def replay(client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity
             continue
         batch = Batch.from_dict(orjson.loads(raw))
         expires = int(time.time() * 1000) + validity_min * 60_000
-        _requeue_state(client, batch.campaign, mid)
-        enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
+        if _requeue_state(client, batch.campaign, mid):
+            enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
+            replayed += 1
         client.delete(keys.deadletter(mid))
         client.zrem(keys.DEADLETTERS, mid)
-        replayed += 1
     return replayed
 
 
-def _requeue_state(client: redis.Redis, campaign: str, mid: str) -> None:
-    """Move a dead message back to queued (the only backward move there is)."""
-    pipe = client.pipeline(transaction=True)
-    pipe.hset(keys.message(mid), mapping={"state": State.QUEUED.value, "rank": 0})
-    pipe.hincrby(keys.campaign_counts(campaign), State.DEAD.value, -1)
-    pipe.hincrby(keys.campaign_counts(campaign), State.QUEUED.value, 1)
-    event = {"messageId": mid, "campaign": campaign, "state": State.QUEUED.value,
-             "reason": "replayed from dead letters", "ts": int(time.time() * 1000)}  # fmt: skip
-    pipe.xadd(keys.OUTCOMES, event)
-    pipe.execute()
+def _requeue_state(client: redis.Redis, campaign: str, mid: str) -> bool:
+    """Move a dead message back to queued, atomically; False if it is past that (requeue.lua)."""
+    args = [mid, campaign, int(time.time() * 1000), NONFINAL_TTL]
+    keys_ = [keys.message(mid), keys.campaign_counts(campaign), keys.OUTCOMES]
+    return bool(lua.script(client, "requeue")(keys=keys_, args=args))

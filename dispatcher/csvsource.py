@@ -46,8 +46,12 @@ class Row:
 
 
 def open_text(path: str | Path) -> IO[str]:
-    """Open as UTF-8 (BOM stripped); undecodable bytes are kept as surrogates to report."""
-    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    """Open as UTF-8 (BOM stripped); undecodable bytes are kept as surrogates to report.
+    A file that cannot be opened is an InputError naming it and why."""
+    try:
+        return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
+    except OSError as exc:
+        raise InputError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
 
 
 class CsvSource:

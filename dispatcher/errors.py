@@ -8,6 +8,7 @@ catches a library exception.
 
     DispatchError
     ├── ConfigError                 bad or missing environment variable / limit spec
+    ├── StoreUnavailable            Redis cannot be reached (names where, never the password)
     ├── InputError                  bad campaign input: says file, line and field
     │   ├── MissingColumnError      no phone column in the header
     │   └── PlaceholderError        {placeholder} in the text with no such column
@@ -19,16 +20,23 @@ catches a library exception.
     │   └── OtpNotFound
     └── GatewayError                anything the SMS gateway did wrong, or said no to
         ├── TransportError          the request may not have reached the gateway  [retryable]
-        │   ├── GatewayTimeout      no answer in time: it MAY have been accepted  [retryable]
+        │   ├── GatewayTimeout      no answer in time: it MAY have been accepted  [maybe sent]
         │   └── GatewayConnectError could not connect                              [retryable]
-        ├── GatewayServerError      HTTP 5xx                                       [retryable]
+        ├── GatewayServerError      HTTP 5xx (502/504: MAY have been accepted)     [retryable]
         ├── GatewayThrottled        HTTP 429 / flooding / SMSC.ru 9: retry_after   [throttled]
-        ├── GatewayRequestError     HTTP 400: the request itself is invalid        [permanent]
-        ├── GatewayAuthError        HTTP 401/403: bad credentials                  [fatal]
-        └── GatewayProtocolError    an answer we cannot parse                      [retryable]
+        ├── GatewayRequestError     HTTP 400 about some destinations: message_ids  [permanent]
+        ├── GatewayMisconfigured    cannot succeed as configured: 404, 405, 413,   [fatal]
+        │   │                       a 400 that names no destination
+        │   └── GatewayAuthError    HTTP 401/403: bad credentials                  [fatal]
+        └── GatewayProtocolError    an answer we cannot read: it MAY have been     [maybe sent]
+                                    accepted
 
 Every `GatewayError` says by itself whether it is worth retrying
-(`retryable`) and, when the gateway said so, after how long (`retry_after`).
+(`retryable`), whether the gateway may have taken the request all the same
+(`maybe_sent`: nothing of it is resent before the gateway has been asked, see
+`workers.claims`), and, when the gateway said so, after how long
+(`retry_after`).  A fatal error pauses the campaign: resending cannot help
+until an operator fixes the account or the configuration and resumes.
 """
 
 from __future__ import annotations
@@ -45,6 +53,24 @@ class ConfigError(DispatchError):
         self.variable = variable
         self.problem = problem
         super().__init__(f"{variable}: {problem}")
+
+
+class StoreUnavailable(DispatchError):
+    """Redis cannot be reached (the CLI says where; the password is never shown)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        self.url, self.reason = redact_url(url), reason
+        super().__init__(f"cannot reach Redis at {self.url} (REDIS_URL): {reason}")
+
+
+def redact_url(url: str) -> str:
+    """The URL without its password, e.g. redis://user:***@host:6379/0."""
+    scheme, sep, rest = url.partition("://")
+    creds, at, host = rest.rpartition("@")
+    if not sep or not at:
+        return url
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:***@{host}" if ":" in creds else f"{scheme}://***@{host}"
 
 
 class InputError(DispatchError):
@@ -104,6 +130,7 @@ class GatewayError(DispatchError):
 
     retryable: bool = False
     fatal: bool = False
+    maybe_sent: bool = False
 
     def __init__(
         self,
@@ -126,17 +153,26 @@ class TransportError(GatewayError):
 
 
 class GatewayTimeout(TransportError):
-    """No answer in time. The gateway may have accepted it: resend with the same ids."""
+    """No answer in time, or the answer broke off. The gateway may have accepted it."""
+
+    maybe_sent = True
 
 
 class GatewayConnectError(TransportError):
     """Could not open a connection to the gateway."""
 
 
+MAYBE_SENT_STATUSES = frozenset({502, 504})  # a proxy answered: the gateway may have it
+
+
 class GatewayServerError(GatewayError):
-    """HTTP 5xx from the gateway."""
+    """HTTP 5xx from the gateway (502 and 504 come from a proxy: the gateway may have it)."""
 
     retryable = True
+
+    @property
+    def maybe_sent(self) -> bool:  # type: ignore[override]
+        return self.status in MAYBE_SENT_STATUSES
 
 
 class GatewayThrottled(GatewayError):
@@ -146,16 +182,26 @@ class GatewayThrottled(GatewayError):
 
 
 class GatewayRequestError(GatewayError):
-    """HTTP 400: the request is invalid; resending it unchanged cannot help."""
+    """HTTP 400 about some destinations (`message_ids`): those fail, the rest can go."""
+
+    def __init__(self, message: str, *, message_ids: tuple[str, ...] = (), **kw: object) -> None:
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+        self.message_ids = message_ids
 
 
-class GatewayAuthError(GatewayError):
-    """HTTP 401/403: credentials refused. Fatal for the account, not the message."""
+class GatewayMisconfigured(GatewayError):
+    """The request cannot succeed as configured (wrong URL or method, too large, a 400
+    about the request itself): pause, never burn the messages."""
 
     fatal = True
 
 
+class GatewayAuthError(GatewayMisconfigured):
+    """HTTP 401/403: credentials refused. Fatal for the account, not the message."""
+
+
 class GatewayProtocolError(GatewayError):
-    """The gateway answered something we cannot parse."""
+    """The gateway answered something we cannot read. It may have accepted the request."""
 
     retryable = True
+    maybe_sent = True

@@ -11,13 +11,17 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:c:{campaign}:counts               | hash   | messages by state (queued, accepted, ...)      |
 | sms:c:{campaign}:numbers              | hash   | number -> first CSV line (dedupe, re-runnable) |
 | sms:c:{campaign}:enqueued             | bitmap | bit {seq} set once batch {seq} is enqueued     |
+| sms:c:{campaign}:enqueuing            | hash   | seq -> "{import token}:{ms}" while enqueueing  |
 | sms:c:{campaign}:parked               | list   | batches held while the campaign is paused      |
+| sms:c:{campaign}:unparking            | zset   | parked batches a resume is moving -> since, ms |
 | sms:c:{campaign}:open                 | zset   | accepted/pending messageIds -> validity end ms |
 | sms:c:{campaign}:errors               | hash   | "{status}:{error}" -> final non-delivered count |
-| sms:m:{messageId}                     | hash   | one message's latest state (TTL once final)    |
+| sms:m:{messageId}                     | hash   | one message's latest state (TTL once final),   |
+|                                       |        | its campaign, its send claim (claim, claimed)  |
 | sms:m:{messageId}:enqueued            | string | send_sms idempotency marker                    |
 | sms:reports:pending                   | stream | polled report bodies, applied then XDEL'd      |
-| sms:reports:bad                       | list   | polled bodies that could not be parsed (capped)|
+| sms:reports:bad                       | list   | report records (or bodies) refused, with why   |
+| sms:reports:pulling:{consumer}        | string | a GET /sms/1/reports is under way (see poller) |
 | sms:m:{messageId}:resent              | string | resend-of-temporary-failure idempotency marker |
 | sms:deadletters                       | zset   | messageIds whose retries ran out -> time       |
 | sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
@@ -50,6 +54,11 @@ REPORTS_GROUP = "ingest"  # consumer group on REPORTS_STREAM
 REPORTS_BAD = f"{PREFIX}reports:bad"
 
 
+def reports_pulling(consumer: str) -> str:
+    """Set while a poller's GET of reports is not yet in the inbox (a lost page shows)."""
+    return f"{PREFIX}reports:pulling:{consumer}"
+
+
 def campaign_meta(campaign: str) -> str:
     return f"{PREFIX}c:{campaign}:meta"
 
@@ -66,8 +75,18 @@ def campaign_enqueued(campaign: str) -> str:
     return f"{PREFIX}c:{campaign}:enqueued"
 
 
+def campaign_enqueuing(campaign: str) -> str:
+    """Batches an import is enqueueing right now (seq -> its token and time)."""
+    return f"{PREFIX}c:{campaign}:enqueuing"
+
+
 def campaign_parked(campaign: str) -> str:
     return f"{PREFIX}c:{campaign}:parked"
+
+
+def campaign_unparking(campaign: str) -> str:
+    """Parked batches being moved by a resume (or edited by a drop), one LMOVE at a time."""
+    return f"{PREFIX}c:{campaign}:unparking"
 
 
 def campaign_open(campaign: str) -> str:

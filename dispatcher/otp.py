@@ -95,13 +95,25 @@ class Otp:
         wait = await self.limiter.otp_verify_allowed(record["to"], limit)
         if wait:
             raise OtpLimited(f"verifications per phone {limit}", wait / 1000)
-        used = await self.redis.hincrby(keys.otp_pin(pin_id), "attempts", 1)
+        used = await self._attempt(pin_id)
         if used > self.settings.otp_pin_attempts:
             return VerifyResult(False, 0, NO_MORE_ATTEMPTS)
         answer = await self._gateway(self.gateway.verify_pin(pin_id, pin))
         left = int(answer.get("attemptsRemaining") or 0)
         left = min(left, self.settings.otp_pin_attempts - used)
         return VerifyResult(bool(answer.get("verified")), left, str(answer.get("pinError") or ""))
+
+    async def _attempt(self, pin_id: str) -> int:
+        """Count a verification; a PIN that expired meanwhile is not brought back (without
+        its TTL it would stay forever)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hincrby(keys.otp_pin(pin_id), "attempts", 1)
+        pipe.pttl(keys.otp_pin(pin_id))
+        used, ttl = await pipe.execute()
+        if ttl < 0:
+            await self.redis.delete(keys.otp_pin(pin_id))
+            raise OtpNotFound(f"no PIN {pin_id} (expired or never sent)")
+        return int(used)
 
     async def _record(self, pin_id: str) -> dict[str, str]:
         raw = await self.redis.hgetall(keys.otp_pin(pin_id))

@@ -6,6 +6,19 @@ Every state change of every message is one entry in the `sms:outcomes` stream
 in one call per batch.  Writes are idempotent: a state is applied only when it
 moves the message forward (rank), so redelivered batches and duplicate reports
 change nothing.
+
+Ranks:
+
+    0 queued
+    1 deferred, retrying, paused       (moves among themselves: each is a new decision)
+    2 accepted                         (the gateway took it)
+    3 pending                          (an intermediate delivery report)
+    4 dead, and the sweep's expired    (our own inference: the gateway may still report)
+    5 every other final state          (the gateway's word, or never sent at all)
+
+So a real delivery report (5) still wins over our inferred `dead` or `expired`
+(4), and nothing moves a message out of a rank-5 state.  An event can also
+release the worker's send claim on the message (`release`, see `workers.claims`).
 """
 
 from __future__ import annotations
@@ -36,8 +49,11 @@ class State(StrEnum):
     FAILED = "failed"  # permanent error at send time
     DEAD = "dead"  # retries or validity ran out: in the dead-letter set
     SUPPRESSED = "suppressed"  # the number is on the suppression list
+    CANCELED = "canceled"  # an operator dropped it before it was sent
 
 
+INFERRED_RANK = 4  # a final state we inferred: a gateway report may still replace it
+FINAL_RANK = 5
 RANK: dict[State, int] = {
     State.QUEUED: 0,
     State.DEFERRED: 1,
@@ -45,13 +61,16 @@ RANK: dict[State, int] = {
     State.PAUSED: 1,
     State.ACCEPTED: 2,
     State.PENDING: 3,
+    State.DEAD: INFERRED_RANK,
 }
-FINAL_RANK = 4
-FINAL = frozenset(s for s in State if s not in RANK)
+FINAL = frozenset(s for s in State if RANK.get(s, FINAL_RANK) >= INFERRED_RANK)
 SENT = frozenset({State.ACCEPTED, State.PENDING}) | FINAL
 
 
-def rank(state: State) -> int:
+def rank(state: State, inferred: bool = False) -> int:
+    """The rank of a state; `inferred` marks a final state we concluded ourselves."""
+    if inferred and state in FINAL:
+        return INFERRED_RANK
     return RANK.get(state, FINAL_RANK)
 
 
@@ -73,6 +92,12 @@ class Event:
     reason: str = ""
     retry_at: int = 0  # epoch ms
     expires_at: int = 0  # epoch ms: end of the validity period (accepted; indexes for the sweep)
+    inferred: bool = False  # a final state of our own conclusion (the sweep's expired)
+    release: str = ""  # the send claim (run token) this event ends, if any
+
+    @property
+    def rank(self) -> int:
+        return rank(self.state, self.inferred)
 
 
 @dataclass(frozen=True)
@@ -83,11 +108,11 @@ class StreamPolicy:
 
 def _item(ev: Event) -> tuple[Any, ...]:
     """One event in record.lua's order."""
-    r = rank(ev.state)
+    r = ev.rank
     return (
-        ev.state.value, r, int(r == FINAL_RANK), ev.message_id, ev.campaign, ev.bulk_id, ev.to,
-        ev.attempt, ev.group, ev.status_id, ev.status_name, ev.error_id, ev.permanent, ev.reason,
-        ev.retry_at, ev.expires_at,
+        ev.state.value, r, int(r >= INFERRED_RANK), ev.message_id, ev.campaign, ev.bulk_id,
+        ev.to, ev.attempt, ev.group, ev.status_id, ev.status_name, ev.error_id, ev.permanent,
+        ev.reason, ev.retry_at, ev.expires_at, ev.release,
     )  # fmt: skip
 
 

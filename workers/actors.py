@@ -3,10 +3,23 @@
 Importing this module builds the broker from the environment (REDIS_URL, ...)
 and registers the actors; sessions and connections are opened later, per
 process, by the `Runtime` middleware on dramatiq's event loop.
+
+Two actors run the same code: `send_batch` (queue `campaign`) and
+`send_transactional` (queue `transactional`, a higher priority, so a
+transactional batch that a worker prefetched behind campaign batches is taken
+by the next free thread, not after them).
+
+An unexpected error in a run (a bug, a gateway answer no code foresaw) never
+strands a batch (`BatchSender.failed_run`): it is tried again by our own follow-up,
+then what is left of it goes to *our* dead letters (`smsdispatch deadletters`), so
+the campaign finishes.  dramatiq's own retries stay as the last resort for an error
+in that handling itself; when they run out, `batch_exhausted` dead-letters the
+batch the same way, never into dramatiq's own dead-letter queue.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import dramatiq
@@ -14,19 +27,27 @@ import dramatiq
 from config import settings as config
 from dispatcher.batch import Batch
 from workers import metrics, runtime
-from workers.broker import CAMPAIGN_QUEUE, SEND_ACTOR, make_broker
+from workers.broker import (
+    CAMPAIGN_QUEUE,
+    SEND_ACTOR,
+    TRANSACTIONAL_ACTOR,
+    TRANSACTIONAL_QUEUE,
+    make_broker,
+)
 from workers.gate import Gate
 from workers.limits import AsyncLimiter
 from workers.providers.ants.sender import AntsSender
 from workers.sender import BatchSender
-from workers.slots import limited
+from workers.slots import Slots
+
+log = logging.getLogger(__name__)
 
 SEND_TIME_LIMIT_MS = 10 * 60_000
-# Unexpected errors (a Redis blip while recording, a bug) retry the whole batch, which is
-# idempotent by messageId: soon at first, then every 30 s, for about half an hour.
-UNEXPECTED_RETRIES = 60
-UNEXPECTED_MIN_BACKOFF_MS = 500
-UNEXPECTED_MAX_BACKOFF_MS = 30_000
+# dramatiq's own retries: only for an error in BatchSender.failed_run itself (a bug there)
+BACKSTOP_RETRIES = 3
+CAMPAIGN_PRIORITY = 10
+TRANSACTIONAL_PRIORITY = 0  # lower runs first in a worker's queue of prefetched messages
+EXHAUSTED_ACTOR = "batch_exhausted"
 
 settings = config.load()
 broker = make_broker(settings)
@@ -35,19 +56,49 @@ if settings.metrics_port:
 broker.add_middleware(runtime.Runtime(settings))
 
 
-@dramatiq.actor(
-    actor_name=SEND_ACTOR,
-    queue_name=CAMPAIGN_QUEUE,
-    time_limit=SEND_TIME_LIMIT_MS,
-    max_retries=UNEXPECTED_RETRIES,
-    min_backoff=UNEXPECTED_MIN_BACKOFF_MS,
-    max_backoff=UNEXPECTED_MAX_BACKOFF_MS,
-)
-async def send_batch(batch: dict[str, Any]) -> None:
-    """Send one batch (see workers.sender). Unexpected errors are retried by dramatiq."""
-    ctx = runtime.current()
-    provider = AntsSender(ctx.session, ctx.settings)
+def _sender(ctx: runtime.Context) -> BatchSender:
     limiter = AsyncLimiter(ctx.redis)
-    send = limited(provider.send, limiter, ctx.settings)
     gate = Gate(limiter, ctx.settings)  # one per run: it remembers flooding slots taken
-    await BatchSender(ctx, send, gate).process(Batch.from_dict(batch))
+    provider = AntsSender(ctx.session, ctx.settings)
+    return BatchSender(ctx, provider, gate, Slots(limiter, ctx.settings))
+
+
+async def run_batch(raw: dict[str, Any]) -> None:
+    """Send one batch (see workers.sender); an unexpected error is handled there too."""
+    ctx = runtime.current()
+    batch = Batch.from_dict(raw)
+    sender = _sender(ctx)
+    try:
+        await sender.process(batch)
+    except Exception as exc:
+        await sender.failed_run(batch, exc)
+
+
+_OPTIONS: dict[str, Any] = {
+    "time_limit": SEND_TIME_LIMIT_MS,
+    "max_retries": BACKSTOP_RETRIES,
+    "on_retry_exhausted": EXHAUSTED_ACTOR,
+}
+
+
+@dramatiq.actor(actor_name=SEND_ACTOR, queue_name=CAMPAIGN_QUEUE, priority=CAMPAIGN_PRIORITY,
+                **_OPTIONS)  # fmt: skip
+async def send_batch(batch: dict[str, Any]) -> None:
+    """Send one campaign batch."""
+    await run_batch(batch)
+
+
+@dramatiq.actor(actor_name=TRANSACTIONAL_ACTOR, queue_name=TRANSACTIONAL_QUEUE,
+                priority=TRANSACTIONAL_PRIORITY, **_OPTIONS)  # fmt: skip
+async def send_transactional(batch: dict[str, Any]) -> None:
+    """Send one transactional batch (send_sms)."""
+    await run_batch(batch)
+
+
+@dramatiq.actor(actor_name=EXHAUSTED_ACTOR, queue_name=TRANSACTIONAL_QUEUE, max_retries=None)
+async def batch_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -> None:
+    """dramatiq gave up on a batch: dead-letter it with us (never its own dead-letter queue)."""
+    ctx = runtime.current()
+    batch = Batch.from_dict(message["args"][0])
+    why = f"gave up after {retry_info.get('retries', '?')} failed runs (dramatiq's retries)"
+    await _sender(ctx).dead_letter(batch, why)

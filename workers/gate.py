@@ -12,12 +12,13 @@ most one limiter call per limit, whatever its size:
 
 Flooding comes first because its slots are taken on admission and last a whole
 window (an hour), while a throughput slot lasts one emission interval.  A
-destination admitted by flooding and then refused by throughput keeps its
-flooding slot: within this run the gate remembers it (no second slot on a
-recheck); if it is deferred to a later run, that run takes another slot, so the
-number may get one message fewer in that window than the gateway would allow,
-never one more.  The same holds for a sender slot wasted when the account
-refuses: both err on the side of sending fewer.
+flooding slot is held by the messageId: a destination admitted by flooding and
+then refused by throughput, retried after a 5xx, deferred, or redelivered keeps
+the one slot it took, however many runs decide it again (without that, six runs
+of one batch would fill the identical-text window and block the number for an
+hour).  A slot whose message is finally not sent stays taken until it leaves the
+window, and a sender slot wasted when the account refuses is not given back:
+both err on the side of sending fewer, never more.
 
 Our flooding windows are `FLOOD_MARGIN_MS` longer than the gateway's: the time
 between our decision and the gateway's arrival varies by request, and a
@@ -43,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from config.settings import DEFAULT_BURST_SHARE, Settings
 from dispatcher.batch import Batch, Destination
@@ -56,7 +58,14 @@ ACCOUNT = "account"
 CAMPAIGN_BUCKET = f"{ACCOUNT}:campaign"
 TRANSACTIONAL_BUCKET = f"{ACCOUNT}:transactional"
 
-Held = tuple[Destination, int, str]  # destination, wait in ms, why
+
+class Held(NamedTuple):
+    """A destination the gate holds back."""
+
+    dest: Destination
+    wait: int  # ms
+    why: str
+    paced: bool = False  # a throughput wait: its place in line (only the head's wait matters)
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,11 +140,11 @@ def split_held(
     """
     if not held:
         return [], [], 0
-    head = min(wait for _, wait, _ in held)
+    head = min(h.wait for h in held)
     if head >= SHORT_WAIT_MS or head >= remaining_ms:
         return [], list(held), 0
-    recheck = [d for d, wait, _ in held if wait < remaining_ms]
-    defer = [h for h in held if h[1] >= remaining_ms]
+    recheck = [h.dest for h in held if h.wait < remaining_ms]
+    defer = [h for h in held if h.wait >= remaining_ms]
     return recheck, defer, head
 
 
@@ -169,10 +178,11 @@ class Gate:
         if not fresh:
             return dests, []
         items = [(d.to, batch.text_of(d)) for d in fresh]
-        waits = await self.limiter.flooding(items, self.varied, self.identical)
+        members = [d.message_id for d in fresh]
+        waits = await self.limiter.flooding(items, self.varied, self.identical, members)
         why = (f"anti-flooding: at most {self.settings.flood_varied} messages, "
                f"{self.settings.flood_identical} identical, per number")  # fmt: skip
-        held = [(d, w, why) for d, w in zip(fresh, waits, strict=True) if w > 0]
+        held = [Held(d, w, why) for d, w in zip(fresh, waits, strict=True) if w > 0]
         self._flood_passed.update(d.message_id for d, w in zip(fresh, waits, strict=True) if not w)
         return [d for d in dests if d.message_id in self._flood_passed], held
 
@@ -183,5 +193,5 @@ class Gate:
         waits = await self.limiter.throughput(bucket.name, bucket.rate, bucket.burst, costs)
         waits = burst_aligned(waits, bucket)
         why = f"throughput: {bucket.rate} SMS parts ({bucket.name})"
-        held = [(d, w, why) for d, w in zip(dests, waits, strict=True) if w > 0]
+        held = [Held(d, w, why, paced=True) for d, w in zip(dests, waits, strict=True) if w > 0]
         return [d for d, w in zip(dests, waits, strict=True) if not w], held

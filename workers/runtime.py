@@ -13,13 +13,30 @@ waiting when the worker starts, a send in flight on SIGTERM), which dramatiq the
 retries only after its own backoff (15 s and more).  The `AsyncIO` middleware must
 come first (its loop starts in its `before_worker_boot`, and `after_*` hooks run
 in reverse order, so the loop is still running when we close).
+
+Redis outages: the worker's Redis clients (this one and the broker's, see
+`workers.broker.outage_retry`) retry every command until Redis answers again, so a
+Redis restart pauses the batches in hand instead of failing them, and nothing
+stays behind in a live worker's ack set.
+
+Stopping: systemd and honcho send SIGTERM to the whole process group, so each
+dramatiq worker process gets it twice (once from the group, once forwarded by
+dramatiq's master), and dramatiq takes a second SIGTERM as "exit now" in the
+middle of its graceful stop, which then hangs on the event loop thread.  In each
+worker process `Runtime` keeps the first signal (dramatiq's graceful stop: batches
+in hand finish, prefetched ones are requeued), ignores repeats, tells running
+batches to stop pacing (`Context.stopping`), and exits the process by itself if
+the stop takes longer than the shutdown timeout (what is still unacked is then
+requeued by the broker, see `workers.broker`).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
@@ -28,12 +45,15 @@ from dramatiq.asyncio import EventLoopThread, get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from config.settings import Settings
-from workers.broker import CAMPAIGN_QUEUE
+from dispatcher.redis_pool import async_redis
+from workers.broker import CAMPAIGN_QUEUE, async_outage_retry
 from workers.metrics import METRICS
 
 log = logging.getLogger(__name__)
 CONNECTIONS_PER_HOST = 64
-REDIS_SOCKET_TIMEOUT = 10.0
+REDIS_POOL_WAIT_S = 60.0  # a run waits this long for a free connection of its process
+EXIT_MARGIN_S = 5.0  # after the shutdown timeout, the process exits by itself
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass
@@ -42,6 +62,7 @@ class Context:
     session: aiohttp.ClientSession
     redis: aioredis.Redis
     broker: Any
+    stopping: threading.Event = field(default_factory=threading.Event)
 
 
 _current: Context | None = None
@@ -57,6 +78,32 @@ class Runtime(Middleware):
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self._stop = threading.Event()
+        self.stopping = threading.Event()
+
+    def after_process_boot(self, broker: Any) -> None:
+        """In a dramatiq worker process: keep the first stop signal, ignore repeats."""
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, self._on_signal(signal.getsignal(sig)))
+
+    def _on_signal(self, dramatiq_handler: Any) -> Any:
+        def handler(signum: int, frame: Any) -> None:
+            if self.stopping.is_set():
+                log.info("already stopping: signal %d ignored", signum)
+                return
+            self.stopping.set()
+            limit = self.settings.shutdown_timeout_ms / 1000 + EXIT_MARGIN_S
+            threading.Thread(target=self._exit_after, args=(limit,), daemon=True).start()
+            if callable(dramatiq_handler):
+                dramatiq_handler(signum, frame)
+
+        return handler
+
+    def _exit_after(self, seconds: float) -> None:
+        if self._stop.wait(seconds):
+            return
+        log.warning("still stopping after %.0f s: exiting; unacked batches are requeued", seconds)
+        logging.shutdown()
+        os._exit(1)
 
     def before_worker_boot(self, broker: Any, worker: Any) -> None:
         global _current
@@ -68,10 +115,13 @@ class Runtime(Middleware):
     async def _open(self, broker: Any) -> Context:
         connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
         session = aiohttp.ClientSession(connector=connector)
-        client = aioredis.Redis.from_url(
-            self.settings.redis_url, socket_timeout=REDIS_SOCKET_TIMEOUT
-        )
-        return Context(self.settings, session, client, broker)
+        # the pool waits for a free connection; every command waits for Redis to come back
+        client = async_redis(self.settings.redis_url, wait_timeout=REDIS_POOL_WAIT_S,
+                             retry=async_outage_retry())  # fmt: skip
+        return Context(self.settings, session, client, broker, self.stopping)
+
+    def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
+        self.stopping.set()
 
     def after_worker_shutdown(self, broker: Any, worker: Any) -> None:
         global _current

@@ -1,20 +1,30 @@
-"""Send one batch, end to end: skip what is done, send, act on every verdict, record.
+"""Send one batch, end to end: skip what is done, settle what is unknown, send, act, record.
 
 The order of a run:
-1. a paused campaign parks the batch (`sms:c:{id}:parked`) until `resume`;
-2. destinations already sent (state rank >= accepted) are dropped: a redelivered
-   or duplicated batch resends nothing the gateway has confirmed; suppressed
-   numbers are recorded as such and dropped; expired ones are dead-lettered;
+1. a paused campaign parks the batch (`dispatcher.pause`) until `resume`;
+2. every destination is inspected (`workers.claims`): already sent (state rank >=
+   accepted) or suppressed ones are dropped; one that another run may still be
+   sending is deferred until that run has surely ended; one whose outcome is
+   *unknown* (its run died, timed out, or could not read the answer) is taken over
+   and the gateway is asked about it (`Provider.lookup`): what the gateway has is
+   recorded as accepted, only the rest is sent;
 3. the limits gate (`workers.gate`) admits what may go now; short waits are slept
    in the worker and rechecked, longer ones deferred with a retry time;
-4. what is admitted goes out, one request per gate decision, with a short
-   in-process retry (tenacity) for connection errors and 5xx;
+4. what is admitted is claimed and goes out, one request per gate decision, inside
+   a concurrency slot, with a short in-process retry (tenacity) for connection
+   errors and 5xx that prove nothing was taken;
 5. each destination's verdict decides: accepted, failed (maybe suppressed),
    retried later (only those destinations, same messageIds, exponential backoff
-   with jitter, or the gateway's Retry-After), or pause the campaign;
-6. everything is written in one `record.lua` call.
-Follow-up batches are enqueued before the current message is acked, so a crash
-anywhere leads to a resend with the same messageIds, never a loss.
+   with jitter, or the gateway's Retry-After), or pause the campaign; a request
+   refused as a whole for a reason that cannot change by itself (credentials, a
+   wrong URL, too large) pauses the campaign, never burns its messages; a 400
+   about some destinations fails those and sends the rest at once; an answer
+   that may hide an acceptance (timeout, unreadable, 502/504) keeps the claims,
+   so the next run asks the gateway before resending;
+6. follow-ups are enqueued, then everything is written in one `record.lua` call
+   that also ends this run's claims.
+The message is acked only after that, so a crash anywhere leads to a resend of the
+same messageIds, where step 2 keeps anything from going out twice.
 """
 
 from __future__ import annotations
@@ -23,49 +33,64 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
-from redis.asyncio.client import Pipeline
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from dispatcher import keys, lua
+from dispatcher import keys, pause
 from dispatcher.batch import Batch, Destination
 from dispatcher.errors import (
-    GatewayAuthError,
     GatewayConnectError,
     GatewayError,
     GatewayRequestError,
     GatewayServerError,
     GatewayThrottled,
 )
-from dispatcher.outcomes import RANK, Event, State, StreamPolicy, arecord
+from dispatcher.outcomes import Event, State, StreamPolicy, arecord
 from workers.broker import enqueue_batch
-from workers.gate import PACE_BUDGET_MS, split_held
+from workers.claims import Mode, claims, settle_ms
+from workers.gate import PACE_BUDGET_MS, Gate, Held, split_held
 from workers.metrics import METRICS
-from workers.providers.ants.sender import MAX_VALIDITY_MINUTES, Result
-from workers.providers.base import Action, Verdict
+from workers.providers.ants.sender import MAX_VALIDITY_MINUTES
+from workers.providers.base import Action, Provider, Result, Verdict
+from workers.providers.classify import MAX_RETRY_AFTER_S
 from workers.runtime import Context
+from workers.slots import Slots
 
 log = logging.getLogger(__name__)
 
 BACKOFF_BASE_MS = 1_000
 BACKOFF_MAX_MS = 300_000
 THROTTLE_DEFAULT_MS = 1_000
+BUSY_MIN_MS = 1_000  # a destination another run holds is looked at again no sooner than this
+UNKNOWN_MARGIN_MS = 1_000  # asked about this long after its claim has surely settled
+STOPPING_DELAY_MS = 1_000  # what a stopping worker has not sent yet comes back this soon
 QUICK_ATTEMPTS = 3  # in-process tries for connection errors and 5xx (~1.5 s in all)
 QUICK_WAIT_MAX_S = 0.8
+MAX_SPLITS = 20  # 400s naming destinations, answered by resending the rest, per request
 DEADLETTER_TTL = 30 * 86400
-UNSENT, SUPPRESSED = "0", "2"  # marks from unsent.lua ("1": already sent)
-
-Send = Callable[[Batch], Awaitable[list[Result]]]
-Gate = Callable[[Batch], Awaitable[tuple[list[Destination], list[tuple[Destination, int, str]]]]]
+UNEXPECTED_TRIES = 8  # runs of a batch that fail unexpectedly before its rest is dead-lettered
+UNEXPECTED_BACKOFF_MS = 2_000  # doubled after each such run, capped below
+UNEXPECTED_MAX_BACKOFF_MS = 300_000
 
 
 def backoff_ms(attempt: int) -> int:
     """Exponential backoff with jitter: ~1 s, 2 s, 4 s ... capped at 5 min."""
     ceiling = min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** (attempt - 1))
     return int(ceiling * random.uniform(0.5, 1.0))
+
+
+def grouped_delay(delay_ms: int) -> int:
+    """A follow-up delay rounded up, so the destinations of one run that wait about as
+    long travel in one follow-up message (not one each): to 0.1 s under 2 s, to 1 s
+    under a minute, to 10 s under 10 minutes, else to a minute."""
+    for below, step in ((2_000, 100), (60_000, 1_000), (600_000, 10_000)):
+        if delay_ms < below:
+            return -(-delay_ms // step) * step
+    return -(-delay_ms // 60_000) * 60_000
 
 
 def now_ms() -> int:
@@ -77,6 +102,7 @@ class Plan:
     """What a run decided; carried out by `BatchSender._commit`."""
 
     batch: Batch
+    token: str = ""  # this run's claim token
     events: list[Event] = field(default_factory=list)
     followups: dict[tuple[int, int], list[Destination]] = field(default_factory=dict)
     dead: list[tuple[Destination, str]] = field(default_factory=list)
@@ -96,31 +122,42 @@ class Plan:
         self._backoff = self._backoff or backoff_ms(self.batch.attempt)
         return self._backoff
 
-    def event(self, d: Destination, state: State, v: Verdict | None = None, **kw: object) -> None:
+    def event(self, d: Destination, state: State, v: Verdict | None = None, *,
+              keep_claim: bool = False, **kw: object) -> None:  # fmt: skip
+        """One outcome event; it ends this run's claim on `d` unless `keep_claim`."""
         b = self.batch
         codes = {}
         if v is not None:
             codes = {"status_id": v.code, "status_name": v.name, "permanent": str(v.permanent)}
-        self.events.append(Event(d.message_id, b.campaign, state, b.bulk_id, d.to,
-                                 b.attempt, **codes, **kw))  # type: ignore[arg-type]  # fmt: skip
+        release = "" if keep_claim else self.token
+        self.events.append(Event(d.message_id, b.campaign, state, b.bulk_id, d.to, b.attempt,
+                                 release=release, **codes, **kw))  # type: ignore[arg-type]  # fmt: skip
 
 
 def _quick_retryable(exc: BaseException) -> bool:
-    """Connection errors and 5xx, unless the gateway said how long to wait (Retry-After)."""
-    quick = isinstance(exc, GatewayConnectError | GatewayServerError)
-    return quick and not getattr(exc, "retry_after", None)
+    """Connection errors and 5xx that prove nothing was taken, unless the gateway said how
+    long to wait (Retry-After)."""
+    if getattr(exc, "retry_after", None):
+        return False
+    if isinstance(exc, GatewayServerError):
+        return not exc.maybe_sent
+    return isinstance(exc, GatewayConnectError)
 
 
 class BatchSender:
-    def __init__(self, ctx: Context, send: Send, gate: Gate | None = None) -> None:
-        self.ctx, self.send, self.gate = ctx, send, gate
+    def __init__(self, ctx: Context, provider: Provider, gate: Gate | None = None,
+                 slots: Slots | None = None) -> None:  # fmt: skip
+        self.ctx, self.provider, self.gate = ctx, provider, gate
+        self.slots = slots or Slots(None, ctx.settings)
         self.r = ctx.redis
         s = ctx.settings
         self.policy = StreamPolicy(maxlen=s.outcome_maxlen, final_ttl=s.final_ttl)
+        self.token = uuid.uuid4().hex  # this run's claims
+        self.settle = settle_ms(s.http_timeout)
 
     async def process(self, batch: Batch) -> None:
         started = time.perf_counter()
-        plan = Plan(batch)
+        plan = Plan(batch, self.token)
         reason = await self.r.hget(keys.campaign_meta(batch.campaign), "paused")
         if reason:
             self._park(plan, list(batch.destinations), reason.decode())
@@ -129,42 +166,77 @@ class BatchSender:
         await self._commit(plan)
         METRICS.batch_took(time.perf_counter() - started)
 
+    async def failed_run(self, batch: Batch, exc: Exception) -> None:
+        """A run failed unexpectedly (a bug, an answer no code foresaw): try the batch again
+        later (same messageIds; the failed run's claims make the next run ask the gateway
+        first), and after UNEXPECTED_TRIES runs dead-letter what is left of it, so its
+        campaign still finishes."""
+        tries = int(batch.meta.get("failed_runs", 0)) + 1
+        why = f"unexpected error: {type(exc).__name__}: {exc}"[:300]
+        log.error("%s: run %d of %d failed: %s", batch.bulk_id, tries, UNEXPECTED_TRIES, why,
+                  exc_info=exc)  # fmt: skip
+        if tries >= UNEXPECTED_TRIES:
+            return await self.dead_letter(batch, f"gave up after {tries} failed runs: {why}")
+        delay = min(UNEXPECTED_MAX_BACKOFF_MS, UNEXPECTED_BACKOFF_MS * 2 ** (tries - 1))
+        again = batch.only(list(batch.destinations), meta={**batch.meta, "failed_runs": tries})
+        await asyncio.to_thread(enqueue_batch, self.ctx.broker, again.to_dict(), delay)
+        return None
+
+    async def dead_letter(self, batch: Batch, why: str) -> None:
+        """Every destination of `batch` to the dead letters (what was sent stays as it is:
+        the rank rule), keeping any claims so a replay asks the gateway first."""
+        plan = Plan(batch, self.token)
+        for d in batch.destinations:
+            self._dead(plan, d, why, keep_claim=True)
+        await self._commit(plan)
+
     async def _run(self, plan: Plan) -> None:
-        todo = await self._unsent(plan)
+        b = plan.batch
+        found = await claims(self.r, Mode.INSPECT, self.token, self.settle, b.campaign,
+                             b.destinations)  # fmt: skip
+        self._suppressed(plan, found.suppressed)
+        self._busy(plan, found.busy)
+        todo = found.ours + await self._reconcile(plan, found.unknown)
         todo = self._unexpired(plan, todo)
         if todo and self.gate is not None:
-            todo = await self._gated(plan, todo)
-        if todo:
-            await self._send(plan, plan.batch.only(todo))
+            await self._gated(plan, todo)
+        elif todo:
+            await self._send(plan, todo)
 
-    async def _gated(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
-        """Send what the gate admits; sleep on short waits and recheck; defer the rest."""
-        assert self.gate is not None
-        deadline = now_ms() + PACE_BUDGET_MS
-        while todo:
-            admitted, held = await self.gate(plan.batch.only(todo))
-            if admitted:
-                await self._send(plan, plan.batch.only(admitted))
-            until = min(deadline, plan.batch.expires_at)  # past the validity: deferred, so failed
-            todo, defer, sleep_ms = split_held(held, until - now_ms())
-            for dest, wait_ms, why in defer:
-                self._later(plan, [dest], wait_ms, why, State.DEFERRED, counted=False)
-            if todo:
-                await asyncio.sleep(sleep_ms / 1000)
-        return []
+    # ------------------------------------------------------------ inspecting and asking
 
-    async def _unsent(self, plan: Plan) -> list[Destination]:
-        dests = plan.batch.destinations
-        items = orjson.dumps([(d.message_id, d.to) for d in dests])
-        args = [keys.message(""), RANK[State.ACCEPTED], items]
-        marks = await lua.script(self.r, "unsent")(keys=[keys.SUPPRESSED], args=args)
-        todo = []
-        for d, mark in zip(dests, marks.decode(), strict=True):
-            if mark == UNSENT:
-                todo.append(d)
-            elif mark == SUPPRESSED:
-                plan.event(d, State.SUPPRESSED, reason="number is on the suppression list")
-        return todo
+    def _suppressed(self, plan: Plan, dests: Sequence[Destination]) -> None:
+        for d in dests:
+            plan.event(d, State.SUPPRESSED, reason="number is on the suppression list")
+
+    def _busy(self, plan: Plan, busy: Sequence[tuple[Destination, int]]) -> None:
+        """Destinations another run may still be sending: look again once it has ended."""
+        why = "another run may still be sending it; waiting for its outcome"
+        for d, wait in busy:
+            self._later(plan, [d], max(BUSY_MIN_MS, wait + UNKNOWN_MARGIN_MS), why,
+                        State.DEFERRED, counted=False, keep_claim=True)  # fmt: skip
+
+    async def _reconcile(self, plan: Plan, unknown: list[Destination]) -> list[Destination]:
+        """Take over settled claims, ask the gateway, record what it has; the rest to send."""
+        if not unknown:
+            return []
+        b = plan.batch
+        c = await claims(self.r, Mode.TAKEOVER, self.token, self.settle, b.campaign, unknown)
+        self._suppressed(plan, c.suppressed)
+        self._busy(plan, c.busy)
+        if not c.ours:
+            return c.free
+        try:
+            found = await self.provider.lookup(b.only(c.ours))
+        except GatewayError as exc:
+            why = f"outcome unknown and the gateway could not be asked: {exc}"[:300]
+            self._later(plan, c.ours, max(plan.backoff, self.settle), why, State.RETRYING,
+                        counted=False, keep_claim=True)  # fmt: skip
+            return c.free
+        log.info("%s: asked the gateway about %d destinations with an unknown outcome: it has %d",
+                 b.bulk_id, len(c.ours), len(found))  # fmt: skip
+        self._verdicts(plan, [d for d in c.ours if d.message_id in found], found)
+        return c.free + [d for d in c.ours if d.message_id not in found]
 
     def _unexpired(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
         if now_ms() < plan.batch.expires_at:
@@ -173,53 +245,114 @@ class BatchSender:
             self._dead(plan, d, "validity period ended before it could be sent")
         return []
 
-    async def _send(self, plan: Plan, batch: Batch) -> None:
-        try:
-            results = await self._send_quick(batch)
-        except GatewayError as exc:
-            return self._request_failed(plan, batch, exc)
-        by_id = {r.message_id: r for r in results}
-        missing = [d for d in batch.destinations if d.message_id not in by_id]
-        for d in batch.destinations:
-            if d.message_id in by_id:
-                self._verdict(plan, d, by_id[d.message_id].verdict, by_id[d.message_id].group)
-        if missing:
-            self._later(plan, missing, plan.backoff, "missing from the answer",
-                        State.RETRYING, counted=True)  # fmt: skip
+    # ------------------------------------------------------------ pacing and sending
 
-    async def _send_quick(self, batch: Batch) -> list[Result]:
+    async def _gated(self, plan: Plan, todo: list[Destination]) -> None:
+        """Send what the gate admits; sleep on short waits and recheck; defer the rest."""
+        assert self.gate is not None
+        deadline = now_ms() + PACE_BUDGET_MS
+        while todo:
+            admitted, held = await self.gate(plan.batch.only(todo))
+            if admitted:
+                await self._send(plan, admitted)
+            until = min(deadline, plan.batch.expires_at)  # past the validity: deferred, so failed
+            todo, defer, sleep_ms = split_held(held, until - now_ms())
+            self._defer(plan, defer)
+            if todo and self.ctx.stopping.is_set():
+                self._later(plan, todo, STOPPING_DELAY_MS, "worker stopping", State.DEFERRED,
+                            counted=False)  # fmt: skip
+                return
+            if todo:
+                await asyncio.sleep(sleep_ms / 1000)
+
+    def _defer(self, plan: Plan, held: list[Held]) -> None:
+        """Held back by a limit: throughput-paced ones all come back when the head of the
+        line may go (one follow-up, gated again then), the others each at its own time."""
+        paced = [h for h in held if h.paced]
+        if paced:
+            head = min(h.wait for h in paced)
+            self._later(plan, [h.dest for h in paced], head, paced[0].why, State.DEFERRED,
+                        counted=False)  # fmt: skip
+        for h in held:
+            if not h.paced:
+                self._later(plan, [h.dest], h.wait, h.why, State.DEFERRED, counted=False)
+
+    async def _send(self, plan: Plan, dests: list[Destination]) -> None:
+        """Claim, send and act on the answer; a 400 naming destinations fails those and
+        sends the rest again at once."""
+        for _ in range(MAX_SPLITS):
+            mine, results, exc = await self._attempts(plan, dests)
+            if exc is None:
+                return self._answered(plan, mine, results)
+            if not (isinstance(exc, GatewayRequestError) and exc.message_ids):
+                return self._request_failed(plan, mine, exc)
+            bad = set(exc.message_ids)
+            v = Verdict(Action.PERMANENT, str(exc.status or ""), "BAD_REQUEST", str(exc), True)
+            for d in mine:
+                if d.message_id in bad:
+                    plan.event(d, State.FAILED, v, reason=f"refused by the gateway: {exc}"[:300])
+            dests = [d for d in mine if d.message_id not in bad]
+            if not dests:
+                return None
+        why = "too many destinations refused one after the other"
+        self._later(plan, dests, plan.backoff, why, State.RETRYING, counted=True)
+        return None
+
+    async def _attempts(
+        self, plan: Plan, dests: list[Destination]
+    ) -> tuple[list[Destination], list[Result], GatewayError | None]:
+        """Up to QUICK_ATTEMPTS tries; each holds a slot and (re)claims before it goes."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(QUICK_ATTEMPTS),
             wait=wait_exponential(multiplier=0.2, max=QUICK_WAIT_MAX_S),
             retry=retry_if_exception(_quick_retryable),
             reraise=True,
         )
-        async for attempt in retrying:
-            with attempt:
-                return await self.send(batch)
+        mine = dests
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self.slots.hold():
+                        mine = await self._claim(plan, mine)
+                        if not mine:
+                            return [], [], None
+                        return mine, await self.provider.send(plan.batch.only(mine)), None
+        except GatewayError as exc:
+            return mine, [], exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _request_failed(self, plan: Plan, batch: Batch, exc: GatewayError) -> None:
-        dests = list(batch.destinations)
-        why = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, GatewayAuthError):
-            return self._park(plan, dests, why, pause=True)
-        if isinstance(exc, GatewayRequestError):
-            v = Verdict(Action.PERMANENT, str(exc.status or ""), "BAD_REQUEST", exc.body, True)
-            for d in dests:
-                plan.event(d, State.FAILED, v, reason=why[:300])
-            return None
-        self._again(plan, dests, why[:300], isinstance(exc, GatewayThrottled), exc.retry_after)
-        return None
+    async def _claim(self, plan: Plan, dests: list[Destination]) -> list[Destination]:
+        """Claim (or re-stamp our own claims) right before the request leaves."""
+        b = plan.batch
+        c = await claims(self.r, Mode.CLAIM, self.token, self.settle, b.campaign, dests)
+        self._suppressed(plan, c.suppressed)
+        self._busy(plan, c.busy)
+        return c.ours
+
+    def _answered(self, plan: Plan, mine: list[Destination], results: list[Result]) -> None:
+        by_id = {r.message_id: r for r in results}
+        self._verdicts(plan, [d for d in mine if d.message_id in by_id], by_id)
+        missing = [d for d in mine if d.message_id not in by_id]
+        if missing:
+            self._unknown(plan, missing, "missing from the gateway's answer")
+
+    def _verdicts(self, plan: Plan, dests: list[Destination], by_id: dict[str, Result]) -> None:
+        """Act on each destination's verdict.  A FATAL code that may concern one destination
+        only (no route to its network) pauses only when every destination of the request
+        got a fatal code; otherwise just that destination fails."""
+        fatal = [by_id[d.message_id].verdict.action is Action.FATAL for d in dests]
+        account_wide = len(dests) > 1 and all(fatal)
+        for d in dests:
+            r = by_id[d.message_id]
+            v = r.verdict
+            if v.action is Action.FATAL and v.per_destination and not account_wide:
+                v = Verdict(Action.PERMANENT, v.code, v.name, v.description, True)
+            self._verdict(plan, d, v, r.group)
 
     def _verdict(self, plan: Plan, d: Destination, v: Verdict, group: str) -> None:
         a = v.action
         if a in (Action.ACCEPTED, Action.ALREADY_DONE):
-            why = (
-                "duplicate messageId: the gateway already has it"
-                if a is Action.ALREADY_DONE
-                else ""
-            )
+            why = v.description if a is Action.ALREADY_DONE else ""
             plan.event(d, State.ACCEPTED, v, group=group, reason=why, expires_at=plan.validity_end)
         elif a is Action.PERMANENT:
             plan.event(d, State.FAILED, v, group=group, reason=v.description[:300])
@@ -231,34 +364,50 @@ class BatchSender:
             why = f"{v.code} {v.name}".strip()
             self._again(plan, [d], why, a is Action.THROTTLED, v.retry_after)
 
+    def _request_failed(self, plan: Plan, dests: list[Destination], exc: GatewayError) -> None:
+        why = f"{type(exc).__name__}: {exc}"[:300]
+        if exc.maybe_sent:
+            return self._unknown(plan, dests, why)
+        if exc.fatal or isinstance(exc, GatewayRequestError):
+            return self._park(plan, dests, why, pause=True)
+        self._again(plan, dests, why, isinstance(exc, GatewayThrottled), exc.retry_after)
+        return None
+
+    def _unknown(self, plan: Plan, dests: list[Destination], why: str) -> None:
+        """The gateway may have taken these: keep the claims; the next run asks it first."""
+        why = f"outcome unknown ({why}): the gateway is asked before any resend"[:300]
+        self._later(plan, dests, self.settle + UNKNOWN_MARGIN_MS, why, State.RETRYING,
+                    counted=False, keep_claim=True)  # fmt: skip
+
+    # ------------------------------------------------------------ deciding what comes next
+
     def _again(self, plan: Plan, dests: Sequence[Destination], why: str, throttled: bool,
                retry_after: float | None) -> None:  # fmt: skip
         """Throttled: deferred, not counted; else retried as an attempt. The gateway's
-        Retry-After wins; otherwise 1 s for throttling, the run's backoff for a retry."""
-        delay = int((retry_after or 0) * 1000) or (
-            THROTTLE_DEFAULT_MS if throttled else plan.backoff
-        )
+        Retry-After wins (up to a day); otherwise 1 s for throttling, the run's backoff."""
+        delay = retry_after_ms(retry_after) or (THROTTLE_DEFAULT_MS if throttled else plan.backoff)
         state = State.DEFERRED if throttled else State.RETRYING
         self._later(plan, dests, delay, why, state, counted=not throttled)
 
     def _later(self, plan: Plan, dests: Sequence[Destination], delay: int, why: str,
-               state: State, *, counted: bool) -> None:  # fmt: skip
+               state: State, *, counted: bool, keep_claim: bool = False) -> None:  # fmt: skip
         """Schedule these destinations again, unless attempts or validity run out."""
         b = plan.batch
         attempt = b.attempt + 1 if counted else b.attempt
         at = now_ms() + delay
         for d in dests:
             if counted and attempt > self.ctx.settings.max_attempts:
-                self._dead(plan, d, f"gave up after {b.attempt} attempts: {why}")
+                self._dead(plan, d, f"gave up after {b.attempt} attempts: {why}", keep_claim)
             elif at >= b.expires_at:
-                self._dead(plan, d, f"validity period ends before the next try: {why}")
+                self._dead(plan, d, f"validity period ends before the next try: {why}",
+                           keep_claim)  # fmt: skip
             else:
-                plan.event(d, state, reason=why, retry_at=at)
-                plan.followups.setdefault((attempt, delay), []).append(d)
+                plan.event(d, state, reason=why, retry_at=at, keep_claim=keep_claim)
+                plan.followups.setdefault((attempt, grouped_delay(delay)), []).append(d)
 
-    def _dead(self, plan: Plan, d: Destination, why: str) -> None:
+    def _dead(self, plan: Plan, d: Destination, why: str, keep_claim: bool = False) -> None:
         plan.dead.append((d, why))
-        plan.event(d, State.DEAD, reason=why[:300])
+        plan.event(d, State.DEAD, reason=why[:300], keep_claim=keep_claim)
 
     def _park(self, plan: Plan, dests: list[Destination], why: str, pause: bool = False) -> None:
         plan.park += dests
@@ -266,30 +415,55 @@ class BatchSender:
         for d in dests:
             plan.event(d, State.PAUSED, reason=f"campaign paused: {why}"[:300])
 
+    # ------------------------------------------------------------ carrying it out
+
     async def _commit(self, plan: Plan) -> None:
+        await self._park_or_resend(plan)
         broker = self.ctx.broker
         for (attempt, delay), dests in plan.followups.items():
             follow = plan.batch.only(dests, attempt=attempt)
             await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
-        pipe = self.r.pipeline(transaction=True)
-        self._commit_side_effects(pipe, plan)
-        await pipe.execute()
+        await self._side_effects(plan)
         await arecord(self.r, plan.events, self.policy)
         METRICS.recorded(plan.events)
 
-    def _commit_side_effects(self, p: Pipeline, plan: Plan) -> None:
+    async def _park_or_resend(self, plan: Plan) -> None:
+        """Park atomically with the pause check; resumed meanwhile: send them on now."""
+        if not plan.park:
+            return
         b = plan.batch
-        meta = keys.campaign_meta(b.campaign)
-        if plan.pause:
-            p.hsetnx(meta, "paused", plan.pause)
-            log.warning("campaign %s paused: %s", b.campaign, plan.pause)
-        if plan.park:
-            parked = orjson.dumps(b.only(plan.park).to_dict())
-            p.rpush(keys.campaign_parked(b.campaign), parked)
+        if await pause.park(self.r, b.campaign, b.only(plan.park).to_dict(), plan.pause):
+            if plan.pause:
+                log.warning("campaign %s paused: %s", b.campaign, plan.pause)
+            return
+        ids = {d.message_id for d in plan.park}
+        why = "campaign resumed while this batch was being parked"
+        plan.events = [e for e in plan.events if e.message_id not in ids or e.state != State.PAUSED]
+        for d in plan.park:
+            plan.event(d, State.DEFERRED, reason=why)
+        plan.followups.setdefault((b.attempt, 0), []).extend(plan.park)
+
+    async def _side_effects(self, plan: Plan) -> None:
+        """Suppressions and dead letters: plain idempotent writes (safe to repeat)."""
+        if not (plan.suppress or plan.dead):
+            return
+        b, at = plan.batch, now_ms()
+        pipe = self.r.pipeline(transaction=False)
         if plan.suppress:
-            p.sadd(keys.SUPPRESSED, *plan.suppress)
+            pipe.sadd(keys.SUPPRESSED, *plan.suppress)
         for d, why in plan.dead:
-            entry = {"batch": orjson.dumps(b.only([d]).to_dict()), "reason": why, "at": now_ms()}
-            p.hset(keys.deadletter(d.message_id), mapping=entry)
-            p.expire(keys.deadletter(d.message_id), DEADLETTER_TTL)
-            p.zadd(keys.DEADLETTERS, {d.message_id: now_ms()})
+            entry = {"batch": orjson.dumps(b.only([d]).to_dict()), "reason": why, "at": at,
+                     "campaign": b.campaign}  # fmt: skip
+            pipe.hset(keys.deadletter(d.message_id), mapping=entry)
+            pipe.expire(keys.deadletter(d.message_id), DEADLETTER_TTL)
+            pipe.zadd(keys.DEADLETTERS, {d.message_id: at})
+        if plan.dead:
+            pipe.zremrangebyscore(keys.DEADLETTERS, "-inf", at - DEADLETTER_TTL * 1000)
+        await pipe.execute()
+
+
+def retry_after_ms(seconds: float | None) -> int:
+    """A Retry-After (from a header or a code row) in ms; 0 when there is none."""
+    if not seconds or not seconds > 0:  # None, 0 or NaN
+        return 0
+    return int(min(seconds, MAX_RETRY_AFTER_S) * 1000)

@@ -1,28 +1,26 @@
 """Concurrent gateway requests per account (`SMS_MAX_CONCURRENCY`), over the Redis semaphore.
 
-`limited(send, limiter, settings)` wraps a provider's `send` so that every HTTP
-request holds one slot of `sms:rl:sem:account` while it runs.  A slot expires
-by itself `SLOT_MARGIN_MS` after the request's own timeout, so a worker killed
-mid-request gives its slot back without anyone's help.
+`Slots(limiter, settings).hold()` is held around every HTTP request to the gateway:
+one slot of `sms:rl:sem:account` while the request runs (nothing when
+SMS_MAX_CONCURRENCY is 0).  A slot expires by itself `SLOT_MARGIN_MS` after the
+request's own timeout, so a worker killed mid-request gives its slot back without
+anyone's help.  The sender claims its destinations *inside* the slot, so the
+time a request waits for a slot never counts against its claim (workers.claims).
 """
 
 from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import TypeVar
 
 from config.settings import Settings
-from dispatcher.batch import Batch
 from workers.limits import AsyncLimiter
 
 SEMAPHORE = "account"
 SLOT_MARGIN_MS = 5_000
 POLL_MAX_MS = 20  # a refused acquire retries after min(hint, this): slots free up early
-
-T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -37,16 +35,17 @@ async def slot(limiter: AsyncLimiter, limit: int, ttl_ms: int) -> AsyncIterator[
         await limiter.release(SEMAPHORE, holder)
 
 
-def limited(
-    send: Callable[[Batch], Awaitable[T]], limiter: AsyncLimiter, settings: Settings
-) -> Callable[[Batch], Awaitable[T]]:
-    """`send` itself when SMS_MAX_CONCURRENCY is 0, else `send` inside a slot."""
-    if settings.max_concurrency <= 0:
-        return send
-    ttl_ms = int(settings.http_timeout * 1000) + SLOT_MARGIN_MS
+class Slots:
+    """The account's concurrency slots for one worker (see the module docstring)."""
 
-    async def send_in_slot(batch: Batch) -> T:
-        async with slot(limiter, settings.max_concurrency, ttl_ms):
-            return await send(batch)
+    def __init__(self, limiter: AsyncLimiter | None, settings: Settings) -> None:
+        self.limiter, self.limit = limiter, settings.max_concurrency
+        self.ttl_ms = int(settings.http_timeout * 1000) + SLOT_MARGIN_MS
 
-    return send_in_slot
+    @asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        if self.limiter is None or self.limit <= 0:
+            yield
+            return
+        async with slot(self.limiter, self.limit, self.ttl_ms):
+            yield

@@ -9,6 +9,14 @@ other consumers' entries idle for more than CLAIM_IDLE_MS.  Applying twice is
 harmless (the rank rule).  A body that cannot be parsed is moved to
 `sms:reports:bad` (capped) with the reason, never retried forever.
 
+The one moment the inbox cannot cover is the pull itself: the gateway forgets a
+report as it sends it, so a poller stopped between its GET and the inbox write
+would lose that page.  Before each GET the poller marks it
+(`sms:reports:pulling:{consumer}`) and unmarks it once the page is in the inbox;
+a poller that finds its mark at start (`recover`) asks `GET /sms/1/logs` about
+every message still waiting for a report (the campaigns' open indexes), so what
+the lost page said is read again from the logs.
+
 `logs(message_ids)` asks `GET /sms/1/logs` about stragglers (kept 48 h by the
 gateway and not consumed by reading, so applied directly).
 """
@@ -66,18 +74,52 @@ class Poller:
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
     async def poll_once(self) -> int:
-        """Recover the inbox, then pull and apply until the gateway has nothing; reports seen."""
+        """Recover the inbox (and a lost pull), then pull and apply until the gateway has
+        nothing; returns the reports seen."""
         await self._ensure_group()
-        seen = await self.drain()
+        seen = await self.recover() + await self.drain()
         while True:
+            await self.r.set(self._pulling, int(time.time() * 1000))
             body, ctype = await self.pull()
             count = _count(body, ctype)
+            if count != 0:
+                await self.store(body, ctype)
+            await self.r.delete(self._pulling)
             if count == 0:
                 return seen
-            await self.store(body, ctype)
             seen += await self.drain()
             if count < 0:  # a 200 we cannot read: kept aside by drain; do not spin on it
                 return seen
+
+    @property
+    def _pulling(self) -> str:
+        return keys.reports_pulling(self.consumer)
+
+    async def recover(self) -> int:
+        """After a pull that may have been lost (our mark is still there): ask the logs about
+        every message still waiting for a report, then drop the mark; returns reports seen."""
+        if not await self.r.exists(self._pulling):
+            return 0
+        seen = 0
+        campaigns = [c.decode() async for c in self.r.sscan_iter(keys.CAMPAIGNS)]
+        for campaign in campaigns:
+            async for chunk in self._open(campaign):
+                seen += await self.logs(chunk)
+        log.warning("a pull may have been lost: asked the logs about open messages, %d reports",
+                    seen)  # fmt: skip
+        await self.r.delete(self._pulling)
+        return seen
+
+    async def _open(self, campaign: str) -> Any:
+        """The campaign's messages waiting for a report, LOGS_CHUNK at a time."""
+        chunk: list[str] = []
+        async for mid, _score in self.r.zscan_iter(keys.campaign_open(campaign)):
+            chunk.append(mid.decode())
+            if len(chunk) == LOGS_CHUNK:
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
 
     async def pull(self) -> tuple[bytes, str]:
         """One GET of the reports not fetched before (the gateway forgets them now)."""
@@ -125,18 +167,32 @@ class Poller:
         return [e for e in entries if e[1]]
 
     async def _apply(self, entry_id: Any, fields: dict) -> int:
+        """Apply an inbox entry's good reports; only what cannot be parsed goes to REPORTS_BAD.
+
+        A page whose envelope is unreadable is set aside whole (nothing in it can be
+        trusted); otherwise each bad record is set aside alone, with its index, field,
+        reason and raw text, and the page's good reports are applied.
+        """
         body, ctype = fields[b"body"], fields.get(b"ctype", b"").decode()
+        source = entry_id.decode()
         try:
-            reports = parse_reports_response(body, ctype)
+            parsed = parse_reports_response(body, ctype)
         except ReportParseError as exc:
-            log.error(
-                "inbox entry %s unparseable, moved to %s: %s", entry_id, keys.REPORTS_BAD, exc
-            )
-            bad = orjson.dumps({"id": entry_id.decode(), "reason": str(exc),
-                                "body": body[:4096].decode("utf-8", "replace")})  # fmt: skip
-            await self.r.lpush(keys.REPORTS_BAD, bad)
-            await self.r.ltrim(keys.REPORTS_BAD, 0, BAD_KEEP - 1)
+            log.error("inbox entry %s unparseable, moved to %s: %s", source, keys.REPORTS_BAD, exc)
             reports = []
+            bad = [orjson.dumps({"id": source, "reason": str(exc),
+                                 "body": body[:4096].decode("utf-8", "replace")})]  # fmt: skip
+        else:
+            reports, rejected = parsed.reports, parsed.rejected
+            if rejected:
+                log.error("inbox entry %s: %d of %d records unparseable, moved to %s (first: %s)",
+                          source, len(rejected), len(reports) + len(rejected), keys.REPORTS_BAD,
+                          rejected[0])  # fmt: skip
+            bad = [orjson.dumps({"id": source, "provider": "ants", **exc.as_dict()})
+                   for exc in reversed(rejected[:BAD_KEEP])]  # fmt: skip
+        if bad:
+            await self.r.lpush(keys.REPORTS_BAD, *bad)
+            await self.r.ltrim(keys.REPORTS_BAD, 0, BAD_KEEP - 1)
         await ingest.apply(self.r, reports, self.policy)
         pipe = self.r.pipeline(transaction=True)
         pipe.xack(keys.REPORTS_STREAM, keys.REPORTS_GROUP, entry_id)
@@ -159,8 +215,12 @@ class Poller:
 
 
 def _count(body: bytes, content_type: str) -> int:
-    """How many reports a pulled body holds; -1 when it does not parse (stored all the same)."""
+    """How many records a pulled body holds, good or bad; -1 when it does not parse at all.
+
+    Either way the body is stored: `_apply` sets aside what it cannot use.
+    """
     try:
-        return len(parse_reports_response(body, content_type))
+        parsed = parse_reports_response(body, content_type)
     except ReportParseError:
         return -1
+    return len(parsed) + len(parsed.rejected)

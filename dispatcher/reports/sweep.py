@@ -55,7 +55,7 @@ def sweep(
 def _sweep_campaign(client: Any, policy: StreamPolicy, campaign: str, cutoff: int) -> int:
     key, changed = keys.campaign_open(campaign), 0
     while mids := [_text(m) for m in client.zrangebyscore(key, "-inf", cutoff, 0, CHUNK)]:
-        events = [Event(m, campaign, State.EXPIRED, reason=REASON) for m in mids]
+        events = [Event(m, campaign, State.EXPIRED, reason=REASON, inferred=True) for m in mids]
         changed += record(client, events, policy)
         client.zrem(key, *mids)  # record.lua did it already; this guards against a loop
     return changed

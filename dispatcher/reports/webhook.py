@@ -388,7 +388,7 @@ def run(host: str, port: int, settings: Settings, *, insecure_no_auth: bool = Fa
 
 
 def _broker_enqueue(settings: Settings) -> Enqueue:
-    from workers.broker import enqueue_batch, make_broker
+    from workers.broker import enqueue_batch, make_producer
 
-    broker = make_broker(settings)
+    broker = make_producer(settings)
     return lambda batch, delay_ms: enqueue_batch(broker, batch, delay_ms)

@@ -17,11 +17,15 @@ from config.settings import Settings
 from dispatcher import control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
 
+# The sandbox as an honest oracle: it accepts a reused messageId again and counts it,
+# as SMSC.ru and SmsManager do, so "each message sent once" is measured, not assumed.
+HONEST = {"dedupe_ids": False}
+
 
 @pytest.fixture
 def stack(r: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
     """Child processes (sandbox, workers) on the test Redis; logs under tmp_path/logs."""
-    with Stack(redis_url, log_dir=tmp_path / "logs") as s:
+    with Stack(redis_url, log_dir=tmp_path / "logs", sandbox_defaults=HONEST) as s:
         yield s
 
 
@@ -34,6 +38,24 @@ def sandbox_state(base_url: str, **flags: int) -> dict[str, Any]:
     query = "&".join(f"{k}={v}" for k, v in flags.items())
     with urllib.request.urlopen(f"{base_url}/_sandbox/state?{query}", timeout=30) as resp:
         return orjson.loads(resp.read())
+
+
+def sandbox_get(base_url: str, section: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base_url}/_sandbox/{section}", timeout=30) as resp:
+        return orjson.loads(resp.read())
+
+
+def assert_sent_once(base_url: str, expected: set[str]) -> dict[str, Any]:
+    """Each expected messageId reached the gateway exactly once, nothing else did: counted
+    by the sandbox with its duplicate-id check off (so a second send would be accepted)."""
+    assert sandbox_get(base_url, "settings")["dedupe_ids"] is False, "the oracle must count"
+    sb = sandbox_state(base_url, ids=1)
+    twice = {m: n for m, n in sb["accepted"].items() if n != 1}
+    assert twice == {} and sb["doubleSends"] == 0, (
+        f"{len(twice)} sent more than once, e.g. {sorted(twice.items())[:5]}")  # fmt: skip
+    missing, extra = expected - set(sb["accepted"]), set(sb["accepted"]) - expected
+    assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+    return sb
 
 
 def sandbox_set(base_url: str, section: str, body: dict[str, Any]) -> None:

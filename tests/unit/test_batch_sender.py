@@ -1,7 +1,8 @@
 """BatchSender decisions, table-driven: (gateway answer per destination) -> (states, follow-ups).
 
 Runs on fakeredis (async, with Lua) and dramatiq's StubBroker; the real-Redis,
-real-HTTP path is covered by tests/integration.
+real-HTTP path is covered by tests/integration.  Later cases follow a batch over
+two runs: what a run leaves behind (claims, follow-ups) and what the next one does.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dispatcher.errors import (
     GatewayAuthError,
     GatewayConnectError,
     GatewayError,
+    GatewayMisconfigured,
     GatewayProtocolError,
     GatewayRequestError,
     GatewayServerError,
@@ -30,10 +32,11 @@ from dispatcher.errors import (
 )
 from dispatcher.errors import GatewayTimeout as Timeout
 from workers.broker import QUEUES
+from workers.claims import settle_ms
 from workers.providers.ants.codes import classify_status
-from workers.providers.ants.sender import Result
+from workers.providers.base import Action, Result, Verdict
 from workers.runtime import Context
-from workers.sender import BatchSender
+from workers.sender import UNKNOWN_MARGIN_MS, BatchSender, grouped_delay
 
 ACCEPTED = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED"}
 S = {  # 2018 statuses by id
@@ -41,10 +44,12 @@ S = {  # 2018 statuses by id
     23: {"groupId": 5, "id": 23, "name": "REJECTED_DUPLICATE_MESSAGE_ID"},
     14: {"groupId": 5, "id": 14, "name": "REJECTED_DESTINATION"},
     12: {"groupId": 5, "id": 12, "name": "REJECTED_NOT_ENOUGH_CREDITS"},
+    19: {"groupId": 5, "id": 19, "name": "REJECTED_ROUTE_NOT_AVAILABLE"},
     20: {"groupId": 5, "id": 20, "name": "REJECTED_FLOODING_FILTER"},
     9: {"groupId": 2, "id": 9, "name": "UNDELIVERABLE_NOT_DELIVERED"},
 }
 HOUR_MS = 3_600_000
+UNKNOWN_DELAY = grouped_delay(settle_ms(Settings().http_timeout) + UNKNOWN_MARGIN_MS)
 
 
 def err(eid: int, name: str, permanent: bool) -> dict[str, Any]:
@@ -66,6 +71,7 @@ class Case:
     dead_reason: str = ""  # what every dead letter's reason starts with
     sends: int = 1  # requests made (in-process quick retries included)
     followup_delay_ms: int | None = None  # the follow-up's delay, when the gateway set it
+    claimed: int = 0  # destinations whose send claim stays (outcome unknown)
 
 
 CASES = [
@@ -80,14 +86,33 @@ CASES = [
          {0: "accepted", 1: "paused", 2: "accepted"}, paused=True),
     Case("flooding filter defers without counting an attempt", {0: 20},
          {0: "deferred", 1: "accepted", 2: "accepted"}, followup=[0], followup_attempt=1),
-    Case("timeout: every destination resent with the same ids", {-1: Timeout("t")},
-         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2]),
+    Case("timeout: outcome unknown, nothing resent before the gateway is asked",
+         {-1: Timeout("t")}, {0: "retrying", 1: "retrying", 2: "retrying"},
+         followup=[0, 1, 2], followup_attempt=1, followup_delay_ms=UNKNOWN_DELAY, claimed=3),
+    Case("502 from a proxy: outcome unknown, not quick-retried",
+         {-1: GatewayServerError("HTTP 502", status=502)},
+         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], followup_attempt=1,
+         claimed=3),
     Case("429: deferred, same attempt", {-1: GatewayThrottled("429", retry_after=2.0)},
          {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1),
-    Case("400: permanent for the request", {-1: GatewayRequestError("bad", status=400)},
-         {0: "failed", 1: "failed", 2: "failed"}),
+    Case("400 naming no destination: pauses, burns nothing",
+         {-1: GatewayMisconfigured("HTTP 400: [messages[0].from : too long]", status=400)},
+         {0: "paused", 1: "paused", 2: "paused"}, paused=True),
+    Case("400 naming one destination: it fails, the others go at once",
+         {-2: GatewayRequestError("HTTP 400", status=400, message_ids=("c-1",))},
+         {0: "accepted", 1: "failed", 2: "accepted"}, sends=2),
+    Case("404 (a wrong URL): pauses, burns nothing",
+         {-1: GatewayMisconfigured("HTTP 404: No such resource", status=404)},
+         {0: "paused", 1: "paused", 2: "paused"}, paused=True),
     Case("401: pauses the campaign", {-1: GatewayAuthError("no", status=401)},
          {0: "paused", 1: "paused", 2: "paused"}, paused=True),
+    Case("no route to one destination: only it fails", {1: 19},
+         {0: "accepted", 1: "failed", 2: "accepted"}),
+    Case("no route for any destination: the account's, pauses", {0: 19, 1: 19, 2: 19},
+         {0: "paused", 1: "paused", 2: "paused"}, paused=True),
+    Case("missing from a 200 answer: outcome unknown", {1: "missing"},
+         {0: "accepted", 1: "retrying", 2: "accepted"}, followup=[1], followup_attempt=1,
+         claimed=1),
     Case("retries exhausted go to dead letters", {1: 21},
          {0: "accepted", 1: "dead", 2: "accepted"}, attempt=3,
          dead_reason="gave up after 3 attempts: 21 REJECTED_SYSTEM_ERROR"),
@@ -120,9 +145,14 @@ CASES = [
     Case("connection refused: quick in-process retries first",
          {-1: GatewayConnectError("refused")},
          {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], sends=3),
-    Case("unreadable answer: retried later, not quick-retried",
+    Case("unreadable answer: outcome unknown, not quick-retried",
          {-1: GatewayProtocolError("garbage")},
-         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], sends=1),
+         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], followup_attempt=1,
+         sends=1, claimed=3),
+    Case("an infinite Retry-After waits a day, no overflow",
+         {-1: GatewayThrottled("HTTP 429", retry_after=float("inf"))},
+         {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1,
+         followup_delay_ms=86_400_000),
     Case("429 without Retry-After: deferred 1 s",
          {-1: GatewayThrottled("HTTP 429", status=429)},
          {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1,
@@ -136,29 +166,48 @@ def batch(attempt: int = 1, expires_in_ms: int = 172_800_000) -> Batch:
     return Batch("c", 0, "c-b0", "Shop", "Hi", dests, expires, attempt=attempt)
 
 
-def harness(answers: dict[int, Any]) -> tuple[BatchSender, StubBroker, list[Batch], Any]:
-    broker = StubBroker()
-    for q in QUEUES:
-        broker.declare_queue(q)
-    client = fakeredis.FakeAsyncRedis()
-    settings = Settings(redis_url="redis://x", max_attempts=3)
-    ctx = Context(settings, None, client, broker)  # type: ignore[arg-type]
-    sent: list[Batch] = []
+class FakeGateway:
+    """A provider: `answers` by destination index (-1: the whole request raises; -2: the
+    first request raises, later ones answer); `taken`: messageIds its logs have."""
 
-    async def send(b: Batch) -> list[Result]:
-        sent.append(b)
-        if -1 in answers:
-            raise answers[-1]
-        return [_result(b, i, d) for i, d in enumerate(b.destinations)]
+    def __init__(self, answers: dict[int, Any], taken: set[str] | None = None) -> None:
+        self.answers, self.taken = answers, taken or set()
+        self.sent: list[Batch] = []
+        self.asked: list[str] = []
 
-    def _result(b: Batch, i: int, d: Destination) -> Result:
-        idx = int(d.message_id.rsplit("-", 1)[1])
-        answer = answers.get(idx)
+    async def send(self, b: Batch) -> list[Result]:
+        self.sent.append(b)
+        if -1 in self.answers or (-2 in self.answers and len(self.sent) == 1):
+            raise self.answers.get(-1) or self.answers[-2]
+        self.taken |= {d.message_id for d in b.destinations}
+        return [r for d in b.destinations if (r := self._result(d)) is not None]
+
+    async def lookup(self, b: Batch) -> dict[str, Result]:
+        self.asked += [d.message_id for d in b.destinations]
+        done = Verdict(Action.ALREADY_DONE, "26", "PENDING_ACCEPTED", "the gateway's logs have it")
+        return {d.message_id: Result(d.message_id, d.to, done, "1")
+                for d in b.destinations if d.message_id in self.taken}  # fmt: skip
+
+    def _result(self, d: Destination) -> Result | None:
+        answer = self.answers.get(int(d.message_id.rsplit("-", 1)[1]))
+        if answer == "missing":
+            return None
         sid, error = answer if isinstance(answer, tuple) else (answer, None)
         status = S[sid] if sid is not None else ACCEPTED
         return Result(d.message_id, d.to, classify_status(status, error), str(status["groupId"]))
 
-    return BatchSender(ctx, send), broker, sent, client
+
+def harness(
+    answers: dict[int, Any], client: Any = None, **settings: Any
+) -> tuple[BatchSender, StubBroker, list[Batch], Any]:
+    broker = StubBroker()
+    for q in QUEUES:
+        broker.declare_queue(q)
+    client = client or fakeredis.FakeAsyncRedis()
+    s = Settings(redis_url="redis://x", **{"max_attempts": 3, **settings})
+    ctx = Context(s, None, client, broker)  # type: ignore[arg-type]
+    gateway = FakeGateway(answers)
+    return BatchSender(ctx, gateway), broker, gateway.sent, client
 
 
 def followup_messages(broker: StubBroker) -> list[dict[str, Any]]:
@@ -197,6 +246,8 @@ def test_decisions(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
         for i in dead:
             reason = (await client.hget(keys.deadletter(f"c-{i}"), "reason")).decode()
             assert reason.startswith(case.dead_reason), reason
+        claims = [await client.hget(keys.message(f"c-{i}"), "claim") for i in range(3)]
+        assert sum(c is not None for c in claims) == case.claimed
 
     asyncio.run(go())
     assert len(sent) == case.sends
@@ -245,3 +296,174 @@ def test_gateway_error_tree_says_what_is_retryable() -> None:
     assert Timeout("x").retryable and GatewayThrottled("x").retryable
     assert not GatewayRequestError("x").retryable and GatewayAuthError("x").fatal
     assert isinstance(Timeout("x"), GatewayError)
+
+
+# ---------------------------------------------------------------- claims over several runs
+
+
+async def claim_as_another_run(client: Any, age_ms: int, ids: range = range(3)) -> None:
+    """What a run that died mid-request leaves: its claims, stamped `age_ms` ago."""
+    for i in ids:
+        stamp = int(time.time() * 1000) - age_ms
+        await client.hset(keys.message(f"c-{i}"), mapping={"claim": "dead-run", "claimed": stamp})
+
+
+def test_a_claim_another_run_may_still_use_is_left_alone() -> None:
+    sender, broker, sent, client = harness({})
+
+    async def go() -> None:
+        await claim_as_another_run(client, age_ms=1_000)
+        await sender.process(batch())
+
+    asyncio.run(go())
+    assert sent == [] and sender.provider.asked == []  # type: ignore[attr-defined]
+    assert asyncio.run(states(client)) == {0: "deferred", 1: "deferred", 2: "deferred"}
+    [follow] = followup_messages(broker)
+    settle = settle_ms(Settings().http_timeout)
+    assert settle - 1_000 <= follow["options"]["eta"] - time.time() * 1000 <= settle + 3_000
+
+
+@pytest.mark.parametrize("taken", [set(), {"c-0", "c-2"}, {"c-0", "c-1", "c-2"}])
+def test_a_settled_claim_is_asked_about_then_only_the_rest_is_sent(taken: set[str]) -> None:
+    sender, _, sent, client = harness({})
+    sender.provider.taken = set(taken)  # type: ignore[attr-defined]
+
+    async def go() -> None:
+        await claim_as_another_run(client, age_ms=settle_ms(Settings().http_timeout) + 1)
+        await sender.process(batch())
+
+    asyncio.run(go())
+    assert sorted(sender.provider.asked) == ["c-0", "c-1", "c-2"]  # type: ignore[attr-defined]
+    resent = sorted(d.message_id for b in sent for d in b.destinations)
+    assert resent == sorted({"c-0", "c-1", "c-2"} - taken)
+    assert asyncio.run(states(client)) == {0: "accepted", 1: "accepted", 2: "accepted"}
+    claims = asyncio.run(_claims(client))
+    assert claims == [None, None, None]
+
+
+async def _claims(client: Any) -> list[Any]:
+    return [await client.hget(keys.message(f"c-{i}"), "claim") for i in range(3)]
+
+
+def test_timeout_then_next_run_asks_and_sends_nothing_twice(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The request timed out after the gateway took it; the follow-up finds it there."""
+    monkeypatch.setattr("workers.claims.SETTLE_MARGIN_MS", 0)
+    first, broker, _, client = harness({-2: Timeout("no answer")}, http_timeout=0.01)
+
+    async def go() -> None:
+        await first.process(batch())
+        first.provider.taken |= {"c-0", "c-1", "c-2"}  # type: ignore[attr-defined]  # it had them
+        await asyncio.sleep(0.05)  # the claims settle
+        [follow] = followups(broker)
+        second, _, _, _ = harness({}, client=client, http_timeout=0.01)
+        second.provider = first.provider
+        await second.process(Batch.from_dict(follow))
+
+    asyncio.run(go())
+    gateway = first.provider
+    assert len(gateway.sent) == 1 and sorted(gateway.asked) == ["c-0", "c-1", "c-2"]  # type: ignore[attr-defined]
+    assert asyncio.run(states(client)) == {0: "accepted", 1: "accepted", 2: "accepted"}
+
+
+def test_two_copies_of_a_batch_at_once_send_each_message_once() -> None:
+    """A double import, a double resume or a redelivery while the first run still sends."""
+    client = fakeredis.FakeAsyncRedis()
+    a, _, _, _ = harness({}, client=client)
+    b, _, _, _ = harness({}, client=client)
+    gateway = a.provider
+    b.provider = gateway
+    original = gateway.send
+
+    async def slow_send(batch_: Batch) -> list[Result]:
+        await asyncio.sleep(0.05)
+        return await original(batch_)
+
+    gateway.send = slow_send  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await asyncio.gather(a.process(batch()), b.process(batch()))
+
+    asyncio.run(go())
+    sends = [d.message_id for s in gateway.sent for d in s.destinations]  # type: ignore[attr-defined]
+    assert sorted(sends) == ["c-0", "c-1", "c-2"]
+    assert asyncio.run(states(client)) == {0: "accepted", 1: "accepted", 2: "accepted"}
+
+
+def test_a_batch_parked_just_as_the_campaign_resumed_goes_on() -> None:
+    """The run read "paused" before a resume finished: it must not park behind it."""
+    sender, broker, sent, client = harness({})
+    real_hget = client.hget
+
+    async def paused_then_resumed(key: str, field: str) -> Any:
+        value = await real_hget(key, field)
+        if field == "paused":
+            await client.hdel(keys.campaign_meta("c"), "paused")  # the resume, meanwhile
+        return value
+
+    async def go() -> None:
+        await client.hset(keys.campaign_meta("c"), "paused", "12 out of credit")
+        client.hget = paused_then_resumed
+        await sender.process(batch())
+        client.hget = real_hget
+
+    asyncio.run(go())
+    assert sent == []
+    assert asyncio.run(client.llen(keys.campaign_parked("c"))) == 0
+    assert [len(b["d"]) for b in followups(broker)] == [3]
+    assert asyncio.run(states(client)) == {0: "deferred", 1: "deferred", 2: "deferred"}
+
+
+def test_deferred_destinations_share_follow_ups() -> None:
+    """Waits that differ by milliseconds travel together, not one message each."""
+    assert grouped_delay(1_234) == 1_300 and grouped_delay(1_201) == 1_300
+    assert grouped_delay(12_345) == 13_000 and grouped_delay(61_000) == 70_000
+    assert grouped_delay(3_600_001) == 3_660_000
+    assert len({grouped_delay(2_001 + i * 7) for i in range(140)}) == 1
+
+
+def test_the_dead_letter_index_is_trimmed_with_its_entries() -> None:
+    """Index entries older than the dead letters' TTL go when a new one is added, and an
+    entry whose hash expired goes when the list is read."""
+    from dispatcher import control
+    from workers.sender import DEADLETTER_TTL
+
+    server = fakeredis.FakeServer()
+    sender, _, _, _client = harness({}, client=fakeredis.FakeAsyncRedis(server=server))
+    sync = fakeredis.FakeRedis(server=server)
+    old = int(time.time() * 1000) - DEADLETTER_TTL * 1000 - 1
+    sync.zadd(keys.DEADLETTERS, {"ancient-1": old, "gone-1": int(time.time() * 1000)})
+    asyncio.run(sender.process(batch(expires_in_ms=-1)))  # three new dead letters
+    assert sorted(sync.zrange(keys.DEADLETTERS, 0, -1)) == [b"c-0", b"c-1", b"c-2", b"gone-1"]
+    rows = control.deadletters(sync)  # "gone-1" has no hash any more
+    assert sorted(r["messageId"] for r in rows) == ["c-0", "c-1", "c-2"]
+    assert all(r["campaign"] == "c" for r in rows)
+    assert sync.zscore(keys.DEADLETTERS, "gone-1") is None
+
+
+def test_an_unexpected_error_is_retried_then_dead_lettered_with_us(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Never dramatiq's own dead-letter queue: the batch's messages end dead, so its
+    campaign finishes, and `smsdispatch deadletters` can replay them."""
+    sender, broker, _, client = harness({})
+
+    async def bug(b: Batch) -> list[Result]:
+        raise KeyError("a field no code foresaw")
+
+    sender.provider.send = bug  # type: ignore[method-assign]
+    current = batch()
+    for run in range(1, 9):
+        try:
+            asyncio.run(sender.process(current))
+        except KeyError as exc:
+            asyncio.run(sender.failed_run(current, exc))
+        if run < 8:
+            [again] = followups(broker)
+            current = Batch.from_dict(again)
+            assert current.meta["failed_runs"] == run
+    assert followups(broker) == []
+    assert asyncio.run(states(client)) == {0: "dead", 1: "dead", 2: "dead"}
+    reason = asyncio.run(client.hget(keys.deadletter("c-0"), "reason")).decode()
+    assert reason.startswith("gave up after 8 failed runs: unexpected error: KeyError")

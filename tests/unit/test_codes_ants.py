@@ -364,8 +364,12 @@ HTTP_CASES: list[tuple[int, bytes, str | None, Action, dict[str, Any]]] = [
     (400, b"", None, PERM, {"name": "BAD_REQUEST"}),
     (401, b"", None, FATAL, {"code": "401"}),
     (403, b"", None, FATAL, {"code": "403"}),
-    (404, b"", None, PERM, {}),
-    (422, b"", None, PERM, {"name": "HTTP_422"}),
+    (404, b"", None, FATAL, {}),  # a wrong URL: pause, never burn
+    (405, b"", None, FATAL, {}),
+    (413, b"", None, FATAL, {}),
+    (422, b"", None, FATAL, {"name": "HTTP_422"}),
+    (429, b"", "1e400", THR, {"retry_after": 86_400.0}),  # infinite: a day
+    (429, b"", "nan", THR, {"retry_after": 1.0}),
     (429, THROTTLE_JSON, "30", THR, {"retry_after": 30.0, "name": "THROTTLE_EXCEPTION"}),
     (429, b"", "2.5", THR, {"retry_after": 2.5}),
     (429, b"", None, THR, {"retry_after": 1.0}),

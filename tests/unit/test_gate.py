@@ -27,6 +27,7 @@ from workers.gate import (
     TRANSACTIONAL_BUCKET,
     Bucket,
     Gate,
+    Held,
     account_bucket,
     burst_aligned,
     split_held,
@@ -36,7 +37,7 @@ from workers.providers.ants.codes import classify_status
 from workers.providers.ants.sender import Result
 from workers.runtime import Context
 from workers.sender import BatchSender
-from workers.slots import limited
+from workers.slots import Slots
 
 ACCEPTED = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED"}
 DAY_MS = 86_400_000
@@ -84,7 +85,7 @@ def test_costs_are_sms_parts() -> None:
     )  # a fresh bucket admits 10 parts
     admitted, held = asyncio.run(gate(make_batch(8, text=LONG_TEXT)))
     assert len(admitted) == 5 and len(held) == 3
-    assert all("throughput" in why for _, _, why in held)
+    assert all("throughput" in h.why and h.paced for h in held)
 
 
 def test_flooding_holds_the_extra_messages_to_one_number() -> None:
@@ -94,9 +95,9 @@ def test_flooding_holds_the_extra_messages_to_one_number() -> None:
                   int(time.time() * 1000) + DAY_MS)  # fmt: skip
     admitted, held = asyncio.run(gate(batch))
     assert [d.message_id for d in admitted] == ["m0", "m1", "m2"]
-    assert [d.message_id for d, _, _ in held] == ["m3", "m4"]
-    assert all(3_590_000 < wait <= 3_602_000 for _, wait, _ in held)  # window + margin
-    assert all(why.startswith("anti-flooding: at most 3/1h") for _, _, why in held)
+    assert [h.dest.message_id for h in held] == ["m3", "m4"]
+    assert all(3_590_000 < h.wait <= 3_602_000 for h in held)  # window + margin
+    assert all(h.why.startswith("anti-flooding: at most 3/1h") and not h.paced for h in held)
     assert limiter.calls == {"flooding": 1}  # no SMS_RATE: no throughput call
 
 
@@ -147,10 +148,10 @@ def test_burst_aligned_waits() -> None:
 
 def test_split_held_follows_the_head_of_the_line() -> None:
     d = [Destination(f"m{i}", "1") for i in range(3)]
-    short = [(d[0], 200, "t"), (d[1], 2_500, "t"), (d[2], 40_000, "t")]
+    short = [Held(d[0], 200, "t"), Held(d[1], 2_500, "t"), Held(d[2], 40_000, "t")]
     recheck, defer, sleep = split_held(short, 30_000)
     assert (recheck, [h[0] for h in defer], sleep) == (d[:2], [d[2]], 200)
-    long = [(d[0], SHORT_WAIT_MS, "t"), (d[1], 5_000, "t")]
+    long = [Held(d[0], SHORT_WAIT_MS, "t"), Held(d[1], 5_000, "t")]
     assert split_held(long, 30_000) == ([], long, 0)
     assert split_held(short, 100) == ([], short, 0)  # budget (or validity) spent
 
@@ -165,13 +166,23 @@ def harness(**settings: Any) -> tuple[BatchSender, StubBroker, list[Batch], Any]
     client = fakeredis.FakeAsyncRedis()
     s = Settings(redis_url="redis://x", **settings)
     ctx = Context(s, None, client, broker)  # type: ignore[arg-type]
-    sent: list[Batch] = []
+    gateway = AcceptingGateway()
+    sender = BatchSender(ctx, gateway, Gate(AsyncLimiter(client), s))
+    return sender, broker, gateway.sent, client
 
-    async def send(b: Batch) -> list[Result]:
-        sent.append(b)
+
+class AcceptingGateway:
+    """A provider that accepts everything and remembers the requests."""
+
+    def __init__(self) -> None:
+        self.sent: list[Batch] = []
+
+    async def send(self, b: Batch) -> list[Result]:
+        self.sent.append(b)
         return [Result(d.message_id, d.to, classify_status(ACCEPTED), "1") for d in b.destinations]
 
-    return BatchSender(ctx, send, Gate(AsyncLimiter(client), s)), broker, sent, client
+    async def lookup(self, b: Batch) -> dict[str, Result]:
+        return {}
 
 
 def followups(broker: StubBroker) -> list[tuple[dict[str, Any], int]]:
@@ -239,22 +250,33 @@ def test_a_message_that_could_only_go_after_its_validity_fails() -> None:
 def test_concurrency_slots_serialise_requests() -> None:
     limiter = AsyncLimiter(fakeredis.FakeAsyncRedis())
     running, peak = 0, 0
+    slots = Slots(limiter, Settings(max_concurrency=2))
 
     async def send(b: Batch) -> int:
         nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.02)
-        running -= 1
+        async with slots.hold():
+            running += 1
+            peak = max(peak, running)
+            await asyncio.sleep(0.02)
+            running -= 1
         return len(b.destinations)
 
-    wrapped = limited(send, limiter, Settings(max_concurrency=2))
-
     async def go() -> list[int]:
-        return await asyncio.gather(*(wrapped(make_batch(1, seq=i)) for i in range(6)))
+        return await asyncio.gather(*(send(make_batch(1, seq=i)) for i in range(6)))
 
     assert asyncio.run(go()) == [1] * 6 and peak == 2
-    assert limited(send, limiter, Settings()) is send
+
+
+def test_no_concurrency_limit_takes_no_slot() -> None:
+    class NoLimiter:
+        async def acquire(self, *a: object) -> int:
+            raise AssertionError("no slot without SMS_MAX_CONCURRENCY")
+
+    async def go() -> None:
+        async with Slots(NoLimiter(), Settings()).hold():  # type: ignore[arg-type]
+            pass
+
+    asyncio.run(go())
 
 
 @pytest.mark.parametrize(
@@ -291,3 +313,30 @@ def test_limit_settings_defaults_and_values() -> None:
     assert (s.transactional_share, s.flood_enabled, s.max_concurrency) == (0.0, False, 5)
     assert (s.otp_application_id, s.otp_message_id, s.otp_pin_ttl_ms) == ("app", "msg", 300_000)
     assert s.redacted()["rate"] == "200/1s"
+
+
+def test_a_message_decided_again_keeps_its_one_flooding_slot() -> None:
+    """Runs of one batch (5xx retries, deferrals, redeliveries) never add flooding entries:
+    after six runs the identical-text window (6/1h) still has room for other messages."""
+    client = fakeredis.FakeAsyncRedis()
+    settings = Settings(flood_identical=Limit(6, 3_600_000))
+    batch = make_batch(1, to="66812345678")
+
+    async def go() -> list[int]:
+        admitted = []
+        for _ in range(10):  # a fresh Gate each time: a new run of the same batch
+            passed, _held = await Gate(AsyncLimiter(client), settings)(batch)
+            admitted.append(len(passed))
+        other = make_batch(5, to="66812345678", seq=1)  # same text, other messageIds
+        passed, _held = await Gate(AsyncLimiter(client), settings)(other)
+        return [*admitted, len(passed)]
+
+    assert asyncio.run(go()) == [1] * 10 + [5]
+
+
+def test_throughput_deferral_is_one_follow_up_not_one_per_destination() -> None:
+    sender, broker, sent, _client = harness(rate=Rate(1, 10_000), burst=0, transactional_share=0)
+    asyncio.run(sender.process(make_batch(300)))
+    assert [len(b.destinations) for b in sent] == [1]
+    [(batch_dict, _eta)] = followups(broker)
+    assert len(batch_dict["d"]) == 299 and batch_dict["a"] == 1

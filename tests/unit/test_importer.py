@@ -12,6 +12,7 @@ from dispatcher import keys
 from dispatcher.campaign import CampaignSpec, Importer
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource
+from dispatcher.errors import InputError
 
 CSV = """phone,name
 0812345601,Ann
@@ -78,3 +79,40 @@ def test_interrupted_import_finishes_without_duplicates(store: redis.Redis) -> N
     ids = [d[0] for b in sent for d in b["d"]]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 5
     assert [b["s"] for b in sent] == [0, 1, 2]
+
+
+def test_two_imports_at_once_enqueue_each_batch_once(store: redis.Redis) -> None:
+    """The second import runs while the first is enqueueing its first batch."""
+    sent: list[dict[str, Any]] = []
+    inner: list[Any] = []
+
+    def first_enqueue(batch: dict[str, Any]) -> None:
+        if not inner:
+            inner.append(run(store, sent)[0])  # the other import, meanwhile
+        sent.append(batch)
+
+    outer = Importer(store, first_enqueue, spec()).run(CsvSource(io.StringIO(CSV), name="c.csv"))
+    assert sorted(b["s"] for b in sent) == [0, 1, 2]
+    assert (outer.enqueued, inner[0].enqueued, inner[0].busy) == (1, 2, 1)
+    assert store.hget(keys.campaign_counts("spring"), "queued") == b"5"
+    assert store.hget(keys.campaign_meta("spring"), "messages") == b"5"
+
+
+def test_a_batch_enqueued_twice_after_all_is_counted_once(store: redis.Redis) -> None:
+    """Two marks of one batch (enqueued again after a crash before its mark): counted once;
+    and once marked, nobody claims it again."""
+    imp = Importer(store, lambda b: None, spec())
+    assert imp._once("claim", 0, 5_000) == b"mine"
+    assert (imp._once("mark", 0, 2), imp._once("mark", 0, 2)) == (1, 0)
+    assert imp._once("claim", 0, 5_000) == b"done"
+    assert store.hget(keys.campaign_counts("spring"), "queued") == b"2"
+
+
+def test_a_shared_text_too_long_for_the_gateway_is_refused_before_anything(
+    store: redis.Redis,
+) -> None:
+    sent: list[dict[str, Any]] = []
+    with pytest.raises(InputError) as e:
+        run(store, sent, text="x" * 3900 + "€" * 100)  # 4,100 septets... and over 4000 bytes
+    assert e.value.field == "text" and "25 parts" in str(e.value)
+    assert sent == [] and not store.exists(keys.campaign_counts("spring"))

@@ -124,6 +124,41 @@ def test_crash_between_pull_and_apply_loses_nothing(
     assert sync.xlen(keys.REPORTS_STREAM) == 0
 
 
+def test_a_page_lost_between_the_get_and_the_inbox_is_read_again_from_the_logs(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed after GET /sms/1/reports returned a page, before the inbox write: the gateway
+    has forgotten it, so the next start asks the logs about every open message."""
+    aclient, sync = clients
+    for i in range(5):  # what the workers recorded: accepted, waiting for a report
+        sync.sadd(keys.CAMPAIGNS, "c")
+        sync.zadd(keys.campaign_open("c"), {f"c-{i}": 10**13})
+    finals = [result(f"c-{i}") for i in range(5)]
+    gw = Gateway(list(finals), logs=finals)
+
+    async def killed(*args: Any, **kw: Any) -> str:
+        raise RuntimeError("killed between the GET and the inbox write")
+
+    real_store = Poller.store
+    monkeypatch.setattr(Poller, "store", killed)
+    with pytest.raises(RuntimeError):
+        run(gw, aclient, lambda p, g: p.poll_once())
+    assert gw.queue == [] and sync.xlen(keys.REPORTS_STREAM) == 0  # the page is gone...
+    monkeypatch.setattr(Poller, "store", real_store)
+    assert run(gw, aclient, lambda p, g: p.poll_once()) == 5  # ...and read again from the logs
+    assert states(sync, 5) == ["delivered"] * 5
+    assert not sync.exists(keys.reports_pulling("test"))
+
+
+def test_no_lost_pull_no_logs_asked(clients: Clients) -> None:
+    aclient, sync = clients
+    sync.sadd(keys.CAMPAIGNS, "c")
+    sync.zadd(keys.campaign_open("c"), {"c-0": 10**13})
+    gw = Gateway([result("c-0")])
+    run(gw, aclient, lambda p, g: p.poll_once())
+    assert not any(q.startswith("/sms/1/logs") for q in gw.requests)
+
+
 def test_other_consumers_stale_entries_are_claimed(
     clients: Clients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,6 +186,45 @@ def test_unparseable_body_is_set_aside(clients: Clients) -> None:
     assert run(Gateway([]), aclient, bad) == 0
     assert sync.llen(keys.REPORTS_BAD) == 1 and sync.xlen(keys.REPORTS_STREAM) == 0
     assert b"malformed" in sync.lindex(keys.REPORTS_BAD, 0)
+
+
+def test_only_the_bad_records_of_a_page_are_set_aside(clients: Clients) -> None:
+    aclient, sync = clients
+    bad = {"messageId": "c-1", "status": {"groupId": 9, "id": 5}}
+    gw = Gateway([result("c-0"), bad, result("c-2"), {"to": "668"}])
+    seen = run(gw, aclient, lambda p, g: p.poll_once(), limit=100)
+    assert seen == 2 and gw.queue == []
+    assert states(sync, 3) == ["delivered", "", "delivered"]
+    assert sync.xlen(keys.REPORTS_STREAM) == 0  # the page left the inbox
+    kept = [orjson.loads(e) for e in sync.lrange(keys.REPORTS_BAD, 0, -1)]
+    assert [(e["index"], e["field"]) for e in kept] == [
+        (1, "results[1].status.groupId"), (3, "results[3].status")]  # fmt: skip
+    assert all(e["id"] and e["provider"] == "ants" and e["reason"] for e in kept)
+    assert orjson.loads(kept[0]["record"]) == bad
+    assert all("body" not in e for e in kept)  # the records, not the whole page
+
+
+def test_a_page_of_only_bad_records_does_not_stop_the_pull(clients: Clients) -> None:
+    aclient, sync = clients
+    gw = Gateway([{"messageId": f"x-{i}"} for i in range(3)] + [result("c-0")])
+    seen = run(gw, aclient, lambda p, g: p.poll_once(), limit=3)
+    assert seen == 1 and gw.queue == []
+    assert states(sync, 1) == ["delivered"] and sync.llen(keys.REPORTS_BAD) == 3
+
+
+def test_bad_record_entries_are_capped(clients: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    aclient, sync = clients
+    monkeypatch.setattr(poller, "BAD_KEEP", 4)
+    gw = Gateway([{"messageId": f"x-{i}"} for i in range(10)])
+    run(gw, aclient, lambda p, g: p.poll_once(), limit=100)
+    assert sync.llen(keys.REPORTS_BAD) == 4
+
+
+def test_count_counts_good_and_bad_records() -> None:
+    page = orjson.dumps({"results": [result("c-0"), {"messageId": "c-1"}]})
+    assert poller._count(page, "application/json") == 2
+    assert poller._count(b'{"results": []}', "application/json") == 0
+    assert poller._count(b"{oops", "application/json") == -1
 
 
 def test_bad_credentials_are_fatal_and_store_nothing(clients: Clients) -> None:

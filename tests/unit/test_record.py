@@ -57,3 +57,63 @@ def test_stream_is_trimmed(store: redis.Redis) -> None:
     small = StreamPolicy(maxlen=100, final_ttl=60)
     record(store, [Event(f"c-{i}", "c", State.ACCEPTED) for i in range(1000)], small)
     assert store.xlen(keys.OUTCOMES) < 1000
+
+
+def test_a_real_report_replaces_our_own_inferred_final(store: redis.Redis) -> None:
+    """dead (after timeouts) and the sweep's expired are our inference, not the gateway's."""
+    store.hset(keys.campaign_counts("c"), "queued", 2)
+    record(store, [Event("c-1", "c", State.DEAD, reason="gave up")], P)
+    record(store, [Event("c-2", "c", State.ACCEPTED)], P)
+    record(store, [Event("c-2", "c", State.EXPIRED, inferred=True, reason="no report")], P)
+    assert counts(store) == {"dead": 1, "expired": 1}
+    assert record(store, [Event("c-1", "c", State.DELIVERED), Event("c-2", "c", State.DELIVERED)],
+                  P) == 2  # fmt: skip
+    assert counts(store) == {"delivered": 2}
+    errors = {k: int(v) for k, v in store.hgetall(keys.campaign_errors("c")).items() if int(v)}
+    assert errors == {}  # the inferred failures no longer count as errors
+    # and a gateway final is final: nothing replaces it
+    assert record(store, [Event("c-1", "c", State.UNDELIVERABLE)], P) == 0
+    assert record(store, [Event("c-1", "c", State.DEAD)], P) == 0
+    ranks = [int(e[1][b"rank"]) for e in store.xrange(keys.OUTCOMES)]
+    assert ranks == [4, 2, 4, 5, 5]
+
+
+def test_a_message_keeps_the_campaign_it_was_first_recorded_with(store: redis.Redis) -> None:
+    """A report whose messageId does not tell its campaign still counts in the right one."""
+    record(store, [Event("api~korder-1", "api", State.ACCEPTED)], P)
+    record(store, [Event("api~korder-1", "somewhere-else", State.DELIVERED)], P)
+    assert counts(store, "api") == {"delivered": 1, "queued": -1}
+    assert counts(store, "somewhere-else") == {}
+
+
+def test_an_event_ends_its_own_claim_only(store: redis.Redis) -> None:
+    store.hset(keys.message("c-1"), mapping={"claim": "run-a", "claimed": 1})
+    store.hset(keys.message("c-2"), mapping={"claim": "run-b", "claimed": 1})
+    record(store, [Event("c-1", "c", State.RETRYING, release="run-a"),
+                   Event("c-2", "c", State.RETRYING, release="run-a")], P)  # fmt: skip
+    assert store.hget(keys.message("c-1"), "claim") is None
+    assert store.hget(keys.message("c-2"), "claim") == b"run-b"
+
+
+def test_a_lagging_consumer_group_loses_nothing(r: redis.Redis) -> None:
+    """The stream grows past maxlen rather than drop what a group has not read or acked."""
+    small = StreamPolicy(maxlen=100, final_ttl=60)
+    r.xgroup_create(keys.OUTCOMES, "billing", id="0", mkstream=True)
+    for chunk in range(10):
+        record(r, [Event(f"c-{chunk}-{i}", "c", State.ACCEPTED) for i in range(100)], small)
+    assert r.xlen(keys.OUTCOMES) == 1000  # nothing read yet: nothing trimmed
+    got = r.xreadgroup("billing", "b1", {keys.OUTCOMES: ">"}, count=600)[0][1]
+    r.xack(keys.OUTCOMES, "billing", *[entry_id for entry_id, _ in got[:500]])
+    record(r, [Event("c-x", "c", State.ACCEPTED)], small)
+    first = r.xrange(keys.OUTCOMES, count=1)[0][0]
+    assert first <= got[500][0]  # the read but unacked entries are kept
+    assert r.xlen(keys.OUTCOMES) >= 501
+    rest = r.xreadgroup("billing", "b1", {keys.OUTCOMES: ">"}, count=1000)[0][1]
+    assert len(got) + len(rest) == 1001  # every event reached the consumer
+
+
+def test_without_consumer_groups_the_stream_keeps_about_maxlen(store: redis.Redis) -> None:
+    small = StreamPolicy(maxlen=100, final_ttl=60)
+    for chunk in range(5):
+        record(store, [Event(f"c-{chunk}-{i}", "c", State.ACCEPTED) for i in range(100)], small)
+    assert 100 <= store.xlen(keys.OUTCOMES) < 300

@@ -57,9 +57,10 @@ class Limiter:
         items: Sequence[tuple[str, str]],
         varied: Limit = ANTI_FLOOD_VARIED,
         identical: Limit = ANTI_FLOOD_IDENTICAL,
+        members: Sequence[str] | None = None,
     ) -> list[int]:
-        """Anti-flooding per recipient for (number, text) items."""
-        return self._run(plan.flooding(items, varied, identical))
+        """Anti-flooding per recipient for (number, text) items (members: their messageIds)."""
+        return self._run(plan.flooding(items, varied, identical, members))
 
     def otp_send_allowed(
         self,
@@ -106,8 +107,9 @@ class AsyncLimiter:
         items: Sequence[tuple[str, str]],
         varied: Limit = ANTI_FLOOD_VARIED,
         identical: Limit = ANTI_FLOOD_IDENTICAL,
+        members: Sequence[str] | None = None,
     ) -> list[int]:
-        return await self._run(plan.flooding(items, varied, identical))
+        return await self._run(plan.flooding(items, varied, identical, members))
 
     async def otp_send_allowed(
         self,

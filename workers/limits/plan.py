@@ -70,10 +70,17 @@ def throughput(name: str, rate: Limit, burst: int, costs: Sequence[int]) -> Scri
     return ScriptCall("gcra", [keys.gcra(name)], args, _waits)
 
 
-def windows(items: Sequence[Windows]) -> ScriptCall[list[int]]:
-    """Sliding logs: each item is allowed only if every (key, limit) of it has room."""
+def windows(
+    items: Sequence[Windows], members: Sequence[str] | None = None
+) -> ScriptCall[list[int]]:
+    """Sliding logs: each item is allowed only if every (key, limit) of it has room.
+
+    `members` (one per item, e.g. messageIds): an item whose member a window already
+    holds passes that window without taking a second entry (see sliding_window.lua)."""
     if not items:
         return _nothing(_waits)
+    if members is not None and len(members) != len(items):
+        raise ValueError("one member per item")
     key_index: dict[str, int] = {}
     packed: list[list[tuple[int, int, int]]] = []
     for item in items:
@@ -81,8 +88,10 @@ def windows(items: Sequence[Windows]) -> ScriptCall[list[int]]:
             raise ValueError("every item needs at least one (key, limit)")
         packed.append([(key_index.setdefault(key, len(key_index) + 1), limit.attempts,
                         limit.window_ms) for key, limit in item])  # fmt: skip
-    arg = orjson.dumps([list(key_index), packed])
-    return ScriptCall("sliding_window", [keys.window_seq()], [arg], _waits)
+    data: list[Any] = [list(key_index), packed]
+    if members is not None:
+        data.append(list(members))
+    return ScriptCall("sliding_window", [keys.window_seq()], [orjson.dumps(data)], _waits)
 
 
 def text_hash(text: str) -> str:
@@ -99,9 +108,12 @@ def flooding_windows(number: str, text: str, varied: Limit, identical: Limit) ->
 
 
 def flooding(
-    items: Sequence[tuple[str, str]], varied: Limit, identical: Limit
-) -> ScriptCall[list[int]]:
-    return windows([flooding_windows(number, text, varied, identical) for number, text in items])
+    items: Sequence[tuple[str, str]], varied: Limit, identical: Limit,
+    members: Sequence[str] | None = None,
+) -> ScriptCall[list[int]]:  # fmt: skip
+    """Anti-flooding for (number, text) items; `members`: their messageIds (counted once)."""
+    packed = [flooding_windows(number, text, varied, identical) for number, text in items]
+    return windows(packed, members)
 
 
 def otp_send(app: str, phone: str, per_phone: Limit, per_app: Limit) -> ScriptCall[int]:

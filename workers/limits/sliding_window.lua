@@ -1,8 +1,9 @@
 -- Exact sliding logs: several limits per item, each a ZSET of event timestamps.
 --
 -- KEYS[1]   sequence counter (makes every logged member unique across calls)
--- ARGV[1]   JSON [window keys, items]: the keys the batch uses (each listed once), and
---           per item a list of [index into the keys (1-based), limit, window_ms].
+-- ARGV[1]   JSON [window keys, items, members?]: the keys the batch uses (each listed
+--           once), per item a list of [index into the keys (1-based), limit, window_ms],
+--           and optionally per item its member (e.g. a messageId).
 --           (One JSON argument: cheap for the client to encode, see README "Performance".
 --           The window keys are named in ARGV, so this assumes one Redis, not a cluster.)
 --
@@ -17,13 +18,18 @@
 -- first message to a number costs ZCARD, ZADD and PEXPIRE, no trimming.
 -- A key should be used with one window; if it is used with several, it is
 -- trimmed by the longest so no window loses entries it still needs.
+--
+-- Members: an item with a member that a window already holds (within that
+-- window) is counted there once: it passes that window without a new entry.  So
+-- a message decided again (a retried or deferred batch carrying the same
+-- messageId) keeps the slot it took the first time instead of taking one more.
 -- Time comes from Redis TIME.  Scores are µs since the epoch (exact in doubles).
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
 local seq = redis.call('INCR', KEYS[1])
 local data = cjson.decode(ARGV[1])
-local names, items = data[1], data[2]
+local names, items, members = data[1], data[2], data[3]
 
 local function us(x)
     return string.format('%d', x)
@@ -72,17 +78,26 @@ local waits = {}
 local touched = {}
 for i = 1, #items do
     local wait = 0
-    for _, w in ipairs(items[i]) do
-        wait = math.max(wait, wait_for(w[1], w[2], w[3] * 1000))
+    local member = members and members[i] ~= '' and members[i] or nil
+    local held = {}
+    for j, w in ipairs(items[i]) do
+        local score = member and redis.call('ZSCORE', names[w[1]], member)
+        if score and tonumber(score) > now - w[3] * 1000 then
+            held[j] = true -- this message already has its entry in this window
+        else
+            wait = math.max(wait, wait_for(w[1], w[2], w[3] * 1000))
+        end
     end
     if wait > 0 then
         waits[i] = math.max(1, math.ceil(wait / 1000))
     else
         waits[i] = 0
-        local member = now_us .. ':' .. seq .. ':' .. i
-        for _, w in ipairs(items[i]) do
-            redis.call('ZADD', names[w[1]], now_us, member)
-            touched[w[1]] = true
+        member = member or (now_us .. ':' .. seq .. ':' .. i)
+        for j, w in ipairs(items[i]) do
+            if not held[j] then
+                redis.call('ZADD', names[w[1]], now_us, member)
+                touched[w[1]] = true
+            end
         end
     end
 end

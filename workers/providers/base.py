@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Literal, NamedTuple
+from typing import Literal, NamedTuple, Protocol
+
+from dispatcher.batch import Batch
 
 
 class Action(StrEnum):
@@ -38,6 +40,9 @@ class CodeRow:
     permanent: bool | None = None  # the gateway's own permanent flag, where it has one
     retry_after: float | None = None  # seconds to wait before resending, if the row says
     http_status: int | None = None  # the HTTP status the gateway documents with this code
+    # a FATAL code that may concern one destination only (e.g. no route to its network): it
+    # pauses the campaign only when every destination of the request got it
+    per_destination: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +56,7 @@ class Verdict:
     permanent: bool = False
     suppress: bool = False
     retry_after: float | None = None
+    per_destination: bool = False  # see CodeRow.per_destination
 
     @property
     def retryable(self) -> bool:
@@ -70,3 +76,28 @@ class StateRow(NamedTuple):
     name: str
     state: State
     final: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """The gateway's answer for one destination (of a send, or of a lookup)."""
+
+    message_id: str
+    to: str
+    verdict: Verdict
+    group: str = ""
+    sms_count: int = 0
+
+
+class Provider(Protocol):
+    """What the worker needs from a gateway; generic code never names one."""
+
+    async def send(self, batch: Batch) -> list[Result]:
+        """Send the batch; per-destination results, or a GatewayError for the whole request.
+
+        A destination missing from the results has an unknown outcome."""
+
+    async def lookup(self, batch: Batch) -> dict[str, Result]:
+        """What the gateway took of these destinations, by messageId (absent: not taken).
+
+        Asked before resending anything whose outcome is unknown (see workers.claims)."""

@@ -6,6 +6,7 @@ Pure functions and one in-process set; no Redis here.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable
 from dataclasses import replace
@@ -57,6 +58,7 @@ def to_verdict(row: CodeRow, action: Action | None = None, **changes: Any) -> Ve
         permanent=act is Action.PERMANENT,
         suppress=row.suppress and act is Action.PERMANENT,
         retry_after=row.retry_after if act in (Action.RETRY, Action.THROTTLED) else None,
+        per_destination=row.per_destination and act is Action.FATAL,
     )
     return replace(verdict, **changes) if changes else verdict
 
@@ -73,22 +75,28 @@ def unknown_verdict(action: Action, code: str, name: str = "", why: str = "") ->
     )
 
 
+MAX_RETRY_AFTER_S = 86_400.0  # a longer (or infinite) Retry-After waits this long
+
+
 def retry_after_seconds(value: str | None, now: datetime | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP-date); None if unusable."""
+    """Seconds from a Retry-After header (delta-seconds or HTTP-date), at most a day;
+    None if unusable."""
     text = (value or "").strip()
     if not text:
         return None
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
-        pass
+        seconds = None
+    if seconds is not None:
+        return None if math.isnan(seconds) else min(MAX_RETRY_AFTER_S, max(0.0, seconds))
     try:
         when = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+    return min(MAX_RETRY_AFTER_S, max(0.0, (when - (now or datetime.now(UTC))).total_seconds()))
 
 
 def parse_retry_after(

@@ -20,6 +20,7 @@ from dispatcher.errors import (
     GatewayAuthError,
     GatewayConnectError,
     GatewayError,
+    GatewayMisconfigured,
     GatewayRequestError,
     GatewayServerError,
     GatewayThrottled,
@@ -28,10 +29,13 @@ from dispatcher.errors import (
 from workers.providers.base import Action, Verdict
 
 ERROR_BODY_CHARS = 500
+AUTH_STATUSES = frozenset({401, 403})
+# A whole request refused for good cannot succeed as configured: it pauses the campaign
+# (GatewayMisconfigured) unless the provider names the destinations it is about.
 ERROR_BY_ACTION: dict[Action, type[GatewayError]] = {
     Action.THROTTLED: GatewayThrottled,
-    Action.FATAL: GatewayAuthError,
-    Action.PERMANENT: GatewayRequestError,
+    Action.FATAL: GatewayMisconfigured,
+    Action.PERMANENT: GatewayMisconfigured,
 }
 
 
@@ -59,9 +63,19 @@ async def request(
         raise GatewayTimeout(f"connection to {url} broke: {exc!r}") from exc
 
 
-def error_for(verdict: Verdict, status: int, raw: bytes) -> GatewayError:
-    """The exception for a whole-request verdict (429, 400, 401, 5xx ...)."""
+def error_for(
+    verdict: Verdict, status: int, raw: bytes, message_ids: tuple[str, ...] = ()
+) -> GatewayError:
+    """The exception for a whole-request verdict (429, 400, 401, 404, 5xx ...).
+
+    `message_ids`: the destinations a refusal is about (a 400 naming them), which then
+    fail alone instead of pausing the campaign."""
     body = raw[:ERROR_BODY_CHARS].decode("utf-8", "replace")
+    text = f"HTTP {status}: {verdict.description or verdict.name}"
+    common = {"status": status, "code": verdict.code, "body": body}
+    if message_ids and verdict.action is Action.PERMANENT:
+        return GatewayRequestError(text, message_ids=message_ids, **common)
+    if status in AUTH_STATUSES and verdict.action is Action.FATAL:
+        return GatewayAuthError(text, **common)
     kind = ERROR_BY_ACTION.get(verdict.action, GatewayServerError)
-    return kind(f"HTTP {status}: {verdict.description or verdict.name}", status=status,
-                code=verdict.code, retry_after=verdict.retry_after, body=body)  # fmt: skip
+    return kind(text, retry_after=verdict.retry_after, **common)

@@ -83,8 +83,16 @@ STATUS_ROWS: tuple[CodeRow, ...] = (
         5,
         A.FATAL,
         "Account limited to a single test number.",
+        per_destination=True,
     ),
-    _st(19, "REJECTED_ROUTE_NOT_AVAILABLE", 5, A.FATAL, "No routes on the account."),
+    _st(
+        19,
+        "REJECTED_ROUTE_NOT_AVAILABLE",
+        5,
+        A.FATAL,
+        "No routes on the account.",
+        per_destination=True,
+    ),
     _st(
         20,
         "REJECTED_FLOODING_FILTER",
@@ -380,11 +388,14 @@ SUCCESS_CODES = frozenset({"000", "COMPLETED"})
 # ---------------------------------------------------------------- HTTP statuses (whole request)
 
 HTTP_ROWS: tuple[CodeRow, ...] = (
+    # 400: refused for the destinations it names, else for the request (see sender.check)
     CodeRow("400", "BAD_REQUEST", A.PERMANENT, "The request is invalid"),
     CodeRow("401", "UNAUTHORIZED", A.FATAL, "Credentials refused"),
     CodeRow("403", "FORBIDDEN", A.FATAL, "Not allowed for this account"),
-    CodeRow("404", "NOT_FOUND", A.PERMANENT, "No such resource"),
+    CodeRow("404", "NOT_FOUND", A.FATAL, "No such resource: check ANTS_BASE_URL"),
+    CodeRow("405", "METHOD_NOT_ALLOWED", A.FATAL, "Wrong method for this URL: check ANTS_BASE_URL"),
     CodeRow("408", "REQUEST_TIMEOUT", A.RETRY, "The server timed out waiting"),
+    CodeRow("413", "PAYLOAD_TOO_LARGE", A.FATAL, "Request too large: lower SMS_BATCH_SIZE"),
     CodeRow("429", "TOO_MANY_REQUESTS", A.THROTTLED, "Too many requests", retry_after=1.0),
     CodeRow("500", "INTERNAL_SERVER_ERROR", A.RETRY, "Gateway error"),
     CodeRow("502", "BAD_GATEWAY", A.RETRY, "Gateway error"),
@@ -548,6 +559,6 @@ def classify_http(status: int, body: bytes = b"", retry_after: str | None = None
 
 
 def _http_fallback(status: int) -> CodeRow:
-    if 400 <= status < 500:
-        return CodeRow(str(status), f"HTTP_{status}", A.PERMANENT, "client error")
+    if 400 <= status < 500:  # a request refused as a whole: it cannot succeed as configured
+        return CodeRow(str(status), f"HTTP_{status}", A.FATAL, "client error")
     return CodeRow(str(status), f"HTTP_{status}", A.RETRY, "unexpected HTTP status")

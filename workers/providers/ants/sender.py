@@ -1,13 +1,20 @@
 """ANTS sender: a batch becomes one `POST /sms/1/text/advanced`, the answer per-destination results.
 
+`lookup` asks `GET /sms/1/logs` what the gateway took of some messageIds (kept 48 h,
+readable any number of times), before anything whose outcome is unknown is resent.
+
 HTTP goes through `workers.providers.http`, the one place where aiohttp's exceptions are
-translated into the `GatewayError` tree of `dispatcher.errors`.
+translated into the `GatewayError` tree of `dispatcher.errors`.  A 400 that names
+destinations (`messages[i].destinations[j]`, a messageId or a number of the batch) is
+about those only: the sender raises `GatewayRequestError` with their messageIds; a 400
+that names none is about the request itself (sender, validity...): the campaign pauses.
 """
 
 from __future__ import annotations
 
+import re
 import time
-from dataclasses import dataclass
+from collections.abc import Iterable
 from typing import Any
 
 import aiohttp
@@ -15,33 +22,27 @@ import orjson
 
 from config.settings import Settings
 from dispatcher.batch import Batch
-from dispatcher.errors import (
-    GatewayProtocolError,
-)
+from dispatcher.errors import GatewayProtocolError
 from workers.providers import http
 from workers.providers.ants import codes
-from workers.providers.base import Verdict
+from workers.providers.base import Action, Result, Verdict
 
 ADVANCED_PATH = "/sms/1/text/advanced"
+LOGS_PATH = "/sms/1/logs"
+LOGS_CHUNK = 50  # messageIds per GET /sms/1/logs (the query string stays short)
 MAX_VALIDITY_MINUTES = 2880
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+TAKEN_GROUPS = frozenset({"0", "1", "2", "3", "4"})  # in its logs: the gateway took it
+_WHERE = re.compile(r"messages\[(\d+)\](?:\.destinations\[(\d+)\])?(?:\.(\w+))?")
 
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    """The gateway's answer for one destination."""
-
-    message_id: str
-    to: str
-    verdict: Verdict
-    group: str = ""
-    sms_count: int = 0
+__all__ = ["MAX_VALIDITY_MINUTES", "AntsSender", "Result", "check", "parse_answer"]
 
 
 class AntsSender:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
         self.session, self.settings = session, settings
-        self.url = settings.ants_base_url + ADVANCED_PATH
+        self.base = settings.ants_base_url
+        self.url = self.base + ADVANCED_PATH
         self.headers = {**JSON_HEADERS, "Authorization": settings.auth_header}
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
@@ -73,29 +74,114 @@ class AntsSender:
         """Send; per-destination results, or a GatewayError for the whole request."""
         answer = await http.request(self.session, "POST", self.url, timeout=self.timeout,
                                     headers=self.headers, data=self.body(batch))  # fmt: skip
-        return parse_answer(check(answer))
+        return parse_answer(check(answer, batch))
+
+    async def lookup(self, batch: Batch) -> dict[str, Result]:
+        """What the gateway's message logs say of these destinations (absent: not taken)."""
+        found: dict[str, Result] = {}
+        mids = [d.message_id for d in batch.destinations]
+        for i in range(0, len(mids), LOGS_CHUNK):
+            chunk = mids[i : i + LOGS_CHUNK]
+            params = {"messageId": ",".join(chunk), "limit": str(len(chunk))}
+            answer = await http.request(self.session, "GET", self.base + LOGS_PATH,
+                                        timeout=self.timeout, headers=self.headers,
+                                        params=params)  # fmt: skip
+            for r in parse_logs(check(answer)):
+                if r.message_id in chunk:
+                    found[r.message_id] = r
+        return found
 
 
-def check(answer: http.Answer) -> bytes:
+def check(answer: http.Answer, batch: Batch | None = None) -> bytes:
     """The body of a 2xx ANTS answer; any other status raises its GatewayError."""
     verdict = codes.classify_http(answer.status, answer.body, answer.headers.get("Retry-After"))
-    if verdict is not None:
-        raise http.error_for(verdict, answer.status, answer.body)
-    return answer.body
+    if verdict is None:
+        return answer.body
+    named = named_destinations(batch, answer.body) if answer.status == 400 and batch else ()
+    raise http.error_for(verdict, answer.status, answer.body, named)
+
+
+def named_destinations(batch: Batch, body: bytes) -> tuple[str, ...]:
+    """The messageIds a 400's text is about; () when it is about the request itself."""
+    text = codes.service_exception(body)[1]
+    dests = batch.destinations
+    hit: list[str] = []
+    places = list(_WHERE.finditer(text))
+    for m in places:
+        i, j, field = int(m.group(1)), m.group(2), m.group(3)
+        if j is not None:  # messages[i].destinations[j]...
+            index = int(j) if batch.text is not None else i
+        elif batch.text is None and field == "text":  # one recipient's own text
+            index = i
+        else:  # from, validityPeriod, notifyUrl...: the request itself
+            return ()
+        if index < len(dests):
+            hit.append(dests[index].message_id)
+    if not places:
+        hit = [d.message_id for d in dests if d.message_id in text or d.to in text]
+    return tuple(dict.fromkeys(hit))
 
 
 def parse_answer(raw: bytes) -> list[Result]:
-    """`{bulkId, messages:[{to, status, error?, smsCount, messageId}]}` -> results."""
+    """`{bulkId, messages:[{to, status, error?, smsCount, messageId}]}` -> results.
+
+    A message entry we cannot read is left out: that destination's outcome is unknown
+    (the gateway answered 200, so it may well have taken it) and it is asked about
+    before any resend.  A body without a readable `messages` list raises."""
     try:
         doc = orjson.loads(raw)
-        return [_result(m) for m in doc["messages"]]
-    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+        messages = doc["messages"]
+        if not isinstance(messages, list):
+            raise TypeError("messages is not a list")
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
         raise GatewayProtocolError(f"unreadable answer: {exc!r}", body=raw[:500].decode(
             "utf-8", "replace")) from exc  # fmt: skip
+    return list(_readable(messages))
+
+
+def parse_logs(raw: bytes) -> list[Result]:
+    """`GET /sms/1/logs`: `{results:[{messageId, to, status, error?, smsCount}]}` -> results.
+
+    What the logs show as accepted, pending or decided (groups 0-4) was taken:
+    ALREADY_DONE.  A rejection (group 5) is what the send answer would have said."""
+    try:
+        results = orjson.loads(raw)["results"]
+        if not isinstance(results, list):
+            raise TypeError("results is not a list")
+    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+        raise GatewayProtocolError(f"unreadable message logs: {exc!r}") from exc
+    out = []
+    for r in _readable(results):
+        if r.group in TAKEN_GROUPS:
+            taken = Verdict(Action.ALREADY_DONE, r.verdict.code, r.verdict.name,
+                            "the gateway's logs have it")  # fmt: skip
+            r = Result(r.message_id, r.to, taken, r.group, r.sms_count)
+        out.append(r)
+    return out
+
+
+def _readable(entries: Iterable[Any]) -> Iterable[Result]:
+    for m in entries:
+        try:
+            yield _result(m)
+        except (KeyError, TypeError, AttributeError, ValueError):
+            continue
 
 
 def _result(m: dict[str, Any]) -> Result:
     status = m["status"]
-    verdict = codes.classify_status(status, m.get("error"))
+    mid = m["messageId"]
+    if not isinstance(mid, str) or not isinstance(status, dict):
+        raise TypeError("messageId or status of the wrong type")
+    error = m.get("error")
+    verdict = codes.classify_status(status, error if isinstance(error, dict) else None)
     group = str(status.get("groupId", ""))
-    return Result(m["messageId"], m.get("to", ""), verdict, group, int(m.get("smsCount") or 0))
+    return Result(mid, str(m.get("to", "")), verdict, group, _count(m.get("smsCount")))
+
+
+def _count(value: object) -> int:
+    """smsCount is informational: a malformed one is 0, never a reason to resend."""
+    try:
+        return max(0, int(value))  # type: ignore[call-overload]
+    except (TypeError, ValueError, OverflowError):
+        return 0
