@@ -29,8 +29,8 @@
 -- applied still indexes or unindexes (accepted after a pending report).  A change
 -- into a final state other than delivered counts once in the error counters (and
 -- is taken back there when a gateway report replaces our own inferred final).
--- An item with a `release` token ends that send claim (fields claim/claimed) when
--- the message still holds it, whether or not the state moved.
+-- An item with a `release` token ends that run's send claim (field `claim`, "token:ms")
+-- when the message still holds it, whether or not the state moved.
 -- Index and counter writes are gathered and done once per key at the end.
 --
 -- Trimming: the stream is kept near `maxlen` entries, but never by dropping an
@@ -108,8 +108,8 @@ for i = 1, #items do
       'retryAt', it[15], 'ts', now)
     applied = applied + 1
   end
-  if it[17] ~= '' and cur[4] == it[17] then
-    redis.call('HDEL', mkey, 'claim', 'claimed')
+  if it[17] ~= '' and cur[4] and string.match(cur[4], '^(.*):%d+$') == it[17] then
+    redis.call('HDEL', mkey, 'claim')
   end
   index(campaign, it[4], newrank, it[16])
 end

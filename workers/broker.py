@@ -36,7 +36,6 @@ import orjson
 import redis
 import redis.asyncio.retry
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import dq_name
 from dramatiq.encoder import Encoder
 from dramatiq.middleware import AsyncIO
 from redis.backoff import ExponentialWithJitterBackoff
@@ -144,8 +143,3 @@ def enqueue_batch(broker: dramatiq.Broker, batch_dict: dict[str, Any], delay_ms:
         queue_name=queue, actor_name=actor, args=(batch_dict,), kwargs={}, options={}
     )
     broker.enqueue(message, delay=delay_ms or None)
-
-
-def delay_queues() -> tuple[str, ...]:
-    """The broker's delay queues (dramatiq's `{queue}.DQ`)."""
-    return tuple(dq_name(q) for q in QUEUES)

@@ -1,25 +1,28 @@
 """Send claims: no messageId is ever sent twice, even by two workers, even after a crash.
 
-Before a request leaves, the run claims each destination (`claim.lua`, one call
-per request): the message hash gets this run's token and the Redis time.  The
-claim ends when the run records the gateway's answer (`record.lua`, through
-`Event.release`).  A claim that is still there means the outcome is *unknown*:
-the run was killed mid-request, the request timed out after it was written, or
-the answer could not be read.  Such a destination is
+A run claims its destinations when it starts (`claim.lua`, mode START): the
+message hash gets "{run token}:{Redis time}".  The claim ends when the run records
+what became of the destination (`record.lua`, through `Event.release`): the
+gateway's answer, or a deferral.  Right before each request the run re-stamps the
+claims it sends under (mode CLAIM), unless it took them a moment ago
+(`RESTAMP_AFTER_MS`), so a request never outlives its claim's settle time.
+
+A claim that is still there when another run looks means the outcome is
+*unknown*: its run was killed mid-request, the request timed out after it was
+written, or the answer could not be read.  Such a destination is
 
 * left alone while the claim is younger than the settle time (the request's
   timeout plus `SETTLE_MARGIN_MS`: it may still be on its way, or still being
-  processed by the gateway): the batch comes back when it has settled;
-* then taken over by exactly one run (atomically), which asks the gateway what
-  it took (the provider's `lookup`, e.g. ANTS `GET /sms/1/logs`) and sends only
-  what the gateway does not know.
+  processed by the gateway): it comes back when that has surely passed;
+* then taken over (atomically, keeping the old stamp) by a run, which asks the
+  gateway what it took (the provider's `lookup`, e.g. ANTS `GET /sms/1/logs`) and
+  sends only what the gateway does not know.  Two runs may both take over and ask;
+  only the last one's CLAIM succeeds, so only one sends.
 
 So redelivered batches, double imports, double resumes and replays can all
 carry the same destination at once; at most one of them sends it.
 
-`claims(client, mode, ...)` is the one wrapper of `claim.lua`; its modes:
-`INSPECT` (read only), `CLAIM` (take before sending, or refresh our own before
-each attempt) and `TAKEOVER` (take a settled claim to ask the gateway about).
+`claims(client, mode, ...)` is the one wrapper of `claim.lua`.
 """
 
 from __future__ import annotations
@@ -36,24 +39,23 @@ from dispatcher.batch import Destination
 from dispatcher.outcomes import NONFINAL_TTL, RANK, State
 
 SETTLE_MARGIN_MS = 5_000  # a gateway may still process a request this long after the client gave up
+RESTAMP_AFTER_MS = 1_000  # claims older than this are re-stamped before a request (< the margin)
 
 
 class Mode(StrEnum):
-    INSPECT = "inspect"
-    CLAIM = "claim"
-    TAKEOVER = "takeover"
+    START = "start"  # a run begins: take free ones, take over settled ones (to ask about)
+    CLAIM = "claim"  # right before a request: take free ones, re-stamp ours, never others'
 
 
 @dataclass
 class Claims:
     """One claim.lua answer, destination by destination."""
 
-    ours: list[Destination] = field(default_factory=list)  # free / claimed now / taken over
+    ours: list[Destination] = field(default_factory=list)  # free or ours: stamped now
     sent: list[Destination] = field(default_factory=list)  # state accepted or later
     suppressed: list[Destination] = field(default_factory=list)
     busy: list[tuple[Destination, int]] = field(default_factory=list)  # another run's, wait ms
-    unknown: list[Destination] = field(default_factory=list)  # settled claim: ask the gateway
-    free: list[Destination] = field(default_factory=list)  # takeover: the claim was ended
+    unknown: list[Destination] = field(default_factory=list)  # settled, now ours: ask first
 
 
 def settle_ms(http_timeout_s: float) -> int:
@@ -74,7 +76,7 @@ async def claims(
             campaign, items]  # fmt: skip
     reply = await lua.script(client, "claim", "workers")(keys=[keys.SUPPRESSED], args=args)
     marks, waits = reply[0].decode(), iter(int(w) for w in reply[1:])
-    lists = {"0": out.ours, "1": out.sent, "2": out.suppressed, "4": out.unknown, "5": out.free}
+    lists = {"0": out.ours, "1": out.sent, "2": out.suppressed, "4": out.unknown}
     for d, mark in zip(dests, marks, strict=True):
         if mark == "3":
             out.busy.append((d, next(waits)))

@@ -51,7 +51,7 @@ from dispatcher.errors import (
 )
 from dispatcher.outcomes import Event, State, StreamPolicy, arecord
 from workers.broker import enqueue_batch
-from workers.claims import Mode, claims, settle_ms
+from workers.claims import RESTAMP_AFTER_MS, Claims, Mode, claims, settle_ms
 from workers.gate import PACE_BUDGET_MS, Gate, Held, split_held
 from workers.metrics import METRICS
 from workers.providers.ants.sender import MAX_VALIDITY_MINUTES
@@ -154,6 +154,8 @@ class BatchSender:
         self.policy = StreamPolicy(maxlen=s.outcome_maxlen, final_ttl=s.final_ttl)
         self.token = uuid.uuid4().hex  # this run's claims
         self.settle = settle_ms(s.http_timeout)
+        self._stamped = 0.0  # monotonic time of the last claim call
+        self._fresh: set[str] = set()  # messageIds it stamped, not yet sent under
 
     async def process(self, batch: Batch) -> None:
         started = time.perf_counter()
@@ -192,10 +194,7 @@ class BatchSender:
 
     async def _run(self, plan: Plan) -> None:
         b = plan.batch
-        found = await claims(self.r, Mode.INSPECT, self.token, self.settle, b.campaign,
-                             b.destinations)  # fmt: skip
-        self._suppressed(plan, found.suppressed)
-        self._busy(plan, found.busy)
+        found = await self._claim(plan, Mode.START, list(b.destinations))
         todo = found.ours + await self._reconcile(plan, found.unknown)
         todo = self._unexpired(plan, todo)
         if todo and self.gate is not None:
@@ -203,40 +202,40 @@ class BatchSender:
         elif todo:
             await self._send(plan, todo)
 
-    # ------------------------------------------------------------ inspecting and asking
+    # ------------------------------------------------------------ claiming and asking
 
-    def _suppressed(self, plan: Plan, dests: Sequence[Destination]) -> None:
-        for d in dests:
+    async def _claim(self, plan: Plan, mode: Mode, dests: list[Destination]) -> Claims:
+        """Claim (START: take over settled claims too); record what is suppressed, defer what
+        another run holds; remember which claims were stamped just now."""
+        b = plan.batch
+        c = await claims(self.r, mode, self.token, self.settle, b.campaign, dests)
+        for d in c.suppressed:
             plan.event(d, State.SUPPRESSED, reason="number is on the suppression list")
-
-    def _busy(self, plan: Plan, busy: Sequence[tuple[Destination, int]]) -> None:
-        """Destinations another run may still be sending: look again once it has ended."""
         why = "another run may still be sending it; waiting for its outcome"
-        for d, wait in busy:
+        for d, wait in c.busy:
             self._later(plan, [d], max(BUSY_MIN_MS, wait + UNKNOWN_MARGIN_MS), why,
                         State.DEFERRED, counted=False, keep_claim=True)  # fmt: skip
+        self._stamped = time.monotonic()
+        self._fresh = {d.message_id for d in c.ours}
+        return c
 
     async def _reconcile(self, plan: Plan, unknown: list[Destination]) -> list[Destination]:
-        """Take over settled claims, ask the gateway, record what it has; the rest to send."""
+        """Ask the gateway about settled claims we took over; record what it has; the rest
+        is ours to send (its old stamp is re-stamped before the request)."""
         if not unknown:
             return []
         b = plan.batch
-        c = await claims(self.r, Mode.TAKEOVER, self.token, self.settle, b.campaign, unknown)
-        self._suppressed(plan, c.suppressed)
-        self._busy(plan, c.busy)
-        if not c.ours:
-            return c.free
         try:
-            found = await self.provider.lookup(b.only(c.ours))
+            found = await self.provider.lookup(b.only(unknown))
         except GatewayError as exc:
             why = f"outcome unknown and the gateway could not be asked: {exc}"[:300]
-            self._later(plan, c.ours, max(plan.backoff, self.settle), why, State.RETRYING,
+            self._later(plan, unknown, max(plan.backoff, self.settle), why, State.RETRYING,
                         counted=False, keep_claim=True)  # fmt: skip
-            return c.free
+            return []
         log.info("%s: asked the gateway about %d destinations with an unknown outcome: it has %d",
-                 b.bulk_id, len(c.ours), len(found))  # fmt: skip
-        self._verdicts(plan, [d for d in c.ours if d.message_id in found], found)
-        return c.free + [d for d in c.ours if d.message_id not in found]
+                 b.bulk_id, len(unknown), len(found))  # fmt: skip
+        self._verdicts(plan, [d for d in unknown if d.message_id in found], found)
+        return [d for d in unknown if d.message_id not in found]
 
     def _unexpired(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
         if now_ms() < plan.batch.expires_at:
@@ -313,7 +312,7 @@ class BatchSender:
             async for attempt in retrying:
                 with attempt:
                     async with self.slots.hold():
-                        mine = await self._claim(plan, mine)
+                        mine = await self._claimed(plan, mine)
                         if not mine:
                             return [], [], None
                         return mine, await self.provider.send(plan.batch.only(mine)), None
@@ -321,13 +320,14 @@ class BatchSender:
             return mine, [], exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _claim(self, plan: Plan, dests: list[Destination]) -> list[Destination]:
-        """Claim (or re-stamp our own claims) right before the request leaves."""
-        b = plan.batch
-        c = await claims(self.r, Mode.CLAIM, self.token, self.settle, b.campaign, dests)
-        self._suppressed(plan, c.suppressed)
-        self._busy(plan, c.busy)
-        return c.ours
+    async def _claimed(self, plan: Plan, dests: list[Destination]) -> list[Destination]:
+        """What of `dests` this run may send now: claims taken a moment ago are still good;
+        older ones (pacing, quick retries, asked about) are re-stamped (CLAIM)."""
+        fresh = time.monotonic() - self._stamped < RESTAMP_AFTER_MS / 1000
+        if fresh and all(d.message_id in self._fresh for d in dests):
+            self._fresh.difference_update(d.message_id for d in dests)  # once per request
+            return dests
+        return (await self._claim(plan, Mode.CLAIM, dests)).ours
 
     def _answered(self, plan: Plan, mine: list[Destination], results: list[Result]) -> None:
         by_id = {r.message_id: r for r in results}

@@ -305,7 +305,7 @@ async def claim_as_another_run(client: Any, age_ms: int, ids: range = range(3)) 
     """What a run that died mid-request leaves: its claims, stamped `age_ms` ago."""
     for i in ids:
         stamp = int(time.time() * 1000) - age_ms
-        await client.hset(keys.message(f"c-{i}"), mapping={"claim": "dead-run", "claimed": stamp})
+        await client.hset(keys.message(f"c-{i}"), "claim", f"dead-run:{stamp}")
 
 
 def test_a_claim_another_run_may_still_use_is_left_alone() -> None:

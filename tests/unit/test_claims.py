@@ -45,14 +45,14 @@ def on(request: pytest.FixtureRequest, redis_url: str) -> Callable[[Body], None]
     return runner
 
 
-def test_claim_then_others_wait_and_we_refresh(on: Callable[[Body], None]) -> None:
+def test_a_claim_keeps_other_runs_away_and_ours_is_refreshed(on: Callable[[Body], None]) -> None:
     async def body(client: Any, call: Any) -> None:
-        assert (await call(Mode.CLAIM, "a")).ours == D
-        other = await call(Mode.CLAIM, "b")
-        assert other.ours == [] and [d for d, _ in other.busy] == D
-        assert all(SETTLE - 2_000 < wait <= SETTLE for _, wait in other.busy)
+        assert (await call(Mode.START, "a")).ours == D
+        for mode in (Mode.START, Mode.CLAIM):
+            other = await call(mode, "b")
+            assert other.ours == [] and [d for d, _ in other.busy] == D
+            assert all(SETTLE - 2_000 < wait <= SETTLE for _, wait in other.busy)
         assert (await call(Mode.CLAIM, "a")).ours == D  # our own: re-stamped, still ours
-        assert (await call(Mode.INSPECT, "b")).busy and (await call(Mode.INSPECT, "a")).ours == D
 
     on(body)
 
@@ -62,24 +62,24 @@ def test_settled_claims_go_to_whoever_took_them_over_last(on: Callable[[Body], N
 
     async def body(client: Any, call: Any) -> None:
         for d in D:
-            await client.hset(keys.message(d.message_id), mapping={"claim": "dead", "claimed": 1})
-        assert (await call(Mode.INSPECT, "b")).unknown == D
-        assert (await call(Mode.TAKEOVER, "b")).ours == D
-        assert (await call(Mode.TAKEOVER, "c")).ours == D  # the stamp stays old: b may be dead
-        assert (await call(Mode.CLAIM, "b")).ours == []  # b lost it: it defers
-        assert (await call(Mode.CLAIM, "c")).ours == D  # c sends
-        assert (await call(Mode.TAKEOVER, "d")).ours == []  # and c's claim is young again
+            await client.hset(keys.message(d.message_id), "claim", "dead:1")
+        assert (await call(Mode.CLAIM, "b")).ours == []  # never taken right before a request
+        assert (await call(Mode.START, "b")).unknown == D  # a run starting takes them over
+        assert (await call(Mode.START, "c")).unknown == D  # the old stamp stays: b may be dead
+        assert (await call(Mode.CLAIM, "b")).ours == []  # b lost them: it defers
+        assert (await call(Mode.CLAIM, "c")).ours == D  # c sends (stamped now)
+        assert (await call(Mode.START, "d")).busy  # and c's claim is young again
 
     on(body)
 
 
-def test_sent_suppressed_and_free(on: Callable[[Body], None]) -> None:
+def test_sent_and_suppressed_are_not_claimed(on: Callable[[Body], None]) -> None:
     async def body(client: Any, call: Any) -> None:
         await client.hset(keys.message("c-0"), mapping={"state": "accepted", "rank": 2})
         await client.sadd(keys.SUPPRESSED, D[1].to)
-        found = await call(Mode.INSPECT, "a")
+        found = await call(Mode.START, "a")
         assert (found.sent, found.suppressed, found.ours) == ([D[0]], [D[1]], D[2:])
-        assert (await call(Mode.TAKEOVER, "a", D[2:])).free == D[2:]  # no claim: nothing to ask
+        assert await client.hget(keys.message("c-0"), "claim") is None
 
     on(body)
 
@@ -88,8 +88,9 @@ def test_a_claim_makes_a_message_hash_that_expires_and_knows_its_campaign(
     on: Callable[[Body], None],
 ) -> None:
     async def body(client: Any, call: Any) -> None:
-        await call(Mode.CLAIM, "a", D[:1])
+        await call(Mode.START, "a", D[:1])
         key = keys.message("c-0")
         assert await client.ttl(key) > 0 and await client.hget(key, "campaign") == b"c"
+        assert (await client.hget(key, "claim")).startswith(b"a:")
 
     on(body)

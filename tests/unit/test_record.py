@@ -87,12 +87,12 @@ def test_a_message_keeps_the_campaign_it_was_first_recorded_with(store: redis.Re
 
 
 def test_an_event_ends_its_own_claim_only(store: redis.Redis) -> None:
-    store.hset(keys.message("c-1"), mapping={"claim": "run-a", "claimed": 1})
-    store.hset(keys.message("c-2"), mapping={"claim": "run-b", "claimed": 1})
+    store.hset(keys.message("c-1"), "claim", "run-a:1")
+    store.hset(keys.message("c-2"), "claim", "run-b:1")
     record(store, [Event("c-1", "c", State.RETRYING, release="run-a"),
                    Event("c-2", "c", State.RETRYING, release="run-a")], P)  # fmt: skip
     assert store.hget(keys.message("c-1"), "claim") is None
-    assert store.hget(keys.message("c-2"), "claim") == b"run-b"
+    assert store.hget(keys.message("c-2"), "claim") == b"run-b:1"
 
 
 def test_a_lagging_consumer_group_loses_nothing(r: redis.Redis) -> None:
