@@ -17,8 +17,11 @@ import statistics
 import tempfile
 import threading
 import time
+import urllib.request
 from pathlib import Path
+from typing import Any
 
+import orjson
 import redis
 
 from config.settings import Settings
@@ -59,7 +62,7 @@ def peak_rss_mb(pid: int) -> float:
 def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path) -> dict[str, float]:
     client = redis.Redis.from_url(url)
     client.flushdb()
-    with Stack(url) as stack:
+    with Stack(url, sandbox_defaults={"dedupe_ids": False}) as stack:
         base = stack.sandbox()
         workers = stack.workers(processes, threads)
         settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
@@ -74,6 +77,10 @@ def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path) -> 
         imported = time.perf_counter() - started
         watcher.join()
         rss = [peak_rss_mb(pid) for pid in children(workers.pid)]
+        sb = _sandbox_state(base)
+    if sb["doubleSends"] or sb["acceptedMessages"] != report.valid:
+        raise SystemExit(f"not exactly once: {sb['doubleSends']} double sends, "
+                         f"{sb['acceptedMessages']} of {report.valid} accepted")  # fmt: skip
     return {
         "recipients_per_s": n / drained["seconds"],
         "seconds": drained["seconds"],
@@ -82,6 +89,11 @@ def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path) -> 
         "worker_peak_mb": max(rss) if rss else 0.0,
         "workers": len(rss),
     }
+
+
+def _sandbox_state(base: str) -> dict[str, Any]:
+    with urllib.request.urlopen(f"{base}/_sandbox/state", timeout=60) as resp:
+        return orjson.loads(resp.read())
 
 
 def _watch(client: redis.Redis, n: int, started: float, done: threading.Event,

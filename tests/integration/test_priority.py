@@ -13,7 +13,7 @@ from dispatcher.stack import Stack
 from tests.integration.conftest import sandbox_set, settings_for, wait_for, write_csv
 
 pytestmark = pytest.mark.integration
-LATENCY_MS = 1000
+LATENCY_MS = 1500
 
 
 def test_transactional_jumps_the_prefetched_campaign_batches(

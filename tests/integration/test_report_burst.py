@@ -9,14 +9,9 @@ Before the webhook used a blocking Redis pool, about half of such a burst was an
 from __future__ import annotations
 
 import asyncio
-import base64
-import resource
 import time
 from collections import Counter
-from collections.abc import Iterator
 
-import aiohttp
-import orjson
 import pytest
 import redis
 import redis.asyncio as aioredis
@@ -28,63 +23,26 @@ from dispatcher import keys, redis_pool
 from dispatcher.redis_pool import async_redis
 from dispatcher.reports import webhook
 from dispatcher.stack import Stack
+from tests.chaos import HOOK_PASSWORD, HOOK_USER, descriptors, post_reports
 
 pytestmark = pytest.mark.integration
 
 REPORTS = 5000
 CAMPAIGN = "burst"
-HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
-AUTH = "Basic " + base64.b64encode(f"{HOOK_USER}:{HOOK_PASSWORD}".encode()).decode()
-DELIVERED = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
-CLIENT_TIMEOUT_S = 60
 
 
 def message_id(i: int) -> str:
     return f"{CAMPAIGN}-{i}"
 
 
-def body(i: int) -> bytes:
-    """One 2018-format callback with one DELIVERED report."""
-    return orjson.dumps({"results": [{
-        "bulkId": f"{CAMPAIGN}-b0", "messageId": message_id(i), "to": f"6681{i:07d}",
-        "sentAt": "2024-01-01T00:00:00.000+0700", "doneAt": "2024-01-01T00:00:05.000+0700",
-        "smsCount": 1, "status": DELIVERED}]})  # fmt: skip
-
-
-@pytest.fixture
-def enough_descriptors() -> Iterator[None]:
-    """Room for 5,000 client sockets here and 5,000 in the webhook (which inherits the limit)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    wanted = REPORTS * 2 + 1000
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
-    yield
-    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-
-
-async def burst(url: str) -> list[int]:
-    """POST every report at once (no client-side connection limit); the answers' statuses."""
-    headers = {"Authorization": AUTH, "Content-Type": "application/json"}
-    timeout = aiohttp.ClientTimeout(total=CLIENT_TIMEOUT_S)
-    connector = aiohttp.TCPConnector(limit=0)
-    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-
-        async def post(i: int) -> int:
-            async with session.post(url, data=body(i), headers=headers) as resp:
-                await resp.read()
-                return resp.status
-
-        return await asyncio.gather(*(post(i) for i in range(REPORTS)))
-
-
 def test_a_burst_of_single_report_posts_loses_nothing(
-    r: redis.Redis, redis_url: str, stack: Stack, enough_descriptors: None
+    r: redis.Redis, redis_url: str, stack: Stack
 ) -> None:
-    url = stack.webhook(HOOK_USER, HOOK_PASSWORD)
-    started = time.monotonic()
-    statuses = asyncio.run(burst(url))
-    elapsed = time.monotonic() - started
+    with descriptors(REPORTS * 2 + 1000):
+        url = stack.webhook(HOOK_USER, HOOK_PASSWORD)
+        started = time.monotonic()
+        statuses = asyncio.run(post_reports(url, [message_id(i) for i in range(REPORTS)]))
+        elapsed = time.monotonic() - started
 
     by_status = Counter(statuses)
     assert all(200 <= s < 300 for s in statuses), f"{dict(by_status)} in {elapsed:.1f}s"

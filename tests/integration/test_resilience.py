@@ -24,7 +24,8 @@ import redis
 from dispatcher import api, cli, control, keys
 from dispatcher.numbers import normalise
 from dispatcher.outcomes import State, rank
-from dispatcher.stack import Stack, child_pids
+from dispatcher.stack import Stack
+from tests.chaos import worker_children
 from tests.integration.conftest import (
     assert_sent_once,
     outcome_states,
@@ -154,24 +155,6 @@ def test_faults_every_message_accepted_once(r: redis.Redis, redis_url: str, stac
 
 
 # ---------------------------------------------------------------- (b) a worker SIGKILLed
-
-
-def worker_children(master: int) -> list[int]:
-    """The dramatiq worker processes of a master (not its fork helpers, if any)."""
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        pids = [p for p in child_pids(master) if b"dramatiq" in _cmdline(p)]
-        if pids:
-            return pids
-        time.sleep(0.1)
-    raise AssertionError(f"no worker children of {master}")
-
-
-def _cmdline(pid: int) -> bytes:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return b""
 
 
 def ack_sets(client: redis.Redis) -> dict[bytes, int]:

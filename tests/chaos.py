@@ -1,0 +1,407 @@
+"""Chaos scenarios: real Redis, real dramatiq worker processes, the sandbox over HTTP with its
+duplicate-messageId check off (it accepts and counts a second send, as SMSC.ru and
+SmsManager would), so every scenario ends by counting what the gateway really received.
+
+Each scenario returns a `Result`: recipients, real sends, double sends, lost messages and
+the seconds it took to finish.  `tests/integration/test_chaos.py` runs small versions in
+CI; `bench/chaos.py` runs 40,000-recipient versions and prints the table.
+
+    kill_workers      a worker process SIGKILLed again and again under gateway latency
+    redis_restart     Redis (AOF, everysec) SIGKILLed a third of the way in, then restarted
+    report_burst      thousands of delivery reports POSTed at once, one per request
+    wrong_url         a wrong ANTS_BASE_URL (404): pause, fix, resume
+    concurrent_ops    two imports, two resumes and two dead-letter replays at once
+    sigterm_group     SIGTERM to the workers' whole process group (systemd, honcho)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import csv
+import os
+import re
+import resource
+import signal
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import orjson
+import redis
+
+from config.settings import Settings
+from dispatcher import api, control, keys
+from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisServer, Stack, child_pids
+
+HONEST = {"dedupe_ids": False}
+ASKED = re.compile(
+    r"asked the gateway about (\d+) destinations with an unknown outcome: it has (\d+)"
+)
+WORKER_ENV = {"SMS_HTTP_TIMEOUT": "2", "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
+              "SMS_MAX_ATTEMPTS": "30", "SMS_SHUTDOWN_TIMEOUT_MS": "10000"}  # fmt: skip
+HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
+POLL_S = 0.2
+BOOT_S = 2.0  # a dramatiq master killed into before its workers said "ready" waits 30 s
+
+
+@dataclass
+class Result:
+    scenario: str
+    recipients: int
+    sends: int  # destinations the gateway accepted, counting every repeat
+    double: int  # sends beyond the first, per messageId
+    lost: int  # expected messageIds the gateway never got (or, for reports, never applied)
+    seconds: float
+    note: str = ""
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.double == 0 and self.lost == 0
+
+
+@dataclass
+class Chaos:
+    """Where and how big: one Redis database (emptied), a work folder, the workers' shape."""
+
+    redis_url: str
+    workdir: Path
+    processes: int = 2
+    threads: int = 4
+    batch_size: int = 100
+    latency_ms: int = 400
+    timeout_s: float = 300.0
+    logs: Path = field(init=False, default=Path())  # the running scenario's log folder
+
+    # ------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def stack(self, name: str, redis_url: str | None = None) -> Iterator[Stack]:
+        """The processes of one scenario, their logs under workdir/logs/{name}."""
+        self.logs = self.workdir / "logs" / name
+        with Stack(redis_url or self.redis_url, log_dir=self.logs, sandbox_defaults=HONEST) as s:
+            yield s
+
+    def asked(self) -> tuple[int, int]:
+        """From the workers' logs: destinations with an unknown outcome the gateway was asked
+        about, and how many of them it had (each a double send without the asking)."""
+        asked = had = 0
+        for log in self.logs.glob("workers-*.log"):
+            for m in ASKED.finditer(log.read_text(errors="replace")):
+                asked, had = asked + int(m.group(1)), had + int(m.group(2))
+        return asked, had
+
+    def sandbox(self, stack: Stack, **config: Any) -> str:
+        config = {"faults": {"latency_ms": self.latency_ms}, **config}
+        return stack.sandbox(SANDBOX_CONFIG=orjson.dumps(config).decode())
+
+    def workers(self, stack: Stack, **env: str) -> Any:
+        return stack.workers(self.processes, self.threads, **{**WORKER_ENV, **env})
+
+    def settings(self, base: str, redis_url: str | None = None) -> Settings:
+        return Settings(redis_url=redis_url or self.redis_url, ants_base_url=base,
+                        ants_username=SANDBOX_USER, ants_password=SANDBOX_PASSWORD,
+                        batch_size=self.batch_size)  # fmt: skip
+
+    def csv(self, name: str, n: int) -> Path:
+        path = self.workdir / f"{name}.csv"
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["phone", "name"])
+            for i in range(n):
+                w.writerow([f"08{i % 10}{i:07d}", f"n{i}"])
+        return path
+
+    def import_(self, base: str, campaign: str, n: int, redis_url: str | None = None) -> set[str]:
+        report = api.import_csv(self.csv(campaign, n), campaign=campaign, text="Hi {name}",
+                                settings=self.settings(base, redis_url))  # fmt: skip
+        assert report.valid == n, report
+        return expected_ids(campaign, n)
+
+    def wait(self, client: redis.Redis, campaign: str,
+             done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:  # fmt: skip
+        deadline = time.monotonic() + self.timeout_s
+        st: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            with contextlib.suppress(redis.ConnectionError):
+                st = control.status(client, campaign)
+                if done(st):
+                    return st
+            time.sleep(POLL_S)
+        raise AssertionError(f"{campaign} not done in {self.timeout_s:.0f}s: {st}")
+
+    def finished(self, client: redis.Redis, campaign: str) -> dict[str, Any]:
+        return self.wait(client, campaign, lambda s: s["in_flight"] == 0 and not s["paused"])
+
+    def result(self, scenario: str, base: str, expected: set[str], seconds: float,
+               note: str = "") -> Result:  # fmt: skip
+        sb = sandbox_state(base, ids=1)
+        accepted: dict[str, int] = sb["accepted"]
+        asked, had = self.asked()
+        if asked:
+            note = f"{note}; " if note else ""
+            note += f"{asked} unknown outcomes asked about, {had} at the gateway"
+        return Result(scenario, len(expected), sum(accepted.values()), sb["doubleSends"],
+                      len(expected - set(accepted)), round(seconds, 1), note,
+                      {"extra": len(set(accepted) - expected), "http": sb["http"],
+                       "asked": asked, "had": had})  # fmt: skip
+
+    # ------------------------------------------------------------ scenarios
+
+    def kill_workers(self, n: int, kills: int) -> Result:
+        """A worker process SIGKILLed `kills` times while batches are on their way."""
+        client = redis.Redis.from_url(self.redis_url)
+        with self.stack("kill") as stack:
+            base = self.sandbox(stack)
+            master = self.workers(stack)
+            expected = self.import_(base, "kill", n)
+            started = time.monotonic()
+            for k in range(kills):
+                target = n * (k + 1) // (kills + 1)
+                wait_until(lambda t=target: sandbox_state(base)["acceptedMessages"] >= t,
+                           self.timeout_s)  # fmt: skip
+                os.kill(worker_children(master.pid)[0], signal.SIGKILL)
+                master.wait(60)  # dramatiq's master stops the other worker and exits
+                master = self.workers(stack)
+                time.sleep(BOOT_S)
+            self.finished(client, "kill")
+            seconds = time.monotonic() - started
+            return self.result(f"worker SIGKILLed x{kills}, {self.latency_ms} ms latency",
+                               base, expected, seconds)  # fmt: skip
+
+    def redis_restart(self, n: int, down_s: float = 2.0) -> Result:
+        """Redis SIGKILLed a third of the way in; `seconds`: from Redis back to the end."""
+        server = RedisServer(self.workdir / "redis").start()
+        client = redis.Redis.from_url(server.url)
+        try:
+            with self.stack("restart", server.url) as stack:
+                base = self.sandbox(stack)
+                self.workers(stack)
+                expected = self.import_(base, "restart", n, server.url)
+                wait_until(lambda: sandbox_state(base)["acceptedMessages"] >= n // 3,
+                           self.timeout_s)  # fmt: skip
+                server.kill()
+                time.sleep(down_s)
+                server.start()
+                back = time.monotonic()
+                self.finished(client, "restart")
+                seconds = time.monotonic() - back
+                return self.result("Redis SIGKILLed and restarted (AOF everysec)", base,
+                                   expected, seconds, f"down {down_s:.0f} s")  # fmt: skip
+        finally:
+            server.stop()
+
+    def wrong_url(self, n: int) -> Result:
+        """ANTS_BASE_URL with a wrong path: the campaign pauses, nothing is sent or burnt;
+        after the fix and a resume, everything is sent once.  `seconds`: resume to end."""
+        client = redis.Redis.from_url(self.redis_url)
+        with self.stack("wrongurl") as stack:
+            base = self.sandbox(stack)
+            master = self.workers(stack, ANTS_BASE_URL=base + "/wrong/path")
+            expected = self.import_(base, "wrongurl", n)
+            st = self.wait(
+                client, "wrongurl", lambda s: bool(s["paused"]) and s["counts"].get("paused") == n
+            )
+            assert "404" in st["paused"], st
+            burnt = sandbox_state(base)["acceptedMessages"]
+            os.killpg(master.pid, signal.SIGTERM)
+            master.wait(60)
+            self.workers(stack)  # fixed
+            started = time.monotonic()
+            control.resume(client, api.enqueuer(self.settings(base)), "wrongurl")
+            self.finished(client, "wrongurl")
+            seconds = time.monotonic() - started
+            return self.result("wrong URL (404): paused, fixed, resumed", base, expected,
+                               seconds, f"{burnt} sent before the fix")  # fmt: skip
+
+    def concurrent_ops(self, n: int, dead: int) -> Result:
+        """Two imports of one campaign at once; out of credit, then two resumes at once; a
+        second campaign dead-lettered, then two replays at once."""
+        client = redis.Redis.from_url(self.redis_url)
+        with self.stack("concurrent") as stack:
+            base = self.sandbox(stack, credit=float(n // 3))
+            self.workers(stack, SMS_MAX_ATTEMPTS="2")
+            settings = self.settings(base)
+            started = time.monotonic()
+            path = self.csv("twice", n)
+            both(lambda: api.import_csv(path, campaign="twice", text="Hi {name}",
+                                        settings=settings))  # fmt: skip
+            self.wait(
+                client,
+                "twice",
+                lambda s: (
+                    bool(s["paused"])
+                    and s["counts"].get("accepted", 0) + s["counts"].get("paused", 0) == n
+                ),
+            )
+            sandbox_post(base, "balance", {"add": float(n)})
+            both(lambda: control.resume(client, api.enqueuer(settings), "twice"))
+            self.finished(client, "twice")
+            sandbox_post(base, "faults", {"error_share": 1.0})
+            expected = expected_ids("twice", n) | self.import_(base, "replay", dead)
+            self.wait(client, "replay", lambda s: s["counts"].get("dead", 0) == dead)
+            sandbox_post(base, "faults", {"error_share": 0.0})
+            both(lambda: control.replay(client, api.enqueuer(settings), "replay", 60))
+            self.finished(client, "replay")
+            seconds = time.monotonic() - started
+            counts = control.status(client, "twice")["counts"]
+            assert counts == {"accepted": n}, counts  # counted once, though imported twice
+            return self.result("two imports, two resumes, two replays at once", base,
+                               expected, seconds)  # fmt: skip
+
+    def sigterm_group(self, n: int) -> Result:
+        """SIGTERM to the workers' process group mid-campaign: they stop within the shutdown
+        timeout; after a restart everything is sent once."""
+        client = redis.Redis.from_url(self.redis_url)
+        with self.stack("sigterm") as stack:
+            base = self.sandbox(stack)
+            master = self.workers(stack)
+            expected = self.import_(base, "sigterm", n)
+            started = time.monotonic()
+            wait_until(lambda: sandbox_state(base)["acceptedMessages"] >= n // 3, self.timeout_s)
+            signalled = time.monotonic()
+            os.killpg(master.pid, signal.SIGTERM)
+            master.wait(int(WORKER_ENV["SMS_SHUTDOWN_TIMEOUT_MS"]) / 1000 + 30)
+            stopped = time.monotonic() - signalled
+            assert not group_alive(master.pid), "a worker process outlived its master"
+            self.workers(stack)
+            self.finished(client, "sigterm")
+            seconds = time.monotonic() - started
+            return self.result("SIGTERM to the workers' process group", base, expected,
+                               seconds, f"stopped in {stopped:.1f} s")  # fmt: skip
+
+    def report_burst(self, n: int) -> Result:
+        """`n` delivery reports POSTed to the webhook at once, one report per request."""
+        client = redis.Redis.from_url(self.redis_url)
+        with descriptors(2 * n + 1000), self.stack("burst") as stack:
+            hook = stack.webhook(HOOK_USER, HOOK_PASSWORD)
+            mids = [f"burst-{i}" for i in range(n)]
+            started = time.monotonic()
+            statuses = asyncio.run(post_reports(hook, mids))
+            seconds = time.monotonic() - started
+        pipe = client.pipeline(transaction=False)
+        for mid in mids:
+            pipe.hget(keys.message(mid), "state")
+        applied = sum(v == b"delivered" for v in pipe.execute())
+        refused = sum(1 for s in statuses if not 200 <= s < 300)
+        return Result("delivery-report burst, one report per POST", n, 0, 0, n - applied,
+                      round(seconds, 1), f"{refused} of {n} answered non-2xx",
+                      {"refused": refused})  # fmt: skip
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def expected_ids(campaign: str, n: int) -> set[str]:
+    return {f"{campaign}-{line}" for line in range(2, n + 2)}
+
+
+def sandbox_state(base: str, **flags: int) -> dict[str, Any]:
+    query = "&".join(f"{k}={v}" for k, v in flags.items())
+    with urllib.request.urlopen(f"{base}/_sandbox/state?{query}", timeout=30) as resp:
+        return orjson.loads(resp.read())
+
+
+def sandbox_post(base: str, section: str, body: dict[str, Any]) -> None:
+    req = urllib.request.Request(f"{base}/_sandbox/{section}", data=orjson.dumps(body),
+                                 method="POST")  # fmt: skip
+    with urllib.request.urlopen(req, timeout=30) as resp:
+        assert resp.status == 200
+
+
+def wait_until(ready: Callable[[], bool], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not ready():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not ready in {timeout_s:.0f}s")
+        time.sleep(POLL_S)
+
+
+def both(call: Callable[[], Any]) -> None:
+    """The same operation twice at the same moment (two operators, or a retried call)."""
+    errors: list[BaseException] = []
+    gate = threading.Barrier(2)
+
+    def run() -> None:
+        gate.wait()
+        try:
+            call()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise errors[0]
+
+
+def worker_children(master: int) -> list[int]:
+    """The dramatiq worker processes of a master (not its fork helpers, if any)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        pids = [p for p in child_pids(master) if b"dramatiq" in _cmdline(p)]
+        if pids:
+            return pids
+        time.sleep(0.1)
+    raise AssertionError(f"no worker children of {master}")
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def descriptors(wanted: int) -> Iterator[None]:
+    """Room for `wanted` open files here and in the processes started meanwhile (a burst
+    needs a socket per request on both sides)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        ceiling = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (ceiling, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def post_reports(hook: str, mids: list[str]) -> list[int]:
+    """One 2018-format DELIVERED report per POST, all at once (status 0: no answer)."""
+    auth = aiohttp.BasicAuth(HOOK_USER, HOOK_PASSWORD)
+    status = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
+    timeout = aiohttp.ClientTimeout(total=120)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auth=auth,
+                                     timeout=timeout) as session:  # fmt: skip
+
+        async def post(mid: str) -> int:
+            body = orjson.dumps({"results": [{"messageId": mid, "to": "66812345678",
+                                              "status": status}]})  # fmt: skip
+            try:
+                async with session.post(
+                    hook, data=body, headers={"Content-Type": "application/json"}
+                ) as resp:
+                    await resp.read()
+                    return resp.status
+            except (aiohttp.ClientError, TimeoutError):
+                return 0
+
+        return list(await asyncio.gather(*(post(m) for m in mids)))
