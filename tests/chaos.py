@@ -386,19 +386,18 @@ def descriptors(wanted: int) -> Iterator[None]:
 
 async def post_reports(hook: str, mids: list[str]) -> list[int]:
     """One 2018-format DELIVERED report per POST, all at once (status 0: no answer)."""
-    auth = aiohttp.BasicAuth(HOOK_USER, HOOK_PASSWORD)
+    headers = {"Authorization": aiohttp.encode_basic_auth(HOOK_USER, HOOK_PASSWORD),
+               "Content-Type": "application/json"}  # fmt: skip
     status = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), auth=auth,
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
                                      timeout=timeout) as session:  # fmt: skip
 
         async def post(mid: str) -> int:
             body = orjson.dumps({"results": [{"messageId": mid, "to": "66812345678",
                                               "status": status}]})  # fmt: skip
             try:
-                async with session.post(
-                    hook, data=body, headers={"Content-Type": "application/json"}
-                ) as resp:
+                async with session.post(hook, data=body, headers=headers) as resp:
                     await resp.read()
                     return resp.status
             except (aiohttp.ClientError, TimeoutError):
