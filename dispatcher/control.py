@@ -12,11 +12,10 @@ import redis
 from dispatcher import keys, lua, pause
 from dispatcher.batch import Batch
 from dispatcher.errors import CampaignNotFound
-from dispatcher.outcomes import FINAL, NONFINAL_TTL, State
+from dispatcher.outcomes import NONFINAL_TTL, SENT
 from workers.providers.ants.codes import ERROR_BY_ID
 
 Enqueue = Callable[[dict[str, Any]], None]
-DONE_SENDING = frozenset({State.ACCEPTED, State.PENDING}) | FINAL
 TOP_ERRORS = 10
 META_INTS = ("rows", "valid", "invalid", "duplicates", "batches", "messages", "created", "imported",
              "resent")  # fmt: skip
@@ -61,7 +60,7 @@ def top_errors(raw: dict[bytes, bytes], n: int = TOP_ERRORS) -> list[dict[str, A
 def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked: int) -> dict:
     facts: dict[str, Any] = {k: int(meta[k]) for k in META_INTS if k in meta}
     messages = facts.get("messages", 0)
-    done = sum(n for s, n in counts.items() if s in DONE_SENDING)
+    done = sum(n for s, n in counts.items() if s in SENT)
     return {
         "campaign": campaign,
         **facts,

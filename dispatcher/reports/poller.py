@@ -39,15 +39,13 @@ from dispatcher.outcomes import StreamPolicy
 from dispatcher.reports import ingest
 from workers.providers import http
 from workers.providers.ants.reports import parse_reports_response
-from workers.providers.ants.sender import check
+from workers.providers.ants.sender import LOGS_CHUNK, check, logs
 from workers.providers.reports import ReportParseError
 
 log = logging.getLogger(__name__)
 
 REPORTS_PATH = "/sms/1/reports"
-LOGS_PATH = "/sms/1/logs"
 DEFAULT_LIMIT = 100
-LOGS_CHUNK = 50  # messageIds per /sms/1/logs request
 READ_COUNT = 10  # inbox entries per read
 CLAIM_IDLE_MS = 60_000  # another consumer's entry this old is taken over
 BAD_KEEP = 1000  # unparseable bodies kept for inspection
@@ -142,11 +140,9 @@ class Poller:
     async def logs(self, message_ids: Sequence[str]) -> int:
         """Ask /sms/1/logs about these messages and apply what it says; returns reports."""
         seen = 0
-        for i in range(0, len(message_ids), LOGS_CHUNK):
-            chunk = message_ids[i : i + LOGS_CHUNK]
-            params = {"messageId": ",".join(chunk), "limit": str(len(chunk))}
-            body, ctype = await self._get(f"{self.s.ants_base_url}{LOGS_PATH}", params)
-            reports = parse_reports_response(body, ctype)
+        base, args = self.s.ants_base_url, (self.headers, self.timeout, message_ids)
+        async for answer in logs(self.session, base, *args):
+            reports = parse_reports_response(answer.body, answer.headers.get("Content-Type", ""))
             await ingest.apply(self.r, reports, self.policy)
             seen += len(reports)
         return seen

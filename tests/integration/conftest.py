@@ -16,10 +16,10 @@ import redis
 from config.settings import Settings
 from dispatcher import control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
+from tests.chaos import HONEST, sandbox_state
+from tests.chaos import sandbox_post as sandbox_set
 
-# The sandbox as an honest oracle: it accepts a reused messageId again and counts it,
-# as SMSC.ru and SmsManager do, so "each message sent once" is measured, not assumed.
-HONEST = {"dedupe_ids": False}
+__all__ = ["HONEST", "sandbox_set", "sandbox_state"]  # the oracle's helpers, for the tests here
 
 
 @pytest.fixture
@@ -32,12 +32,6 @@ def stack(r: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
 def settings_for(redis_url: str, base_url: str, **kw: Any) -> Settings:
     return Settings(redis_url=redis_url, ants_base_url=base_url, ants_username=SANDBOX_USER,
                     ants_password=SANDBOX_PASSWORD, **kw)  # fmt: skip
-
-
-def sandbox_state(base_url: str, **flags: int) -> dict[str, Any]:
-    query = "&".join(f"{k}={v}" for k, v in flags.items())
-    with urllib.request.urlopen(f"{base_url}/_sandbox/state?{query}", timeout=30) as resp:
-        return orjson.loads(resp.read())
 
 
 def sandbox_get(base_url: str, section: str) -> dict[str, Any]:
@@ -56,13 +50,6 @@ def assert_sent_once(base_url: str, expected: set[str]) -> dict[str, Any]:
     missing, extra = expected - set(sb["accepted"]), set(sb["accepted"]) - expected
     assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
     return sb
-
-
-def sandbox_set(base_url: str, section: str, body: dict[str, Any]) -> None:
-    req = urllib.request.Request(f"{base_url}/_sandbox/{section}", data=orjson.dumps(body),
-                                 method="POST")  # fmt: skip
-    with urllib.request.urlopen(req, timeout=30) as resp:
-        assert resp.status == 200
 
 
 def write_csv(path: Path, n: int, bad: int = 0, start: int = 0) -> Path:

@@ -25,7 +25,7 @@ from dispatcher import api, cli, control, keys
 from dispatcher.numbers import normalise
 from dispatcher.outcomes import State, rank
 from dispatcher.stack import Stack
-from tests.chaos import worker_children
+from tests.chaos import expected_ids, worker_children
 from tests.integration.conftest import (
     assert_sent_once,
     outcome_states,
@@ -75,10 +75,6 @@ def assert_no_worker_errors(tmp_path: Path) -> None:
         text = log.read_text(errors="replace")
         assert "Failed to process message" not in text, log
         assert "Unexpected failure" not in text, log
-
-
-def expected_ids(campaign: str, n: int, start_line: int = 2) -> set[str]:
-    return {f"{campaign}-{line}" for line in range(start_line, start_line + n)}
 
 
 def assert_stream_consistent(client: redis.Redis, campaign: str) -> dict[str, list[str]]:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
@@ -35,7 +35,8 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"
 TAKEN_GROUPS = frozenset({"0", "1", "2", "3", "4"})  # in its logs: the gateway took it
 _WHERE = re.compile(r"messages\[(\d+)\](?:\.destinations\[(\d+)\])?(?:\.(\w+))?")
 
-__all__ = ["MAX_VALIDITY_MINUTES", "AntsSender", "Result", "check", "parse_answer"]
+__all__ = ["LOGS_CHUNK", "MAX_VALIDITY_MINUTES", "AntsSender", "Result", "check", "logs",
+           "parse_answer"]  # fmt: skip
 
 
 class AntsSender:
@@ -78,18 +79,26 @@ class AntsSender:
 
     async def lookup(self, batch: Batch) -> dict[str, Result]:
         """What the gateway's message logs say of these destinations (absent: not taken)."""
-        found: dict[str, Result] = {}
         mids = [d.message_id for d in batch.destinations]
-        for i in range(0, len(mids), LOGS_CHUNK):
-            chunk = mids[i : i + LOGS_CHUNK]
-            params = {"messageId": ",".join(chunk), "limit": str(len(chunk))}
-            answer = await http.request(self.session, "GET", self.base + LOGS_PATH,
-                                        timeout=self.timeout, headers=self.headers,
-                                        params=params)  # fmt: skip
-            for r in parse_logs(check(answer)):
-                if r.message_id in chunk:
-                    found[r.message_id] = r
+        wanted, found = set(mids), {}
+        async for answer in logs(self.session, self.base, self.headers, self.timeout, mids):
+            found |= {r.message_id: r for r in parse_logs(answer.body) if r.message_id in wanted}
         return found
+
+
+async def logs(
+    session: aiohttp.ClientSession, base_url: str, headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout, message_ids: Sequence[str],
+) -> AsyncIterator[http.Answer]:  # fmt: skip
+    """`GET /sms/1/logs` about these messageIds, LOGS_CHUNK at a time: each 2xx answer
+    (kept 48 h by the gateway, readable any number of times); any other raises."""
+    for i in range(0, len(message_ids), LOGS_CHUNK):
+        chunk = message_ids[i : i + LOGS_CHUNK]
+        params = {"messageId": ",".join(chunk), "limit": str(len(chunk))}
+        answer = await http.request(session, "GET", base_url + LOGS_PATH, timeout=timeout,
+                                    headers=headers, params=params)  # fmt: skip
+        check(answer)
+        yield answer
 
 
 def check(answer: http.Answer, batch: Batch | None = None) -> bytes:
