@@ -54,6 +54,7 @@ def scenarios(c: Chaos, a: argparse.Namespace) -> dict[str, Callable[[], Result]
         "wrong-url": lambda: c.wrong_url(n),
         "concurrent": lambda: c.concurrent_ops(n, dead=max(100, n // 40)),
         "sigterm": lambda: c.sigterm_group(n),
+        "failover": lambda: c.failover(n),
     }
 
 

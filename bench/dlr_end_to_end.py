@@ -19,7 +19,8 @@ import orjson
 import redis
 
 from config.settings import Settings
-from dispatcher import api, control, keys
+from core import keys
+from dispatcher import api, control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
 
 USER, PASSWORD = "hook", "hook-secret"

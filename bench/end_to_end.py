@@ -1,8 +1,12 @@
 """End-to-end throughput: CSV import, Redis, dramatiq workers, sandbox over HTTP, outcome stream.
 
     python bench/end_to_end.py [--recipients 100000] [--processes 2] [--threads 8] [--runs 1]
+                               [--provider ants|smsmanager|smsc]
 
-Prints, per run: recipients/s from the start of the import until every message
+Through the sandbox of `--provider`, with its duplicate-id check off, so a message sent
+twice would be counted twice: a run that is not exactly once (every recipient's message
+accepted by the gateway once, none twice) stops with an error.  Prints, per run:
+recipients/s from the start of the import until every message
 is recorded as accepted, the import's own rate, and the peak RSS of the producer
 (this process) and of each worker process.  REDIS_URL defaults to
 redis://127.0.0.1:6379/9, which is FLUSHED first.
@@ -59,11 +63,12 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
-def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path) -> dict[str, float]:
+def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path,
+             provider: str) -> dict[str, float]:  # fmt: skip
     client = redis.Redis.from_url(url)
     client.flushdb()
     with Stack(url, sandbox_defaults={"dedupe_ids": False}) as stack:
-        base = stack.sandbox()
+        base = stack.sandbox(provider=provider)
         workers = stack.workers(processes, threads)
         settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
                             ants_password=SANDBOX_PASSWORD)  # fmt: skip
@@ -73,12 +78,14 @@ def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path) -> 
         drained: dict[str, float] = {}
         watcher = threading.Thread(target=_watch, args=(client, n, started, done, drained))
         watcher.start()
-        report = api.import_csv(csv_path, campaign="bench", text="Hi {name}", settings=settings)
+        report = api.import_csv(csv_path, campaign="bench", text="Hi {name}", settings=settings,
+                                provider=provider)  # fmt: skip
         imported = time.perf_counter() - started
         watcher.join()
         rss = [peak_rss_mb(pid) for pid in children(workers.pid)]
         sb = _sandbox_state(base)
-    if sb["doubleSends"] or sb["acceptedMessages"] != report.valid:
+    counts = set(sb["accepted"].values())
+    if sb["doubleSends"] or sb["acceptedMessages"] != report.valid or counts != {1}:
         raise SystemExit(f"not exactly once: {sb['doubleSends']} double sends, "
                          f"{sb['acceptedMessages']} of {report.valid} accepted")  # fmt: skip
     return {
@@ -92,7 +99,7 @@ def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path) -> 
 
 
 def _sandbox_state(base: str) -> dict[str, Any]:
-    with urllib.request.urlopen(f"{base}/_sandbox/state", timeout=60) as resp:
+    with urllib.request.urlopen(f"{base}/_sandbox/state?ids=1", timeout=60) as resp:
         return orjson.loads(resp.read())
 
 
@@ -116,18 +123,20 @@ def main() -> None:
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--runs", type=int, default=1)
+    p.add_argument("--provider", default="ants", choices=["ants", "smsmanager", "smsc"])
     args = p.parse_args()
     url = os.environ.get("REDIS_URL", DEFAULT_URL)
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "bench.csv"
         write_csv(csv_path, args.recipients)
-        results = [run_once(url, args.recipients, args.processes, args.threads, csv_path)
-                   for _ in range(args.runs)]  # fmt: skip
+        results = [run_once(url, args.recipients, args.processes, args.threads, csv_path,
+                            args.provider) for _ in range(args.runs)]  # fmt: skip
     for i, r in enumerate(results, 1):
         print(f"run {i}: " + "  ".join(f"{k}={v:,.1f}" for k, v in r.items()))
     rates = [r["recipients_per_s"] for r in results]
     print(f"median: {statistics.median(rates):,.0f} recipients/s end to end "
-          f"({args.recipients:,} recipients, {args.processes}x{args.threads} workers)")  # fmt: skip
+          f"({args.recipients:,} recipients through {args.provider}, "
+          f"{args.processes}x{args.threads} workers, each accepted exactly once)")  # fmt: skip
 
 
 if __name__ == "__main__":

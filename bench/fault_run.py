@@ -33,7 +33,8 @@ import orjson
 import redis
 
 from config.settings import Settings
-from dispatcher import api, control, keys
+from core import keys
+from dispatcher import api, control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack, child_pids
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/10")

@@ -21,8 +21,11 @@ from collections.abc import Callable
 
 import redis
 
-from dispatcher import keys
-from workers.limits import Limiter, Rate
+from core import keys
+from core.limits import Limiter, Rate
+from providers.ants import PROFILE as ANTS
+
+ANTS_FLOODING = (ANTS.flood_varied, ANTS.flood_identical)
 
 DEFAULT_URL = "redis://127.0.0.1:6379/13"
 BATCH = 1_000
@@ -75,7 +78,7 @@ def main() -> None:
     )
 
     def flooding() -> object:
-        return limiter.flooding(next(batches))
+        return limiter.flooding(next(batches), *ANTS_FLOODING)
 
     print(
         f"Redis {client.info('server')['redis_version']}, key prefix {keys.PREFIX!r}, "

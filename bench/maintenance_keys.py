@@ -24,9 +24,8 @@ from dramatiq.brokers.redis import RedisBroker
 from rich.console import Console
 from rich.table import Table
 
-from config.settings import Settings
+from core.queues import CAMPAIGN_QUEUE, ProducerBroker, enqueue_batch, make_producer
 from dispatcher.stack import RedisServer
-from workers.broker import CAMPAIGN_QUEUE, ProducerBroker, enqueue_batch, make_producer
 
 HEARTBEAT_MS = 1_000
 FILL = "for i = ARGV[1], ARGV[2] do redis.call('SET', 'filler:' .. i, 'x') end"
@@ -52,7 +51,7 @@ def run(url: str, producers: int, producer_kind: str) -> tuple[int, float]:
             broker = RedisBroker(url=url, heartbeat_timeout=HEARTBEAT_MS)
             broker.declare_queue(CAMPAIGN_QUEUE)
         else:
-            broker = make_producer(Settings(redis_url=url))
+            broker = make_producer(url)
             assert isinstance(broker, ProducerBroker)
         enqueue_batch(broker, {"c": "bench", "d": []})
     time.sleep(HEARTBEAT_MS / 1000 + 0.5)  # every producer now looks dead

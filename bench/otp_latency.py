@@ -35,9 +35,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from config.settings import Settings  # noqa: E402
+from core.limits import Limit, Rate  # noqa: E402
 from dispatcher import api, control, otp  # noqa: E402
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack  # noqa: E402
-from workers.limits import Limit, Rate  # noqa: E402
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/11")
 CAMPAIGN = "otpbench"

@@ -14,15 +14,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from dispatcher.errors import ConfigError
-from workers.limits.plan import (
-    ANTI_FLOOD_IDENTICAL,
-    ANTI_FLOOD_VARIED,
+from core.errors import ConfigError
+from core.limits.plan import (
     OTP_SEND_PER_APP,
     OTP_SEND_PER_PHONE,
     OTP_VERIFY,
 )
-from workers.limits.spec import Limit, Rate, parse_duration
+from core.limits.spec import Limit, Rate, parse_duration
 
 DEFAULT_ANTS_BASE_URL = "http://127.0.0.1:8099"
 DEFAULT_REGION = "TH"
@@ -40,12 +38,42 @@ MAX_RESENDS = 10
 DEFAULT_EXPIRY_GRACE = 7200  # s after the validity end before an open message is EXPIRED
 DEFAULT_TRANSACTIONAL_SHARE = 0.2  # of SMS_RATE, kept for the transactional queue and OTPs
 MAX_TRANSACTIONAL_SHARE = 0.9
-DEFAULT_BURST_SHARE = 0.1  # SMS_BURST unset: a tenth of a second's worth of the rate
 DEFAULT_PIN_ATTEMPTS = 10
 DEFAULT_PIN_TTL_MS = 15 * 60_000
 MAX_CONCURRENCY = 1000
-SECRET_FIELDS = frozenset({"ants_password", "ants_api_key", "webhook_password"})
-SENDER_RE = re.compile(r"^\S{1,11}$")
+SECRET_FIELDS = frozenset({"ants_password", "ants_api_key", "webhook_password",
+                           "smsmanager_api_key", "smsc_password"})  # fmt: skip
+SENDER_RE = re.compile(r"^\S{1,15}$")  # plausible anywhere; each provider checks its own rule
+DEFAULT_PROVIDER = "ants"
+DEFAULT_SMSMANAGER_BASE_URL = "https://http-api.smsmanager.cz"
+DEFAULT_SMSC_BASE_URL = "https://smsc.ru"
+PROVIDER_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+# failover on health (see workers/health.py): a provider is passed over for new batches
+# when its last SMS_FAILOVER_IN_A_ROW requests all failed, or when, over the last
+# SMS_FAILOVER_WINDOW, at least SMS_FAILOVER_MIN_REQUESTS requests went to it and
+# SMS_FAILOVER_ERROR_RATE of them failed, or SMS_FAILOVER_SLOW_SHARE of them took longer
+# than SMS_FAILOVER_SLOW_MS (GOV.UK Notify: 15% slower than 5 minutes)
+DEFAULT_FAILOVER_IN_A_ROW = 10
+DEFAULT_FAILOVER_WINDOW_MS = 300_000
+DEFAULT_FAILOVER_MIN_REQUESTS = 20
+DEFAULT_FAILOVER_ERROR_RATE = 0.3
+DEFAULT_FAILOVER_SLOW_SHARE = 0.15
+DEFAULT_FAILOVER_SLOW_MS = 10_000
+DEFAULT_FAILOVER_PROBE_MS = 60_000  # an unhealthy provider gets one probe batch this often
+
+
+@dataclass(frozen=True)
+class Route:
+    """Destinations a route applies to (country prefix, or sender id) and its providers."""
+
+    prefix: str = ""  # international digits, e.g. "66"; "" with no sender: every number
+    sender: str = ""
+    providers: tuple[str, ...] = ()
+
+    def matches(self, number: str, sender: str) -> bool:
+        if self.sender:
+            return sender == self.sender
+        return number.startswith(self.prefix)
 
 
 @dataclass(frozen=True)
@@ -55,6 +83,21 @@ class Settings:
     ants_username: str = ""
     ants_password: str = ""
     ants_api_key: str = ""
+    provider: str = DEFAULT_PROVIDER  # SMS_PROVIDER: campaigns without a choice or route
+    routes: tuple[Route, ...] = ()  # SMS_ROUTES, most specific first
+    smsmanager_base_url: str = DEFAULT_SMSMANAGER_BASE_URL
+    smsmanager_api_key: str = ""
+    smsmanager_gateway: str = "high"  # its delivery quality: high | economy | lowcost | direct
+    smsc_base_url: str = DEFAULT_SMSC_BASE_URL
+    smsc_login: str = ""
+    smsc_password: str = ""
+    failover_window_ms: int = DEFAULT_FAILOVER_WINDOW_MS
+    failover_min_requests: int = DEFAULT_FAILOVER_MIN_REQUESTS
+    failover_in_a_row: int = DEFAULT_FAILOVER_IN_A_ROW
+    failover_error_rate: float = DEFAULT_FAILOVER_ERROR_RATE
+    failover_slow_share: float = DEFAULT_FAILOVER_SLOW_SHARE
+    failover_slow_ms: int = DEFAULT_FAILOVER_SLOW_MS
+    failover_probe_ms: int = DEFAULT_FAILOVER_PROBE_MS
     sender: str = "InfoSMS"
     region: str = DEFAULT_REGION
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -79,11 +122,11 @@ class Settings:
     resend_max: int = DEFAULT_RESEND_MAX
     expiry_grace: int = DEFAULT_EXPIRY_GRACE
     rate: Rate | None = None  # account throughput in SMS parts; None: unlimited
-    burst: int | None = None  # parts beyond the steady rate; None: DEFAULT_BURST_SHARE
+    burst: int | None = None  # parts beyond the steady rate; None: core.limits.buckets' default
     sender_rate: Rate | None = None  # per sender id, on top of the account rate
     transactional_share: float = DEFAULT_TRANSACTIONAL_SHARE
-    flood_varied: Limit = ANTI_FLOOD_VARIED
-    flood_identical: Limit = ANTI_FLOOD_IDENTICAL
+    flood_varied: Limit | None = None  # None: the provider's own (its profile)
+    flood_identical: Limit | None = None
     flood_enabled: bool = True
     max_concurrency: int = 0  # concurrent gateway requests per account; 0: no limit
     otp_application_id: str = ""
@@ -167,6 +210,53 @@ def check_otp(settings: Settings) -> None:
             raise ConfigError(name, "not set: create a 2FA application and message template")
 
 
+SMSMANAGER_GATEWAYS = ("high", "economy", "lowcost", "direct")
+
+
+def _smsmanager_gateway(name: str, raw: str) -> str:
+    if raw not in SMSMANAGER_GATEWAYS:
+        raise ConfigError(name, f"must be one of {', '.join(SMSMANAGER_GATEWAYS)}, got {raw!r}")
+    return raw
+
+
+def _fraction(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(name, f"expected a share such as 0.3, got {raw!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise ConfigError(name, f"must be above 0 and at most 1, got {value}")
+    return value
+
+
+def _provider(name: str, raw: str) -> str:
+    if not PROVIDER_RE.match(raw):
+        raise ConfigError(name, f"expected a provider name such as ants, got {raw!r}")
+    return raw
+
+
+def _routes(name: str, raw: str) -> tuple[Route, ...]:
+    """`66=ants,smsc; 420=smsmanager; sender:Alerts=smsc; *=ants` -> routes, most specific
+    first (a sender before any prefix, longer prefixes before shorter, `*` last)."""
+    routes = []
+    for entry in (e.strip() for e in raw.split(";")):
+        if not entry:
+            continue
+        key, eq, names = entry.partition("=")
+        providers = tuple(_provider(name, n.strip()) for n in names.split(",") if n.strip())
+        key = key.strip()
+        if not eq or not providers:
+            raise ConfigError(name, f"expected KEY=provider[,provider...], got {entry!r}")
+        if key.startswith("sender:") and key[7:]:
+            routes.append(Route(sender=key[7:], providers=providers))
+        elif key == "*" or key.isdigit():
+            routes.append(Route(prefix="" if key == "*" else key, providers=providers))
+        else:
+            raise ConfigError(name, f"a route is a country prefix (digits), sender:NAME or *, "
+                                    f"got {key!r}")  # fmt: skip
+    return tuple(sorted(routes, key=lambda r: (not r.sender, -len(r.prefix))))
+
+
 def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     if not raw.startswith(schemes):
         raise ConfigError(name, f"must start with one of {', '.join(schemes)}")
@@ -201,6 +291,24 @@ _PARSERS = {
     "ANTS_USERNAME": ("ants_username", lambda n, v: v),
     "ANTS_PASSWORD": ("ants_password", lambda n, v: v),
     "ANTS_API_KEY": ("ants_api_key", lambda n, v: v),
+    "SMS_PROVIDER": ("provider", _provider),
+    "SMS_ROUTES": ("routes", _routes),
+    "SMSMANAGER_BASE_URL": (
+        "smsmanager_base_url",
+        lambda n, v: _url(n, v, ("http://", "https://")),
+    ),
+    "SMSMANAGER_API_KEY": ("smsmanager_api_key", lambda n, v: v),
+    "SMSMANAGER_GATEWAY": ("smsmanager_gateway", _smsmanager_gateway),
+    "SMSC_BASE_URL": ("smsc_base_url", lambda n, v: _url(n, v, ("http://", "https://"))),
+    "SMSC_LOGIN": ("smsc_login", lambda n, v: v),
+    "SMSC_PASSWORD": ("smsc_password", lambda n, v: v),
+    "SMS_FAILOVER_WINDOW": ("failover_window_ms", lambda n, v: parse_duration(v, n)),
+    "SMS_FAILOVER_MIN_REQUESTS": ("failover_min_requests", lambda n, v: _int(n, v, 1, 10**6)),
+    "SMS_FAILOVER_IN_A_ROW": ("failover_in_a_row", lambda n, v: _int(n, v, 1, 10**6)),
+    "SMS_FAILOVER_ERROR_RATE": ("failover_error_rate", lambda n, v: _fraction(n, v)),
+    "SMS_FAILOVER_SLOW_SHARE": ("failover_slow_share", lambda n, v: _fraction(n, v)),
+    "SMS_FAILOVER_SLOW_MS": ("failover_slow_ms", lambda n, v: _int(n, v, 1, 3_600_000)),
+    "SMS_FAILOVER_PROBE_AFTER": ("failover_probe_ms", lambda n, v: parse_duration(v, n)),
     "SMS_SENDER": ("sender", check_sender),
     "SMS_REGION": ("region", _region),
     "SMS_BATCH_SIZE": ("batch_size", lambda n, v: _int(n, v, 1, MAX_BATCH_SIZE)),
@@ -252,6 +360,7 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
             values[attr] = parse(name, raw)
     settings = Settings(**values)
     _check_credentials(settings)
+    _check_smsc(settings)
     _check_webhook(settings)
     return settings
 
@@ -260,6 +369,12 @@ def _check_webhook(settings: Settings) -> None:
     if bool(settings.webhook_username) != bool(settings.webhook_password):
         missing = "WEBHOOK_PASSWORD" if settings.webhook_username else "WEBHOOK_USERNAME"
         raise ConfigError(missing, "set both WEBHOOK_USERNAME and WEBHOOK_PASSWORD, or neither")
+
+
+def _check_smsc(settings: Settings) -> None:
+    if bool(settings.smsc_login) != bool(settings.smsc_password):
+        missing = "SMSC_PASSWORD" if settings.smsc_login else "SMSC_LOGIN"
+        raise ConfigError(missing, "set both SMSC_LOGIN and SMSC_PASSWORD, or neither")
 
 
 def _check_credentials(settings: Settings) -> None:

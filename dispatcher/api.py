@@ -19,15 +19,15 @@ from typing import Any
 import redis
 
 from config import settings as config
-from dispatcher import ids, keys
+from core import ids, keys
+from core.batch import Batch, Destination
+from core.errors import ConfigError, InputError
 from dispatcher import otp as otp_service
-from dispatcher.batch import Batch, Destination
 from dispatcher.campaign import CampaignSpec, Importer, ImportReport, Progress
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, from_rows, open_text
-from dispatcher.errors import ConfigError, InputError
 from dispatcher.numbers import normalise
-from dispatcher.sms import TOO_LONG, too_long
+from providers import registry
 
 API_CAMPAIGN = "api"
 
@@ -40,6 +40,7 @@ def _settings(settings: config.Settings | None) -> config.Settings:
     s = settings or config.load()
     if not s.redis_url:
         raise ConfigError("REDIS_URL", "not set: the API needs the Redis the workers use")
+    registry.check(s)
     return s
 
 
@@ -48,30 +49,37 @@ _brokers: dict[str, Any] = {}
 
 def enqueuer(settings: config.Settings) -> Any:
     """enqueue(batch_dict) on a producer broker made once per Redis URL."""
-    from workers.broker import enqueue_batch, make_producer
+    from core.queues import enqueue_batch, make_producer
 
     if settings.redis_url not in _brokers:
-        _brokers[settings.redis_url] = make_producer(settings)
+        _brokers[settings.redis_url] = make_producer(settings.redis_url)
     broker = _brokers[settings.redis_url]
     return lambda batch: enqueue_batch(broker, batch)
 
 
-def _spec(s: config.Settings, campaign: str, text: str, sender: str | None) -> CampaignSpec:
+def _spec(s: config.Settings, campaign: str, text: str, sender: str | None,
+          provider: str | None = None) -> CampaignSpec:  # fmt: skip
+    """The campaign's facts; its texts and sender are checked against the gateway asked for
+    (`provider`, else SMS_PROVIDER: routes may pick others, with the same profile facts)."""
     sender = config.check_sender("sender", sender) if sender else s.sender
+    spec = registry.get(provider or s.provider)
+    if not spec.profile.check_sender(sender):
+        raise InputError(f"sender {sender!r} is not one {spec.name} accepts", field="sender")
     return CampaignSpec(ids.check_campaign(campaign), sender, text, s.region, s.batch_size,
-                        s.validity_minutes)  # fmt: skip
+                        s.validity_minutes, provider or "", spec.profile)  # fmt: skip
 
 
 def import_csv(
     path: str | Path, *, campaign: str, text: str, sender: str | None = None,
     phone_column: str | None = None, delimiter: str | None = None,
     rejects: str | Path | None = None, settings: config.Settings | None = None,
-    progress: bool | Progress = False,
+    progress: bool | Progress = False, provider: str | None = None,
 ) -> ImportReport:  # fmt: skip
-    """Import a CSV file as a campaign; bad rows go to the rejects CSV."""
+    """Import a CSV file as a campaign; bad rows go to the rejects CSV.  `provider`: the
+    gateway to send through (else the routes, else SMS_PROVIDER)."""
     s = _settings(settings)
     path = Path(path)
-    spec = _spec(s, campaign, text, sender)
+    spec = _spec(s, campaign, text, sender, provider)
     rejects_path = Path(rejects) if rejects else default_rejects(path)
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
@@ -97,7 +105,7 @@ def _progress(progress: bool | Progress) -> Progress | None:
 def enqueue_campaign(
     recipients: Iterable[Mapping[str, str]], *, campaign: str, text: str,
     sender: str | None = None, phone_column: str = "phone",
-    settings: config.Settings | None = None,
+    settings: config.Settings | None = None, provider: str | None = None,
 ) -> ImportReport:  # fmt: skip
     """A campaign from dicts (one per recipient); returns the same report as import_csv."""
     rows = list(recipients)
@@ -107,13 +115,14 @@ def enqueue_campaign(
     table: Sequence[Sequence[str]] = [[str(r.get(h, "")) for h in header] for r in rows]
     s = _settings(settings)
     importer = Importer(redis.Redis.from_url(s.redis_url), enqueuer(s),
-                        _spec(s, campaign, text, sender))  # fmt: skip
+                        _spec(s, campaign, text, sender, provider))  # fmt: skip
     return importer.run(from_rows(header, table, phone_column))
 
 
 def send_sms(
     to: str, text: str, *, key: str | None = None, sender: str | None = None,
     campaign: str = API_CAMPAIGN, settings: config.Settings | None = None,
+    provider: str | None = None,
 ) -> str:  # fmt: skip
     """One transactional SMS on the high-priority queue; returns its messageId.
 
@@ -122,9 +131,9 @@ def send_sms(
     """
     s = _settings(settings)
     number = normalise(to, s.region)
-    if too_long(text):
-        raise InputError(TOO_LONG, field="text")
-    spec = _spec(s, campaign, text, sender)
+    spec = _spec(s, campaign, text, sender, provider)
+    if why := spec.profile.too_long(text) if spec.profile else "":
+        raise InputError(why, field="text")
     mid = ids.keyed_message_id(spec.campaign, key)
     client = redis.Redis.from_url(s.redis_url)
     marker = keys.enqueued_once(mid)
@@ -133,7 +142,7 @@ def send_sms(
     expires = int(time.time() * 1000) + s.validity_minutes * 60_000
     bulk = ids.transactional_bulk_id(spec.campaign, mid)
     batch = Batch(spec.campaign, 0, bulk, spec.sender, text, (Destination(mid, number),),
-                  expires, transactional=True)  # fmt: skip
+                  expires, transactional=True, provider=spec.provider)  # fmt: skip
     enqueuer(s)(batch.to_dict())  # before the marker: a crash here resends, never loses
     if client.set(marker, 1, nx=True, ex=s.final_ttl):
         pipe = client.pipeline(transaction=True)

@@ -24,14 +24,14 @@ from typing import Any
 import orjson
 import redis
 
-from dispatcher import ids, keys, lua
-from dispatcher.batch import Batch, Destination
+from core import ids, keys, lua
+from core.batch import Batch, Destination
+from core.errors import InputError
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, Reject, Row
-from dispatcher.errors import InputError
 from dispatcher.numbers import normalise
-from dispatcher.sms import TOO_LONG, too_long
 from dispatcher.template import Template
+from providers.registry import Profile
 
 CAMPAIGN_TTL = 30 * 86400  # how long re-import protection lasts
 DEDUPE_CHUNK = 1000
@@ -66,6 +66,8 @@ class CampaignSpec:
     region: str
     batch_size: int
     validity_minutes: int
+    provider: str = ""  # asked for by the caller ("": routes, else SMS_PROVIDER)
+    profile: Profile | None = None  # the gateway texts are checked against (too long?)
 
 
 class Importer:
@@ -87,8 +89,8 @@ class Importer:
     def run(self, source: CsvSource) -> ImportReport:
         started = time.perf_counter()
         self.template = Template(self.spec.text, source.header, file=source.name)
-        if not self.template.personalised and too_long(self.template.shared_text):
-            raise InputError(TOO_LONG, file=source.name, field="text")
+        if not self.template.personalised and (why := self._too_long(self.template.shared_text)):
+            raise InputError(why, file=source.name, field="text")
         self._header = source.header
         self._phone_field = source.header[source.phone_index]
         if self.rejects:
@@ -124,12 +126,15 @@ class Importer:
         except InputError as exc:
             return self._reject(item.line, self._phone_field, exc.reason, item.fields)
         text = self.template.render(item.fields) if self.template.personalised else None
-        if text is not None and too_long(text):
-            return self._reject(item.line, "text", TOO_LONG, item.fields)
+        if text is not None and (why := self._too_long(text)):
+            return self._reject(item.line, "text", why, item.fields)
         self._check.append((item.line, number, text))
         self._fields[item.line] = item.fields
         if len(self._check) >= DEDUPE_CHUNK:
             self._flush_check()
+
+    def _too_long(self, text: str) -> str:
+        return self.spec.profile.too_long(text) if self.spec.profile else ""
 
     def _reject(self, line: int, field_: str, reason: str, fields: Any) -> None:
         self.report.invalid += 1
@@ -143,8 +148,8 @@ class Importer:
             return
         pairs = orjson.dumps([(number, line) for line, number, _ in self._check])
         args = [CAMPAIGN_TTL, pairs]
-        owners = lua.script(self.r, "dedupe")(keys=[keys.campaign_numbers(self.spec.campaign)],
-                                              args=args)  # fmt: skip
+        numbers = keys.campaign_numbers(self.spec.campaign)
+        owners = lua.script(self.r, "dedupe", "dispatcher")(keys=[numbers], args=args)
         for (line, number, text), owner in zip(self._check, owners, strict=True):
             fields = self._fields.pop(line)
             if owner:
@@ -175,7 +180,7 @@ class Importer:
         s = self.spec
         shared = None if self.template.personalised else self.template.shared_text
         batch = Batch(s.campaign, seq, ids.bulk_id(s.campaign, seq), s.sender, shared,
-                      tuple(dests), self._expires_at)  # fmt: skip
+                      tuple(dests), self._expires_at, provider=s.provider)  # fmt: skip
         try:
             self.enqueue(batch.to_dict())
         except BaseException:
@@ -192,7 +197,7 @@ class Importer:
         keys_ = [keys.campaign_enqueued(c), keys.campaign_enqueuing(c), keys.campaign_counts(c),
                  keys.campaign_meta(c)]  # fmt: skip
         args = [mode, seq, self._token, arg, CAMPAIGN_TTL]
-        return lua.script(self.r, "enqueue_once")(keys=keys_, args=args)  # type: ignore[no-any-return]
+        return lua.script(self.r, "enqueue_once", "dispatcher")(keys=keys_, args=args)  # type: ignore[no-any-return]
 
     def _finish(self) -> None:
         rp = self.report

@@ -7,7 +7,7 @@ smsdispatch status CAMPAIGN       counts by state (--json for machines)
 smsdispatch resume CAMPAIGN       continue a paused campaign
 smsdispatch parked list|drop CAMPAIGN [MESSAGE_ID...]   a paused campaign's parked destinations
 smsdispatch deadletters list|replay [--campaign ID]
-smsdispatch sandbox --port N      the built-in ANTS sandbox gateway
+smsdispatch sandbox [--provider P] --port N   a built-in sandbox gateway
 smsdispatch webhook [--host --port] [--insecure-no-auth]   delivery-report intake
 smsdispatch reports poll [--once] [--interval S] [--limit N] [--logs MESSAGE_ID...]
 smsdispatch reports sweep [--campaign ID] [--grace S] [--interval S]
@@ -32,8 +32,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from config import settings as config
+from core.errors import ConfigError, DispatchError, InputError, StoreUnavailable
 from dispatcher import api, control, embedded
-from dispatcher.errors import ConfigError, DispatchError, InputError, StoreUnavailable
 from dispatcher.stack import worker_command
 
 console = Console(stderr=True)
@@ -83,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=("list", "replay"))
     d.add_argument("--campaign", default=None)
     d.set_defaults(func=cmd_deadletters)
-    sb = sub.add_parser("sandbox", help="run the built-in ANTS sandbox gateway")
+    sb = sub.add_parser("sandbox", help="run a built-in sandbox gateway (ants, smsmanager, smsc)")
+    sb.add_argument("--provider", default="ants", help="which gateway it imitates")
     sb.add_argument("--host", default="127.0.0.1")
     sb.add_argument("--port", type=int, default=8099)
     sb.add_argument(
@@ -133,6 +134,11 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--phone-column", default=None)
     p.add_argument("--delimiter", default=None)
     p.add_argument("--rejects", type=Path, default=None, help="default FILE.rejects.csv")
+    p.add_argument(
+        "--provider",
+        default=None,
+        help="the gateway to send through (else SMS_ROUTES, else SMS_PROVIDER)",
+    )
     p.set_defaults(func=cmd_import)
 
 
@@ -143,6 +149,8 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--port", type=int, default=0, help="sandbox port (default: a free one)")
+    p.add_argument("--provider", default=config.DEFAULT_PROVIDER,
+                   help="the gateway whose sandbox the demo sends through")  # fmt: skip
     p.set_defaults(func=_lazy("dispatcher.demo", "run"))
 
 
@@ -165,7 +173,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = api.import_csv(
             args.file, campaign=args.campaign, text=args.text, sender=args.sender,
             phone_column=args.phone_column, delimiter=args.delimiter, rejects=args.rejects,
-            settings=settings, progress=True,
+            settings=settings, progress=True, provider=args.provider,
         )  # fmt: skip
     _print_import(report, args.rejects or api.default_rejects(args.file))
     return 0
@@ -198,6 +206,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for k in ("messages", "done_sending", "in_flight", "invalid", "duplicates", "parked_batches"):
         console.print(f"{k}: {st.get(k, 0)}")
     console.print(f"awaiting_report: {st.get('awaiting_report', 0)}")
+    for provider, n in st.get("accepted_by_provider", {}).items():
+        console.print(f"accepted by {provider}: {n}")
     _print_errors(st.get("top_errors", []))
     if st["paused"]:
         console.print(
@@ -227,8 +237,8 @@ def cmd_resume(args: argparse.Namespace) -> int:
 
 
 def cmd_parked(args: argparse.Namespace) -> int:
-    from dispatcher import pause
-    from dispatcher.outcomes import StreamPolicy
+    from core import pause
+    from core.outcomes import StreamPolicy
 
     with embedded.redis_url() as url:
         client = _client(url)
@@ -262,7 +272,7 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
 def cmd_worker(args: argparse.Namespace) -> int:
     """exec dramatiq when REDIS_URL is set (signals reach it directly); with an embedded
     Redis, run it as a child, forward SIGTERM, and stop the embedded server after it."""
-    from workers.metrics import dramatiq_env
+    from core.queues import dramatiq_env
 
     production = bool(os.environ.get("REDIS_URL"))
     with embedded.redis_url() as url:
@@ -278,17 +288,27 @@ def cmd_worker(args: argparse.Namespace) -> int:
         return proc.wait()
 
 
+def check_sandbox(provider: str) -> None:
+    """A ConfigError unless there is a sandbox of `provider`."""
+    from sandbox import server
+
+    if provider not in server.APPS:
+        raise ConfigError("--provider", f"no sandbox for {provider!r}; there are: "
+                                        f"{', '.join(sorted(server.APPS))}")  # fmt: skip
+
+
 def cmd_sandbox(args: argparse.Namespace) -> int:
     from sandbox import server
-    from sandbox.settings import SandboxSettings, update
+    from sandbox.settings import update
 
-    settings = SandboxSettings()
+    check_sandbox(args.provider)
+    settings = server.default_settings(args.provider)
     if args.config:
         try:
             update(settings, orjson.loads(args.config))
         except (ValueError, orjson.JSONDecodeError) as exc:
             raise ConfigError("SANDBOX_CONFIG", str(exc)) from None
-    server.run(args.host, args.port, settings)
+    server.run(args.host, args.port, settings, args.provider)
     return 0
 
 
@@ -341,7 +361,7 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
 def cmd_reports_sweep(args: argparse.Namespace) -> int:
     import time
 
-    from dispatcher.outcomes import StreamPolicy
+    from core.outcomes import StreamPolicy
     from dispatcher.reports.sweep import sweep
 
     with embedded.redis_url() as url:

@@ -9,11 +9,11 @@ from typing import Any
 import orjson
 import redis
 
-from dispatcher import keys, lua, pause
-from dispatcher.batch import Batch
-from dispatcher.errors import CampaignNotFound
-from dispatcher.outcomes import NONFINAL_TTL, SENT
-from workers.providers.ants.codes import ERROR_BY_ID
+from core import keys, lua, pause
+from core.batch import Batch
+from core.errors import CampaignNotFound
+from core.outcomes import NONFINAL_TTL, SENT
+from providers import registry
 
 Enqueue = Callable[[dict[str, Any]], None]
 TOP_ERRORS = 10
@@ -34,7 +34,8 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     pipe.llen(keys.campaign_parked(campaign))
     pipe.hgetall(keys.campaign_errors(campaign))
     pipe.zcard(keys.campaign_open(campaign))
-    known, meta_raw, counts_raw, parked, errors_raw, awaiting = pipe.execute()
+    pipe.hgetall(keys.campaign_providers(campaign))
+    known, meta_raw, counts_raw, parked, errors_raw, awaiting, providers = pipe.execute()
     if not known:
         raise CampaignNotFound(f"no campaign {campaign!r}")
     meta = {_text(k): _text(v) for k, v in meta_raw.items()}
@@ -42,19 +43,26 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     summary = _summary(campaign, meta, counts, parked)
     summary["awaiting_report"] = awaiting
     summary["top_errors"] = top_errors(errors_raw)
+    summary["accepted_by_provider"] = {_text(k): int(v) for k, v in sorted(providers.items())}
     return summary
 
 
 def top_errors(raw: dict[bytes, bytes], n: int = TOP_ERRORS) -> list[dict[str, Any]]:
-    """The most frequent final failures: status, error id, its ANTS name when known, count."""
+    """The most frequent final failures: status, error id, its name in a provider's tables
+    when one knows it, count."""
     rows = sorted(((int(v), _text(k)) for k, v in raw.items() if int(v)), reverse=True)[:n]
     out = []
     for count, field in rows:
         status, _, error = field.rpartition(":")
-        row = ERROR_BY_ID.get(error) if error else None
-        out.append({"status": status, "error": error, "error_name": row.name if row else "",
+        out.append({"status": status, "error": error, "error_name": _error_name(error),
                     "count": count})  # fmt: skip
     return out
+
+
+def _error_name(code: str) -> str:
+    if not code:
+        return ""
+    return next((name for p in registry.names() if (name := registry.get(p).error_name(code))), "")
 
 
 def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked: int) -> dict:
@@ -125,4 +133,4 @@ def _requeue_state(client: redis.Redis, campaign: str, mid: str) -> bool:
     """Move a dead message back to queued, atomically; False if it is past that (requeue.lua)."""
     args = [mid, campaign, int(time.time() * 1000), NONFINAL_TTL]
     keys_ = [keys.message(mid), keys.campaign_counts(campaign), keys.OUTCOMES]
-    return bool(lua.script(client, "requeue")(keys=keys_, args=args))
+    return bool(lua.script(client, "requeue", "dispatcher")(keys=keys_, args=args))

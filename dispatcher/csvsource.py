@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from dispatcher.errors import InputError, MissingColumnError
+from core.errors import InputError, MissingColumnError
 
 PHONE_COLUMNS = (
     "phone", "phone_number", "phonenumber", "phone number", "mobile", "mobile_number",

@@ -1,4 +1,5 @@
-"""`smsdispatch demo`: a whole campaign on one machine, against the sandbox gateway.
+"""`smsdispatch demo [--provider NAME]`: a whole campaign on one machine, against the
+sandbox of that gateway (ANTS by default).
 
 Embedded Redis unless REDIS_URL is set; sandbox and workers as child processes;
 the sample CSV imported with a live progress bar; a summary table at the end.
@@ -7,6 +8,7 @@ the sample CSV imported with a live progress bar; a summary table at the end.
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -18,7 +20,7 @@ from rich.table import Table
 
 from config import settings as config
 from dispatcher import api, control, embedded
-from dispatcher.stack import Stack
+from dispatcher.stack import Stack, sandbox_env
 
 POLL_S = 0.2
 STALL_S = 120.0  # give up waiting when nothing moves for this long
@@ -26,12 +28,17 @@ console = Console(stderr=True)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dispatcher.cli import check_sandbox
+
+    check_sandbox(args.provider)
     campaign = args.campaign or f"demo-{int(time.time())}"
     with embedded.redis_url() as url, Stack(url, log_dir=Path(".smsdispatch/logs")) as stack:
-        base = stack.sandbox(args.port)
+        base = stack.sandbox(args.port, provider=args.provider)
         stack.workers(args.processes, args.threads)
-        settings = config.load().with_overrides(redis_url=url, ants_base_url=base)
-        console.print(f"redis {url}  sandbox {base}  workers {args.processes}x{args.threads}")
+        env = {**os.environ, **sandbox_env(args.provider, base), "REDIS_URL": url}
+        settings = config.load(env)
+        console.print(f"redis {url}  {args.provider} sandbox {base}  "
+                      f"workers {args.processes}x{args.threads}")  # fmt: skip
         started = time.perf_counter()
         report = _import(args, campaign, settings)
         final = _wait(redis.Redis.from_url(url), campaign, report.valid)
@@ -44,7 +51,7 @@ def _import(args: argparse.Namespace, campaign: str, settings: config.Settings) 
         task = bar.add_task("import", total=None)
         report = api.import_csv(
             args.file, campaign=campaign, text=args.text, settings=settings,
-            progress=lambda rp: bar.update(task, completed=rp.rows),
+            provider=args.provider, progress=lambda rp: bar.update(task, completed=rp.rows),
         )  # fmt: skip
         bar.update(task, total=report.rows, completed=report.rows)
     return report
@@ -87,6 +94,7 @@ def _summary(report: Any, st: dict[str, Any], elapsed: float) -> None:
         ("elapsed", f"{elapsed:.2f} s"),
         ("recipients / s", f"{report.valid / elapsed:,.0f}" if elapsed else "-"),
     ]  # fmt: skip
+    rows += [(f"accepted by {p}", n) for p, n in st.get("accepted_by_provider", {}).items()]
     for k, v in rows:
         t.add_row(k, str(v))
     console.print(t)

@@ -19,7 +19,7 @@ from functools import lru_cache
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
 
-from dispatcher.errors import InputError
+from core.errors import InputError
 
 SEPARATORS = re.compile(r"[\s\-().]")
 TYPE_DESCS = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",

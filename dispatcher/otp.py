@@ -6,7 +6,7 @@ are its synchronous faces.  A send:
 1. checks the per-phone and per-application send logs (`OTP_SEND_PER_PHONE`,
    `OTP_SEND_PER_APP`, exact sliding logs in Redis): over them -> OtpLimited;
 2. takes one part of the transactional share of the account throughput
-   (`workers.gate.account_bucket(..., transactional=True)`): a wait under
+   (`core.limits.buckets.account_bucket(..., transactional=True)`): a wait under
    `THROUGHPUT_MAX_WAIT_MS` is slept, a longer one -> OtpLimited;
 3. calls POST /2fa/1/pin synchronously (the caller needs the pinId);
 4. keeps a small PIN record (`sms:otp:pin:{pinId}`: phone, application, attempts
@@ -30,13 +30,13 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from config import settings as config
-from dispatcher import keys
-from dispatcher.errors import GatewayThrottled, OtpLimited, OtpNotFound
+from core import keys
+from core.errors import GatewayThrottled, OtpLimited, OtpNotFound
+from core.limits import AsyncLimiter
+from core.limits.buckets import account_bucket
+from core.outcomes import Event, State, StreamPolicy, arecord
 from dispatcher.numbers import normalise
-from dispatcher.outcomes import Event, State, StreamPolicy, arecord
-from workers.gate import account_bucket
-from workers.limits import AsyncLimiter
-from workers.providers.ants.otp import AntsOtp
+from providers.ants.otp import AntsOtp
 
 OTP_CAMPAIGN = "otp"
 THROUGHPUT_MAX_WAIT_MS = 1_000
@@ -132,7 +132,8 @@ class Otp:
 
     async def _throughput(self) -> None:
         """One part of the transactional share; short waits are slept."""
-        bucket = account_bucket(self.settings, transactional=True)
+        s = self.settings
+        bucket = account_bucket(s.rate, s.burst, s.transactional_share, transactional=True)
         if bucket is None:
             return
         take = self.limiter.throughput

@@ -21,7 +21,21 @@ from typing import IO, Any
 from config.settings import DEFAULT_SHUTDOWN_TIMEOUT_MS
 
 SANDBOX_USER = "sandbox"
-SANDBOX_PASSWORD = "sandbox"  # the sandbox's own default credentials, not a secret
+SANDBOX_PASSWORD = "sandbox"  # the sandboxes' own default credentials, not secrets
+SANDBOX_API_KEY = "sandbox-key"
+
+
+def sandbox_env(provider: str, url: str) -> dict[str, str]:
+    """What points the workers at a sandbox of `provider` on `url`, with its credentials."""
+    return {
+        "ants": {"ANTS_BASE_URL": url, "ANTS_USERNAME": SANDBOX_USER,
+                 "ANTS_PASSWORD": SANDBOX_PASSWORD},
+        "smsmanager": {"SMSMANAGER_BASE_URL": url, "SMSMANAGER_API_KEY": SANDBOX_API_KEY},
+        "smsc": {"SMSC_BASE_URL": url, "SMSC_LOGIN": SANDBOX_USER,
+                 "SMSC_PASSWORD": SANDBOX_PASSWORD},
+    }[provider]  # fmt: skip
+
+
 START_TIMEOUT = 20.0
 STOP_TIMEOUT = 15.0
 
@@ -82,17 +96,17 @@ class Stack:
         self.sandbox_port = 0
         self.sandbox_defaults = sandbox_defaults or {}
 
-    def sandbox(self, port: int = 0, **env: str) -> str:
-        """Start the sandbox gateway; returns its base URL and points workers at it.
-        A SANDBOX_CONFIG given here is applied over `sandbox_defaults`."""
+    def sandbox(self, port: int = 0, provider: str = "ants", **env: str) -> str:
+        """Start a sandbox gateway of `provider`; returns its base URL and points workers at
+        it.  A SANDBOX_CONFIG given here is applied over `sandbox_defaults`."""
         self.sandbox_port = port or free_port()
-        cmd = [sys.executable, "-m", "dispatcher.cli", "sandbox", "--port", str(self.sandbox_port)]
+        cmd = [sys.executable, "-m", "dispatcher.cli", "sandbox", "--provider", provider,
+               "--port", str(self.sandbox_port)]  # fmt: skip
         config = {**self.sandbox_defaults, **json.loads(env.pop("SANDBOX_CONFIG", "") or "{}")}
         self._spawn("sandbox", cmd, {**self.env, **env, "SANDBOX_CONFIG": json.dumps(config)})
         wait_port(self.sandbox_port)
         url = f"http://127.0.0.1:{self.sandbox_port}"
-        self.env |= {"ANTS_BASE_URL": url, "ANTS_USERNAME": SANDBOX_USER,
-                     "ANTS_PASSWORD": SANDBOX_PASSWORD}  # fmt: skip
+        self.env |= sandbox_env(provider, url)
         return url
 
     def webhook(self, username: str, password: str) -> str:
@@ -107,7 +121,7 @@ class Stack:
 
     def workers(self, processes: int = 2, threads: int = 8, queues: list[str] | None = None,
                 **env: str) -> subprocess.Popen[bytes]:  # fmt: skip
-        from workers.metrics import dramatiq_env
+        from core.queues import dramatiq_env
 
         full = {**self.env, **env}
         timeout = int(full.get("SMS_SHUTDOWN_TIMEOUT_MS") or DEFAULT_SHUTDOWN_TIMEOUT_MS)

@@ -12,6 +12,7 @@ CI; `bench/chaos.py` runs 40,000-recipient versions and prints the table.
     wrong_url         a wrong ANTS_BASE_URL (404): pause, fix, resume
     concurrent_ops    two imports, two resumes and two dead-letter replays at once
     sigterm_group     SIGTERM to the workers' whole process group (systemd, honcho)
+    failover          routed ANTS then SMSC.ru; ANTS starts failing half-way
 """
 
 from __future__ import annotations
@@ -36,13 +37,12 @@ import orjson
 import redis
 
 from config.settings import Settings
-from dispatcher import api, control, keys
+from core import keys
+from dispatcher import api, control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisServer, Stack, child_pids
 
 HONEST = {"dedupe_ids": False}
-ASKED = re.compile(
-    r"asked the gateway about (\d+) destinations with an unknown outcome: it has (\d+)"
-)
+ASKED = re.compile(r"asked \S+ about (\d+) destinations with an unknown outcome: it has (\d+)")
 WORKER_ENV = {"SMS_HTTP_TIMEOUT": "2", "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
               "SMS_MAX_ATTEMPTS": "30", "SMS_SHUTDOWN_TIMEOUT_MS": "10000"}  # fmt: skip
 HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
@@ -109,17 +109,19 @@ class Chaos:
                         ants_username=SANDBOX_USER, ants_password=SANDBOX_PASSWORD,
                         batch_size=self.batch_size)  # fmt: skip
 
-    def csv(self, name: str, n: int) -> Path:
+    def csv(self, name: str, n: int, offset: int = 0) -> Path:
         path = self.workdir / f"{name}.csv"
         with open(path, "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["phone", "name"])
-            for i in range(n):
+            for i in range(offset, offset + n):
                 w.writerow([f"08{i % 10}{i:07d}", f"n{i}"])
         return path
 
-    def import_(self, base: str, campaign: str, n: int, redis_url: str | None = None) -> set[str]:
-        report = api.import_csv(self.csv(campaign, n), campaign=campaign, text="Hi {name}",
+    def import_(self, base: str, campaign: str, n: int, redis_url: str | None = None,
+                offset: int = 0) -> set[str]:  # fmt: skip
+        path = self.csv(campaign, n, offset)
+        report = api.import_csv(path, campaign=campaign, text="Hi {name}",
                                 settings=self.settings(base, redis_url))  # fmt: skip
         assert report.valid == n, report
         return expected_ids(campaign, n)
@@ -276,6 +278,73 @@ class Chaos:
             return self.result("SIGTERM to the workers' process group", base, expected,
                                seconds, f"stopped in {stopped:.1f} s")  # fmt: skip
 
+    def failover(self, n: int, error_share: float = 0.5, timeout_share: float = 0.5) -> Result:
+        """Routed `*=ants,smsc`; when ANTS has taken half, it starts failing: `error_share`
+        of its requests get a 500, and `timeout_share` of the rest are taken and never
+        answered (those must be found at ANTS, never sent again through SMSC).  Then ANTS
+        is healed and a second campaign of n/4 follows: a probe finds ANTS well again and
+        it takes traffic back.  Counted at both sandboxes (ANTS by messageId, SMSC by its
+        `{id}:{number}`, mapped back to the recipient by number).  `seconds`: to the end of
+        the first campaign; the note gives the times to fail over and back."""
+        client = redis.Redis.from_url(self.redis_url)
+        with self.stack("failover") as stack:
+            ants = self.sandbox(stack)
+            smsc = stack.sandbox(provider="smsc", SANDBOX_CONFIG=orjson.dumps(
+                {"faults": {"latency_ms": self.latency_ms}}).decode())  # fmt: skip
+            # SMSC allows one status request for many messages a minute per login; the
+            # workers' lookups there are not what this scenario is about
+            sandbox_post(smsc, "smsc", {"mass_status_per_window": 0})
+            self.workers(stack, SMS_ROUTES="*=ants,smsc",
+                         SMS_FAILOVER_PROBE_AFTER=f"{FAILOVER_PROBE_S}s")  # fmt: skip
+            expected = self.import_(ants, "failover", n)
+            started = time.monotonic()
+            wait_until(lambda: sandbox_state(ants)["acceptedMessages"] >= n // 2, self.timeout_s)
+            failing_ms = redis_ms(client)
+            failing = {"latency_ms": self.latency_ms, "error_share": error_share,
+                       "timeout_share": timeout_share, "timeout_sleep_s": 4.0}  # fmt: skip
+            sandbox_post(ants, "faults", failing)
+            down = keys.health("ants", "down")
+            wait_until(lambda: bool(client.exists(down)), self.timeout_s)
+            down_ms = int(client.get(down) or 0)  # (a probe may restore it, for a while)
+            self.finished(client, "failover")
+            seconds = time.monotonic() - started
+            sandbox_post(ants, "faults", {"error_share": 0.0, "timeout_share": 0.0})  # healed
+            healed_ms = redis_ms(client)
+            time.sleep(FAILOVER_PROBE_S)  # so the next batch may be a probe
+            back = n // 4
+            expected |= self.import_(ants, "failback", back, offset=FAILBACK_OFFSET)
+            self.finished(client, "failback")
+            times = {"down_s": since(down_ms, failing_ms),
+                     "first_smsc_s": since(first_accepted_ms(client, "smsc", failing_ms),
+                                           failing_ms),
+                     "back_s": since(first_accepted_ms(client, "ants", healed_ms), healed_ms),
+                     "restored": not client.exists(keys.health("ants", "down"))}  # fmt: skip
+            return self.failover_result(ants, smsc, expected, seconds, times)
+
+    def failover_result(self, ants: str, smsc: str, expected: set[str], seconds: float,
+                        times: dict[str, Any]) -> Result:  # fmt: skip
+        at_ants = self.result("routed ANTS then SMSC.ru, ANTS failing half-way", ants,
+                              set(), seconds)  # fmt: skip
+        by_number = {number_of(mid): mid for mid in expected}
+        at_smsc: dict[str, int] = {}
+        for key, count in sandbox_state(smsc, ids=1)["accepted"].items():
+            mid = by_number[key.rsplit(":", 1)[1]]
+            at_smsc[mid] = at_smsc.get(mid, 0) + count
+        ants_seen: dict[str, int] = sandbox_state(ants, ids=1)["accepted"]
+        sends = {m: ants_seen.get(m, 0) + at_smsc.get(m, 0) for m in expected | set(at_smsc)}
+        failback = {m for m in ants_seen if m.startswith("failback-")}
+        note = (f"ANTS down {times['down_s']} s after its first failure, SMSC's first send "
+                f"{times['first_smsc_s']} s after; healed: ANTS sending again "
+                f"{times['back_s']} s after")  # fmt: skip
+        return Result(at_ants.scenario, len(expected), sum(sends.values()),
+                      sum(c - 1 for c in sends.values() if c > 1),
+                      sum(1 for m in expected if not sends.get(m)), seconds,
+                      f"{note}; {at_ants.note}".rstrip("; "),
+                      {"extra": len(set(sends) - expected), "ants": sum(ants_seen.values()),
+                       "smsc": sum(at_smsc.values()), "failback_at_ants": len(failback),
+                       "http": at_ants.details["http"], "asked": at_ants.details["asked"],
+                       "had": at_ants.details["had"], **times})  # fmt: skip
+
     def report_burst(self, n: int) -> Result:
         """`n` delivery reports POSTed to the webhook at once, one report per request."""
         client = redis.Redis.from_url(self.redis_url)
@@ -300,6 +369,36 @@ class Chaos:
 
 def expected_ids(campaign: str, n: int) -> set[str]:
     return {f"{campaign}-{line}" for line in range(2, n + 2)}
+
+
+FAILOVER_PROBE_S = 2  # the failover scenario's SMS_FAILOVER_PROBE_AFTER
+FAILBACK_OFFSET = 5_000_000  # the failover scenario's second campaign: other numbers
+
+
+def number_of(mid: str) -> str:
+    """The number `Chaos.csv` wrote for a messageId (`{campaign}-{line}`), as a gateway
+    sees it (66...)."""
+    campaign, line = mid.rsplit("-", 1)
+    i = int(line) - 2 + (FAILBACK_OFFSET if campaign == "failback" else 0)
+    return f"668{i % 10}{i:07d}"
+
+
+def since(ms: int, start_ms: int) -> float | None:
+    return round((ms - start_ms) / 1000, 1) if ms else None
+
+
+def redis_ms(client: redis.Redis) -> int:
+    secs, micros = client.time()
+    return int(secs) * 1000 + int(micros) // 1000
+
+
+def first_accepted_ms(client: redis.Redis, provider: str, since_ms: int) -> int:
+    """When the outcome stream first shows `provider` accepting, from `since_ms` on (a
+    stream entry's id is its Redis time in ms)."""
+    for entry_id, fields in client.xrange(keys.OUTCOMES, min=f"{since_ms}-0"):
+        if fields.get(b"provider") == provider.encode() and fields[b"state"] == b"accepted":
+            return int(entry_id.split(b"-")[0])
+    return 0
 
 
 def sandbox_state(base: str, **flags: int) -> dict[str, Any]:

@@ -25,18 +25,18 @@ from typing import Any
 import dramatiq
 
 from config import settings as config
-from dispatcher.batch import Batch
-from workers import metrics, runtime
-from workers.broker import (
+from core.batch import Batch
+from core.limits import AsyncLimiter
+from core.queues import (
     CAMPAIGN_QUEUE,
     SEND_ACTOR,
     TRANSACTIONAL_ACTOR,
     TRANSACTIONAL_QUEUE,
     make_broker,
 )
+from providers import registry
+from workers import metrics, routes, runtime
 from workers.gate import Gate
-from workers.limits import AsyncLimiter
-from workers.providers.ants.sender import AntsSender
 from workers.sender import BatchSender
 from workers.slots import Slots
 
@@ -50,28 +50,37 @@ TRANSACTIONAL_PRIORITY = 0  # lower runs first in a worker's queue of prefetched
 EXHAUSTED_ACTOR = "batch_exhausted"
 
 settings = config.load()
-broker = make_broker(settings)
+registry.check(settings)
+broker = make_broker(settings.redis_url, settings.heartbeat_timeout_ms, settings.maintenance_chance)
 if settings.metrics_port:
     metrics.install(broker, settings.metrics_port)
 broker.add_middleware(runtime.Runtime(settings))
 
 
-def _sender(ctx: runtime.Context) -> BatchSender:
+def _sender(ctx: runtime.Context, provider: str, probe: bool = False) -> BatchSender:
+    spec = registry.get(provider)
     limiter = AsyncLimiter(ctx.redis)
-    gate = Gate(limiter, ctx.settings)  # one per run: it remembers flooding slots taken
-    provider = AntsSender(ctx.session, ctx.settings)
-    return BatchSender(ctx, provider, gate, Slots(limiter, ctx.settings))
+    gate = Gate(limiter, ctx.settings, spec.profile, provider)  # one per run: it remembers
+    slots = Slots(limiter, ctx.settings, spec.profile, provider)  # flooding slots taken
+    return BatchSender(ctx, spec.sender(ctx.session, ctx.settings), gate, slots, spec.profile,
+                       provider, probe)  # fmt: skip
 
 
 async def run_batch(raw: dict[str, Any]) -> None:
-    """Send one batch (see workers.sender); an unexpected error is handled there too."""
+    """Send one batch through the providers its routes choose (workers.routes), each part
+    (at most the provider's `max_batch` numbers: one request) by its own BatchSender; an
+    unexpected error is handled there too."""
     ctx = runtime.current()
     batch = Batch.from_dict(raw)
-    sender = _sender(ctx)
-    try:
-        await sender.process(batch)
-    except Exception as exc:
-        await sender.failed_run(batch, exc)
+    for leg in await routes.assign(ctx.redis, ctx.settings, batch):
+        size = registry.get(leg.provider).profile.max_batch  # numbers per request
+        for i in range(0, len(leg.dests), size):
+            part = batch.only(leg.dests[i : i + size])
+            sender = _sender(ctx, leg.provider, leg.probe)
+            try:
+                await sender.process(part)
+            except Exception as exc:
+                await sender.failed_run(part, exc)
 
 
 _OPTIONS: dict[str, Any] = {
@@ -101,4 +110,4 @@ async def batch_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -
     ctx = runtime.current()
     batch = Batch.from_dict(message["args"][0])
     why = f"gave up after {retry_info.get('retries', '?')} failed runs (dramatiq's retries)"
-    await _sender(ctx).dead_letter(batch, why)
+    await _sender(ctx, batch.provider or ctx.settings.provider).dead_letter(batch, why)

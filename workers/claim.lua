@@ -13,10 +13,13 @@
 -- ARGV[4]  this run's token        ARGV[5]  settle time (ms)
 -- ARGV[6]  TTL of a message hash this call creates (s)
 -- ARGV[7]  the campaign (stored with a message that has no state yet)
--- ARGV[8]  JSON array of [messageId, number]
+-- ARGV[8]  the provider this run sends through (stored with each claim it takes, in the
+--          field `via`: only claims write it, so it names where a request may have gone)
+-- ARGV[9]  JSON array of [messageId, number]
 --
--- Returns {marks, wait...}: one character per destination, then one wait (ms) per
--- '3' mark, in order.
+-- Returns {marks, waits, providers}: one character per destination; a JSON list of one
+-- wait (ms) per '3' mark; a JSON list of one provider per '4' mark (the one the settled
+-- claim was taken for: the gateway to ask), in order.
 --   '1' already sent (state rank >= accepted)      '2' the number is suppressed
 --   '3' claimed by another run that may still be sending it: wait that long
 --   '0' ours: free (claimed now, stamped now), or ours already (re-stamped now)
@@ -25,14 +28,15 @@
 -- In `claim` mode (right before a request) another run's claim is never taken: '3'.
 local prefix, accepted, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local token, settle, ttl, campaign = ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
-local items = cjson.decode(ARGV[8])
+local provider = ARGV[8]
+local items = cjson.decode(ARGV[9])
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local mine = token .. ':' .. now
-local marks, waits = {}, {}
+local marks, waits, askers = {}, {}, {}
 for i = 1, #items do
   local key, number = prefix .. items[i][1], items[i][2]
-  local cur = redis.call('HMGET', key, 'rank', 'claim')
+  local cur = redis.call('HMGET', key, 'rank', 'claim', 'via')
   local rank, claim = tonumber(cur[1]), cur[2]
   local owner, stamp
   if claim then owner, stamp = string.match(claim, '^(.*):(%d+)$') end
@@ -45,21 +49,20 @@ for i = 1, #items do
     local age = now - tonumber(stamp)
     if mode == 'start' and age >= settle then
       redis.call('HSET', key, 'claim', token .. ':' .. stamp)
+      askers[#askers + 1] = cur[3] or provider
       mark = '4'
     else
       mark = '3'
       waits[#waits + 1] = math.max(0, settle - age)
     end
   elseif rank then
-    redis.call('HSET', key, 'claim', mine)
+    redis.call('HSET', key, 'claim', mine, 'via', provider)
     mark = '0'
   else  -- no state yet (most often no hash at all): this call may create it
-    redis.call('HSET', key, 'claim', mine, 'campaign', campaign)
+    redis.call('HSET', key, 'claim', mine, 'campaign', campaign, 'via', provider)
     redis.call('EXPIRE', key, ttl)  -- a live message's TTL (record.lua sets it the same)
     mark = '0'
   end
   marks[i] = mark
 end
-local out = {table.concat(marks)}
-for i = 1, #waits do out[i + 1] = waits[i] end
-return out
+return {table.concat(marks), cjson.encode(waits), cjson.encode(askers)}

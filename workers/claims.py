@@ -34,9 +34,9 @@ from typing import Any
 
 import orjson
 
-from dispatcher import keys, lua
-from dispatcher.batch import Destination
-from dispatcher.outcomes import NONFINAL_TTL, RANK, State
+from core import keys, lua
+from core.batch import Destination
+from core.outcomes import NONFINAL_TTL, RANK, State
 
 SETTLE_MARGIN_MS = 5_000  # a gateway may still process a request this long after the client gave up
 RESTAMP_AFTER_MS = 1_000  # claims older than this are re-stamped before a request (< the margin)
@@ -55,7 +55,8 @@ class Claims:
     sent: list[Destination] = field(default_factory=list)  # state accepted or later
     suppressed: list[Destination] = field(default_factory=list)
     busy: list[tuple[Destination, int]] = field(default_factory=list)  # another run's, wait ms
-    unknown: list[Destination] = field(default_factory=list)  # settled, now ours: ask first
+    unknown: list[tuple[Destination, str]] = field(default_factory=list)  # settled, now ours:
+    # ask first, and ask the provider it was claimed for
 
 
 def settle_ms(http_timeout_s: float) -> int:
@@ -64,22 +65,25 @@ def settle_ms(http_timeout_s: float) -> int:
 
 
 async def claims(
-    client: Any, mode: Mode, token: str, settle: int, campaign: str,
+    client: Any, mode: Mode, token: str, settle: int, campaign: str, provider: str,
     dests: Sequence[Destination],
 ) -> Claims:  # fmt: skip
-    """Inspect, claim or take over `dests` for the run `token` (see the module docstring)."""
+    """Claim `dests` for the run `token` sending through `provider` (module docstring)."""
     out = Claims()
     if not dests:
         return out
     items = orjson.dumps([(d.message_id, d.to) for d in dests])
     args = [keys.message(""), RANK[State.ACCEPTED], mode.value, token, settle, NONFINAL_TTL,
-            campaign, items]  # fmt: skip
+            campaign, provider, items]  # fmt: skip
     reply = await lua.script(client, "claim", "workers")(keys=[keys.SUPPRESSED], args=args)
-    marks, waits = reply[0].decode(), iter(int(w) for w in reply[1:])
-    lists = {"0": out.ours, "1": out.sent, "2": out.suppressed, "4": out.unknown}
+    marks = reply[0].decode()
+    waits, askers = iter(orjson.loads(reply[1])), iter(orjson.loads(reply[2]))
+    lists = {"0": out.ours, "1": out.sent, "2": out.suppressed}
     for d, mark in zip(dests, marks, strict=True):
         if mark == "3":
-            out.busy.append((d, next(waits)))
+            out.busy.append((d, int(next(waits))))
+        elif mark == "4":
+            out.unknown.append((d, next(askers)))
         else:
             lists[mark].append(d)
     return out

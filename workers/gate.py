@@ -42,21 +42,20 @@ a recheck admits a chunk of destinations in one request instead of one each.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from functools import lru_cache
 from typing import NamedTuple
 
-from config.settings import DEFAULT_BURST_SHARE, Settings
-from dispatcher.batch import Batch, Destination
-from dispatcher.sms import count_parts
-from workers.limits import AsyncLimiter, Limit, Rate
+from config.settings import Settings
+from core.batch import Batch, Destination
+from core.limits import AsyncLimiter, Limit
+from core.limits.buckets import Bucket, account_bucket, sender_bucket
+from core.sms import count_parts
+from providers.registry import Profile
 
 SHORT_WAIT_MS = 1_000  # a shorter wait is slept in the worker, a longer one deferred
 PACE_BUDGET_MS = 30_000  # at most this long pacing one batch in the worker
 FLOOD_MARGIN_MS = 2_000
-ACCOUNT = "account"
-CAMPAIGN_BUCKET = f"{ACCOUNT}:campaign"
-TRANSACTIONAL_BUCKET = f"{ACCOUNT}:transactional"
 
 
 class Held(NamedTuple):
@@ -68,54 +67,13 @@ class Held(NamedTuple):
     paced: bool = False  # a throughput wait: its place in line (only the head's wait matters)
 
 
-@dataclass(frozen=True, slots=True)
-class Bucket:
-    """One GCRA throughput limit: `rate` parts (plus `burst`) in the bucket `name`."""
-
-    name: str
-    rate: Rate
-    burst: int
-
-    @property
-    def burst_ms(self) -> float:
-        return self.burst * self.rate.emission_us / 1000
-
-
-def scaled(rate: Rate, share: float) -> Rate:
-    """`share` of `rate` (0 < share <= 1), as a longer window for the same attempts."""
-    return Rate(rate.attempts, max(1, round(rate.window_ms / share)))
-
-
-def default_burst(rate: Rate) -> int:
-    return max(1, round(rate.per_second * DEFAULT_BURST_SHARE))
-
-
-def account_bucket(settings: Settings, transactional: bool) -> Bucket | None:
-    """The account bucket for campaign or transactional traffic (None: no SMS_RATE)."""
-    rate = settings.rate
-    if rate is None:
-        return None
-    burst = settings.burst if settings.burst is not None else default_burst(rate)
-    share = settings.transactional_share
-    if share == 0:
-        return Bucket(ACCOUNT, rate, burst)
-    part = share if transactional else 1 - share
-    name = TRANSACTIONAL_BUCKET if transactional else CAMPAIGN_BUCKET
-    return Bucket(name, scaled(rate, part), int(burst * part))
-
-
-def sender_bucket(settings: Settings, sender: str) -> Bucket | None:
-    rate = settings.sender_rate
-    return None if rate is None else Bucket(f"sender:{sender}", rate, default_burst(rate))
-
-
 @lru_cache(maxsize=4096)
 def parts(text: str) -> int:
     return count_parts(text)[1]
 
 
-def with_margin(limit: Limit) -> Limit:
-    return Limit(limit.attempts, limit.window_ms + FLOOD_MARGIN_MS)
+def with_margin(limit: Limit | None) -> Limit | None:
+    return None if limit is None else Limit(limit.attempts, limit.window_ms + FLOOD_MARGIN_MS)
 
 
 def burst_aligned(waits: list[int], bucket: Bucket) -> list[int]:
@@ -151,10 +109,15 @@ def split_held(
 class Gate:
     """Flooding then throughput for one batch run (see the module docstring)."""
 
-    def __init__(self, limiter: AsyncLimiter, settings: Settings) -> None:
-        self.limiter, self.settings = limiter, settings
-        self.varied = with_margin(settings.flood_varied)
-        self.identical = with_margin(settings.flood_identical)
+    def __init__(self, limiter: AsyncLimiter, settings: Settings, profile: Profile,
+                 provider: str = "") -> None:  # fmt: skip
+        """The limits of one provider's account: its buckets and flooding logs are its own."""
+        self.limiter, self.settings, self.provider = limiter, settings, provider
+        varied = settings.flood_varied or profile.flood_varied  # an override, or the gateway's
+        identical = settings.flood_identical or profile.flood_identical
+        self.varied, self.identical = with_margin(varied), with_margin(identical)
+        self.flooding_on = settings.flood_enabled and (varied or identical) is not None
+        self.why = f"anti-flooding: at most {varied} messages, {identical} identical, per number"
         self._flood_passed: set[str] = set()  # messageIds holding a flooding slot (this run)
 
     async def __call__(self, batch: Batch) -> tuple[list[Destination], list[Held]]:
@@ -166,22 +129,24 @@ class Gate:
         return passed, held
 
     def _buckets(self, batch: Batch) -> list[Bucket]:
-        found = (sender_bucket(self.settings, batch.sender),
-                 account_bucket(self.settings, batch.transactional))  # fmt: skip
-        return [b for b in found if b is not None]
+        s = self.settings
+        account = account_bucket(s.rate, s.burst, s.transactional_share, batch.transactional)
+        found = (sender_bucket(s.sender_rate, batch.sender), account)
+        return [replace(b, name=f"{self.provider}:{b.name}") if self.provider else b
+                for b in found if b is not None]  # fmt: skip
 
     async def _flooding(self, batch: Batch) -> tuple[list[Destination], list[Held]]:
         dests = list(batch.destinations)
-        if not self.settings.flood_enabled:
+        if not self.flooding_on:
             return dests, []
         fresh = [d for d in dests if d.message_id not in self._flood_passed]
         if not fresh:
             return dests, []
         items = [(d.to, batch.text_of(d)) for d in fresh]
         members = [d.message_id for d in fresh]
-        waits = await self.limiter.flooding(items, self.varied, self.identical, members)
-        why = (f"anti-flooding: at most {self.settings.flood_varied} messages, "
-               f"{self.settings.flood_identical} identical, per number")  # fmt: skip
+        waits = await self.limiter.flooding(items, self.varied, self.identical, members,
+                                            self.provider)  # fmt: skip
+        why = self.why
         held = [Held(d, w, why) for d, w in zip(fresh, waits, strict=True) if w > 0]
         self._flood_passed.update(d.message_id for d, w in zip(fresh, waits, strict=True) if not w)
         return [d for d in dests if d.message_id in self._flood_passed], held

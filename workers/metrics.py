@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from dramatiq import Broker
 
-from dispatcher.outcomes import Event
+from core.outcomes import Event
+from core.queues import DRAMATIQ_PORT_VAR
 
 BATCH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
@@ -54,17 +55,6 @@ class Metrics:
 
 
 METRICS = Metrics()
-
-
-DRAMATIQ_PORT_VAR = "dramatiq_prom_port"  # read by dramatiq's exposition server
-
-
-def dramatiq_env(env: Mapping[str, str]) -> dict[str, str]:
-    """The environment for a `dramatiq` command line: dramatiq's master process serves the
-    metrics and never imports our modules, so SMS_METRICS_PORT must reach it as its own
-    variable before it starts (`smsdispatch worker` and `Stack.workers` do this)."""
-    port = env.get("SMS_METRICS_PORT", "").strip()
-    return {**env, DRAMATIQ_PORT_VAR: port} if port and port != "0" else dict(env)
 
 
 def install(broker: Broker, port: int) -> None:

@@ -2,7 +2,7 @@
 
 `Runtime` is a dramatiq middleware: in `before_worker_boot` it opens one
 `aiohttp.ClientSession` and one `redis.asyncio` client on the event loop that the
-`AsyncIO` middleware runs, and a heartbeat thread (see `workers.broker`); in
+`AsyncIO` middleware runs, and a heartbeat thread (see `core.queues`); in
 `after_worker_shutdown` it closes them.  Actors reach them through `current()`.
 
 Why those two hooks: dramatiq's `Worker.start` starts the worker threads between
@@ -15,7 +15,7 @@ come first (its loop starts in its `before_worker_boot`, and `after_*` hooks run
 in reverse order, so the loop is still running when we close).
 
 Redis outages: the worker's Redis clients (this one and the broker's, see
-`workers.broker.outage_retry`) retry every command until Redis answers again, so a
+`core.queues.outage_retry`) retry every command until Redis answers again, so a
 Redis restart pauses the batches in hand instead of failing them, and nothing
 stays behind in a live worker's ack set.
 
@@ -27,7 +27,7 @@ worker process `Runtime` keeps the first signal (dramatiq's graceful stop: batch
 in hand finish, prefetched ones are requeued), ignores repeats, tells running
 batches to stop pacing (`Context.stopping`), and exits the process by itself if
 the stop takes longer than the shutdown timeout (what is still unacked is then
-requeued by the broker, see `workers.broker`).
+requeued by the broker, see `core.queues`).
 """
 
 from __future__ import annotations
@@ -45,8 +45,8 @@ from dramatiq.asyncio import EventLoopThread, get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from config.settings import Settings
-from dispatcher.redis_pool import async_redis
-from workers.broker import CAMPAIGN_QUEUE, async_outage_retry
+from core.queues import CAMPAIGN_QUEUE, async_outage_retry
+from core.redis_pool import async_redis
 from workers.metrics import METRICS
 
 log = logging.getLogger(__name__)

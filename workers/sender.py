@@ -1,7 +1,7 @@
 """Send one batch, end to end: skip what is done, settle what is unknown, send, act, record.
 
 The order of a run:
-1. a paused campaign parks the batch (`dispatcher.pause`) until `resume`;
+1. a paused campaign parks the batch (`core.pause`) until `resume`;
 2. every destination is inspected (`workers.claims`): already sent (state rank >=
    accepted) or suppressed ones are dropped; one that another run may still be
    sending is deferred until that run has surely ended; one whose outcome is
@@ -38,25 +38,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import orjson
+from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from dispatcher import keys, pause
-from dispatcher.batch import Batch, Destination
-from dispatcher.errors import (
+from core import keys, pause
+from core.batch import Batch, Destination
+from core.errors import (
     GatewayConnectError,
     GatewayError,
     GatewayRequestError,
     GatewayServerError,
     GatewayThrottled,
 )
-from dispatcher.outcomes import Event, State, StreamPolicy, arecord
-from workers.broker import enqueue_batch
+from core.outcomes import Event, State, StreamPolicy, arecord
+from core.queues import enqueue_batch
+from providers.base import Action, Provider, Result, Verdict
+from providers.classify import MAX_RETRY_AFTER_S
+from providers.registry import Profile
+from workers import health
 from workers.claims import RESTAMP_AFTER_MS, Claims, Mode, claims, settle_ms
 from workers.gate import PACE_BUDGET_MS, Gate, Held, split_held
 from workers.metrics import METRICS
-from workers.providers.ants.sender import MAX_VALIDITY_MINUTES
-from workers.providers.base import Action, Provider, Result, Verdict
-from workers.providers.classify import MAX_RETRY_AFTER_S
 from workers.runtime import Context
 from workers.slots import Slots
 
@@ -103,8 +105,11 @@ class Plan:
 
     batch: Batch
     token: str = ""  # this run's claim token
+    max_validity_minutes: int = 0  # the gateway's cap on the validity it is given (0: none)
+    provider: str = ""  # the gateway this run sends through
     events: list[Event] = field(default_factory=list)
-    followups: dict[tuple[int, int], list[Destination]] = field(default_factory=dict)
+    # (attempt, delay ms, provider the follow-up is pinned to or "") -> destinations
+    followups: dict[tuple[int, int, str], list[Destination]] = field(default_factory=dict)
     dead: list[tuple[Destination, str]] = field(default_factory=list)
     suppress: list[str] = field(default_factory=list)
     pause: str = ""
@@ -113,8 +118,10 @@ class Plan:
 
     @property
     def validity_end(self) -> int:
-        """When the gateway stops trying (the validityPeriod the sender asked for), epoch ms."""
-        return min(self.batch.expires_at, now_ms() + MAX_VALIDITY_MINUTES * 60_000)
+        """When the gateway stops trying (the validity the sender could give it), epoch ms."""
+        if not self.max_validity_minutes:
+            return self.batch.expires_at
+        return min(self.batch.expires_at, now_ms() + self.max_validity_minutes * 60_000)
 
     @property
     def backoff(self) -> int:
@@ -131,7 +138,8 @@ class Plan:
             codes = {"status_id": v.code, "status_name": v.name, "permanent": str(v.permanent)}
         release = "" if keep_claim else self.token
         self.events.append(Event(d.message_id, b.campaign, state, b.bulk_id, d.to, b.attempt,
-                                 release=release, **codes, **kw))  # type: ignore[arg-type]  # fmt: skip
+                                 release=release, provider=self.provider, **codes,
+                                 **kw))  # type: ignore[arg-type]  # fmt: skip
 
 
 def _quick_retryable(exc: BaseException) -> bool:
@@ -146,9 +154,15 @@ def _quick_retryable(exc: BaseException) -> bool:
 
 class BatchSender:
     def __init__(self, ctx: Context, provider: Provider, gate: Gate | None = None,
-                 slots: Slots | None = None) -> None:  # fmt: skip
-        self.ctx, self.provider, self.gate = ctx, provider, gate
+                 slots: Slots | None = None, profile: Profile | None = None,
+                 name: str = "", probe: bool = False) -> None:  # fmt: skip
+        """`provider` sends (its registry `name`, `profile`); `gate` and `slots` are its
+        limits; `probe`: the provider is marked down and this run's requests may restore it
+        (workers.health)."""
+        self.ctx, self.provider, self.gate, self.name = ctx, provider, gate, name
+        self.probe = probe
         self.slots = slots or Slots(None, ctx.settings)
+        self.max_validity = profile.max_validity_minutes if profile else 0
         self.r = ctx.redis
         s = ctx.settings
         self.policy = StreamPolicy(maxlen=s.outcome_maxlen, final_ttl=s.final_ttl)
@@ -159,7 +173,7 @@ class BatchSender:
 
     async def process(self, batch: Batch) -> None:
         started = time.perf_counter()
-        plan = Plan(batch, self.token)
+        plan = Plan(batch, self.token, self.max_validity, self.name)
         reason = await self.r.hget(keys.campaign_meta(batch.campaign), "paused")
         if reason:
             self._park(plan, list(batch.destinations), reason.decode())
@@ -187,7 +201,7 @@ class BatchSender:
     async def dead_letter(self, batch: Batch, why: str) -> None:
         """Every destination of `batch` to the dead letters (what was sent stays as it is:
         the rank rule), keeping any claims so a replay asks the gateway first."""
-        plan = Plan(batch, self.token)
+        plan = Plan(batch, self.token, self.max_validity, self.name)
         for d in batch.destinations:
             self._dead(plan, d, why, keep_claim=True)
         await self._commit(plan)
@@ -208,7 +222,7 @@ class BatchSender:
         """Claim (START: take over settled claims too); record what is suppressed, defer what
         another run holds; remember which claims were stamped just now."""
         b = plan.batch
-        c = await claims(self.r, mode, self.token, self.settle, b.campaign, dests)
+        c = await claims(self.r, mode, self.token, self.settle, b.campaign, self.name, dests)
         for d in c.suppressed:
             plan.event(d, State.SUPPRESSED, reason="number is on the suppression list")
         why = "another run may still be sending it; waiting for its outcome"
@@ -219,23 +233,36 @@ class BatchSender:
         self._fresh = {d.message_id for d in c.ours}
         return c
 
-    async def _reconcile(self, plan: Plan, unknown: list[Destination]) -> list[Destination]:
+    async def _reconcile(
+        self, plan: Plan, unknown: list[tuple[Destination, str]]
+    ) -> list[Destination]:
         """Ask the gateway about settled claims we took over; record what it has; the rest
-        is ours to send (its old stamp is re-stamped before the request)."""
-        if not unknown:
+        is ours to send (its old stamp is re-stamped before the request).  A claim taken for
+        another provider is settled with that one: those go back pinned to it."""
+        elsewhere: dict[str, list[Destination]] = {}
+        for d, provider in unknown:
+            if provider and provider != self.name:
+                elsewhere.setdefault(provider, []).append(d)
+        for provider, dests in elsewhere.items():
+            why = f"outcome unknown at {provider}: asked there first"
+            self._later(plan, dests, 0, why, State.RETRYING, counted=False, keep_claim=True,
+                        provider=provider)  # fmt: skip
+        mine = [d for d, provider in unknown if not provider or provider == self.name]
+        if not mine:
             return []
         b = plan.batch
         try:
-            found = await self.provider.lookup(b.only(unknown))
+            async with self.slots.hold():  # a lookup is a request too (SMSC.ru: at most 5)
+                found = await self.provider.lookup(b.only(mine))
         except GatewayError as exc:
             why = f"outcome unknown and the gateway could not be asked: {exc}"[:300]
-            self._later(plan, unknown, max(plan.backoff, self.settle), why, State.RETRYING,
-                        counted=False, keep_claim=True)  # fmt: skip
+            self._later(plan, mine, max(plan.backoff, self.settle), why, State.RETRYING,
+                        counted=False, keep_claim=True, provider=self.name)  # fmt: skip
             return []
-        log.info("%s: asked the gateway about %d destinations with an unknown outcome: it has %d",
-                 b.bulk_id, len(unknown), len(found))  # fmt: skip
-        self._verdicts(plan, [d for d in unknown if d.message_id in found], found)
-        return [d for d in unknown if d.message_id not in found]
+        log.info("%s: asked %s about %d destinations with an unknown outcome: it has %d",
+                 b.bulk_id, self.name or "the gateway", len(mine), len(found))  # fmt: skip
+        self._verdicts(plan, [d for d in mine if d.message_id in found], found)
+        return [d for d in mine if d.message_id not in found]
 
     def _unexpired(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
         if now_ms() < plan.batch.expires_at:
@@ -315,10 +342,38 @@ class BatchSender:
                         mine = await self._claimed(plan, mine)
                         if not mine:
                             return [], [], None
-                        return mine, await self.provider.send(plan.batch.only(mine)), None
+                        return mine, await self._request(plan.batch.only(mine)), None
         except GatewayError as exc:
             return mine, [], exc
         raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _request(self, batch: Batch) -> list[Result]:
+        """One request to the gateway, counted for its health (failover, workers.health).
+        The gateway's own ids of its destinations, if it has such, are kept first."""
+        if pids := self.provider.provider_ids(batch):
+            pipe = self.r.pipeline(transaction=False)
+            for mid, pid in pids.items():  # report intake translates them back
+                pipe.set(keys.provider_id(self.name, pid), mid, ex=self.policy.final_ttl)
+            await pipe.execute()
+        started, failure = time.monotonic(), None
+        try:
+            return await self.provider.send(batch)
+        except GatewayError as exc:
+            failure = exc
+            raise
+        finally:
+            if self.name:
+                await self._count_health(failure, time.monotonic() - started)
+
+    async def _count_health(self, failure: GatewayError | None, seconds: float) -> None:
+        """Health is advice for routing: an error counting it (the client itself waits out
+        Redis outages) must not hide what the gateway answered, which is recorded next."""
+        try:
+            s, name = self.ctx.settings, self.name
+            if await health.record(self.r, s, name, failure, seconds, probe=self.probe):
+                log.warning("provider %s is healthy again (its probe went well)", self.name)
+        except RedisError as exc:
+            log.warning("provider %s: its request was not counted for health: %s", self.name, exc)
 
     async def _claimed(self, plan: Plan, dests: list[Destination]) -> list[Destination]:
         """What of `dests` this run may send now: claims taken a moment ago are still good;
@@ -376,6 +431,8 @@ class BatchSender:
     def _unknown(self, plan: Plan, dests: list[Destination], why: str) -> None:
         """The gateway may have taken these: keep the claims; the next run asks it first."""
         why = f"outcome unknown ({why}): the gateway is asked before any resend"[:300]
+        log.info("%s: %d destinations with an unknown outcome at %s", plan.batch.bulk_id,
+                 len(dests), self.name or "the gateway")  # fmt: skip
         self._later(plan, dests, self.settle + UNKNOWN_MARGIN_MS, why, State.RETRYING,
                     counted=False, keep_claim=True)  # fmt: skip
 
@@ -390,8 +447,10 @@ class BatchSender:
         self._later(plan, dests, delay, why, state, counted=not throttled)
 
     def _later(self, plan: Plan, dests: Sequence[Destination], delay: int, why: str,
-               state: State, *, counted: bool, keep_claim: bool = False) -> None:  # fmt: skip
-        """Schedule these destinations again, unless attempts or validity run out."""
+               state: State, *, counted: bool, keep_claim: bool = False,
+               provider: str = "") -> None:  # fmt: skip
+        """Schedule these destinations again, unless attempts or validity run out; a follow-up
+        goes through the routes again, unless pinned to `provider`."""
         b = plan.batch
         attempt = b.attempt + 1 if counted else b.attempt
         at = now_ms() + delay
@@ -403,7 +462,8 @@ class BatchSender:
                            keep_claim)  # fmt: skip
             else:
                 plan.event(d, state, reason=why, retry_at=at, keep_claim=keep_claim)
-                plan.followups.setdefault((attempt, grouped_delay(delay)), []).append(d)
+                key = (attempt, grouped_delay(delay), provider)
+                plan.followups.setdefault(key, []).append(d)
 
     def _dead(self, plan: Plan, d: Destination, why: str, keep_claim: bool = False) -> None:
         plan.dead.append((d, why))
@@ -420,8 +480,10 @@ class BatchSender:
     async def _commit(self, plan: Plan) -> None:
         await self._park_or_resend(plan)
         broker = self.ctx.broker
-        for (attempt, delay), dests in plan.followups.items():
+        for (attempt, delay, provider), dests in plan.followups.items():
             follow = plan.batch.only(dests, attempt=attempt)
+            if provider:
+                follow = follow.only(dests, provider=provider)
             await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
         await self._side_effects(plan)
         await arecord(self.r, plan.events, self.policy)
@@ -441,7 +503,7 @@ class BatchSender:
         plan.events = [e for e in plan.events if e.message_id not in ids or e.state != State.PAUSED]
         for d in plan.park:
             plan.event(d, State.DEFERRED, reason=why)
-        plan.followups.setdefault((b.attempt, 0), []).extend(plan.park)
+        plan.followups.setdefault((b.attempt, 0, ""), []).extend(plan.park)
 
     async def _side_effects(self, plan: Plan) -> None:
         """Suppressions and dead letters: plain idempotent writes (safe to repeat)."""

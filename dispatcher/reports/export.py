@@ -17,7 +17,7 @@ import re
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from dispatcher import ids, keys
+from core import ids, keys
 from dispatcher.csvout import SafeCsvWriter
 
 HEADER = ("messageId", "to", "state", "status", "error", "attempt", "updated")

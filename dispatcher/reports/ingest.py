@@ -1,7 +1,7 @@
 """Apply parsed delivery reports to Redis: one `record.lua` call per body.
 
 Every provider's parser returns `DeliveryReport`s with a normalized `state`;
-`to_event` maps it onto `dispatcher.outcomes.State` and `apply` records them
+`to_event` maps it onto `core.outcomes.State` and `apply` records them
 with `outcomes.arecord`, so the rank rule decides what counts:
 
 * a pending report moves an accepted message forward, never a final one;
@@ -9,23 +9,28 @@ with `outcomes.arecord`, so the rank rule decides what counts:
   nothing, whatever the order the gateway sends them in;
 * a report for a message the worker has not recorded yet is kept, and the
   worker's later `accepted` is a no-op.
+
+A gateway with ids of its own (SMSC.ru, SmsManager) names a message its way; `translate`
+finds our messageId under `sms:pid:{provider}:{id}`, written by the worker before the
+request left.  A report whose id is not there (not ours, or sent longer ago than
+SMS_FINAL_TTL) is not applied: it is kept in `sms:reports:bad` with its reason.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
-from dispatcher import ids
-from dispatcher.outcomes import Event, State, StreamPolicy, arecord, record
-from workers.providers.ants.reports import parse_callback
-from workers.providers.reports import DeliveryReport, Parsed, ReportParseError
-from workers.providers.smsc.reports import parse_status
-from workers.providers.smsmanager.reports import parse_receipt
+import orjson
 
-ANTS, SMSMANAGER, SMSC = "ants", "smsmanager", "smsc"
-PROVIDERS = (ANTS, SMSMANAGER, SMSC)
-SMSC_DEFAULT_FMT = 3  # JSON
+from core import ids, keys
+from core.errors import ConfigError
+from core.outcomes import Event, State, StreamPolicy, arecord, record
+from providers import registry
+from providers.reports import DeliveryReport, Parsed, ReportParseError
 
 STATE_OF_REPORT: dict[str, State] = {
     "accepted": State.ACCEPTED,
@@ -36,27 +41,27 @@ STATE_OF_REPORT: dict[str, State] = {
     "rejected": State.REJECTED,
 }
 REASON_MAX = 300
+BAD_KEEP = 1000  # entries of sms:reports:bad kept for inspection (the newest)
+UNKNOWN_ID = "no message of ours has this id (not ours, or older than SMS_FINAL_TTL)"
+log = logging.getLogger(__name__)
 
 
 def parse(
-    provider: str,
-    body: bytes | str | Mapping[str, str],
-    content_type: str = "",
-    *,
-    smsc_fmt: int = SMSC_DEFAULT_FMT,
-) -> Parsed:
-    """A report body (or, for SmsManager, query parameters): its good reports and rejected records.
+    provider: str, body: bytes | str, content_type: str = "",
+    query: Mapping[str, str] | None = None,
+) -> Parsed:  # fmt: skip
+    """A provider's report body (or query, for receipts sent as a GET): its good reports and
+    rejected records.
 
     Raises ReportParseError when the body cannot be used as a whole (see
-    `workers.providers.reports`); a bad record in a list is in `.rejected`.
+    `providers.reports`), or names no provider we know; a bad record in a list is in
+    `.rejected`.
     """
-    if provider == ANTS and not isinstance(body, Mapping):
-        return parse_callback(body, content_type)
-    if provider == SMSMANAGER:
-        return parse_receipt(body, content_type)
-    if provider == SMSC and not isinstance(body, Mapping):
-        return parse_status(body, smsc_fmt, 0)
-    raise ReportParseError(f"unknown provider or body shape: {provider!r}")
+    try:
+        spec = registry.get(provider)
+    except ConfigError as exc:
+        raise ReportParseError(str(exc)) from None
+    return spec.parse_report(body, content_type, query or {})
 
 
 def _permanent(value: bool | None) -> str:
@@ -69,6 +74,7 @@ def to_event(report: DeliveryReport) -> Event:
     return Event(
         message_id=report.message_id,
         campaign=ids.campaign_of(report.message_id),
+        provider=report.provider,
         state=STATE_OF_REPORT[report.state],
         bulk_id=report.bulk_id,
         to=report.to,
@@ -85,11 +91,89 @@ def events(reports: Sequence[DeliveryReport]) -> list[Event]:
     return [to_event(r) for r in reports]
 
 
+def _own_ids(reports: Sequence[DeliveryReport]) -> list[int]:
+    """Indexes of the reports whose provider names messages by ids of its own."""
+    own = {p for p in registry.names() if registry.get(p).own_ids}
+    return [i for i, r in enumerate(reports) if r.provider in own]
+
+
+def _translated(reports: Sequence[DeliveryReport], at: list[int],
+                mids: Sequence[bytes | None]) -> list[DeliveryReport]:  # fmt: skip
+    """The reports with our messageIds for the gateway's own ids; one we never sent (or sent
+    longer ago than SMS_FINAL_TTL) is left out and logged."""
+    out = list(reports)
+    for i, mid in zip(at, mids, strict=True):
+        if mid is None:
+            log.warning("%s report for an id we do not know: %r", reports[i].provider,
+                        reports[i].message_id)  # fmt: skip
+            out[i] = None  # type: ignore[call-overload]
+        else:
+            out[i] = replace(reports[i], message_id=mid.decode())
+    return [r for r in out if r is not None]
+
+
+async def translate(client: Any, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
+    """Gateway ids to our messageIds (`sms:pid:...`, written by the worker that sent them);
+    a report with an id we do not know is kept in sms:reports:bad instead."""
+    at = _own_ids(reports)
+    if not at:
+        return list(reports)
+    mids = await client.mget([keys.provider_id(reports[i].provider, reports[i].message_id)
+                              for i in at])  # fmt: skip
+    known, unknown = _translated(reports, at, mids)
+    if unknown:
+        await _keep_unknown(client.pipeline(transaction=True), unknown).execute()
+    return known
+
+
 async def apply(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy) -> int:
     """Record the reports with an asyncio client; returns how many changed a message."""
+    reports = await translate(client, reports)
     return await arecord(client, events(reports), policy) if reports else 0
 
 
 def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy) -> int:
     """`apply` with a sync client."""
+    at = _own_ids(reports)
+    if at:
+        keys_ = [keys.provider_id(reports[i].provider, reports[i].message_id) for i in at]
+        reports, unknown = _translated(reports, at, client.mget(keys_))
+        if unknown:
+            _keep_unknown(client.pipeline(transaction=True), unknown).execute()
     return record(client, events(reports), policy) if reports else 0
+
+
+def _own_ids(reports: Sequence[DeliveryReport]) -> list[int]:
+    """Indexes of the reports whose provider names messages by ids of its own."""
+    own = {p for p in registry.names() if registry.get(p).own_ids}
+    return [i for i, r in enumerate(reports) if r.provider in own]
+
+
+def _translated(
+    reports: Sequence[DeliveryReport], at: list[int], mids: Sequence[bytes | None]
+) -> tuple[list[DeliveryReport], list[DeliveryReport]]:
+    """The reports with our messageIds for the gateway's own ids, and those whose id we do
+    not know."""
+    out: list[DeliveryReport | None] = list(reports)
+    unknown = []
+    for i, mid in zip(at, mids, strict=True):
+        if mid is None:
+            unknown.append(reports[i])
+            out[i] = None
+        else:
+            out[i] = replace(reports[i], message_id=mid.decode())
+    if unknown:
+        log.warning("%d %s reports for ids we do not know (first %r): kept in %s",
+                    len(unknown), unknown[0].provider, unknown[0].message_id,
+                    keys.REPORTS_BAD)  # fmt: skip
+    return [r for r in out if r is not None], unknown
+
+
+def _keep_unknown(pipe: Any, unknown: Sequence[DeliveryReport]) -> Any:
+    at = int(time.time() * 1000)
+    entries = [orjson.dumps({"source": "reports", "provider": r.provider, "id": r.message_id,
+                             "to": r.to, "state": r.state, "reason": UNKNOWN_ID, "at": at})
+               for r in reversed(unknown[:BAD_KEEP])]  # fmt: skip
+    pipe.lpush(keys.REPORTS_BAD, *entries)
+    pipe.ltrim(keys.REPORTS_BAD, 0, BAD_KEEP - 1)
+    return pipe

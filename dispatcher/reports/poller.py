@@ -34,13 +34,14 @@ import orjson
 from redis.exceptions import ResponseError
 
 from config.settings import Settings
-from dispatcher import keys
-from dispatcher.outcomes import StreamPolicy
+from core import keys
+from core.outcomes import StreamPolicy
 from dispatcher.reports import ingest
-from workers.providers import http
-from workers.providers.ants.reports import parse_reports_response
-from workers.providers.ants.sender import LOGS_CHUNK, check, logs
-from workers.providers.reports import ReportParseError
+from dispatcher.reports.ingest import BAD_KEEP
+from providers import http
+from providers.ants.reports import parse_reports_response
+from providers.ants.sender import LOGS_CHUNK, check, logs
+from providers.reports import ReportParseError
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,6 @@ REPORTS_PATH = "/sms/1/reports"
 DEFAULT_LIMIT = 100
 READ_COUNT = 10  # inbox entries per read
 CLAIM_IDLE_MS = 60_000  # another consumer's entry this old is taken over
-BAD_KEEP = 1000  # unparseable bodies kept for inspection
 
 
 def consumer_name() -> str:

@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.settings import Settings
-from dispatcher import ids, keys
-from dispatcher.batch import Batch, Destination
-from dispatcher.errors import InputError
-from dispatcher.outcomes import State
+from core import ids, keys
+from core.batch import Batch, Destination
+from core.errors import InputError
+from core.outcomes import State
 from dispatcher.template import Template
-from workers.providers.reports import DeliveryReport
+from providers.reports import DeliveryReport
 
 log = logging.getLogger(__name__)
 

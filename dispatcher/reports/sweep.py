@@ -19,8 +19,8 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from dispatcher import keys
-from dispatcher.outcomes import Event, State, StreamPolicy, record
+from core import keys
+from core.outcomes import Event, State, StreamPolicy, record
 
 REASON = "no final report by validity end + grace"
 CHUNK = 1000

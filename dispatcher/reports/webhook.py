@@ -33,7 +33,7 @@ Bursts: a gateway flushing its callback queue can open thousands of requests at
 once.  At most MAX_IN_FLIGHT of them are read, parsed and recorded at a time
 (the others wait for a slot, holding only their headers), and Redis commands
 wait for a free connection of a bounded blocking pool
-(`dispatcher.redis_pool`) instead of failing when it is full.
+(`core.redis_pool`) instead of failing when it is full.
 
 Authentication is HTTP Basic with WEBHOOK_USERNAME / WEBHOOK_PASSWORD.  Without
 them the app refuses to be built unless `insecure_no_auth` is set explicitly
@@ -60,14 +60,15 @@ from aiohttp import web
 from redis.exceptions import RedisError
 
 from config.settings import Settings
-from dispatcher import keys, lua
-from dispatcher.errors import ConfigError
-from dispatcher.outcomes import StreamPolicy
-from dispatcher.redis_pool import async_redis, warm_up
+from core import keys, lua
+from core.errors import ConfigError
+from core.outcomes import StreamPolicy
+from core.redis_pool import async_redis, warm_up
 from dispatcher.reports import ingest
-from dispatcher.reports.poller import BAD_KEEP
+from dispatcher.reports.ingest import BAD_KEEP
 from dispatcher.reports.resend import Enqueue, Resender
-from workers.providers.reports import MAX_REPORT_BYTES, DeliveryReport, ReportParseError
+from providers import registry
+from providers.reports import MAX_REPORT_BYTES, DeliveryReport, ReportParseError
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +116,7 @@ def make_app(
     """The webhook app.
 
     `client` defaults to one on REDIS_URL with a blocking connection pool
-    (`dispatcher.redis_pool.async_redis`), opened on the app's loop.
+    (`core.redis_pool.async_redis`), opened on the app's loop.
     `max_in_flight` and `max_wait` set the back-pressure (see the module doc).
     """
     if max_in_flight < 1:
@@ -128,9 +129,10 @@ def make_app(
     app[GATE_KEY] = Gate(asyncio.Semaphore(max_in_flight), max_in_flight, max_wait)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
-    for path, provider in (("/dlr", "ants"), *((f"/dlr/{p}", p) for p in ingest.PROVIDERS)):
+    default = settings.provider
+    for path, provider in (("/dlr", default), *((f"/dlr/{p}", p) for p in registry.names())):
         app.router.add_post(path, _receiver(provider, policy))
-    app.router.add_get("/dlr/smsmanager", _receiver(ingest.SMSMANAGER, policy, query=True))
+        app.router.add_get(path, _receiver(provider, policy))  # receipts sent as a GET
     return app
 
 
@@ -248,7 +250,7 @@ async def _metrics(request: web.Request) -> web.Response:
     return web.Response(body=body, headers={"Content-Type": prometheus_client.CONTENT_TYPE_LATEST})
 
 
-def _receiver(provider: str, policy: StreamPolicy, *, query: bool = False) -> Handler:
+def _receiver(provider: str, policy: StreamPolicy) -> Handler:
     async def receive(request: web.Request) -> web.Response:
         gate = request.app[GATE_KEY]
         try:
@@ -261,22 +263,19 @@ def _receiver(provider: str, policy: StreamPolicy, *, query: bool = False) -> Ha
             detail = f"more than {gate.limit} requests in progress for {gate.max_wait:g}s"
             return _unavailable(detail)
         try:
-            return await _receive(request, provider, policy, query)
+            return await _receive(request, provider, policy)
         finally:
             gate.slots.release()
 
     return receive
 
 
-async def _receive(
-    request: web.Request, provider: str, policy: StreamPolicy, query: bool
-) -> web.Response:
+async def _receive(request: web.Request, provider: str, policy: StreamPolicy) -> web.Response:
     app, metrics = request.app, request.app[METRICS_KEY]
-    body = await _read(request, query)  # over client_max_size: aiohttp answers 413 itself
+    body = await request.read()  # over client_max_size: aiohttp answers 413 itself
     try:
-        fmt = ingest.SMSC_DEFAULT_FMT if query else _smsc_fmt(request)
         parsed = ingest.parse(provider, body, request.headers.get("Content-Type", ""),
-                              smsc_fmt=fmt)  # fmt: skip
+                              dict(request.query))  # fmt: skip
     except ReportParseError as exc:  # the envelope: nothing in the body can be used
         log.warning("refused %s report from %s: %s", provider, request.remote, exc)
         metrics.refused.labels(provider=provider).inc()
@@ -307,18 +306,6 @@ async def _receive(
     answer = {"received": len(parsed) + len(refused), "applied": applied, "resent": resent,
               "refused": refused}  # fmt: skip
     return web.Response(body=orjson.dumps(answer), content_type=JSON)
-
-
-async def _read(request: web.Request, query: bool) -> bytes | dict[str, str]:
-    """The body, or for a GET its query parameters."""
-    return dict(request.query) if query else await request.read()
-
-
-def _smsc_fmt(request: web.Request) -> int:
-    fmt = request.query.get("fmt", str(ingest.SMSC_DEFAULT_FMT))
-    if not fmt.isdigit():
-        raise ReportParseError(f"fmt must be 0-3, got {fmt[:10]!r}")
-    return int(fmt)
 
 
 def _whole(exc: ReportParseError) -> dict[str, object]:
@@ -388,7 +375,7 @@ def run(host: str, port: int, settings: Settings, *, insecure_no_auth: bool = Fa
 
 
 def _broker_enqueue(settings: Settings) -> Enqueue:
-    from workers.broker import enqueue_batch, make_producer
+    from core.queues import enqueue_batch, make_producer
 
-    broker = make_producer(settings)
+    broker = make_producer(settings.redis_url)
     return lambda batch, delay_ms: enqueue_batch(broker, batch, delay_ms)

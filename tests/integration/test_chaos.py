@@ -50,3 +50,13 @@ def test_sigterm_to_the_process_group(chaos: Chaos) -> None:
     check(result)
     stopped = float(result.note.split()[2])
     assert stopped < 10 + 5, result  # SMS_SHUTDOWN_TIMEOUT_MS=10000, plus the exit margin
+
+
+def test_failover_from_ants_to_smsc_half_way_and_back(chaos: Chaos) -> None:
+    result = chaos.failover(2000)
+    check(result)
+    d = result.details
+    assert d["smsc"] > 0 and d["ants"] >= 1000, result  # half at ANTS, then SMSC took over
+    assert d["had"] > 0, result  # taken, then timed out: found at ANTS, not sent again
+    assert d["down_s"] is not None and d["restored"], result  # marked down, then probed back
+    assert d["failback_at_ants"] > 0, result  # healed: ANTS takes traffic again

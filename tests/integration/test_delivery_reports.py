@@ -10,7 +10,8 @@ import orjson
 import pytest
 import redis
 
-from dispatcher import api, keys
+from core import keys
+from dispatcher import api
 from dispatcher.stack import Stack
 from tests.integration.conftest import sandbox_state, settings_for, wait_for, write_csv
 

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from dispatcher import api, keys
+from core import keys
+from dispatcher import api
 from dispatcher.stack import Stack
 from tests.integration.conftest import (
     assert_sent_once,

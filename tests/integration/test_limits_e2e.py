@@ -12,11 +12,11 @@ import time
 import pytest
 import redis
 
+from core.errors import OtpLimited, OtpNotFound
+from core.limits import Limit
 from dispatcher import api, otp
-from dispatcher.errors import OtpLimited, OtpNotFound
 from dispatcher.stack import Stack
 from tests.integration.conftest import sandbox_set, sandbox_state, settings_for, wait_for
-from workers.limits import Limit
 
 pytestmark = pytest.mark.integration
 

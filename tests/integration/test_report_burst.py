@@ -19,8 +19,8 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from config.settings import Settings
-from dispatcher import keys, redis_pool
-from dispatcher.redis_pool import async_redis
+from core import keys, redis_pool
+from core.redis_pool import async_redis
 from dispatcher.reports import webhook
 from dispatcher.stack import Stack
 from tests.chaos import HOOK_PASSWORD, HOOK_USER, descriptors, post_reports
@@ -81,7 +81,7 @@ def test_the_blocking_pool_makes_callers_wait_for_a_connection(
 
 
 def test_redis_pys_default_pool_raises_when_full_instead(r: redis.Redis, redis_url: str) -> None:
-    """Why dispatcher.redis_pool exists: the plain asyncio pool fails a burst outright."""
+    """Why core.redis_pool exists: the plain asyncio pool fails a burst outright."""
 
     async def go() -> None:
         client = aioredis.Redis.from_url(redis_url, max_connections=2)

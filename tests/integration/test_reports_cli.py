@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import redis
 
-from dispatcher import cli, keys
-from dispatcher.outcomes import Event, State, StreamPolicy, record
+from core import keys
+from core.outcomes import Event, State, StreamPolicy, record
+from dispatcher import cli
 from dispatcher.reports import ingest
-from workers.providers.reports import DeliveryReport
+from providers.reports import DeliveryReport
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 

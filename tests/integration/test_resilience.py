@@ -21,9 +21,10 @@ import orjson
 import pytest
 import redis
 
-from dispatcher import api, cli, control, keys
+from core import keys
+from core.outcomes import State, rank
+from dispatcher import api, cli, control
 from dispatcher.numbers import normalise
-from dispatcher.outcomes import State, rank
 from dispatcher.stack import Stack
 from tests.chaos import expected_ids, worker_children
 from tests.integration.conftest import (

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import redis
 
-from workers.limits import Limiter
+from core.limits import Limiter
 
 SCRIPT_COMMANDS = {"EVAL", "EVALSHA"}
 

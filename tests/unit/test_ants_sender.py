@@ -7,11 +7,11 @@ import time
 import orjson
 import pytest
 
-from dispatcher.batch import Batch, Destination
-from dispatcher.errors import GatewayMisconfigured, GatewayProtocolError, GatewayRequestError
-from workers.providers.ants.sender import check, named_destinations, parse_answer, parse_logs
-from workers.providers.base import Action
-from workers.providers.http import Answer
+from core.batch import Batch, Destination
+from core.errors import GatewayMisconfigured, GatewayProtocolError, GatewayRequestError
+from providers.ants.sender import check, named_destinations, parse_answer, parse_logs
+from providers.base import Action
+from providers.http import Answer
 
 PENDING = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED"}
 DELIVERED = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}

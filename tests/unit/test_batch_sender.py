@@ -18,9 +18,9 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from config.settings import Settings
-from dispatcher import keys
-from dispatcher.batch import Batch, Destination
-from dispatcher.errors import (
+from core import keys
+from core.batch import Batch, Destination
+from core.errors import (
     GatewayAuthError,
     GatewayConnectError,
     GatewayError,
@@ -30,11 +30,11 @@ from dispatcher.errors import (
     GatewayServerError,
     GatewayThrottled,
 )
-from dispatcher.errors import GatewayTimeout as Timeout
-from workers.broker import QUEUES
+from core.errors import GatewayTimeout as Timeout
+from core.queues import QUEUES
+from providers.ants.codes import classify_status
+from providers.base import Action, Result, Verdict
 from workers.claims import settle_ms
-from workers.providers.ants.codes import classify_status
-from workers.providers.base import Action, Result, Verdict
 from workers.runtime import Context
 from workers.sender import UNKNOWN_MARGIN_MS, BatchSender, grouped_delay
 
@@ -181,6 +181,9 @@ class FakeGateway:
             raise self.answers.get(-1) or self.answers[-2]
         self.taken |= {d.message_id for d in b.destinations}
         return [r for d in b.destinations if (r := self._result(d)) is not None]
+
+    def provider_ids(self, b: Batch) -> dict[str, str]:
+        return {}
 
     async def lookup(self, b: Batch) -> dict[str, Result]:
         self.asked += [d.message_id for d in b.destinations]
@@ -467,3 +470,63 @@ def test_an_unexpected_error_is_retried_then_dead_lettered_with_us(
     assert asyncio.run(states(client)) == {0: "dead", 1: "dead", 2: "dead"}
     reason = asyncio.run(client.hget(keys.deadletter("c-0"), "reason")).decode()
     assert reason.startswith("gave up after 8 failed runs: unexpected error: KeyError")
+
+
+def test_a_gateways_own_ids_are_kept_before_the_request_and_events_name_the_provider() -> None:
+    sender, _, _, client = harness({})
+    sender.name = "smsc"
+    kept: list[bytes | None] = []
+    real_send = sender.provider.send
+
+    async def send_after_check(b: Batch) -> list[Result]:
+        kept.append(await client.get(keys.provider_id("smsc", "x:66812345601")))
+        return await real_send(b)
+
+    sender.provider.provider_ids = lambda b: {d.message_id: f"x:{d.to}" for d in b.destinations}  # type: ignore[method-assign]
+    sender.provider.send = send_after_check  # type: ignore[method-assign]
+    asyncio.run(sender.process(batch()))
+    assert kept == [b"c-1"]  # already there when the request left: a report cannot beat it
+    providers = [f[b"provider"] for _, f in asyncio.run(client.xrange(keys.OUTCOMES))]
+    assert providers == [b"smsc"] * 3
+
+
+def test_an_unknown_outcome_at_another_provider_is_settled_there() -> None:
+    """Claimed for smsc, now routed to ants: it goes back to smsc to be asked, pinned."""
+    sender, broker, sent, client = harness({})
+    sender.name = "ants"
+
+    async def go() -> None:
+        stamp = int(time.time() * 1000) - settle_ms(Settings().http_timeout) - 1
+        for i in range(3):
+            await client.hset(keys.message(f"c-{i}"),
+                              mapping={"claim": f"dead:{stamp}", "via": "smsc"})  # fmt: skip
+        await sender.process(batch())
+
+    asyncio.run(go())
+    assert sent == [] and sender.provider.asked == []  # type: ignore[attr-defined]
+    [follow] = followups(broker)
+    assert follow["p"] == "smsc" and len(follow["d"]) == 3
+
+
+def test_when_the_gateway_cannot_be_asked_the_follow_up_stays_pinned_to_it() -> None:
+    """Failover must not send an unknown outcome elsewhere while its gateway is unreachable:
+    asked again there later, never resent through the next provider of the route."""
+    sender, broker, sent, client = harness({})
+    sender.name = "ants"
+
+    async def unreachable(b: Batch) -> dict[str, Result]:
+        raise GatewayServerError("503 on the logs", status=503)
+
+    sender.provider.lookup = unreachable  # type: ignore[method-assign]
+
+    async def go() -> None:
+        stamp = int(time.time() * 1000) - settle_ms(Settings().http_timeout) - 1
+        for i in range(3):
+            await client.hset(keys.message(f"c-{i}"),
+                              mapping={"claim": f"dead:{stamp}", "via": "ants"})  # fmt: skip
+        await sender.process(batch())
+
+    asyncio.run(go())
+    assert sent == []
+    [follow] = followups(broker)
+    assert follow["p"] == "ants" and len(follow["d"]) == 3

@@ -10,8 +10,9 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 
-from dispatcher import keys
-from dispatcher.batch import Destination
+from core import keys
+from core.batch import Destination
+from core.outcomes import Event, State, StreamPolicy, arecord
 from workers.claims import Claims, Mode, claims
 
 D = [Destination(f"c-{i}", f"6681234560{i}") for i in range(4)]
@@ -32,7 +33,7 @@ def on(request: pytest.FixtureRequest, redis_url: str) -> Callable[[Body], None]
                 await client.flushdb()
 
             async def call(mode: Mode, token: str, dests: list[Destination] = D) -> Claims:
-                return await claims(client, mode, token, SETTLE, "c", dests)
+                return await claims(client, mode, token, SETTLE, "c", "ants", dests)
 
             try:
                 await body(client, call)
@@ -64,8 +65,9 @@ def test_settled_claims_go_to_whoever_took_them_over_last(on: Callable[[Body], N
         for d in D:
             await client.hset(keys.message(d.message_id), "claim", "dead:1")
         assert (await call(Mode.CLAIM, "b")).ours == []  # never taken right before a request
-        assert (await call(Mode.START, "b")).unknown == D  # a run starting takes them over
-        assert (await call(Mode.START, "c")).unknown == D  # the old stamp stays: b may be dead
+        unknown = [(d, "ants") for d in D]  # no provider stored: the caller's
+        assert (await call(Mode.START, "b")).unknown == unknown  # a run starting takes them over
+        assert (await call(Mode.START, "c")).unknown == unknown  # old stamp kept: b may be dead
         assert (await call(Mode.CLAIM, "b")).ours == []  # b lost them: it defers
         assert (await call(Mode.CLAIM, "c")).ours == D  # c sends (stamped now)
         assert (await call(Mode.START, "d")).busy  # and c's claim is young again
@@ -92,5 +94,32 @@ def test_a_claim_makes_a_message_hash_that_expires_and_knows_its_campaign(
         key = keys.message("c-0")
         assert await client.ttl(key) > 0 and await client.hget(key, "campaign") == b"c"
         assert (await client.hget(key, "claim")).startswith(b"a:")
+        assert await client.hget(key, "via") == b"ants"  # asked, should it be unknown
+
+    on(body)
+
+
+def test_a_settled_claim_names_the_provider_to_ask(on: Callable[[Body], None]) -> None:
+    async def body(client: Any, call: Any) -> None:
+        await client.hset(keys.message("c-0"), mapping={"claim": "dead:1", "via": "smsc"})
+        assert (await call(Mode.START, "b", D[:1])).unknown == [(D[0], "smsc")]
+
+    on(body)
+
+
+def test_events_of_runs_through_another_provider_leave_the_claim_naming_the_first(
+    on: Callable[[Body], None],
+) -> None:
+    """Failover: ANTS timed out on c-0 (claim kept); a run through SMSC found the claim
+    still young and deferred it (an event with provider smsc).  The claim still says
+    ANTS, where the request may have gone, so ANTS is the one asked."""
+
+    async def body(client: Any, call: Any) -> None:
+        await call(Mode.START, "a", D[:1])  # the ANTS run
+        await client.hset(keys.message("c-0"), "claim", "a:1")  # ...which timed out, long ago
+        deferred = Event("c-0", "c", State.DEFERRED, provider="smsc", reason="busy")
+        await arecord(client, [deferred], StreamPolicy())
+        found = await claims(client, Mode.START, "b", SETTLE, "c", "smsc", D[:1])
+        assert found.unknown == [(D[0], "ants")]
 
     on(body)

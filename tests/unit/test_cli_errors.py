@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from core.errors import redact_url
 from dispatcher import cli
-from dispatcher.errors import redact_url
 
 UNREACHABLE = "redis://app:s3cret@127.0.0.1:1/0"
 

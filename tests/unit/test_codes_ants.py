@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from workers.providers.ants import codes
-from workers.providers.base import Action
-from workers.providers.classify import (
+from providers.ants import codes
+from providers.base import Action
+from providers.classify import (
     parse_retry_after,
     reset_unknown_log,
 )
@@ -312,7 +312,7 @@ def test_unknown_2018_status_by_group(group: int, action: Action) -> None:
 
 
 def test_unknown_code_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="workers.providers.codes")
+    caplog.set_level(logging.WARNING, logger="providers.codes")
     for _ in range(3):
         codes.classify_code("299", "UNDELIVERED")
         codes.classify_status({"groupId": 5, "id": 99})
@@ -324,7 +324,7 @@ def test_unknown_code_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_known_code_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="workers.providers.codes")
+    caplog.set_level(logging.WARNING, logger="providers.codes")
     codes.classify_code("204", "UNDELIVERED")
     codes.classify_status(_status(5, 21), {"id": 34})
     assert caplog.records == []

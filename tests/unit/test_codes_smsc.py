@@ -11,9 +11,10 @@ from typing import Any
 
 import pytest
 
-from workers.providers.base import Action
-from workers.providers.classify import reset_unknown_log
-from workers.providers.smsc import codes
+from config.settings import Settings
+from providers.base import Action
+from providers.classify import reset_unknown_log
+from providers.smsc import codes
 
 A = Action
 
@@ -51,7 +52,7 @@ def test_request_error_table_is_the_seed() -> None:
 def test_unknown_request_error_retries_and_logs_once(
     code: int, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="workers.providers.codes")
+    caplog.set_level(logging.WARNING, logger="providers.codes")
     assert codes.classify_error(code).action is A.RETRY
     assert codes.classify_error(code).action is A.RETRY
     assert len(caplog.records) == 1
@@ -116,8 +117,111 @@ def test_err(code: int, action: Action, extra: dict[str, Any]) -> None:
 def test_coverage_figures() -> None:
     assert codes.COVERAGE == {
         "smsc_request_errors": 5,
+        "smsc_send_errors": 9,
         "smsc_statuses": 12,
         "smsc_statuses_in_seed": 1,
         "smsc_err_codes": 10,
         "smsc_err_codes_in_seed": 0,
     }
+
+
+# send.php's own error table (smsc.ru/api/http/send/): the same numbers as status.php's, other
+# meanings (5 is a bad date there)
+SEND_ERROR_CASES: list[tuple[int | str, Action, dict[str, Any]]] = [
+    (1, A.PERMANENT, {"name": "BAD_PARAMETERS"}),  # the request itself: pauses (no ids named)
+    (2, A.FATAL, {}),
+    (3, A.FATAL, {"name": "NO_FUNDS"}),
+    (4, A.FATAL, {"name": "IP_BLOCKED"}),
+    (5, A.PERMANENT, {"name": "BAD_DATE"}),
+    (6, A.PERMANENT, {"name": "FORBIDDEN"}),
+    (7, A.PERMANENT, {"name": "BAD_NUMBER"}),
+    (8, A.PERMANENT, {"name": "UNDELIVERABLE_NUMBER"}),
+    (9, A.THROTTLED, {"retry_after": 60.0}),
+    ("-9", A.THROTTLED, {"code": "9"}),
+    (42, A.RETRY, {"description": "unknown code, classified by default (no class known)"}),
+]
+
+
+@pytest.mark.parametrize(("code", "action", "extra"), SEND_ERROR_CASES)
+def test_send_error(code: int | str, action: Action, extra: dict[str, Any]) -> None:
+    verdict = codes.classify_send_error(code)
+    assert verdict.action is action
+    for field, value in extra.items():
+        assert getattr(verdict, field) == value
+
+
+def test_send_error_table_and_number_errors() -> None:
+    assert set(codes.SEND_ERRORS) == {str(n) for n in range(1, 10)}
+    assert sorted(codes.NUMBER_ERRORS) == ["7", "8"]
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "action", "wait"),
+    [
+        (200, None, None, None),
+        (404, None, A.FATAL, None),
+        (401, None, A.FATAL, None),
+        (418, None, A.FATAL, None),  # another 4xx: cannot succeed as configured
+        (429, "7", A.THROTTLED, 7.0),
+        (429, None, A.THROTTLED, 1.0),
+        (500, None, A.RETRY, None),
+        (503, "30", A.RETRY, 30.0),
+        (599, None, A.RETRY, None),
+    ],
+)
+def test_http_status(status: int, retry_after: str | None, action: Action | None,
+                     wait: float | None) -> None:  # fmt: skip
+    verdict = codes.classify_http(status, retry_after)
+    if action is None:
+        assert verdict is None
+        return
+    assert verdict is not None and verdict.action is action and verdict.retry_after == wait
+
+
+# one message's status (a `phones` entry of the send answer, or a status answer)
+MESSAGE_CASES: list[tuple[object, object, Action, dict[str, Any]]] = [
+    (None, None, A.ACCEPTED, {}),  # listed without an error
+    ("0", "0", A.ACCEPTED, {}),
+    (-1, 0, A.ACCEPTED, {"name": "WAITING"}),
+    (1, 0, A.ACCEPTED, {}),
+    (20, 6, A.ACCEPTED, {}),  # sent, not delivered: the gateway had it
+    (3, 0, A.ACCEPTED, {}),  # expired: sent
+    ("22", "1", A.PERMANENT, {"suppress": True}),
+    (23, 0, A.PERMANENT, {"suppress": False}),
+    (24, 0, A.FATAL, {}),  # no funds: pause, resend after a top-up
+    (25, 0, A.PERMANENT, {}),
+    (None, "1", A.PERMANENT, {"suppress": True}),  # only an err code: its row
+    (77, "6", A.RETRY, {}),  # a status no table knows, with an error: the err decides
+    (77, "0", A.ACCEPTED, {}),  # ... without one: the gateway has it
+]
+
+
+@pytest.mark.parametrize(("status", "err", "action", "extra"), MESSAGE_CASES)
+def test_message_status(status: object, err: object, action: Action,
+                        extra: dict[str, Any]) -> None:  # fmt: skip
+    verdict = codes.classify_message(status, err)  # type: ignore[arg-type]
+    assert verdict.action is action
+    for field, value in extra.items():
+        assert getattr(verdict, field) == value
+
+
+def test_taken_and_refused_statuses_cover_the_status_table() -> None:
+    assert codes.TAKEN_STATUSES | {int(c) for c in codes.REFUSED} | {codes.NOT_FOUND} == set(
+        codes.STATUSES
+    )
+
+
+def test_the_smsc_profile_and_spec() -> None:
+    from providers import registry
+
+    spec = registry.get("smsc")
+    p = spec.profile
+    assert spec.own_ids and not p.rejects_reused_ids
+    assert (p.concurrency, p.max_validity_minutes, p.max_batch) == (4, 1440, 1000)
+    assert p.flood_varied is None and p.flood_identical is None
+    assert p.check_sender("InfoSMS") and p.check_sender("Shop Name 1")
+    assert p.check_sender("123456789012345") and not p.check_sender("1234567890123456")
+    assert not p.check_sender("TwelveLetter") and not p.check_sender(" Shop")
+    assert p.too_long("x" * 1001) and not p.too_long("x" * 1000)
+    assert spec.configured(Settings(smsc_login="a", smsc_password="b"))
+    assert not spec.configured(Settings())

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from workers.providers.base import Action
-from workers.providers.classify import reset_unknown_log
-from workers.providers.smsmanager import codes
+from providers.base import Action
+from providers.classify import reset_unknown_log
+from providers.smsmanager import codes
 
 A = Action
 
@@ -85,7 +85,7 @@ def test_unknown_error(code: int | str, http: int | None, action: Action) -> Non
 
 
 def test_unknown_error_logged_once(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.WARNING, logger="workers.providers.codes")
+    caplog.set_level(logging.WARNING, logger="providers.codes")
     for _ in range(4):
         codes.classify_error(110, 400)
     codes.classify_error(901, 500)  # known (9xx): not logged
@@ -150,3 +150,17 @@ def test_coverage_figures() -> None:
         "smsmanager_receipt_states": 9,
         "smsmanager_errors": 11,
     }
+
+
+def test_row_of_and_error_name_know_every_9xx() -> None:
+    from providers.smsmanager import error_name
+
+    assert (
+        codes.row_of("901") is codes.ERRORS["9xx"] and codes.row_of(" 103 ") is codes.ERRORS["103"]
+    )
+    assert codes.row_of("110") is None
+    assert (error_name("999"), error_name("105"), error_name("110")) == (
+        "SYSTEM_ERROR",
+        "NO_CREDIT",
+        "",
+    )

@@ -6,9 +6,9 @@ import io
 
 import pytest
 
+from core.errors import InputError, MissingColumnError
 from dispatcher.csvout import SafeCsvWriter, safe_cell
 from dispatcher.csvsource import CsvSource, Reject, Row
-from dispatcher.errors import InputError, MissingColumnError
 
 
 def source(text: str | bytes, **kw: object) -> CsvSource:

@@ -16,25 +16,22 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from config.settings import Settings, load
-from dispatcher import keys
-from dispatcher.batch import Batch, Destination
-from dispatcher.errors import ConfigError
-from workers.broker import QUEUES
-from workers.gate import (
+from core import keys
+from core.batch import Batch, Destination
+from core.errors import ConfigError
+from core.limits import AsyncLimiter, Limit, Rate
+from core.limits.buckets import (
     ACCOUNT,
     CAMPAIGN_BUCKET,
-    SHORT_WAIT_MS,
     TRANSACTIONAL_BUCKET,
     Bucket,
-    Gate,
-    Held,
     account_bucket,
-    burst_aligned,
-    split_held,
 )
-from workers.limits import AsyncLimiter, Limit, Rate
-from workers.providers.ants.codes import classify_status
-from workers.providers.ants.sender import Result
+from core.queues import QUEUES
+from providers.ants import PROFILE as ANTS
+from providers.ants.codes import classify_status
+from providers.ants.sender import Result
+from workers.gate import SHORT_WAIT_MS, Gate, Held, burst_aligned, split_held
 from workers.runtime import Context
 from workers.sender import BatchSender
 from workers.slots import Slots
@@ -69,7 +66,7 @@ def make_batch(n: int, *, to: str | None = None, text: str | None = "Hi", expire
 
 def gate_for(**settings: Any) -> tuple[Gate, CountingLimiter]:
     limiter = CountingLimiter(fakeredis.FakeAsyncRedis())
-    return Gate(limiter, Settings(**settings)), limiter
+    return Gate(limiter, Settings(**settings), ANTS), limiter
 
 
 def test_everything_admitted_in_one_call_per_limit() -> None:
@@ -116,14 +113,17 @@ def test_throughput_checks_only_what_flooding_admitted_and_recheck_keeps_the_slo
 
 
 def test_transactional_share_splits_the_account_into_two_buckets() -> None:
-    s = Settings(rate=Rate(200, 1000), burst=20, transactional_share=0.2)
-    campaign, transactional = account_bucket(s, False), account_bucket(s, True)
+    rate = Rate(200, 1000)
+    campaign, transactional = (
+        account_bucket(rate, 20, 0.2, False),
+        account_bucket(rate, 20, 0.2, True),
+    )
     assert campaign is not None and transactional is not None
     assert (campaign.name, campaign.rate.per_second, campaign.burst) == (CAMPAIGN_BUCKET, 160, 16)
     assert (transactional.name, transactional.rate.per_second) == (TRANSACTIONAL_BUCKET, 40)
-    shared = account_bucket(Settings(rate=Rate(200, 1000), transactional_share=0), True)
-    assert shared == Bucket(ACCOUNT, Rate(200, 1000), 20)  # default burst: 0.1 s of the rate
-    assert account_bucket(Settings(), False) is None
+    shared = account_bucket(rate, None, 0, True)
+    assert shared == Bucket(ACCOUNT, rate, 20)  # default burst: 0.1 s of the rate
+    assert account_bucket(None, None, 0.2, False) is None
 
 
 def test_a_saturated_campaign_bucket_does_not_delay_transactional() -> None:
@@ -132,7 +132,7 @@ def test_a_saturated_campaign_bucket_does_not_delay_transactional() -> None:
     async def go() -> None:
         _, held = await gate(make_batch(200))
         assert held  # the campaign share is used up
-        admitted, held = await Gate(gate.limiter, gate.settings)(
+        admitted, held = await Gate(gate.limiter, gate.settings, ANTS)(
             make_batch(1, transactional=True, seq=1)
         )
         assert len(admitted) == 1 and held == []
@@ -167,7 +167,7 @@ def harness(**settings: Any) -> tuple[BatchSender, StubBroker, list[Batch], Any]
     s = Settings(redis_url="redis://x", **settings)
     ctx = Context(s, None, client, broker)  # type: ignore[arg-type]
     gateway = AcceptingGateway()
-    sender = BatchSender(ctx, gateway, Gate(AsyncLimiter(client), s))
+    sender = BatchSender(ctx, gateway, Gate(AsyncLimiter(client), s, ANTS))
     return sender, broker, gateway.sent, client
 
 
@@ -182,6 +182,9 @@ class AcceptingGateway:
         return [Result(d.message_id, d.to, classify_status(ACCEPTED), "1") for d in b.destinations]
 
     async def lookup(self, b: Batch) -> dict[str, Result]:
+        return {}
+
+    def provider_ids(self, b: Batch) -> dict[str, str]:
         return {}
 
 
@@ -267,6 +270,17 @@ def test_concurrency_slots_serialise_requests() -> None:
     assert asyncio.run(go()) == [1] * 6 and peak == 2
 
 
+def test_the_lower_of_the_setting_and_the_providers_cap_wins() -> None:
+    from providers import registry
+
+    smsc = registry.get("smsc").profile
+    limiter = AsyncLimiter(fakeredis.FakeAsyncRedis())
+    assert Slots(limiter, Settings(max_concurrency=20), smsc, "smsc").limit == 4
+    assert Slots(limiter, Settings(max_concurrency=2), smsc, "smsc").limit == 2
+    assert Slots(limiter, Settings(), smsc, "smsc").limit == 4
+    assert Slots(limiter, Settings(), registry.get("ants").profile, "ants").limit == 0
+
+
 def test_no_concurrency_limit_takes_no_slot() -> None:
     class NoLimiter:
         async def acquire(self, *a: object) -> int:
@@ -301,7 +315,8 @@ def test_limit_settings_defaults_and_values() -> None:
         0,
         0.2,
     )
-    assert (str(d.flood_varied), str(d.flood_identical)) == ("20/1h", "6/1h")
+    assert (d.flood_varied, d.flood_identical) == (None, None)  # the gateway's own (profile)
+    assert (str(ANTS.flood_varied), str(ANTS.flood_identical)) == ("20/1h", "6/1h")
     assert (str(d.otp_send_per_phone), str(d.otp_send_per_app), str(d.otp_verify_per_phone)) == (
         "3/1d", "10000/1d", "1/3s")  # fmt: skip
     assert (d.otp_pin_attempts, d.otp_pin_ttl_ms) == (10, 900_000)
@@ -325,10 +340,10 @@ def test_a_message_decided_again_keeps_its_one_flooding_slot() -> None:
     async def go() -> list[int]:
         admitted = []
         for _ in range(10):  # a fresh Gate each time: a new run of the same batch
-            passed, _held = await Gate(AsyncLimiter(client), settings)(batch)
+            passed, _held = await Gate(AsyncLimiter(client), settings, ANTS)(batch)
             admitted.append(len(passed))
         other = make_batch(5, to="66812345678", seq=1)  # same text, other messageIds
-        passed, _held = await Gate(AsyncLimiter(client), settings)(other)
+        passed, _held = await Gate(AsyncLimiter(client), settings, ANTS)(other)
         return [*admitted, len(passed)]
 
     assert asyncio.run(go()) == [1] * 10 + [5]

@@ -8,11 +8,12 @@ from typing import Any
 import pytest
 import redis
 
-from dispatcher import keys
+from core import keys
+from core.errors import InputError
 from dispatcher.campaign import CampaignSpec, Importer
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource
-from dispatcher.errors import InputError
+from providers.ants import PROFILE as ANTS
 
 CSV = """phone,name
 0812345601,Ann
@@ -27,7 +28,7 @@ not-a-number,Bad
 
 
 def spec(text: str = "Hi {name}", size: int = 2) -> CampaignSpec:
-    return CampaignSpec("spring", "Shop", text, "TH", size, 60)
+    return CampaignSpec("spring", "Shop", text, "TH", size, 60, profile=ANTS)
 
 
 def run(store: redis.Redis, sent: list[dict[str, Any]], text: str = "Hi {name}",

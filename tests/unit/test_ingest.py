@@ -11,10 +11,10 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dispatcher import keys
-from dispatcher.outcomes import Event, State, StreamPolicy, record
+from core import keys
+from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest
-from workers.providers.reports import DeliveryReport, ReportParseError
+from providers.reports import DeliveryReport, ReportParseError
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 HOUR_MS = 3_600_000
@@ -157,33 +157,33 @@ def test_any_order_and_duplication_ends_in_first_final(
 
 
 @pytest.mark.parametrize(
-    ("provider", "body", "content_type", "smsc_fmt"),
+    ("provider", "body", "content_type", "query"),
     [
         (
-            ingest.ANTS,
+            "ants",
             b'{"results": [{"messageId": "c-1", "status": {"groupId": 3}}, {"messageId": "c-2"}]}',
             "application/json",
-            3,
+            {},
         ),
-        (ingest.SMSMANAGER, b'[{"id": "c-1", "status": 2}, {"id": "c-2"}]', "", 3),
-        (ingest.SMSC, b'[{"id": "c-1", "status": 1}, {"id": "c-2", "status": "x"}]', "", 3),
-        (ingest.SMSC, b"Status = 1, id = c-1\nStatus = ?, id = c-2", "", 0),
+        ("smsmanager", b'[{"id": "c-1", "status": 2}, {"id": "c-2"}]', "", {}),
+        ("smsc", b'[{"id": "c-1", "status": 1}, {"id": "c-2", "status": "x"}]', "", {}),
+        ("smsc", b"Status = 1, id = c-1\nStatus = ?, id = c-2", "", {"fmt": "0"}),
     ],
 )
 def test_parse_keeps_good_reports_and_rejects_bad_records(
-    provider: str, body: bytes, content_type: str, smsc_fmt: int
+    provider: str, body: bytes, content_type: str, query: dict[str, str]
 ) -> None:
-    parsed = ingest.parse(provider, body, content_type, smsc_fmt=smsc_fmt)
+    parsed = ingest.parse(provider, body, content_type, query)
     assert [(r.message_id, r.state) for r in parsed.reports] == [("c-1", "delivered")]
     assert [e.index for e in parsed.rejected] == [1]
 
 
 def test_parse_query_parameters_and_refusals() -> None:
-    (report,) = ingest.parse(ingest.SMSMANAGER, {"id": "c-1", "status": "2"})
+    (report,) = ingest.parse("smsmanager", b"", "", {"id": "c-1", "status": "2"})
     assert report.state == "delivered"
     with pytest.raises(ReportParseError, match="malformed"):
-        ingest.parse(ingest.ANTS, b"{oops", "application/json")
-    with pytest.raises(ReportParseError, match="unknown provider"):
+        ingest.parse("ants", b"{oops", "application/json")
+    with pytest.raises(ReportParseError, match="no provider 'nope'"):
         ingest.parse("nope", b"{}")
-    with pytest.raises(ReportParseError, match="unknown provider"):
-        ingest.parse(ingest.ANTS, {"id": "1"})
+    with pytest.raises(ReportParseError, match="fmt must be 0-3"):
+        ingest.parse("smsc", b"[]", "", {"fmt": "json"})

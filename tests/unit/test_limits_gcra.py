@@ -7,9 +7,9 @@ import time
 import pytest
 import redis
 
-from dispatcher import keys
-from dispatcher.sms import count_parts
-from workers.limits import Limiter, Rate
+from core import keys
+from core.limits import Limiter, Rate
+from core.sms import count_parts
 
 RATE = Rate.parse("200/1s")  # one unit every 5 ms
 T_MS = 5

@@ -10,8 +10,11 @@ import pytest
 import redis
 import redis.asyncio
 
-from workers.limits import AsyncLimiter, Limit, Limiter, Rate
-from workers.limits.scripts import SCRIPT_NAMES, script, source
+from core.limits import AsyncLimiter, Limit, Limiter, Rate
+from core.limits.scripts import SCRIPT_NAMES, script, source
+from providers.ants import PROFILE as ANTS
+
+ANTS_FLOODING = (ANTS.flood_varied, ANTS.flood_identical)
 
 
 def test_every_script_is_read_from_its_file_by_name() -> None:
@@ -54,7 +57,7 @@ def test_the_async_limiter_gives_the_same_answers(
         try:
             return [
                 await limiter.throughput("acct", Rate.parse("200/1s"), 1, [1, 1, 1]),
-                await limiter.flooding([("668", "same")] * 7),
+                await limiter.flooding([("668", "same")] * 7, *ANTS_FLOODING),
                 await limiter.windows([[("sms:rl:test", Limit(1, 1_000))]] * 2),
                 [await limiter.otp_send_allowed("app", "668") for _ in range(4)],
                 [await limiter.otp_verify_allowed("668") for _ in range(2)],

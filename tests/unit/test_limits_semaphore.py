@@ -7,8 +7,8 @@ import time
 import pytest
 import redis
 
-from dispatcher import keys
-from workers.limits import Limiter
+from core import keys
+from core.limits import Limiter
 
 SMSC_CONCURRENCY = 5  # SMSC.ru: at most 5 concurrent requests per account
 TTL_MS = 30_000

@@ -4,8 +4,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dispatcher.errors import ConfigError
-from workers.limits.spec import UNIT_MS, Limit, Rate, parse_duration
+from core.errors import ConfigError
+from core.limits.spec import UNIT_MS, Limit, Rate, parse_duration
 
 
 @pytest.mark.parametrize(

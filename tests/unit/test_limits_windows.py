@@ -8,9 +8,12 @@ import orjson
 import pytest
 import redis
 
-from dispatcher import keys
-from workers.limits import OTP_SEND_PER_APP, OTP_SEND_PER_PHONE, Limit, Limiter, plan
-from workers.limits.plan import text_hash
+from core import keys
+from core.limits import OTP_SEND_PER_APP, OTP_SEND_PER_PHONE, Limit, Limiter, plan
+from core.limits.plan import text_hash
+from providers.ants import PROFILE as ANTS
+
+ANTS_FLOODING = (ANTS.flood_varied, ANTS.flood_identical)
 
 HOUR_MS = 3_600_000
 DAY_MS = 86_400_000
@@ -19,24 +22,24 @@ NUMBER = "66812345678"
 
 
 def test_seventh_identical_message_within_an_hour_is_deferred(limiter: Limiter) -> None:
-    first = limiter.flooding([(NUMBER, "Your code is 1234")])
+    first = limiter.flooding([(NUMBER, "Your code is 1234")], *ANTS_FLOODING)
     time.sleep(0.05)
-    rest = [limiter.flooding([(NUMBER, "Your code is 1234")])[0] for _ in range(5)]
+    rest = [limiter.flooding([(NUMBER, "Your code is 1234")], *ANTS_FLOODING)[0] for _ in range(5)]
     assert first + rest == [0] * 6
-    [wait] = limiter.flooding([(NUMBER, "Your code is 1234")])
+    [wait] = limiter.flooding([(NUMBER, "Your code is 1234")], *ANTS_FLOODING)
     # until the FIRST one leaves the hour: it is at least 50 ms old
     assert HOUR_MS - SLACK_MS < wait <= HOUR_MS - 50
 
 
 def test_twenty_first_varied_message_is_deferred(limiter: Limiter) -> None:
-    waits = limiter.flooding([(NUMBER, f"message {i}") for i in range(22)])
+    waits = limiter.flooding([(NUMBER, f"message {i}") for i in range(22)], *ANTS_FLOODING)
     assert waits[:20] == [0] * 20
     assert all(HOUR_MS - SLACK_MS < w <= HOUR_MS for w in waits[20:])
 
 
 def test_identical_and_varied_limits_combine(limiter: Limiter) -> None:
     items = [(NUMBER, "same")] * 8 + [(NUMBER, f"other {i}") for i in range(16)]
-    waits = limiter.flooding(items)
+    waits = limiter.flooding(items, *ANTS_FLOODING)
     assert waits[:6] == [0] * 6 and all(w > 0 for w in waits[6:8])
     # the refused identical ones were not logged: 6 + 14 varied = 20, then full
     assert waits[8:22] == [0] * 14 and all(w > 0 for w in waits[22:])
@@ -44,14 +47,14 @@ def test_identical_and_varied_limits_combine(limiter: Limiter) -> None:
 
 def test_numbers_are_independent(limiter: Limiter) -> None:
     items = [(NUMBER, "same")] * 7 + [("66899999999", "same")] * 7
-    waits = limiter.flooding(items)
+    waits = limiter.flooding(items, *ANTS_FLOODING)
     assert [w == 0 for w in waits] == ([True] * 6 + [False]) * 2
 
 
 def test_flooding_keys_are_trimmed_and_expire_with_the_window(
     limiter: Limiter, backend: redis.Redis
 ) -> None:
-    limiter.flooding([(NUMBER, "hello")])
+    limiter.flooding([(NUMBER, "hello")], *ANTS_FLOODING)
     for key in (keys.flood_varied(NUMBER), keys.flood_identical(NUMBER, text_hash("hello"))):
         assert backend.zcard(key) == 1
         assert HOUR_MS - SLACK_MS < backend.pttl(key) <= HOUR_MS
@@ -135,14 +138,14 @@ def test_the_wait_is_the_longest_of_the_full_windows(limiter: Limiter) -> None:
 
 
 def test_a_batch_of_1000_is_one_script_call(limiter: Limiter, script_calls: list[str]) -> None:
-    limiter.flooding([("0", "warm-up")])  # first use may load the script (NOSCRIPT)
+    limiter.flooding([("0", "warm-up")], *ANTS_FLOODING)  # first use may load the script (NOSCRIPT)
     script_calls.clear()
     items = [(f"668{i % 100:08d}", f"text {i % 3}") for i in range(1000)]
-    waits = limiter.flooding(items)
+    waits = limiter.flooding(items, *ANTS_FLOODING)
     assert script_calls == ["EVALSHA"]
     # each of 100 numbers gets 10 messages, texts 4/3/3: within 6 identical / 20 varied
     assert waits == [0] * 1000
-    waits = limiter.flooding(items)
+    waits = limiter.flooding(items, *ANTS_FLOODING)
     assert script_calls == ["EVALSHA", "EVALSHA"]
     # the same again: the text sent 4 times per number reaches 8 > 6, so 2 per number wait
     assert sum(w > 0 for w in waits) == 2 * 100

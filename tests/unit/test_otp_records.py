@@ -8,8 +8,8 @@ import fakeredis
 import pytest
 
 from config.settings import Settings
-from dispatcher import keys
-from dispatcher.errors import OtpNotFound
+from core import keys
+from core.errors import OtpNotFound
 from dispatcher.otp import Otp
 
 

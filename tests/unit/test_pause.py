@@ -10,9 +10,9 @@ import orjson
 import pytest
 import redis
 
-from dispatcher import keys, pause
-from dispatcher.batch import Batch, Destination
-from dispatcher.outcomes import StreamPolicy
+from core import keys, pause
+from core.batch import Batch, Destination
+from core.outcomes import StreamPolicy
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 
@@ -64,7 +64,7 @@ def test_a_resume_that_died_half_way_leaves_nothing_behind(
         pause.resume(store, dies, "c")
     sent: list[dict[str, Any]] = []
     assert pause.resume(store, sent.append, "c") == 2  # the one in hand is not taken at once
-    monkeypatch.setattr("dispatcher.pause.STALE_UNPARK_MS", 0)
+    monkeypatch.setattr("core.pause.STALE_UNPARK_MS", 0)
     assert pause.resume(store, sent.append, "c") == 1  # ...but once its resume surely died
     assert sorted(b["s"] for b in sent) == [0, 1, 2]
     assert store.zcard(keys.campaign_unparking("c")) == 0

@@ -16,8 +16,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config.settings import Settings
-from dispatcher import keys
-from dispatcher.errors import GatewayAuthError
+from core import keys
+from core.errors import GatewayAuthError
 from dispatcher.reports import ingest, poller
 from dispatcher.reports.poller import Poller
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import redis
 
-from dispatcher import keys
-from dispatcher.outcomes import Event, State, StreamPolicy, record
+from core import keys
+from core.outcomes import Event, State, StreamPolicy, record
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 
@@ -117,3 +117,13 @@ def test_without_consumer_groups_the_stream_keeps_about_maxlen(store: redis.Redi
     for chunk in range(5):
         record(store, [Event(f"c-{chunk}-{i}", "c", State.ACCEPTED) for i in range(100)], small)
     assert 100 <= store.xlen(keys.OUTCOMES) < 300
+
+
+def test_the_provider_is_stored_streamed_and_counted_once(store: redis.Redis) -> None:
+    record(store, [Event("c-1", "c", State.ACCEPTED, provider="smsc"),
+                   Event("c-2", "c", State.ACCEPTED, provider="ants")], P)  # fmt: skip
+    record(store, [Event("c-1", "c", State.ACCEPTED, provider="smsc")], P)  # redelivered
+    record(store, [Event("c-1", "c", State.DELIVERED, provider="smsc")], P)
+    assert store.hget(keys.message("c-1"), "provider") == b"smsc"
+    assert store.hgetall(keys.campaign_providers("c")) == {b"smsc": b"1", b"ants": b"1"}
+    assert [e[1][b"provider"] for e in store.xrange(keys.OUTCOMES)] == [b"smsc", b"ants", b"smsc"]

@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from workers.providers.ants.reports import parse_callback, parse_reports_response
-from workers.providers.reports import MAX_REPORT_BYTES, DeliveryReport, Parsed, ReportParseError
+from providers.ants.reports import parse_callback, parse_reports_response
+from providers.reports import MAX_REPORT_BYTES, DeliveryReport, Parsed, ReportParseError
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 JSON, XML = "application/json", "application/xml"
@@ -392,7 +392,7 @@ def test_parsed_is_a_sequence_of_its_good_reports() -> None:
 def test_a_hostile_record_is_rejected_as_internal_error_without_costing_the_others(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from workers.providers.ants import reports as ants
+    from providers.ants import reports as ants
 
     real = ants._sms_count
 

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.providers.reports import STATES, DeliveryReport, ReportParseError
-from workers.providers.smsc.reports import STATUSES, parse_status
+from providers.reports import STATES, DeliveryReport, ReportParseError
+from providers.smsc.reports import STATUSES, parse_status
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 
@@ -356,3 +356,27 @@ def test_arbitrary_input_only_raises_report_parse_error(raw: bytes | str, fmt: i
         for error in reports.rejected:
             assert isinstance(error, ReportParseError) and error.index is not None
             assert not error.reason.startswith("internal"), error.__cause__
+
+
+def test_a_report_names_the_message_the_sender_recorded() -> None:
+    """SMSC names a message by its request id and its number: `report_key` gives the
+    `provider_id` the sender recorded for it (`{id}:{number}`)."""
+    from providers.smsc import provider_key, report_key
+
+    reports = parse_status(body("smsc_fmt3_multi.json"), 3, 0, message_id="101,102,103",
+                           phone="7,7,7")  # fmt: skip
+    assert [report_key(r) for r in reports] == [
+        "101:79999999991", "102:79999999992", "103:79999999993"]  # fmt: skip
+    assert report_key(reports[0]) == provider_key("101", "+7 999 999-99-91")
+
+
+def test_webhook_reports_are_named_by_id_and_phone() -> None:
+    """`parse_report` (the webhook's parser) names each report `{id}:{phone}`, the key the
+    worker kept our messageId under; a record without a phone keeps its bare id."""
+    from providers.smsc import parse_report
+
+    parsed = parse_report(b'[{"id": "c-b0", "phone": "+66812345600", "status": 1},'
+                          b' {"id": "c-b0", "status": 1}, {"status": "x"}]', "", {})  # fmt: skip
+    assert [(r.message_id, r.state) for r in parsed] == [
+        ("c-b0:66812345600", "delivered"), ("c-b0", "delivered")]  # fmt: skip
+    assert len(parsed.rejected) == 1

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from workers.providers.reports import DeliveryReport, ReportParseError
-from workers.providers.smsmanager.reports import RECEIPT_STATES, parse_receipt
+from providers.reports import DeliveryReport, ReportParseError
+from providers.smsmanager.reports import RECEIPT_STATES, parse_receipt
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 
@@ -164,3 +164,34 @@ def test_arbitrary_bytes_only_raise_report_parse_error(raw: bytes, content_type:
         for error in reports.rejected:
             assert isinstance(error, ReportParseError) and error.index is not None
             assert not error.reason.startswith("internal"), error.__cause__
+
+
+@pytest.mark.parametrize(
+    ("raw", "content_type", "message_id"),
+    [
+        # the request's customid and the number: the id the sender registered
+        (b"customid=1818980422&number=%2B420777123456&status=2", "", "1818980422:420777123456"),
+        (b'{"CustomID": "7", "number": "777123456", "status": 2}', "", "7:420777123456"),
+        (
+            b'<Receipt CustomID="7" RequestID="99" Number="00420777123456" Status="2"/>',
+            "text/xml",
+            "7:420777123456",
+        ),
+        # a customid without a number cannot name one message: the id as given
+        (b"customid=7&status=2", "", "7"),
+        (b"id=12345&number=420777123456&status=2", "", "12345"),
+    ],
+)
+def test_a_receipt_naming_the_customid_names_the_registered_id(
+    raw: bytes, content_type: str, message_id: str
+) -> None:
+    (report,) = parse_receipt(raw, content_type)
+    assert report.message_id == message_id
+
+
+def test_the_receipt_id_is_the_one_the_sender_registers() -> None:
+    from providers.smsmanager.ids import custom_id, provider_id
+
+    cid = custom_id("spring-b1")
+    (report,) = parse_receipt(f"customid={cid}&number=420777000001&status=2".encode())
+    assert report.message_id == provider_id(cid, "420777000001")

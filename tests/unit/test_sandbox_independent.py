@@ -1,6 +1,6 @@
 """The sandbox is an oracle: it must not share code with what it judges.
 
-(a) No module of `sandbox/` imports `dispatcher`, `workers` or `providers`, in any
+(a) No module of `sandbox/` imports `core`, `config`, `dispatcher`, `workers` or `providers`, in any
     form (`import x`, `from x import y`, relative imports reaching outside the
     package, `importlib.import_module("x")`), and importing the sandbox loads none
     of them.
@@ -23,7 +23,7 @@ from tests.unit.sandbox_kit import run, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "sandbox"
-FORBIDDEN = ("dispatcher", "workers", "providers")
+FORBIDDEN = ("core", "config", "dispatcher", "workers", "providers")
 
 
 def _forbidden(name: str) -> bool:
@@ -75,15 +75,15 @@ def test_the_import_check_sees_every_form(tmp_path: Path) -> None:
     package = tmp_path / "sandbox"
     package.mkdir()
     cases = {
-        "import dispatcher.sms": True,
+        "import core.sms": True,
         "import workers as w": True,
-        "from dispatcher.sms import count_parts": True,
-        "from workers.providers.ants import codes": True,
+        "from core.sms import count_parts": True,
+        "from providers.ants import codes": True,
         "from providers import x": True,
         "from .. import dispatcher": True,
-        "from ..dispatcher.sms import units": True,
+        "from ..core.sms import units": True,
         "from ..workers import sender": True,
-        "import importlib\nimportlib.import_module('dispatcher.sms')": True,
+        "import importlib\nimportlib.import_module('core.sms')": True,
         "__import__('workers')": True,
         "from . import parts": False,
         "from .parts import split": False,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from config.settings import load
-from dispatcher.errors import ConfigError
+from core.errors import ConfigError
 
 
 @pytest.mark.parametrize(

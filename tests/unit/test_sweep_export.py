@@ -11,13 +11,14 @@ import fakeredis
 import redis
 
 from config.settings import Settings
-from dispatcher import control, keys
-from dispatcher.outcomes import Event, State, StreamPolicy, record
+from core import keys
+from core.outcomes import Event, State, StreamPolicy, record
+from dispatcher import control
 from dispatcher.reports import ingest
 from dispatcher.reports.export import export, message_ids
 from dispatcher.reports.resend import Resender
 from dispatcher.reports.sweep import REASON, sweep
-from workers.providers.reports import DeliveryReport
+from providers.reports import DeliveryReport
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 NOW = 1_700_000_000_000

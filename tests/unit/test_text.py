@@ -6,11 +6,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dispatcher import ids, numbers
-from dispatcher.errors import InputError, PlaceholderError
+from core import ids
+from core.errors import InputError, PlaceholderError
+from core.sms import count_parts
+from dispatcher import numbers
 from dispatcher.numbers import normalise
-from dispatcher.sms import count_parts, too_long
 from dispatcher.template import Template
+from providers.ants import PROFILE as ANTS
 
 
 def test_template_renders_columns_case_insensitively() -> None:
@@ -69,9 +71,9 @@ def test_parts(text: str, encoding: str, parts: int) -> None:
 
 
 def test_too_long() -> None:
-    assert not too_long("a" * 153 * 25)
-    assert too_long("a" * (153 * 25 + 1))
-    assert too_long("ก" * 1400)  # 4,200 bytes in UTF-8
+    assert not ANTS.too_long("a" * 153 * 25)
+    assert ANTS.too_long("a" * (153 * 25 + 1)) == "text longer than 25 parts or 4000 bytes"
+    assert ANTS.too_long("ก" * 1400)  # 4,200 bytes in UTF-8
 
 
 @given(

@@ -8,6 +8,7 @@ import base64
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl
 
 import fakeredis
 import orjson
@@ -16,12 +17,13 @@ from aiohttp.test_utils import TestClient, TestServer
 from fakeredis import FakeServer
 
 from config.settings import Settings
-from dispatcher import keys
-from dispatcher.errors import ConfigError
-from dispatcher.outcomes import Event, State, StreamPolicy, record
+from core import keys
+from core.errors import ConfigError
+from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest, webhook
 from dispatcher.reports.webhook import make_app
-from workers.providers.reports import MAX_REPORT_BYTES
+from providers import registry
+from providers.reports import MAX_REPORT_BYTES
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 JSON, XML = "application/json", "application/xml"
@@ -181,7 +183,25 @@ def test_out_of_order_and_before_the_worker(server: fakeredis.FakeServer) -> Non
     assert state(server, "c-1") == "delivered" and state(server, "c-2") == "undeliverable"
 
 
+def known_as(
+    server: fakeredis.FakeServer,
+    provider: str,
+    data: bytes,
+    ctype: str,
+    query: dict[str, str],
+    *mids: str,
+) -> None:
+    """What the worker keeps for gateways with ids of their own: each id -> our messageId."""
+    parsed = ingest.parse(provider, data, ctype, query)
+    sync = fakeredis.FakeRedis(server=server)
+    for report, mid in zip(parsed.reports, mids, strict=False):
+        sync.set(keys.provider_id(provider, report.message_id), mid)
+
+
 def test_smsmanager_route_post_and_get(server: fakeredis.FakeServer) -> None:
+    known_as(server, "smsmanager", body("smsmanager_receipt.json"), JSON, {}, "c-76")
+    known_as(server, "smsmanager", b"", "", {"id": "c-77", "status": "2"}, "c-77")
+
     async def call(c: TestClient) -> list[int]:
         a = await post(c, body("smsmanager_receipt.json"), JSON, "/dlr/smsmanager")
         resp = await c.get("/dlr/smsmanager", params={"id": "c-77", "status": "2"}, headers=AUTH)
@@ -195,6 +215,29 @@ def test_smsc_route(server: fakeredis.FakeServer) -> None:
     data = body("smsc_fmt3_multi.json")
     status, text = serve(server, lambda c: post(c, data, JSON, "/dlr/smsc?fmt=3"))
     assert status == 200 and orjson.loads(text)["received"] > 0
+
+
+def test_a_report_for_an_id_we_never_gave_is_kept_not_applied(
+    server: fakeredis.FakeServer,
+) -> None:
+    """SmsManager names a message its own way; a receipt for one we never sent (no
+    mapping) changes no message and is kept with its reason; the one we know is applied."""
+    query = {"id": "c-77", "status": "2"}
+    known_as(server, "smsmanager", b"", "", query, "c-5")
+    other = {"id": "someone-else", "status": "2"}
+
+    async def call(c: TestClient) -> list[Any]:
+        out = []
+        for q in (query, other):
+            resp = await c.get("/dlr/smsmanager", params=q, headers=AUTH)
+            out.append((resp.status, orjson.loads(await resp.read())["applied"]))
+        return out
+
+    assert serve(server, call) == [(200, 1), (200, 0)]
+    assert state(server, "c-5") == "delivered"
+    [kept] = bad_entries(server)
+    assert (kept["provider"], kept["id"]) == ("smsmanager", "someone-else")
+    assert kept["reason"].startswith("no message of ours has this id")
 
 
 async def post_full(c: TestClient, data: bytes, ctype: str = JSON,
@@ -274,6 +317,10 @@ def test_one_good_and_one_bad_record_gives_one_applied_and_one_refused(
     server: fakeredis.FakeServer, case: str
 ) -> None:
     path, ctype, data = ONE_GOOD_ONE_BAD[case]
+    provider = path.split("/")[2].split("?")[0] if path != "/dlr" else "ants"
+    query = dict(parse_qsl(path.partition("?")[2]))
+    if registry.get(provider).own_ids:
+        known_as(server, provider, data, ctype, query, "c-1")
 
     async def call(c: TestClient) -> tuple[tuple[int, dict[str, str], Any], str]:
         answer = await post_full(c, data, ctype, path)
@@ -285,7 +332,6 @@ def test_one_good_and_one_bad_record_gives_one_applied_and_one_refused(
     assert answer == {"received": 2, "applied": 1, "resent": 0}
     assert refused["index"] == 1 and refused["reason"]
     assert state(server, "c-1") == "delivered" and state(server, "c-2") is None
-    provider = path.split("/")[2].split("?")[0] if path != "/dlr" else "ants"
     (kept,) = bad_entries(server)
     assert (kept["source"], kept["provider"], kept["index"]) == ("webhook", provider, 1)
     assert kept["reason"] and kept["record"] and kept["body"] == data.decode()

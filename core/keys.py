@@ -1,0 +1,196 @@
+"""Every Redis key and stream name the product uses, defined here and nowhere else.
+
+All keys start with `PREFIX` (default `sms:`) so one Redis can be shared with
+other applications, and with dramatiq's own `dramatiq:` keys.
+
+| key                                   | type   | what                                           |
+|---------------------------------------|--------|------------------------------------------------|
+| sms:outcomes                          | stream | every state change of every message            |
+| sms:campaigns                         | set    | ids of every campaign ever imported            |
+| sms:c:{campaign}:meta                 | hash   | sender, text, created, batches, rows, paused   |
+| sms:c:{campaign}:counts               | hash   | messages by state (queued, accepted, ...)      |
+| sms:c:{campaign}:numbers              | hash   | number -> first CSV line (dedupe, re-runnable) |
+| sms:c:{campaign}:enqueued             | bitmap | bit {seq} set once batch {seq} is enqueued     |
+| sms:c:{campaign}:enqueuing            | hash   | seq -> "{import token}:{ms}" while enqueueing  |
+| sms:c:{campaign}:parked               | list   | batches held while the campaign is paused      |
+| sms:c:{campaign}:unparking            | zset   | parked batches a resume is moving -> since, ms |
+| sms:c:{campaign}:open                 | zset   | accepted/pending messageIds -> validity end ms |
+| sms:c:{campaign}:errors               | hash   | "{status}:{error}" -> final non-delivered count |
+| sms:c:{campaign}:providers            | hash   | provider -> messages it accepted               |
+| sms:m:{messageId}                     | hash   | one message's latest state (TTL once final),   |
+|                                       |        | its campaign, its send claim (claim, claimed)  |
+| sms:m:{messageId}:enqueued            | string | send_sms idempotency marker                    |
+| sms:reports:pending                   | stream | polled report bodies, applied then XDEL'd      |
+| sms:reports:bad                       | list   | report records (or bodies) refused, with why   |
+| sms:reports:pulling:{consumer}        | string | a GET /sms/1/reports is under way (see poller) |
+| sms:m:{messageId}:resent              | string | resend-of-temporary-failure idempotency marker |
+| sms:pid:{provider}:{id}               | string | a gateway's own id -> our messageId (TTL)      |
+| sms:health:{provider}:b:{bucket}      | hash   | requests, failed, slow in a 10 s bucket        |
+| sms:health:{provider}:down|probe      | string | the provider is down / its probe is taken      |
+| sms:deadletters                       | zset   | messageIds whose retries ran out -> time       |
+| sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
+| sms:suppressed                        | set    | numbers never to send to again                 |
+| sms:rl:*                              | (lua)  | rate-limit state (see workers/limits)          |
+| sms:rl:gcra:{name}                    | string | GCRA theoretical arrival time, µs (PX = TAT)   |
+| sms:rl:sem:{name}                     | zset   | semaphore holder -> slot expiry, µs            |
+| sms:rl:seq                            | string | counter making sliding-log members unique      |
+| sms:rl:flood:n:{provider}:{number}    | zset   | anti-flooding log, any text (ANTS: 20/1h)      |
+| sms:rl:flood:t:{provider}:{number}:{textHash} | zset | anti-flooding log, identical text (6/1h)  |
+| sms:otp:*                             | (lua)  | OTP limits and PIN records                     |
+| sms:otp:send:app:{app}                | zset   | OTP sends per application log (10000/1d)       |
+| sms:otp:send:phone:{app}:{phone}      | zset   | OTP sends per phone number log (3/1d)          |
+| sms:otp:verify:{phoneOrPinId}         | zset   | PIN verification log (1/3s)                    |
+| sms:otp:pin:{pinId}                   | hash   | a sent PIN: to, app, attempts used (PIN TTL)   |
+"""
+
+from __future__ import annotations
+
+import os
+
+PREFIX = os.environ.get("SMS_KEY_PREFIX", "sms:")
+
+OUTCOMES = f"{PREFIX}outcomes"
+CAMPAIGNS = f"{PREFIX}campaigns"
+DEADLETTERS = f"{PREFIX}deadletters"
+SUPPRESSED = f"{PREFIX}suppressed"
+REPORTS_STREAM = f"{PREFIX}reports:pending"
+REPORTS_GROUP = "ingest"  # consumer group on REPORTS_STREAM
+REPORTS_BAD = f"{PREFIX}reports:bad"
+
+
+def reports_pulling(consumer: str) -> str:
+    """Set while a poller's GET of reports is not yet in the inbox (a lost page shows)."""
+    return f"{PREFIX}reports:pulling:{consumer}"
+
+
+def campaign_meta(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:meta"
+
+
+def campaign_counts(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:counts"
+
+
+def campaign_numbers(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:numbers"
+
+
+def campaign_enqueued(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:enqueued"
+
+
+def campaign_enqueuing(campaign: str) -> str:
+    """Batches an import is enqueueing right now (seq -> its token and time)."""
+    return f"{PREFIX}c:{campaign}:enqueuing"
+
+
+def campaign_parked(campaign: str) -> str:
+    return f"{PREFIX}c:{campaign}:parked"
+
+
+def campaign_unparking(campaign: str) -> str:
+    """Parked batches being moved by a resume (or edited by a drop), one LMOVE at a time."""
+    return f"{PREFIX}c:{campaign}:unparking"
+
+
+def campaign_open(campaign: str) -> str:
+    """Messages accepted or pending, scored by the end of their validity (the sweep's index)."""
+    return f"{PREFIX}c:{campaign}:open"
+
+
+def campaign_errors(campaign: str) -> str:
+    """Final non-delivered outcomes by "{status}:{error}" (status's top error codes)."""
+    return f"{PREFIX}c:{campaign}:errors"
+
+
+def campaign_providers(campaign: str) -> str:
+    """Messages accepted, by the provider that took them."""
+    return f"{PREFIX}c:{campaign}:providers"
+
+
+def message(message_id: str) -> str:
+    return f"{PREFIX}m:{message_id}"
+
+
+def enqueued_once(message_id: str) -> str:
+    """Marker that an API send with this messageId was enqueued (send_sms idempotency)."""
+    return f"{PREFIX}m:{message_id}:enqueued"
+
+
+def resent_once(message_id: str) -> str:
+    """Marker that the resend of this (temporarily undelivered) message was enqueued."""
+    return f"{PREFIX}m:{message_id}:resent"
+
+
+def provider_id(provider: str, pid: str) -> str:
+    """Our messageId for an id a gateway gave (or was given) in its own form."""
+    return f"{PREFIX}pid:{provider}:{pid}"
+
+
+HEALTH = f"{PREFIX}health:"  # workers/health.lua builds its keys the way `health` does
+
+
+def health(provider: str, what: str) -> str:
+    """One of a provider's health keys: `down`, `probe`, `streak`, `b:{bucket}`."""
+    return f"{HEALTH}{{{provider}}}:{what}"
+
+
+def deadletter(message_id: str) -> str:
+    return f"{PREFIX}deadletter:{message_id}"
+
+
+def ratelimit(name: str) -> str:
+    """Namespace for the limiter scripts' own keys, e.g. ratelimit('gcra:account')."""
+    return f"{PREFIX}rl:{name}"
+
+
+def otp(name: str) -> str:
+    """Namespace for OTP keys, e.g. otp('pin:{pinId}')."""
+    return f"{PREFIX}otp:{name}"
+
+
+def gcra(name: str) -> str:
+    """GCRA bucket of one throughput limit (e.g. one gateway account)."""
+    return ratelimit(f"gcra:{name}")
+
+
+def semaphore(name: str) -> str:
+    """Concurrency slots of one gateway account."""
+    return ratelimit(f"sem:{name}")
+
+
+def window_seq() -> str:
+    """Counter the sliding-window script uses to make log members unique."""
+    return ratelimit("seq")
+
+
+def flood_varied(number: str, provider: str = "") -> str:
+    """Anti-flooding log of every message to `number` (through one provider: each counts its
+    own)."""
+    return ratelimit(f"flood:n:{provider}:{number}" if provider else f"flood:n:{number}")
+
+
+def flood_identical(number: str, text_hash: str, provider: str = "") -> str:
+    """Anti-flooding log of one text (by hash) to `number` (through one provider)."""
+    where = f"{provider}:{number}" if provider else number
+    return ratelimit(f"flood:t:{where}:{text_hash}")
+
+
+def otp_send_app(app: str) -> str:
+    """Log of OTP sends by one 2FA application."""
+    return otp(f"send:app:{app}")
+
+
+def otp_send_phone(app: str, phone: str) -> str:
+    """Log of OTP sends by one 2FA application to one phone number."""
+    return otp(f"send:phone:{app}:{phone}")
+
+
+def otp_verify(subject: str) -> str:
+    """Log of PIN verifications for one phone number (or PIN id)."""
+    return otp(f"verify:{subject}")
+
+
+def otp_pin(pin_id: str) -> str:
+    """A PIN we sent: phone, application and verification attempts used."""
+    return otp(f"pin:{pin_id}")

@@ -1,0 +1,140 @@
+"""Argument packing and reply decoding for the limiter scripts (shared by sync and async).
+
+Every function here is pure: it validates its input and returns a `ScriptCall`
+(which script, KEYS, ARGV, how to decode the reply).  `Limiter` and
+`AsyncLimiter` only differ in how they send it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import orjson
+
+from core import keys
+from core.limits.spec import Limit, Rate
+
+T = TypeVar("T")
+
+TEXT_HASH_BYTES = 12  # 96-bit blake2b of the text: identical-text key suffix
+
+# ANTS 2FA application defaults: sendPinPerPhoneNumberLimit, sendPinPerApplicationLimit,
+# verifyPinLimit.
+OTP_SEND_PER_PHONE = Limit(3, 86_400_000)
+OTP_SEND_PER_APP = Limit(10_000, 86_400_000)
+OTP_VERIFY = Limit(1, 3_000)
+
+Arg = str | int | float
+Windows = Sequence[tuple[str, Limit]]
+
+
+@dataclass(frozen=True, slots=True)
+class ScriptCall(Generic[T]):
+    """One script invocation: `decode(reply)` is the limiter's answer; `empty` means no call."""
+
+    script: str
+    keys: list[str]
+    args: list[Arg]
+    decode: Callable[[Any], T]
+    empty: bool = False
+
+
+def _waits(reply: Any) -> list[int]:
+    return [int(w) for w in reply]
+
+
+def _first(reply: Any) -> int:
+    return int(reply[0])
+
+
+def _nothing(decode: Callable[[Any], T]) -> ScriptCall[T]:
+    return ScriptCall("", [], [], decode, empty=True)
+
+
+def throughput(name: str, rate: Limit, burst: int, costs: Sequence[int]) -> ScriptCall[list[int]]:
+    """GCRA over `keys.gcra(name)`: `rate.attempts` units per `rate.window_ms`, plus `burst`."""
+    if burst < 0:
+        raise ValueError(f"burst must be >= 0, not {burst}")
+    if any(cost < 1 for cost in costs):
+        raise ValueError("every cost must be >= 1 (SMS parts)")
+    if not costs:
+        return _nothing(_waits)
+    emission_us = Rate(rate.attempts, rate.window_ms).emission_us
+    args: list[Arg] = [repr(emission_us), burst, *costs]
+    return ScriptCall("gcra", [keys.gcra(name)], args, _waits)
+
+
+def windows(
+    items: Sequence[Windows], members: Sequence[str] | None = None
+) -> ScriptCall[list[int]]:
+    """Sliding logs: each item is allowed only if every (key, limit) of it has room.
+
+    `members` (one per item, e.g. messageIds): an item whose member a window already
+    holds passes that window without taking a second entry (see sliding_window.lua)."""
+    if not items:
+        return _nothing(_waits)
+    if members is not None and len(members) != len(items):
+        raise ValueError("one member per item")
+    key_index: dict[str, int] = {}
+    packed: list[list[tuple[int, int, int]]] = []
+    for item in items:
+        if not item:
+            raise ValueError("every item needs at least one (key, limit)")
+        packed.append([(key_index.setdefault(key, len(key_index) + 1), limit.attempts,
+                        limit.window_ms) for key, limit in item])  # fmt: skip
+    data: list[Any] = [list(key_index), packed]
+    if members is not None:
+        data.append(list(members))
+    return ScriptCall("sliding_window", [keys.window_seq()], [orjson.dumps(data)], _waits)
+
+
+def text_hash(text: str) -> str:
+    """Stable short hash of a message text, for the identical-text key."""
+    return hashlib.blake2b(text.encode("utf-8"), digest_size=TEXT_HASH_BYTES).hexdigest()
+
+
+def flooding_windows(number: str, text: str, varied: Limit | None,
+                     identical: Limit | None, provider: str = "") -> Windows:  # fmt: skip
+    """The anti-flooding logs of one (number, text): any text, and this very text."""
+    found = [(keys.flood_varied(number, provider), varied),
+             (keys.flood_identical(number, text_hash(text), provider), identical)]  # fmt: skip
+    return [(key, limit) for key, limit in found if limit is not None]
+
+
+def flooding(
+    items: Sequence[tuple[str, str]], varied: Limit | None, identical: Limit | None,
+    members: Sequence[str] | None = None, provider: str = "",
+) -> ScriptCall[list[int]]:  # fmt: skip
+    """Anti-flooding for (number, text) items; `members`: their messageIds (counted once).
+    A limit that is None is not checked; with neither, every item is allowed."""
+    if varied is None and identical is None:
+        return ScriptCall("", [], [], lambda _: [0] * len(items), empty=True)
+    packed = [flooding_windows(number, text, varied, identical, provider)
+              for number, text in items]  # fmt: skip
+    return windows(packed, members)
+
+
+def otp_send(app: str, phone: str, per_phone: Limit, per_app: Limit) -> ScriptCall[int]:
+    item = [(keys.otp_send_phone(app, phone), per_phone), (keys.otp_send_app(app), per_app)]
+    return _single(windows([item]))
+
+
+def otp_verify(subject: str, limit: Limit) -> ScriptCall[int]:
+    return _single(windows([[(keys.otp_verify(subject), limit)]]))
+
+
+def _single(call: ScriptCall[list[int]]) -> ScriptCall[int]:
+    return ScriptCall(call.script, call.keys, call.args, _first)
+
+
+def acquire(name: str, limit: int, holder: str, ttl_ms: int) -> ScriptCall[int]:
+    if limit < 1 or ttl_ms < 1:
+        raise ValueError(f"limit and ttl_ms must be >= 1, not {limit}, {ttl_ms}")
+    return ScriptCall("semaphore", [keys.semaphore(name)], ["acquire", limit, holder, ttl_ms], int)
+
+
+def release(name: str, holder: str) -> ScriptCall[bool]:
+    return ScriptCall("semaphore", [keys.semaphore(name)], ["release", holder], bool)

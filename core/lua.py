@@ -1,0 +1,30 @@
+"""Lua scripts live in `.lua` files beside the module that uses them, loaded by name.
+
+`script(client, "record")` reads `core/record.lua` once, registers it on the
+client (EVALSHA, falling back on EVAL after NOSCRIPT, e.g. after a Redis restart)
+and caches the handle per client.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+from weakref import WeakKeyDictionary
+
+_registered: WeakKeyDictionary[Any, dict[str, Any]] = WeakKeyDictionary()
+
+
+@cache
+def source(name: str, package: str = "core") -> str:
+    """The text of `<package>/<name>.lua`."""
+    return resources.files(package).joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+def script(client: Any, name: str, package: str = "core") -> Any:
+    """A registered script handle (sync or async, like the client) for `name`."""
+    scripts = _registered.setdefault(client, {})
+    key = f"{package}:{name}"
+    if key not in scripts:
+        scripts[key] = client.register_script(source(name, package))
+    return scripts[key]

@@ -1,0 +1,157 @@
+"""Message states and the outcome stream.
+
+Every state change of every message is one entry in the `sms:outcomes` stream
+(see README "Outcome stream"), written together with the message's latest state
+(`sms:m:{messageId}`) and its campaign's counters by `record.lua`, atomically and
+in one call per batch.  Writes are idempotent: a state is applied only when it
+moves the message forward (rank), so redelivered batches and duplicate reports
+change nothing.
+
+Ranks:
+
+    0 queued
+    1 deferred, retrying, paused       (moves among themselves: each is a new decision)
+    2 accepted                         (the gateway took it)
+    3 pending                          (an intermediate delivery report)
+    4 dead, and the sweep's expired    (our own inference: the gateway may still report)
+    5 every other final state          (the gateway's word, or never sent at all)
+
+So a real delivery report (5) still wins over our inferred `dead` or `expired`
+(4), and nothing moves a message out of a rank-5 state.  An event can also
+release the worker's send claim on the message (`release`, see `workers.claims`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import orjson
+
+from core import keys, lua
+
+NONFINAL_TTL = 30 * 86400  # a message never left without a final state (see sweep)
+
+
+class State(StrEnum):
+    QUEUED = "queued"
+    DEFERRED = "deferred"  # held back by a limit; a retry time is set
+    RETRYING = "retrying"  # transient failure; a retry is scheduled
+    PAUSED = "paused"  # the campaign is paused; the message is parked
+    ACCEPTED = "accepted"  # the gateway took it (ACCEPTED or PENDING)
+    PENDING = "pending"  # an intermediate delivery report
+    DELIVERED = "delivered"
+    UNDELIVERABLE = "undeliverable"
+    EXPIRED = "expired"
+    REJECTED = "rejected"  # rejected by the operator in a delivery report
+    FAILED = "failed"  # permanent error at send time
+    DEAD = "dead"  # retries or validity ran out: in the dead-letter set
+    SUPPRESSED = "suppressed"  # the number is on the suppression list
+    CANCELED = "canceled"  # an operator dropped it before it was sent
+
+
+INFERRED_RANK = 4  # a final state we inferred: a gateway report may still replace it
+FINAL_RANK = 5
+RANK: dict[State, int] = {
+    State.QUEUED: 0,
+    State.DEFERRED: 1,
+    State.RETRYING: 1,
+    State.PAUSED: 1,
+    State.ACCEPTED: 2,
+    State.PENDING: 3,
+    State.DEAD: INFERRED_RANK,
+}
+FINAL = frozenset(s for s in State if RANK.get(s, FINAL_RANK) >= INFERRED_RANK)
+SENT = frozenset({State.ACCEPTED, State.PENDING}) | FINAL
+
+
+def rank(state: State, inferred: bool = False) -> int:
+    """The rank of a state; `inferred` marks a final state we concluded ourselves."""
+    if inferred and state in FINAL:
+        return INFERRED_RANK
+    return RANK.get(state, FINAL_RANK)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One state change of one message, as written to the outcome stream."""
+
+    message_id: str
+    campaign: str
+    state: State
+    bulk_id: str = ""
+    to: str = ""
+    attempt: int = 0
+    group: str = ""
+    status_id: str = ""
+    status_name: str = ""
+    error_id: str = ""
+    permanent: str = ""
+    reason: str = ""
+    retry_at: int = 0  # epoch ms
+    expires_at: int = 0  # epoch ms: end of the validity period (accepted; indexes for the sweep)
+    inferred: bool = False  # a final state of our own conclusion (the sweep's expired)
+    release: str = ""  # the send claim (run token) this event ends, if any
+    provider: str = ""  # the gateway the run sent (or meant to send) it through
+
+    @property
+    def rank(self) -> int:
+        return rank(self.state, self.inferred)
+
+
+@dataclass(frozen=True)
+class StreamPolicy:
+    maxlen: int = 1_000_000
+    final_ttl: int = 7 * 86400
+
+
+def _item(ev: Event) -> tuple[Any, ...]:
+    """One event in record.lua's order."""
+    r = ev.rank
+    return (
+        ev.state.value, r, int(r >= INFERRED_RANK), ev.message_id, ev.campaign, ev.bulk_id,
+        ev.to, ev.attempt, ev.group, ev.status_id, ev.status_name, ev.error_id, ev.permanent,
+        ev.reason, ev.retry_at, ev.expires_at, ev.release, ev.provider,
+    )  # fmt: skip
+
+
+def _split(key_of: Callable[[str], str]) -> tuple[str, str]:
+    """The prefix and suffix around the campaign id in a per-campaign key."""
+    prefix, suffix = key_of("\0").split("\0")
+    return prefix, suffix
+
+
+_COUNTS = _split(keys.campaign_counts)
+_OPEN = _split(keys.campaign_open)
+_ERRORS = _split(keys.campaign_errors)
+_PROVIDERS = _split(keys.campaign_providers)
+
+
+def _args(events: Sequence[Event], policy: StreamPolicy) -> list[Any]:
+    items = orjson.dumps([_item(ev) for ev in events])
+    ttls = [policy.final_ttl, NONFINAL_TTL]
+    return [policy.maxlen, *ttls, keys.message(""), *_COUNTS, items, *_OPEN, *_ERRORS,
+            *_PROVIDERS]  # fmt: skip
+
+
+CHUNK = 1000  # items per script call, keeps each call short for other clients
+
+
+def record(client: Any, events: Sequence[Event], policy: StreamPolicy) -> int:
+    """Apply events with a sync redis client; returns how many changed something."""
+    applied = 0
+    for i in range(0, len(events), CHUNK):
+        args = _args(events[i : i + CHUNK], policy)
+        applied += int(lua.script(client, "record")(keys=[keys.OUTCOMES], args=args))
+    return applied
+
+
+async def arecord(client: Any, events: Sequence[Event], policy: StreamPolicy) -> int:
+    """Apply events with an asyncio redis client; returns how many changed something."""
+    applied = 0
+    for i in range(0, len(events), CHUNK):
+        args = _args(events[i : i + CHUNK], policy)
+        applied += int(await lua.script(client, "record")(keys=[keys.OUTCOMES], args=args))
+    return applied

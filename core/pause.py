@@ -1,0 +1,111 @@
+"""Pausing a campaign: parking its batches, resuming them, dropping single destinations.
+
+A campaign pauses when its account or configuration cannot send (out of credit,
+credentials refused, a wrong URL: see `core.errors.GatewayMisconfigured`).
+Its batches are then *parked* (`sms:c:{id}:parked`, the batch as it travels on the
+queue) until `resume`, which clears the pause and puts every parked batch back on
+the queue.  Nothing is lost or parked for good:
+
+* `park` (park.lua) checks the pause and parks in one step, so a worker that
+  decided to park just as a resume ran sends its batch on instead of parking it
+  behind the finished resume;
+* `resume` clears the pause first, then takes the batches one at a time through
+  `sms:c:{id}:unparking` (unpark.lua), so two resumes at once never take the same
+  batch or skip one, and a batch whose resume died half-way goes back to the list
+  (after `STALE_UNPARK_MS`) for the next resume;
+* `drop` takes single destinations out of the parked batches (an operator's
+  decision, e.g. a number no route reaches): each ends `canceled`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+import redis
+
+from core import keys, lua
+from core.batch import Batch
+from core.outcomes import Event, State, StreamPolicy, record
+
+Enqueue = Callable[[dict[str, Any]], None]
+DROP_REASON = "dropped by an operator from a parked batch"
+STALE_UNPARK_MS = 30_000  # a batch taken off the list this long ago: its resume died
+
+
+def park(client: Any, campaign: str, batch: dict[str, Any], pause_reason: str = "") -> Any:
+    """Park `batch` if the campaign is paused (pausing it first with `pause_reason`).
+
+    Works with a sync or an asyncio client (then returns an awaitable); the answer is
+    1 when parked, 0 when the campaign is not paused and the batch must go on."""
+    meta, parked = keys.campaign_meta(campaign), keys.campaign_parked(campaign)
+    return lua.script(client, "park")(keys=[meta, parked], args=[pause_reason, orjson.dumps(batch)])
+
+
+def _unpark(client: redis.Redis, campaign: str, mode: str, arg: Any = "") -> Any:
+    """The one wrapper of unpark.lua: take | done | recover (see the script)."""
+    keys_ = [keys.campaign_parked(campaign), keys.campaign_unparking(campaign)]
+    return lua.script(client, "unpark")(keys=keys_, args=[mode, arg])
+
+
+def resume(client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int = 0) -> int:
+    """Clear the pause and put every parked batch back on the queue; returns how many.
+
+    `batch_size`: a parked batch larger than this goes back as several (a campaign paused
+    by 413 Payload Too Large finishes after SMS_BATCH_SIZE is lowered)."""
+    client.hdel(keys.campaign_meta(campaign), "paused")
+    _unpark(client, campaign, "recover", STALE_UNPARK_MS)
+    moved = 0
+    while (raw := _unpark(client, campaign, "take")) is not None:
+        for part in _split(Batch.from_dict(orjson.loads(raw)), batch_size):
+            enqueue(part.to_dict())  # a crash here leaves raw in `unparking`: recovered later
+        _unpark(client, campaign, "done", raw)
+        moved += 1
+    return moved
+
+
+def _split(batch: Batch, size: int) -> Iterable[Batch]:
+    dests = list(batch.destinations)
+    if size <= 0 or len(dests) <= size:
+        yield batch
+        return
+    for i in range(0, len(dests), size):
+        yield batch.only(dests[i : i + size])
+
+
+def parked(client: redis.Redis, campaign: str) -> list[dict[str, Any]]:
+    """The parked destinations: messageId, to, bulkId."""
+    out = []
+    for raw in client.lrange(keys.campaign_parked(campaign), 0, -1):
+        batch = Batch.from_dict(orjson.loads(raw))
+        out += [{"messageId": d.message_id, "to": d.to, "bulkId": batch.bulk_id}
+                for d in batch.destinations]  # fmt: skip
+    return out
+
+
+def drop(
+    client: redis.Redis, enqueue: Enqueue, campaign: str, message_ids: Iterable[str],
+    policy: StreamPolicy,
+) -> int:  # fmt: skip
+    """Take these destinations out of the campaign's parked batches; each ends canceled.
+
+    A batch edited while a resume runs is not parked again behind it: what is left of
+    it goes on the queue (park.lua decides)."""
+    wanted = set(message_ids)
+    _unpark(client, campaign, "recover", STALE_UNPARK_MS)
+    dropped: list[Event] = []
+    for _ in range(client.llen(keys.campaign_parked(campaign))):
+        raw = _unpark(client, campaign, "take")
+        if raw is None:
+            break
+        batch = Batch.from_dict(orjson.loads(raw))
+        keep = [d for d in batch.destinations if d.message_id not in wanted]
+        gone = [d for d in batch.destinations if d not in keep]
+        dropped += [Event(d.message_id, campaign, State.CANCELED, batch.bulk_id, d.to,
+                          reason=DROP_REASON) for d in gone]  # fmt: skip
+        if keep and not park(client, campaign, batch.only(keep).to_dict()):
+            enqueue(batch.only(keep).to_dict())
+        _unpark(client, campaign, "done", raw)
+    record(client, dropped, policy)
+    return len(dropped)

@@ -1,0 +1,101 @@
+"""Providers register themselves here; generic code looks them up and never names one.
+
+Each provider package (`providers/ants`, `providers/smsmanager`, `providers/smsc`)
+calls `register(Spec(...))` when imported (`providers/__init__.py` imports them all),
+much as courier's handlers call `RegisterHandler` in their `init()`.  A `Spec` says
+everything the rest of the product needs to know about a gateway:
+
+* `sender(session, settings)`: its `Provider` (send a batch, and `lookup` what it took,
+  asked before anything whose outcome is unknown is sent again);
+* `parse_report(body, content_type, query)`: its delivery reports (webhook bodies);
+* `error_name(code)`: a code's name in its tables (for `status`'s top errors);
+* `profile`: the facts a sender must respect (below);
+* `configured(settings)`: whether its credentials are set (for routing);
+* `own_ids`: its reports name messages by an id of its own (`Result.provider_id`, e.g. a
+  number, when our messageIds do not fit its API): the worker keeps each id's messageId
+  (`sms:pid:{provider}:{id}`) and report intake translates it back.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.errors import ConfigError
+from core.limits.spec import Limit
+from core.sms import count_parts
+from providers.base import Provider
+from providers.reports import Parsed
+
+
+@dataclass(frozen=True)
+class Profile:
+    """What a gateway accepts: each fact of a provider stated once, here."""
+
+    max_parts: int  # a longer text is refused
+    max_bytes: int  # a longer text (UTF-8) is refused
+    max_validity_minutes: int  # 0: the gateway takes no validity period
+    sender_rule: re.Pattern[str]  # a sender id it accepts
+    concurrency: int  # concurrent requests per account it allows (0: no stated cap)
+    flood_varied: Limit | None  # its anti-flooding per number (None: none stated)
+    flood_identical: Limit | None
+    rejects_reused_ids: bool  # it refuses a messageId it already took (ANTS 23)
+    max_batch: int  # destinations per request
+
+    def check_sender(self, sender: str) -> bool:
+        return bool(self.sender_rule.fullmatch(sender))
+
+    def too_long(self, text: str) -> str:
+        """Why the gateway would refuse this text as too long ("" when it would not)."""
+        if count_parts(text)[1] > self.max_parts or len(text.encode("utf-8")) > self.max_bytes:
+            return f"text longer than {self.max_parts} parts or {self.max_bytes} bytes"
+        return ""
+
+
+ParseReport = Callable[[Any, str, Mapping[str, str]], Parsed]
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    profile: Profile
+    sender: Callable[[Any, Any], Provider]  # (aiohttp session, Settings) -> Provider
+    parse_report: ParseReport
+    error_name: Callable[[str], str]
+    configured: Callable[[Any], bool]  # (Settings) -> credentials set
+    own_ids: bool = False
+
+
+_SPECS: dict[str, Spec] = {}
+
+
+def register(spec: Spec) -> Spec:
+    if spec.name in _SPECS and _SPECS[spec.name] is not spec:
+        raise ValueError(f"provider {spec.name!r} registered twice")
+    _SPECS[spec.name] = spec
+    return spec
+
+
+def get(name: str) -> Spec:
+    """The provider `name`; a ConfigError naming the known ones otherwise."""
+    try:
+        return _SPECS[name]
+    except KeyError:
+        known = ", ".join(sorted(_SPECS))
+        raise ConfigError("provider", f"no provider {name!r}; known: {known}") from None
+
+
+def names() -> list[str]:
+    return sorted(_SPECS)
+
+
+def check(settings: Any) -> None:
+    """SMS_PROVIDER and every provider SMS_ROUTES names exist (a ConfigError naming the
+    variable otherwise); run at start-up."""
+    routed = [("SMS_ROUTES", p) for r in settings.routes for p in r.providers]
+    for variable, name in (("SMS_PROVIDER", settings.provider), *routed):
+        if name not in _SPECS:
+            known = ", ".join(sorted(_SPECS))
+            raise ConfigError(variable, f"no provider {name!r}; known: {known}")

@@ -1,0 +1,462 @@
+"""SmsManager sender: the HTTP API's `/Send`; `lookup` through `/RequestList` and `/RequestStatus`.
+
+What the public documentation says (read for this module; the numbered sources are below)
+-------------------------------------------------------------------------------------------
+* `https://http-api.smsmanager.cz/Send` [1]: parameters `apikey` (required, from the web
+  administration), `number` (required; "may hold several numbers separated by a semicolon
+  or a comma"; international digits, "+" or "00" allowed, 9-digit numbers are taken as
+  Czech and get 420 [1][4]), `message` (required), `gateway` (high | economy | lowcost |
+  direct [5][6]; high by default [4]), `sender` (optional; at most 11 characters [4], set it up
+  in the web interface first or the answer is 203 [seed]), `customid` (optional: our id for
+  the *request*, digits only, 1-10 of them [5][6]; the XML example uses 987654321 [2]),
+  `time` (scheduled sending) and `expiration` (`YYYY-MM-DDTHH:MM:SS` [5][6]).  The page
+  lists "unlimited recipients of one message" and "bulk sending in one request" [1].  The
+  public clients call it with GET parameters [5][8] or a POST form [3]; we POST the form (a
+  URL with a thousand numbers and a long text is too long for a GET).
+* The answer is one line of text: `OK|<requestId>|<numbers, comma-separated>[|<customid>]`
+  (HTTP 200; e.g. `OK|1598456|420605348034` [8]; the customid comes back as a 4th field
+  [5]), or `ERROR|<code>[|<text>]` with the HTTP status of the code table [seed][7]
+  (older answers carried `ERROR|103` with HTTP 200 [8]).  The numbers listed are the
+  ones the request was accepted for; a number the gateway found invalid is not listed,
+  and when none is valid the whole request is `ERROR|201`.
+* `/RequestList?apikey=` [5][9]: one line per request of the account,
+  `requestId|gateway|time|expiration|sender|remaining recipients|request state`
+  (times `YYYY-MM-DD HH:MM:SS`; no customid in it).  `/RequestStatus?apikey=&requestid=`
+  [5][9]: one line per number of that request, `number|request state|expected receipts|
+  receipt state` (states of the seed's tables).  `/GetUserInfo`: `credit|sender|gateway`.
+* The seed (/work/shared/seeds/smsmanager-return-codes.txt, = smsmanager.cz/api/codes):
+  error codes 101-109, 201-203 (HTTP 4xx, never repeat), 9xx (HTTP 500, repeat) and a 503;
+  "most requests take under a second; set your timeout to 30 s; after 30 s the server
+  answers 503 Service Unavailable and such a request will not be processed".
+* The newer JSON API v2 (api.smsmngr.com/v2, [10][11]) says the http-api and xml-api are
+  deprecated; it has per-message ids, tags and a per-message status query.  This module
+  implements the http-api the configuration points at (SMSMANAGER_BASE_URL).
+
+[1] https://smsmanager.cz/api/http  [2] https://smsmanager.cz/api/xml/
+[3] github.com/jakubenglicky/sms-manager src/SmsManager/Http/Client.php (POST form_params)
+[4] github.com/caronc/apprise apprise/plugins/NotifySMSManager.py (sender <= 11 chars,
+    9-digit numbers get 420)  [5] github.com/ridercz/SmsManager-API (SmsManagerContext.cs,
+    SmsManagerResult*.cs, _Enums.cs)  [6] github.com/michalpospiech/nette-smsmanager
+    (customid `^\\d{1,10}$`, time/expiration format)  [7] github.com/jakubenglicky/sms-manager
+    src/SmsManager/Exceptions/Processor.php (code -> HTTP status)
+[8] github.com/PrimeHammer/sms_manager fixtures/vcr_cassettes/valid.yml (real answers)
+[9] github.com/kixorz/SMSManager SMSManager.php (requestList, requestStatus)
+[10] https://api-ref.smsmanager.com/openapi/cs/json/jsonapi_v2/sending
+[11] github.com/smsmngr/smsmanager-skills (endpoints references)
+
+Design
+------
+* **One request per text.**  A batch with a shared text is one `/Send` with every number;
+  a personalised batch is one `/Send` per distinct text, sent one after the other inside
+  ONE time budget (`http_timeout` from the start of `send`), so that the whole of `send`
+  is over before the worker's claims can settle (see workers.claims).  A text whose
+  request cannot start with at least `MIN_BUDGET_S` left is not sent now
+  (THROTTLED "NOT_SENT_IN_TIME": the worker defers it, not counted as an attempt).
+* **Ids.**  Our messageIds do not fit `customid` (digits, one per request): every request
+  of a batch carries the batch's `ids.custom_id(bulkId)`, and a message is
+  `"{customid}:{number}"` (`Result.provider_id`; the spec says `own_ids=True`).  See
+  `providers.smsmanager.ids` for the collision odds.
+* **Answers.**  OK: every number listed is ACCEPTED; a number of the request not listed
+  was refused by the gateway (PERMANENT, `NOT_ACCEPTED`, not suppressed); an OK whose
+  echoed customid is not ours, or that lists no number, cannot be trusted
+  (GatewayProtocolError: maybe sent).  ERROR: the code table through `http.error_for`:
+  201 (no valid number) fails the request's destinations (GatewayRequestError with their
+  messageIds), as does 202 (text missing or too long) when the text is one destination's
+  own; 202 for a shared text and 101/102/109 pause; 103 is GatewayAuthError; 104, 105 and
+  203 pause (GatewayMisconfigured); 9xx and 503 are GatewayServerError (retried).
+* **Timeouts.**  HTTP 503 is the gateway's own "not processed in 30 s": nothing was taken
+  (GatewayServerError, not maybe-sent, retried at once).  Our own client timeout is
+  different: the gateway's 30 s start when it has the request, ours before we send it,
+  and its answer still has to travel, so when our timer fires it may have accepted the
+  request a moment earlier (or the answer was lost on the way): GatewayTimeout stays
+  "maybe sent" and the worker asks `lookup` before anything is sent again.  With
+  SMS_HTTP_TIMEOUT above 30 s (35 s is plenty) a slow gateway answers 503 before our timer
+  fires, so most slow requests end as a definite "not processed" instead of an unknown.
+* **lookup.**  The only per-number view of the http-api is `/RequestStatus`, which wants
+  the requestId that a lost answer carried.  So `lookup` reads `/RequestList`, keeps the
+  requests with the batch's sender and the batch's `expiration` (we always send the
+  batch's own validity end, to the second, in Prague time: the same value on every
+  attempt), newest first, and reads `/RequestStatus` of each (LOOKUP_CONCURRENCY at a
+  time) until every destination is found or the list is exhausted.  A destination whose
+  number is in one of them was taken: ALREADY_DONE (PERMANENT when that number's request
+  state is 4 invalid, 6 cancelled or 7 rejected).  Any line it cannot read, or any error
+  answer, raises: the worker then asks again later instead of guessing.  What this rests
+  on, and the public sources do not settle: the request list shows every request (not
+  only pending ones) with the `expiration` we sent, and `/RequestStatus` lists a
+  request's numbers (the C# client [5] disabled its call in 2018: "always returns empty
+  page"; if the real gateway still does that, lookup finds nothing and the worker sends
+  again: check both against the real gateway before relying on this).  A false "taken"
+  needs another request with the same sender, the same expiration to the second and the
+  same number (two campaigns imported in the same second).  Its cost is one
+  `/RequestStatus` per request of the campaign (a personalised campaign has one request
+  per message): acceptable for the rare unknown outcome, and the reason to move to the
+  JSON API v2 (per-message ids and tags) when possible.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone, tzinfo
+from urllib.parse import urlencode
+
+import aiohttp
+
+from config.settings import Settings
+from core.batch import Batch, Destination
+from core.errors import (
+    GatewayError,
+    GatewayProtocolError,
+    GatewayRequestError,
+    GatewayThrottled,
+)
+from providers import http
+from providers.base import Action, Result, Verdict
+from providers.classify import retry_after_seconds, to_verdict, unknown_verdict
+from providers.smsmanager import codes
+from providers.smsmanager.ids import custom_id, normalise_number, provider_id
+
+SEND_PATH = "/Send"
+LIST_PATH = "/RequestList"
+STATUS_PATH = "/RequestStatus"
+FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                "Accept": "text/plain"}  # fmt: skip
+TEXT_HEADERS = {"Accept": "text/plain"}
+MIN_BUDGET_S = 5.0  # a personalised text's request starts only with this much time left
+LOOKUP_CONCURRENCY = 8  # /RequestStatus requests at once during a lookup
+TAKEN_REJECTED = frozenset({4, 6, 7})  # request states: invalid, cancelled, rejected
+BODY_CHARS = 500
+
+try:
+    from zoneinfo import ZoneInfo
+
+    PRAGUE: tzinfo = ZoneInfo("Europe/Prague")
+except Exception:  # pragma: no cover - no tz database: CET, never later than Prague time
+    PRAGUE = timezone(timedelta(hours=1))
+
+__all__ = ["SmsManagerSender", "custom_id", "expiration", "normalise_number", "parse_send"]
+
+
+def expiration(expires_at_ms: int) -> str:
+    """The batch's validity end as SmsManager's `expiration`: Prague wall time, seconds
+    rounded down (never later than ours), `YYYY-MM-DDTHH:MM:SS`."""
+    return datetime.fromtimestamp(expires_at_ms // 1000, PRAGUE).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+class SmsManagerSender:
+    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
+        self.session, self.settings = session, settings
+        self.base = settings.smsmanager_base_url.rstrip("/")
+        self.key = settings.smsmanager_api_key
+        self.timeout_s = settings.http_timeout
+
+    # ------------------------------------------------------------------ send
+
+    def form(self, batch: Batch, text: str, dests: Sequence[Destination]) -> bytes:
+        """The `/Send` form for these destinations of `batch` with this text."""
+        fields = [("apikey", self.key), ("number", ",".join(d.to for d in dests)),
+                  ("message", text), ("gateway", self.settings.smsmanager_gateway)]  # fmt: skip
+        if batch.sender:
+            fields.append(("sender", batch.sender))
+        fields += [("customid", custom_id(batch.bulk_id)),
+                   ("expiration", expiration(batch.expires_at))]  # fmt: skip
+        return urlencode(fields).encode("ascii")
+
+    def provider_ids(self, batch: Batch) -> dict[str, str]:
+        cid = custom_id(batch.bulk_id)
+        return {d.message_id: provider_id(cid, d.to) for d in batch.destinations}
+
+    async def send(self, batch: Batch) -> list[Result]:
+        """One `/Send` per distinct text, one after the other within one time budget;
+        per-destination results, or a GatewayError when the batch's only request (or
+        every request, none maybe taken) failed as a whole."""
+        groups: dict[str, list[Destination]] = {}
+        for d in batch.destinations:
+            groups.setdefault(batch.text_of(d), []).append(d)
+        deadline = time.monotonic() + self.timeout_s
+        budget = min(MIN_BUDGET_S, self.timeout_s / 3)
+        outcomes: list[list[Result] | GatewayError | None] = []
+        for text, dests in groups.items():
+            left = deadline - time.monotonic()
+            if outcomes and left < budget:
+                outcomes.append(None)  # not started: no time left in this run
+                continue
+            try:
+                outcomes.append(await self._send_one(batch, text, dests, left))
+            except GatewayError as exc:
+                outcomes.append(exc)
+        return combine(list(groups.values()), outcomes)
+
+    async def _send_one(self, batch: Batch, text: str, dests: list[Destination],
+                        seconds: float) -> list[Result]:  # fmt: skip
+        timeout = aiohttp.ClientTimeout(total=max(0.001, seconds))
+        url, body = self.base + SEND_PATH, self.form(batch, text, dests)
+        answer = await http.request(self.session, "POST", url, timeout=timeout,
+                                    headers=FORM_HEADERS, data=body)  # fmt: skip
+        own_text = batch.text is None
+        return parse_send(answer, dests, custom_id(batch.bulk_id), own_text)
+
+    # ------------------------------------------------------------------ lookup
+
+    async def lookup(self, batch: Batch) -> dict[str, Result]:
+        """What the gateway took of these destinations, by messageId (absent: not taken):
+        the batch's requests in `/RequestList`, their numbers in `/RequestStatus`."""
+        wanted: dict[str, Destination] = {}
+        for d in batch.destinations:
+            wanted.setdefault(normalise_number(d.to), d)
+        exp, sender = expiration(batch.expires_at).replace("T", " "), batch.sender
+        rows = [row for row in await self._request_list()
+                if row.expiration == exp and (not sender or row.sender == sender)]  # fmt: skip
+        found: dict[str, Result] = {}
+        cid = custom_id(batch.bulk_id)
+        for i in range(0, len(rows), LOOKUP_CONCURRENCY):
+            if len(found) == len(batch.destinations):
+                break
+            wave = rows[i : i + LOOKUP_CONCURRENCY]
+            lines = await asyncio.gather(*(self._request_status(row.request_id) for row in wave))
+            for row, numbers in zip(wave, lines, strict=True):
+                for number, state in numbers:
+                    d = wanted.get(number)
+                    if d is None:
+                        continue
+                    r = taken(d, number, state, row.request_id, cid)
+                    old = found.get(d.message_id)
+                    if old is None or (old.verdict.action is not Action.ALREADY_DONE
+                                       and r.verdict.action is Action.ALREADY_DONE):  # fmt: skip
+                        found[d.message_id] = r
+        return found
+
+    async def _get(self, path: str, **params: str) -> http.Answer:
+        timeout = aiohttp.ClientTimeout(total=self.timeout_s)
+        query = {"apikey": self.key, **params}
+        answer = await http.request(self.session, "GET", self.base + path, timeout=timeout,
+                                    headers=TEXT_HEADERS, params=query)  # fmt: skip
+        if not 200 <= answer.status < 300 or _text(answer.body).startswith("ERROR"):
+            raise whole_request_error(answer, ())
+        return answer
+
+    async def _request_list(self) -> list[ListRow]:
+        return parse_request_list((await self._get(LIST_PATH)).body)
+
+    async def _request_status(self, request_id: str) -> list[tuple[str, int]]:
+        return parse_request_status((await self._get(STATUS_PATH, requestid=request_id)).body)
+
+
+# ---------------------------------------------------------------------- answers
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode("utf-8", "replace").strip()
+
+
+def _snippet(raw: bytes) -> str:
+    return raw[:BODY_CHARS].decode("utf-8", "replace")
+
+
+ACCEPTED = "ACCEPTED"
+
+
+def parse_send(answer: http.Answer, dests: Sequence[Destination], cid: str,
+               own_text: bool = False) -> list[Result]:  # fmt: skip
+    """One `/Send` answer -> a result per destination, or the whole request's GatewayError.
+
+    `own_text`: the text is these destinations' own (a 202 is then about them only)."""
+    text = _text(answer.body)
+    if 200 <= answer.status < 300 and text.startswith("OK"):
+        return _accepted(text, answer.body, dests, cid)
+    ids = tuple(d.message_id for d in dests)
+    if 200 <= answer.status < 300 and not text.startswith("ERROR"):
+        raise GatewayProtocolError(f"unreadable /Send answer: {text[:80]!r}",
+                                   status=answer.status, body=_snippet(answer.body))  # fmt: skip
+    raise whole_request_error(answer, ids, own_text)
+
+
+def _accepted(text: str, raw: bytes, dests: Sequence[Destination], cid: str) -> list[Result]:
+    fields = text.splitlines()[0].split("|")
+    numbers = {normalise_number(n) for n in re.split(r"[,;]", fields[2]) if n.strip()} if (
+        len(fields) >= 3) else set()  # fmt: skip
+    request_id = fields[1].strip() if len(fields) >= 2 else ""
+    echoed = fields[3].strip() if len(fields) >= 4 else ""
+    if fields[0] != "OK" or not request_id or not numbers or (echoed and echoed != cid):
+        raise GatewayProtocolError(f"unreadable OK answer: {text[:80]!r} (customid {cid})",
+                                   body=_snippet(raw))  # fmt: skip
+    ok = Verdict(Action.ACCEPTED, "OK", ACCEPTED, f"request {request_id}")
+    refused = Verdict(Action.PERMANENT, "201", "NOT_ACCEPTED",
+                      f"request {request_id} was accepted without this number (invalid)",
+                      permanent=True)  # fmt: skip
+    out = []
+    for d in dests:
+        taken_ = normalise_number(d.to) in numbers
+        out.append(Result(d.message_id, d.to, ok if taken_ else refused,
+                          provider_id=provider_id(cid, d.to) if taken_ else ""))  # fmt: skip
+    return out
+
+
+ERROR_LINE = re.compile(r"ERROR\|\s*(\d{1,4})")
+IDS_CODES = frozenset({"201"})  # about the request's numbers: fail those destinations
+
+
+def answer_verdict(answer: http.Answer) -> tuple[Verdict, int]:
+    """The verdict of a whole-request refusal and the HTTP status it stands for (a code
+    answered with HTTP 200, as older answers were, takes its documented status)."""
+    m = ERROR_LINE.match(_text(answer.body))
+    status = answer.status
+    if m:
+        verdict = codes.classify_error(m.group(1), status)
+        row = codes.row_of(m.group(1))
+        if 200 <= status < 300 and row is not None and row.http_status:
+            status = row.http_status
+    else:
+        verdict = status_verdict(status)
+    if verdict.action is Action.THROTTLED or status == 429:
+        wait = retry_after_seconds(answer.headers.get("Retry-After"))
+        verdict = Verdict(Action.THROTTLED, verdict.code or "429", verdict.name or "THROTTLED",
+                          verdict.description, retry_after=wait)  # fmt: skip
+    return verdict, status
+
+
+def status_verdict(status: int) -> Verdict:
+    """An answer without an error code: by its HTTP status."""
+    if status == 503:
+        return to_verdict(codes.ERRORS["503"])
+    if status == 500:
+        return to_verdict(codes.ERRORS[codes.SERVER_ERROR], code="500")
+    if status == 401:
+        return to_verdict(codes.ERRORS["103"], code="401")
+    if status == 402:
+        return to_verdict(codes.ERRORS["105"], code="402")
+    if status == 429:
+        return Verdict(Action.THROTTLED, "429", "THROTTLED", "Too many requests")
+    if 400 <= status < 500:
+        return unknown_verdict(Action.PERMANENT, str(status), f"HTTP_{status}", f"HTTP {status}")
+    return unknown_verdict(Action.RETRY, str(status), f"HTTP_{status}", f"HTTP {status}")
+
+
+def whole_request_error(answer: http.Answer, ids: tuple[str, ...],
+                        own_text: bool = False) -> GatewayError:  # fmt: skip
+    verdict, status = answer_verdict(answer)
+    about = ids if verdict.code in IDS_CODES or (verdict.code == "202" and own_text) else ()
+    return http.error_for(verdict, status, answer.body, about)
+
+
+# ---------------------------------------------------------------------- several requests
+
+
+NOT_IN_TIME = Verdict(Action.THROTTLED, "", "NOT_SENT_IN_TIME",
+                      "not sent: the batch's time budget ran out before its turn")  # fmt: skip
+
+
+def combine(groups: list[list[Destination]],
+            outcomes: list[list[Result] | GatewayError | None]) -> list[Result]:  # fmt: skip
+    """The results of a batch's requests.  When nothing can have been taken (one request,
+    or every request refused as a whole and none maybe taken), the first request's
+    error is the batch's; otherwise each request's own outcome, destination by
+    destination (a maybe-taken request's destinations are left out: unknown)."""
+    errors = [o for o in outcomes if isinstance(o, GatewayError)]
+    if len(outcomes) == 1 and errors:
+        raise errors[0]
+    if errors and len(errors) == len(outcomes) and not any(e.maybe_sent for e in errors):
+        raise _whole(errors)
+    results: list[Result] = []
+    for dests, outcome in zip(groups, outcomes, strict=True):
+        if isinstance(outcome, list):
+            results += outcome
+        elif outcome is None:
+            results += [Result(d.message_id, d.to, NOT_IN_TIME) for d in dests]
+        elif not outcome.maybe_sent:
+            results += _refused(outcome, dests)
+    return results
+
+
+def _whole(errors: list[GatewayError]) -> GatewayError:
+    """Every request refused: a fatal refusal wins, then those naming destinations (their
+    messageIds together), then the first."""
+    for e in errors:
+        if e.fatal:
+            return e
+    named = [e for e in errors if isinstance(e, GatewayRequestError) and e.message_ids]
+    if named:
+        ids = tuple(m for e in named for m in e.message_ids)
+        first = named[0]
+        return GatewayRequestError(str(first), message_ids=ids, status=first.status,
+                                   code=first.code, body=first.body)  # fmt: skip
+    return errors[0]
+
+
+def _refused(exc: GatewayError, dests: list[Destination]) -> list[Result]:
+    """A refused request's destinations when other requests of the batch went through."""
+    if exc.fatal:
+        action = Action.FATAL
+    elif isinstance(exc, GatewayRequestError):
+        action = Action.PERMANENT
+    elif isinstance(exc, GatewayThrottled):
+        action = Action.THROTTLED
+    else:
+        action = Action.RETRY
+    v = Verdict(action, exc.code or str(exc.status or ""), type(exc).__name__, str(exc)[:300],
+                permanent=action is Action.PERMANENT, retry_after=exc.retry_after)  # fmt: skip
+    named = set(exc.message_ids) if isinstance(exc, GatewayRequestError) else set()
+    retry = Verdict(Action.RETRY, v.code, v.name, v.description)
+    return [Result(d.message_id, d.to, v if not named or d.message_id in named else retry)
+            for d in dests]  # fmt: skip
+
+
+# ---------------------------------------------------------------------- lookup answers
+
+
+@dataclass(frozen=True, slots=True)
+class ListRow:
+    """One `/RequestList` line."""
+
+    request_id: str
+    gateway: str
+    time: str
+    expiration: str
+    sender: str
+    remaining: str
+    state: str
+
+
+def parse_request_list(raw: bytes) -> list[ListRow]:
+    """`requestId|gateway|time|expiration|sender|remaining|state` lines, newest first;
+    a line that cannot be read raises (a request missed is a message sent twice)."""
+    rows = []
+    for line in _text(raw).splitlines():
+        if not line.strip():
+            continue
+        f = [x.strip() for x in line.split("|")]
+        if len(f) < 7 or not f[0].isdigit():
+            raise GatewayProtocolError(f"unreadable /RequestList line: {line[:80]!r}",
+                                       body=_snippet(raw))  # fmt: skip
+        rows.append(ListRow(f[0], f[1], f[2], f[3].replace("T", " "), f[4], f[5], f[6]))
+    return sorted(rows, key=lambda r: (r.time, int(r.request_id)), reverse=True)
+
+
+def parse_request_status(raw: bytes) -> list[tuple[str, int]]:
+    """`number|state|expected receipts|receipt state` lines -> (number, request state)."""
+    out = []
+    for line in _text(raw).splitlines():
+        if not line.strip():
+            continue
+        f = [x.strip() for x in line.split("|")]
+        if len(f) < 2 or not f[1].isdigit() or not normalise_number(f[0]):
+            raise GatewayProtocolError(f"unreadable /RequestStatus line: {line[:80]!r}",
+                                       body=_snippet(raw))  # fmt: skip
+        out.append((normalise_number(f[0]), int(f[1])))
+    return out
+
+
+def taken(d: Destination, number: str, state: int, request_id: str, cid: str) -> Result:
+    """A destination found in one of the batch's requests."""
+    row = codes.REQUEST_STATES.get(state)
+    name = row.name.upper() if row else f"STATE_{state}"
+    if state in TAKEN_REJECTED:
+        v = Verdict(Action.PERMANENT, str(state), name,
+                    f"request {request_id} has it, {name.lower()}", permanent=True)  # fmt: skip
+    else:
+        v = Verdict(Action.ALREADY_DONE, str(state), name,
+                    f"the gateway's request {request_id} has it")  # fmt: skip
+    return Result(d.message_id, d.to, v, provider_id=provider_id(cid, number))

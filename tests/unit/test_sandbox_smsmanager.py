@@ -1,0 +1,420 @@
+"""The SmsManager sandbox: its HTTP API (the oracle's side), its counting and faults, and
+the provider talking to it (send, lookup, the 503 and timeout semantics)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import aiohttp
+import orjson
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from config.settings import Settings
+from core.batch import Batch, Destination
+from core.errors import GatewayServerError, GatewayTimeout
+from providers import registry
+from providers.base import Action
+from providers.smsmanager.sender import custom_id, expiration
+from sandbox import server
+from sandbox.gateway import SANDBOX
+from sandbox.settings import SandboxSettings
+from sandbox.smsmanager import app as smm_app
+from sandbox.smsmanager.app import make_app
+from sandbox.smsmanager.book import SmsManagerSandbox
+
+T = TypeVar("T")
+KEY = "sandbox-key"
+ANN, BOB, CID_NUMBER = "420777000001", "420777000002", "420777000003"
+
+
+def run(fn: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(fn())  # type: ignore[arg-type]
+
+
+@dataclass
+class Kit:
+    client: TestClient
+    sandbox: SmsManagerSandbox
+
+    async def call(self, method: str, path: str, **fields: str) -> tuple[int, str, Any]:
+        if method == "GET":
+            ctx = self.client.get(path, params=fields)
+        else:
+            ctx = self.client.post(path, data=fields)
+        async with ctx as resp:
+            return resp.status, (await resp.text()), resp.headers
+
+    async def send(self, method: str = "POST", **fields: str) -> tuple[int, str]:
+        fields = {"apikey": KEY, **fields}
+        status, text, _ = await self.call(method, "/Send", **fields)
+        return status, text
+
+    async def get(self, path: str, **fields: str) -> tuple[int, str]:
+        status, text, _ = await self.call("GET", path, **{"apikey": KEY, **fields})
+        return status, text
+
+    async def control(self, section: str, body: dict[str, Any] | None = None) -> Any:
+        if body is None:
+            async with self.client.get(f"/_sandbox/{section}") as resp:
+                return orjson.loads(await resp.read())
+        async with self.client.post(f"/_sandbox/{section}", data=orjson.dumps(body)) as resp:
+            assert resp.status == 200, await resp.text()
+            return orjson.loads(await resp.read())
+
+
+@asynccontextmanager
+async def sandbox(settings: SandboxSettings | None = None) -> AsyncIterator[Kit]:
+    app = make_app(settings)
+    async with TestClient(TestServer(app)) as client:
+        sb = app[SANDBOX]
+        assert isinstance(sb, SmsManagerSandbox)
+        yield Kit(client, sb)
+
+
+# ---------------------------------------------------------------- the API
+
+
+def test_send_answers_ok_with_the_request_id_numbers_and_customid() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            status, text = await k.send(number=f"{ANN},{BOB}", message="Hi", customid="77")
+            assert status == 200
+            ok, rid, numbers, cid = text.split("|")
+            assert (ok, numbers, cid) == ("OK", f"{ANN},{BOB}", "77") and rid.isdigit()
+            # GET parameters work too; without a customid the answer has three fields
+            status, text = await k.send("GET", number=BOB, message="Hi")
+            assert status == 200 and text.count("|") == 2 and text.endswith(f"|{BOB}")
+            st = await k.control("state?ids=1")
+            assert st["accepted"] == {
+                f"77:{ANN}": 1,
+                f"77:{BOB}": 1,
+                f"{text.split('|')[1]}:{BOB}": 1,
+            }
+            assert st["destinationsReceived"] == 3 and st["requests"]["/Send"] == 2
+
+    run(go)
+
+
+def test_numbers_are_read_as_the_gateway_reads_them() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            raw = "+420 777-000-001;00420777000002,777000003,12,abc"
+            status, text = await k.send(number=raw, message="Hi", customid="1")
+            assert status == 200
+            assert text.split("|")[2] == f"{ANN},{BOB},{CID_NUMBER}"  # 12 and abc left out
+            assert k.sandbox.state.statuses["INVALID_NUMBER"] == 2
+            status, text = await k.send(number="12;abc", message="Hi")
+            assert (status, text.split("|")[:2]) == (400, ["ERROR", "201"])
+
+    run(go)
+
+
+def test_the_text_is_plain_utf8() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            status, _, headers = await k.call("POST", "/Send", apikey="x", number=ANN, message="a")
+            assert status == 401 and headers["Content-Type"] == "text/plain; charset=utf-8"
+
+    run(go)
+
+
+@pytest.mark.parametrize(
+    ("fields", "status", "code"),
+    [
+        ({"apikey": "wrong"}, 401, "103"),
+        ({"apikey": ""}, 401, "103"),
+        ({"number": None}, 400, "109"),
+        ({"message": None}, 400, "109"),
+        ({"gateway": "cheap"}, 400, "104"),
+        ({"message": ""}, 400, "202"),
+        ({"message": "x" * 1001}, 400, "202"),
+        ({"sender": "TwelveChars!"}, 400, "203"),
+        ({"sender": "two words"}, 400, "203"),
+        ({"customid": "12345678901"}, 400, "102"),
+        ({"customid": "abc"}, 400, "102"),
+        ({"expiration": "tomorrow"}, 400, "102"),
+        ({"number": "1,2"}, 400, "201"),
+    ],
+)
+def test_error_codes_and_http_statuses(fields: dict[str, Any], status: int, code: str) -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            base = {"apikey": KEY, "number": ANN, "message": "Hi"}
+            sent = {k_: v for k_, v in {**base, **fields}.items() if v is not None}
+            got, text, _ = await k.call("POST", "/Send", **sent)
+            assert (got, text.split("|")[:2]) == (status, ["ERROR", code]), text
+            assert k.sandbox.state.accepted == {}
+
+    run(go)
+
+
+def test_valid_values_are_accepted() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            for gateway in ("high", "economy", "lowcost", "direct"):
+                status, _ = await k.send(number=ANN, message="x" * 1000, gateway=gateway,
+                                         sender="ElevenChars", customid="9999999999",
+                                         expiration="2030-01-22T13:00:00")  # fmt: skip
+                assert status == 200
+
+    run(go)
+
+
+def test_no_credit_is_105_and_nothing_is_sent() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("balance", {"set": 1})
+            status, text = await k.send(number=f"{ANN},{BOB}", message="Hi")
+            assert (status, text.split("|")[1]) == (402, "105")
+            assert k.sandbox.state.accepted == {}
+            status, _ = await k.send(number=ANN, message="Hi")  # one part, one credit
+            assert status == 200 and (await k.control("state"))["balance"] == 0
+
+    run(go)
+
+
+def test_request_list_and_status() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            _, a = await k.send(number=f"{ANN},{BOB}", message="Hi", sender="Shop",
+                                customid="5", expiration="2030-01-22T13:00:00")  # fmt: skip
+            _, b = await k.send(number=CID_NUMBER, message="Yo", gateway="lowcost")
+            rid_a, rid_b = a.split("|")[1], b.split("|")[1]
+            status, listed = await k.get("/RequestList")
+            assert status == 200
+            lines = [line.split("|") for line in listed.splitlines()]
+            assert [line[0] for line in lines] == [rid_b, rid_a]  # newest first
+            assert [len(line) for line in lines] == [7, 7]
+            assert lines[1][1:2] + lines[1][3:] == ["high", "2030-01-22 13:00:00", "Shop", "0",
+                                                    "2"]  # fmt: skip
+            assert lines[0][1] == "lowcost" and lines[0][3] == "" and lines[0][4] == "SmsManager"
+            status, numbers = await k.get("/RequestStatus", requestid=rid_a)
+            assert [line.split("|") for line in numbers.splitlines()] == [
+                [ANN, "2", "1", "1"], [BOB, "2", "1", "1"]]  # fmt: skip
+            assert (await k.get("/RequestStatus", requestID=rid_b))[1] == f"{CID_NUMBER}|2|1|1"
+            assert await k.get("/RequestStatus", requestid="42") == (200, "")
+            status, text = await k.get("/RequestStatus")
+            assert (status, text.split("|")[1]) == (400, "109")
+            status, text, _ = await k.call("GET", "/RequestList", apikey="nope")
+            assert (status, text.split("|")[1]) == (401, "103")
+            assert (await k.get("/GetUserInfo"))[1] == "999999997.00|SmsManager|high"
+
+    run(go)
+
+
+# ---------------------------------------------------------------- counting
+
+
+def test_a_reused_id_is_sent_and_counted_again_by_default() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            assert (await k.control("settings"))["dedupe_ids"] is False
+            for _ in range(2):
+                status, _ = await k.send(number=ANN, message="Hi", customid="7")
+                assert status == 200
+            await k.send(number=BOB, message="Hi", customid="8")
+            st = await k.control("state?ids=1")
+            assert st["accepted"] == {f"7:{ANN}": 2, f"8:{BOB}": 1}
+            assert (st["doubleSends"], st["acceptedMoreThanOnce"]) == (1, 1)
+
+    run(go)
+
+
+def test_dedupe_ids_answers_a_reused_id_as_taken_without_sending_it() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("settings", {"dedupe_ids": True})
+            for _ in range(2):
+                status, text = await k.send(number=ANN, message="Hi", customid="7")
+                assert status == 200 and text.split("|")[2] == ANN
+            st = await k.control("state?ids=1")
+            assert st["accepted"] == {f"7:{ANN}": 1} and st["doubleSends"] == 0
+            assert st["seen"] == {f"7:{ANN}": 2} and st["seenMoreThanOnce"] == 1
+            assert st["acceptedParts"] == 1  # billed once
+
+    run(go)
+
+
+def test_reset_forgets_requests_and_counts() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            _, first = await k.send(number=ANN, message="Hi", customid="7")
+            await k.control("reset", {})
+            assert await k.get("/RequestList") == (200, "")
+            st = await k.control("state?ids=1")
+            assert st["accepted"] == {} and st["requests"] == {"/RequestList": 1}
+            _, second = await k.send(number=ANN, message="Hi", customid="7")
+            assert int(second.split("|")[1]) > int(first.split("|")[1])  # ids never reused
+
+    run(go)
+
+
+def test_concurrent_requests_are_counted() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("faults", {"latency_ms": 200})
+            await asyncio.gather(*(k.send(number=ANN, message=f"m{i}") for i in range(5)))
+            st = await k.control("state")
+            assert st["maxConcurrentRequests"] == 5 and st["inflight"] == 0
+
+    run(go)
+
+
+# ---------------------------------------------------------------- faults
+
+
+def test_error_fault_is_900_before_anything_is_accepted() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("faults", {"error_share": 1.0})
+            status, text = await k.send(number=ANN, message="Hi")
+            assert (status, text.split("|")[:2]) == (500, ["ERROR", "900"])
+            st = await k.control("state")
+            assert st["acceptedMessages"] == 0 and st["http"] == {"500": 1}
+
+    run(go)
+
+
+def test_throttle_fault_is_429_with_retry_after() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("faults", {"throttle_every": 1, "retry_after_s": 3})
+            status, _, headers = await k.call("POST", "/Send", apikey=KEY, number=ANN,
+                                              message="Hi")  # fmt: skip
+            assert status == 429 and headers["Retry-After"] == "3"
+            assert k.sandbox.state.accepted == {}
+
+    run(go)
+
+
+def test_timeout_fault_accepts_then_drops_the_connection() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("faults", {"timeout_share": 1.0, "timeout_mode": "drop"})
+            with pytest.raises(aiohttp.ClientError):
+                await k.send(number=ANN, message="Hi", customid="9")
+            st = await k.control("state?ids=1")
+            assert st["accepted"] == {f"9:{ANN}": 1}
+            assert st["acceptedInTimeouts"] == [f"9:{ANN}"] and st["inflight"] == 0
+            assert st["timeouts"][0]["accepted"] == 1
+
+    run(go)
+
+
+def test_past_the_gateways_30_seconds_it_answers_503_and_processes_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(smm_app, "SERVER_TIMEOUT_S", 0.2)
+
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("faults", {"latency_ms": 300})
+            started = time.monotonic()
+            status, text = await k.send(number=ANN, message="Hi")
+            assert status == 503 and "Service Unavailable" in text
+            assert 0.2 <= time.monotonic() - started < 0.3
+            assert k.sandbox.state.accepted == {} and await k.get("/RequestList") == (200, "")
+
+    run(go)
+
+
+def test_server_builds_it_by_provider_name() -> None:
+    app = server.make_app(None, "smsmanager")
+    assert isinstance(app[SANDBOX], SmsManagerSandbox)
+    assert app[SANDBOX].settings.dedupe_ids is False
+
+
+# ---------------------------------------------------------------- the provider against it
+
+EXPIRES = 1_895_313_600_000
+
+
+def batch(n: int = 2, texts: list[str] | None = None, bulk: str = "b-0") -> Batch:
+    dests = tuple(Destination(f"{bulk}-{i}", f"42077700{i:04d}", texts[i] if texts else None)
+                  for i in range(n))  # fmt: skip
+    return Batch("b", 0, bulk, "Shop", None if texts else "Hi", dests, EXPIRES)
+
+
+@asynccontextmanager
+async def provider(timeout: float = 5.0) -> AsyncIterator[tuple[Any, Kit]]:
+    async with sandbox() as k, aiohttp.ClientSession() as session:
+        base = str(k.client.make_url("")).rstrip("/")
+        s = Settings(smsmanager_base_url=base, smsmanager_api_key=KEY, http_timeout=timeout)
+        yield registry.get("smsmanager").sender(session, s), k
+
+
+def test_send_then_lookup_agree_with_the_gateway() -> None:
+    async def go() -> None:
+        async with provider() as (p, k):
+            b = batch(3)
+            assert await p.lookup(b) == {}
+            results = await p.send(b.only(list(b.destinations[:2])))
+            assert [r.verdict.action for r in results] == [Action.ACCEPTED] * 2
+            found = await p.lookup(b)
+            assert set(found) == {"b-0-0", "b-0-1"}
+            assert all(r.verdict.action is Action.ALREADY_DONE for r in found.values())
+            cid = custom_id("b-0")
+            assert set(k.sandbox.state.accepted) == {f"{cid}:420777000000", f"{cid}:420777000001"}
+            listed = k.sandbox.book.requests.popitem()[1]
+            assert (listed.custom_id, listed.expiration) == (cid, expiration(EXPIRES).replace(
+                "T", " "))  # fmt: skip
+            # another batch of the same campaign (same validity, same sender) is not confused
+            assert await p.lookup(batch(2, bulk="b-1")) == {}
+
+    run(go)
+
+
+def test_personalised_batch_is_one_request_per_text() -> None:
+    async def go() -> None:
+        async with provider() as (p, k):
+            b = batch(3, texts=["Hi Ann", "Hi Bob", "Hi Ann"])
+            results = await p.send(b)
+            assert [r.verdict.action for r in results] == [Action.ACCEPTED] * 3
+            assert k.sandbox.state.requests["/Send"] == 2
+            assert set(await p.lookup(b)) == {d.message_id for d in b.destinations}
+
+    run(go)
+
+
+def test_a_503_is_not_maybe_sent_and_a_timeout_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smm_app, "SERVER_TIMEOUT_S", 0.2)
+
+    async def go() -> None:
+        async with provider(timeout=1.0) as (p, k):
+            await k.control("faults", {"latency_ms": 300})
+            with pytest.raises(GatewayServerError) as info:
+                await p.send(batch())
+            assert info.value.status == 503 and info.value.retryable
+            assert not info.value.maybe_sent and await p.lookup(batch()) == {}
+
+            hang = {"latency_ms": 0, "timeout_share": 1.0, "timeout_mode": "sleep",
+                    "timeout_sleep_s": 2.0}  # fmt: skip
+            await k.control("faults", hang)
+            with pytest.raises(GatewayTimeout) as timed_out:
+                await p.send(batch())
+            assert timed_out.value.maybe_sent
+            await k.control("faults", {"timeout_share": 0.0})
+            found = await p.lookup(batch())  # the gateway took them: never sent again
+            assert set(found) == {"b-0-0", "b-0-1"}
+
+    run(go)
+
+
+def test_a_personalised_batch_past_its_time_budget_defers_the_rest() -> None:
+    async def go() -> None:
+        async with provider(timeout=0.9) as (p, k):
+            await k.control("faults", {"latency_ms": 400})
+            results = await p.send(batch(3, texts=["a", "b", "c"]))
+            actions = [r.verdict.action for r in results]
+            # 0.3 s budget left is under MIN_BUDGET_S = timeout/3: the last text waits
+            assert actions == [Action.ACCEPTED, Action.ACCEPTED, Action.THROTTLED]
+            assert results[2].verdict.name == "NOT_SENT_IN_TIME"
+            assert k.sandbox.state.requests["/Send"] == 2
+
+    run(go)

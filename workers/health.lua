@@ -1,0 +1,82 @@
+-- Provider health for failover: recent requests per provider, in time buckets, shared by
+-- every worker.  One script, two modes.
+--
+-- KEYS: none; key names are built from ARGV[1] (prefix, e.g. "sms:health:") and the
+-- provider names (a single Redis; one provider's keys share a hash tag for a cluster).
+-- ARGV[2] mode: record | check
+-- ARGV[3] window (ms)    ARGV[4] bucket (ms)
+--
+-- record: ARGV[5] provider, ARGV[6] 1 if the request failed, ARGV[7] 1 if it was slow,
+--   ARGV[8] 1 if it was sent as a probe (the provider marked down when it left).
+--   Counts it in the current bucket.  A probe that went well while the provider is still
+--   down restores it (its window starts afresh).
+--   Returns 1 when this restored it, else 0.
+-- check: ARGV[5] min requests, ARGV[6] error rate, ARGV[7] slow share, ARGV[8] probe
+--   interval (ms), ARGV[9] failures in a row, ARGV[10..] providers.
+--   Returns one mark per provider: 0 healthy; 1 down; 2 down, and this caller may send
+--   its one probe batch (at most one per probe interval, across all workers).  A provider
+--   turns down when its last requests failed, that many in a row; or when, over the
+--   window, it had at least `min` requests and at least the error rate of them failed, or
+--   the slow share of them were slow.
+local prefix, mode = ARGV[1], ARGV[2]
+local window, bucket = tonumber(ARGV[3]), tonumber(ARGV[4])
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local current = math.floor(now / bucket)
+local buckets = math.ceil(window / bucket)
+
+local function key(provider, what) return prefix .. '{' .. provider .. '}:' .. what end
+
+local function reset(provider)
+  for b = current - buckets, current do redis.call('DEL', key(provider, 'b:' .. b)) end
+  redis.call('DEL', key(provider, 'down'), key(provider, 'probe'), key(provider, 'streak'))
+end
+
+if mode == 'record' then
+  local provider = ARGV[5]
+  local failed, slow, probe = ARGV[6] == '1', ARGV[7] == '1', ARGV[8] == '1'
+  if probe and not failed and not slow and redis.call('EXISTS', key(provider, 'down')) == 1 then
+    reset(provider)
+    return 1
+  end
+  local b = key(provider, 'b:' .. current)
+  redis.call('HINCRBY', b, 'n', 1)
+  if failed then redis.call('HINCRBY', b, 'err', 1) end
+  if slow then redis.call('HINCRBY', b, 'slow', 1) end
+  redis.call('PEXPIRE', b, window + bucket)
+  if failed then
+    redis.call('INCR', key(provider, 'streak'))
+    redis.call('PEXPIRE', key(provider, 'streak'), window)
+  else
+    redis.call('DEL', key(provider, 'streak'))
+  end
+  return 0
+end
+
+local min, rate, share, probe = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
+  tonumber(ARGV[8])
+local in_a_row = tonumber(ARGV[9])
+local marks = {}
+for i = 10, #ARGV do
+  local provider = ARGV[i]
+  local n, err, slow = 0, 0, 0
+  for b = current - buckets + 1, current do
+    local v = redis.call('HMGET', key(provider, 'b:' .. b), 'n', 'err', 'slow')
+    n, err, slow = n + (tonumber(v[1]) or 0), err + (tonumber(v[2]) or 0), slow + (tonumber(v[3]) or 0)
+  end
+  local down = redis.call('EXISTS', key(provider, 'down')) == 1
+  local streak = tonumber(redis.call('GET', key(provider, 'streak'))) or 0
+  if not down and (streak >= in_a_row or (n >= min and (err >= rate * n or slow >= share * n))) then
+    redis.call('SET', key(provider, 'down'), now)
+    redis.call('SET', key(provider, 'probe'), now, 'PX', probe)  -- the first probe waits
+    down = true
+  end
+  if not down then
+    marks[#marks + 1] = 0
+  elseif redis.call('SET', key(provider, 'probe'), now, 'NX', 'PX', probe) then
+    marks[#marks + 1] = 2
+  else
+    marks[#marks + 1] = 1
+  end
+end
+return marks
