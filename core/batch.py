@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+# `Batch.meta` keys set by the worker for one request
+REQUEST_NUMBER_KEY = "request"  # a number unique per request (Profile.numbered_requests)
+
 
 @dataclass(frozen=True, slots=True)
 class Destination:
@@ -29,7 +32,7 @@ class Batch:
     expires_at: int  # epoch ms: nothing is sent after this (validity period)
     attempt: int = 1
     transactional: bool = False
-    meta: dict[str, Any] = field(default_factory=dict)
+    meta: dict[str, Any] = field(default_factory=dict)  # see the *_KEY names below
     provider: str = ""  # the gateway asked for ("": by route, else SMS_PROVIDER)
 
     def text_of(self, dest: Destination) -> str:

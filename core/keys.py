@@ -122,6 +122,11 @@ def resent_once(message_id: str) -> str:
     return f"{PREFIX}m:{message_id}:resent"
 
 
+def request_numbers(provider: str) -> str:
+    """The counter that numbers a provider's requests (`Profile.numbered_requests`)."""
+    return f"{PREFIX}reqno:{provider}"
+
+
 def provider_id(provider: str, pid: str) -> str:
     """Our messageId for an id a gateway gave (or was given) in its own form."""
     return f"{PREFIX}pid:{provider}:{pid}"

@@ -67,6 +67,20 @@ class Verdict:
         return self.action in (Action.ACCEPTED, Action.ALREADY_DONE)
 
 
+# A gateway that takes a batch in several requests (one per text) sends them within ONE
+# time budget, the request timeout from the start of `send`, so that the whole send is
+# over before the worker's claims can settle (workers.claims): a request that cannot start
+# with MIN_BUDGET_S (or a third of the timeout) left is not sent in this run.
+MIN_BUDGET_S = 5.0
+NOT_IN_TIME = Verdict(Action.THROTTLED, "", "NOT_SENT_IN_TIME",
+                      "not sent: the batch's time budget ran out before its turn")  # fmt: skip
+
+
+def budget_s(timeout_s: float) -> float:
+    """The least time left that a batch's next request may start with."""
+    return min(MIN_BUDGET_S, timeout_s / 3)
+
+
 State = Literal["accepted", "pending", "delivered", "undeliverable", "expired", "rejected"]
 
 

@@ -43,6 +43,10 @@ class Profile:
     flood_identical: Limit | None
     rejects_reused_ids: bool  # it refuses a messageId it already took (ANTS 23)
     max_batch: int  # destinations per request
+    # >0: the gateway knows a request by a number of ours below this (SmsManager customid:
+    # digits, 32-bit); the worker numbers each request (unique, Redis INCR) in
+    # `Batch.meta[REQUEST_NUMBER_KEY]`, instead of a hash that two requests may share
+    numbered_requests: int = 0
 
     def check_sender(self, sender: str) -> bool:
         return bool(self.sender_rule.fullmatch(sender))

@@ -89,13 +89,7 @@ class Chaos:
             yield s
 
     def asked(self) -> tuple[int, int]:
-        """From the workers' logs: destinations with an unknown outcome the gateway was asked
-        about, and how many of them it had (each a double send without the asking)."""
-        asked = had = 0
-        for log in self.logs.glob("workers-*.log"):
-            for m in ASKED.finditer(log.read_text(errors="replace")):
-                asked, had = asked + int(m.group(1)), had + int(m.group(2))
-        return asked, had
+        return asked_in(self.logs)
 
     def sandbox(self, stack: Stack, **config: Any) -> str:
         config = {"faults": {"latency_ms": self.latency_ms}, **config}
@@ -365,6 +359,16 @@ class Chaos:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def asked_in(logs: Path) -> tuple[int, int]:
+    """From the workers' logs in `logs`: destinations with an unknown outcome a gateway was
+    asked about, and how many of them it had (each a double send without the asking)."""
+    asked = had = 0
+    for log in logs.glob("workers-*.log"):
+        for m in ASKED.finditer(log.read_text(errors="replace")):
+            asked, had = asked + int(m.group(1)), had + int(m.group(2))
+    return asked, had
 
 
 def expected_ids(campaign: str, n: int) -> set[str]:

@@ -73,6 +73,10 @@ async def run_batch(raw: dict[str, Any]) -> None:
     ctx = runtime.current()
     batch = Batch.from_dict(raw)
     for leg in await routes.assign(ctx.redis, ctx.settings, batch):
+        if leg.provider not in registry.names():  # asked for by a producer of another setup
+            why = f"no provider {leg.provider!r} in this worker (known: {registry.names()})"
+            await _sender(ctx, ctx.settings.provider).dead_letter(batch.only(leg.dests), why)
+            continue
         size = registry.get(leg.provider).profile.max_batch  # numbers per request
         for i in range(0, len(leg.dests), size):
             part = batch.only(leg.dests[i : i + size])
@@ -110,4 +114,5 @@ async def batch_exhausted(message: dict[str, Any], retry_info: dict[str, Any]) -
     ctx = runtime.current()
     batch = Batch.from_dict(message["args"][0])
     why = f"gave up after {retry_info.get('retries', '?')} failed runs (dramatiq's retries)"
-    await _sender(ctx, batch.provider or ctx.settings.provider).dead_letter(batch, why)
+    known = batch.provider in registry.names()
+    await _sender(ctx, batch.provider if known else ctx.settings.provider).dead_letter(batch, why)

@@ -13,13 +13,15 @@
 -- ARGV[4]  this run's token        ARGV[5]  settle time (ms)
 -- ARGV[6]  TTL of a message hash this call creates (s)
 -- ARGV[7]  the campaign (stored with a message that has no state yet)
--- ARGV[8]  the provider this run sends through (stored with each claim it takes, in the
---          field `via`: only claims write it, so it names where a request may have gone)
--- ARGV[9]  JSON array of [messageId, number]
+-- ARGV[8]  where this run sends (workers.claims.Via: "provider|validity end|bulkId"),
+--          stored with each claim it takes in the field `via`: only claims write it, so
+--          it says where a request may have gone
+-- ARGV[9]  the `via` of a claim that has none (taken before claims recorded one)
+-- ARGV[10] JSON array of [messageId, number]
 --
--- Returns {marks, waits, providers}: one character per destination; a JSON list of one
--- wait (ms) per '3' mark; a JSON list of one provider per '4' mark (the one the settled
--- claim was taken for: the gateway to ask), in order.
+-- Returns {marks, waits, vias}: one character per destination; a JSON list of one
+-- wait (ms) per '3' mark; a JSON list of one `via` per '4' mark (where the settled
+-- claim's request may have gone: the gateway to ask, and about which request), in order.
 --   '1' already sent (state rank >= accepted)      '2' the number is suppressed
 --   '3' claimed by another run that may still be sending it: wait that long
 --   '0' ours: free (claimed now, stamped now), or ours already (re-stamped now)
@@ -28,8 +30,8 @@
 -- In `claim` mode (right before a request) another run's claim is never taken: '3'.
 local prefix, accepted, mode = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local token, settle, ttl, campaign = ARGV[4], tonumber(ARGV[5]), ARGV[6], ARGV[7]
-local provider = ARGV[8]
-local items = cjson.decode(ARGV[9])
+local via, legacy = ARGV[8], ARGV[9]
+local items = cjson.decode(ARGV[10])
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local mine = token .. ':' .. now
@@ -49,17 +51,17 @@ for i = 1, #items do
     local age = now - tonumber(stamp)
     if mode == 'start' and age >= settle then
       redis.call('HSET', key, 'claim', token .. ':' .. stamp)
-      askers[#askers + 1] = cur[3] or provider
+      askers[#askers + 1] = cur[3] or legacy
       mark = '4'
     else
       mark = '3'
       waits[#waits + 1] = math.max(0, settle - age)
     end
   elseif rank then
-    redis.call('HSET', key, 'claim', mine, 'via', provider)
+    redis.call('HSET', key, 'claim', mine, 'via', via)
     mark = '0'
   else  -- no state yet (most often no hash at all): this call may create it
-    redis.call('HSET', key, 'claim', mine, 'campaign', campaign, 'via', provider)
+    redis.call('HSET', key, 'claim', mine, 'campaign', campaign, 'via', via)
     redis.call('EXPIRE', key, ttl)  -- a live message's TTL (record.lua sets it the same)
     mark = '0'
   end

@@ -16,7 +16,10 @@ written, or the answer could not be read.  Such a destination is
   processed by the gateway): it comes back when that has surely passed;
 * then taken over (atomically, keeping the old stamp) by a run, which asks the
   gateway what it took (the provider's `lookup`, e.g. ANTS `GET /sms/1/logs`) and
-  sends only what the gateway does not know.  Two runs may both take over and ask;
+  sends only what the gateway does not know.  Each claim says where its request may
+  have gone (`Via`: the provider, and the bulkId and validity end the request carried,
+  which a gateway's lookup may need to find it), so it is asked there and about that
+  request, whichever provider and batch copy take it over.  Two runs may both take over and ask;
   only the last one's CLAIM succeeds, so only one sends.
 
 So redelivered batches, double imports, double resumes and replays can all
@@ -47,6 +50,24 @@ class Mode(StrEnum):
     CLAIM = "claim"  # right before a request: take free ones, re-stamp ours, never others'
 
 
+@dataclass(frozen=True)
+class Via:
+    """Where a claimed destination's request may have gone: its provider, and the
+    bulkId and validity end that request carried (stored with the claim)."""
+
+    provider: str
+    bulk_id: str
+    expires_at: int
+
+    def __str__(self) -> str:
+        return f"{self.provider}|{self.expires_at}|{self.bulk_id}"
+
+    @classmethod
+    def parse(cls, raw: str) -> Via:
+        provider, expires_at, bulk_id = raw.split("|", 2)
+        return cls(provider, bulk_id, int(expires_at))
+
+
 @dataclass
 class Claims:
     """One claim.lua answer, destination by destination."""
@@ -55,8 +76,8 @@ class Claims:
     sent: list[Destination] = field(default_factory=list)  # state accepted or later
     suppressed: list[Destination] = field(default_factory=list)
     busy: list[tuple[Destination, int]] = field(default_factory=list)  # another run's, wait ms
-    unknown: list[tuple[Destination, str]] = field(default_factory=list)  # settled, now ours:
-    # ask first, and ask the provider it was claimed for
+    unknown: list[tuple[Destination, Via]] = field(default_factory=list)  # settled, now ours:
+    # ask first, where its request may have gone
 
 
 def settle_ms(http_timeout_s: float) -> int:
@@ -65,16 +86,19 @@ def settle_ms(http_timeout_s: float) -> int:
 
 
 async def claims(
-    client: Any, mode: Mode, token: str, settle: int, campaign: str, provider: str,
-    dests: Sequence[Destination],
+    client: Any, mode: Mode, token: str, settle: int, campaign: str, via: Via,
+    dests: Sequence[Destination], *, legacy: str = "",
 ) -> Claims:  # fmt: skip
-    """Claim `dests` for the run `token` sending through `provider` (module docstring)."""
+    """Claim `dests` for the run `token` sending as `via` (module docstring).  `legacy`:
+    the provider of claims that name none (taken before claims recorded one: the
+    SMS_PROVIDER of that time); else `via`'s."""
     out = Claims()
     if not dests:
         return out
     items = orjson.dumps([(d.message_id, d.to) for d in dests])
+    fallback = Via(legacy or via.provider, via.bulk_id, via.expires_at)
     args = [keys.message(""), RANK[State.ACCEPTED], mode.value, token, settle, NONFINAL_TTL,
-            campaign, provider, items]  # fmt: skip
+            campaign, str(via), str(fallback), items]  # fmt: skip
     reply = await lua.script(client, "claim", "workers")(keys=[keys.SUPPRESSED], args=args)
     marks = reply[0].decode()
     waits, askers = iter(orjson.loads(reply[1])), iter(orjson.loads(reply[2]))
@@ -83,7 +107,7 @@ async def claims(
         if mark == "3":
             out.busy.append((d, int(next(waits))))
         elif mark == "4":
-            out.unknown.append((d, next(askers)))
+            out.unknown.append((d, Via.parse(next(askers))))
         else:
             lists[mark].append(d)
     return out

@@ -1,9 +1,9 @@
 -- Provider health for failover: recent requests per provider, in time buckets, shared by
--- every worker.  One script, two modes.
+-- every worker.  One script, three modes.
 --
 -- KEYS: none; key names are built from ARGV[1] (prefix, e.g. "sms:health:") and the
 -- provider names (a single Redis; one provider's keys share a hash tag for a cluster).
--- ARGV[2] mode: record | check
+-- ARGV[2] mode: record | check | probe
 -- ARGV[3] window (ms)    ARGV[4] bucket (ms)
 --
 -- record: ARGV[5] provider, ARGV[6] 1 if the request failed, ARGV[7] 1 if it was slow,
@@ -13,11 +13,13 @@
 --   Returns 1 when this restored it, else 0.
 -- check: ARGV[5] min requests, ARGV[6] error rate, ARGV[7] slow share, ARGV[8] probe
 --   interval (ms), ARGV[9] failures in a row, ARGV[10..] providers.
---   Returns one mark per provider: 0 healthy; 1 down; 2 down, and this caller may send
---   its one probe batch (at most one per probe interval, across all workers).  A provider
---   turns down when its last requests failed, that many in a row; or when, over the
---   window, it had at least `min` requests and at least the error rate of them failed, or
---   the slow share of them were slow.
+--   Returns one mark per provider: 0 healthy; 1 down.  A provider turns down when its
+--   last requests failed, that many in a row; or when, over the window, it had at least
+--   `min` requests and at least the error rate of them failed, or the slow share of them
+--   were slow.  Its first probe waits one probe interval.
+-- probe: ARGV[5] probe interval (ms), ARGV[6..] down providers this caller would send to.
+--   Returns 1 per provider whose one probe batch this caller may send (at most one per
+--   probe interval, across all workers), else 0.
 local prefix, mode = ARGV[1], ARGV[2]
 local window, bucket = tonumber(ARGV[3]), tonumber(ARGV[4])
 local t = redis.call('TIME')
@@ -53,6 +55,15 @@ if mode == 'record' then
   return 0
 end
 
+if mode == 'probe' then
+  local granted = {}
+  for i = 6, #ARGV do
+    local ok = redis.call('SET', key(ARGV[i], 'probe'), now, 'NX', 'PX', tonumber(ARGV[5]))
+    granted[#granted + 1] = ok and 1 or 0
+  end
+  return granted
+end
+
 local min, rate, share, probe = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]),
   tonumber(ARGV[8])
 local in_a_row = tonumber(ARGV[9])
@@ -71,12 +82,6 @@ for i = 10, #ARGV do
     redis.call('SET', key(provider, 'probe'), now, 'PX', probe)  -- the first probe waits
     down = true
   end
-  if not down then
-    marks[#marks + 1] = 0
-  elseif redis.call('SET', key(provider, 'probe'), now, 'NX', 'PX', probe) then
-    marks[#marks + 1] = 2
-  else
-    marks[#marks + 1] = 1
-  end
+  marks[#marks + 1] = down and 1 or 0
 end
 return marks

@@ -31,7 +31,6 @@ BUCKET_MS = 10_000
 class Health(IntEnum):
     HEALTHY = 0
     DOWN = 1
-    PROBE = 2  # down, and this batch may be its probe
 
 
 def failed(exc: BaseException | None) -> bool:
@@ -64,3 +63,12 @@ async def check(client: Any, settings: Settings, providers: Sequence[str]) -> li
                         s.failover_slow_share, s.failover_probe_ms, s.failover_in_a_row,
                         *providers)  # fmt: skip
     return [Health(int(m)) for m in marks]
+
+
+async def probes(client: Any, settings: Settings, down: Sequence[str]) -> set[str]:
+    """Of these down providers, those whose one probe batch (per SMS_FAILOVER_PROBE_AFTER,
+    across all workers) this caller may send: ask only for those it would send to."""
+    if not down:
+        return set()
+    granted = await _call(client, settings, "probe", settings.failover_probe_ms, *down)
+    return {p for p, g in zip(down, granted, strict=True) if int(g)}

@@ -40,14 +40,32 @@ def candidates(settings: Settings, batch: Batch, dest: Destination) -> tuple[str
 
 
 async def assign(client: Any, settings: Settings, batch: Batch) -> list[Leg]:
-    """The legs of a batch, one per provider (in first-seen order)."""
+    """The legs of a batch, one per provider (in first-seen order).  A follow-up that goes
+    to ask a provider about unknown outcomes (`meta["ask"]`) goes there, healthy or not."""
+    if ask := batch.meta.get("ask"):
+        return [Leg(ask, list(batch.destinations))]
     lists = [candidates(settings, batch, d) for d in batch.destinations]
     names = list(dict.fromkeys(p for ps in lists for p in ps))
     if len(names) == 1:
         return [Leg(names[0], list(batch.destinations))]
     marks = dict(zip(names, await health.check(client, settings, names), strict=True))
+    healthy = {p for p, m in marks.items() if m is Health.HEALTHY}
+    # a down provider is probed only by a batch that would send to it: one that comes
+    # before every healthy provider of some destination's route
+    wanted = [p for p in names if p not in healthy and any(_before_healthy(p, ps, healthy)
+                                                             for ps in lists)]  # fmt: skip
+    usable = healthy | await health.probes(client, settings, wanted)
     groups: dict[str, list[Destination]] = {}
     for d, ps in zip(batch.destinations, lists, strict=True):
-        chosen = next((p for p in ps if marks[p] is not Health.DOWN), ps[0])
+        chosen = next((p for p in ps if p in usable), ps[0])
         groups.setdefault(chosen, []).append(d)
-    return [Leg(p, ds, marks[p] is not Health.HEALTHY) for p, ds in groups.items()]
+    return [Leg(p, ds, p not in healthy) for p, ds in groups.items()]
+
+
+def _before_healthy(provider: str, route: tuple[str, ...], healthy: set[str]) -> bool:
+    for p in route:
+        if p == provider:
+            return True
+        if p in healthy:
+            return False
+    return False

@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from core import keys, pause
-from core.batch import Batch, Destination
+from core.batch import REQUEST_NUMBER_KEY, Batch, Destination
 from core.errors import (
     GatewayConnectError,
     GatewayError,
@@ -56,7 +56,7 @@ from providers.base import Action, Provider, Result, Verdict
 from providers.classify import MAX_RETRY_AFTER_S
 from providers.registry import Profile
 from workers import health
-from workers.claims import RESTAMP_AFTER_MS, Claims, Mode, claims, settle_ms
+from workers.claims import RESTAMP_AFTER_MS, Claims, Mode, Via, claims, settle_ms
 from workers.gate import PACE_BUDGET_MS, Gate, Held, split_held
 from workers.metrics import METRICS
 from workers.runtime import Context
@@ -108,7 +108,7 @@ class Plan:
     max_validity_minutes: int = 0  # the gateway's cap on the validity it is given (0: none)
     provider: str = ""  # the gateway this run sends through
     events: list[Event] = field(default_factory=list)
-    # (attempt, delay ms, provider the follow-up is pinned to or "") -> destinations
+    # (attempt, delay ms, provider the follow-up goes to to ask about them, or "") -> dests
     followups: dict[tuple[int, int, str], list[Destination]] = field(default_factory=dict)
     dead: list[tuple[Destination, str]] = field(default_factory=list)
     suppress: list[str] = field(default_factory=list)
@@ -163,6 +163,7 @@ class BatchSender:
         self.probe = probe
         self.slots = slots or Slots(None, ctx.settings)
         self.max_validity = profile.max_validity_minutes if profile else 0
+        self.numbered = profile.numbered_requests if profile else 0
         self.r = ctx.redis
         s = ctx.settings
         self.policy = StreamPolicy(maxlen=s.outcome_maxlen, final_ttl=s.final_ttl)
@@ -210,6 +211,10 @@ class BatchSender:
         b = plan.batch
         found = await self._claim(plan, Mode.START, list(b.destinations))
         todo = found.ours + await self._reconcile(plan, found.unknown)
+        if todo and self._only_asking(b):
+            why = f"not at {self.name}, where it was asked about: sent through its route"
+            self._later(plan, todo, 0, why, State.RETRYING, counted=False)
+            return
         todo = self._unexpired(plan, todo)
         if todo and self.gate is not None:
             await self._gated(plan, todo)
@@ -222,7 +227,9 @@ class BatchSender:
         """Claim (START: take over settled claims too); record what is suppressed, defer what
         another run holds; remember which claims were stamped just now."""
         b = plan.batch
-        c = await claims(self.r, mode, self.token, self.settle, b.campaign, self.name, dests)
+        via = Via(self.name, b.bulk_id, b.expires_at)
+        c = await claims(self.r, mode, self.token, self.settle, b.campaign, via, dests,
+                         legacy=self.ctx.settings.provider)  # fmt: skip
         for d in c.suppressed:
             plan.event(d, State.SUPPRESSED, reason="number is on the suppression list")
         why = "another run may still be sending it; waiting for its outcome"
@@ -233,36 +240,50 @@ class BatchSender:
         self._fresh = {d.message_id for d in c.ours}
         return c
 
-    async def _reconcile(
-        self, plan: Plan, unknown: list[tuple[Destination, str]]
-    ) -> list[Destination]:
+    async def _reconcile(self, plan: Plan, unknown: list[tuple[Destination, Via]]
+                         ) -> list[Destination]:  # fmt: skip
         """Ask the gateway about settled claims we took over; record what it has; the rest
         is ours to send (its old stamp is re-stamped before the request).  A claim taken for
-        another provider is settled with that one: those go back pinned to it."""
+        another provider is settled with that one: those go there to be asked first."""
         elsewhere: dict[str, list[Destination]] = {}
-        for d, provider in unknown:
-            if provider and provider != self.name:
-                elsewhere.setdefault(provider, []).append(d)
+        requests: dict[tuple[str, int], list[Destination]] = {}
+        for d, via in unknown:
+            if via.provider and via.provider != self.name:
+                elsewhere.setdefault(via.provider, []).append(d)
+            else:
+                requests.setdefault((via.bulk_id, via.expires_at), []).append(d)
         for provider, dests in elsewhere.items():
             why = f"outcome unknown at {provider}: asked there first"
             self._later(plan, dests, 0, why, State.RETRYING, counted=False, keep_claim=True,
-                        provider=provider)  # fmt: skip
-        mine = [d for d, provider in unknown if not provider or provider == self.name]
-        if not mine:
-            return []
-        b = plan.batch
+                        ask=provider)  # fmt: skip
+        todo: list[Destination] = []
+        for (bulk_id, expires_at), dests in requests.items():
+            asked = plan.batch.only(dests, bulk_id=bulk_id, expires_at=expires_at)
+            todo += await self._ask(plan, asked)
+        return todo
+
+    async def _ask(self, plan: Plan, asked: Batch) -> list[Destination]:
+        """Ask the gateway about one request's destinations (`asked` carries the bulkId and
+        validity end that request had); record what it has, return the rest."""
+        mine = list(asked.destinations)
         try:
-            async with self.slots.hold():  # a lookup is a request too (SMSC.ru: at most 5)
-                found = await self.provider.lookup(b.only(mine))
+            async with self.slots.hold():  # a lookup is a request too (SMSC.ru: at most 4)
+                found = await self.provider.lookup(asked)
         except GatewayError as exc:
             why = f"outcome unknown and the gateway could not be asked: {exc}"[:300]
             self._later(plan, mine, max(plan.backoff, self.settle), why, State.RETRYING,
-                        counted=False, keep_claim=True, provider=self.name)  # fmt: skip
+                        counted=False, keep_claim=True, ask=self.name)  # fmt: skip
             return []
         log.info("%s: asked %s about %d destinations with an unknown outcome: it has %d",
-                 b.bulk_id, self.name or "the gateway", len(mine), len(found))  # fmt: skip
+                 asked.bulk_id, self.name or "the gateway", len(mine), len(found))  # fmt: skip
         self._verdicts(plan, [d for d in mine if d.message_id in found], found)
         return [d for d in mine if d.message_id not in found]
+
+    def _only_asking(self, b: Batch) -> bool:
+        """This run came to ask this provider about unknown outcomes (`meta["ask"]`); what
+        it does not have goes back through the routes (the provider may be down), unless
+        the batch itself asked for this provider."""
+        return b.meta.get("ask") == self.name and b.provider != self.name
 
     def _unexpired(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
         if now_ms() < plan.batch.expires_at:
@@ -350,6 +371,10 @@ class BatchSender:
     async def _request(self, batch: Batch) -> list[Result]:
         """One request to the gateway, counted for its health (failover, workers.health).
         The gateway's own ids of its destinations, if it has such, are kept first."""
+        if self.numbered:  # a number of ours the gateway knows the request by, unique
+            n = await self.r.incr(keys.request_numbers(self.name))
+            meta = {**batch.meta, REQUEST_NUMBER_KEY: (n - 1) % self.numbered + 1}
+            batch = batch.only(list(batch.destinations), meta=meta)
         if pids := self.provider.provider_ids(batch):
             pipe = self.r.pipeline(transaction=False)
             for mid, pid in pids.items():  # report intake translates them back
@@ -448,9 +473,9 @@ class BatchSender:
 
     def _later(self, plan: Plan, dests: Sequence[Destination], delay: int, why: str,
                state: State, *, counted: bool, keep_claim: bool = False,
-               provider: str = "") -> None:  # fmt: skip
+               ask: str = "") -> None:  # fmt: skip
         """Schedule these destinations again, unless attempts or validity run out; a follow-up
-        goes through the routes again, unless pinned to `provider`."""
+        goes through the routes again, unless it goes to `ask` that provider about them."""
         b = plan.batch
         attempt = b.attempt + 1 if counted else b.attempt
         at = now_ms() + delay
@@ -462,7 +487,7 @@ class BatchSender:
                            keep_claim)  # fmt: skip
             else:
                 plan.event(d, state, reason=why, retry_at=at, keep_claim=keep_claim)
-                key = (attempt, grouped_delay(delay), provider)
+                key = (attempt, grouped_delay(delay), ask)
                 plan.followups.setdefault(key, []).append(d)
 
     def _dead(self, plan: Plan, d: Destination, why: str, keep_claim: bool = False) -> None:
@@ -480,10 +505,11 @@ class BatchSender:
     async def _commit(self, plan: Plan) -> None:
         await self._park_or_resend(plan)
         broker = self.ctx.broker
-        for (attempt, delay, provider), dests in plan.followups.items():
-            follow = plan.batch.only(dests, attempt=attempt)
-            if provider:
-                follow = follow.only(dests, provider=provider)
+        for (attempt, delay, ask), dests in plan.followups.items():
+            meta = {k: v for k, v in plan.batch.meta.items() if k != "ask"}
+            follow = plan.batch.only(
+                dests, attempt=attempt, meta={**meta, **({"ask": ask} if ask else {})}
+            )
             await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
         await self._side_effects(plan)
         await arecord(self.r, plan.events, self.policy)

@@ -98,7 +98,7 @@ from core.errors import (
     GatewayThrottled,
 )
 from providers import http
-from providers.base import Action, Result, Verdict
+from providers.base import NOT_IN_TIME, Action, Result, Verdict, budget_s
 from providers.reports import ReportParseError
 from providers.smsc import codes
 from providers.smsc.reports import parse_status
@@ -181,19 +181,28 @@ class SmscSender:
         return forms
 
     def provider_ids(self, batch: Batch) -> dict[str, str]:
+        """Of the destinations `send` sends (a repeated number goes once: its first)."""
         sid = smsc_id(batch.bulk_id)
-        return {d.message_id: provider_key(sid, d.to) for d in batch.destinations}
+        dests, _ = _unique_numbers(batch.destinations)
+        return {d.message_id: provider_key(sid, d.to) for d in dests}
 
     async def send(self, batch: Batch) -> list[Result]:
-        """Send; per-destination results, or a GatewayError for the whole request."""
+        """Send; per-destination results, or a GatewayError for the whole request.  Several
+        forms (texts `list` cannot carry) go one after the other within ONE time budget
+        (`providers.base.budget_s`); one that cannot start in time is NOT_SENT_IN_TIME."""
         sid = smsc_id(batch.bulk_id)
         dests, results = _unique_numbers(batch.destinations)
         by_number = {digits(d.to): d for d in dests}
         forms = self.requests(batch, dests) if dests else []
+        deadline = time.monotonic() + self.settings.http_timeout
         for i, form in enumerate(forms):
             mine = [by_number[digits(p)] for p in _numbers_of(form)]
+            left = deadline - time.monotonic()
+            if i and left < budget_s(self.settings.http_timeout):
+                results += [Result(d.message_id, d.to, NOT_IN_TIME) for d in mine]
+                continue
             try:
-                answer = await self._post(self.send_url, form)
+                answer = await self._post(self.send_url, form, left)
                 results += parse_send(check_send(answer, mine), mine, sid)
             except GatewayError as exc:
                 if i == 0:  # nothing of the batch went out yet: the whole request failed
@@ -201,8 +210,10 @@ class SmscSender:
                 results += _failed(exc, mine, sid)  # earlier requests were taken: keep them
         return results
 
-    async def _post(self, url: str, form: dict[str, str]) -> http.Answer:
-        return await http.request(self.session, "POST", url, timeout=self.timeout,
+    async def _post(self, url: str, form: dict[str, str], seconds: float | None = None
+                    ) -> http.Answer:  # fmt: skip
+        timeout = self.timeout if seconds is None else aiohttp.ClientTimeout(total=seconds)
+        return await http.request(self.session, "POST", url, timeout=timeout,
                                   headers=FORM_HEADERS, data=urlencode(form).encode())  # fmt: skip
 
     # ------------------------------------------------------------ lookup

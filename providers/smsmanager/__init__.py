@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from providers.registry import Profile, Spec, register
 from providers.reports import Parsed
 from providers.smsmanager import codes
+from providers.smsmanager.ids import CUSTOM_ID_MAX
 from providers.smsmanager.reports import parse_receipt
 from providers.smsmanager.sender import SmsManagerSender
 
@@ -44,6 +45,7 @@ PROFILE = Profile(
     flood_identical=None,
     rejects_reused_ids=False,
     max_batch=1000,
+    numbered_requests=CUSTOM_ID_MAX,
 )
 
 

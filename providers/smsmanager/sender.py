@@ -50,10 +50,10 @@ Design
   a personalised batch is one `/Send` per distinct text, sent one after the other inside
   ONE time budget (`http_timeout` from the start of `send`), so that the whole of `send`
   is over before the worker's claims can settle (see workers.claims).  A text whose
-  request cannot start with at least `MIN_BUDGET_S` left is not sent now
+  request cannot start with at least `base.budget_s` left is not sent now
   (THROTTLED "NOT_SENT_IN_TIME": the worker defers it, not counted as an attempt).
 * **Ids.**  Our messageIds do not fit `customid` (digits, one per request): every request
-  of a batch carries the batch's `ids.custom_id(bulkId)`, and a message is
+  of a batch carries `ids.custom_id(batch)` (the worker's request number), and a message is
   `"{customid}:{number}"` (`Result.provider_id`; the spec says `own_ids=True`).  See
   `providers.smsmanager.ids` for the collision odds.
 * **Answers.**  OK: every number listed is ACCEPTED; a number of the request not listed
@@ -114,7 +114,7 @@ from core.errors import (
     GatewayThrottled,
 )
 from providers import http
-from providers.base import Action, Result, Verdict
+from providers.base import NOT_IN_TIME, Action, Result, Verdict, budget_s
 from providers.classify import retry_after_seconds, to_verdict, unknown_verdict
 from providers.smsmanager import codes
 from providers.smsmanager.ids import custom_id, normalise_number, provider_id
@@ -125,7 +125,6 @@ STATUS_PATH = "/RequestStatus"
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
                 "Accept": "text/plain"}  # fmt: skip
 TEXT_HEADERS = {"Accept": "text/plain"}
-MIN_BUDGET_S = 5.0  # a personalised text's request starts only with this much time left
 LOOKUP_CONCURRENCY = 8  # /RequestStatus requests at once during a lookup
 TAKEN_REJECTED = frozenset({4, 6, 7})  # request states: invalid, cancelled, rejected
 BODY_CHARS = 500
@@ -161,12 +160,12 @@ class SmsManagerSender:
                   ("message", text), ("gateway", self.settings.smsmanager_gateway)]  # fmt: skip
         if batch.sender:
             fields.append(("sender", batch.sender))
-        fields += [("customid", custom_id(batch.bulk_id)),
+        fields += [("customid", custom_id(batch)),
                    ("expiration", expiration(batch.expires_at))]  # fmt: skip
         return urlencode(fields).encode("ascii")
 
     def provider_ids(self, batch: Batch) -> dict[str, str]:
-        cid = custom_id(batch.bulk_id)
+        cid = custom_id(batch)
         return {d.message_id: provider_id(cid, d.to) for d in batch.destinations}
 
     async def send(self, batch: Batch) -> list[Result]:
@@ -177,7 +176,7 @@ class SmsManagerSender:
         for d in batch.destinations:
             groups.setdefault(batch.text_of(d), []).append(d)
         deadline = time.monotonic() + self.timeout_s
-        budget = min(MIN_BUDGET_S, self.timeout_s / 3)
+        budget = budget_s(self.timeout_s)
         outcomes: list[list[Result] | GatewayError | None] = []
         for text, dests in groups.items():
             left = deadline - time.monotonic()
@@ -197,7 +196,7 @@ class SmsManagerSender:
         answer = await http.request(self.session, "POST", url, timeout=timeout,
                                     headers=FORM_HEADERS, data=body)  # fmt: skip
         own_text = batch.text is None
-        return parse_send(answer, dests, custom_id(batch.bulk_id), own_text)
+        return parse_send(answer, dests, custom_id(batch), own_text)
 
     # ------------------------------------------------------------------ lookup
 
@@ -211,7 +210,7 @@ class SmsManagerSender:
         rows = [row for row in await self._request_list()
                 if row.expiration == exp and (not sender or row.sender == sender)]  # fmt: skip
         found: dict[str, Result] = {}
-        cid = custom_id(batch.bulk_id)
+        cid = custom_id(batch)
         for i in range(0, len(rows), LOOKUP_CONCURRENCY):
             if len(found) == len(batch.destinations):
                 break
@@ -343,10 +342,6 @@ def whole_request_error(answer: http.Answer, ids: tuple[str, ...],
 
 
 # ---------------------------------------------------------------------- several requests
-
-
-NOT_IN_TIME = Verdict(Action.THROTTLED, "", "NOT_SENT_IN_TIME",
-                      "not sent: the batch's time budget ran out before its turn")  # fmt: skip
 
 
 def combine(groups: list[list[Destination]],

@@ -52,6 +52,29 @@ def assert_sent_once(base_url: str, expected: set[str]) -> dict[str, Any]:
     return sb
 
 
+def assert_numbers_sent_once(base_url: str, numbers: set[str]) -> dict[str, Any]:
+    """For a gateway that names a message `{its request id}:{number}` (SMSC.ru,
+    SmsManager): each number of the campaign reached it exactly once, whatever ids our
+    requests carried, and no other number did (numbers are unique in a campaign)."""
+    assert sandbox_get(base_url, "settings")["dedupe_ids"] is False, "the oracle must count"
+    sb = sandbox_state(base_url, ids=1)
+    sends: dict[str, int] = {}
+    for key, count in sb["accepted"].items():
+        number = key.rsplit(":", 1)[1]
+        sends[number] = sends.get(number, 0) + count
+    twice = {n: c for n, c in sends.items() if c != 1}
+    assert twice == {} and sb["doubleSends"] == 0, (
+        f"{len(twice)} numbers sent more than once, e.g. {sorted(twice.items())[:5]}")  # fmt: skip
+    missing, extra = numbers - set(sends), set(sends) - numbers
+    assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
+    return sb
+
+
+def csv_numbers(n: int, start: int = 0) -> set[str]:
+    """The numbers `write_csv` writes, as the gateway sees them (international digits)."""
+    return {f"668{i % 10}{i:07d}" for i in range(start, start + n)}
+
+
 def write_csv(path: Path, n: int, bad: int = 0, start: int = 0) -> Path:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)

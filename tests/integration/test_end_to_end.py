@@ -87,3 +87,30 @@ def test_send_sms_with_a_long_key_and_a_dash_in_it(r: redis.Redis, redis_url: st
     assert st["counts"] == {"accepted": 1} and st["in_flight"] == 0
     assert_sent_once(base, {mid})
     assert not r.exists(keys.campaign_counts(campaign + "~korder"))
+
+
+def test_a_batch_for_a_provider_this_worker_lacks_is_dead_lettered(
+    r: redis.Redis, redis_url: str, stack: Stack
+) -> None:
+    """A producer of another setup asked for a gateway these workers do not have: the
+    batch ends in our dead letters with the reason (replayable), not stuck in dramatiq's."""
+    import time
+
+    from core.batch import Batch, Destination
+
+    base = stack.sandbox()
+    stack.workers(processes=1, threads=2)
+    dests = (Destination("other-2", "66812345678"), Destination("other-3", "66812345679"))
+    b = Batch("other", 0, "other-b0", "Shop", "Hi", dests, int(time.time() * 1000) + 600_000,
+              provider="nope")  # fmt: skip
+    api.enqueuer(settings_for(redis_url, base))(b.to_dict())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        states = [r.hget(keys.message(d.message_id), "state") for d in dests]
+        if states == [b"dead", b"dead"]:
+            break
+        time.sleep(0.2)
+    assert states == [b"dead", b"dead"], states
+    reason = r.hget(keys.deadletter("other-2"), "reason") or b""
+    assert b"no provider 'nope'" in reason, reason
+    assert sandbox_state(base)["acceptedMessages"] == 0

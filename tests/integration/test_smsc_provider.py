@@ -19,9 +19,10 @@ from core import keys
 from dispatcher import api
 from dispatcher.stack import Stack
 from providers.smsc import provider_key, smsc_id
-from tests.chaos import ASKED
+from tests.chaos import asked_in
 from tests.integration.conftest import (
-    assert_sent_once,
+    assert_numbers_sent_once,
+    csv_numbers,
     sandbox_set,
     settings_for,
     wait_for,
@@ -51,15 +52,6 @@ def import_smsc(redis_url: str, base: str, tmp_path: Path, campaign: str, n: int
     assert report.valid == n
 
 
-def asked(tmp_path: Path) -> tuple[int, int]:
-    """From the workers' logs: destinations with an unknown outcome asked about, and had."""
-    total = had = 0
-    for log in (tmp_path / "logs").glob("workers-*.log"):
-        for m in ASKED.finditer(log.read_text(errors="replace")):
-            total, had = total + int(m.group(1)), had + int(m.group(2))
-    return total, had
-
-
 def test_campaign_sent_once_with_fewer_than_five_concurrent_requests(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
 ) -> None:
@@ -73,7 +65,8 @@ def test_campaign_sent_once_with_fewer_than_five_concurrent_requests(
     assert st["counts"] == {"accepted": n}
     sent = accepted_keys(r, "smsc-e2e")
     assert len(sent) == n and len(set(sent.values())) == n  # one SMSC message per messageId
-    sb = assert_sent_once(base, set(sent.values()))
+    sb = assert_numbers_sent_once(base, csv_numbers(n))
+    assert set(sb["accepted"]) == set(sent.values())  # and what we recorded is what it took
     print(f"max concurrent requests: {sb['maxConcurrentRequests']}")
     # 16 worker threads, requests of 150-250 ms: they overlap, and never five at once
     # (SMSC.ru: "five or more requests simultaneously" get error 9)
@@ -101,12 +94,12 @@ def test_faults_no_double_sends(r: redis.Redis, redis_url: str, stack: Stack, tm
     assert st["counts"] == {"accepted": n}
     sent = accepted_keys(r, "smsc-flt")
     assert len(sent) == n and len(set(sent.values())) == n
-    sb = assert_sent_once(base, set(sent.values()))
+    sb = assert_numbers_sent_once(base, csv_numbers(n))
     assert sb["http"]["500"] > 0 and sb["timeouts"]
     # the gateway took these, then the answer never came: asked about, never sent again
     in_timeouts = set(sb["acceptedInTimeouts"])
     assert in_timeouts and all(sb["seen"][k] == 1 for k in in_timeouts)
-    total, had = asked(tmp_path)
+    total, had = asked_in(tmp_path / "logs")
     assert sb["requests"].get("/sys/status.php", 0) > 0
     assert total > 0 and had >= len(in_timeouts), (total, had, len(in_timeouts))
 
@@ -123,5 +116,5 @@ def test_a_batch_larger_than_smsc_takes_per_request_goes_in_several(
     assert report.valid == n
     st = wait_for(r, "smsc-big", lambda s: s["done_sending"] >= n, timeout=60)
     assert st["counts"] == {"accepted": n}
-    sb = assert_sent_once(base, set(accepted_keys(r, "smsc-big").values()))
+    sb = assert_numbers_sent_once(base, csv_numbers(n))
     assert sb["requests"] == {"/sys/send.php": 4}  # 1000 + 1000 + 500, then 500

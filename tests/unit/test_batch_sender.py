@@ -210,7 +210,7 @@ def harness(
     s = Settings(redis_url="redis://x", **{"max_attempts": 3, **settings})
     ctx = Context(s, None, client, broker)  # type: ignore[arg-type]
     gateway = FakeGateway(answers)
-    return BatchSender(ctx, gateway), broker, gateway.sent, client
+    return BatchSender(ctx, gateway, name=s.provider), broker, gateway.sent, client
 
 
 def followup_messages(broker: StubBroker) -> list[dict[str, Any]]:
@@ -490,29 +490,38 @@ def test_a_gateways_own_ids_are_kept_before_the_request_and_events_name_the_prov
     assert providers == [b"smsc"] * 3
 
 
+def settled_claims(client: Any, via: str, n: int = 3) -> Any:
+    """Claims of a dead run, old enough to have settled, saying where they went."""
+
+    async def put() -> None:
+        stamp = int(time.time() * 1000) - settle_ms(Settings().http_timeout) - 1
+        for i in range(n):
+            await client.hset(keys.message(f"c-{i}"),
+                              mapping={"claim": f"dead:{stamp}", "via": via})  # fmt: skip
+
+    return put()
+
+
 def test_an_unknown_outcome_at_another_provider_is_settled_there() -> None:
-    """Claimed for smsc, now routed to ants: it goes back to smsc to be asked, pinned."""
+    """Claimed for smsc, now routed to ants: it goes to smsc to be asked first."""
     sender, broker, sent, client = harness({})
-    sender.name = "ants"
+    b = batch()
 
     async def go() -> None:
-        stamp = int(time.time() * 1000) - settle_ms(Settings().http_timeout) - 1
-        for i in range(3):
-            await client.hset(keys.message(f"c-{i}"),
-                              mapping={"claim": f"dead:{stamp}", "via": "smsc"})  # fmt: skip
-        await sender.process(batch())
+        await settled_claims(client, f"smsc|{b.expires_at}|c-b0")
+        await sender.process(b)
 
     asyncio.run(go())
     assert sent == [] and sender.provider.asked == []  # type: ignore[attr-defined]
     [follow] = followups(broker)
-    assert follow["p"] == "smsc" and len(follow["d"]) == 3
+    assert follow["m"] == {"ask": "smsc"} and follow["p"] == "" and len(follow["d"]) == 3
 
 
-def test_when_the_gateway_cannot_be_asked_the_follow_up_stays_pinned_to_it() -> None:
-    """Failover must not send an unknown outcome elsewhere while its gateway is unreachable:
-    asked again there later, never resent through the next provider of the route."""
+def test_when_the_gateway_cannot_be_asked_it_is_asked_again_later() -> None:
+    """Failover must not send an unknown outcome elsewhere while its gateway cannot be
+    asked: the follow-up goes to ask it again, never through the next provider."""
     sender, broker, sent, client = harness({})
-    sender.name = "ants"
+    b = batch()
 
     async def unreachable(b: Batch) -> dict[str, Result]:
         raise GatewayServerError("503 on the logs", status=503)
@@ -520,13 +529,77 @@ def test_when_the_gateway_cannot_be_asked_the_follow_up_stays_pinned_to_it() -> 
     sender.provider.lookup = unreachable  # type: ignore[method-assign]
 
     async def go() -> None:
-        stamp = int(time.time() * 1000) - settle_ms(Settings().http_timeout) - 1
-        for i in range(3):
-            await client.hset(keys.message(f"c-{i}"),
-                              mapping={"claim": f"dead:{stamp}", "via": "ants"})  # fmt: skip
-        await sender.process(batch())
+        await settled_claims(client, f"ants|{b.expires_at}|c-b0")
+        await sender.process(b)
 
     asyncio.run(go())
     assert sent == []
     [follow] = followups(broker)
-    assert follow["p"] == "ants" and len(follow["d"]) == 3
+    assert follow["m"] == {"ask": "ants"} and len(follow["d"]) == 3
+
+
+def test_the_gateway_is_asked_about_the_request_the_claim_went_out_with() -> None:
+    """A replay (new validity end) or a resend (new bulkId) carries other request ids than
+    the request that may have reached the gateway: the lookup asks about that one."""
+    sender, _, sent, client = harness({})
+    asked: list[tuple[str, int]] = []
+
+    async def lookup(b: Batch) -> dict[str, Result]:
+        asked.append((b.bulk_id, b.expires_at))
+        return {}
+
+    sender.provider.lookup = lookup  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await settled_claims(client, "ants|1700000000000|c-b0-old")
+        await sender.process(batch())
+
+    asyncio.run(go())
+    assert asked == [("c-b0-old", 1_700_000_000_000)]
+    assert [b.bulk_id for b in sent] == ["c-b0"]  # not there: sent, as this batch
+
+
+def test_what_the_asked_gateway_lacks_goes_back_through_the_routes() -> None:
+    """A run that came to ask ants (maybe down) sends nothing through it: what ants does
+    not have goes back through the routes, its claims ended; what it has is recorded."""
+    sender, broker, sent, client = harness({})
+    sender.provider.taken = {"c-0"}  # type: ignore[attr-defined]
+    b = batch()
+    asking = b.only(list(b.destinations), meta={"ask": "ants"})
+
+    async def go() -> None:
+        await settled_claims(client, f"ants|{b.expires_at}|c-b0")
+        await sender.process(asking)
+
+    asyncio.run(go())
+    assert sent == [] and sorted(sender.provider.asked) == ["c-0", "c-1", "c-2"]  # type: ignore[attr-defined]
+    [follow] = followups(broker)
+    assert follow["m"] == {} and [d[0] for d in follow["d"]] == ["c-1", "c-2"]
+    assert asyncio.run(_claims(client)) == [None, None, None]
+    assert asyncio.run(states(client))[0] == "accepted"
+
+
+def test_requests_are_numbered_for_a_gateway_that_knows_them_by_a_number() -> None:
+    """SmsManager's customid: a number per request, unique (a counter), wrapping below
+    the gateway's bound; the gateway ids are kept under the numbered batch."""
+    from dataclasses import replace
+
+    from core.batch import REQUEST_NUMBER_KEY
+    from providers import registry
+
+    sender, _, sent, client = harness({})
+    sender.numbered = 2  # below 3: 1, 2, then 1 again
+    sender.provider.provider_ids = lambda b: {  # type: ignore[method-assign]
+        d.message_id: f"{b.meta[REQUEST_NUMBER_KEY]}:{d.to}" for d in b.destinations
+    }
+
+    async def go() -> None:
+        for seq in range(3):
+            b = batch()
+            await sender.process(replace(b, bulk_id=f"c-b{seq}", destinations=(
+                Destination(f"c-{seq}", f"6681234560{seq}"),)))  # fmt: skip
+
+    asyncio.run(go())
+    assert [b.meta[REQUEST_NUMBER_KEY] for b in sent] == [1, 2, 1]
+    assert asyncio.run(client.get(keys.provider_id("ants", "2:66812345601"))) == b"c-1"
+    assert registry.get("smsmanager").profile.numbered_requests == 2**31 - 1

@@ -13,10 +13,11 @@ import redis.asyncio as aioredis
 from core import keys
 from core.batch import Destination
 from core.outcomes import Event, State, StreamPolicy, arecord
-from workers.claims import Claims, Mode, claims
+from workers.claims import Claims, Mode, Via, claims
 
 D = [Destination(f"c-{i}", f"6681234560{i}") for i in range(4)]
 SETTLE = 10_000
+VIA = Via("ants", "c-b0", 1_900_000_000_000)
 Body = Callable[[Any, Callable[..., Awaitable[Claims]]], Awaitable[None]]
 
 
@@ -33,7 +34,7 @@ def on(request: pytest.FixtureRequest, redis_url: str) -> Callable[[Body], None]
                 await client.flushdb()
 
             async def call(mode: Mode, token: str, dests: list[Destination] = D) -> Claims:
-                return await claims(client, mode, token, SETTLE, "c", "ants", dests)
+                return await claims(client, mode, token, SETTLE, "c", VIA, dests)
 
             try:
                 await body(client, call)
@@ -65,7 +66,7 @@ def test_settled_claims_go_to_whoever_took_them_over_last(on: Callable[[Body], N
         for d in D:
             await client.hset(keys.message(d.message_id), "claim", "dead:1")
         assert (await call(Mode.CLAIM, "b")).ours == []  # never taken right before a request
-        unknown = [(d, "ants") for d in D]  # no provider stored: the caller's
+        unknown = [(d, VIA) for d in D]  # no via stored: the caller's
         assert (await call(Mode.START, "b")).unknown == unknown  # a run starting takes them over
         assert (await call(Mode.START, "c")).unknown == unknown  # old stamp kept: b may be dead
         assert (await call(Mode.CLAIM, "b")).ours == []  # b lost them: it defers
@@ -94,15 +95,26 @@ def test_a_claim_makes_a_message_hash_that_expires_and_knows_its_campaign(
         key = keys.message("c-0")
         assert await client.ttl(key) > 0 and await client.hget(key, "campaign") == b"c"
         assert (await client.hget(key, "claim")).startswith(b"a:")
-        assert await client.hget(key, "via") == b"ants"  # asked, should it be unknown
+        assert await client.hget(key, "via") == str(VIA).encode()  # asked, should it be unknown
 
     on(body)
 
 
 def test_a_settled_claim_names_the_provider_to_ask(on: Callable[[Body], None]) -> None:
     async def body(client: Any, call: Any) -> None:
-        await client.hset(keys.message("c-0"), mapping={"claim": "dead:1", "via": "smsc"})
-        assert (await call(Mode.START, "b", D[:1])).unknown == [(D[0], "smsc")]
+        via = Via("smsc", "c-b7", 1_800_000_000_000)  # the request it went out with
+        await client.hset(keys.message("c-0"), mapping={"claim": "dead:1", "via": str(via)})
+        assert (await call(Mode.START, "b", D[:1])).unknown == [(D[0], via)]
+
+
+def test_a_claim_taken_before_claims_named_a_provider_is_the_legacy_ones(
+    on: Callable[[Body], None],
+) -> None:
+    async def body(client: Any, call: Any) -> None:
+        await client.hset(keys.message("c-0"), "claim", "dead:1")
+        smsc = Via("smsc", "c-b0", 1)
+        found = await claims(client, Mode.START, "b", SETTLE, "c", smsc, D[:1], legacy="ants")
+        assert found.unknown == [(D[0], Via("ants", "c-b0", 1))]
 
     on(body)
 
@@ -119,7 +131,7 @@ def test_events_of_runs_through_another_provider_leave_the_claim_naming_the_firs
         await client.hset(keys.message("c-0"), "claim", "a:1")  # ...which timed out, long ago
         deferred = Event("c-0", "c", State.DEFERRED, provider="smsc", reason="busy")
         await arecord(client, [deferred], StreamPolicy())
-        found = await claims(client, Mode.START, "b", SETTLE, "c", "smsc", D[:1])
-        assert found.unknown == [(D[0], "ants")]
+        found = await claims(client, Mode.START, "b", SETTLE, "c", Via("smsc", "x", 2), D[:1])
+        assert found.unknown == [(D[0], VIA)]
 
     on(body)

@@ -39,15 +39,16 @@ def test_failures_that_count_against_health() -> None:
 
 def test_a_provider_goes_down_on_errors_gets_one_probe_and_a_good_probe_restores_it() -> None:
     async def body(r: Any) -> list[Any]:
-        seen = []
+        seen: list[Any] = []
         for _ in range(3):  # below the minimum: not judged yet
             await health.record(r, S, "ants", GatewayServerError("500"), 0.1)
         seen.append(await health.check(r, S, ["ants", "smsc"]))
         await health.record(r, S, "ants", GatewayServerError("500"), 0.1)
-        seen.append(await health.check(r, S, ["ants", "smsc"]))  # down: its probe waits
+        seen.append(await health.check(r, S, ["ants", "smsc"]))  # down
+        seen.append(await health.probes(r, S, ["ants"]))  # its first probe waits
         await r.delete(keys.health("ants", "probe"))  # the probe interval passed
-        seen.append(await health.check(r, S, ["ants"]))  # one caller gets the probe...
-        seen.append(await health.check(r, S, ["ants"]))  # ...the next does not
+        seen.append(await health.probes(r, S, ["ants"]))  # one caller gets the probe...
+        seen.append(await health.probes(r, S, ["ants"]))  # ...the next does not
         seen.append(await health.record(r, S, "ants", None, 0.1))  # on its way before: no probe
         seen.append(await health.check(r, S, ["ants"]))
         seen.append(await health.record(r, S, "ants", None, 0.1, probe=True))  # it went well
@@ -55,8 +56,38 @@ def test_a_provider_goes_down_on_errors_gets_one_probe_and_a_good_probe_restores
         return seen
 
     assert go(body) == [[Health.HEALTHY, Health.HEALTHY], [Health.DOWN, Health.HEALTHY],
-                        [Health.PROBE], [Health.DOWN], False, [Health.DOWN], True,
+                        set(), {"ants"}, set(), False, [Health.DOWN], True,
                         [Health.HEALTHY]]  # fmt: skip
+
+
+def test_a_probe_turn_goes_only_to_a_batch_that_would_send_to_the_down_provider() -> None:
+    """smsc is down; 66... routes to ants first (healthy): that batch must not use up
+    smsc's probe turn, so the next 420... batch (smsc first) gets it."""
+    two = load({"SMS_ROUTES": "420=smsc,ants; *=ants,smsc", "SMS_FAILOVER_MIN_REQUESTS": "4",
+                "SMS_FAILOVER_PROBE_AFTER": "1m"})  # fmt: skip
+
+    async def body(r: Any) -> list[list[tuple[str, bool]]]:
+        for _ in range(4):
+            await health.record(r, two, "smsc", GatewayTimeout("t"), 0.1)
+        await health.check(r, two, ["smsc"])  # down
+        await r.delete(keys.health("smsc", "probe"))  # its probe is due
+        out = []
+        for b in (batch("66812345678"), batch("420601234567"), batch("420601234567")):
+            out.append([(leg.provider, leg.probe) for leg in await routes.assign(r, two, b)])
+        return out
+
+    assert go(body) == [[("ants", False)], [("smsc", True)], [("ants", False)]]
+
+
+def test_a_follow_up_that_goes_to_ask_goes_there_even_when_down() -> None:
+    async def body(r: Any) -> list[tuple[str, bool]]:
+        for _ in range(10):
+            await health.record(r, ROUTED, "ants", GatewayTimeout("t"), 0.1)
+        b = batch("66812345678")
+        asking = b.only(list(b.destinations), meta={"ask": "ants"})
+        return [(leg.provider, leg.probe) for leg in await routes.assign(r, ROUTED, asking)]
+
+    assert go(body) == [("ants", False)]
 
 
 def test_slow_requests_take_a_provider_down_too() -> None:

@@ -190,8 +190,11 @@ def test_a_receipt_naming_the_customid_names_the_registered_id(
 
 
 def test_the_receipt_id_is_the_one_the_sender_registers() -> None:
+    from core.batch import REQUEST_NUMBER_KEY, Batch
     from providers.smsmanager.ids import custom_id, provider_id
 
-    cid = custom_id("spring-b1")
+    numbered = Batch("spring", 1, "spring-b1", "Shop", "Hi", (), 0, meta={REQUEST_NUMBER_KEY: 42})
+    cid = custom_id(numbered)
+    assert cid == "42"  # the worker's request number
     (report,) = parse_receipt(f"customid={cid}&number=420777000001&status=2".encode())
     assert report.message_id == provider_id(cid, "420777000001")

@@ -359,7 +359,7 @@ def test_send_then_lookup_agree_with_the_gateway() -> None:
             found = await p.lookup(b)
             assert set(found) == {"b-0-0", "b-0-1"}
             assert all(r.verdict.action is Action.ALREADY_DONE for r in found.values())
-            cid = custom_id("b-0")
+            cid = custom_id(b)  # not numbered by a worker: the bulkId's hash
             assert set(k.sandbox.state.accepted) == {f"{cid}:420777000000", f"{cid}:420777000001"}
             listed = k.sandbox.book.requests.popitem()[1]
             assert (listed.custom_id, listed.expiration) == (cid, expiration(EXPIRES).replace(
