@@ -39,6 +39,27 @@ def reset_unknown_log() -> None:
         _seen_unknown.clear()
 
 
+def http_rows(url_variable: str) -> tuple[CodeRow, ...]:
+    """The HTTP statuses of a whole request that mean the same at every gateway (a wrong
+    base URL, a proxy, a failing server); a gateway adds its own rows in front."""
+    check = f"check {url_variable}"
+    return (
+        CodeRow("401", "UNAUTHORIZED", Action.FATAL, "Credentials refused"),
+        CodeRow("403", "FORBIDDEN", Action.FATAL, "Not allowed for this account"),
+        CodeRow("404", "NOT_FOUND", Action.FATAL, f"No such resource: {check}"),
+        CodeRow("405", "METHOD_NOT_ALLOWED", Action.FATAL, f"Wrong method for this URL: {check}"),
+        CodeRow("408", "REQUEST_TIMEOUT", Action.RETRY, "The server timed out waiting"),
+        CodeRow(
+            "413", "PAYLOAD_TOO_LARGE", Action.FATAL, "Request too large: lower SMS_BATCH_SIZE"
+        ),
+        CodeRow("429", "TOO_MANY_REQUESTS", Action.THROTTLED, "Too many requests", retry_after=1.0),
+        CodeRow("500", "INTERNAL_SERVER_ERROR", Action.RETRY, "Gateway error"),
+        CodeRow("502", "BAD_GATEWAY", Action.RETRY, "Gateway error"),
+        CodeRow("503", "SERVICE_UNAVAILABLE", Action.RETRY, "Gateway unavailable"),
+        CodeRow("504", "GATEWAY_TIMEOUT", Action.RETRY, "Gateway timed out"),
+    )
+
+
 def index(rows: Iterable[CodeRow]) -> dict[str, CodeRow]:
     """Rows by code; the first row wins when a code is listed twice."""
     table: dict[str, CodeRow] = {}

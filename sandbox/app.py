@@ -20,7 +20,7 @@ import orjson
 from aiohttp import web
 
 from sandbox.control import add_control_routes
-from sandbox.faults import Fault
+from sandbox.faults import Fault, hang_or_drop
 from sandbox.gateway import SANDBOX, Sandbox
 from sandbox.otp import arrival
 from sandbox.parts import split
@@ -125,12 +125,7 @@ async def time_out(
     """Accepted and recorded; now hang past the client's timeout, or drop the connection."""
     faults = sandbox.settings.faults
     event = TimeoutEvent(bulk_id, len(accepted), faults.timeout_mode, accepted)
-    sandbox.state.timeouts.append(event)
-    if faults.timeout_mode == "drop":
-        if request.transport is not None:
-            request.transport.abort()
-        raise asyncio.CancelledError
-    await asyncio.sleep(faults.timeout_sleep_s)
+    await hang_or_drop(request, sandbox.state, faults, event)
     return json_response(result)
 
 
@@ -320,7 +315,7 @@ async def _dlr_lifecycle(app: web.Application) -> Any:
     await dlr.stop()
 
 
-async def _gc_freezer(app: web.Application) -> Any:
+async def gc_freezer(app: web.Application) -> Any:
     """Move what the sandbox keeps into the GC's permanent generation every second.
 
     The state holds millions of small containers (flooding lists, reports); without
@@ -347,5 +342,5 @@ def make_app(settings: SandboxSettings | None = None) -> web.Application:
     add_routes(app)
     add_control_routes(app)
     app.cleanup_ctx.append(_dlr_lifecycle)
-    app.cleanup_ctx.append(_gc_freezer)
+    app.cleanup_ctx.append(gc_freezer)
     return app

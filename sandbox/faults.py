@@ -8,8 +8,10 @@ from __future__ import annotations
 import asyncio
 from enum import Enum
 
+from aiohttp import web
+
 from sandbox.settings import FaultSettings
-from sandbox.state import SandboxState
+from sandbox.state import SandboxState, TimeoutEvent
 
 
 class Fault(Enum):
@@ -58,3 +60,15 @@ class FaultInjector:
                 self.state.injected[to] += 1
                 return rule.status
         return None
+
+
+async def hang_or_drop(request: web.Request, state: SandboxState, faults: FaultSettings,
+                       event: TimeoutEvent) -> None:  # fmt: skip
+    """Taken and recorded (`event`): now hang past the client's timeout (this returns
+    after `timeout_sleep_s`, and the caller answers then), or drop the connection."""
+    state.timeouts.append(event)
+    if faults.timeout_mode == "drop":
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError
+    await asyncio.sleep(faults.timeout_sleep_s)

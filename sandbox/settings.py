@@ -98,7 +98,7 @@ class SandboxSettings:
     bad_prefixes: tuple[str, ...] = ()  # -> 8 REJECTED_PREFIX_MISSING
     blacklist: frozenset[str] = frozenset()  # -> 14 REJECTED_DESTINATION
     seed: int = 1
-    freeze_gc: bool = True  # gc.freeze() every second (see sandbox.app._gc_freezer)
+    freeze_gc: bool = True  # gc.freeze() every second (see sandbox.app.gc_freezer)
     faults: FaultSettings = field(default_factory=FaultSettings)
     flooding: FloodSettings = field(default_factory=FloodSettings)
     dlr: DlrSettings = field(default_factory=DlrSettings)

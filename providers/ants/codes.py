@@ -16,6 +16,7 @@ from defusedxml import DefusedXmlException, ElementTree
 
 from providers.base import Action, CodeRow, Verdict
 from providers.classify import (
+    http_rows,
     index,
     log_unknown_once,
     parse_retry_after,
@@ -390,17 +391,7 @@ SUCCESS_CODES = frozenset({"000", "COMPLETED"})
 HTTP_ROWS: tuple[CodeRow, ...] = (
     # 400: refused for the destinations it names, else for the request (see sender.check)
     CodeRow("400", "BAD_REQUEST", A.PERMANENT, "The request is invalid"),
-    CodeRow("401", "UNAUTHORIZED", A.FATAL, "Credentials refused"),
-    CodeRow("403", "FORBIDDEN", A.FATAL, "Not allowed for this account"),
-    CodeRow("404", "NOT_FOUND", A.FATAL, "No such resource: check ANTS_BASE_URL"),
-    CodeRow("405", "METHOD_NOT_ALLOWED", A.FATAL, "Wrong method for this URL: check ANTS_BASE_URL"),
-    CodeRow("408", "REQUEST_TIMEOUT", A.RETRY, "The server timed out waiting"),
-    CodeRow("413", "PAYLOAD_TOO_LARGE", A.FATAL, "Request too large: lower SMS_BATCH_SIZE"),
-    CodeRow("429", "TOO_MANY_REQUESTS", A.THROTTLED, "Too many requests", retry_after=1.0),
-    CodeRow("500", "INTERNAL_SERVER_ERROR", A.RETRY, "Gateway error"),
-    CodeRow("502", "BAD_GATEWAY", A.RETRY, "Gateway error"),
-    CodeRow("503", "SERVICE_UNAVAILABLE", A.RETRY, "Gateway unavailable"),
-    CodeRow("504", "GATEWAY_TIMEOUT", A.RETRY, "Gateway timed out"),
+    *http_rows("ANTS_BASE_URL"),
 )
 
 STATUS_BY_ID: dict[str, CodeRow] = index(STATUS_ROWS)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from providers.base import Action, CodeRow, StateRow, Verdict
 from providers.classify import (
+    http_rows,
     index,
     log_unknown_once,
     parse_retry_after,
@@ -123,19 +124,7 @@ NUMBER_ERRORS: frozenset[str] = frozenset({"7", "8"})
 
 # HTTP statuses: SMSC answers its own errors with 200; others come from proxies, a wrong
 # SMSC_BASE_URL or a failing server.
-HTTP_ROWS: tuple[CodeRow, ...] = (
-    CodeRow("401", "UNAUTHORIZED", A.FATAL, "Credentials refused"),
-    CodeRow("403", "FORBIDDEN", A.FATAL, "Not allowed"),
-    CodeRow("404", "NOT_FOUND", A.FATAL, "No such resource: check SMSC_BASE_URL"),
-    CodeRow("405", "METHOD_NOT_ALLOWED", A.FATAL, "Wrong method: check SMSC_BASE_URL"),
-    CodeRow("408", "REQUEST_TIMEOUT", A.RETRY, "The server timed out waiting"),
-    CodeRow("413", "PAYLOAD_TOO_LARGE", A.FATAL, "Request too large: lower SMS_BATCH_SIZE"),
-    CodeRow("429", "TOO_MANY_REQUESTS", A.THROTTLED, "Too many requests", retry_after=1.0),
-    CodeRow("500", "INTERNAL_SERVER_ERROR", A.RETRY, "Gateway error"),
-    CodeRow("502", "BAD_GATEWAY", A.RETRY, "Gateway error"),
-    CodeRow("503", "SERVICE_UNAVAILABLE", A.RETRY, "Gateway unavailable"),
-    CodeRow("504", "GATEWAY_TIMEOUT", A.RETRY, "Gateway timed out"),
-)
+HTTP_ROWS: tuple[CodeRow, ...] = http_rows("SMSC_BASE_URL")
 HTTP_BY_STATUS: dict[str, CodeRow] = index(HTTP_ROWS)
 
 # What one message's status says about sending it (a `phones` entry of the send answer,

@@ -16,7 +16,6 @@ settings ...) and `GET|POST /_sandbox/smsc` (`SmscSettings`).
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -26,7 +25,7 @@ import orjson
 from aiohttp import web
 
 from sandbox.control import add_control_routes
-from sandbox.faults import Fault
+from sandbox.faults import Fault, hang_or_drop
 from sandbox.gateway import SANDBOX
 from sandbox.settings import SandboxSettings, update
 from sandbox.smsc import answers
@@ -136,12 +135,8 @@ async def time_out(request: web.Request, sandbox: SmscSandbox, sid: str, taken: 
                    answer: tuple[bytes, str]) -> web.StreamResponse:  # fmt: skip
     """Taken and counted; now hang past the client's timeout, or drop the connection."""
     faults = sandbox.settings.faults
-    sandbox.state.timeouts.append(TimeoutEvent(sid, len(taken), faults.timeout_mode, taken))
-    if faults.timeout_mode == "drop":
-        if request.transport is not None:
-            request.transport.abort()
-        raise asyncio.CancelledError
-    await asyncio.sleep(faults.timeout_sleep_s)
+    event = TimeoutEvent(sid, len(taken), faults.timeout_mode, taken)
+    await hang_or_drop(request, sandbox.state, faults, event)
     return reply(answer)
 
 

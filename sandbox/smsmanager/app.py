@@ -36,7 +36,6 @@ accepting (hang or drop).  Control routes: `sandbox.control`.
 from __future__ import annotations
 
 import asyncio
-import gc
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -44,8 +43,9 @@ from typing import Any
 
 from aiohttp import web
 
+from sandbox.app import gc_freezer
 from sandbox.control import add_control_routes
-from sandbox.faults import Fault
+from sandbox.faults import Fault, hang_or_drop
 from sandbox.gateway import SANDBOX
 from sandbox.parts import split
 from sandbox.settings import SandboxSettings
@@ -281,13 +281,8 @@ async def time_out(request: web.Request, sb: SmsManagerSandbox, request_id: str,
                    accepted: list[str], answer: str) -> web.StreamResponse:  # fmt: skip
     """Accepted and recorded; now hang past the client's timeout, or drop the connection."""
     faults = sb.settings.faults
-    sb.state.timeouts.append(TimeoutEvent(request_id, len(accepted), faults.timeout_mode,
-                                          accepted))  # fmt: skip
-    if faults.timeout_mode == "drop":
-        if request.transport is not None:
-            request.transport.abort()
-        raise asyncio.CancelledError
-    await asyncio.sleep(faults.timeout_sleep_s)
+    event = TimeoutEvent(request_id, len(accepted), faults.timeout_mode, accepted)
+    await hang_or_drop(request, sb.state, faults, event)
     return text_response(answer)
 
 
@@ -338,22 +333,6 @@ async def _dlr_lifecycle(app: web.Application) -> Any:
     await dlr.stop()
 
 
-async def _gc_freezer(app: web.Application) -> Any:
-    """Move what the sandbox keeps into the GC's permanent generation every second (see
-    `sandbox.app._gc_freezer`: long runs keep millions of small objects)."""
-
-    async def freeze() -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            gc.freeze()
-
-    task = asyncio.create_task(freeze()) if app[SANDBOX].settings.freeze_gc else None
-    yield
-    if task is not None:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-
-
 def make_app(settings: SandboxSettings | None = None) -> web.Application:
     """A ready aiohttp Application; `app[SANDBOX]` gives tests the state and knobs."""
     app = web.Application(middlewares=[count_and_auth], client_max_size=MAX_BODY)
@@ -361,5 +340,5 @@ def make_app(settings: SandboxSettings | None = None) -> web.Application:
     add_routes(app)
     add_control_routes(app)
     app.cleanup_ctx.append(_dlr_lifecycle)
-    app.cleanup_ctx.append(_gc_freezer)
+    app.cleanup_ctx.append(gc_freezer)
     return app
