@@ -54,6 +54,7 @@ PROVIDER_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # SMS_FAILOVER_ERROR_RATE of them failed, or SMS_FAILOVER_SLOW_SHARE of them took longer
 # than SMS_FAILOVER_SLOW_MS (GOV.UK Notify: 15% slower than 5 minutes)
 DEFAULT_FAILOVER_IN_A_ROW = 10
+DEFAULT_WINDOW_TIMEZONE = "UTC"  # delivery windows, for a number whose zone is unknown
 DEFAULT_FAILOVER_WINDOW_MS = 300_000
 DEFAULT_FAILOVER_MIN_REQUESTS = 20
 DEFAULT_FAILOVER_ERROR_RATE = 0.3
@@ -94,6 +95,7 @@ class Settings:
     failover_window_ms: int = DEFAULT_FAILOVER_WINDOW_MS
     failover_min_requests: int = DEFAULT_FAILOVER_MIN_REQUESTS
     failover_in_a_row: int = DEFAULT_FAILOVER_IN_A_ROW
+    window_timezone: str = DEFAULT_WINDOW_TIMEZONE
     failover_error_rate: float = DEFAULT_FAILOVER_ERROR_RATE
     failover_slow_share: float = DEFAULT_FAILOVER_SLOW_SHARE
     failover_slow_ms: int = DEFAULT_FAILOVER_SLOW_MS
@@ -219,6 +221,16 @@ def _smsmanager_gateway(name: str, raw: str) -> str:
     return raw
 
 
+def _timezone(name: str, raw: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(raw)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(name, f"not a time zone: {raw!r} (e.g. Asia/Bangkok)") from None
+    return raw
+
+
 def _fraction(name: str, raw: str) -> float:
     try:
         value = float(raw)
@@ -305,6 +317,7 @@ _PARSERS = {
     "SMS_FAILOVER_WINDOW": ("failover_window_ms", lambda n, v: parse_duration(v, n)),
     "SMS_FAILOVER_MIN_REQUESTS": ("failover_min_requests", lambda n, v: _int(n, v, 1, 10**6)),
     "SMS_FAILOVER_IN_A_ROW": ("failover_in_a_row", lambda n, v: _int(n, v, 1, 10**6)),
+    "SMS_WINDOW_TIMEZONE": ("window_timezone", lambda n, v: _timezone(n, v)),
     "SMS_FAILOVER_ERROR_RATE": ("failover_error_rate", lambda n, v: _fraction(n, v)),
     "SMS_FAILOVER_SLOW_SHARE": ("failover_slow_share", lambda n, v: _fraction(n, v)),
     "SMS_FAILOVER_SLOW_MS": ("failover_slow_ms", lambda n, v: _int(n, v, 1, 3_600_000)),

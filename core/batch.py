@@ -12,6 +12,8 @@ from typing import Any
 
 # `Batch.meta` keys set by the worker for one request
 REQUEST_NUMBER_KEY = "request"  # a number unique per request (Profile.numbered_requests)
+# set by the producer for every request of a batch
+WINDOW_KEY = "window"  # "HH:MM-HH:MM": only while the recipient's local time is inside
 
 
 @dataclass(frozen=True, slots=True)

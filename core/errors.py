@@ -14,6 +14,7 @@ catches a library exception.
     │   └── PlaceholderError        {placeholder} in the text with no such column
     ├── CampaignError
     │   ├── CampaignPaused          the campaign is paused (fatal account error)
+    │   ├── CampaignCanceled        canceled by an operator: it cannot go on
     │   └── CampaignNotFound
     ├── OtpError                    OTP limit / verification problems (public API)
     │   ├── OtpLimited              a send or verify limit is exhausted: retry_after
@@ -103,6 +104,10 @@ class CampaignPaused(CampaignError):
     def __init__(self, campaign: str, reason: str) -> None:
         self.campaign, self.reason = campaign, reason
         super().__init__(f"campaign {campaign} is paused: {reason}")
+
+
+class CampaignCanceled(CampaignError):
+    """The campaign was canceled by an operator: it cannot be resumed or added to."""
 
 
 class CampaignNotFound(CampaignError):

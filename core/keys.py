@@ -17,6 +17,9 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:c:{campaign}:open                 | zset   | accepted/pending messageIds -> validity end ms |
 | sms:c:{campaign}:errors               | hash   | "{status}:{error}" -> final non-delivered count |
 | sms:c:{campaign}:providers            | hash   | provider -> messages it accepted               |
+| sms:c:{campaign}:scheduled            | zset   | batches waiting to be enqueued -> due, ms      |
+| sms:schedule                          | zset   | campaign -> earliest due of its scheduled ones |
+| sms:schedule:lock:{campaign}          | string | a worker is releasing its due batches          |
 | sms:m:{messageId}                     | hash   | one message's latest state (TTL once final),   |
 |                                       |        | its campaign, its send claim (claim, claimed)  |
 | sms:m:{messageId}:enqueued            | string | send_sms idempotency marker                    |
@@ -25,9 +28,14 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:reports:pulling:{consumer}        | string | a GET /sms/1/reports is under way (see poller) |
 | sms:m:{messageId}:resent              | string | resend-of-temporary-failure idempotency marker |
 | sms:pid:{provider}:{id}               | string | a gateway's own id -> our messageId (TTL)      |
+| sms:reqno:{provider}                  | string | counter numbering a provider's requests        |
 | sms:health:{provider}:b:{bucket}      | hash   | requests, failed, slow in a 10 s bucket        |
 | sms:health:{provider}:down|probe      | string | the provider is down / its probe is taken      |
 | sms:deadletters                       | zset   | messageIds whose retries ran out -> time       |
+| sms:apikeys                           | hash   | SHA-256 of an API key -> {name, scope, created} |
+| sms:idem:{caller}:{key}               | string | POST /v1/messages: body hash and messageId     |
+| sms:c:{campaign}:rejects              | list   | rejected CSV lines of an API import            |
+| sms:c:{campaign}:dlr                  | hash   | delivery-report latency histogram (le -> n)    |
 | sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
 | sms:suppressed                        | set    | numbers never to send to again                 |
 | sms:rl:*                              | (lua)  | rate-limit state (see workers/limits)          |
@@ -106,6 +114,36 @@ def campaign_errors(campaign: str) -> str:
 def campaign_providers(campaign: str) -> str:
     """Messages accepted, by the provider that took them."""
     return f"{PREFIX}c:{campaign}:providers"
+
+
+def campaign_scheduled(campaign: str) -> str:
+    """Batches waiting to be enqueued (core.schedule): batch JSON -> due, ms."""
+    return f"{PREFIX}c:{campaign}:scheduled"
+
+
+SCHEDULE = f"{PREFIX}schedule"  # campaign -> the earliest due of its scheduled batches
+
+
+def schedule_lock(campaign: str) -> str:
+    return f"{PREFIX}schedule:lock:{campaign}"
+
+
+API_KEYS = f"{PREFIX}apikeys"  # SHA-256 of a key -> {name, scope, created}
+
+
+def idempotency(caller: str, key: str) -> str:
+    """POST /v1/messages' Idempotency-Key of one caller: body hash and messageId."""
+    return f"{PREFIX}idem:{caller}:{key}"
+
+
+def campaign_rejects(campaign: str) -> str:
+    """Rejected lines (CSV) of a campaign imported through the HTTP API."""
+    return f"{PREFIX}c:{campaign}:rejects"
+
+
+def campaign_dlr(campaign: str) -> str:
+    """Delivery-report latency of the campaign: histogram bucket (le, s) -> count."""
+    return f"{PREFIX}c:{campaign}:dlr"
 
 
 def message(message_id: str) -> str:

@@ -1,7 +1,9 @@
-"""Pausing a campaign: parking its batches, resuming them, dropping single destinations.
+"""Pausing a campaign: parking its batches, resuming them, canceling, dropping destinations.
 
 A campaign pauses when its account or configuration cannot send (out of credit,
-credentials refused, a wrong URL: see `core.errors.GatewayMisconfigured`).
+credentials refused, a wrong URL: see `core.errors.GatewayMisconfigured`), or when an
+operator pauses it (`pause`): every worker checks before each request, so sending stops
+within one request's time, and the batches in hand are parked, not sent.
 Its batches are then *parked* (`sms:c:{id}:parked`, the batch as it travels on the
 queue) until `resume`, which clears the pause and puts every parked batch back on
 the queue.  Nothing is lost or parked for good:
@@ -14,23 +16,34 @@ the queue.  Nothing is lost or parked for good:
   batch or skip one, and a batch whose resume died half-way goes back to the list
   (after `STALE_UNPARK_MS`) for the next resume;
 * `drop` takes single destinations out of the parked batches (an operator's
-  decision, e.g. a number no route reaches): each ends `canceled`.
+  decision, e.g. a number no route reaches): each ends `canceled`;
+* `cancel` marks the campaign canceled (and paused), then ends every parked
+  destination and every destination of its scheduled batches (`core.schedule`)
+  `canceled`; a batch that meets the mark later (in a worker's hands, a delayed
+  retry) ends canceled there (park.lua answers 2).  A
+  canceled campaign cannot be resumed.  `canceled` is final, and never replaces a
+  message that was sent (record.lua).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
 import redis
 
-from core import keys, lua
+from core import keys, lua, schedule
 from core.batch import Batch
+from core.errors import CampaignCanceled
 from core.outcomes import Event, State, StreamPolicy, record
 
 Enqueue = Callable[[dict[str, Any]], None]
 DROP_REASON = "dropped by an operator from a parked batch"
+OPERATOR_PAUSE = "paused by an operator"
+CANCEL_REASON = "campaign canceled by an operator"
+PARKED, NOT_PAUSED, CANCELED = 1, 0, 2  # park.lua's answers
 STALE_UNPARK_MS = 30_000  # a batch taken off the list this long ago: its resume died
 
 
@@ -38,7 +51,7 @@ def park(client: Any, campaign: str, batch: dict[str, Any], pause_reason: str = 
     """Park `batch` if the campaign is paused (pausing it first with `pause_reason`).
 
     Works with a sync or an asyncio client (then returns an awaitable); the answer is
-    1 when parked, 0 when the campaign is not paused and the batch must go on."""
+    PARKED, NOT_PAUSED (the batch must go on) or CANCELED (end its destinations)."""
     meta, parked = keys.campaign_meta(campaign), keys.campaign_parked(campaign)
     return lua.script(client, "park")(keys=[meta, parked], args=[pause_reason, orjson.dumps(batch)])
 
@@ -49,11 +62,51 @@ def _unpark(client: redis.Redis, campaign: str, mode: str, arg: Any = "") -> Any
     return lua.script(client, "unpark")(keys=keys_, args=[mode, arg])
 
 
+def pause(client: redis.Redis, campaign: str, reason: str = OPERATOR_PAUSE) -> bool:
+    """Pause the campaign (a pause already there keeps its reason); True if it was not."""
+    return bool(client.hsetnx(keys.campaign_meta(campaign), "paused", reason))
+
+
+def canceled(client: redis.Redis, campaign: str) -> bool:
+    return bool(client.hexists(keys.campaign_meta(campaign), "canceled"))
+
+
+def cancel(client: redis.Redis, enqueue: Enqueue, campaign: str, policy: StreamPolicy) -> int:
+    """Cancel the campaign: nothing more of it is sent; its parked destinations end
+    `canceled` now (returns how many), the others when a worker meets them."""
+    meta = keys.campaign_meta(campaign)
+    pipe = client.pipeline(transaction=True)
+    pipe.hsetnx(meta, "canceled", int(time.time() * 1000))
+    pipe.hset(meta, "paused", CANCEL_REASON)
+    pipe.execute()
+    return _take_out(client, enqueue, campaign, None, CANCEL_REASON, policy) + _unschedule(
+        client, campaign, policy
+    )
+
+
+def _unschedule(client: redis.Redis, campaign: str, policy: StreamPolicy) -> int:
+    """End every destination of the campaign's scheduled batches canceled."""
+    ended = 0
+    while raws := schedule.take(client, campaign):
+        events = []
+        for raw in raws:
+            b = Batch.from_dict(orjson.loads(raw))
+            events += [Event(d.message_id, campaign, State.CANCELED, b.bulk_id, d.to,
+                             reason=CANCEL_REASON) for d in b.destinations]  # fmt: skip
+        record(client, events, policy)  # before `done`: a cancel that dies is run again
+        schedule.done(client, campaign, raws)
+        ended += len(events)
+    return ended
+
+
 def resume(client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int = 0) -> int:
     """Clear the pause and put every parked batch back on the queue; returns how many.
 
     `batch_size`: a parked batch larger than this goes back as several (a campaign paused
-    by 413 Payload Too Large finishes after SMS_BATCH_SIZE is lowered)."""
+    by 413 Payload Too Large finishes after SMS_BATCH_SIZE is lowered).  Raises
+    CampaignCanceled for a canceled campaign."""
+    if canceled(client, campaign):
+        raise CampaignCanceled(f"campaign {campaign!r} was canceled: it cannot be resumed")
     client.hdel(keys.campaign_meta(campaign), "paused")
     _unpark(client, campaign, "recover", STALE_UNPARK_MS)
     moved = 0
@@ -92,7 +145,12 @@ def drop(
 
     A batch edited while a resume runs is not parked again behind it: what is left of
     it goes on the queue (park.lua decides)."""
-    wanted = set(message_ids)
+    return _take_out(client, enqueue, campaign, set(message_ids), DROP_REASON, policy)
+
+
+def _take_out(client: redis.Redis, enqueue: Enqueue, campaign: str, wanted: set[str] | None,
+              reason: str, policy: StreamPolicy) -> int:  # fmt: skip
+    """End these destinations of the parked batches `canceled` (None: all of them)."""
     _unpark(client, campaign, "recover", STALE_UNPARK_MS)
     dropped: list[Event] = []
     for _ in range(client.llen(keys.campaign_parked(campaign))):
@@ -100,12 +158,16 @@ def drop(
         if raw is None:
             break
         batch = Batch.from_dict(orjson.loads(raw))
-        keep = [d for d in batch.destinations if d.message_id not in wanted]
+        keep = [d for d in batch.destinations if wanted is not None and d.message_id not in wanted]
         gone = [d for d in batch.destinations if d not in keep]
         dropped += [Event(d.message_id, campaign, State.CANCELED, batch.bulk_id, d.to,
-                          reason=DROP_REASON) for d in gone]  # fmt: skip
-        if keep and not park(client, campaign, batch.only(keep).to_dict()):
+                          reason=reason) for d in gone]  # fmt: skip
+        answer = park(client, campaign, batch.only(keep).to_dict()) if keep else PARKED
+        if answer == NOT_PAUSED:
             enqueue(batch.only(keep).to_dict())
+        elif answer == CANCELED:  # canceled meanwhile: the rest ends canceled too
+            dropped += [Event(d.message_id, campaign, State.CANCELED, batch.bulk_id, d.to,
+                              reason=CANCEL_REASON) for d in keep]  # fmt: skip
         _unpark(client, campaign, "done", raw)
     record(client, dropped, policy)
     return len(dropped)

@@ -35,6 +35,9 @@
 -- stream; a move into accepted counts once for that provider.
 -- An item with a `release` token ends that run's send claim (field `claim`, "token:ms")
 -- when the message still holds it, whether or not the state moved.
+-- `canceled` applies only to a message never sent (rank below accepted) that no other
+-- run holds a claim on (its request may be on its way): an operator's cancel never
+-- relabels a message the gateway may have.
 -- Index and counter writes are gathered and done once per key at the end.
 --
 -- Trimming: the stream is kept near `maxlen` entries, but never by dropping an
@@ -82,7 +85,9 @@ for i = 1, #items do
   local campaign = cur[3] or it[5]
   local crank = tonumber(cur[2]) or 0
   local newrank = crank
-  if cur[1] == false or rank > crank or (rank == 1 and crank <= 1) then
+  local claimed_by = cur[4] and string.match(cur[4], '^(.*):%d+$')
+  local blocked = state == 'canceled' and (crank >= 2 or (claimed_by and claimed_by ~= it[17]))
+  if not blocked and (cur[1] == false or rank > crank or (rank == 1 and crank <= 1)) then
     local old = cur[1] or 'queued'
     local ckey = cprefix .. campaign .. csuffix
     newrank = rank
@@ -117,7 +122,7 @@ for i = 1, #items do
       'retryAt', it[15], 'provider', it[18], 'ts', now)
     applied = applied + 1
   end
-  if it[17] ~= '' and cur[4] and string.match(cur[4], '^(.*):%d+$') == it[17] then
+  if it[17] ~= '' and claimed_by == it[17] then
     redis.call('HDEL', mkey, 'claim')
   end
   index(campaign, it[4], newrank, it[16])

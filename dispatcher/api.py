@@ -11,17 +11,18 @@ either twice with the same campaign / key enqueues nothing new.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import redis
 
 from config import settings as config
-from core import ids, keys
+from core import clock, ids, keys
 from core.batch import Batch, Destination
 from core.errors import ConfigError, InputError
+from core.window import Window
 from dispatcher import otp as otp_service
 from dispatcher.campaign import CampaignSpec, Importer, ImportReport, Progress
 from dispatcher.csvout import SafeCsvWriter
@@ -58,15 +59,51 @@ def enqueuer(settings: config.Settings) -> Any:
 
 
 def _spec(s: config.Settings, campaign: str, text: str, sender: str | None,
-          provider: str | None = None) -> CampaignSpec:  # fmt: skip
+          provider: str | None = None, send_at: datetime | str | None = None,
+          window: str | None = None) -> CampaignSpec:  # fmt: skip
     """The campaign's facts; its texts and sender are checked against the gateway asked for
-    (`provider`, else SMS_PROVIDER: routes may pick others, with the same profile facts)."""
-    sender = config.check_sender("sender", sender) if sender else s.sender
-    spec = registry.get(provider or s.provider)
+    (`provider`, else SMS_PROVIDER: routes may pick others, with the same profile facts).
+    `send_at`: when it starts (ISO 8601 with a zone); `window`: "HH:MM-HH:MM" in each
+    recipient's local time (core.window)."""
+    sender = _sender(sender) if sender else s.sender
+    spec = _provider(provider or s.provider)
     if not spec.profile.check_sender(sender):
         raise InputError(f"sender {sender!r} is not one {spec.name} accepts", field="sender")
+    when = str(Window.parse(window)) if window else ""
     return CampaignSpec(ids.check_campaign(campaign), sender, text, s.region, s.batch_size,
-                        s.validity_minutes, provider or "", spec.profile)  # fmt: skip
+                        s.validity_minutes, provider or "", spec.profile,
+                        send_at_ms(send_at), when)  # fmt: skip
+
+
+def _sender(sender: str) -> str:
+    try:
+        return config.check_sender("sender", sender)
+    except ConfigError as exc:  # the caller's sender is bad input, not configuration
+        raise InputError(exc.problem, field="sender") from None
+
+
+def _provider(name: str) -> registry.Spec:
+    """The provider a caller asked for; an unknown name is bad input, not configuration."""
+    try:
+        return registry.get(name)
+    except ConfigError as exc:
+        raise InputError(str(exc), field="provider") from None
+
+
+def send_at_ms(send_at: datetime | str | None) -> int:
+    """A start time (an aware datetime, or ISO 8601 with a zone) as epoch ms; 0: now."""
+    if send_at is None or send_at == "":
+        return 0
+    if isinstance(send_at, str):
+        try:
+            send_at = datetime.fromisoformat(send_at.strip())
+        except ValueError:
+            raise InputError(f"send-at {send_at!r} is not an ISO 8601 time",
+                             field="send_at") from None  # fmt: skip
+    if send_at.tzinfo is None:
+        raise InputError("send-at needs a time zone, e.g. 2026-12-01T09:00+07:00",
+                         field="send_at")  # fmt: skip
+    return int(send_at.timestamp() * 1000)
 
 
 def import_csv(
@@ -74,12 +111,14 @@ def import_csv(
     phone_column: str | None = None, delimiter: str | None = None,
     rejects: str | Path | None = None, settings: config.Settings | None = None,
     progress: bool | Progress = False, provider: str | None = None,
+    send_at: datetime | str | None = None, window: str | None = None,
 ) -> ImportReport:  # fmt: skip
     """Import a CSV file as a campaign; bad rows go to the rejects CSV.  `provider`: the
-    gateway to send through (else the routes, else SMS_PROVIDER)."""
+    gateway to send through (else the routes, else SMS_PROVIDER); `send_at`, `window`:
+    see `_spec`."""
     s = _settings(settings)
     path = Path(path)
-    spec = _spec(s, campaign, text, sender, provider)
+    spec = _spec(s, campaign, text, sender, provider, send_at, window)
     rejects_path = Path(rejects) if rejects else default_rejects(path)
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
@@ -106,6 +145,7 @@ def enqueue_campaign(
     recipients: Iterable[Mapping[str, str]], *, campaign: str, text: str,
     sender: str | None = None, phone_column: str = "phone",
     settings: config.Settings | None = None, provider: str | None = None,
+    send_at: datetime | str | None = None, window: str | None = None,
 ) -> ImportReport:  # fmt: skip
     """A campaign from dicts (one per recipient); returns the same report as import_csv."""
     rows = list(recipients)
@@ -115,7 +155,7 @@ def enqueue_campaign(
     table: Sequence[Sequence[str]] = [[str(r.get(h, "")) for h in header] for r in rows]
     s = _settings(settings)
     importer = Importer(redis.Redis.from_url(s.redis_url), enqueuer(s),
-                        _spec(s, campaign, text, sender, provider))  # fmt: skip
+                        _spec(s, campaign, text, sender, provider, send_at, window))  # fmt: skip
     return importer.run(from_rows(header, table, phone_column))
 
 
@@ -139,7 +179,7 @@ def send_sms(
     marker = keys.enqueued_once(mid)
     if client.exists(marker):
         return mid  # enqueued before: idempotent
-    expires = int(time.time() * 1000) + s.validity_minutes * 60_000
+    expires = clock.now_ms() + s.validity_minutes * 60_000
     bulk = ids.transactional_bulk_id(spec.campaign, mid)
     batch = Batch(spec.campaign, 0, bulk, spec.sender, text, (Destination(mid, number),),
                   expires, transactional=True, provider=spec.provider)  # fmt: skip

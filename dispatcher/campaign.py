@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 import redis
 
-from core import ids, keys, lua
-from core.batch import Batch, Destination
-from core.errors import InputError
+from core import clock, ids, keys, lua, pause, schedule
+from core.batch import WINDOW_KEY, Batch, Destination
+from core.errors import CampaignCanceled, InputError
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.numbers import normalise
@@ -68,6 +68,8 @@ class CampaignSpec:
     validity_minutes: int
     provider: str = ""  # asked for by the caller ("": routes, else SMS_PROVIDER)
     profile: Profile | None = None  # the gateway texts are checked against (too long?)
+    send_at_ms: int = 0  # when it starts (0: now); its batches wait in core.schedule
+    window: str = ""  # "HH:MM-HH:MM" in each recipient's local time (core.window)
 
 
 class Importer:
@@ -106,12 +108,15 @@ class Importer:
 
     def _begin(self) -> None:
         s, meta = self.spec, keys.campaign_meta(self.spec.campaign)
-        expires = int(time.time() * 1000) + s.validity_minutes * 60_000
+        if pause.canceled(self.r, s.campaign):
+            raise CampaignCanceled(f"campaign {s.campaign!r} was canceled: import it as another")
+        expires = max(clock.now_ms(), s.send_at_ms) + s.validity_minutes * 60_000
         pipe = self.r.pipeline()
         pipe.sadd(keys.CAMPAIGNS, s.campaign)
         pipe.hsetnx(meta, "created", int(time.time()))
         pipe.hsetnx(meta, "expires_at", expires)
-        pipe.hset(meta, mapping={"sender": s.sender, "text": s.text, "region": s.region})
+        pipe.hset(meta, mapping={"sender": s.sender, "text": s.text, "region": s.region,
+                                 "send_at": s.send_at_ms, "window": s.window})  # fmt: skip
         pipe.hget(meta, "expires_at")
         pipe.get(keys.campaign_enqueued(s.campaign))
         *_, expires_at, bits = pipe.execute()
@@ -179,10 +184,14 @@ class Importer:
             return
         s = self.spec
         shared = None if self.template.personalised else self.template.shared_text
+        meta = {WINDOW_KEY: s.window} if s.window else {}
         batch = Batch(s.campaign, seq, ids.bulk_id(s.campaign, seq), s.sender, shared,
-                      tuple(dests), self._expires_at, provider=s.provider)  # fmt: skip
+                      tuple(dests), self._expires_at, provider=s.provider, meta=meta)  # fmt: skip
         try:
-            self.enqueue(batch.to_dict())
+            if s.send_at_ms > clock.now_ms():
+                schedule.later(self.r, s.campaign, s.send_at_ms, [batch.to_dict()])
+            else:
+                self.enqueue(batch.to_dict())
         except BaseException:
             self._once("release", seq, 0)
             raise

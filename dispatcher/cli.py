@@ -4,7 +4,9 @@ smsdispatch demo                  a whole campaign against the sandbox, embedded
 smsdispatch import FILE ...       validate, batch and enqueue a CSV campaign
 smsdispatch worker [-p N -t M]    run dramatiq workers (same as `dramatiq workers.actors`)
 smsdispatch status CAMPAIGN       counts by state (--json for machines)
+smsdispatch pause CAMPAIGN        stop sending it on every worker (batches in hand park)
 smsdispatch resume CAMPAIGN       continue a paused campaign
+smsdispatch cancel CAMPAIGN       end every unsent message `canceled`; nothing more is sent
 smsdispatch parked list|drop CAMPAIGN [MESSAGE_ID...]   a paused campaign's parked destinations
 smsdispatch deadletters list|replay [--campaign ID]
 smsdispatch sandbox [--provider P] --port N   a built-in sandbox gateway
@@ -12,6 +14,8 @@ smsdispatch webhook [--host --port] [--insecure-no-auth]   delivery-report intak
 smsdispatch reports poll [--once] [--interval S] [--limit N] [--logs MESSAGE_ID...]
 smsdispatch reports sweep [--campaign ID] [--grace S] [--interval S]
 smsdispatch export CAMPAIGN --csv FILE   one row per message
+smsdispatch api [--host --port]   the HTTP API and the live operations page
+smsdispatch apikey create NAME --scope send|read|admin   (also: list, revoke NAME)
 """
 
 from __future__ import annotations
@@ -70,9 +74,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("campaign")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
-    r = sub.add_parser("resume", help="continue a paused campaign")
-    r.add_argument("campaign")
-    r.set_defaults(func=cmd_resume)
+    for name, func, text in (
+        ("pause", cmd_pause, "stop sending a campaign on every worker"),
+        ("resume", cmd_resume, "continue a paused campaign"),
+        ("cancel", cmd_cancel, "end every unsent message of a campaign canceled"),
+    ):
+        c = sub.add_parser(name, help=text)
+        c.add_argument("campaign")
+        c.set_defaults(func=func)
+    _api_args(sub.add_parser("api", help="the HTTP API and the live operations page"))
+    _apikey_args(sub.add_parser("apikey", help="create, list or revoke API keys"))
     pk = sub.add_parser("parked", help="a paused campaign's parked destinations: list or drop")
     pk.add_argument("action", choices=("list", "drop"))
     pk.add_argument("campaign")
@@ -139,7 +150,32 @@ def _import_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="the gateway to send through (else SMS_ROUTES, else SMS_PROVIDER)",
     )
+    p.add_argument(
+        "--send-at",
+        default=None,
+        help="start later: ISO 8601 with a zone, e.g. 2026-12-24T09:00+07:00",
+    )
+    p.add_argument(
+        "--window",
+        default=None,
+        help="delivery window in each recipient's local time, e.g. 09:00-20:00",
+    )
     p.set_defaults(func=cmd_import)
+
+
+def _api_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--port", type=int, default=8000)
+    p.set_defaults(func=cmd_api)
+
+
+def _apikey_args(p: argparse.ArgumentParser) -> None:
+    from dispatcher.http.auth import SCOPES
+
+    p.add_argument("action", choices=("create", "list", "revoke"))
+    p.add_argument("name", nargs="?", default="")
+    p.add_argument("--scope", choices=SCOPES, default="send")
+    p.set_defaults(func=cmd_apikey)
 
 
 def _demo_args(p: argparse.ArgumentParser) -> None:
@@ -174,6 +210,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             args.file, campaign=args.campaign, text=args.text, sender=args.sender,
             phone_column=args.phone_column, delimiter=args.delimiter, rejects=args.rejects,
             settings=settings, progress=True, provider=args.provider,
+            send_at=args.send_at, window=args.window,
         )  # fmt: skip
     _print_import(report, args.rejects or api.default_rejects(args.file))
     return 0
@@ -209,7 +246,10 @@ def cmd_status(args: argparse.Namespace) -> int:
     for provider, n in st.get("accepted_by_provider", {}).items():
         console.print(f"accepted by {provider}: {n}")
     _print_errors(st.get("top_errors", []))
-    if st["paused"]:
+    console.print(f"state: {st['state']}")
+    if st["scheduled_batches"]:
+        console.print(f"scheduled batches: {st['scheduled_batches']}")
+    if st["paused"] and st["state"] != "canceled":
         console.print(
             f"[bold yellow]paused:[/] {st['paused']}  (smsdispatch resume {args.campaign})"
         )
@@ -233,6 +273,56 @@ def cmd_resume(args: argparse.Namespace) -> int:
         n = control.resume(_client(url), api.enqueuer(settings), args.campaign,
                            settings.batch_size)  # fmt: skip
     console.print(f"resumed {args.campaign}: {n} parked batches back on the queue")
+    return 0
+
+
+def cmd_pause(args: argparse.Namespace) -> int:
+    with embedded.redis_url() as url:
+        new = control.pause_campaign(_client(url), args.campaign)
+    console.print(f"paused {args.campaign}" if new else f"{args.campaign} was already paused")
+    return 0
+
+
+def cmd_cancel(args: argparse.Namespace) -> int:
+    from core.outcomes import StreamPolicy
+
+    with embedded.redis_url() as url:
+        settings = config.load().with_overrides(redis_url=url)
+        policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+        n = control.cancel(_client(url), api.enqueuer(settings), args.campaign, policy)
+    console.print(f"canceled {args.campaign}: {n} messages ended now, the rest when met")
+    return 0
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import logging
+
+    from dispatcher.http import app as http_app
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    with embedded.redis_url() as url:
+        http_app.run(args.host, args.port, config.load().with_overrides(redis_url=url))
+    return 0
+
+
+def cmd_apikey(args: argparse.Namespace) -> int:
+    from dispatcher.http import auth
+
+    with embedded.redis_url() as url:
+        client = _client(url)
+        if args.action == "list":
+            for row in auth.list_keys(client):
+                sys.stdout.write(orjson.dumps(row).decode() + "\n")
+            return 0
+        if not args.name:
+            raise InputError(f"apikey {args.action} needs a NAME", field="NAME")
+        if args.action == "revoke":
+            n = auth.revoke(client, args.name)
+            console.print(f"revoked {n} key(s) named {args.name}")
+            return 0
+        key = auth.create(client, args.name, args.scope)
+    console.print(f"API key {args.name!r} ({args.scope}); shown once, only its hash is kept:")
+    sys.stdout.write(key + "\n")
     return 0
 
 

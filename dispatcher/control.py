@@ -1,4 +1,11 @@
-"""Operating a campaign: status, resume after a pause, dead letters (list and replay)."""
+"""Operating a campaign: status, pause, resume, cancel, dead letters (list and replay).
+
+A campaign's `state` (in `status`) is one of STATES:
+
+    importing   rows are still being read            scheduled   waits for its --send-at
+    sending     batches on the queue or in hand      paused      an operator or an account error
+    canceled    an operator ended it (final)         done        every message left our hands
+"""
 
 from __future__ import annotations
 
@@ -9,16 +16,17 @@ from typing import Any
 import orjson
 import redis
 
-from core import keys, lua, pause
+from core import clock, keys, lua, pause, schedule
 from core.batch import Batch
-from core.errors import CampaignNotFound
-from core.outcomes import NONFINAL_TTL, SENT
+from core.errors import CampaignCanceled, CampaignNotFound
+from core.outcomes import NONFINAL_TTL, SENT, StreamPolicy
 from providers import registry
 
 Enqueue = Callable[[dict[str, Any]], None]
 TOP_ERRORS = 10
 META_INTS = ("rows", "valid", "invalid", "duplicates", "batches", "messages", "created", "imported",
-             "resent")  # fmt: skip
+             "resent", "send_at", "canceled")  # fmt: skip
+STATES = ("importing", "scheduled", "sending", "paused", "canceled", "done")
 
 
 def _text(v: bytes | str) -> str:
@@ -44,7 +52,44 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     summary["awaiting_report"] = awaiting
     summary["top_errors"] = top_errors(errors_raw)
     summary["accepted_by_provider"] = {_text(k): int(v) for k, v in sorted(providers.items())}
+    summary["scheduled_batches"], summary["next_due"] = schedule.scheduled(client, campaign)
+    summary["window"] = meta.get("window", "")
+    summary["state"] = _state(summary)
     return summary
+
+
+def _state(st: dict[str, Any]) -> str:
+    if st.get("canceled"):
+        return "canceled"
+    if st["paused"]:
+        return "paused"
+    if not st["imported_complete"]:
+        return "importing"
+    if st["in_flight"] == 0:
+        return "done"
+    if st["send_at"] > clock.now_ms() and st["done_sending"] == 0:
+        return "scheduled"
+    return "sending"
+
+
+def campaigns(client: redis.Redis) -> list[str]:
+    return sorted(_text(c) for c in client.smembers(keys.CAMPAIGNS))
+
+
+def pause_campaign(client: redis.Redis, campaign: str) -> bool:
+    """Stop sending it on every worker (each checks before every request); True if it was
+    not paused.  The batches in hand are parked, not sent."""
+    status(client, campaign)  # raises if unknown
+    if pause.canceled(client, campaign):
+        raise CampaignCanceled(f"campaign {campaign!r} was canceled")
+    return pause.pause(client, campaign)
+
+
+def cancel(client: redis.Redis, enqueue: Enqueue, campaign: str, policy: StreamPolicy) -> int:
+    """End every unsent message `canceled`; returns how many ended now (the rest end when a
+    worker meets them, within one request's time)."""
+    status(client, campaign)  # raises if unknown
+    return pause.cancel(client, enqueue, campaign, policy)
 
 
 def top_errors(raw: dict[bytes, bytes], n: int = TOP_ERRORS) -> list[dict[str, Any]]:
@@ -66,7 +111,7 @@ def _error_name(code: str) -> str:
 
 
 def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked: int) -> dict:
-    facts: dict[str, Any] = {k: int(meta[k]) for k in META_INTS if k in meta}
+    facts: dict[str, Any] = {k: int(meta.get(k) or 0) for k in META_INTS}
     messages = facts.get("messages", 0)
     done = sum(n for s, n in counts.items() if s in SENT)
     return {
@@ -120,7 +165,7 @@ def replay(client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity
         if raw is None:
             continue
         batch = Batch.from_dict(orjson.loads(raw))
-        expires = int(time.time() * 1000) + validity_min * 60_000
+        expires = clock.now_ms() + validity_min * 60_000
         if _requeue_state(client, batch.campaign, mid):
             enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
             replayed += 1

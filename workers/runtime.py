@@ -28,6 +28,11 @@ in hand finish, prefetched ones are requeued), ignores repeats, tells running
 batches to stop pacing (`Context.stopping`), and exits the process by itself if
 the stop takes longer than the shutdown timeout (what is still unacked is then
 requeued by the broker, see `core.queues`).
+
+Scheduled batches: every worker process also runs `core.schedule.release` about once
+every RELEASE_EVERY_S on a thread of its own, so a campaign's `--send-at`, a delivery
+window's opening and long deferrals reach the queue on time with any number of workers
+(a per-campaign lock in Redis keeps them from doing the same work twice).
 """
 
 from __future__ import annotations
@@ -45,7 +50,8 @@ from dramatiq.asyncio import EventLoopThread, get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from config.settings import Settings
-from core.queues import CAMPAIGN_QUEUE, async_outage_retry
+from core import clock, schedule
+from core.queues import CAMPAIGN_QUEUE, async_outage_retry, enqueue_batch
 from core.redis_pool import async_redis
 from workers.metrics import METRICS
 
@@ -54,6 +60,7 @@ CONNECTIONS_PER_HOST = 64
 REDIS_POOL_WAIT_S = 60.0  # a run waits this long for a free connection of its process
 EXIT_MARGIN_S = 5.0  # after the shutdown timeout, the process exits by itself
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+RELEASE_EVERY_S = 1.0  # how often each worker process releases due scheduled batches
 
 
 @dataclass
@@ -111,6 +118,7 @@ class Runtime(Middleware):
             METRICS.start()  # after dramatiq's Prometheus middleware set up multiprocess mode
         _current = _loop().run_coroutine(self._open(broker))
         threading.Thread(target=self._heartbeat, args=(broker,), daemon=True).start()
+        threading.Thread(target=self._release, args=(broker,), daemon=True).start()
 
     async def _open(self, broker: Any) -> Context:
         connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
@@ -142,6 +150,17 @@ class Runtime(Middleware):
                 broker.do_qsize(CAMPAIGN_QUEUE)
             except Exception as exc:  # keep beating through a Redis blip
                 log.warning("heartbeat failed: %r", exc)
+
+    def _release(self, broker: Any) -> None:
+        """Put scheduled batches that are due on the queue (core.schedule)."""
+        client = broker.client  # the broker's sync client, which rides out Redis outages
+        while not self._stop.wait(RELEASE_EVERY_S):
+            if self.stopping.is_set():
+                return
+            try:
+                schedule.release(client, lambda b: enqueue_batch(broker, b), clock.now_ms())
+            except Exception as exc:  # the next round tries again; nothing is lost
+                log.warning("releasing scheduled batches failed: %r", exc)
 
 
 def _loop() -> EventLoopThread:

@@ -41,8 +41,8 @@ import orjson
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core import keys, pause
-from core.batch import REQUEST_NUMBER_KEY, Batch, Destination
+from core import clock, keys, pause, schedule, window
+from core.batch import REQUEST_NUMBER_KEY, WINDOW_KEY, Batch, Destination
 from core.errors import (
     GatewayConnectError,
     GatewayError,
@@ -52,6 +52,7 @@ from core.errors import (
 )
 from core.outcomes import Event, State, StreamPolicy, arecord
 from core.queues import enqueue_batch
+from core.window import Window
 from providers.base import Action, Provider, Result, Verdict
 from providers.classify import MAX_RETRY_AFTER_S
 from providers.registry import Profile
@@ -96,7 +97,7 @@ def grouped_delay(delay_ms: int) -> int:
 
 
 def now_ms() -> int:
-    return int(time.time() * 1000)
+    return clock.now_ms()
 
 
 @dataclass
@@ -215,7 +216,7 @@ class BatchSender:
             why = f"not at {self.name}, where it was asked about: sent through its route"
             self._later(plan, todo, 0, why, State.RETRYING, counted=False)
             return
-        todo = self._unexpired(plan, todo)
+        todo = self._in_window(plan, self._unexpired(plan, todo))
         if todo and self.gate is not None:
             await self._gated(plan, todo)
         elif todo:
@@ -285,6 +286,29 @@ class BatchSender:
         the batch itself asked for this provider."""
         return b.meta.get("ask") == self.name and b.provider != self.name
 
+    def _in_window(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
+        """With a delivery window (`meta["window"]`): what is inside it now; the rest
+        waits for its opening (never sent early), or fails when its validity ends first."""
+        raw = plan.batch.meta.get(WINDOW_KEY)
+        if not raw or not todo:
+            return todo
+        w, now, fallback = Window.parse(raw), now_ms(), self.ctx.settings.window_timezone
+        ready: list[Destination] = []
+        waits: dict[int, list[Destination]] = {}
+        for d in todo:
+            at = window.opening(w, d.to, now, fallback)
+            if not at:
+                ready.append(d)
+            elif at >= plan.batch.expires_at:
+                why = f"its validity ends before its delivery window {w} opens"
+                plan.event(d, State.FAILED, reason=why)
+            else:
+                waits.setdefault(at, []).append(d)
+        for at, dests in sorted(waits.items()):
+            why = f"outside its delivery window {w} (local time): waits for it to open"
+            self._later(plan, dests, at - now, why, State.DEFERRED, counted=False)
+        return ready
+
     def _unexpired(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
         if now_ms() < plan.batch.expires_at:
             return todo
@@ -326,7 +350,10 @@ class BatchSender:
 
     async def _send(self, plan: Plan, dests: list[Destination]) -> None:
         """Claim, send and act on the answer; a 400 naming destinations fails those and
-        sends the rest again at once."""
+        sends the rest again at once.  A campaign paused (or canceled) meanwhile sends
+        nothing more: these are parked."""
+        if reason := await self.r.hget(keys.campaign_meta(plan.batch.campaign), "paused"):
+            return self._park(plan, dests, reason.decode())
         for _ in range(MAX_SPLITS):
             mine, results, exc = await self._attempts(plan, dests)
             if exc is None:
@@ -510,7 +537,10 @@ class BatchSender:
             follow = plan.batch.only(
                 dests, attempt=attempt, meta={**meta, **({"ask": ask} if ask else {})}
             )
-            await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
+            if delay > schedule.IN_REDIS_AFTER_MS:  # waits in Redis, not in a worker's memory
+                await schedule.later(self.r, follow.campaign, now_ms() + delay, [follow.to_dict()])
+            else:
+                await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
         await self._side_effects(plan)
         await arecord(self.r, plan.events, self.policy)
         METRICS.recorded(plan.events)
@@ -520,11 +550,19 @@ class BatchSender:
         if not plan.park:
             return
         b = plan.batch
-        if await pause.park(self.r, b.campaign, b.only(plan.park).to_dict(), plan.pause):
+        answer = await pause.park(self.r, b.campaign, b.only(plan.park).to_dict(), plan.pause)
+        if answer == pause.PARKED:
             if plan.pause:
                 log.warning("campaign %s paused: %s", b.campaign, plan.pause)
             return
         ids = {d.message_id for d in plan.park}
+        if answer == pause.CANCELED:
+            plan.events = [
+                e for e in plan.events if e.message_id not in ids or e.state != State.PAUSED
+            ]
+            for d in plan.park:
+                plan.event(d, State.CANCELED, reason=pause.CANCEL_REASON)
+            return
         why = "campaign resumed while this batch was being parked"
         plan.events = [e for e in plan.events if e.message_id not in ids or e.state != State.PAUSED]
         for d in plan.park:

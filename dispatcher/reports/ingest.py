@@ -29,6 +29,7 @@ import orjson
 from core import ids, keys
 from core.errors import ConfigError
 from core.outcomes import Event, State, StreamPolicy, arecord, record
+from dispatcher.reports import latency
 from providers import registry
 from providers.reports import DeliveryReport, Parsed, ReportParseError
 
@@ -91,27 +92,6 @@ def events(reports: Sequence[DeliveryReport]) -> list[Event]:
     return [to_event(r) for r in reports]
 
 
-def _own_ids(reports: Sequence[DeliveryReport]) -> list[int]:
-    """Indexes of the reports whose provider names messages by ids of its own."""
-    own = {p for p in registry.names() if registry.get(p).own_ids}
-    return [i for i, r in enumerate(reports) if r.provider in own]
-
-
-def _translated(reports: Sequence[DeliveryReport], at: list[int],
-                mids: Sequence[bytes | None]) -> list[DeliveryReport]:  # fmt: skip
-    """The reports with our messageIds for the gateway's own ids; one we never sent (or sent
-    longer ago than SMS_FINAL_TTL) is left out and logged."""
-    out = list(reports)
-    for i, mid in zip(at, mids, strict=True):
-        if mid is None:
-            log.warning("%s report for an id we do not know: %r", reports[i].provider,
-                        reports[i].message_id)  # fmt: skip
-            out[i] = None  # type: ignore[call-overload]
-        else:
-            out[i] = replace(reports[i], message_id=mid.decode())
-    return [r for r in out if r is not None]
-
-
 async def translate(client: Any, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
     """Gateway ids to our messageIds (`sms:pid:...`, written by the worker that sent them);
     a report with an id we do not know is kept in sms:reports:bad instead."""
@@ -129,7 +109,13 @@ async def translate(client: Any, reports: Sequence[DeliveryReport]) -> list[Deli
 async def apply(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy) -> int:
     """Record the reports with an asyncio client; returns how many changed a message."""
     reports = await translate(client, reports)
-    return await arecord(client, events(reports), policy) if reports else 0
+    if not reports:
+        return 0
+    applied = await arecord(client, events(reports), policy)
+    pipe = client.pipeline(transaction=False)
+    if latency.observe(pipe, reports):
+        await pipe.execute()
+    return applied
 
 
 def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy) -> int:
@@ -140,7 +126,13 @@ def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPol
         reports, unknown = _translated(reports, at, client.mget(keys_))
         if unknown:
             _keep_unknown(client.pipeline(transaction=True), unknown).execute()
-    return record(client, events(reports), policy) if reports else 0
+    if not reports:
+        return 0
+    applied = record(client, events(reports), policy)
+    pipe = client.pipeline(transaction=False)
+    if latency.observe(pipe, reports):
+        pipe.execute()
+    return applied
 
 
 def _own_ids(reports: Sequence[DeliveryReport]) -> list[int]:

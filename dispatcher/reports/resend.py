@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.settings import Settings
-from core import ids, keys
+from core import clock, ids, keys
 from core.batch import Batch, Destination
 from core.errors import InputError
 from core.outcomes import State
@@ -109,7 +109,7 @@ class Resender:
                         "or API messages)", len(items), campaign)  # fmt: skip
             return 0
         delay_ms = self.s.resend_delay * 1000
-        expires = int(time.time() * 1000) + delay_ms + self.s.validity_minutes * 60_000
+        expires = clock.now_ms() + delay_ms + self.s.validity_minutes * 60_000
         for n in sorted({c.n for c, _ in items}):
             dests = tuple(Destination(c.new_id, to) for c, to in items if c.n == n)
             batch = Batch(campaign, 0, f"{campaign}-r{n}-{int(time.time())}", sender, shared,

@@ -64,6 +64,7 @@ from core import keys, lua
 from core.errors import ConfigError
 from core.outcomes import StreamPolicy
 from core.redis_pool import async_redis, warm_up
+from dispatcher.problems import problem as _problem
 from dispatcher.reports import ingest
 from dispatcher.reports.ingest import BAD_KEEP
 from dispatcher.reports.resend import Enqueue, Resender
@@ -77,12 +78,10 @@ OPEN_PATHS = frozenset({"/healthz", "/metrics"})  # no auth: probes and Promethe
 RESENDER_KEY = web.AppKey("resender", Resender)
 REALM = 'Basic realm="smsdispatch delivery reports"'
 JSON = "application/json"
-PROBLEM_JSON = "application/problem+json"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 MAX_IN_FLIGHT = 256  # requests read, parsed and recorded at once; the others wait for a slot
 MAX_WAIT_S = 25.0  # a request that waited longer for a slot is answered 503 (gateways give ~30 s)
-RETRY_AFTER_S = 5  # the Retry-After of every 503
 BAD_BODY_BYTES = 4096  # of a refused body, this much is kept in sms:reports:bad
 BAD_PER_BODY = 100  # refused records of one body kept in sms:reports:bad, at most
 LISTEN_BACKLOG = 2048  # pending TCP connections the kernel queues (capped by net.core.somaxconn)
@@ -347,14 +346,6 @@ async def _keep_refused(
             raise
         log.error("could not keep %d refused %s records in %s: %r", len(kept), provider,
                   keys.REPORTS_BAD, exc)  # fmt: skip
-
-
-def _problem(status: int, title: str, detail: str, **extra: Any) -> web.Response:
-    """An RFC 9457 problem answer."""
-    problem = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
-    headers = {"Retry-After": str(RETRY_AFTER_S)} if status == 503 else None
-    return web.Response(status=status, body=orjson.dumps(problem), content_type=PROBLEM_JSON,
-                        headers=headers)  # fmt: skip
 
 
 def _unavailable(detail: str) -> web.Response:

@@ -225,6 +225,13 @@ def followups(broker: StubBroker) -> list[dict[str, Any]]:
     return [m["args"][0] for m in followup_messages(broker)]
 
 
+async def scheduled(client: Any, campaign: str = "c") -> list[dict[str, Any]]:
+    """Follow-ups waiting in Redis (core.schedule: long waits), as queue messages: the
+    batch in args, its due time as eta."""
+    raw = await client.zrange(keys.campaign_scheduled(campaign), 0, -1, withscores=True)
+    return [{"args": [orjson.loads(b)], "options": {"eta": int(due)}} for b, due in raw]
+
+
 async def states(client: Any) -> dict[int, str]:
     return {i: (await client.hget(keys.message(f"c-{i}"), "state")).decode() for i in range(3)}
 
@@ -254,7 +261,7 @@ def test_decisions(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
 
     asyncio.run(go())
     assert len(sent) == case.sends
-    messages = followup_messages(broker)
+    messages = followup_messages(broker) + asyncio.run(scheduled(client))
     fu = [m["args"][0] for m in messages]
     resent = sorted(int(d[0].rsplit("-", 1)[1]) for b in fu for d in b["d"])
     assert resent == case.followup
@@ -603,3 +610,38 @@ def test_requests_are_numbered_for_a_gateway_that_knows_them_by_a_number() -> No
     assert [b.meta[REQUEST_NUMBER_KEY] for b in sent] == [1, 2, 1]
     assert asyncio.run(client.get(keys.provider_id("ants", "2:66812345601"))) == b"c-1"
     assert registry.get("smsmanager").profile.numbered_requests == 2**31 - 1
+
+
+def test_a_pause_meanwhile_parks_the_batch_in_hand_before_its_request() -> None:
+    """An operator pauses while this run is busy (here: asking about unknown outcomes):
+    its request does not leave; the batch is parked."""
+    sender, _, sent, client = harness({})
+    b = batch()
+
+    async def lookup(asked: Batch) -> dict[str, Result]:
+        await client.hset(keys.campaign_meta("c"), "paused", "paused by an operator")
+        return {}
+
+    sender.provider.lookup = lookup  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await settled_claims(client, f"ants|{b.expires_at}|c-b0")
+        await sender.process(b)
+
+    asyncio.run(go())
+    assert sent == []
+    assert asyncio.run(client.llen(keys.campaign_parked("c"))) == 1
+    assert set(asyncio.run(states(client)).values()) == {"paused"}
+
+
+def test_a_canceled_campaign_ends_the_batch_in_hand_canceled() -> None:
+    sender, broker, sent, client = harness({})
+
+    async def go() -> None:
+        await client.hset(keys.campaign_meta("c"), mapping={"canceled": 1, "paused": "x"})
+        await sender.process(batch())
+
+    asyncio.run(go())
+    assert sent == [] and followups(broker) == []
+    assert asyncio.run(client.llen(keys.campaign_parked("c"))) == 0
+    assert set(asyncio.run(states(client)).values()) == {"canceled"}

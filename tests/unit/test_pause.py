@@ -89,3 +89,53 @@ def test_drop_cancels_single_destinations_and_keeps_the_rest_parked(store: redis
     assert store.hget(keys.message("c-0-1"), "state") == b"canceled"
     counts = {k.decode(): int(v) for k, v in store.hgetall(keys.campaign_counts("c")).items()}
     assert counts == {"paused": 6, "queued": -2, "canceled": 2}  # parked ones were "paused"
+
+
+def test_an_operator_pause_keeps_a_reason_already_there(store: redis.Redis) -> None:
+    assert pause.pause(store, "c") is True
+    assert pause.pause(store, "c", "another") is False
+    assert store.hget(keys.campaign_meta("c"), "paused") == pause.OPERATOR_PAUSE.encode()
+
+
+def test_cancel_ends_the_parked_destinations_and_stops_later_batches(store: redis.Redis) -> None:
+    from core.errors import CampaignCanceled
+    from core.outcomes import Event, State, record
+
+    for seq in range(2):
+        pause.park(store, "c", batch(seq), "12 out of credit")
+    record(store, [Event("c-0-0", "c", State.ACCEPTED)], P)  # a copy of it was sent
+    sent: list[dict[str, Any]] = []
+    assert pause.cancel(store, sent.append, "c", P) == 6
+    assert sent == [] and parked_ids(store) == []
+    states = {f"c-{s}-{i}": store.hget(keys.message(f"c-{s}-{i}"), "state")
+              for s in range(2) for i in range(3)}  # fmt: skip
+    assert states.pop("c-0-0") == b"accepted"  # sent: a cancel never relabels it
+    assert set(states.values()) == {b"canceled"}
+    assert pause.park(store, "c", batch(5)) == pause.CANCELED  # a batch met later: not parked
+    assert parked_ids(store) == []
+    with pytest.raises(CampaignCanceled):
+        pause.resume(store, sent.append, "c")
+
+
+def test_cancel_never_relabels_a_message_another_run_may_be_sending(store: redis.Redis) -> None:
+    from core.outcomes import Event, State, record
+
+    store.hset(keys.message("c-1"), mapping={"claim": f"run-a:{int(time.time() * 1000)}"})
+    mine = Event("c-2", "c", State.CANCELED, release="run-b")
+    store.hset(keys.message("c-2"), mapping={"claim": "run-b:1"})
+    assert record(store, [Event("c-1", "c", State.CANCELED), mine], P) == 1
+    assert store.hget(keys.message("c-1"), "state") is None  # run-a may have sent it
+    assert store.hget(keys.message("c-2"), "state") == b"canceled"  # run-b's own decision
+
+
+def test_cancel_ends_the_scheduled_batches_too(store: redis.Redis) -> None:
+    from core import schedule
+
+    due = int(time.time() * 1000) + 86_400_000  # tomorrow's start
+    schedule.later(store, "c", due, [batch(seq) for seq in range(3)])
+    assert schedule.scheduled(store, "c")[0] == 3
+    assert pause.cancel(store, [].append, "c", P) == 9
+    assert schedule.scheduled(store, "c") == (0, 0)
+    assert store.zscore(keys.SCHEDULE, "c") is None
+    states = {store.hget(keys.message(f"c-{s}-{i}"), "state") for s in range(3) for i in range(3)}
+    assert states == {b"canceled"}

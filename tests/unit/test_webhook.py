@@ -20,6 +20,7 @@ from config.settings import Settings
 from core import keys
 from core.errors import ConfigError
 from core.outcomes import Event, State, StreamPolicy, record
+from dispatcher import problems
 from dispatcher.reports import ingest, webhook
 from dispatcher.reports.webhook import make_app
 from providers import registry
@@ -253,7 +254,7 @@ def bad_entries(server: fakeredis.FakeServer) -> list[dict[str, Any]]:
 
 def assert_503_problem(status: int, headers: dict[str, str], problem: Any) -> None:
     assert status == 503
-    assert headers["Retry-After"] == str(webhook.RETRY_AFTER_S)
+    assert headers["Retry-After"] == str(problems.RETRY_AFTER_S)
     assert headers["Content-Type"].startswith(PROBLEM)
     assert problem["status"] == 503 and problem["type"] == "about:blank" and problem["detail"]
 

@@ -1,0 +1,149 @@
+"""The HTTP API server (`smsdispatch api`, the Procfile's `api`): one aiohttp app.
+
+    /v1/...          the API (dispatcher.http.campaigns, .messages); Bearer API keys
+    /                the live operations page (dispatcher.http.board); admin key login
+    /openapi.json    its OpenAPI 3.1 description (dispatcher.http.openapi)
+    /metrics         Prometheus (dispatcher.http.gauges)       /healthz   liveness
+
+Errors are translated here, at one boundary, into RFC 9457 problems
+(`dispatcher.problems`), never a traceback:
+
+    InputError            400  with `field`, `line`, `file` where known
+    missing/unknown key   401  (`WWW-Authenticate: Bearer`)
+    scope too small       403
+    CampaignNotFound,
+    OtpNotFound           404
+    CampaignCanceled      409  (also: an Idempotency-Key reused with another body)
+    OtpLimited            429  with `Retry-After`
+    GatewayError          502  (an OTP the gateway refused or did not answer)
+    ConfigError           503  (what is not configured, e.g. OTP_APPLICATION_ID)
+    Redis unreachable     503  with `Retry-After`
+
+The handlers run the same producer code as the CLI (`dispatcher.api`, `.control`),
+which is synchronous, on threads (`asyncio.to_thread`), over one Redis pool.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import redis
+from aiohttp import web
+
+from config.settings import Settings
+from core import keys
+from core.errors import (
+    CampaignCanceled,
+    CampaignNotFound,
+    ConfigError,
+    GatewayError,
+    InputError,
+    OtpLimited,
+    OtpNotFound,
+)
+from dispatcher.http import auth, board, campaigns, gauges, messages, openapi
+from dispatcher.http.state import CLIENT, SETTINGS, call
+from dispatcher.problems import problem
+
+log = logging.getLogger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+MAX_JSON_BYTES = 16 * 1024 * 1024  # a JSON body; CSV uploads stream and have no such cap
+REDIS_POOL = 64  # connections of the API's Redis pool (threads share it)
+BEARER = "Bearer "
+
+
+def make_app(settings: Settings) -> web.Application:
+    app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_errors, _auth])
+    app[SETTINGS] = settings
+    pool = redis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=REDIS_POOL)
+    app[CLIENT] = redis.Redis(connection_pool=pool)
+    app.router.add_get("/healthz", _health)
+    app.router.add_get("/openapi.json", openapi.serve)
+    campaigns.routes(app.router)
+    messages.routes(app.router)
+    board.routes(app)
+    gauges.routes(app)
+    app.on_cleanup.append(_close)
+    return app
+
+
+async def _close(app: web.Application) -> None:
+    app[CLIENT].close()
+
+
+async def _health(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+@web.middleware
+async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Routes marked with `state.scoped` need a key of that scope (Bearer, or the
+    operations page's cookie with its X-Requested-With header on writes)."""
+    scope = getattr(handler, "scope", None)
+    if scope is None:
+        return await handler(request)
+    key = _key(request)
+    if not key:
+        return _unauthorized("send an API key: Authorization: Bearer KEY")
+    client = request.app[CLIENT]
+    who = auth.caller(await call(client.hget, keys.API_KEYS, auth.digest(key)))
+    if who is None:
+        return _unauthorized("unknown or revoked API key")
+    if not who.may(scope):
+        return problem(403, "forbidden", f"this needs a key of scope {scope!r}; "
+                                         f"{who.name!r} has {who.scope!r}")  # fmt: skip
+    request[auth.CALLER] = who
+    return await handler(request)
+
+
+def _key(request: web.Request) -> str:
+    header = request.headers.get("Authorization", "")
+    if header.startswith(BEARER):
+        return header[len(BEARER) :].strip()
+    cookie = request.cookies.get(board.COOKIE, "")
+    if cookie and (request.method == "GET" or request.headers.get(board.CSRF_HEADER)):
+        return cookie
+    return ""
+
+
+def _unauthorized(detail: str) -> web.Response:
+    return problem(401, "unauthorized", detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+@web.middleware
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return problem(exc.status, exc.reason, exc.text or exc.reason,
+                       headers={k: v for k, v in exc.headers.items() if k == "Allow"})  # fmt: skip
+    except InputError as exc:
+        file = Path(exc.file).name  # an upload's own name, never our temporary path
+        where = {k: v for k, v in (("field", exc.field), ("line", exc.line), ("file", file))
+                 if v not in ("", None)}  # fmt: skip
+        return problem(400, "invalid input", exc.reason, **where)
+    except (CampaignNotFound, OtpNotFound) as exc:
+        return problem(404, "not found", str(exc))
+    except CampaignCanceled as exc:
+        return problem(409, "conflict", str(exc))
+    except OtpLimited as exc:
+        retry = max(1, round(exc.retry_after))
+        return problem(429, "too many requests", str(exc), retry_after=retry,
+                       headers={"Retry-After": str(retry)})  # fmt: skip
+    except GatewayError as exc:
+        return problem(502, "gateway error", str(exc))
+    except ConfigError as exc:  # e.g. OTP asked for with no OTP_APPLICATION_ID
+        log.error("%s %s: %s", request.method, request.path, exc)
+        return problem(503, "not configured", str(exc))
+    except redis.RedisError as exc:
+        log.error("%s %s: Redis unavailable: %r", request.method, request.path, exc)
+        return problem(503, "service unavailable", "storage unavailable, try again")
+
+
+def run(host: str, port: int, settings: Settings) -> None:
+    """Serve until interrupted."""
+    web.run_app(make_app(settings), host=host, port=port, access_log=None)

@@ -1,0 +1,155 @@
+"""The live operations page: `/` (static assets under /static, served from this package,
+no CDN), its login, and `GET /v1/events`, a server-sent event stream of every campaign's
+figures, once a second.
+
+One `Board` per server reads Redis once a tick while anyone watches, however many pages
+are open, and works out each campaign's sending rate from two ticks.  The page logs in
+with an admin key (`POST /ops/login`), which it then sends as an HttpOnly,
+SameSite=Strict cookie; writes with that cookie also need the `X-Requested-With` header
+the page sets (a form on another site cannot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+import redis
+from aiohttp import web
+
+from core import keys
+from dispatcher import control
+from dispatcher.http import auth
+from dispatcher.http.campaigns import status_of
+from dispatcher.http.state import CLIENT, body, call, reply, scoped, text
+from dispatcher.problems import problem
+
+COOKIE = "smsd_ops"
+CSRF_HEADER = "X-Requested-With"
+TICK_S = 1.0
+BOARD_CAMPAIGNS = 50  # the newest campaigns shown (and exported as gauges)
+COOKIE_MAX_AGE_S = 12 * 3600
+STATIC = Path(__file__).with_name("static")
+ASSETS = {"ops.js": "text/javascript", "ops.css": "text/css"}
+
+
+class Board:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self.watchers = 0
+        self.snapshot: dict[str, Any] = {"at": 0, "campaigns": []}
+        self._tick = asyncio.Event()
+        self._last: dict[str, tuple[float, int]] = {}
+
+    async def run(self) -> None:
+        while True:
+            if self.watchers:
+                with contextlib.suppress(redis.RedisError):
+                    self.snapshot = await call(self.read)
+                    self._tick.set()
+                    self._tick = asyncio.Event()
+            await asyncio.sleep(TICK_S)
+
+    async def next(self) -> dict[str, Any]:
+        await self._tick.wait()
+        return self.snapshot
+
+    def read(self) -> dict[str, Any]:
+        now, rows = time.monotonic(), []
+        for campaign in newest(self.client):
+            try:
+                st = status_of(self.client, campaign)
+            except control.CampaignNotFound:
+                continue
+            then, done = self._last.get(campaign, (now, st["done_sending"]))
+            st["sent_per_s"] = (
+                round((st["done_sending"] - done) / (now - then), 1) if now > then else 0.0
+            )
+            self._last[campaign] = (now, st["done_sending"])
+            rows.append(st)
+        return {"at": int(time.time() * 1000), "campaigns": rows}
+
+
+def newest(client: redis.Redis, n: int = BOARD_CAMPAIGNS) -> list[str]:
+    """The `n` most recently created campaigns, newest first."""
+    names = control.campaigns(client)
+    pipe = client.pipeline(transaction=False)
+    for c in names:
+        pipe.hget(keys.campaign_meta(c), "created")
+    created = [int(v or 0) for v in pipe.execute()]
+    return [c for _, c in sorted(zip(created, names, strict=True), reverse=True)[:n]]
+
+
+BOARD = web.AppKey("board", Board)
+
+
+def routes(app: web.Application) -> None:
+    app.router.add_get("/", page)
+    app.router.add_get("/static/{name}", asset)
+    app.router.add_post("/ops/login", login)
+    app.router.add_post("/ops/logout", logout)
+    app.router.add_get("/v1/events", events)
+    app.cleanup_ctx.append(_board)
+
+
+async def _board(app: web.Application) -> Any:
+    app[BOARD] = Board(app[CLIENT])
+    task = asyncio.create_task(app[BOARD].run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def page(request: web.Request) -> web.Response:
+    return web.Response(body=(STATIC / "ops.html").read_bytes(), content_type="text/html",
+                        headers={"Content-Security-Policy": "default-src 'self'"})  # fmt: skip
+
+
+async def asset(request: web.Request) -> web.Response:
+    name = request.match_info["name"]
+    if name not in ASSETS:
+        raise web.HTTPNotFound(text=f"no asset {name!r}")
+    return web.Response(body=(STATIC / name).read_bytes(), content_type=ASSETS[name])
+
+
+async def login(request: web.Request) -> web.Response:
+    key = text(await body(request), "key", required=True, limit=200)
+    entry = await call(request.app[CLIENT].hget, keys.API_KEYS, auth.digest(key))
+    who = auth.caller(entry)
+    if who is None or not who.may("admin"):
+        return problem(401, "unauthorized", "the operations page needs an admin-scope key")
+    response = reply({"name": who.name, "scope": who.scope})
+    response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", path="/",
+                        secure=request.secure, max_age=COOKIE_MAX_AGE_S)  # fmt: skip
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    response = reply({"logged_out": True})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+@scoped("admin")
+async def events(request: web.Request) -> web.StreamResponse:
+    board = request.app[BOARD]
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
+                                           "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})  # fmt: skip
+    await response.prepare(request)
+    board.watchers += 1
+    try:
+        await response.write(b"retry: 2000\n\n")
+        while True:
+            snapshot = await board.next()
+            await response.write(b"event: board\ndata: " + orjson.dumps(snapshot) + b"\n\n")
+    except (ConnectionResetError, ConnectionError):
+        pass
+    finally:
+        board.watchers -= 1
+    return response

@@ -1,0 +1,279 @@
+"""`/v1/campaigns`: start one (a streamed CSV upload, or JSON recipients), read its
+status, its rejects and its export (both streamed CSV), pause, resume, cancel.
+
+A CSV comes as `Content-Type: text/csv` with the campaign's fields in the query string,
+or as `multipart/form-data` with the fields first and the file last (`curl -F`).  It is
+copied to a temporary file in UPLOAD_CHUNK pieces as it arrives, never whole in memory,
+then imported exactly as `smsdispatch import` does (same validation, rejects and
+idempotency: the same campaign sent again enqueues nothing new).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import redis
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
+from aiohttp.http_exceptions import HttpProcessingError
+
+from core import keys
+from core.errors import InputError
+from core.outcomes import StreamPolicy
+from dispatcher import api, control
+from dispatcher.campaign import ImportReport
+from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text
+from dispatcher.reports import latency
+from dispatcher.reports.export import export
+
+UPLOAD_CHUNK = 256 * 1024
+REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
+CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
+FIELDS = ("campaign", "text", "sender", "provider", "send_at", "window", "phone_column",
+          "delimiter")  # fmt: skip
+MAX_RECIPIENTS_JSON = 100_000  # more: upload a CSV
+LIST_LIMIT, LIST_MAX = 100, 1000
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/v1/campaigns", create)
+    router.add_get("/v1/campaigns", list_campaigns)
+    router.add_get("/v1/campaigns/{campaign}", one)
+    router.add_get("/v1/campaigns/{campaign}/rejects", rejects)
+    router.add_get("/v1/campaigns/{campaign}/export", export_csv)
+    router.add_post("/v1/campaigns/{campaign}/pause", pause)
+    router.add_post("/v1/campaigns/{campaign}/resume", resume)
+    router.add_post("/v1/campaigns/{campaign}/cancel", cancel)
+
+
+# -- starting a campaign ---------------------------------------------------------------
+
+
+@scoped("send")
+async def create(request: web.Request) -> web.Response:
+    if request.content_type == JSON:
+        report = await _from_json(request)
+    elif request.content_type == "multipart/form-data":
+        with tempfile.TemporaryDirectory(prefix="smsd-upload-") as tmp:
+            fields, path = await _multipart(await _form(request), Path(tmp))
+            report = await _from_csv(request, fields, path)
+    elif request.content_type in CSV_TYPES:
+        with tempfile.TemporaryDirectory(prefix="smsd-upload-") as tmp:
+            path = Path(tmp) / "upload.csv"
+            await _save(request.content, path)
+            report = await _from_csv(request, dict(request.query), path)
+    else:
+        raise web.HTTPUnsupportedMediaType(
+            text=f"send {JSON}, text/csv or multipart/form-data, not {request.content_type!r}"
+        )
+    return reply(_report(report), 201, {"Location": f"/v1/campaigns/{report.campaign}"})
+
+
+def _report(r: ImportReport) -> dict[str, Any]:
+    return {"campaign": r.campaign, "rows": r.rows, "valid": r.valid, "invalid": r.invalid,
+            "duplicates": r.duplicates, "batches": r.batches, "enqueued": r.enqueued,
+            "skipped": r.skipped, "seconds": round(r.seconds, 3), "rejects": r.rejects,
+            "status": f"/v1/campaigns/{r.campaign}"}  # fmt: skip
+
+
+async def _from_json(request: web.Request) -> ImportReport:
+    data = await body(request)
+    recipients = data.get("recipients")
+    if not isinstance(recipients, list) or not recipients:
+        raise InputError("'recipients' must be a non-empty list of objects", field="recipients")
+    if len(recipients) > MAX_RECIPIENTS_JSON:
+        raise InputError(f"more than {MAX_RECIPIENTS_JSON} recipients: upload a CSV instead",
+                         field="recipients")  # fmt: skip
+    for i, r in enumerate(recipients):
+        if not isinstance(r, dict) or not all(isinstance(v, str | int) for v in r.values()):
+            raise InputError("each recipient is an object of strings", field=f"recipients[{i}]")
+    f = _fields(data)
+    return await call(api.enqueue_campaign, recipients, campaign=f["campaign"], text=f["text"],
+                      sender=f["sender"] or None, phone_column=f["phone_column"] or "phone",
+                      settings=settings(request), provider=f["provider"] or None,
+                      send_at=f["send_at"] or None, window=f["window"] or None)  # fmt: skip
+
+
+def _fields(data: dict[str, Any]) -> dict[str, str]:
+    out = {name: text(data, name) for name in FIELDS}
+    for name in ("campaign", "text"):
+        text(data, name, required=True)
+    return out
+
+
+async def _from_csv(request: web.Request, raw: dict[str, Any], path: Path) -> ImportReport:
+    f = _fields(raw)
+    s = settings(request)
+    rejects_path = path.with_name(path.name + ".rejects.csv")
+    report = await call(api.import_csv, path, campaign=f["campaign"], text=f["text"],
+                        sender=f["sender"] or None, phone_column=f["phone_column"] or None,
+                        delimiter=f["delimiter"] or None, rejects=rejects_path, settings=s,
+                        provider=f["provider"] or None, send_at=f["send_at"] or None,
+                        window=f["window"] or None)  # fmt: skip
+    await call(_keep_rejects, client(request), report.campaign, rejects_path, s.final_ttl)
+    return report
+
+
+async def _save(stream: StreamReader | BodyPartReader, path: Path) -> None:
+    with path.open("wb") as out:
+        if isinstance(stream, BodyPartReader):
+            while chunk := await stream.read_chunk(UPLOAD_CHUNK):
+                out.write(chunk)
+        else:
+            async for chunk in stream.iter_chunked(UPLOAD_CHUNK):
+                out.write(chunk)
+
+
+async def _form(request: web.Request) -> MultipartReader:
+    try:
+        return await request.multipart()
+    except ValueError as exc:  # no boundary, a malformed header
+        raise InputError(f"unreadable multipart body: {exc}", field="Content-Type") from None
+
+
+async def _multipart(reader: MultipartReader, tmp: Path) -> tuple[dict[str, str], Path]:
+    """The form's fields and the file (saved to `tmp` under its own, cleaned name)."""
+    fields: dict[str, str] = {}
+    while (part := await _next(reader)) is not None:
+        if not isinstance(part, BodyPartReader):
+            raise InputError("nested multipart bodies are not accepted", field="file")
+        if part.name == "file":
+            name = _SAFE_NAME.sub("_", Path(part.filename or "upload.csv").name) or "upload.csv"
+            path = tmp / name
+            await _save(part, path)
+            return fields, path
+        if part.name in FIELDS:
+            fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
+    raise InputError("no 'file' part (send the campaign's fields first, then the file)",
+                     field="file")  # fmt: skip
+
+
+async def _next(reader: MultipartReader) -> Any:
+    try:
+        return await reader.next()
+    except (ValueError, HttpProcessingError) as exc:  # a broken part header or boundary
+        raise InputError(f"unreadable multipart body: {exc}", field="body") from None
+
+
+def _keep_rejects(r: redis.Redis, campaign: str, path: Path, ttl: int) -> None:
+    """The rejects CSV, in pieces, for GET .../rejects (replaces an earlier import's)."""
+    key = keys.campaign_rejects(campaign)
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(key)
+    with path.open("rb") as fh:
+        while piece := fh.read(REJECTS_CHUNK):
+            pipe.rpush(key, piece)
+    pipe.expire(key, ttl)
+    pipe.execute()
+
+
+# -- reading ---------------------------------------------------------------------------
+
+
+def _limit(request: web.Request, name: str, default: int, top: int) -> int:
+    raw = request.query.get(name, str(default))
+    if not raw.isdigit() or not 0 <= int(raw) <= top:
+        raise InputError(f"{name!r} must be a whole number from 0 to {top}", field=name)
+    return int(raw)
+
+
+@scoped("read")
+async def list_campaigns(request: web.Request) -> web.Response:
+    limit = _limit(request, "limit", LIST_LIMIT, LIST_MAX)
+    offset = _limit(request, "offset", 0, 10**9)
+    r = client(request)
+    names = await call(control.campaigns, r)
+    page = [await call(status_of, r, c) for c in names[offset : offset + limit]]
+    return reply({"total": len(names), "campaigns": page})
+
+
+def status_of(r: redis.Redis, campaign: str) -> dict[str, Any]:
+    """The status JSON of a campaign, with its delivery-report latency."""
+    st = control.status(r, campaign)
+    st["dlr_latency"] = latency.summary(r.hgetall(keys.campaign_dlr(campaign)))
+    return st
+
+
+@scoped("read")
+async def one(request: web.Request) -> web.Response:
+    return reply(await call(status_of, client(request), request.match_info["campaign"]))
+
+
+@scoped("read")
+async def rejects(request: web.Request) -> web.StreamResponse:
+    campaign = request.match_info["campaign"]
+    r = client(request)
+    await call(control.status, r, campaign)  # 404 when unknown
+    response = _csv_response(f"{campaign}.rejects.csv")
+    await response.prepare(request)
+    key, at = keys.campaign_rejects(campaign), 0
+    while pieces := await call(r.lrange, key, at, at + 15):
+        for piece in pieces:
+            await response.write(piece)
+        at += len(pieces)
+    await response.write_eof()
+    return response
+
+
+def _csv_response(filename: str) -> web.StreamResponse:
+    disposition = f'attachment; filename="{filename}"'
+    return web.StreamResponse(
+        headers={"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": disposition}
+    )
+
+
+@scoped("read")
+async def export_csv(request: web.Request) -> web.StreamResponse:
+    campaign = request.match_info["campaign"]
+    r = client(request)
+    await call(control.status, r, campaign)
+    with _temp_csv() as path:
+        await call(_export_to, r, campaign, path)
+        response = _csv_response(f"{campaign}.csv")
+        await response.prepare(request)
+        with path.open("rb") as fh:
+            while chunk := fh.read(UPLOAD_CHUNK):
+                await response.write(chunk)
+        await response.write_eof()
+    return response
+
+
+@contextlib.contextmanager
+def _temp_csv() -> Iterator[Path]:
+    with tempfile.TemporaryDirectory(prefix="smsd-export-") as tmp:
+        yield Path(tmp) / "export.csv"
+
+
+def _export_to(r: redis.Redis, campaign: str, path: Path) -> int:
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        return export(r, campaign, fh)
+
+
+# -- operator control ------------------------------------------------------------------
+
+
+@scoped("admin")
+async def pause(request: web.Request) -> web.Response:
+    campaign, r = request.match_info["campaign"], client(request)
+    changed = await call(control.pause_campaign, r, campaign)
+    return reply({**await call(status_of, r, campaign), "changed": changed})
+
+
+@scoped("admin")
+async def resume(request: web.Request) -> web.Response:
+    campaign, r, s = request.match_info["campaign"], client(request), settings(request)
+    moved = await call(control.resume, r, api.enqueuer(s), campaign, s.batch_size)
+    return reply({**await call(status_of, r, campaign), "resumed_batches": moved})
+
+
+@scoped("admin")
+async def cancel(request: web.Request) -> web.Response:
+    campaign, r, s = request.match_info["campaign"], client(request), settings(request)
+    policy = StreamPolicy(maxlen=s.outcome_maxlen, final_ttl=s.final_ttl)
+    ended = await call(control.cancel, r, api.enqueuer(s), campaign, policy)
+    return reply({**await call(status_of, r, campaign), "canceled_now": ended})

@@ -1,0 +1,90 @@
+"""`GET /metrics` of the API server: what Redis holds, read at each scrape.
+
+    sms_queue_depth{queue, kind}          batches on dramatiq's queues: ready | delayed
+    sms_scheduled_batches                 batches waiting in Redis (send-at, windows, long waits)
+    sms_provider_down{provider}           1 while failover passes a provider over
+    sms_campaign_messages{campaign,state} the newest campaigns' messages by state
+    sms_dlr_latency_seconds               delivery-report latency (histogram, those campaigns)
+
+The workers serve their own (`workers.metrics`: destinations by state, deferrals by
+reason, batch time) on SMS_METRICS_PORT; the webhook serves report counters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import redis
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
+
+from core import keys
+from core.queues import BROKER_NAMESPACE, QUEUES
+from dispatcher.http.board import newest
+from dispatcher.http.state import CLIENT, call
+from dispatcher.reports import latency
+from providers import registry
+
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+
+
+class RedisCollector:
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+
+    def collect(self) -> Iterator[Any]:
+        r = self.client
+        depth = GaugeMetricFamily("sms_queue_depth", "Batches on the queues.",
+                                  labels=["queue", "kind"])  # fmt: skip
+        for q in QUEUES:
+            depth.add_metric([q, "ready"], r.llen(f"{BROKER_NAMESPACE}:{q}"))
+            depth.add_metric([q, "delayed"], r.hlen(f"{BROKER_NAMESPACE}:{q}.DQ.msgs"))
+        yield depth
+        yield GaugeMetricFamily("sms_scheduled_batches", "Batches waiting in Redis.",
+                                value=self._scheduled())  # fmt: skip
+        down = GaugeMetricFamily("sms_provider_down", "1: failover passes it over.",
+                                 labels=["provider"])  # fmt: skip
+        for p in registry.names():
+            down.add_metric([p], int(bool(r.exists(keys.health(p, "down")))))
+        yield down
+        yield from self._campaigns()
+
+    def _scheduled(self) -> int:
+        campaigns = [c.decode() for c in self.client.zrange(keys.SCHEDULE, 0, -1)]
+        return sum(self.client.zcard(keys.campaign_scheduled(c)) for c in campaigns)
+
+    def _campaigns(self) -> Iterator[Any]:
+        msgs = GaugeMetricFamily("sms_campaign_messages", "Messages by state.",
+                                 labels=["campaign", "state"])  # fmt: skip
+        buckets = dict.fromkeys([*map(str, latency.BUCKETS_S), latency.INF], 0.0)
+        total = 0.0
+        for c in newest(self.client):
+            for state, n in self.client.hgetall(keys.campaign_counts(c)).items():
+                msgs.add_metric([c, state.decode()], int(n))
+            for k, v in self.client.hgetall(keys.campaign_dlr(c)).items():
+                name = k.decode()
+                if name in buckets:
+                    buckets[name] += float(v)
+                elif name == "sum":
+                    total += float(v)
+        yield msgs
+        cumulative, run = [], 0.0
+        for le, n in buckets.items():
+            run += n
+            cumulative.append((le, run))
+        yield HistogramMetricFamily("sms_dlr_latency_seconds", "Delivery-report latency.",
+                                    buckets=cumulative, sum_value=total)  # fmt: skip
+
+
+def routes(app: web.Application) -> None:
+    reg = CollectorRegistry()
+    reg.register(RedisCollector(app[CLIENT]))
+    app[REGISTRY] = reg
+    app.router.add_get("/metrics", serve)
+
+
+async def serve(request: web.Request) -> web.Response:
+    body = await call(generate_latest, request.app[REGISTRY])
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

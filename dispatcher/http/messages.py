@@ -1,0 +1,101 @@
+"""`/v1/messages` (one transactional SMS) and `/v1/otp` (one-time PINs).
+
+`POST /v1/messages` takes an `Idempotency-Key` header.  The key is the caller's
+(per API key name): the first request keeps the SHA-256 of its body beside it for
+SMS_FINAL_TTL; the same key with the same body answers the same messageId again
+(`Idempotent-Replayed: true`) and sends nothing; the same key with another body is
+a 409.  The messageId is derived from the key (`dispatcher.api.send_sms`), so a
+retry that races the first request still makes one message, sent once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import orjson
+import redis
+from aiohttp import web
+
+from core import ids, keys
+from core.errors import InputError
+from dispatcher import api
+from dispatcher.http import auth
+from dispatcher.http.state import body, call, client, reply, scoped, settings, text
+
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+MAX_KEY_CHARS = 255
+MESSAGE_FIELDS = ("state", "to", "campaign", "status", "error", "attempt", "provider", "ts")
+
+
+def routes(router: web.UrlDispatcher) -> None:
+    router.add_post("/v1/messages", send)
+    router.add_get("/v1/messages/{message_id}", message)
+    router.add_post("/v1/otp", otp_send)
+    router.add_post("/v1/otp/{pin_id}/verify", otp_verify)
+
+
+@scoped("send")
+async def send(request: web.Request) -> web.Response:
+    data = await body(request)
+    to, sms = text(data, "to", required=True, limit=64), text(data, "text", required=True)
+    sender, provider = text(data, "sender", limit=64), text(data, "provider", limit=64)
+    campaign = text(data, "campaign", limit=64) or api.API_CAMPAIGN
+    key = request.headers.get(IDEMPOTENCY_HEADER, "")
+    replayed, our_key = False, None
+    if key:
+        who: auth.Caller = request[auth.CALLER]
+        replayed = await call(_claim_key, client(request), who.name, key, data,
+                              settings(request).final_ttl)  # fmt: skip
+        our_key = hashlib.sha256(f"{who.name}\0{key}".encode()).hexdigest()[:40]
+    mid = await call(api.send_sms, to, sms, key=our_key, sender=sender or None,
+                     campaign=campaign, settings=settings(request),
+                     provider=provider or None)  # fmt: skip
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    return reply({"messageId": mid, "campaign": ids.campaign_of(mid),
+                  "status": f"/v1/messages/{mid}"}, 202, headers)  # fmt: skip
+
+
+def _claim_key(r: redis.Redis, caller: str, key: str, data: dict[str, Any], ttl: int) -> bool:
+    """Keep the body's hash beside the key; True if the same body came before, a 409 if
+    another did."""
+    if len(key) > MAX_KEY_CHARS or not key.isprintable():
+        raise InputError(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_CHARS} printable characters",
+                         field=IDEMPOTENCY_HEADER)  # fmt: skip
+    digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    name = keys.idempotency(caller, hashlib.sha256(key.encode()).hexdigest())
+    if r.set(name, digest, nx=True, ex=ttl):
+        return False
+    if (r.get(name) or b"").decode() != digest:
+        raise web.HTTPConflict(text=f"this {IDEMPOTENCY_HEADER} was used with another body")
+    return True
+
+
+@scoped("read")
+async def message(request: web.Request) -> web.Response:
+    mid = request.match_info["message_id"]
+    values = await call(client(request).hmget, keys.message(mid), *MESSAGE_FIELDS)
+    if values[0] is None:
+        raise web.HTTPNotFound(text=f"no message {mid!r} (unknown, or its state expired)")
+    out = {k: (v.decode() if v is not None else "") for k, v in zip(MESSAGE_FIELDS, values,
+                                                                   strict=True)}  # fmt: skip
+    return reply({"messageId": mid, **out})
+
+
+@scoped("send")
+async def otp_send(request: web.Request) -> web.Response:
+    data = await body(request)
+    phone = text(data, "phone", required=True, limit=64)
+    application = text(data, "application", limit=128) or None
+    pin_id = await call(api.send_otp, phone, application, settings=settings(request))
+    return reply({"pinId": pin_id}, 201)
+
+
+@scoped("send")
+async def otp_verify(request: web.Request) -> web.Response:
+    data = await body(request)
+    pin = text(data, "pin", required=True, limit=32)
+    result = await call(api.verify_otp, request.match_info["pin_id"], pin,
+                        settings=settings(request))  # fmt: skip
+    return reply({"verified": result.verified, "attemptsRemaining": result.attempts_remaining,
+                  "pinError": result.pin_error})  # fmt: skip

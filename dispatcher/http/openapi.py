@@ -1,0 +1,202 @@
+"""The API's OpenAPI 3.1 description, served at `/openapi.json`.
+
+Written here as data beside the handlers it describes; the tests validate it with
+openapi-spec-validator and fuzz the running server against it with schemathesis (every
+response must match it, and none may be a 5xx).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from core.ids import CAMPAIGN_RE
+from dispatcher.control import STATES
+
+VERSION = "1.0.0"
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _problems(*codes: int) -> dict[str, Any]:
+    text = {400: "invalid input", 401: "no or unknown API key", 403: "scope too small",
+            404: "not found", 409: "conflict", 413: "too large", 415: "unsupported media type",
+            429: "a limit is reached", 502: "the gateway failed",
+            503: "storage unavailable, retry later"}  # fmt: skip
+    return {str(c): {"description": text[c],
+                     "content": {"application/problem+json": {"schema": _PROBLEM}}}
+            for c in (*codes, 401, 403, 503)}  # fmt: skip
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+_CAMPAIGN_PARAM = {"name": "campaign", "in": "path", "required": True,
+                   "schema": {"type": "string", "pattern": CAMPAIGN_RE.pattern}}  # fmt: skip
+_STR = {"type": "string"}
+_INT = {"type": "integer"}
+_CSV = {"description": "CSV, streamed", "content": {"text/csv": {"schema": _STR}}}
+
+
+def _campaign_op(summary: str, ok: dict[str, Any], scope: str, *codes: int) -> dict[str, Any]:
+    return {"summary": summary, "parameters": [_CAMPAIGN_PARAM], "x-scope": scope,
+            "responses": {"200": ok, **_problems(404, *codes)}}  # fmt: skip
+
+
+def _fields(*required: str, **props: Any) -> dict[str, Any]:
+    return {"type": "object", "required": list(required), "properties": props}
+
+
+_CAMPAIGN_FIELDS = {
+    "campaign": {"type": "string", "pattern": CAMPAIGN_RE.pattern,
+                 "description": "id: letters, digits, . _ -, up to 64"},
+    "text": {"type": "string", "minLength": 1,
+             "description": "message text; {column} placeholders"},
+    "sender": _STR, "provider": _STR,
+    "send_at": {"type": "string", "description": "ISO 8601 with a zone: start then"},
+    "window": {"type": "string", "description": "HH:MM-HH:MM in each recipient's local time"},
+    "phone_column": _STR,
+}  # fmt: skip
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object", "required": ["type", "title", "status", "detail"],
+        "properties": {"type": _STR, "title": _STR, "status": _INT, "detail": _STR,
+                       "field": _STR, "line": _INT, "file": _STR, "retry_after": _INT},
+    },
+    "ImportReport": _fields(
+        "campaign", "rows", "valid", "invalid", "duplicates", "batches", "enqueued",
+        campaign=_STR, rows=_INT, valid=_INT, invalid=_INT, duplicates=_INT, batches=_INT,
+        enqueued=_INT, skipped=_INT, seconds={"type": "number"},
+        rejects={"type": "array", "items": _STR}, status=_STR,
+    ),
+    "Status": _fields(
+        "campaign", "state", "messages", "counts", "done_sending", "in_flight",
+        campaign=_STR, state={"type": "string", "enum": list(STATES)}, messages=_INT,
+        counts={"type": "object", "additionalProperties": _INT}, done_sending=_INT,
+        in_flight=_INT, paused=_STR, parked_batches=_INT, scheduled_batches=_INT,
+        next_due=_INT, send_at=_INT, window=_STR, awaiting_report=_INT,
+        top_errors={"type": "array", "items": {"type": "object"}},
+        accepted_by_provider={"type": "object", "additionalProperties": _INT},
+        dlr_latency={"type": "object"},
+    ),
+    "CampaignList": _fields("total", "campaigns", total=_INT,
+                            campaigns={"type": "array", "items": _ref("Status")}),
+    "CampaignJson": {**_fields("campaign", "text", "recipients", **_CAMPAIGN_FIELDS,
+                               recipients={"type": "array", "minItems": 1,
+                                           "items": {"type": "object",
+                                                     "additionalProperties": _STR}})},
+    "Message": _fields("to", "text", to=_STR, text=_STR, sender=_STR, campaign=_STR,
+                       provider=_STR),
+    "MessageAccepted": _fields("messageId", "campaign", "status", messageId=_STR,
+                               campaign=_STR, status=_STR),
+    "MessageState": _fields("messageId", "state", messageId=_STR, state=_STR, to=_STR,
+                            campaign=_STR, status=_STR, error=_STR, attempt=_STR,
+                            provider=_STR, ts=_STR),
+    "OtpSend": _fields("phone", phone=_STR, application=_STR),
+    "OtpSent": _fields("pinId", pinId=_STR),
+    "OtpVerify": _fields("pin", pin=_STR),
+    "OtpVerified": _fields("verified", "attemptsRemaining", verified={"type": "boolean"},
+                           attemptsRemaining=_INT, pinError=_STR),
+}  # fmt: skip
+
+
+def _paths() -> dict[str, Any]:
+    status = _json(_ref("Status"), "the campaign's status")
+    csv_query = [{"name": n, "in": "query", "required": n in ("campaign", "text"), "schema": _STR}
+                 for n in (*_CAMPAIGN_FIELDS, "delimiter")]  # fmt: skip
+    return {
+        "/v1/campaigns": {
+            "post": {
+                "summary": "Start a campaign: JSON recipients, a CSV body (fields in the query) "
+                           "or a multipart form (fields, then `file`)",
+                "x-scope": "send", "parameters": csv_query,
+                "requestBody": {"required": True, "content": {
+                    "application/json": {"schema": _ref("CampaignJson")},
+                    "text/csv": {"schema": _STR},
+                    "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
+                        "properties": {**_CAMPAIGN_FIELDS, "file": {"type": "string",
+                                                                    "format": "binary"}}}},
+                }},
+                "responses": {"201": _json(_ref("ImportReport"), "imported and enqueued"),
+                              **_problems(400, 409, 415)},
+            },
+            "get": {
+                "summary": "Every campaign's status", "x-scope": "read",
+                "parameters": [
+                    {"name": "limit", "in": "query", "schema": {**_INT, "minimum": 0,
+                                                                 "maximum": 1000}},
+                    {"name": "offset", "in": "query", "schema": {**_INT, "minimum": 0}},
+                ],
+                "responses": {"200": _json(_ref("CampaignList"), "campaigns"),
+                              **_problems(400)},
+            },
+        },
+        "/v1/campaigns/{campaign}": {"get": _campaign_op("A campaign's status", status, "read")},
+        "/v1/campaigns/{campaign}/rejects": {
+            "get": _campaign_op("The rejected rows of an API import (CSV)", _CSV, "read")},
+        "/v1/campaigns/{campaign}/export": {
+            "get": _campaign_op("One row per message (CSV)", _CSV, "read")},
+        "/v1/campaigns/{campaign}/pause": {
+            "post": _campaign_op("Stop sending on every worker", status, "admin", 409)},
+        "/v1/campaigns/{campaign}/resume": {
+            "post": _campaign_op("Continue a paused campaign", status, "admin", 409)},
+        "/v1/campaigns/{campaign}/cancel": {
+            "post": _campaign_op("End every unsent message canceled", status, "admin")},
+        "/v1/messages": {"post": {
+            "summary": "One transactional SMS", "x-scope": "send",
+            "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": _STR,
+                            "description": "same key and body: same message, sent once"}],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": _ref("Message")}}},
+            "responses": {"202": _json(_ref("MessageAccepted"), "enqueued"),
+                          **_problems(400, 409, 415)},
+        }},
+        "/v1/messages/{message_id}": {"get": {
+            "summary": "One message's state", "x-scope": "read",
+            "parameters": [{"name": "message_id", "in": "path", "required": True,
+                            "schema": _STR}],
+            "responses": {"200": _json(_ref("MessageState"), "its state"), **_problems(404)},
+        }},
+        "/v1/otp": {"post": {
+            "summary": "Send a one-time PIN", "x-scope": "send",
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": _ref("OtpSend")}}},
+            "responses": {"201": _json(_ref("OtpSent"), "sent"),
+                          **_problems(400, 415, 429, 502)},
+        }},
+        "/v1/otp/{pin_id}/verify": {"post": {
+            "summary": "Check a PIN", "x-scope": "send",
+            "parameters": [{"name": "pin_id", "in": "path", "required": True, "schema": _STR}],
+            "requestBody": {"required": True,
+                            "content": {"application/json": {"schema": _ref("OtpVerify")}}},
+            "responses": {"200": _json(_ref("OtpVerified"), "checked"),
+                          **_problems(400, 404, 415, 429, 502)},
+        }},
+    }  # fmt: skip
+
+
+def spec() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "smsdispatch", "version": VERSION,
+                 "description": "Bulk SMS campaigns, transactional SMS and OTPs. "
+                                "Send `Authorization: Bearer KEY` (smsdispatch apikey create)."},
+        "paths": _paths(),
+        "components": {"schemas": SCHEMAS, "securitySchemes": {
+            "bearer": {"type": "http", "scheme": "bearer"}}},
+        "security": [{"bearer": []}],
+    }  # fmt: skip
+
+
+_BODY = orjson.dumps(spec())
+
+
+async def serve(request: web.Request) -> web.Response:
+    return web.Response(body=_BODY, content_type="application/json")

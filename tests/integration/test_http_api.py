@@ -1,0 +1,187 @@
+"""The HTTP API on a real Redis: keys and scopes, campaigns from a streamed CSV, a form
+or JSON, rejects and export, idempotent messages, problems; then a campaign run end to
+end through HTTP alone, as a service in another language would, counted at the sandbox."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from config.settings import Settings
+from dispatcher.http import auth
+from dispatcher.stack import Stack
+from tests.http_kit import Api, api_server
+from tests.integration.conftest import assert_sent_once, settings_for, write_csv
+
+pytestmark = pytest.mark.integration
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def keys(r: redis.Redis) -> dict[str, str]:
+    return {scope: auth.create(r, f"test-{scope}", scope) for scope in auth.SCOPES}
+
+
+@pytest.fixture
+def http(r: redis.Redis, redis_url: str, keys: dict[str, str]) -> Iterator[Api]:
+    with api_server(Settings(redis_url=redis_url)) as base:
+        yield Api(base, keys["send"])
+
+
+def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    out = b""
+    for k, v in fields.items():
+        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+                ).encode()  # fmt: skip
+    out += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+            f'filename="{filename}"\r\nContent-Type: text/csv\r\n\r\n').encode()  # fmt: skip
+    out += data + f"\r\n--{boundary}--\r\n".encode()
+    return out, f"multipart/form-data; boundary={boundary}"
+
+
+def test_keys_are_kept_as_hashes_and_scopes_are_nested(r: redis.Redis, http: Api,
+                                                       keys: dict[str, str]) -> None:  # fmt: skip
+    stored = r.hgetall("sms:apikeys")
+    assert len(stored) == 3 and not any(k.encode() in b"".join(stored) for k in keys.values())
+    assert all(auth.digest(k).encode() in stored for k in keys.values())
+    none = http.call("GET", "/v1/campaigns", key="")
+    assert none.status == 401 and none.headers["WWW-Authenticate"] == "Bearer"
+    assert none.headers["Content-Type"].startswith(PROBLEM)
+    assert http.call("GET", "/v1/campaigns", key="sk_wrong").status == 401
+    assert http.call("GET", "/v1/campaigns", key=keys["read"]).status == 200
+    denied = http.call("POST", "/v1/messages", {"to": "0812345678", "text": "x"},
+                       key=keys["read"])  # fmt: skip
+    assert denied.status == 403 and "'send'" in denied.json()["detail"]
+    assert http.call("POST", "/v1/campaigns/x/pause").status == 403  # send < admin
+    assert auth.revoke(r, "test-read") == 1
+    assert http.call("GET", "/v1/campaigns", key=keys["read"]).status == 401
+
+
+def test_csv_upload_streams_rejects_and_is_idempotent(http: Api, tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "up.csv", 300, bad=2).read_bytes()
+    q = "/v1/campaigns?campaign=up&text=Hi%20%7Bname%7D"
+    first = http.call("POST", q, data, content_type="text/csv")
+    assert first.status == 201, first.body
+    assert (first.json()["valid"], first.json()["invalid"]) == (300, 2)
+    assert first.headers["Location"] == "/v1/campaigns/up"
+    again = http.call("POST", q, data, content_type="text/csv").json()
+    assert again["enqueued"] == 0 and again["skipped"] == first.json()["batches"]
+    rejects = http.call("GET", "/v1/campaigns/up/rejects")
+    assert rejects.headers["Content-Type"].startswith("text/csv")
+    assert rejects.body.decode().count("invalid number") == 2
+    status = http.call("GET", "/v1/campaigns/up").json()
+    assert status["messages"] == 300 and status["state"] == "sending"
+
+
+def test_multipart_form_and_json_recipients(http: Api, tmp_path: Path) -> None:
+    fields = {"campaign": "form", "text": "Hi {name}", "window": "09:00-20:00"}
+    body, ctype = multipart(fields, "my list.csv", write_csv(tmp_path / "f.csv", 20).read_bytes())
+    ans = http.call("POST", "/v1/campaigns", body, content_type=ctype)
+    assert ans.status == 201 and ans.json()["valid"] == 20, ans.body
+    assert http.call("GET", "/v1/campaigns/form").json()["window"] == "09:00-20:00"
+    people = [{"phone": "0812345678", "name": "Ann"}, {"phone": "12", "name": "x"}]
+    js = {"campaign": "js", "text": "Hi {name}", "recipients": people}
+    ans = http.call("POST", "/v1/campaigns", js)
+    assert ans.status == 201 and (ans.json()["valid"], ans.json()["invalid"]) == (1, 1)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "ctype", "field"),
+    [
+        (
+            "/v1/campaigns",
+            {"text": "x", "recipients": [{"phone": "0812345678"}]},
+            "json",
+            "campaign",
+        ),
+        ("/v1/campaigns", {"campaign": "a", "text": "x", "recipients": []}, "json", "recipients"),
+        (
+            "/v1/campaigns",
+            {"campaign": "bad id!", "text": "x", "recipients": [{"phone": "0812345678"}]},
+            "json",
+            "campaign",
+        ),
+        (
+            "/v1/campaigns",
+            {
+                "campaign": "a",
+                "text": "x",
+                "send_at": "tomorrow",
+                "recipients": [{"phone": "0812345678"}],
+            },
+            "json",
+            "send_at",
+        ),
+        (
+            "/v1/campaigns?campaign=a&text=x&phone_column=mobile",
+            b"phone\n0812345678\n",
+            "csv",
+            "mobile",
+        ),
+        ("/v1/messages", {"to": "0812345678"}, "json", "text"),
+        ("/v1/messages", b"{not json", "json", "body"),
+    ],
+)
+def test_bad_input_is_a_400_problem_naming_the_field(http: Api, path: str, body: object,
+                                                     ctype: str, field: str) -> None:  # fmt: skip
+    content_type = "text/csv" if ctype == "csv" else "application/json"
+    ans = http.call("POST", path, body, content_type=content_type)
+    assert ans.status == 400, ans.body
+    assert ans.headers["Content-Type"].startswith(PROBLEM)
+    problem = ans.json()
+    assert problem["status"] == 400 and field in (problem.get("field", "") + problem["detail"])
+
+
+def test_unknown_campaign_is_404_and_unsupported_body_415(http: Api) -> None:
+    assert http.call("GET", "/v1/campaigns/nope").status == 404
+    assert http.call("GET", "/v1/campaigns/nope/export").status == 404
+    ans = http.call("POST", "/v1/campaigns", b"<x/>", content_type="application/xml")
+    assert ans.status == 415 and ans.headers["Content-Type"].startswith(PROBLEM)
+
+
+def test_idempotency_key_same_body_same_message_other_body_409(r: redis.Redis, http: Api) -> None:
+    msg = {"to": "0812345678", "text": "Your code is 1234"}
+    first = http.call("POST", "/v1/messages", msg, headers={"Idempotency-Key": "order-1"})
+    again = http.call("POST", "/v1/messages", msg, headers={"Idempotency-Key": "order-1"})
+    assert first.status == again.status == 202
+    assert first.json()["messageId"] == again.json()["messageId"]
+    assert again.headers.get("Idempotent-Replayed") == "true"
+    assert r.llen("dramatiq:transactional") == 1  # enqueued once
+    other = http.call("POST", "/v1/messages", {**msg, "text": "changed"},
+                      headers={"Idempotency-Key": "order-1"})  # fmt: skip
+    assert other.status == 409 and other.headers["Content-Type"].startswith(PROBLEM)
+    fresh = http.call("POST", "/v1/messages", msg, headers={"Idempotency-Key": "order-2"})
+    assert fresh.json()["messageId"] != first.json()["messageId"]
+
+
+def test_a_campaign_end_to_end_over_http_only(
+    r: redis.Redis, redis_url: str, stack: Stack, keys: dict[str, str], tmp_path: Path
+) -> None:
+    """What README shows with curl: upload, watch, pause, resume, export; sent once each."""
+    base = stack.sandbox()
+    stack.workers(processes=2, threads=4, SMS_RATE="300/1s")
+    settings = settings_for(redis_url, base, batch_size=50)
+    with api_server(settings) as url:
+        svc, ops = Api(url, keys["send"]), Api(url, keys["admin"])
+        data = write_csv(tmp_path / "e.csv", 1500).read_bytes()
+        ans = svc.call("POST", "/v1/campaigns?campaign=http&text=Hi%20%7Bname%7D", data,
+                       content_type="text/csv")  # fmt: skip
+        assert ans.status == 201, ans.body
+        time.sleep(1.0)
+        paused = ops.call("POST", "/v1/campaigns/http/pause").json()
+        assert paused["state"] == "paused" and paused["changed"] is True
+        assert ops.call("POST", "/v1/campaigns/http/resume").json()["state"] == "sending"
+        deadline = time.monotonic() + 60
+        while (st := svc.call("GET", "/v1/campaigns/http").json())["state"] != "done":
+            assert time.monotonic() < deadline, st
+            time.sleep(0.3)
+        assert st["counts"] == {"accepted": 1500}
+        export = svc.call("GET", "/v1/campaigns/http/export").body.decode().splitlines()
+        assert len(export) == 1501 and export[0].startswith("messageId,to,state")
+    assert_sent_once(base, {f"http-{line}" for line in range(2, 1502)})
