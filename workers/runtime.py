@@ -153,7 +153,9 @@ class Runtime(Middleware):
 
     def _release(self, broker: Any) -> None:
         """Put scheduled batches that are due on the queue (core.schedule)."""
-        client = broker.client  # the broker's sync client, which rides out Redis outages
+        client = getattr(broker, "client", None)  # the RedisBroker's, which rides out outages
+        if client is None:  # a broker without Redis (tests' StubBroker) keeps no schedule
+            return
         while not self._stop.wait(RELEASE_EVERY_S):
             if self.stopping.is_set():
                 return

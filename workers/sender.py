@@ -506,6 +506,7 @@ class BatchSender:
         b = plan.batch
         attempt = b.attempt + 1 if counted else b.attempt
         at = now_ms() + delay
+        METRICS.deferred(state.value, why, len(dests))
         for d in dests:
             if counted and attempt > self.ctx.settings.max_attempts:
                 self._dead(plan, d, f"gave up after {b.attempt} attempts: {why}", keep_claim)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis
 
+from config.settings import Settings
 from core.outcomes import StreamPolicy
 from dispatcher import api, control
 from dispatcher.stack import Stack
@@ -40,15 +41,21 @@ def wait_sent(base: str, n: int, timeout: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-def test_pause_stops_sending_within_a_second_and_resume_finishes_once(
-    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
-) -> None:
+def half_way(stack: Stack, redis_url: str, tmp_path: Path, campaign: str) -> tuple[str, Settings]:
+    """2,000 recipients at RATE through a sandbox; returns once 300 reached it."""
     base = stack.sandbox()
     stack.workers(processes=2, threads=4, SMS_RATE=f"{RATE}/1s")
     settings = settings_for(redis_url, base, batch_size=50)
-    api.import_csv(write_csv(tmp_path / "p.csv", 2000), campaign="op", text="Hi {name}",
-                   settings=settings)  # fmt: skip
+    api.import_csv(write_csv(tmp_path / f"{campaign}.csv", 2000), campaign=campaign,
+                   text="Hi {name}", settings=settings)  # fmt: skip
     wait_sent(base, 300)
+    return base, settings
+
+
+def test_pause_stops_sending_within_a_second_and_resume_finishes_once(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
+) -> None:
+    base, settings = half_way(stack, redis_url, tmp_path, "op")
     control.pause_campaign(r, "op")
     time.sleep(1.0)
     stopped = accepted(base)
@@ -67,12 +74,7 @@ def test_pause_stops_sending_within_a_second_and_resume_finishes_once(
 def test_cancel_ends_every_unsent_message_canceled_and_sends_nothing_more(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
 ) -> None:
-    base = stack.sandbox()
-    stack.workers(processes=2, threads=4, SMS_RATE=f"{RATE}/1s")
-    settings = settings_for(redis_url, base, batch_size=50)
-    api.import_csv(write_csv(tmp_path / "c.csv", 2000), campaign="cx", text="Hi {name}",
-                   settings=settings)  # fmt: skip
-    wait_sent(base, 300)
+    base, settings = half_way(stack, redis_url, tmp_path, "cx")
     control.cancel(r, api.enqueuer(settings), "cx", POLICY)
     st = wait_for(r, "cx", lambda s: s["in_flight"] == 0, timeout=30)
     time.sleep(1.0)
