@@ -53,7 +53,8 @@ class Metrics:
             "sms_destinations_total", "Destinations recorded by workers, by state.", ["state"]
         )
         self._deferrals = prom.Counter(
-            "sms_deferrals_total", "Destinations put off, by state and reason kind.",
+            "sms_deferrals_total",
+            "Destinations put off, by state and reason kind.",
             ["state", "reason"],
         )
         self._batch = prom.Histogram(
