@@ -21,6 +21,7 @@ from core.limits.plan import (
     OTP_VERIFY,
 )
 from core.limits.spec import Limit, Rate, parse_duration
+from core.outcomes import StreamPolicy
 
 DEFAULT_ANTS_BASE_URL = "http://127.0.0.1:8099"
 DEFAULT_REGION = "TH"
@@ -150,6 +151,11 @@ class Settings:
 
     def with_overrides(self, **changes: Any) -> Settings:
         return replace(self, **changes)
+
+    @property
+    def stream_policy(self) -> StreamPolicy:
+        """How the outcome stream is kept: SMS_OUTCOME_MAXLEN, SMS_FINAL_TTL."""
+        return StreamPolicy(maxlen=self.outcome_maxlen, final_ttl=self.final_ttl)
 
     @property
     def auth_header(self) -> str:

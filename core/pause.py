@@ -35,7 +35,7 @@ import orjson
 import redis
 
 from core import keys, lua, schedule
-from core.batch import Batch
+from core.batch import Batch, Destination
 from core.errors import CampaignCanceled
 from core.outcomes import Event, State, StreamPolicy, record
 
@@ -91,8 +91,7 @@ def _unschedule(client: redis.Redis, campaign: str, policy: StreamPolicy) -> int
         events = []
         for raw in raws:
             b = Batch.from_dict(orjson.loads(raw))
-            events += [Event(d.message_id, campaign, State.CANCELED, b.bulk_id, d.to,
-                             reason=CANCEL_REASON) for d in b.destinations]  # fmt: skip
+            events += _canceled(b, b.destinations, CANCEL_REASON)
         record(client, events, policy)  # before `done`: a cancel that dies is run again
         schedule.done(client, campaign, raws)
         ended += len(events)
@@ -160,14 +159,17 @@ def _take_out(client: redis.Redis, enqueue: Enqueue, campaign: str, wanted: set[
         batch = Batch.from_dict(orjson.loads(raw))
         keep = [d for d in batch.destinations if wanted is not None and d.message_id not in wanted]
         gone = [d for d in batch.destinations if d not in keep]
-        dropped += [Event(d.message_id, campaign, State.CANCELED, batch.bulk_id, d.to,
-                          reason=reason) for d in gone]  # fmt: skip
+        dropped += _canceled(batch, gone, reason)
         answer = park(client, campaign, batch.only(keep).to_dict()) if keep else PARKED
         if answer == NOT_PAUSED:
             enqueue(batch.only(keep).to_dict())
         elif answer == CANCELED:  # canceled meanwhile: the rest ends canceled too
-            dropped += [Event(d.message_id, campaign, State.CANCELED, batch.bulk_id, d.to,
-                              reason=CANCEL_REASON) for d in keep]  # fmt: skip
+            dropped += _canceled(batch, keep, CANCEL_REASON)
         _unpark(client, campaign, "done", raw)
     record(client, dropped, policy)
     return len(dropped)
+
+
+def _canceled(batch: Batch, dests: Iterable[Destination], reason: str) -> list[Event]:
+    return [Event(d.message_id, batch.campaign, State.CANCELED, batch.bulk_id, d.to,
+                  reason=reason) for d in dests]  # fmt: skip

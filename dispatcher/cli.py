@@ -284,11 +284,10 @@ def cmd_pause(args: argparse.Namespace) -> int:
 
 
 def cmd_cancel(args: argparse.Namespace) -> int:
-    from core.outcomes import StreamPolicy
 
     with embedded.redis_url() as url:
         settings = config.load().with_overrides(redis_url=url)
-        policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+        policy = settings.stream_policy
         n = control.cancel(_client(url), api.enqueuer(settings), args.campaign, policy)
     console.print(f"canceled {args.campaign}: {n} messages ended now, the rest when met")
     return 0
@@ -328,11 +327,10 @@ def cmd_apikey(args: argparse.Namespace) -> int:
 
 def cmd_parked(args: argparse.Namespace) -> int:
     from core import pause
-    from core.outcomes import StreamPolicy
 
     with embedded.redis_url() as url:
         client = _client(url)
-        control.status(client, args.campaign)  # raises if unknown
+        control.known(client, args.campaign)
         if args.action == "list":
             for row in pause.parked(client, args.campaign):
                 sys.stdout.write(orjson.dumps(row).decode() + "\n")
@@ -340,7 +338,7 @@ def cmd_parked(args: argparse.Namespace) -> int:
         if not args.message_ids:
             raise InputError("name the messageIds to drop", field="MESSAGE_ID")
         settings = config.load().with_overrides(redis_url=url)
-        policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+        policy = settings.stream_policy
         n = pause.drop(client, api.enqueuer(settings), args.campaign, args.message_ids, policy)
     console.print(f"dropped {n} of {len(args.message_ids)} from {args.campaign}'s parked batches")
     return 0
@@ -451,12 +449,11 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
 def cmd_reports_sweep(args: argparse.Namespace) -> int:
     import time
 
-    from core.outcomes import StreamPolicy
     from dispatcher.reports.sweep import sweep
 
     with embedded.redis_url() as url:
         settings = config.load().with_overrides(redis_url=url)
-        policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+        policy = settings.stream_policy
         grace = settings.expiry_grace if args.grace is None else args.grace
         campaigns = [args.campaign] if args.campaign else None
         while True:
@@ -472,7 +469,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     with embedded.redis_url() as url:
         client = _client(url)
-        control.status(client, args.campaign)  # raises if unknown
+        control.known(client, args.campaign)
         if str(args.csv) == "-":
             n = export(client, args.campaign, sys.stdout)
         else:

@@ -33,6 +33,12 @@ def _text(v: bytes | str) -> str:
     return v.decode() if isinstance(v, bytes) else v
 
 
+def known(client: redis.Redis, campaign: str) -> None:
+    """CampaignNotFound unless the campaign was ever imported."""
+    if not client.sismember(keys.CAMPAIGNS, campaign):
+        raise CampaignNotFound(f"no campaign {campaign!r}")
+
+
 def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     """Counts by state and the campaign's facts, from two hashes (fast at any size)."""
     pipe = client.pipeline(transaction=False)
@@ -43,8 +49,8 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     pipe.hgetall(keys.campaign_errors(campaign))
     pipe.zcard(keys.campaign_open(campaign))
     pipe.hgetall(keys.campaign_providers(campaign))
-    known, meta_raw, counts_raw, parked, errors_raw, awaiting, providers = pipe.execute()
-    if not known:
+    exists, meta_raw, counts_raw, parked, errors_raw, awaiting, providers = pipe.execute()
+    if not exists:
         raise CampaignNotFound(f"no campaign {campaign!r}")
     meta = {_text(k): _text(v) for k, v in meta_raw.items()}
     counts = {_text(k): int(v) for k, v in counts_raw.items() if int(v)}
@@ -79,7 +85,7 @@ def campaigns(client: redis.Redis) -> list[str]:
 def pause_campaign(client: redis.Redis, campaign: str) -> bool:
     """Stop sending it on every worker (each checks before every request); True if it was
     not paused.  The batches in hand are parked, not sent."""
-    status(client, campaign)  # raises if unknown
+    known(client, campaign)
     if pause.canceled(client, campaign):
         raise CampaignCanceled(f"campaign {campaign!r} was canceled")
     return pause.pause(client, campaign)
@@ -88,7 +94,7 @@ def pause_campaign(client: redis.Redis, campaign: str) -> bool:
 def cancel(client: redis.Redis, enqueue: Enqueue, campaign: str, policy: StreamPolicy) -> int:
     """End every unsent message `canceled`; returns how many ended now (the rest end when a
     worker meets them, within one request's time)."""
-    status(client, campaign)  # raises if unknown
+    known(client, campaign)
     return pause.cancel(client, enqueue, campaign, policy)
 
 
@@ -128,7 +134,7 @@ def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked
 
 def resume(client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int = 0) -> int:
     """Clear the pause and put every parked batch back on the queue; returns how many."""
-    status(client, campaign)  # raises if unknown
+    known(client, campaign)
     return pause.resume(client, enqueue, campaign, batch_size)
 
 

@@ -34,7 +34,7 @@ from core import keys
 from core.errors import GatewayThrottled, OtpLimited, OtpNotFound
 from core.limits import AsyncLimiter
 from core.limits.buckets import account_bucket
-from core.outcomes import Event, State, StreamPolicy, arecord
+from core.outcomes import Event, State, arecord
 from dispatcher.numbers import normalise
 from providers.ants.otp import AntsOtp
 
@@ -61,7 +61,7 @@ class Otp:
         self.settings, self.redis = settings, redis
         self.limiter = AsyncLimiter(redis)
         self.gateway = AntsOtp(session, settings)
-        self.policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+        self.policy = settings.stream_policy
 
     async def send(self, phone: str, application: str | None = None) -> str:
         """Send a PIN to `phone`; returns the gateway's pinId."""

@@ -50,7 +50,7 @@ from core.errors import (
     GatewayServerError,
     GatewayThrottled,
 )
-from core.outcomes import Event, State, StreamPolicy, arecord
+from core.outcomes import Event, State, arecord
 from core.queues import enqueue_batch
 from core.window import Window
 from providers.base import Action, Provider, Result, Verdict
@@ -167,7 +167,7 @@ class BatchSender:
         self.numbered = profile.numbered_requests if profile else 0
         self.r = ctx.redis
         s = ctx.settings
-        self.policy = StreamPolicy(maxlen=s.outcome_maxlen, final_ttl=s.final_ttl)
+        self.policy = s.stream_policy
         self.token = uuid.uuid4().hex  # this run's claims
         self.settle = settle_ms(s.http_timeout)
         self._stamped = 0.0  # monotonic time of the last claim call
@@ -556,16 +556,13 @@ class BatchSender:
             if plan.pause:
                 log.warning("campaign %s paused: %s", b.campaign, plan.pause)
             return
-        ids = {d.message_id for d in plan.park}
+        ids = {d.message_id for d in plan.park}  # not parked: their `paused` events go
+        plan.events = [e for e in plan.events if e.message_id not in ids or e.state != State.PAUSED]
         if answer == pause.CANCELED:
-            plan.events = [
-                e for e in plan.events if e.message_id not in ids or e.state != State.PAUSED
-            ]
             for d in plan.park:
                 plan.event(d, State.CANCELED, reason=pause.CANCEL_REASON)
             return
         why = "campaign resumed while this batch was being parked"
-        plan.events = [e for e in plan.events if e.message_id not in ids or e.state != State.PAUSED]
         for d in plan.park:
             plan.event(d, State.DEFERRED, reason=why)
         plan.followups.setdefault((b.attempt, 0, ""), []).extend(plan.park)

@@ -23,7 +23,6 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from core import keys
 from core.errors import InputError
-from core.outcomes import StreamPolicy
 from dispatcher import api, control
 from dispatcher.campaign import ImportReport
 from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text
@@ -208,7 +207,7 @@ async def one(request: web.Request) -> web.Response:
 async def rejects(request: web.Request) -> web.StreamResponse:
     campaign = request.match_info["campaign"]
     r = client(request)
-    await call(control.status, r, campaign)  # 404 when unknown
+    await call(control.known, r, campaign)  # 404 when unknown
     response = _csv_response(f"{campaign}.rejects.csv")
     await response.prepare(request)
     key, at = keys.campaign_rejects(campaign), 0
@@ -231,7 +230,7 @@ def _csv_response(filename: str) -> web.StreamResponse:
 async def export_csv(request: web.Request) -> web.StreamResponse:
     campaign = request.match_info["campaign"]
     r = client(request)
-    await call(control.status, r, campaign)
+    await call(control.known, r, campaign)  # 404 when unknown
     with _temp_csv() as path:
         await call(_export_to, r, campaign, path)
         response = _csv_response(f"{campaign}.csv")
@@ -274,6 +273,6 @@ async def resume(request: web.Request) -> web.Response:
 @scoped("admin")
 async def cancel(request: web.Request) -> web.Response:
     campaign, r, s = request.match_info["campaign"], client(request), settings(request)
-    policy = StreamPolicy(maxlen=s.outcome_maxlen, final_ttl=s.final_ttl)
+    policy = s.stream_policy
     ended = await call(control.cancel, r, api.enqueuer(s), campaign, policy)
     return reply({**await call(status_of, r, campaign), "canceled_now": ended})

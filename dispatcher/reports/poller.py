@@ -35,7 +35,6 @@ from redis.exceptions import ResponseError
 
 from config.settings import Settings
 from core import keys
-from core.outcomes import StreamPolicy
 from dispatcher.reports import ingest
 from dispatcher.reports.ingest import BAD_KEEP
 from providers import http
@@ -67,7 +66,7 @@ class Poller:
     ) -> None:
         self.r, self.session, self.s = client, session, settings
         self.limit, self.consumer = limit, consumer or consumer_name()
-        self.policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+        self.policy = settings.stream_policy
         self.headers = {"Authorization": settings.auth_header, "Accept": "application/json"}
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 

@@ -123,7 +123,7 @@ def make_app(
     middlewares = [_basic_auth(settings, insecure_no_auth)]
     app = web.Application(client_max_size=MAX_REPORT_BYTES, middlewares=middlewares)
     app.cleanup_ctx.append(_redis_ctx(settings, client, enqueue))
-    policy = StreamPolicy(maxlen=settings.outcome_maxlen, final_ttl=settings.final_ttl)
+    policy = settings.stream_policy
     app[METRICS_KEY] = _Metrics()
     app[GATE_KEY] = Gate(asyncio.Semaphore(max_in_flight), max_in_flight, max_wait)
     app.router.add_get("/healthz", _health)
