@@ -506,7 +506,7 @@ class BatchSender:
         b = plan.batch
         attempt = b.attempt + 1 if counted else b.attempt
         at = now_ms() + delay
-        METRICS.deferred(state.value, why, len(dests))
+        put_off = 0
         for d in dests:
             if counted and attempt > self.ctx.settings.max_attempts:
                 self._dead(plan, d, f"gave up after {b.attempt} attempts: {why}", keep_claim)
@@ -517,6 +517,8 @@ class BatchSender:
                 plan.event(d, state, reason=why, retry_at=at, keep_claim=keep_claim)
                 key = (attempt, grouped_delay(delay), ask)
                 plan.followups.setdefault(key, []).append(d)
+                put_off += 1
+        METRICS.deferred(state.value, why, put_off)  # the dead ones are not put off
 
     def _dead(self, plan: Plan, d: Destination, why: str, keep_claim: bool = False) -> None:
         plan.dead.append((d, why))
