@@ -34,6 +34,7 @@ REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 FIELDS = ("campaign", "text", "sender", "provider", "send_at", "window", "phone_column",
           "delimiter")  # fmt: skip
+REQUIRED = frozenset({"campaign", "text"})
 MAX_RECIPIENTS_JSON = 100_000  # more: upload a CSV
 LIST_LIMIT, LIST_MAX = 100, 1000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -99,10 +100,7 @@ async def _from_json(request: web.Request) -> ImportReport:
 
 
 def _fields(data: dict[str, Any]) -> dict[str, str]:
-    out = {name: text(data, name) for name in FIELDS}
-    for name in ("campaign", "text"):
-        text(data, name, required=True)
-    return out
+    return {name: text(data, name, required=name in REQUIRED) for name in FIELDS}
 
 
 async def _from_csv(request: web.Request, raw: dict[str, Any], path: Path) -> ImportReport:
