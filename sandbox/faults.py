@@ -50,8 +50,11 @@ class FaultInjector:
 
     def times_out(self) -> bool:
         """Whether this (accepted) request should hang or drop instead of answering."""
-        share = self.settings.timeout_share
-        return share > 0 and self.state.rng_faults.random() < share
+        s, state = self.settings, self.state
+        state.accepted_requests += 1
+        if s.timeout_every > 0 and state.accepted_requests % s.timeout_every == 0:
+            return True
+        return s.timeout_share > 0 and state.rng_faults.random() < s.timeout_share
 
     def injected_status(self, to: str) -> str | None:
         """A rejection to inject for this number, counting down the rule's `times`."""

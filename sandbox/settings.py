@@ -35,6 +35,8 @@ class FaultSettings:
     jitter_ms: float = 0.0  # plus uniform(0, jitter_ms)
     error_share: float = 0.0  # HTTP 500, decided before accepting anything
     timeout_share: float = 0.0  # accept and record, then hang or drop the connection
+    timeout_every: int = 0  # plus every Nth accepted request times out (0: off); unlike the
+    # share, it cannot come out as none in a short run
     timeout_mode: str = "sleep"  # "sleep" (answer after timeout_sleep_s) | "drop"
     timeout_sleep_s: float = 35.0  # longer than the client's timeout
     throttle_every: int = 0  # every Nth send request starts a 429 burst (0: off)

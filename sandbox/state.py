@@ -92,6 +92,7 @@ class SandboxState:
         self.requests: Counter[str] = Counter()  # per endpoint
         self.http: Counter[int] = Counter()  # answers per HTTP status
         self.send_requests = 0  # requests to the send endpoints (for throttle_every)
+        self.accepted_requests = 0  # of them, those asked whether to time out (timeout_every)
         self.destinations_received = 0
         self.accepted: dict[str, int] = {}  # messageId -> times accepted
         self.rejected_ids: dict[str, int] = {}  # client messageId -> times answered rejected

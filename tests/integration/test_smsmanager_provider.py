@@ -89,7 +89,7 @@ def test_campaign_sent_exactly_once(r: redis.Redis, redis_url: str, stack: Stack
 def test_faults_no_double_sends(r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path,
                                 mode: str, text: str) -> None:  # fmt: skip
     base = stack.sandbox(provider=PROVIDER)
-    sandbox_set(base, "faults", {"error_share": 0.3, "timeout_share": 0.08, "timeout_mode": mode,
+    sandbox_set(base, "faults", {"error_share": 0.3, "timeout_every": 8, "timeout_mode": mode,
                                  "timeout_sleep_s": 2.5})  # fmt: skip
     stack.workers(processes=2, threads=8, **WORKER_ENV)
     n = 1000
