@@ -128,7 +128,7 @@ def import_campaign(redis_url: str, base: str, tmp_path: Path, campaign: str, n:
 def test_faults_every_message_accepted_once(r: redis.Redis, redis_url: str, stack: Stack,
                                             tmp_path: Path, mode: str) -> None:  # fmt: skip
     base = stack.sandbox()
-    sandbox_set(base, "faults", {"error_share": 0.3, "timeout_share": 0.05, "timeout_mode": mode,
+    sandbox_set(base, "faults", {"error_share": 0.3, "timeout_every": 20, "timeout_mode": mode,
                                  "timeout_sleep_s": 2.5, "throttle_every": 25,
                                  "throttle_burst": 3, "retry_after_s": 1})  # fmt: skip
     stack.workers(processes=2, threads=8, **WORKER_ENV)

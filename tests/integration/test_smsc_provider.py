@@ -84,7 +84,7 @@ def test_faults_no_double_sends(r: redis.Redis, redis_url: str, stack: Stack, tm
     # unit tests check it), as is the cap on concurrent requests (a hung request still
     # counts at the gateway after the worker gave up on it)
     sandbox_set(base, "smsc", {"mass_status_per_window": 0, "concurrency": 0})
-    sandbox_set(base, "faults", {"error_share": 0.3, "timeout_share": 0.1, "timeout_mode": mode,
+    sandbox_set(base, "faults", {"error_share": 0.3, "timeout_every": 10, "timeout_mode": mode,
                                  "timeout_sleep_s": 2.0, "latency_ms": 20})  # fmt: skip
     stack.workers(processes=2, threads=8, **WORKER_ENV)
     n = 3000
