@@ -9,8 +9,10 @@ takes the time from the call to the sandbox receiving the PIN request (the
 sandbox's arrival wall time, `/_sandbox/state?pins=1`) and the whole call, and
 prints median and p99 of both, with the campaign's parts/s meanwhile.
 
-The account rate (--rate, SMS_RATE) is shared as the product runs it: the
-campaign gets (1 - --share) of it, OTPs the rest (SMS_TRANSACTIONAL_SHARE).
+First the campaign runs alone for --alone seconds and its parts/s is printed as a
+share of SMS_RATE (the idle transactional share is lent to it: target >= 97%);
+then the OTPs run alongside it (target p99 < 1 s).  The account rate (--rate,
+SMS_RATE) is shared as the product runs it (SMS_TRANSACTIONAL_SHARE, --share).
 --flush empties the Redis database at the end (it holds the whole campaign).
 """
 
@@ -52,6 +54,7 @@ def args() -> argparse.Namespace:
     p.add_argument("--interval", type=float, default=0.1, help="seconds between OTP sends")
     p.add_argument("--rate", default="1000/1s", help="SMS_RATE of the account")
     p.add_argument("--share", default="0.2", help="SMS_TRANSACTIONAL_SHARE")
+    p.add_argument("--alone", type=float, default=10.0, help="seconds of campaign alone")
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--flush", action="store_true", help="FLUSHDB the Redis database at the end")
@@ -99,6 +102,17 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+def alone(base: str, seconds: float, rate: Rate) -> None:
+    """The campaign's parts/s over `seconds` of no OTP traffic, against SMS_RATE."""
+    first = int(time.time()) + 1
+    time.sleep(seconds)
+    pps = {int(k): v for k, v in state(base)["partsPerSecond"].items()}
+    window = [pps.get(s, 0) for s in range(first, int(time.time()))]
+    mean = statistics.mean(window)
+    print(f"campaign alone ({len(window)} s): median {statistics.median(window):.0f} parts/s, "
+          f"mean {mean:.1f} = {100 * mean / rate.per_second:.1f}% of SMS_RATE {rate}")  # fmt: skip
+
+
 def report(base: str, sent: list[tuple[str, float, float]], client: redis.Redis) -> None:
     arrivals = {r["pinId"]: r["wall"] for r in state(base, pins=1)["otp"]["requests"]
                 if r["kind"] == "send" and r["status"] == 200}  # fmt: skip
@@ -139,6 +153,7 @@ def main() -> None:
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             wait_sending(client)
             time.sleep(2.0)  # past the first burst: measure the steady state
+            alone(base, a.alone, rate)
             sent = probe(settings, a.otps, a.interval)
             report(base, sent, client)
             importer.terminate()

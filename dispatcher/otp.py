@@ -6,7 +6,7 @@ are its synchronous faces.  A send:
 1. checks the per-phone and per-application send logs (`OTP_SEND_PER_PHONE`,
    `OTP_SEND_PER_APP`, exact sliding logs in Redis): over them -> OtpLimited;
 2. takes one part of the transactional share of the account throughput
-   (`core.limits.buckets.account_bucket(..., transactional=True)`): a wait under
+   (`core.limits.buckets.account_buckets(..., transactional=True)`): a wait under
    `THROUGHPUT_MAX_WAIT_MS` is slept, a longer one -> OtpLimited;
 3. calls POST /2fa/1/pin synchronously (the caller needs the pinId);
 4. keeps a small PIN record (`sms:otp:pin:{pinId}`: phone, application, attempts
@@ -33,7 +33,7 @@ from config import settings as config
 from core import keys
 from core.errors import GatewayThrottled, OtpLimited, OtpNotFound
 from core.limits import AsyncLimiter
-from core.limits.buckets import account_bucket
+from core.limits.buckets import account_buckets
 from core.outcomes import Event, State, arecord
 from dispatcher.numbers import normalise
 from providers.ants.otp import AntsOtp
@@ -133,14 +133,12 @@ class Otp:
     async def _throughput(self) -> None:
         """One part of the transactional share; short waits are slept."""
         s = self.settings
-        bucket = account_bucket(s.rate, s.burst, s.transactional_share, transactional=True)
-        if bucket is None:
-            return
         take = self.limiter.throughput
-        while wait := (await take(bucket.name, bucket.rate, bucket.burst, [1]))[0]:
-            if wait >= THROUGHPUT_MAX_WAIT_MS:
-                raise OtpLimited(f"throughput {bucket.rate} ({bucket.name})", wait / 1000)
-            await asyncio.sleep(wait / 1000)
+        for b in account_buckets(s.rate, s.burst, s.transactional_share, transactional=True):
+            while wait := (await take(b.name, b.rate, b.burst, [1], b.reserve))[0]:
+                if wait >= THROUGHPUT_MAX_WAIT_MS:
+                    raise OtpLimited(f"throughput {b.rate} ({b.name})", wait / 1000)
+                await asyncio.sleep(wait / 1000)
 
     @staticmethod
     async def _gateway(call: Awaitable[T]) -> T:

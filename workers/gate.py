@@ -25,14 +25,10 @@ between our decision and the gateway's arrival varies by request, and a
 message we admit just as an old one leaves our window must not reach the
 gateway before the old one leaves the gateway's window.
 
-Transactional share: with `SMS_TRANSACTIONAL_SHARE` = s > 0 the account rate is
-split into two GCRA buckets, `account:campaign` at rate * (1 - s) and
-`account:transactional` at rate * s (the `transactional` queue and the OTP
-API).  The buckets never exceed the account rate together, and no amount of
-campaign traffic can take the transactional share, so an OTP waits at most
-one emission interval of its own bucket (25 ms at 200/1s and s = 0.2).  The
-price: an idle transactional share is not lent to campaigns.  With s = 0 both
-share one bucket, `account`.
+Transactional share (`SMS_TRANSACTIONAL_SHARE` = s): a priority within the one
+account bucket, see `core.limits.buckets`.  Campaigns leave ceil(burst * s) units
+of the burst free for the `transactional` queue and OTPs, which are capped at
+rate * s; an idle share is lent to campaigns (they get the whole rate).
 
 Waits answered for throughput are aligned on bursts: a refused destination is
 told to come back when a whole burst is free (not when its single part is), so
@@ -49,7 +45,7 @@ from typing import NamedTuple
 from config.settings import Settings
 from core.batch import Batch, Destination
 from core.limits import AsyncLimiter, Limit
-from core.limits.buckets import Bucket, account_bucket, sender_bucket
+from core.limits.buckets import Bucket, account_buckets, sender_bucket
 from core.sms import count_parts
 from providers.registry import Profile
 
@@ -130,8 +126,8 @@ class Gate:
 
     def _buckets(self, batch: Batch) -> list[Bucket]:
         s = self.settings
-        account = account_bucket(s.rate, s.burst, s.transactional_share, batch.transactional)
-        found = (sender_bucket(s.sender_rate, batch.sender), account)
+        account = account_buckets(s.rate, s.burst, s.transactional_share, batch.transactional)
+        found = (sender_bucket(s.sender_rate, batch.sender), *account)
         return [replace(b, name=f"{self.provider}:{b.name}") if self.provider else b
                 for b in found if b is not None]  # fmt: skip
 
@@ -155,7 +151,8 @@ class Gate:
         self, batch: Batch, bucket: Bucket, dests: list[Destination]
     ) -> tuple[list[Destination], list[Held]]:
         costs = [parts(batch.text_of(d)) for d in dests]
-        waits = await self.limiter.throughput(bucket.name, bucket.rate, bucket.burst, costs)
+        waits = await self.limiter.throughput(bucket.name, bucket.rate, bucket.burst, costs,
+                                              bucket.reserve)  # fmt: skip
         waits = burst_aligned(waits, bucket)
         why = f"throughput: {bucket.rate} SMS parts ({bucket.name})"
         held = [Held(d, w, why, paced=True) for d, w in zip(dests, waits, strict=True) if w > 0]

@@ -4,7 +4,11 @@
 -- ARGV[1]  emission interval: µs per cost unit at the steady rate (may be fractional)
 -- ARGV[2]  burst: units allowed at once beyond the steady rate (a fresh bucket
 --          admits burst + 1 units immediately)
--- ARGV[3..] one cost per item (SMS parts), decided in order
+-- ARGV[3]  reserve: units of the burst this caller must leave free (0..burst) for
+--          traffic that asks with a smaller reserve: a lower priority.  Campaigns ask
+--          with the transactional share's reserve, OTPs with 0, so an OTP finds room
+--          at once while campaigns still get the whole rate when no OTP comes.
+-- ARGV[4..] one cost per item (SMS parts), decided in order
 --
 -- Returns one wait per item in ms: 0 = allowed now (and counted), else try again
 -- after that many ms.  ORDER IS KEPT: once an item is refused every later item is
@@ -24,7 +28,7 @@ local EPSILON_US = 0.001 -- float noise from fractional intervals is not a wait
 
 local key = KEYS[1]
 local emission = tonumber(ARGV[1])
-local tolerance = emission * (tonumber(ARGV[2]) + 1)
+local tolerance = emission * (tonumber(ARGV[2]) + 1 - tonumber(ARGV[3]))
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
@@ -35,7 +39,7 @@ local admitted_ahead = nil
 
 local waits = {}
 local refused = false
-for i = 3, #ARGV do
+for i = 4, #ARGV do
     local increment = emission * tonumber(ARGV[i])
     local wait = ahead + math.min(increment, tolerance) - tolerance
     if refused or wait > EPSILON_US then

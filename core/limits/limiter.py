@@ -42,9 +42,10 @@ class Limiter:
     def _run(self, call: ScriptCall[T]) -> T:
         return call.decode([] if call.empty else _send(self.client, call))
 
-    def throughput(self, name: str, rate: Limit, burst: int, costs: Sequence[int]) -> list[int]:
+    def throughput(self, name: str, rate: Limit, burst: int, costs: Sequence[int],
+                   reserve: int = 0) -> list[int]:  # fmt: skip
         """GCRA: waits for items costing `costs` units (SMS parts); order kept (see gcra.lua)."""
-        return self._run(plan.throughput(name, rate, burst, costs))
+        return self._run(plan.throughput(name, rate, burst, costs, reserve))
 
     def windows(self, items: Sequence[Windows]) -> list[int]:
         """Exact sliding logs: each item is a list of (key, Limit), keys from core.keys."""
@@ -95,9 +96,9 @@ class AsyncLimiter:
         return call.decode([] if call.empty else await _send(self.client, call))
 
     async def throughput(
-        self, name: str, rate: Limit, burst: int, costs: Sequence[int]
+        self, name: str, rate: Limit, burst: int, costs: Sequence[int], reserve: int = 0
     ) -> list[int]:
-        return await self._run(plan.throughput(name, rate, burst, costs))
+        return await self._run(plan.throughput(name, rate, burst, costs, reserve))
 
     async def windows(self, items: Sequence[Windows]) -> list[int]:
         return await self._run(plan.windows(items))

@@ -54,16 +54,20 @@ def _nothing(decode: Callable[[Any], T]) -> ScriptCall[T]:
     return ScriptCall("", [], [], decode, empty=True)
 
 
-def throughput(name: str, rate: Limit, burst: int, costs: Sequence[int]) -> ScriptCall[list[int]]:
-    """GCRA over `keys.gcra(name)`: `rate.attempts` units per `rate.window_ms`, plus `burst`."""
+def throughput(name: str, rate: Limit, burst: int, costs: Sequence[int],
+               reserve: int = 0) -> ScriptCall[list[int]]:  # fmt: skip
+    """GCRA over `keys.gcra(name)`: `rate.attempts` units per `rate.window_ms`, plus `burst`,
+    of which this caller leaves `reserve` units free (see gcra.lua)."""
     if burst < 0:
         raise ValueError(f"burst must be >= 0, not {burst}")
+    if not 0 <= reserve <= burst:
+        raise ValueError(f"reserve must be between 0 and the burst ({burst}), not {reserve}")
     if any(cost < 1 for cost in costs):
         raise ValueError("every cost must be >= 1 (SMS parts)")
     if not costs:
         return _nothing(_waits)
     emission_us = Rate(rate.attempts, rate.window_ms).emission_us
-    args: list[Arg] = [repr(emission_us), burst, *costs]
+    args: list[Arg] = [repr(emission_us), burst, reserve, *costs]
     return ScriptCall("gcra", [keys.gcra(name)], args, _waits)
 
 

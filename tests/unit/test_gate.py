@@ -22,10 +22,9 @@ from core.errors import ConfigError
 from core.limits import AsyncLimiter, Limit, Rate
 from core.limits.buckets import (
     ACCOUNT,
-    CAMPAIGN_BUCKET,
     TRANSACTIONAL_BUCKET,
     Bucket,
-    account_bucket,
+    account_buckets,
 )
 from core.queues import QUEUES
 from providers.ants import PROFILE as ANTS
@@ -73,7 +72,7 @@ def test_everything_admitted_in_one_call_per_limit() -> None:
     gate, limiter = gate_for(rate=Rate(1000, 1000), burst=2000)
     admitted, held = asyncio.run(gate(make_batch(500)))
     assert len(admitted) == 500 and held == []
-    assert limiter.calls == {"flooding": 1, f"throughput:{CAMPAIGN_BUCKET}": 1}
+    assert limiter.calls == {"flooding": 1, f"throughput:{ACCOUNT}": 1}
 
 
 def test_costs_are_sms_parts() -> None:
@@ -109,21 +108,18 @@ def test_throughput_checks_only_what_flooding_admitted_and_recheck_keeps_the_slo
         assert h2 and "throughput" in h2[0][2]  # refused by throughput, not by flooding
 
     asyncio.run(go())
-    assert limiter.calls == {"flooding": 1, f"throughput:{CAMPAIGN_BUCKET}": 2}
+    assert limiter.calls == {"flooding": 1, f"throughput:{ACCOUNT}": 2}
 
 
-def test_transactional_share_splits_the_account_into_two_buckets() -> None:
+def test_transactional_share_is_a_reserve_in_the_account_bucket_and_a_cap() -> None:
     rate = Rate(200, 1000)
-    campaign, transactional = (
-        account_bucket(rate, 20, 0.2, False),
-        account_bucket(rate, 20, 0.2, True),
-    )
-    assert campaign is not None and transactional is not None
-    assert (campaign.name, campaign.rate.per_second, campaign.burst) == (CAMPAIGN_BUCKET, 160, 16)
-    assert (transactional.name, transactional.rate.per_second) == (TRANSACTIONAL_BUCKET, 40)
-    shared = account_bucket(rate, None, 0, True)
-    assert shared == Bucket(ACCOUNT, rate, 20)  # default burst: 0.1 s of the rate
-    assert account_bucket(None, None, 0.2, False) is None
+    [campaign] = account_buckets(rate, 20, 0.2, False)
+    cap, account = account_buckets(rate, 20, 0.2, True)
+    assert campaign == Bucket(ACCOUNT, rate, 20, reserve=4)  # the whole rate, 4 parts left free
+    assert account == Bucket(ACCOUNT, rate, 20)  # transactional may use those 4
+    assert (cap.name, cap.rate.per_second, cap.burst) == (TRANSACTIONAL_BUCKET, 40, 4)
+    assert account_buckets(rate, None, 0, True) == [Bucket(ACCOUNT, rate, 20)]  # 0.1 s of rate
+    assert account_buckets(None, None, 0.2, False) == []
 
 
 def test_a_saturated_campaign_bucket_does_not_delay_transactional() -> None:
@@ -131,7 +127,7 @@ def test_a_saturated_campaign_bucket_does_not_delay_transactional() -> None:
 
     async def go() -> None:
         _, held = await gate(make_batch(200))
-        assert held  # the campaign share is used up
+        assert held  # the campaign took all it may: the burst less the reserve
         admitted, held = await Gate(gate.limiter, gate.settings, ANTS)(
             make_batch(1, transactional=True, seq=1)
         )

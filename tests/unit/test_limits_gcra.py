@@ -77,6 +77,26 @@ def test_sustained_rate_never_exceeds_burst_plus_elapsed(limiter: Limiter) -> No
     assert BURST + 1 <= admitted <= BURST + 1 + elapsed_ms / T_MS + 2
 
 
+def test_a_reserve_is_left_free_for_callers_without_one(limiter: Limiter) -> None:
+    # campaigns ask with a reserve of 3: they stop 3 units short of the burst...
+    waits = limiter.throughput("acct", RATE, BURST, [1] * (BURST + 1), 3)
+    assert waits[: BURST - 2] == [0] * (BURST - 2) and all(w > 0 for w in waits[BURST - 2 :])
+    # ...which an OTP (no reserve) then takes at once, and no more
+    assert limiter.throughput("acct", RATE, BURST, [1] * 4) == [0, 0, 0, T_MS]
+
+
+def test_a_reserve_costs_no_rate(limiter: Limiter) -> None:
+    """With nobody else asking, a caller with a reserve still gets the whole rate."""
+    limiter.throughput("acct", RATE, BURST, [1] * BURST, 3)  # the burst, less the reserve
+    admitted = 0
+    started = time.monotonic()
+    while time.monotonic() - started < 0.5:
+        admitted += limiter.throughput("acct", RATE, BURST, [1], 3) == [0]
+        time.sleep(0.001)
+    per_s = admitted / (time.monotonic() - started)
+    assert per_s >= 0.9 * RATE.per_second, per_s  # 200/s: the reserve was never taken
+
+
 def test_buckets_are_separate_per_name(limiter: Limiter) -> None:
     assert limiter.throughput("a", RATE, 0, [1, 1]) == [0, T_MS]
     assert limiter.throughput("b", RATE, 0, [1, 1]) == [0, T_MS]
@@ -117,3 +137,5 @@ def test_empty_batches_and_bad_arguments(limiter: Limiter, script_calls: list[st
         limiter.throughput("acct", RATE, -1, [1])
     with pytest.raises(ValueError):
         limiter.throughput("acct", RATE, 0, [1, 0])
+    with pytest.raises(ValueError):
+        limiter.throughput("acct", RATE, 2, [1], 3)  # a reserve beyond the burst
