@@ -51,7 +51,7 @@ def run(url: str, producers: int, producer_kind: str) -> tuple[int, float]:
             broker = RedisBroker(url=url, heartbeat_timeout=HEARTBEAT_MS)
             broker.declare_queue(CAMPAIGN_QUEUE)
         else:
-            broker = make_producer(url)
+            broker = make_producer("", url)
             assert isinstance(broker, ProducerBroker)
         enqueue_batch(broker, {"c": "bench", "d": []})
     time.sleep(HEARTBEAT_MS / 1000 + 0.5)  # every producer now looks dead

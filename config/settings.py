@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from core.errors import ConfigError
+from core.errors import ConfigError, redact_url
 from core.limits.plan import (
     OTP_SEND_PER_APP,
     OTP_SEND_PER_PHONE,
@@ -44,6 +44,7 @@ DEFAULT_PIN_TTL_MS = 15 * 60_000
 MAX_CONCURRENCY = 1000
 SECRET_FIELDS = frozenset({"ants_password", "ants_api_key", "webhook_password",
                            "smsmanager_api_key", "smsc_password"})  # fmt: skip
+BROKER_SCHEMES = ("amqp://", "amqps://", "redis://", "rediss://", "unix://")
 SENDER_RE = re.compile(r"^\S{1,15}$")  # plausible anywhere; each provider checks its own rule
 DEFAULT_PROVIDER = "ants"
 DEFAULT_SMSMANAGER_BASE_URL = "https://http-api.smsmanager.cz"
@@ -81,6 +82,7 @@ class Route:
 @dataclass(frozen=True)
 class Settings:
     redis_url: str = ""
+    broker_url: str = ""  # SMS_BROKER_URL: the queues' broker (amqp:// or redis://); "": REDIS_URL
     ants_base_url: str = DEFAULT_ANTS_BASE_URL
     ants_username: str = ""
     ants_password: str = ""
@@ -146,6 +148,8 @@ class Settings:
         for f in fields(self):
             value = getattr(self, f.name)
             value = str(value) if isinstance(value, Limit) else value
+            if f.name.endswith("_url") and value:
+                value = redact_url(value)
             out[f.name] = "***" if f.name in SECRET_FIELDS and value else value
         return out
 
@@ -305,6 +309,7 @@ def _content_type(name: str, raw: str) -> str:
 # variable -> (Settings field, parser(variable, raw value))
 _PARSERS = {
     "REDIS_URL": ("redis_url", lambda n, v: _url(n, v, ("redis://", "rediss://", "unix://"))),
+    "SMS_BROKER_URL": ("broker_url", lambda n, v: _url(n, v, BROKER_SCHEMES)),
     "ANTS_BASE_URL": ("ants_base_url", lambda n, v: _url(n, v, ("http://", "https://"))),
     "ANTS_USERNAME": ("ants_username", lambda n, v: v),
     "ANTS_PASSWORD": ("ants_password", lambda n, v: v),

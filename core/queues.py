@@ -1,4 +1,11 @@
-"""The dramatiq broker: Redis, orjson messages, AsyncIO, fast recovery of a dead worker's work.
+"""The dramatiq broker: Redis or RabbitMQ, orjson messages, AsyncIO, fast recovery of a dead
+worker's work.
+
+Which broker: `SMS_BROKER_URL` (amqp://... for RabbitMQ, redis://... for a Redis of its
+own), else the Redis of REDIS_URL.  Only the queues move: every state, limit and
+stream stays in REDIS_URL's Redis.  With RabbitMQ a dead worker's unacked messages
+go back on their queue as soon as its connection drops (no heartbeat roll), and
+producers publish with confirms, so an enqueue that returned is on the broker.
 
 Recovery: dramatiq's Redis broker requeues the unacked messages of a worker whose
 heartbeat is older than `heartbeat_timeout`, during "maintenance", which runs on
@@ -36,6 +43,7 @@ import dramatiq
 import orjson
 import redis
 import redis.asyncio.retry
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.encoder import Encoder
 from dramatiq.middleware import AsyncIO
@@ -55,6 +63,7 @@ TRANSACTIONAL_ACTOR = "send_transactional"
 OUTAGE_BACKOFF_BASE_S = 0.05
 OUTAGE_BACKOFF_CAP_S = 2.0
 OUTAGE_LOG_EVERY = 25  # failures between two "still unreachable" warnings (~50 s)
+AMQP_SCHEMES = ("amqp://", "amqps://")
 
 
 class OrjsonEncoder(Encoder):
@@ -98,16 +107,27 @@ class ProducerBroker(RedisBroker):
         pipe.execute()
 
 
-def _check(redis_url: str) -> None:
-    if not redis_url:
+def _url(broker_url: str, redis_url: str) -> str:
+    if not (broker_url or redis_url):
         raise ConfigError("REDIS_URL", "not set: workers need the Redis URL the producer uses")
+    return broker_url or redis_url
 
 
-def make_broker(redis_url: str, heartbeat_timeout_ms: int, maintenance_chance: int) -> RedisBroker:
-    """The workers' RedisBroker on REDIS_URL with the AsyncIO middleware, set as dramatiq's
-    global; its Redis commands ride through outages."""
-    _check(redis_url)
-    client = redis.Redis.from_url(redis_url, retry=outage_retry())
+def is_amqp(url: str) -> bool:
+    return url.startswith(AMQP_SCHEMES)
+
+
+def make_broker(broker_url: str, redis_url: str, heartbeat_timeout_ms: int,
+                maintenance_chance: int) -> dramatiq.Broker:  # fmt: skip
+    """The workers' broker (SMS_BROKER_URL, else REDIS_URL) with the AsyncIO middleware, set
+    as dramatiq's global; a Redis broker's commands ride through outages."""
+    url = _url(broker_url, redis_url)
+    if is_amqp(url):
+        rabbit = RabbitmqBroker(url=url, confirm_delivery=True)
+        rabbit.add_middleware(AsyncIO())
+        _declare(rabbit)
+        return rabbit
+    client = redis.Redis.from_url(url, retry=outage_retry())
     broker = RedisBroker(
         client=client,
         namespace=BROKER_NAMESPACE,
@@ -119,15 +139,43 @@ def make_broker(redis_url: str, heartbeat_timeout_ms: int, maintenance_chance: i
     return broker
 
 
-def make_producer(redis_url: str) -> ProducerBroker:
-    """A broker for producers: enqueue only, no heartbeat, fails fast if Redis is down."""
-    _check(redis_url)
-    broker = ProducerBroker(url=redis_url, namespace=BROKER_NAMESPACE)
+def make_producer(broker_url: str, redis_url: str) -> dramatiq.Broker:
+    """A broker for producers: enqueue only (no heartbeat on Redis), fails fast if the broker
+    is down; on RabbitMQ each publish waits for the broker's confirm."""
+    url = _url(broker_url, redis_url)
+    broker: dramatiq.Broker
+    if is_amqp(url):
+        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+    else:
+        broker = ProducerBroker(url=url, namespace=BROKER_NAMESPACE)
     _declare(broker)
     return broker
 
 
-def _declare(broker: RedisBroker) -> None:
+def queue_depths(broker: dramatiq.Broker) -> dict[str, tuple[int, int]]:
+    """Batches on each queue: (ready, delayed), read from the broker in use."""
+    out = {}
+    for q in QUEUES:
+        if isinstance(broker, RabbitmqBroker):
+            ready, delayed, _dead = broker.get_queue_message_counts(q)
+        else:
+            client, ns = broker.client, broker.namespace  # type: ignore[attr-defined]
+            ready, delayed = client.llen(f"{ns}:{q}"), client.hlen(f"{ns}:{q}.DQ.msgs")
+        out[q] = (int(ready), int(delayed))
+    return out
+
+
+def beats(broker: dramatiq.Broker) -> bool:
+    """Whether the broker needs the workers' own heartbeat (Redis: see the module docstring)."""
+    return isinstance(broker, RedisBroker)
+
+
+def served(broker: dramatiq.Broker) -> bool:
+    """Whether the broker is one the product runs on (not an in-memory test broker)."""
+    return isinstance(broker, (RedisBroker, RabbitmqBroker))
+
+
+def _declare(broker: dramatiq.Broker) -> None:
     dramatiq.set_encoder(OrjsonEncoder())
     dramatiq.set_broker(broker)
     for queue in QUEUES:

@@ -48,13 +48,21 @@ def _settings(settings: config.Settings | None) -> config.Settings:
 _brokers: dict[str, Any] = {}
 
 
-def enqueuer(settings: config.Settings) -> Any:
-    """enqueue(batch_dict) on a producer broker made once per Redis URL."""
-    from core.queues import enqueue_batch, make_producer
+def producer(settings: config.Settings) -> Any:
+    """The producer broker of these settings, made once per broker (SMS_BROKER_URL/REDIS_URL)."""
+    from core.queues import make_producer
 
-    if settings.redis_url not in _brokers:
-        _brokers[settings.redis_url] = make_producer(settings.redis_url)
-    broker = _brokers[settings.redis_url]
+    where = settings.broker_url or settings.redis_url
+    if where not in _brokers:
+        _brokers[where] = make_producer(settings.broker_url, settings.redis_url)
+    return _brokers[where]
+
+
+def enqueuer(settings: config.Settings) -> Any:
+    """enqueue(batch_dict) on the producer broker."""
+    from core.queues import enqueue_batch
+
+    broker = producer(settings)
     return lambda batch: enqueue_batch(broker, batch)
 
 

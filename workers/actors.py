@@ -51,7 +51,8 @@ EXHAUSTED_ACTOR = "batch_exhausted"
 
 settings = config.load()
 registry.check(settings)
-broker = make_broker(settings.redis_url, settings.heartbeat_timeout_ms, settings.maintenance_chance)
+broker = make_broker(settings.broker_url, settings.redis_url, settings.heartbeat_timeout_ms,
+                     settings.maintenance_chance)  # fmt: skip
 if settings.metrics_port:
     metrics.install(broker, settings.metrics_port)
 broker.add_middleware(runtime.Runtime(settings))

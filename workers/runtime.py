@@ -45,13 +45,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import redis
 import redis.asyncio as aioredis
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread
 from dramatiq.middleware import Middleware
 
 from config.settings import Settings
 from core import clock, schedule
-from core.queues import CAMPAIGN_QUEUE, async_outage_retry, enqueue_batch
+from core.queues import (
+    CAMPAIGN_QUEUE,
+    async_outage_retry,
+    beats,
+    enqueue_batch,
+    outage_retry,
+    served,
+)
 from core.redis_pool import async_redis
 from workers.metrics import METRICS
 
@@ -117,8 +125,10 @@ class Runtime(Middleware):
         if self.settings.metrics_port:
             METRICS.start()  # after dramatiq's Prometheus middleware set up multiprocess mode
         _current = _loop().run_coroutine(self._open(broker))
-        threading.Thread(target=self._heartbeat, args=(broker,), daemon=True).start()
-        threading.Thread(target=self._release, args=(broker,), daemon=True).start()
+        if beats(broker):
+            threading.Thread(target=self._heartbeat, args=(broker,), daemon=True).start()
+        if served(broker):
+            threading.Thread(target=self._release, args=(broker,), daemon=True).start()
 
     async def _open(self, broker: Any) -> Context:
         connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
@@ -152,10 +162,9 @@ class Runtime(Middleware):
                 log.warning("heartbeat failed: %r", exc)
 
     def _release(self, broker: Any) -> None:
-        """Put scheduled batches that are due on the queue (core.schedule)."""
-        client = getattr(broker, "client", None)  # the RedisBroker's, which rides out outages
-        if client is None:  # a broker without Redis (tests' StubBroker) keeps no schedule
-            return
+        """Put scheduled batches that are due on the queue (core.schedule), kept in REDIS_URL's
+        Redis whatever the broker; the client rides out outages."""
+        client = redis.Redis.from_url(self.settings.redis_url, retry=outage_retry())
         while not self._stop.wait(RELEASE_EVERY_S):
             if self.stopping.is_set():
                 return

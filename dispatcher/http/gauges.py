@@ -15,15 +15,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import dramatiq
 import redis
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from core import keys
-from core.queues import BROKER_NAMESPACE, QUEUES
+from core.queues import queue_depths
+from dispatcher.api import producer
 from dispatcher.http.board import newest
-from dispatcher.http.state import CLIENT, call
+from dispatcher.http.state import CLIENT, SETTINGS, call
 from dispatcher.reports import latency
 from providers import registry
 
@@ -31,16 +33,16 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 
 
 class RedisCollector:
-    def __init__(self, client: redis.Redis) -> None:
-        self.client = client
+    def __init__(self, client: redis.Redis, broker: dramatiq.Broker) -> None:
+        self.client, self.broker = client, broker
 
     def collect(self) -> Iterator[Any]:
         r = self.client
         depth = GaugeMetricFamily("sms_queue_depth", "Batches on the queues.",
                                   labels=["queue", "kind"])  # fmt: skip
-        for q in QUEUES:
-            depth.add_metric([q, "ready"], r.llen(f"{BROKER_NAMESPACE}:{q}"))
-            depth.add_metric([q, "delayed"], r.hlen(f"{BROKER_NAMESPACE}:{q}.DQ.msgs"))
+        for q, (ready, delayed) in queue_depths(self.broker).items():
+            depth.add_metric([q, "ready"], ready)
+            depth.add_metric([q, "delayed"], delayed)
         yield depth
         yield GaugeMetricFamily("sms_scheduled_batches", "Batches waiting in Redis.",
                                 value=self._scheduled())  # fmt: skip
@@ -80,7 +82,7 @@ class RedisCollector:
 
 def routes(app: web.Application) -> None:
     reg = CollectorRegistry()
-    reg.register(RedisCollector(app[CLIENT]))
+    reg.register(RedisCollector(app[CLIENT], producer(app[SETTINGS])))
     app[REGISTRY] = reg
     app.router.add_get("/metrics", serve)
 

@@ -368,5 +368,5 @@ def run(host: str, port: int, settings: Settings, *, insecure_no_auth: bool = Fa
 def _broker_enqueue(settings: Settings) -> Enqueue:
     from core.queues import enqueue_batch, make_producer
 
-    broker = make_producer(settings.redis_url)
+    broker = make_producer(settings.broker_url, settings.redis_url)
     return lambda batch, delay_ms: enqueue_batch(broker, batch, delay_ms)

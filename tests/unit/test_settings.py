@@ -30,6 +30,18 @@ def test_secrets_are_redacted_and_auth_header_built() -> None:
     assert load({"ANTS_API_KEY": "k1"}).auth_header == "App k1"
 
 
+def test_broker_url_takes_amqp_or_redis_and_hides_its_password() -> None:
+    s = load({"SMS_BROKER_URL": "amqp://guest:s3cret@127.0.0.1:5672/sms"})
+    assert s.broker_url == "amqp://guest:s3cret@127.0.0.1:5672/sms"
+    assert s.redacted()["broker_url"] == "amqp://guest:***@127.0.0.1:5672/sms"
+    assert "s3cret" not in repr(s.redacted())
+    assert load({"SMS_BROKER_URL": "redis://10.0.0.5:6379/0"}).broker_url.startswith("redis://")
+    assert load({}).broker_url == ""  # the queues stay on REDIS_URL
+    with pytest.raises(ConfigError) as e:
+        load({"SMS_BROKER_URL": "kafka://x"})
+    assert e.value.variable == "SMS_BROKER_URL"
+
+
 def test_delivery_report_settings() -> None:
     from config.settings import load
 
