@@ -7,7 +7,8 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 |---------------------------------------|--------|------------------------------------------------|
 | sms:outcomes                          | stream | every state change of every message            |
 | sms:campaigns                         | set    | ids of every campaign ever imported            |
-| sms:c:{campaign}:meta                 | hash   | sender, text, created, batches, rows, paused   |
+| sms:c:{campaign}:meta                 | hash   | sender, text, created, batches, rows, paused,  |
+|                                       |        | last_line (export's index of CSV lines)        |
 | sms:c:{campaign}:counts               | hash   | messages by state (queued, accepted, ...)      |
 | sms:c:{campaign}:numbers              | hash   | number -> first CSV line (dedupe, re-runnable) |
 | sms:c:{campaign}:enqueued             | bitmap | bit {seq} set once batch {seq} is enqueued     |
@@ -35,6 +36,8 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:apikeys                           | hash   | SHA-256 of an API key -> {name, scope, created} |
 | sms:idem:{caller}:{key}               | string | POST /v1/messages: body hash and messageId     |
 | sms:c:{campaign}:rejects              | list   | rejected CSV lines of an API import            |
+| sms:c:{campaign}:resent               | hash   | original messageId -> its resends (export)     |
+| sms:c:{campaign}:ids                  | zset   | send_sms messageIds -> enqueued, ms (export)   |
 | sms:c:{campaign}:dlr                  | hash   | delivery-report latency histogram (le -> n)    |
 | sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
 | sms:suppressed                        | set    | numbers never to send to again                 |
@@ -139,6 +142,16 @@ def idempotency(caller: str, key: str) -> str:
 def campaign_rejects(campaign: str) -> str:
     """Rejected lines (CSV) of a campaign imported through the HTTP API."""
     return f"{PREFIX}c:{campaign}:rejects"
+
+
+def campaign_resent(campaign: str) -> str:
+    """Export's index of resends: original messageId -> how many resends it has."""
+    return f"{PREFIX}c:{campaign}:resent"
+
+
+def campaign_ids(campaign: str) -> str:
+    """Export's index of the messages with no CSV line (send_sms), in enqueue order."""
+    return f"{PREFIX}c:{campaign}:ids"
 
 
 def campaign_dlr(campaign: str) -> str:

@@ -197,6 +197,10 @@ def send_sms(
         pipe.sadd(keys.CAMPAIGNS, spec.campaign)
         pipe.hincrby(keys.campaign_counts(spec.campaign), "queued", 1)
         pipe.hincrby(keys.campaign_meta(spec.campaign), "messages", 1)
+        listed, now = keys.campaign_ids(spec.campaign), clock.now_ms()
+        pipe.zadd(listed, {mid: now})  # export's index, kept as long as final states are
+        pipe.zremrangebyscore(listed, "-inf", now - s.final_ttl * 1000)
+        pipe.expire(listed, s.final_ttl)
         pipe.execute()
     return mid
 

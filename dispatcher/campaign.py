@@ -83,6 +83,7 @@ class Importer:
         self.rejects, self.progress = rejects, progress
         self.report = ImportReport(spec.campaign)
         self._check: list[tuple[int, str, str | None]] = []
+        self._last_line = 0  # the highest line with a message (export's index)
         self._fields: dict[int, Any] = {}  # fields of the rows in _check, for rejects
         self._ready: list[Destination] = []
         self._seq = 0
@@ -162,6 +163,7 @@ class Importer:
                 self._reject(line, self._phone_field, f"duplicate of line {int(owner)}", fields)
                 continue
             self.report.valid += 1
+            self._last_line = max(self._last_line, line)
             self._ready.append(Destination(ids.message_id(self.spec.campaign, line), number, text))
         self._check.clear()
         self._emit_ready(final=False)
@@ -209,8 +211,10 @@ class Importer:
         return lua.script(self.r, "enqueue_once", "dispatcher")(keys=keys_, args=args)  # type: ignore[no-any-return]
 
     def _finish(self) -> None:
-        rp = self.report
-        self.r.hset(keys.campaign_meta(rp.campaign), mapping={
+        rp, meta = self.report, keys.campaign_meta(self.report.campaign)
+        before = int(self.r.hget(meta, "last_line") or 0)  # a re-run with a shorter file
+        self.r.hset(meta, mapping={
             "rows": rp.rows, "valid": rp.valid, "invalid": rp.invalid,
             "duplicates": rp.duplicates, "batches": rp.batches, "imported": int(time.time()),
+            "last_line": max(before, self._last_line),
         })  # fmt: skip

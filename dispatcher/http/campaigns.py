@@ -10,10 +10,8 @@ idempotency: the same campaign sent again enqueues nothing new).
 
 from __future__ import annotations
 
-import contextlib
 import re
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +24,7 @@ from core.errors import InputError
 from dispatcher import api, control
 from dispatcher.campaign import ImportReport
 from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text
-from dispatcher.reports import latency
-from dispatcher.reports.export import export
+from dispatcher.reports import export, latency
 
 UPLOAD_CHUNK = 256 * 1024
 REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
@@ -229,26 +226,15 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
     campaign = request.match_info["campaign"]
     r = client(request)
     await call(control.known, r, campaign)  # 404 when unknown
-    with _temp_csv() as path:
-        await call(_export_to, r, campaign, path)
-        response = _csv_response(f"{campaign}.csv")
-        await response.prepare(request)
-        with path.open("rb") as fh:
-            while chunk := fh.read(UPLOAD_CHUNK):
-                await response.write(chunk)
-        await response.write_eof()
+    it = export.pieces(r, campaign)
+    first = await call(next, it)  # the header and the first rows: errors still answer a problem
+    response = _csv_response(f"{campaign}.csv")
+    await response.prepare(request)
+    await response.write(first)
+    while (piece := await call(next, it, b"")) != b"":
+        await response.write(piece)
+    await response.write_eof()
     return response
-
-
-@contextlib.contextmanager
-def _temp_csv() -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="smsd-export-") as tmp:
-        yield Path(tmp) / "export.csv"
-
-
-def _export_to(r: redis.Redis, campaign: str, path: Path) -> int:
-    with path.open("w", encoding="utf-8", newline="") as fh:
-        return export(r, campaign, fh)
 
 
 # -- operator control ------------------------------------------------------------------

@@ -4,16 +4,26 @@ Rows: messageId, to, state, status, error, attempt, updated (ISO 8601 UTC), in
 CSV line order (resends right after their original), through `SafeCsvWriter`
 (formula injection).
 
-Enumeration is a SCAN of `sms:m:{campaign}-*`: it walks the *whole* keyspace
-(O(all keys), in steps of SCAN_COUNT, without blocking Redis), and only finds
-messages whose state hash still exists (final ones live SMS_FINAL_TTL, 7 days by
-default).  The ids are sorted in memory (about 100 bytes each), then read with
-pipelined HMGETs.  Export soon after a campaign ends, or raise SMS_FINAL_TTL.
+Enumeration walks the campaign's own index, never the keyspace:
+
+* CSV lines: a campaign's messageIds are `{campaign}-{line}`, lines 1 to the meta's
+  `last_line` (the highest line an import took); a line without a message (a
+  rejected or duplicate row) is skipped.  A campaign imported before `last_line`
+  existed takes the highest line of its dedupe hash (`numbers`, one HSCAN).
+* resends: `sms:c:{campaign}:resent` maps an original to its resend count;
+* send_sms messages: the sorted set `sms:c:{campaign}:ids` (by enqueue time; entries
+  older than SMS_FINAL_TTL are trimmed as new ones come).
+
+Every chunk of READ_CHUNK ids is one pipelined read, and rows come out as they
+are read (`rows` is a generator), so memory stays flat however big the campaign.
+Only messages whose state hash still exists are found (final ones live
+SMS_FINAL_TTL, 7 days by default).
 """
 
 from __future__ import annotations
 
-import re
+import io
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
@@ -22,30 +32,13 @@ from dispatcher.csvout import SafeCsvWriter
 
 HEADER = ("messageId", "to", "state", "status", "error", "attempt", "updated")
 FIELDS = ("to", "state", "status", "error", "attempt", "ts")
-SCAN_COUNT = 1000
+FIRST_LINE = 1  # a file's line 1 is its header; rows given in code may start there
 READ_CHUNK = 1000
-_LINE = re.compile(r"-(\d+)$")
+SCAN_COUNT = 1000
 
 
 def _text(v: bytes | str | None) -> str:
     return v.decode() if isinstance(v, bytes) else (v or "")
-
-
-def message_ids(client: Any, campaign: str) -> list[str]:
-    """Every messageId of the campaign that still has a state hash, in line order."""
-    prefix = keys.message("")
-    found = []
-    for raw in client.scan_iter(match=keys.message(f"{campaign}-*"), count=SCAN_COUNT):
-        mid = _text(raw)[len(prefix) :]
-        if ":" not in mid and ids.campaign_of(mid) == campaign:  # not a marker, not "{c}-x-1"
-            found.append(mid)
-    return sorted(found, key=_order)
-
-
-def _order(mid: str) -> tuple[int, str, int]:
-    original, n = ids.original_of(mid)
-    line = _LINE.search(original)
-    return (int(line.group(1)) if line else -1, original, n)
 
 
 def _updated(ts: str) -> str:
@@ -54,17 +47,60 @@ def _updated(ts: str) -> str:
     return datetime.fromtimestamp(int(ts) / 1000, UTC).isoformat(timespec="seconds")
 
 
-def export(client: Any, campaign: str, fh: IO[str]) -> int:
-    """Write the campaign's CSV to fh; returns the number of rows (without the header)."""
-    writer = SafeCsvWriter(fh)
-    writer.writerow(HEADER)
-    mids = message_ids(client, campaign)
-    for i in range(0, len(mids), READ_CHUNK):
-        chunk = mids[i : i + READ_CHUNK]
+def last_line(client: Any, campaign: str) -> int:
+    """The highest CSV line of the campaign (0: none)."""
+    raw = client.hget(keys.campaign_meta(campaign), "last_line")
+    if raw is not None:
+        return int(raw)
+    lines = client.hscan_iter(keys.campaign_numbers(campaign), count=SCAN_COUNT)
+    return max((int(line) for _, line in lines), default=0)
+
+
+def message_ids(client: Any, campaign: str) -> Iterator[list[str]]:
+    """The campaign's messageIds in export order, in chunks (some may have no state)."""
+    last = last_line(client, campaign)
+    for start in range(FIRST_LINE, last + 1, READ_CHUNK):
+        originals = [ids.message_id(campaign, n) for n in range(start, min(start + READ_CHUNK,
+                                                                           last + 1))]  # fmt: skip
+        resent = client.hmget(keys.campaign_resent(campaign), originals)
+        yield [mid for o, n in zip(originals, resent, strict=True)
+               for mid in (o, *(f"{o}-r{k}" for k in range(1, int(n or 0) + 1)))]  # fmt: skip
+    listed = keys.campaign_ids(campaign)
+    for start in range(0, client.zcard(listed), READ_CHUNK):
+        yield [_text(m) for m in client.zrange(listed, start, start + READ_CHUNK - 1)]
+
+
+def rows(client: Any, campaign: str) -> Iterator[tuple[str, ...]]:
+    """One row per message that still has a state, in export order."""
+    for chunk in message_ids(client, campaign):
         pipe = client.pipeline(transaction=False)
         for mid in chunk:
             pipe.hmget(keys.message(mid), *FIELDS)
         for mid, values in zip(chunk, pipe.execute(), strict=True):
             to, state, status, error, attempt, ts = (_text(v) for v in values)
-            writer.writerow((mid, to, state, status, error, attempt, _updated(ts)))
-    return len(mids)
+            if state:
+                yield (mid, to, state, status, error, attempt, _updated(ts))
+
+
+def export(client: Any, campaign: str, fh: IO[str]) -> int:
+    """Write the campaign's CSV to fh; returns the number of rows (without the header)."""
+    writer = SafeCsvWriter(fh)
+    writer.writerow(HEADER)
+    n = 0
+    for n, row in enumerate(rows(client, campaign), 1):  # noqa: B007
+        writer.writerow(row)
+    return n
+
+
+def pieces(client: Any, campaign: str, size: int = 64 * 1024) -> Iterator[bytes]:
+    """The CSV in pieces of about `size` bytes, as rows are read (for streaming)."""
+    buf = io.StringIO()
+    writer = SafeCsvWriter(buf)
+    writer.writerow(HEADER)
+    for row in rows(client, campaign):
+        writer.writerow(row)
+        if buf.tell() >= size:
+            yield buf.getvalue().encode()
+            buf.seek(0)
+            buf.truncate()
+    yield buf.getvalue().encode()

@@ -123,6 +123,9 @@ class Resender:
         pipe = self.r.pipeline(transaction=True)
         for mid in new_ids:
             pipe.set(keys.resent_once(mid), 1, ex=MARKER_TTL)
+            original, n = ids.original_of(mid)
+            pipe.hset(keys.campaign_resent(campaign), original, n)  # export's index
+        pipe.expire(keys.campaign_resent(campaign), MARKER_TTL)
         pipe.hincrby(keys.campaign_counts(campaign), State.QUEUED.value, len(new_ids))
         pipe.hincrby(keys.campaign_meta(campaign), "messages", len(new_ids))
         pipe.hincrby(keys.campaign_meta(campaign), "resent", len(new_ids))

@@ -22,19 +22,19 @@ def test_sweep_status_export(
 ) -> None:
     monkeypatch.setenv("REDIS_URL", redis_url)
     r.sadd(keys.CAMPAIGNS, "c")
-    r.hset(keys.campaign_meta("c"), mapping={"messages": 3, "text": "Hi"})
+    r.hset(keys.campaign_meta("c"), mapping={"messages": 3, "text": "Hi", "last_line": 4})
     r.hset(keys.campaign_counts("c"), "queued", 3)
     record(r, [Event(f"c-{i}", "c", State.ACCEPTED, "c-b0", f"+668{i}", 1, expires_at=1)
-               for i in range(3)], P)  # fmt: skip
-    ingest.apply_sync(r, [DeliveryReport("c-0", "undeliverable", True, status_name="UNDEL",
+               for i in range(2, 5)], P)  # fmt: skip
+    ingest.apply_sync(r, [DeliveryReport("c-2", "undeliverable", True, status_name="UNDEL",
                                          error_code="27")], P)  # fmt: skip
     assert cli.main(["reports", "sweep", "--grace", "0"]) == 0
-    assert r.hget(keys.message("c-1"), "state") == b"expired"
+    assert r.hget(keys.message("c-3"), "state") == b"expired"
     assert cli.main(["status", "c", "--json"]) == 0
     out = tmp_path / "c.csv"
     assert cli.main(["export", "c", "--csv", str(out)]) == 0
     rows = list(csv.reader(out.open()))
     assert [row[:3] for row in rows[1:]] == [
-        ["c-0", "'+6680", "undeliverable"], ["c-1", "'+6681", "expired"],
-        ["c-2", "'+6682", "expired"]]  # fmt: skip
+        ["c-2", "'+6682", "undeliverable"], ["c-3", "'+6683", "expired"],
+        ["c-4", "'+6684", "expired"]]  # fmt: skip
     assert cli.main(["export", "nope", "--csv", str(out)]) == 2

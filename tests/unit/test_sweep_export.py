@@ -15,7 +15,7 @@ from core import keys
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher import control
 from dispatcher.reports import ingest
-from dispatcher.reports.export import export, message_ids
+from dispatcher.reports.export import export, message_ids, pieces
 from dispatcher.reports.resend import Resender
 from dispatcher.reports.sweep import REASON, sweep
 from providers.reports import DeliveryReport
@@ -27,7 +27,8 @@ GRACE = 600
 
 def campaign(store: redis.Redis, c: str = "c", n: int = 4, text: str = "Hi there") -> None:
     store.sadd(keys.CAMPAIGNS, c)
-    store.hset(keys.campaign_meta(c), mapping={"text": text, "sender": "Shop", "messages": n})
+    store.hset(keys.campaign_meta(c), mapping={"text": text, "sender": "Shop", "messages": n,
+                                               "last_line": n})  # fmt: skip
     store.hset(keys.campaign_counts(c), "queued", n)
 
 
@@ -77,6 +78,8 @@ def test_export_rows_in_line_order_formula_safe(store: redis.Redis) -> None:
                           error_code="27")  # fmt: skip
     ingest.apply_sync(store, [evil], P)
     store.set(keys.enqueued_once("c-5"), 1)  # a marker key, not a message
+    store.hset(keys.campaign_resent("c"), "c-2", 1)  # as the resender writes it
+    store.scan_iter = None  # type: ignore[method-assign]  # the keyspace is never walked
     out = io.StringIO()
     assert export(store, "c", out) == 4
     rows = list(csv.reader(io.StringIO(out.getvalue())))
@@ -85,7 +88,21 @@ def test_export_rows_in_line_order_formula_safe(store: redis.Redis) -> None:
     c2 = rows[2]
     assert c2[2:6] == ["undeliverable", '\'=HYPERLINK("x")', "27", "1"]
     assert c2[1] == "66810000001" and c2[6].endswith("+00:00")
-    assert message_ids(store, "c-x") == ["c-x-1"]
+    assert [m for chunk in message_ids(store, "c-x") for m in chunk] == ["c-x-1"]
+    assert b"".join(pieces(store, "c", size=10)).decode() == out.getvalue()  # streamed the same
+
+
+def test_export_index_without_last_line_and_of_send_sms(store: redis.Redis) -> None:
+    """A campaign imported before `last_line`: its dedupe hash gives the last line; send_sms
+    messages come from their own index, in enqueue order."""
+    store.hset(keys.campaign_numbers("old"), mapping={"66810000001": 2, "66810000002": 3})
+    accept(store, ["old-2", "old-3"], NOW, c="old")
+    store.zadd(keys.campaign_ids("old"), {"old~kb": 2, "old~ka": 1})
+    accept(store, ["old~ka", "old~kb"], NOW, c="old")
+    out = io.StringIO()
+    assert export(store, "old", out) == 4
+    assert [r[0] for r in csv.reader(io.StringIO(out.getvalue()))][1:] == [
+        "old-2", "old-3", "old~ka", "old~kb"]  # fmt: skip
 
 
 def test_status_top_errors_names_ants_errors(store: redis.Redis) -> None:
