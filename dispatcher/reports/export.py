@@ -14,7 +14,7 @@ Enumeration walks the campaign's own index, never the keyspace:
 * send_sms messages: the sorted set `sms:c:{campaign}:ids` (by enqueue time; entries
   older than SMS_FINAL_TTL are trimmed as new ones come).
 
-Every chunk of READ_CHUNK ids is one pipelined read, and rows come out as they
+Every chunk of READ_CHUNK ids is one script call (export_read.lua), and rows come out as they
 are read (`rows` is a generator), so memory stays flat however big the campaign.
 Only messages whose state hash still exists are found (final ones live
 SMS_FINAL_TTL, 7 days by default).
@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from core import ids, keys
+from core import ids, keys, lua
 from dispatcher.csvout import SafeCsvWriter
 
 HEADER = ("messageId", "to", "state", "status", "error", "attempt", "updated")
@@ -70,14 +70,21 @@ def message_ids(client: Any, campaign: str) -> Iterator[list[str]]:
         yield [_text(m) for m in client.zrange(listed, start, start + READ_CHUNK - 1)]
 
 
+def read(client: Any, chunk: list[str]) -> list[list[str]]:
+    """The one wrapper of export_read.lua: FIELDS of each message of `chunk`, in one call."""
+    if not chunk:
+        return []
+    script = lua.script(client, "export_read", "dispatcher")
+    flat = [_text(v) for v in script(keys=[keys.message(m) for m in chunk], args=FIELDS)]
+    n = len(FIELDS)
+    return [flat[i : i + n] for i in range(0, len(flat), n)]
+
+
 def rows(client: Any, campaign: str) -> Iterator[tuple[str, ...]]:
     """One row per message that still has a state, in export order."""
     for chunk in message_ids(client, campaign):
-        pipe = client.pipeline(transaction=False)
-        for mid in chunk:
-            pipe.hmget(keys.message(mid), *FIELDS)
-        for mid, values in zip(chunk, pipe.execute(), strict=True):
-            to, state, status, error, attempt, ts = (_text(v) for v in values)
+        for mid, (to, state, status, error, attempt, ts) in zip(chunk, read(client, chunk),
+                                                               strict=True):  # fmt: skip
             if state:
                 yield (mid, to, state, status, error, attempt, _updated(ts))
 
