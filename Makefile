@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint bench bench-webhook install clean chromium
+.PHONY: demo test lint bench bench-webhook install clean chromium rabbitmq
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,12 +21,24 @@ chromium:
 	  $$SUDO apt-get update -qq && \
 	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
-install: $(STAMP) chromium
+# The RabbitMQ tests (tests/integration/test_rabbitmq.py) need a local RabbitMQ with
+# rabbitmqctl: start the machine's if it is installed and not running, else install Debian's.
+rabbitmq:
+	@command -v rabbitmqctl >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && \
+	  $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rabbitmq-server; }
+	@rabbitmqctl -q status >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO rabbitmq-server -detached; \
+	  for i in $$(seq 60); do rabbitmqctl -q status >/dev/null 2>&1 && break; sleep 1; done; }
+
+install: $(STAMP) chromium rabbitmq
 
 demo: $(STAMP)
 	$(BIN)/smsdispatch demo
 
-test: $(STAMP) chromium
+test: $(STAMP) chromium rabbitmq
 	$(BIN)/ruff check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
