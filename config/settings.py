@@ -44,7 +44,8 @@ DEFAULT_PIN_TTL_MS = 15 * 60_000
 MAX_CONCURRENCY = 1000
 SECRET_FIELDS = frozenset({"ants_password", "ants_api_key", "webhook_password",
                            "smsmanager_api_key", "smsc_password"})  # fmt: skip
-BROKER_SCHEMES = ("amqp://", "amqps://", "redis://", "rediss://", "unix://")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+BROKER_SCHEMES = ("amqp://", "amqps://", *REDIS_SCHEMES)
 SENDER_RE = re.compile(r"^\S{1,15}$")  # plausible anywhere; each provider checks its own rule
 DEFAULT_PROVIDER = "ants"
 DEFAULT_SMSMANAGER_BASE_URL = "https://http-api.smsmanager.cz"
@@ -308,7 +309,7 @@ def _content_type(name: str, raw: str) -> str:
 
 # variable -> (Settings field, parser(variable, raw value))
 _PARSERS = {
-    "REDIS_URL": ("redis_url", lambda n, v: _url(n, v, ("redis://", "rediss://", "unix://"))),
+    "REDIS_URL": ("redis_url", lambda n, v: _url(n, v, REDIS_SCHEMES)),
     "SMS_BROKER_URL": ("broker_url", lambda n, v: _url(n, v, BROKER_SCHEMES)),
     "ANTS_BASE_URL": ("ants_base_url", lambda n, v: _url(n, v, ("http://", "https://"))),
     "ANTS_USERNAME": ("ants_username", lambda n, v: v),

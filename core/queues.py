@@ -122,18 +122,16 @@ def make_broker(broker_url: str, redis_url: str, heartbeat_timeout_ms: int,
     """The workers' broker (SMS_BROKER_URL, else REDIS_URL) with the AsyncIO middleware, set
     as dramatiq's global; a Redis broker's commands ride through outages."""
     url = _url(broker_url, redis_url)
+    broker: dramatiq.Broker
     if is_amqp(url):
-        rabbit = RabbitmqBroker(url=url, confirm_delivery=True)
-        rabbit.add_middleware(AsyncIO())
-        _declare(rabbit)
-        return rabbit
-    client = redis.Redis.from_url(url, retry=outage_retry())
-    broker = RedisBroker(
-        client=client,
-        namespace=BROKER_NAMESPACE,
-        heartbeat_timeout=heartbeat_timeout_ms,
-        maintenance_chance=maintenance_chance,
-    )
+        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+    else:
+        broker = RedisBroker(
+            client=redis.Redis.from_url(url, retry=outage_retry()),
+            namespace=BROKER_NAMESPACE,
+            heartbeat_timeout=heartbeat_timeout_ms,
+            maintenance_chance=maintenance_chance,
+        )
     broker.add_middleware(AsyncIO())
     _declare(broker)
     return broker

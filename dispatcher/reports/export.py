@@ -94,8 +94,9 @@ def export(client: Any, campaign: str, fh: IO[str]) -> int:
     writer = SafeCsvWriter(fh)
     writer.writerow(HEADER)
     n = 0
-    for n, row in enumerate(rows(client, campaign), 1):  # noqa: B007
+    for row in rows(client, campaign):
         writer.writerow(row)
+        n += 1
     return n
 
 
