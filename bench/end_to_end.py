@@ -7,8 +7,9 @@ Through the sandbox of `--provider`, with its duplicate-id check off, so a messa
 twice would be counted twice: a run that is not exactly once (every recipient's message
 accepted by the gateway once, none twice) stops with an error.  Prints, per run:
 recipients/s from the start of the import until every message
-is recorded as accepted, the import's own rate, and the peak RSS of the producer
-(this process) and of each worker process.  REDIS_URL defaults to
+is recorded as accepted, the import's own rate, the peak RSS of the producer
+(this process) and of each worker process, and where the CPU went: seconds used by
+the producer, the worker processes, the sandbox and Redis during the run.  REDIS_URL defaults to
 redis://127.0.0.1:6379/9, which is FLUSHED first.
 """
 
@@ -63,6 +64,17 @@ def peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of one process (and its reaped children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def redis_cpu_s(client: redis.Redis) -> float:
+    info = client.info("cpu")
+    return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
+
+
 def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path,
              provider: str) -> dict[str, float]:  # fmt: skip
     client = redis.Redis.from_url(url)
@@ -73,6 +85,9 @@ def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path,
         settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
                             ants_password=SANDBOX_PASSWORD)  # fmt: skip
         time.sleep(2.0)  # let the worker processes boot before the clock starts
+        roles = {"sandbox": [stack.procs[0].pid], "workers": [workers.pid, *children(workers.pid)]}
+        before = {k: sum(cpu_s(p) for p in pids) for k, pids in roles.items()}
+        before |= {"redis": redis_cpu_s(client), "producer": time.process_time()}
         started = time.perf_counter()
         done = threading.Event()
         drained: dict[str, float] = {}
@@ -82,6 +97,9 @@ def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path,
                                 provider=provider)  # fmt: skip
         imported = time.perf_counter() - started
         watcher.join()
+        cpu = {k: sum(cpu_s(p) for p in pids) - before[k] for k, pids in roles.items()}
+        cpu |= {"redis": redis_cpu_s(client) - before["redis"],
+                "producer": time.process_time() - before["producer"]}  # fmt: skip
         rss = [peak_rss_mb(pid) for pid in children(workers.pid)]
         sb = _sandbox_state(base)
     counts = set(sb["accepted"].values())
@@ -95,6 +113,8 @@ def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path,
         "producer_peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "worker_peak_mb": max(rss) if rss else 0.0,
         "workers": len(rss),
+        **{f"cpu_s_{k}": v for k, v in cpu.items()},
+        "cpu_us_per_recipient": sum(cpu.values()) / n * 1e6,
     }
 
 

@@ -15,9 +15,12 @@ claims make sure each message goes out once.)
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,6 +38,7 @@ from providers.registry import Profile
 
 CAMPAIGN_TTL = 30 * 86400  # how long re-import protection lasts
 DEDUPE_CHUNK = 1000
+IN_FLIGHT = 2  # chunks of DEDUPE_CHUNK rows handed to the import's Redis side at once
 STALE_CLAIM_MS = 5_000  # another import's batch claim this old: that import died
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -85,6 +89,8 @@ class Importer:
         self._check: list[tuple[int, str, str | None]] = []
         self._last_line = 0  # the highest line with a message (export's index)
         self._fields: dict[int, Any] = {}  # fields of the rows in _check, for rejects
+        self._sent: deque[Future[None]] = deque()  # chunks handed to the Redis side
+        self._lock = threading.Lock()  # rejects and counts are written by both sides
         self._ready: list[Destination] = []
         self._seq = 0
         self._token = uuid.uuid4().hex
@@ -99,10 +105,13 @@ class Importer:
         if self.rejects:
             self.rejects.writerow(["line", "field", "reason", *source.header])
         self._begin()
-        for item in source:
-            self._take(item, source.phone_index)
-        self._flush_check()
-        self._emit_ready(final=True)
+        with ThreadPoolExecutor(1, thread_name_prefix="import-redis") as self._redis_side:
+            for item in source:
+                self._take(item, source.phone_index)
+            self._flush_check()
+            self._sent.append(self._redis_side.submit(self._emit_ready, final=True))
+            while self._sent:
+                self._sent.popleft().result()
         self.report.seconds = time.perf_counter() - started
         self._finish()
         return self.report
@@ -143,30 +152,46 @@ class Importer:
         return self.spec.profile.too_long(text) if self.spec.profile else ""
 
     def _reject(self, line: int, field_: str, reason: str, fields: Any) -> None:
-        self.report.invalid += 1
-        if len(self.report.rejects) < 5:
-            self.report.rejects.append(f"line {line} [{field_}]: {reason}")
-        if self.rejects:
-            self.rejects.writerow([line, field_, reason, *fields])
+        with self._lock:
+            self.report.invalid += 1
+            if len(self.report.rejects) < 5:
+                self.report.rejects.append(f"line {line} [{field_}]: {reason}")
+            if self.rejects:
+                self.rejects.writerow([line, field_, reason, *fields])
 
     def _flush_check(self) -> None:
+        """Hand the chunk to the Redis side (one thread, so chunks keep file order) and go on
+        reading rows while it runs: parsing and Redis overlap.  At most IN_FLIGHT chunks are
+        handed over at once, so memory stays flat however fast the file reads."""
         if not self._check:
             return
-        pairs = orjson.dumps([(number, line) for line, number, _ in self._check])
-        args = [CAMPAIGN_TTL, pairs]
-        numbers = keys.campaign_numbers(self.spec.campaign)
-        owners = lua.script(self.r, "dedupe", "dispatcher")(keys=[numbers], args=args)
-        for (line, number, text), owner in zip(self._check, owners, strict=True):
-            fields = self._fields.pop(line)
-            if owner:
-                self.report.duplicates += 1
-                self._reject(line, self._phone_field, f"duplicate of line {int(owner)}", fields)
+        while len(self._sent) >= IN_FLIGHT:
+            self._sent.popleft().result()  # raises what the Redis side raised
+        self._sent.append(self._redis_side.submit(self._settle, self._check, self._fields))
+        self._check, self._fields = [], {}
+
+    def _settle(self, rows: list[tuple[int, str, str | None]], fields: dict[int, Any]) -> None:
+        """On the Redis side: dedupe a chunk, reject its duplicates, batch and enqueue the rest."""
+        owners = self._dedupe([(number, line) for line, number, _ in rows])
+        for i, (line, number, text) in enumerate(rows):
+            if owner := owners.get(i):
+                with self._lock:
+                    self.report.duplicates += 1
+                why = f"duplicate of line {int(owner)}"
+                self._reject(line, self._phone_field, why, fields[line])
                 continue
             self.report.valid += 1
             self._last_line = max(self._last_line, line)
             self._ready.append(Destination(ids.message_id(self.spec.campaign, line), number, text))
-        self._check.clear()
         self._emit_ready(final=False)
+
+    def _dedupe(self, pairs: list[tuple[str, int]]) -> dict[int, bytes]:
+        """The one wrapper of dedupe.lua: index in `pairs` -> the line owning its number, for
+        the duplicates only."""
+        numbers = keys.campaign_numbers(self.spec.campaign)
+        args = [CAMPAIGN_TTL, orjson.dumps(pairs)]
+        flat = lua.script(self.r, "dedupe", "dispatcher")(keys=[numbers], args=args)
+        return {int(flat[j]) - 1: flat[j + 1] for j in range(0, len(flat), 2)}
 
     def _emit_ready(self, *, final: bool) -> None:
         size = self.spec.batch_size

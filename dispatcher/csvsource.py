@@ -134,11 +134,11 @@ class CsvSource:
 def _check(line: int, fields: list[str], width: int, header: Sequence[str]) -> Row | Reject:
     if len(fields) != width:
         return Reject(line, "", f"row has {len(fields)} fields, header has {width}", fields)
-    for i, value in enumerate(fields):
-        if len(value) > MAX_FIELD_CHARS:
-            reason = f"field longer than {MAX_FIELD_CHARS} characters"
-            return Reject(line, header[i], reason, _repair(fields))
-    bad = _bad_utf8(fields)
+    if max(map(len, fields)) > MAX_FIELD_CHARS:
+        i = next(i for i, value in enumerate(fields) if len(value) > MAX_FIELD_CHARS)
+        reason = f"field longer than {MAX_FIELD_CHARS} characters"
+        return Reject(line, header[i], reason, _repair(fields))
+    bad = None if all(map(str.isascii, fields)) else _bad_utf8(fields)
     if bad is not None:
         return Reject(line, header[bad], "not valid UTF-8", _repair(fields))
     return Row(line, fields)

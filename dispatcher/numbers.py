@@ -44,7 +44,7 @@ def normalise(raw: str, region: str) -> str:
 
 def _fast(text: str, region: str) -> str | None:
     """The region's own plain-digit forms, validated like is_valid_number; else None."""
-    digits = SEPARATORS.sub("", text)
+    digits = text if text.isdigit() else SEPARATORS.sub("", text)
     plus = digits.startswith("+")
     digits = digits[1:] if plus else digits
     if not digits.isdigit():

@@ -38,14 +38,11 @@ class Template:
                 )  # fmt: skip
             self._parts.append(columns[name])
         self._literal(text[pos:])
+        self.personalised = any(isinstance(p, int) for p in self._parts)  # has placeholders
 
     def _literal(self, s: str) -> None:
         if s:
             self._parts.append(s)
-
-    @property
-    def personalised(self) -> bool:
-        return any(isinstance(p, int) for p in self._parts)
 
     @property
     def shared_text(self) -> str:

@@ -25,7 +25,7 @@ from typing import Any
 
 from core.errors import ConfigError
 from core.limits.spec import Limit
-from core.sms import count_parts
+from core.sms import UCS2_MULTI, count_parts
 from providers.base import Provider
 from providers.reports import Parsed
 
@@ -53,6 +53,9 @@ class Profile:
 
     def too_long(self, text: str) -> str:
         """Why the gateway would refuse this text as too long ("" when it would not)."""
+        n = len(text)  # at most 2 units (septets or UTF-16) and 4 UTF-8 bytes a character
+        if 2 * n <= self.max_parts * UCS2_MULTI and 4 * n <= self.max_bytes:
+            return ""  # short enough in any encoding: no need to count
         if count_parts(text)[1] > self.max_parts or len(text.encode("utf-8")) > self.max_bytes:
             return f"text longer than {self.max_parts} parts or {self.max_bytes} bytes"
         return ""
