@@ -3,7 +3,7 @@
     REDIS_URL=redis://127.0.0.1:6379/13 PYTHONPATH=. python bench/limiter_bench.py
 
 Prints, for GCRA throughput (costs 1-3 parts) and for the anti-flooding windows
-(2 sliding logs per destination), the median of several runs of decisions per
+(one log per number: core/limits/flooding.lua), the median of several runs of decisions per
 second and of milliseconds per 1,000-item call.  Keys go under the `bench:`
 prefix (unless SMS_KEY_PREFIX is set) and are deleted at the end.
 """

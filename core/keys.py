@@ -45,8 +45,8 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:rl:gcra:{name}                    | string | GCRA theoretical arrival time, µs (PX = TAT)   |
 | sms:rl:sem:{name}                     | zset   | semaphore holder -> slot expiry, µs            |
 | sms:rl:seq                            | string | counter making sliding-log members unique      |
-| sms:rl:flood:n:{provider}:{number}    | zset   | anti-flooding log, any text (ANTS: 20/1h)      |
-| sms:rl:flood:t:{provider}:{number}:{textHash} | zset | anti-flooding log, identical text (6/1h)  |
+| sms:rl:flood:{provider}:{W}:{slot}:{bucket} | hash | anti-flooding logs: number -> its entries |
+|                                       |        | within the slot (see limits/flooding.lua)      |
 | sms:otp:*                             | (lua)  | OTP limits and PIN records                     |
 | sms:otp:send:app:{app}                | zset   | OTP sends per application log (10000/1d)       |
 | sms:otp:send:phone:{app}:{phone}      | zset   | OTP sends per phone number log (3/1d)          |
@@ -220,16 +220,10 @@ def window_seq() -> str:
     return ratelimit("seq")
 
 
-def flood_varied(number: str, provider: str = "") -> str:
-    """Anti-flooding log of every message to `number` (through one provider: each counts its
-    own)."""
-    return ratelimit(f"flood:n:{provider}:{number}" if provider else f"flood:n:{number}")
-
-
-def flood_identical(number: str, text_hash: str, provider: str = "") -> str:
-    """Anti-flooding log of one text (by hash) to `number` (through one provider)."""
-    where = f"{provider}:{number}" if provider else number
-    return ratelimit(f"flood:t:{where}:{text_hash}")
+def flood_log(provider: str = "") -> str:
+    """Prefix of one provider's anti-flooding logs (core/limits/flooding.lua adds the rest);
+    its hash tag keeps them in one cluster slot."""
+    return ratelimit(f"flood:{{{provider or '-'}}}:")
 
 
 def otp_send_app(app: str) -> str:

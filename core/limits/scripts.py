@@ -1,4 +1,5 @@
-"""The limiter's Lua scripts (`gcra`, `sliding_window`, `semaphore`), loaded by name.
+"""The limiter's Lua scripts (`gcra`, `sliding_window`, `semaphore`,
+`flooding`), loaded by name.
 
 Loading is `core.lua`'s, shared by every script in the product: read once per
 process, registered once per client, EVALSHA with redis-py's fallback on NOSCRIPT
@@ -12,7 +13,7 @@ from typing import Any
 from core import lua
 
 PACKAGE = "core.limits"
-SCRIPT_NAMES = ("gcra", "sliding_window", "semaphore")
+SCRIPT_NAMES = ("gcra", "sliding_window", "semaphore", "flooding")
 
 
 def source(name: str) -> str:

@@ -1,0 +1,127 @@
+"""Redis memory per recipient: a campaign through workers, sandbox and delivery reports, on
+a Redis server of its own (so `INFO memory` counts nothing else).
+
+    python bench/redis_memory.py [--recipients 1000000] [--processes 2] [--threads 8]
+
+Prints `used_memory` per recipient at three points: after the import (queued), at its peak
+while messages are in flight (sampled every 0.2 s), and once every message is final (the
+sandbox pushed its delivery reports to the webhook).  Then, for the final state, the bytes
+per recipient of each key family (`MEMORY USAGE` of every key, ids and numbers folded into
+`*`), so the biggest costs show.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import re
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import orjson
+import redis
+
+from config.settings import Settings
+from dispatcher import api, control
+from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisServer, Stack
+
+USER, PASSWORD = "hook", "hook-secret"
+NOT_FINAL = ("queued", "accepted", "pending", "retrying", "deferred", "paused")
+SAMPLE_S = 0.2
+FOLD = re.compile(r"(?<=[:{])[^:{}]*\d[^:{}]*")  # a part holding a digit: an id, a number
+
+
+def used(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
+
+
+def families(client: redis.Redis) -> dict[str, tuple[int, int]]:
+    """Key family -> (keys, bytes), from MEMORY USAGE of every key."""
+    out: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
+    batch: list[bytes] = []
+
+    def flush() -> None:
+        pipe = client.pipeline(transaction=False)
+        for k in batch:
+            pipe.memory_usage(k, samples=0)
+        for k, size in zip(batch, pipe.execute(), strict=True):
+            fam = out[FOLD.sub("*", k.decode())]
+            fam[0] += 1
+            fam[1] += size or 0
+        batch.clear()
+
+    for key in client.scan_iter(count=10_000):
+        batch.append(key)
+        if len(batch) >= 10_000:
+            flush()
+    flush()
+    return {k: (v[0], v[1]) for k, v in out.items()}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--recipients", type=int, default=1_000_000)
+    p.add_argument("--processes", type=int, default=2)
+    p.add_argument("--threads", type=int, default=8)
+    args = p.parse_args()
+    n = args.recipients
+    dlr = {"format": "2018", "delay_ms": 500, "jitter_ms": 500, "username": USER,
+           "password": PASSWORD, "batch_size": 500}  # fmt: skip
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer(Path(tmp) / "redis", aof=False).start()
+        try:
+            run(server.url, n, args, dlr, Path(tmp))
+        finally:
+            server.stop()
+
+
+def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp: Path) -> None:
+    client = redis.Redis.from_url(url)
+    empty = used(client)
+    csv_path = tmp / "c.csv"
+    with open(csv_path, "w") as fh:
+        fh.write("phone,name\n")
+        for i in range(n):
+            fh.write(f"08{i % 10}{i % 10_000_000:07d},n{i}\n")
+    with Stack(url) as stack:
+        base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": dlr}).decode())
+        hook = stack.webhook(USER, PASSWORD)
+        settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
+                            ants_password=SANDBOX_PASSWORD)  # fmt: skip
+        started = time.perf_counter()
+        api.import_csv(csv_path, campaign="mem", text="Hi {name}", settings=settings)
+        queued = used(client) - empty
+        peak = [queued]
+        stop = threading.Event()
+
+        def sample() -> None:
+            while not stop.is_set():
+                peak[0] = max(peak[0], used(client) - empty)
+                time.sleep(SAMPLE_S)
+
+        sampler = threading.Thread(target=sample, daemon=True)
+        sampler.start()
+        stack.workers(args.processes, args.threads, SMS_NOTIFY_URL=hook)
+        while True:
+            st = control.status(client, "mem")
+            if st["done_sending"] >= n and not any(st["counts"].get(k, 0) for k in NOT_FINAL):
+                break
+            time.sleep(0.5)
+        stop.set()
+        sampler.join()
+        elapsed = time.perf_counter() - started
+    final = used(client) - empty
+    print(f"{n:,} recipients, all final after {elapsed:.0f} s; counts {st['counts']}")
+    print(f"used_memory per recipient: queued {queued / n:.0f} B, in flight peak "
+          f"{peak[0] / n:.0f} B, after final {final / n:.0f} B "
+          f"(peak {peak[0] / 2**20:,.0f} MiB, final {final / 2**20:,.0f} MiB)")  # fmt: skip
+    fams = families(client)
+    print("after final, by key family (MEMORY USAGE), bytes per recipient:")
+    for fam, (count, size) in sorted(fams.items(), key=lambda kv: -kv[1][1])[:15]:
+        print(f"  {size / n:7.1f}  {count:>10,} keys  {fam}")
+
+
+if __name__ == "__main__":
+    main()
