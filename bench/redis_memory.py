@@ -3,7 +3,8 @@ a Redis server of its own (so `INFO memory` counts nothing else).
 
     python bench/redis_memory.py [--recipients 1000000] [--processes 2] [--threads 8]
 
-Prints `used_memory` per recipient at three points: after the import (queued), at its peak
+Prints the producer's RSS at each tenth of the import (flat: rows stream), then `used_memory`
+per recipient at three points: after the import (queued), at its peak
 while messages are in flight (sampled every 0.2 s), and once every message is final (the
 sandbox pushed its delivery reports to the webhook).  Then, for the final state, the bytes
 per recipient of each key family (`MEMORY USAGE` of every key, ids and numbers folded into
@@ -25,12 +26,21 @@ import redis
 
 from config.settings import Settings
 from dispatcher import api, control
+from dispatcher.campaign import ImportReport
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisServer, Stack
 
 USER, PASSWORD = "hook", "hook-secret"
 NOT_FINAL = ("queued", "accepted", "pending", "retrying", "deferred", "paused")
 SAMPLE_S = 0.2
 FOLD = re.compile(r"(?<=[:{])[^:{}]*\d[^:{}]*")  # a part holding a digit: an id, a number
+
+
+def rss_mib() -> float:
+    """This process's resident memory now (the producer: the import runs here)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def used(client: redis.Redis) -> int:
@@ -91,7 +101,15 @@ def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp:
         settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
                             ants_password=SANDBOX_PASSWORD)  # fmt: skip
         started = time.perf_counter()
-        api.import_csv(csv_path, campaign="mem", text="Hi {name}", settings=settings)
+        rss: dict[int, float] = {}  # rows imported -> producer RSS, at each tenth of the file
+
+        def progress(rp: ImportReport) -> None:
+            if rp.rows >= (len(rss) + 1) * n // 10:
+                rss[rp.rows] = rss_mib()
+
+        report = api.import_csv(csv_path, campaign="mem", text="Hi {name}", settings=settings,
+                                progress=progress)  # fmt: skip
+        imported = time.perf_counter() - started
         queued = used(client) - empty
         peak = [queued]
         stop = threading.Event()
@@ -114,6 +132,8 @@ def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp:
         elapsed = time.perf_counter() - started
     final = used(client) - empty
     print(f"{n:,} recipients, all final after {elapsed:.0f} s; counts {st['counts']}")
+    print(f"import: {report.rows:,} rows in {imported:.0f} s; producer RSS (MiB) at each tenth: "
+          + " ".join(f"{v:.0f}" for v in rss.values()))  # fmt: skip
     print(f"used_memory per recipient: queued {queued / n:.0f} B, in flight peak "
           f"{peak[0] / n:.0f} B, after final {final / n:.0f} B "
           f"(peak {peak[0] / 2**20:,.0f} MiB, final {final / 2**20:,.0f} MiB)")  # fmt: skip
