@@ -44,12 +44,11 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:rl:*                              | (lua)  | rate-limit state (see workers/limits)          |
 | sms:rl:gcra:{name}                    | string | GCRA theoretical arrival time, µs (PX = TAT)   |
 | sms:rl:sem:{name}                     | zset   | semaphore holder -> slot expiry, µs            |
-| sms:rl:seq                            | string | counter making sliding-log members unique      |
 | sms:rl:flood:{provider}:{W}:{slot}:{bucket} | hash | anti-flooding logs: number -> its entries |
 |                                       |        | within the slot (see limits/flooding.lua)      |
 | sms:otp:*                             | (lua)  | OTP limits and PIN records                     |
-| sms:otp:send:app:{app}                | zset   | OTP sends per application log (10000/1d)       |
-| sms:otp:send:phone:{app}:{phone}      | zset   | OTP sends per phone number log (3/1d)          |
+| sms:otp:send:{app}:app                | zset   | OTP sends per application log (10000/1d)       |
+| sms:otp:send:{app}:phone:{phone}      | zset   | OTP sends per phone number log (3/1d)          |
 | sms:otp:verify:{phoneOrPinId}         | zset   | PIN verification log (1/3s)                    |
 | sms:otp:pin:{pinId}                   | hash   | a sent PIN: to, app, attempts used (PIN TTL)   |
 """
@@ -215,11 +214,6 @@ def semaphore(name: str) -> str:
     return ratelimit(f"sem:{name}")
 
 
-def window_seq() -> str:
-    """Counter the sliding-window script uses to make log members unique."""
-    return ratelimit("seq")
-
-
 def flood_log(provider: str = "") -> str:
     """Prefix of one provider's anti-flooding logs (core/limits/flooding.lua adds the rest);
     its hash tag keeps them in one cluster slot."""
@@ -227,13 +221,14 @@ def flood_log(provider: str = "") -> str:
 
 
 def otp_send_app(app: str) -> str:
-    """Log of OTP sends by one 2FA application."""
-    return otp(f"send:app:{app}")
+    """Log of OTP sends by one 2FA application (hash-tagged by it, with its phones' logs:
+    one script call checks both, in one cluster slot)."""
+    return otp(f"send:{{{app}}}:app")
 
 
 def otp_send_phone(app: str, phone: str) -> str:
     """Log of OTP sends by one 2FA application to one phone number."""
-    return otp(f"send:phone:{app}:{phone}")
+    return otp(f"send:{{{app}}}:phone:{phone}")
 
 
 def otp_verify(subject: str) -> str:

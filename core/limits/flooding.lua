@@ -1,7 +1,10 @@
 -- Anti-flooding per recipient: exact sliding logs of what each number was sent, kept small.
 --
 -- KEYS[1]  the key prefix of one provider's logs ("...{provider}:"); the script adds
---          "{W}:{slot}:{bucket}" (see Layout)
+--          "{W}:{slot}:{bucket}" (see Layout).  The one place a script builds key names:
+--          which slot's hash to use depends on Redis's own clock.  Every name it builds
+--          carries KEYS[1]'s hash tag, so on a Redis Cluster they all live in the slot the
+--          call is routed to (tests/integration/test_cluster_limits.py).
 -- ARGV[1]  JSON [W, varied, identical, items]:
 --            W          the longest window (ms): logs are kept by slots of W
 --            varied     [limit, window_ms] for messages of any text, or false

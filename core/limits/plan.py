@@ -8,6 +8,7 @@ Every function here is pure: it validates its input and returns a `ScriptCall`
 from __future__ import annotations
 
 import hashlib
+import uuid
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from core.limits.spec import Limit, Rate
 
 T = TypeVar("T")
 
+NONCE_CHARS = 12  # per call, in sliding-log members: unique across calls without a counter
 TEXT_HASH_BYTES = 12  # 96-bit blake2b of the text: identical-text key suffix
 
 # ANTS 2FA application defaults: sendPinPerPhoneNumberLimit, sendPinPerApplicationLimit,
@@ -90,10 +92,10 @@ def windows(
             raise ValueError("every item needs at least one (key, limit)")
         packed.append([(key_index.setdefault(key, len(key_index) + 1), limit.attempts,
                         limit.window_ms) for key, limit in item])  # fmt: skip
-    data: list[Any] = [list(key_index), packed]
+    data: list[Any] = [packed, uuid.uuid4().hex[:NONCE_CHARS]]
     if members is not None:
         data.append(list(members))
-    return ScriptCall("sliding_window", [keys.window_seq()], [orjson.dumps(data)], _waits)
+    return ScriptCall("sliding_window", list(key_index), [orjson.dumps(data)], _waits)
 
 
 def text_hash(text: str) -> str:

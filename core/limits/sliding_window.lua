@@ -1,11 +1,12 @@
 -- Exact sliding logs: several limits per item, each a ZSET of event timestamps.
 --
--- KEYS[1]   sequence counter (makes every logged member unique across calls)
--- ARGV[1]   JSON [window keys, items, members?]: the keys the batch uses (each listed
---           once), per item a list of [index into the keys (1-based), limit, window_ms],
---           and optionally per item its member (e.g. a messageId).
---           (One JSON argument: cheap for the client to encode, see README "Performance".
---           The window keys are named in ARGV, so this assumes one Redis, not a cluster.)
+-- KEYS      the window keys the batch uses, each listed once (all declared: on a Redis
+--           Cluster they must share a hash slot, which the callers' keys do by their
+--           hash tags, e.g. an OTP application's)
+-- ARGV[1]   JSON [items, nonce, members?]: per item a list of [index into KEYS (1-based),
+--           limit, window_ms]; a string unique to this call (makes logged members unique
+--           across calls); and optionally per item its member (e.g. a messageId).
+--           (One JSON argument: cheap for the client to encode, see README "Performance".)
 --
 -- An item is allowed only if EVERY one of its windows holds fewer than `limit`
 -- entries newer than now - window; then it is logged in all of them.  Items are
@@ -27,9 +28,8 @@
 
 local clock = redis.call('TIME')
 local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
-local seq = redis.call('INCR', KEYS[1])
 local data = cjson.decode(ARGV[1])
-local names, items, members = data[1], data[2], data[3]
+local names, items, nonce, members = KEYS, data[1], data[2], data[3]
 
 local function us(x)
     return string.format('%d', x)
@@ -92,7 +92,7 @@ for i = 1, #items do
         waits[i] = math.max(1, math.ceil(wait / 1000))
     else
         waits[i] = 0
-        member = member or (now_us .. ':' .. seq .. ':' .. i)
+        member = member or (now_us .. ':' .. nonce .. ':' .. i)
         for j, w in ipairs(items[i]) do
             if not held[j] then
                 redis.call('ZADD', names[w[1]], now_us, member)

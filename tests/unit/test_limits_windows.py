@@ -73,14 +73,19 @@ def test_the_log_of_the_slot_before_still_counts(r: redis.Redis) -> None:
         s, us = r.time()
         return int(s) * 1000 + int(us) // 1000
 
-    while now_ms() % 1000 > 300:  # start early in a slot: the next boundary is < 1 s away
-        time.sleep(0.05)
-    assert limiter.flooding([(NUMBER, "a"), (NUMBER, "b")], limit, None) == [0, 0]
-    start = now_ms()
-    while now_ms() // 1000 == start // 1000:
-        time.sleep(0.02)
-    [wait] = limiter.flooding([(NUMBER, "c")], limit, None)
-    assert 0 < wait <= 1_000
+    for attempt in range(5):  # a loaded machine may miss the timing: try again
+        number = f"6681234{attempt:04d}"
+        while not 600 <= now_ms() % 1000 < 700:  # start late in a slot: the boundary is near
+            time.sleep(0.01)
+        start = now_ms()
+        assert limiter.flooding([(number, "a"), (number, "b")], limit, None) == [0, 0]
+        while now_ms() // 1000 == start // 1000:
+            time.sleep(0.02)
+        [wait] = limiter.flooding([(number, "c")], limit, None)
+        if now_ms() - start < 900:  # both calls within the window, across a slot boundary
+            assert 0 < wait <= 1_000
+            return
+    pytest.fail("no attempt crossed a slot boundary within the window")
 
 
 def test_recently_messaged_numbers_cost_little(
@@ -199,9 +204,9 @@ def test_the_batch_is_packed_with_each_key_once() -> None:
     per_second = Limit(2, 1_000)
     call = plan.windows([[(shared, per_second)], [(other, Limit(3, 5)), (shared, per_second)]])
     assert call.script == "sliding_window"
-    assert call.keys == [keys.window_seq()]
-    names, items = orjson.loads(call.args[0])
-    assert names == [shared, other]  # each key once; items refer to them by 1-based index
+    assert call.keys == [shared, other]  # declared, each once; items refer to them by index
+    items, nonce = orjson.loads(call.args[0])
     assert items == [[[1, 2, 1_000]], [[2, 3, 5], [1, 2, 1_000]]]
+    assert nonce != orjson.loads(plan.windows([[(shared, per_second)]]).args[0])[1]
     with pytest.raises(ValueError):
         plan.windows([[]])
