@@ -2,6 +2,7 @@
 a Redis server of its own (so `INFO memory` counts nothing else).
 
     python bench/redis_memory.py [--recipients 1000000] [--processes 2] [--threads 8]
+                                 [--until final|sent]
 
 Prints the producer's RSS at each tenth of the import (flat: rows stream), then `used_memory`
 per recipient at three points: after the import (queued), at its peak
@@ -75,6 +76,9 @@ def main() -> None:
     p.add_argument("--recipients", type=int, default=1_000_000)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
+    p.add_argument("--until", choices=("final", "sent"), default="final",
+                   help="stop once every message is final (default), or once every one is "
+                        "sent (in flight: for 10M, whose reports take long here)")  # fmt: skip
     args = p.parse_args()
     n = args.recipients
     dlr = {"format": "2018", "delay_ms": 500, "jitter_ms": 500, "username": USER,
@@ -124,21 +128,23 @@ def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp:
         stack.workers(args.processes, args.threads, SMS_NOTIFY_URL=hook)
         while True:
             st = control.status(client, "mem")
-            if st["done_sending"] >= n and not any(st["counts"].get(k, 0) for k in NOT_FINAL):
+            if st["done_sending"] >= n and (
+                args.until == "sent" or not any(st["counts"].get(k, 0) for k in NOT_FINAL)
+            ):
                 break
             time.sleep(0.5)
         stop.set()
         sampler.join()
         elapsed = time.perf_counter() - started
     final = used(client) - empty
-    print(f"{n:,} recipients, all final after {elapsed:.0f} s; counts {st['counts']}")
+    print(f"{n:,} recipients, all {args.until} after {elapsed:.0f} s; counts {st['counts']}")
     print(f"import: {report.rows:,} rows in {imported:.0f} s; producer RSS (MiB) at each tenth: "
           + " ".join(f"{v:.0f}" for v in rss.values()))  # fmt: skip
     print(f"used_memory per recipient: queued {queued / n:.0f} B, in flight peak "
-          f"{peak[0] / n:.0f} B, after final {final / n:.0f} B "
-          f"(peak {peak[0] / 2**20:,.0f} MiB, final {final / 2**20:,.0f} MiB)")  # fmt: skip
+          f"{peak[0] / n:.0f} B, at the end ({args.until}) {final / n:.0f} B "
+          f"(peak {peak[0] / 2**20:,.0f} MiB, end {final / 2**20:,.0f} MiB)")  # fmt: skip
     fams = families(client)
-    print("after final, by key family (MEMORY USAGE), bytes per recipient:")
+    print(f"at the end ({args.until}), by key family (MEMORY USAGE), bytes per recipient:")
     for fam, (count, size) in sorted(fams.items(), key=lambda kv: -kv[1][1])[:15]:
         print(f"  {size / n:7.1f}  {count:>10,} keys  {fam}")
 
