@@ -29,7 +29,8 @@
 -- other.  A refused item gets the wait until enough old entries leave its fullest limit.
 -- An item whose member already has an entry within a limit's window passes that limit
 -- without a new entry, so a message decided again (a retried or deferred batch) keeps the
--- slot it took; it is logged again only when it holds neither limit's entry.
+-- slot it took; it gets a new entry when a limit it is checked against holds none of its
+-- own (one entry counts for both limits, so that errs on the strict side).
 -- Hash collisions only ever make it stricter, except two messageIds of one number with
 -- the same 32-bit member hash within the window (then the second is not counted).
 -- Time comes from Redis TIME.
