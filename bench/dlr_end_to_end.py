@@ -19,7 +19,7 @@ import orjson
 import redis
 
 from config.settings import Settings
-from core import keys
+from core import ledger
 from dispatcher import api, control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
 
@@ -73,12 +73,9 @@ def main() -> None:
         with urllib.request.urlopen(f"{base}/_sandbox/state?final=1", timeout=60) as resp:
             state = orjson.loads(resp.read())
     decided = state["final"]
-    pipe = client.pipeline(transaction=False)
-    for mid in decided:
-        pipe.hget(keys.message(mid), "state")
-    mine = pipe.execute()
+    mine = ledger.states(client, list(decided))
     match = sum(1 for (mid, o), s in zip(decided.items(), mine, strict=True)
-                if s is not None and s.decode() == TO_STATE[o])  # fmt: skip
+                if s == TO_STATE[o])  # fmt: skip
     print(
         f"recipients {args.recipients:,}  final states matching the gateway: {match:,} "
         f"of {len(decided):,}  mismatches {len(decided) - match}"

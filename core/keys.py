@@ -21,8 +21,9 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:c:{campaign}:scheduled            | zset   | batches waiting to be enqueued -> due, ms      |
 | sms:schedule                          | zset   | campaign -> earliest due of its scheduled ones |
 | sms:schedule:lock:{campaign}          | string | a worker is releasing its due batches          |
-| sms:m:{messageId}                     | hash   | one message's latest state (TTL once final),   |
-|                                       |        | its campaign, its send claim (claim, claimed)  |
+| sms:c:{campaign}:m:{bucket}           | hash   | the ledger: messages' latest states, packed,   |
+|                                       |        | 64 CSV lines to a bucket (core/ledger.py)      |
+| sms:c:{campaign}:k:{bucket}           | hash   | send claims held, same fields (workers.claims) |
 | sms:m:{messageId}:enqueued            | string | send_sms idempotency marker                    |
 | sms:reports:pending                   | stream | polled report bodies, applied then XDEL'd      |
 | sms:reports:bad                       | list   | report records (or bodies) refused, with why   |
@@ -158,8 +159,14 @@ def campaign_dlr(campaign: str) -> str:
     return f"{PREFIX}c:{campaign}:dlr"
 
 
-def message(message_id: str) -> str:
-    return f"{PREFIX}m:{message_id}"
+def ledger(campaign: str, bucket: str) -> str:
+    """One bucket of a campaign's message states (core.ledger)."""
+    return f"{PREFIX}c:{campaign}:m:{bucket}"
+
+
+def claims(campaign: str, bucket: str) -> str:
+    """The send claims held on one ledger bucket's messages (workers.claims)."""
+    return f"{PREFIX}c:{campaign}:k:{bucket}"
 
 
 def enqueued_once(message_id: str) -> str:

@@ -2,23 +2,28 @@
 
 `script(client, "record")` reads `core/record.lua` once, registers it on the
 client (EVALSHA, falling back on EVAL after NOSCRIPT, e.g. after a Redis restart)
-and caches the handle per client.
+and caches the handle per client.  A line `--#include NAME` is replaced by the text
+of `core/NAME.lua`, so code several scripts share (the ledger's packed state) is
+written once.
 """
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
 from weakref import WeakKeyDictionary
 
+_INCLUDE = re.compile(r"^--#include (\w+)$", re.MULTILINE)
 _registered: WeakKeyDictionary[Any, dict[str, Any]] = WeakKeyDictionary()
 
 
 @cache
 def source(name: str, package: str = "core") -> str:
-    """The text of `<package>/<name>.lua`."""
-    return resources.files(package).joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    """The text of `<package>/<name>.lua`, its includes expanded."""
+    text = resources.files(package).joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    return _INCLUDE.sub(lambda m: source(m.group(1)), text)
 
 
 def script(client: Any, name: str, package: str = "core") -> Any:

@@ -2,10 +2,10 @@
 
 Every state change of every message is one entry in the `sms:outcomes` stream
 (see README "Outcome stream"), written together with the message's latest state
-(`sms:m:{messageId}`) and its campaign's counters by `record.lua`, atomically and
-in one call per batch.  Writes are idempotent: a state is applied only when it
-moves the message forward (rank), so redelivered batches and duplicate reports
-change nothing.
+(its field in the campaign's ledger, core.ledger) and its campaign's counters by
+`record.lua`, atomically and in one call per batch of one campaign.  Writes are
+idempotent: a state is applied only when it moves the message forward (rank), so
+redelivered batches and duplicate reports change nothing.
 
 Ranks:
 
@@ -23,14 +23,14 @@ release the worker's send claim on the message (`release`, see `workers.claims`)
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 import orjson
 
-from core import keys, lua
+from core import keys, ledger, lua
 
 NONFINAL_TTL = 30 * 86400  # a message never left without a final state (see sweep)
 
@@ -107,51 +107,57 @@ class StreamPolicy:
     final_ttl: int = 7 * 86400
 
 
-def _item(ev: Event) -> tuple[Any, ...]:
-    """One event in record.lua's order."""
-    r = ev.rank
-    return (
-        ev.state.value, r, int(r >= INFERRED_RANK), ev.message_id, ev.campaign, ev.bulk_id,
-        ev.to, ev.attempt, ev.group, ev.status_id, ev.status_name, ev.error_id, ev.permanent,
-        ev.reason, ev.retry_at, ev.expires_at, ev.release, ev.provider,
-    )  # fmt: skip
+class _Call:
+    """One record.lua call: a campaign's keys, then its buckets' (declared, by index)."""
 
+    def __init__(self, campaign: str) -> None:
+        self.campaign = campaign
+        self.declared = ledger.Declared(
+            keys.OUTCOMES, keys.campaign_counts(campaign), keys.campaign_open(campaign),
+            keys.campaign_errors(campaign), keys.campaign_providers(campaign),
+        )  # fmt: skip
+        self.items: list[tuple[Any, ...]] = []
 
-def _split(key_of: Callable[[str], str]) -> tuple[str, str]:
-    """The prefix and suffix around the campaign id in a per-campaign key."""
-    prefix, suffix = key_of("\0").split("\0")
-    return prefix, suffix
+    def add(self, ev: Event) -> None:
+        p = ledger.place(ev.message_id, self.campaign)
+        r, at = ev.rank, self.declared.at
+        self.items.append((
+            ev.state.value, r, int(r >= INFERRED_RANK), ev.message_id, at(p.key), p.field,
+            at(p.claim_key), ev.bulk_id, ev.to, ev.attempt, ev.group, ev.status_id,
+            ev.status_name, ev.error_id, ev.permanent, ev.reason, ev.retry_at, ev.expires_at,
+            ev.release, ev.provider,
+        ))  # fmt: skip
 
-
-_COUNTS = _split(keys.campaign_counts)
-_OPEN = _split(keys.campaign_open)
-_ERRORS = _split(keys.campaign_errors)
-_PROVIDERS = _split(keys.campaign_providers)
-
-
-def _args(events: Sequence[Event], policy: StreamPolicy) -> list[Any]:
-    items = orjson.dumps([_item(ev) for ev in events])
-    ttls = [policy.final_ttl, NONFINAL_TTL]
-    return [policy.maxlen, *ttls, keys.message(""), *_COUNTS, items, *_OPEN, *_ERRORS,
-            *_PROVIDERS]  # fmt: skip
+    def args(self, policy: StreamPolicy) -> list[Any]:
+        ttls = [policy.final_ttl, NONFINAL_TTL]
+        return [policy.maxlen, *ttls, self.campaign, orjson.dumps(self.items)]
 
 
 CHUNK = 1000  # items per script call, keeps each call short for other clients
 
 
+def _calls(events: Sequence[Event]) -> Iterator[_Call]:
+    """The calls for `events`: one campaign each (in its order), CHUNK items at most."""
+    by_campaign: dict[str, list[Event]] = {}
+    for ev in events:
+        by_campaign.setdefault(ev.campaign, []).append(ev)
+    for campaign, evs in by_campaign.items():
+        for i in range(0, len(evs), CHUNK):
+            call = _Call(campaign)
+            for ev in evs[i : i + CHUNK]:
+                call.add(ev)
+            yield call
+
+
 def record(client: Any, events: Sequence[Event], policy: StreamPolicy) -> int:
     """Apply events with a sync redis client; returns how many changed something."""
-    applied = 0
-    for i in range(0, len(events), CHUNK):
-        args = _args(events[i : i + CHUNK], policy)
-        applied += int(lua.script(client, "record")(keys=[keys.OUTCOMES], args=args))
-    return applied
+    script = lua.script(client, "record")
+    return sum(int(script(keys=c.declared.keys, args=c.args(policy))) for c in _calls(events))
 
 
 async def arecord(client: Any, events: Sequence[Event], policy: StreamPolicy) -> int:
     """Apply events with an asyncio redis client; returns how many changed something."""
-    applied = 0
-    for i in range(0, len(events), CHUNK):
-        args = _args(events[i : i + CHUNK], policy)
-        applied += int(await lua.script(client, "record")(keys=[keys.OUTCOMES], args=args))
+    script, applied = lua.script(client, "record"), 0
+    for c in _calls(events):
+        applied += int(await script(keys=c.declared.keys, args=c.args(policy)))
     return applied

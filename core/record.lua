@@ -1,40 +1,36 @@
--- Record state changes of many messages atomically, one call per batch.
+-- Record state changes of many messages of one campaign atomically, one call per batch.
 --
--- KEYS[1]  the outcome stream
+-- KEYS[1]  the outcome stream           KEYS[2]  the campaign's counters (by state)
+-- KEYS[3]  its open index (zset, see the sweep)    KEYS[4]  its error counters
+-- KEYS[5]  its providers (accepted, by provider)
+-- KEYS[6..] the ledger and claims buckets the items name (core/ledger.py), by index
 -- ARGV[1]  maxlen of the stream (a soft cap: see "Trimming" below)
 -- ARGV[2]  TTL of a final state (s)      ARGV[3]  TTL of a non-final state (s)
--- ARGV[4]  message key prefix            ARGV[5], ARGV[6]  counters key = [5] .. campaign .. [6]
--- ARGV[7]  JSON array of items, each:
---   [state, rank, final, messageId, campaign, bulkId, to, attempt,
---    group, status_id, status_name, error_id, permanent, reason, retry_at, expires_at, release,
---    provider]
--- ARGV[8], ARGV[9]    open index key = [8] .. campaign .. [9]   (zset, see the sweep)
--- ARGV[10], ARGV[11]  error counters key = [10] .. campaign .. [11]
--- ARGV[12], ARGV[13]  providers key = [12] .. campaign .. [13]  (accepted, by provider)
--- (Key names come from core/keys.py through ARGV; one JSON argument instead
--- of 17 per item keeps the client's encoding cost down: see README "Performance".)
+-- ARGV[4]  the campaign                  ARGV[5]  JSON array of items, each:
+--   [state, rank, final, messageId, ledger key index, field, claims key index, bulkId, to,
+--    attempt, group, status_id, status_name, error_id, permanent, reason, retry_at,
+--    expires_at, release, provider]
+-- (One JSON argument instead of 20 per item keeps the client's encoding cost down: see
+-- README "Performance".)
 --
 -- A change is applied only when it moves the message forward: a higher rank, or
 -- another decision among the rank-1 states (deferred, retrying, paused).  So a
 -- duplicate report, a redelivered batch or a late pending report changes nothing,
--- and counters move exactly once per real change.  Ranks (dispatcher/outcomes.py):
+-- and counters move exactly once per real change.  Ranks (core/outcomes.py):
 -- 0 queued, 1 deferred/retrying/paused, 2 accepted, 3 pending, 4 our own inferred
 -- finals (dead, the sweep's expired), 5 every other final.  Returns the number applied.
 --
--- The campaign a message belongs to is the one stored with it (the first writer's:
--- the worker or send_sms), so an item's campaign only matters for a message seen
--- for the first time (a delivery report that beat the worker's own write).
--- An empty bulkId or `to`, or attempt 0 (a delivery report does not know them),
--- leaves the recorded value.  The open index holds every message whose state
--- (after this item) is accepted or pending and whose item carries an expires_at
--- (the worker's accepted); a final state removes it.  An item that is not
--- applied still indexes or unindexes (accepted after a pending report).  A change
--- into a final state other than delivered counts once in the error counters (and
--- is taken back there when a gateway report replaces our own inferred final).
+-- An empty `to`, or attempt 0 (a delivery report does not know them), leaves the
+-- recorded value.  The open index holds every message whose state (after this item)
+-- is accepted or pending and whose item carries an expires_at (the worker's
+-- accepted); a final state removes it.  An item that is not applied still indexes or
+-- unindexes (accepted after a pending report).  A change into a final state other than
+-- delivered counts once in the error counters (and is taken back there when a gateway
+-- report replaces our own inferred final: the state keeps that counter's field).
 -- An item's provider (when it names one) is stored with the message and goes in the
 -- stream; a move into accepted counts once for that provider.
--- An item with a `release` token ends that run's send claim (field `claim`, "token:ms")
--- when the message still holds it, whether or not the state moved.
+-- An item with a `release` token ends that run's send claim when the message still
+-- holds it, whether or not the state moved.
 -- `canceled` applies only to a message never sent (rank below accepted) that no other
 -- run holds a claim on (its request may be on its way): an operator's cancel never
 -- relabels a message the gateway may have.
@@ -43,100 +39,74 @@
 -- Trimming: the stream is kept near `maxlen` entries, but never by dropping an
 -- entry that a consumer group has not yet read and acknowledged: a lagging
 -- consumer makes the stream grow instead of losing events.
-local stream = KEYS[1]
-local maxlen, final_ttl, live_ttl = tonumber(ARGV[1]), ARGV[2], ARGV[3]
-local mprefix, cprefix, csuffix = ARGV[4], ARGV[5], ARGV[6]
-local items = cjson.decode(ARGV[7])
-local oprefix, osuffix, eprefix, esuffix = ARGV[8], ARGV[9], ARGV[10], ARGV[11]
-local pprefix, psuffix = ARGV[12], ARGV[13]
+--#include ledger
+local stream, ckey, okey, ekey, pkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local maxlen, final_ttl, live_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local campaign = ARGV[4]
+local items = cjson.decode(ARGV[5])
 local t = redis.call('TIME')
-local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
+local now, stamp = tostring(now_ms), ledger_b36(now_ms)
 local applied = 0
-local deltas = {}  -- counters key -> state -> change, applied once at the end
-local function bump(ckey, state, by)
-  local d = deltas[ckey] or {}
-  deltas[ckey] = d
-  d[state] = (d[state] or 0) + by
-end
-local opens, closes, errors = {}, {}, {}  -- key -> ZADD args / ZREM members / field -> n
-local function push(tbl, k, ...)
-  local l = tbl[k] or {}
-  tbl[k] = l
-  for _, v in ipairs({...}) do l[#l + 1] = v end
-end
-local function count_error(campaign, field, by)
-  local ekey = eprefix .. campaign .. esuffix
-  errors[ekey] = errors[ekey] or {}
-  errors[ekey][field] = (errors[ekey][field] or 0) + by
-end
-local function index(campaign, mid, newrank, expires)
-  local okey = oprefix .. campaign .. osuffix
+local counts, providers, errors = {}, {}, {}  -- field -> change, applied once at the end
+local opens, closes, ttls = {}, {}, {}  -- ZADD args / ZREM members / bucket -> live delta
+local function bump(tbl, field, by) tbl[field] = (tbl[field] or 0) + by end
+local function index(mid, newrank, expires)
   if newrank >= 4 then
-    push(closes, okey, mid)
+    closes[#closes + 1] = mid
   elseif newrank >= 2 and tonumber(expires) and tonumber(expires) > 0 then
-    push(opens, okey, expires, mid)
+    opens[#opens + 1] = expires
+    opens[#opens + 1] = mid
   end
 end
 for i = 1, #items do
   local it = items[i]
-  local state, rank, final = it[1], it[2], it[3]
-  local mkey = mprefix .. it[4]
-  local cur = redis.call('HMGET', mkey, 'state', 'rank', 'campaign', 'claim', 'ekey')
-  local campaign = cur[3] or it[5]
-  local crank = tonumber(cur[2]) or 0
+  local state, rank, final, mid = it[1], it[2], it[3], it[4]
+  local lkey, field, kkey = KEYS[it[5]], it[6], KEYS[it[7]]
+  local cur = ledger_get(lkey, field)
+  local claimed_by = ledger_claim(redis.call('HGET', kkey, field))
+  local crank = cur and tonumber(cur.rank) or 0
   local newrank = crank
-  local claimed_by = cur[4] and string.match(cur[4], '^(.*):%d+$')
-  local blocked = state == 'canceled' and (crank >= 2 or (claimed_by and claimed_by ~= it[17]))
-  if not blocked and (cur[1] == false or rank > crank or (rank == 1 and crank <= 1)) then
-    local old = cur[1] or 'queued'
-    local ckey = cprefix .. campaign .. csuffix
+  local blocked = state == 'canceled' and (crank >= 2 or (claimed_by and claimed_by ~= it[19]))
+  if not blocked and (cur == nil or rank > crank or (rank == 1 and crank <= 1)) then
+    local old, was = cur and cur.state or 'queued', ledger_live(cur)
+    local new = cur or {}  -- (cur itself, changed in place)
     newrank = rank
-    local set = {'state', state, 'rank', rank, 'campaign', campaign,
-      'status', it[10], 'error', it[12], 'ts', now}
-    if it[6] ~= '' then set[#set + 1] = 'bulk'; set[#set + 1] = it[6] end
-    if it[7] ~= '' then set[#set + 1] = 'to'; set[#set + 1] = it[7] end
-    if tonumber(it[8]) ~= 0 then set[#set + 1] = 'attempt'; set[#set + 1] = it[8] end
-    if it[18] ~= '' then set[#set + 1] = 'provider'; set[#set + 1] = it[18] end
-    if state == 'accepted' and old ~= state and it[18] ~= '' then
-      bump(pprefix .. campaign .. psuffix, it[18], 1)
-    end
+    new.state, new.rank, new.status, new.error, new.ts = state, rank, it[12], it[14], stamp
+    if it[9] ~= '' then new.to = it[9] end
+    if tonumber(it[10]) ~= 0 then new.attempt = it[10] end
+    if it[20] ~= '' then new.provider = it[20] end
+    if state == 'accepted' and old ~= state and it[20] ~= '' then bump(providers, it[20], 1) end
     if old ~= state then
-      bump(ckey, old, -1)
-      bump(ckey, state, 1)
+      bump(counts, old, -1)
+      bump(counts, state, 1)
     end
-    if cur[5] then  -- an inferred final we counted as an error is replaced
-      count_error(campaign, cur[5], -1)
-      redis.call('HDEL', mkey, 'ekey')
+    local counted = new.ekey ~= '' and new.ekey or nil
+    if counted then bump(errors, counted, -1) end  -- our inferred final is replaced
+    new.ekey = ''
+    if final == 1 and state ~= 'delivered' and (old ~= state or counted) then
+      local f = (it[13] ~= '' and it[13] or it[12]) .. ':' .. it[14]
+      bump(errors, f, 1)
+      if rank < 5 then new.ekey = f end  -- only an inferred final can be replaced
     end
-    if final == 1 and state ~= 'delivered' and (old ~= state or cur[5]) then
-      local f = (it[11] ~= '' and it[11] or it[10]) .. ':' .. it[12]
-      count_error(campaign, f, 1)
-      set[#set + 1] = 'ekey'; set[#set + 1] = f
-    end
-    redis.call('HSET', mkey, unpack(set))
-    redis.call('EXPIRE', mkey, final == 1 and final_ttl or live_ttl)
+    ledger_put(lkey, field, new)
+    ttls[lkey] = (ttls[lkey] or 0) + ledger_live(new) - was
     redis.call('XADD', stream, '*',
-      'messageId', it[4], 'campaign', campaign, 'bulkId', it[6], 'to', it[7], 'state', state,
-      'rank', rank, 'attempt', it[8], 'group', it[9], 'statusId', it[10],
-      'statusName', it[11], 'errorId', it[12], 'permanent', it[13], 'reason', it[14],
-      'retryAt', it[15], 'provider', it[18], 'ts', now)
+      'messageId', mid, 'campaign', campaign, 'bulkId', it[8], 'to', it[9], 'state', state,
+      'rank', rank, 'attempt', it[10], 'group', it[11], 'statusId', it[12],
+      'statusName', it[13], 'errorId', it[14], 'permanent', it[15], 'reason', it[16],
+      'retryAt', it[17], 'provider', it[20], 'ts', now)
     applied = applied + 1
   end
-  if it[17] ~= '' and claimed_by == it[17] then
-    redis.call('HDEL', mkey, 'claim')
-  end
-  index(campaign, it[4], newrank, it[16])
+  if it[19] ~= '' and claimed_by == it[19] then redis.call('HDEL', kkey, field) end
+  index(mid, newrank, it[18])
 end
-for okey, args in pairs(opens) do redis.call('ZADD', okey, unpack(args)) end
-for okey, mids in pairs(closes) do redis.call('ZREM', okey, unpack(mids)) end
-for ekey, e in pairs(errors) do
-  for f, by in pairs(e) do
-    if by ~= 0 then redis.call('HINCRBY', ekey, f, by) end
-  end
-end
-for ckey, d in pairs(deltas) do
-  for state, by in pairs(d) do
-    if by ~= 0 then redis.call('HINCRBY', ckey, state, by) end
+for lkey, delta in pairs(ttls) do ledger_settle(lkey, delta, final_ttl, live_ttl) end
+if #opens > 0 then redis.call('ZADD', okey, unpack(opens)) end
+if #closes > 0 then redis.call('ZREM', okey, unpack(closes)) end
+for _, pair in ipairs({{ckey, counts}, {ekey, errors}, {pkey, providers}}) do
+  for f, by in pairs(pair[2]) do
+    if by ~= 0 then redis.call('HINCRBY', pair[1], f, by) end
   end
 end
 

@@ -9,14 +9,13 @@ A campaign's `state` (in `status`) is one of STATES:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from typing import Any
 
 import orjson
 import redis
 
-from core import clock, keys, lua, pause, schedule
+from core import clock, keys, ledger, lua, pause, schedule
 from core.batch import Batch
 from core.errors import CampaignCanceled, CampaignNotFound
 from core.outcomes import NONFINAL_TTL, SENT, StreamPolicy
@@ -182,6 +181,7 @@ def replay(client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity
 
 def _requeue_state(client: redis.Redis, campaign: str, mid: str) -> bool:
     """Move a dead message back to queued, atomically; False if it is past that (requeue.lua)."""
-    args = [mid, campaign, int(time.time() * 1000), NONFINAL_TTL]
-    keys_ = [keys.message(mid), keys.campaign_counts(campaign), keys.OUTCOMES]
+    p = ledger.place(mid, campaign)
+    args = [mid, campaign, p.field, NONFINAL_TTL]
+    keys_ = [p.key, keys.campaign_counts(campaign), keys.campaign_errors(campaign), keys.OUTCOMES]
     return bool(lua.script(client, "requeue", "dispatcher")(keys=keys_, args=args))

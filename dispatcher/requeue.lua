@@ -3,16 +3,22 @@
 -- message already queued again (a replay that stopped before it enqueued, or another
 -- replay right now) answers 1 too: enqueueing it twice is harmless (send claims), never
 -- enqueueing it would leave it queued for good.
--- KEYS[1] the message hash  KEYS[2] its campaign's counters  KEYS[3] the outcome stream
--- ARGV[1] messageId  ARGV[2] campaign  ARGV[3] now (epoch ms)  ARGV[4] TTL of a live state (s)
+-- KEYS[1] the message's ledger bucket  KEYS[2] its campaign's counters
+-- KEYS[3] its campaign's error counters  KEYS[4] the outcome stream
+-- ARGV[1] messageId  ARGV[2] campaign  ARGV[3] its ledger field  ARGV[4] TTL of a live state (s)
 -- Returns 1 when the caller must enqueue it, else 0.
-local m = redis.call('HMGET', KEYS[1], 'state')
-if m[1] == 'queued' then return 1 end
-if m[1] ~= 'dead' then return 0 end
-redis.call('HSET', KEYS[1], 'state', 'queued', 'rank', 0)
-redis.call('EXPIRE', KEYS[1], ARGV[4])
+--#include ledger
+local m = ledger_get(KEYS[1], ARGV[3])
+if m and m.state == 'queued' then return 1 end
+if not m or m.state ~= 'dead' then return 0 end
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+if m.ekey ~= '' then redis.call('HINCRBY', KEYS[3], m.ekey, -1) end
+m.state, m.rank, m.ekey, m.ts = 'queued', 0, '', ledger_b36(now)
+ledger_put(KEYS[1], ARGV[3], m)
+ledger_settle(KEYS[1], 1, ARGV[4], ARGV[4])  -- one more live state: the live TTL
 redis.call('HINCRBY', KEYS[2], 'dead', -1)
 redis.call('HINCRBY', KEYS[2], 'queued', 1)
-redis.call('XADD', KEYS[3], '*', 'messageId', ARGV[1], 'campaign', ARGV[2], 'state', 'queued',
-  'rank', 0, 'reason', 'replayed from dead letters', 'ts', ARGV[3])
+redis.call('XADD', KEYS[4], '*', 'messageId', ARGV[1], 'campaign', ARGV[2], 'state', 'queued',
+  'rank', 0, 'reason', 'replayed from dead letters', 'ts', now)
 return 1

@@ -37,7 +37,7 @@ import orjson
 import redis
 
 from config.settings import Settings
-from core import keys
+from core import keys, ledger
 from dispatcher import api, control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisServer, Stack, child_pids
 
@@ -348,10 +348,7 @@ class Chaos:
             started = time.monotonic()
             statuses = asyncio.run(post_reports(hook, mids))
             seconds = time.monotonic() - started
-        pipe = client.pipeline(transaction=False)
-        for mid in mids:
-            pipe.hget(keys.message(mid), "state")
-        applied = sum(v == b"delivered" for v in pipe.execute())
+        applied = sum(s == "delivered" for s in ledger.states(client, mids))
         refused = sum(1 for s in statuses if not 200 <= s < 300)
         return Result("delivery-report burst, one report per POST", n, 0, 0, n - applied,
                       round(seconds, 1), f"{refused} of {n} answered non-2xx",

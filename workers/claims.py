@@ -1,10 +1,10 @@
 """Send claims: no messageId is ever sent twice, even by two workers, even after a crash.
 
 A run claims its destinations when it starts (`claim.lua`, mode START): the
-message hash gets "{run token}:{Redis time}".  The claim ends when the run records
-what became of the destination (`record.lua`, through `Event.release`): the
-gateway's answer, or a deferral.  Right before each request the run re-stamps the
-claims it sends under (mode CLAIM), unless it took them a moment ago
+message's field in its claims bucket (core.ledger) gets "{run token}:{Redis time}|{via}".
+The claim ends when the run records what became of the destination (`record.lua`,
+through `Event.release`): the gateway's answer, or a deferral.  Right before each
+request the run re-stamps the claims it sends under (mode CLAIM), unless it took them a moment ago
 (`RESTAMP_AFTER_MS`), so a request never outlives its claim's settle time.
 
 A claim that is still there when another run looks means the outcome is
@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from core import keys, lua
+from core import keys, ledger, lua
 from core.batch import Destination
 from core.outcomes import NONFINAL_TTL, RANK, State
 
@@ -85,6 +85,15 @@ def settle_ms(http_timeout_s: float) -> int:
     return int(http_timeout_s * 1000) + SETTLE_MARGIN_MS
 
 
+def _declare(campaign: str, dests: Sequence[Destination]) -> tuple[list[str], list[Any]]:
+    """claim.lua's KEYS (the suppression set, then each bucket once) and its items."""
+    declared, items = ledger.Declared(keys.SUPPRESSED), []
+    for d in dests:
+        p = ledger.place(d.message_id, campaign)
+        items.append((d.to, declared.at(p.key), declared.at(p.claim_key), p.field))
+    return declared.keys, items
+
+
 async def claims(
     client: Any, mode: Mode, token: str, settle: int, campaign: str, via: Via,
     dests: Sequence[Destination], *, legacy: str = "",
@@ -95,11 +104,11 @@ async def claims(
     out = Claims()
     if not dests:
         return out
-    items = orjson.dumps([(d.message_id, d.to) for d in dests])
     fallback = Via(legacy or via.provider, via.bulk_id, via.expires_at)
-    args = [keys.message(""), RANK[State.ACCEPTED], mode.value, token, settle, NONFINAL_TTL,
-            campaign, str(via), str(fallback), items]  # fmt: skip
-    reply = await lua.script(client, "claim", "workers")(keys=[keys.SUPPRESSED], args=args)
+    keys_, items = _declare(campaign, dests)
+    args = [RANK[State.ACCEPTED], mode.value, token, settle, NONFINAL_TTL, str(via),
+            str(fallback), orjson.dumps(items)]  # fmt: skip
+    reply = await lua.script(client, "claim", "workers")(keys=keys_, args=args)
     marks = reply[0].decode()
     waits, askers = iter(orjson.loads(reply[1])), iter(orjson.loads(reply[2]))
     lists = {"0": out.ours, "1": out.sent, "2": out.suppressed}

@@ -17,7 +17,7 @@ import orjson
 import redis
 from aiohttp import web
 
-from core import ids, keys
+from core import ids, keys, ledger
 from core.errors import InputError
 from dispatcher import api
 from dispatcher.http import auth
@@ -74,12 +74,11 @@ def _claim_key(r: redis.Redis, caller: str, key: str, data: dict[str, Any], ttl:
 @scoped("read")
 async def message(request: web.Request) -> web.Response:
     mid = request.match_info["message_id"]
-    values = await call(client(request).hmget, keys.message(mid), *MESSAGE_FIELDS)
-    if values[0] is None:
+    m = await call(ledger.read, client(request), mid)
+    if m is None:
         raise web.HTTPNotFound(text=f"no message {mid!r} (unknown, or its state expired)")
-    out = {k: (v.decode() if v is not None else "") for k, v in zip(MESSAGE_FIELDS, values,
-                                                                   strict=True)}  # fmt: skip
-    return reply({"messageId": mid, **out})
+    out = {k: m.get(k, "") for k in MESSAGE_FIELDS}
+    return reply({"messageId": mid, **out, "campaign": ids.campaign_of(mid)})
 
 
 @scoped("send")

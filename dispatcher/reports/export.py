@@ -14,9 +14,9 @@ Enumeration walks the campaign's own index, never the keyspace:
 * send_sms messages: the sorted set `sms:c:{campaign}:ids` (by enqueue time; entries
   older than SMS_FINAL_TTL are trimmed as new ones come).
 
-Every chunk of READ_CHUNK ids is one script call (export_read.lua), and rows come out as they
-are read (`rows` is a generator), so memory stays flat however big the campaign.
-Only messages whose state hash still exists are found (final ones live
+Every chunk of READ_CHUNK ids is one round trip (an HMGET per ledger bucket), and rows
+come out as they are read (`rows` is a generator), so memory stays flat however big the campaign.
+Only messages whose state still exists are found (final ones live
 SMS_FINAL_TTL, 7 days by default).
 """
 
@@ -27,11 +27,10 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import IO, Any
 
-from core import ids, keys, lua
+from core import ids, keys, ledger
 from dispatcher.csvout import SafeCsvWriter
 
 HEADER = ("messageId", "to", "state", "status", "error", "attempt", "updated")
-FIELDS = ("to", "state", "status", "error", "attempt", "ts")
 FIRST_LINE = 1  # a file's line 1 is its header; rows given in code may start there
 READ_CHUNK = 1000
 SCAN_COUNT = 1000
@@ -70,23 +69,29 @@ def message_ids(client: Any, campaign: str) -> Iterator[list[str]]:
         yield [_text(m) for m in client.zrange(listed, start, start + READ_CHUNK - 1)]
 
 
-def read(client: Any, chunk: list[str]) -> list[list[str]]:
-    """The one wrapper of export_read.lua: FIELDS of each message of `chunk`, in one call."""
-    if not chunk:
-        return []
-    script = lua.script(client, "export_read", "dispatcher")
-    flat = [_text(v) for v in script(keys=[keys.message(m) for m in chunk], args=FIELDS)]
-    n = len(FIELDS)
-    return [flat[i : i + n] for i in range(0, len(flat), n)]
+def read(client: Any, campaign: str, chunk: list[str]) -> list[dict[str, str] | None]:
+    """The state of each message of `chunk` (None where it has none), in one round trip:
+    one HMGET per ledger bucket."""
+    fields: dict[str, list[str]] = {}
+    places = [ledger.place(m, campaign) for m in chunk]
+    for p in places:
+        fields.setdefault(p.key, []).append(p.field)
+    pipe = client.pipeline(transaction=False)
+    for key, names in fields.items():
+        pipe.hmget(key, names)
+    found = {(key, f): raw for (key, names), values in zip(fields.items(), pipe.execute(),
+                                                          strict=True)
+             for f, raw in zip(names, values, strict=True)}  # fmt: skip
+    return [ledger.decode(found[(p.key, p.field)]) for p in places]
 
 
 def rows(client: Any, campaign: str) -> Iterator[tuple[str, ...]]:
     """One row per message that still has a state, in export order."""
     for chunk in message_ids(client, campaign):
-        for mid, (to, state, status, error, attempt, ts) in zip(chunk, read(client, chunk),
-                                                               strict=True):  # fmt: skip
-            if state:
-                yield (mid, to, state, status, error, attempt, _updated(ts))
+        for mid, m in zip(chunk, read(client, campaign, chunk), strict=True):
+            if m:
+                yield (mid, m["to"], m["state"], m["status"], m["error"], m["attempt"],
+                       _updated(m["ts"]))  # fmt: skip
 
 
 def export(client: Any, campaign: str, fh: IO[str]) -> int:

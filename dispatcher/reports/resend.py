@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from config.settings import Settings
-from core import clock, ids, keys
+from core import clock, ids, keys, ledger
 from core.batch import Batch, Destination
 from core.errors import InputError
 from core.outcomes import State
@@ -90,14 +90,16 @@ class Resender:
             return []
         pipe = self.r.pipeline(transaction=False)
         for c in cands:
-            pipe.hmget(keys.message(c.original), "state", "error", "to")
+            p = ledger.place(c.original)
+            pipe.hget(p.key, p.field)
             pipe.exists(keys.resent_once(c.new_id))
         answers = await pipe.execute()
         due = []
-        for c, (state, error, to), marked in zip(cands, answers[::2], answers[1::2], strict=True):
-            final_here = _text(state) == State.UNDELIVERABLE.value and _text(error) == c.error
-            if final_here and not marked and to:
-                due.append((c, _text(to)))
+        for c, raw, marked in zip(cands, answers[::2], answers[1::2], strict=True):
+            m = ledger.decode(raw) or {}
+            final_here = m.get("state") == State.UNDELIVERABLE.value and m.get("error") == c.error
+            if final_here and not marked and m.get("to"):
+                due.append((c, m["to"]))
         return due
 
     async def _campaign(self, campaign: str, items: list[tuple[Candidate, str]]) -> int:

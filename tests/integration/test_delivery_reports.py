@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis
 
-from core import keys
+from core import ledger
 from dispatcher import api
 from dispatcher.stack import Stack
 from tests.integration.conftest import sandbox_state, settings_for, wait_for, write_csv
@@ -45,7 +45,7 @@ def test_final_states_match_the_gateway(
              and s["done_sending"] >= n, timeout=120)  # fmt: skip
     decided = sandbox_state(base, final=1)["final"]
     assert len(decided) == n
-    mine = {mid: r.hget(keys.message(mid), "state").decode() for mid in decided}
+    mine = dict(zip(decided, ledger.states(r, list(decided)), strict=True))
     expected = {mid: SANDBOX_TO_STATE[outcome] for mid, outcome in decided.items()}
     assert mine == expected
     st = sandbox_state(base)

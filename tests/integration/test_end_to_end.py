@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from core import keys
+from core import keys, ledger
 from dispatcher import api
 from dispatcher.stack import Stack
 from tests.integration.conftest import (
@@ -106,11 +106,11 @@ def test_a_batch_for_a_provider_this_worker_lacks_is_dead_lettered(
     api.enqueuer(settings_for(redis_url, base))(b.to_dict())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        states = [r.hget(keys.message(d.message_id), "state") for d in dests]
-        if states == [b"dead", b"dead"]:
+        states = [ledger.state(r, d.message_id) for d in dests]
+        if states == ["dead", "dead"]:
             break
         time.sleep(0.2)
-    assert states == [b"dead", b"dead"], states
+    assert states == ["dead", "dead"], states
     reason = r.hget(keys.deadletter("other-2"), "reason") or b""
     assert b"no provider 'nope'" in reason, reason
     assert sandbox_state(base)["acceptedMessages"] == 0

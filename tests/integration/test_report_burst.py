@@ -19,7 +19,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from config.settings import Settings
-from core import keys, redis_pool
+from core import keys, ledger, redis_pool
 from core.redis_pool import async_redis
 from dispatcher.reports import webhook
 from dispatcher.stack import Stack
@@ -47,10 +47,7 @@ def test_a_burst_of_single_report_posts_loses_nothing(
     by_status = Counter(statuses)
     assert all(200 <= s < 300 for s in statuses), f"{dict(by_status)} in {elapsed:.1f}s"
 
-    pipe = r.pipeline(transaction=False)
-    for i in range(REPORTS):
-        pipe.hget(keys.message(message_id(i)), "state")
-    states = Counter((s or b"").decode() for s in pipe.execute())
+    states = Counter(ledger.states(r, [message_id(i) for i in range(REPORTS)]))
     assert states == {"delivered": REPORTS}, states
 
     events = Counter()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import redis
 
-from core import keys
+from core import keys, ledger
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher import cli
 from dispatcher.reports import ingest
@@ -29,7 +29,7 @@ def test_sweep_status_export(
     ingest.apply_sync(r, [DeliveryReport("c-2", "undeliverable", True, status_name="UNDEL",
                                          error_code="27")], P)  # fmt: skip
     assert cli.main(["reports", "sweep", "--grace", "0"]) == 0
-    assert r.hget(keys.message("c-3"), "state") == b"expired"
+    assert ledger.state(r, "c-3") == "expired"
     assert cli.main(["status", "c", "--json"]) == 0
     out = tmp_path / "c.csv"
     assert cli.main(["export", "c", "--csv", str(out)]) == 0

@@ -21,7 +21,7 @@ import orjson
 import pytest
 import redis
 
-from core import keys
+from core import keys, ledger
 from core.outcomes import State, rank
 from dispatcher import api, cli, control
 from dispatcher.numbers import normalise
@@ -82,10 +82,7 @@ def assert_stream_consistent(client: redis.Redis, campaign: str) -> dict[str, li
     """Per message: ranks never go back, one forward move into accepted at most, the last
     event is the stored state; the campaign counters are the stored states counted."""
     states = {m: s for m, s in outcome_states(client).items() if m.startswith(campaign + "-")}
-    pipe = client.pipeline(transaction=False)
-    for mid in states:
-        pipe.hget(keys.message(mid), "state")
-    stored = dict(zip(states, (v.decode() for v in pipe.execute()), strict=True))
+    stored = dict(zip(states, ledger.states(client, list(states)), strict=True))
     ranks_of = stream_ranks(client)
     for mid, seq in states.items():
         ranks = ranks_of[mid]
@@ -321,6 +318,6 @@ def assert_stream_consistent_replayed(client: redis.Redis, campaign: str) -> dic
         for part in (seq[:cut], seq[cut:]):
             ranks = [rank(State(s)) for s in part]
             assert ranks == sorted(ranks), (mid, seq)
-        assert seq[-1] == client.hget(keys.message(mid), "state").decode()
+        assert seq[-1] == ledger.state(client, mid)
         assert seq.count("accepted") <= 1
     return states

@@ -18,7 +18,7 @@ import pytest
 from dramatiq.brokers.stub import StubBroker
 
 from config.settings import Settings
-from core import keys
+from core import keys, ledger
 from core.batch import Batch, Destination
 from core.errors import (
     GatewayAuthError,
@@ -233,7 +233,7 @@ async def scheduled(client: Any, campaign: str = "c") -> list[dict[str, Any]]:
 
 
 async def states(client: Any) -> dict[int, str]:
-    return {i: (await client.hget(keys.message(f"c-{i}"), "state")).decode() for i in range(3)}
+    return {i: (await ledger.aread(client, f"c-{i}"))["state"] for i in range(3)}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
@@ -256,7 +256,7 @@ def test_decisions(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
         for i in dead:
             reason = (await client.hget(keys.deadletter(f"c-{i}"), "reason")).decode()
             assert reason.startswith(case.dead_reason), reason
-        claims = [await client.hget(keys.message(f"c-{i}"), "claim") for i in range(3)]
+        claims = await _claims(client)
         assert sum(c is not None for c in claims) == case.claimed
 
     asyncio.run(go())
@@ -315,7 +315,8 @@ async def claim_as_another_run(client: Any, age_ms: int, ids: range = range(3)) 
     """What a run that died mid-request leaves: its claims, stamped `age_ms` ago."""
     for i in ids:
         stamp = int(time.time() * 1000) - age_ms
-        await client.hset(keys.message(f"c-{i}"), "claim", f"dead-run:{stamp}")
+        p = ledger.place(f"c-{i}")
+        await client.hset(p.claim_key, p.field, f"dead-run:{stamp}")
 
 
 def test_a_claim_another_run_may_still_use_is_left_alone() -> None:
@@ -352,7 +353,8 @@ def test_a_settled_claim_is_asked_about_then_only_the_rest_is_sent(taken: set[st
 
 
 async def _claims(client: Any) -> list[Any]:
-    return [await client.hget(keys.message(f"c-{i}"), "claim") for i in range(3)]
+    places = [ledger.place(f"c-{i}") for i in range(3)]
+    return [await client.hget(p.claim_key, p.field) for p in places]
 
 
 def test_timeout_then_next_run_asks_and_sends_nothing_twice(
@@ -503,8 +505,8 @@ def settled_claims(client: Any, via: str, n: int = 3) -> Any:
     async def put() -> None:
         stamp = int(time.time() * 1000) - settle_ms(Settings().http_timeout) - 1
         for i in range(n):
-            await client.hset(keys.message(f"c-{i}"),
-                              mapping={"claim": f"dead:{stamp}", "via": via})  # fmt: skip
+            p = ledger.place(f"c-{i}")
+            await client.hset(p.claim_key, p.field, f"dead:{stamp}|{via}")
 
     return put()
 

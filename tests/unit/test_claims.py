@@ -10,7 +10,7 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 
-from core import keys
+from core import keys, ledger
 from core.batch import Destination
 from core.outcomes import Event, State, StreamPolicy, arecord
 from workers.claims import Claims, Mode, Via, claims
@@ -18,6 +18,14 @@ from workers.claims import Claims, Mode, Via, claims
 D = [Destination(f"c-{i}", f"6681234560{i}") for i in range(4)]
 SETTLE = 10_000
 VIA = Via("ants", "c-b0", 1_900_000_000_000)
+
+
+async def plant(client: Any, message_id: str, claim: str) -> None:
+    """A claim left by another run ("{token}:{ms}[|{via}]"), as claim.lua stores one."""
+    p = ledger.place(message_id)
+    await client.hset(p.claim_key, p.field, claim)
+
+
 Body = Callable[[Any, Callable[..., Awaitable[Claims]]], Awaitable[None]]
 
 
@@ -64,7 +72,7 @@ def test_settled_claims_go_to_whoever_took_them_over_last(on: Callable[[Body], N
 
     async def body(client: Any, call: Any) -> None:
         for d in D:
-            await client.hset(keys.message(d.message_id), "claim", "dead:1")
+            await plant(client, d.message_id, "dead:1")
         assert (await call(Mode.CLAIM, "b")).ours == []  # never taken right before a request
         unknown = [(d, VIA) for d in D]  # no via stored: the caller's
         assert (await call(Mode.START, "b")).unknown == unknown  # a run starting takes them over
@@ -78,24 +86,26 @@ def test_settled_claims_go_to_whoever_took_them_over_last(on: Callable[[Body], N
 
 def test_sent_and_suppressed_are_not_claimed(on: Callable[[Body], None]) -> None:
     async def body(client: Any, call: Any) -> None:
-        await client.hset(keys.message("c-0"), mapping={"state": "accepted", "rank": 2})
+        p = ledger.place("c-0")
+        await client.hset(p.key, p.field, "accepted|2")
         await client.sadd(keys.SUPPRESSED, D[1].to)
         found = await call(Mode.START, "a")
         assert (found.sent, found.suppressed, found.ours) == ([D[0]], [D[1]], D[2:])
-        assert await client.hget(keys.message("c-0"), "claim") is None
+        assert await client.hget(p.claim_key, p.field) is None
 
     on(body)
 
 
-def test_a_claim_makes_a_message_hash_that_expires_and_knows_its_campaign(
+def test_a_claim_expires_and_says_where_its_request_may_go(
     on: Callable[[Body], None],
 ) -> None:
     async def body(client: Any, call: Any) -> None:
         await call(Mode.START, "a", D[:1])
-        key = keys.message("c-0")
-        assert await client.ttl(key) > 0 and await client.hget(key, "campaign") == b"c"
-        assert (await client.hget(key, "claim")).startswith(b"a:")
-        assert await client.hget(key, "via") == str(VIA).encode()  # asked, should it be unknown
+        p = ledger.place("c-0")
+        assert await client.ttl(p.claim_key) > 0
+        claim, via = ledger.claim_of(await client.hget(p.claim_key, p.field))
+        assert claim.startswith("a:")
+        assert via == str(VIA)  # asked, should it be unknown
 
     on(body)
 
@@ -103,7 +113,7 @@ def test_a_claim_makes_a_message_hash_that_expires_and_knows_its_campaign(
 def test_a_settled_claim_names_the_provider_to_ask(on: Callable[[Body], None]) -> None:
     async def body(client: Any, call: Any) -> None:
         via = Via("smsc", "c-b7", 1_800_000_000_000)  # the request it went out with
-        await client.hset(keys.message("c-0"), mapping={"claim": "dead:1", "via": str(via)})
+        await plant(client, "c-0", f"dead:1|{via}")
         assert (await call(Mode.START, "b", D[:1])).unknown == [(D[0], via)]
 
 
@@ -111,7 +121,7 @@ def test_a_claim_taken_before_claims_named_a_provider_is_the_legacy_ones(
     on: Callable[[Body], None],
 ) -> None:
     async def body(client: Any, call: Any) -> None:
-        await client.hset(keys.message("c-0"), "claim", "dead:1")
+        await plant(client, "c-0", "dead:1")
         smsc = Via("smsc", "c-b0", 1)
         found = await claims(client, Mode.START, "b", SETTLE, "c", smsc, D[:1], legacy="ants")
         assert found.unknown == [(D[0], Via("ants", "c-b0", 1))]
@@ -128,7 +138,7 @@ def test_events_of_runs_through_another_provider_leave_the_claim_naming_the_firs
 
     async def body(client: Any, call: Any) -> None:
         await call(Mode.START, "a", D[:1])  # the ANTS run
-        await client.hset(keys.message("c-0"), "claim", "a:1")  # ...which timed out, long ago
+        await plant(client, "c-0", f"a:1|{VIA}")  # ...which timed out, long ago
         deferred = Event("c-0", "c", State.DEFERRED, provider="smsc", reason="busy")
         await arecord(client, [deferred], StreamPolicy())
         found = await claims(client, Mode.START, "b", SETTLE, "c", Via("smsc", "x", 2), D[:1])

@@ -11,7 +11,7 @@ import redis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core import keys
+from core import keys, ledger
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest
 from providers.reports import DeliveryReport, ReportParseError
@@ -30,7 +30,7 @@ def accepted(mid: str = "c-1", expires_at: int = 0, to: str = "66811111111") -> 
 
 
 def msg(store: redis.Redis, mid: str = "c-1") -> dict[str, str]:
-    return {k.decode(): v.decode() for k, v in store.hgetall(keys.message(mid)).items()}
+    return ledger.read(store, mid) or {}
 
 
 def counts(store: redis.Redis, c: str = "c") -> dict[str, int]:
@@ -114,7 +114,7 @@ def test_async_apply_matches_sync() -> None:
     client = fakeredis.FakeAsyncRedis(server=server)
     n = asyncio.run(ingest.apply(client, [report(state="pending"), report()], P))
     assert n == 2
-    assert fakeredis.FakeRedis(server=server).hget(keys.message("c-1"), "state") == b"delivered"
+    assert ledger.state(fakeredis.FakeRedis(server=server), "c-1") == "delivered"
 
 
 # -- any order, any duplication: the same end state --------------------------------------

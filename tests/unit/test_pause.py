@@ -10,7 +10,7 @@ import orjson
 import pytest
 import redis
 
-from core import keys, pause
+from core import keys, ledger, pause
 from core.batch import Batch, Destination
 from core.outcomes import StreamPolicy
 
@@ -86,7 +86,7 @@ def test_drop_cancels_single_destinations_and_keeps_the_rest_parked(store: redis
     assert sent == []
     rest = [d["messageId"] for d in pause.parked(store, "c")]
     assert sorted(rest) == ["c-0-0", "c-0-2", "c-1-1", "c-1-2"]
-    assert store.hget(keys.message("c-0-1"), "state") == b"canceled"
+    assert ledger.state(store, "c-0-1", "c") == "canceled"
     counts = {k.decode(): int(v) for k, v in store.hgetall(keys.campaign_counts("c")).items()}
     assert counts == {"paused": 6, "queued": -2, "canceled": 2}  # parked ones were "paused"
 
@@ -107,10 +107,10 @@ def test_cancel_ends_the_parked_destinations_and_stops_later_batches(store: redi
     sent: list[dict[str, Any]] = []
     assert pause.cancel(store, sent.append, "c", P) == 6
     assert sent == [] and parked_ids(store) == []
-    states = {f"c-{s}-{i}": store.hget(keys.message(f"c-{s}-{i}"), "state")
+    states = {f"c-{s}-{i}": ledger.state(store, f"c-{s}-{i}", "c")
               for s in range(2) for i in range(3)}  # fmt: skip
-    assert states.pop("c-0-0") == b"accepted"  # sent: a cancel never relabels it
-    assert set(states.values()) == {b"canceled"}
+    assert states.pop("c-0-0") == "accepted"  # sent: a cancel never relabels it
+    assert set(states.values()) == {"canceled"}
     assert pause.park(store, "c", batch(5)) == pause.CANCELED  # a batch met later: not parked
     assert parked_ids(store) == []
     with pytest.raises(CampaignCanceled):
@@ -120,12 +120,13 @@ def test_cancel_ends_the_parked_destinations_and_stops_later_batches(store: redi
 def test_cancel_never_relabels_a_message_another_run_may_be_sending(store: redis.Redis) -> None:
     from core.outcomes import Event, State, record
 
-    store.hset(keys.message("c-1"), mapping={"claim": f"run-a:{int(time.time() * 1000)}"})
+    c1, c2 = ledger.place("c-1"), ledger.place("c-2")
+    store.hset(c1.claim_key, c1.field, f"run-a:{int(time.time() * 1000)}")
     mine = Event("c-2", "c", State.CANCELED, release="run-b")
-    store.hset(keys.message("c-2"), mapping={"claim": "run-b:1"})
+    store.hset(c2.claim_key, c2.field, "run-b:1")
     assert record(store, [Event("c-1", "c", State.CANCELED), mine], P) == 1
-    assert store.hget(keys.message("c-1"), "state") is None  # run-a may have sent it
-    assert store.hget(keys.message("c-2"), "state") == b"canceled"  # run-b's own decision
+    assert ledger.read(store, "c-1") is None  # run-a may have sent it
+    assert ledger.state(store, "c-2") == "canceled"  # run-b's own decision
 
 
 def test_cancel_ends_the_scheduled_batches_too(store: redis.Redis) -> None:
@@ -137,5 +138,5 @@ def test_cancel_ends_the_scheduled_batches_too(store: redis.Redis) -> None:
     assert pause.cancel(store, [].append, "c", P) == 9
     assert schedule.scheduled(store, "c") == (0, 0)
     assert store.zscore(keys.SCHEDULE, "c") is None
-    states = {store.hget(keys.message(f"c-{s}-{i}"), "state") for s in range(3) for i in range(3)}
-    assert states == {b"canceled"}
+    states = {ledger.state(store, f"c-{s}-{i}", "c") for s in range(3) for i in range(3)}
+    assert states == {"canceled"}

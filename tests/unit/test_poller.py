@@ -16,7 +16,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config.settings import Settings
-from core import keys
+from core import keys, ledger
 from core.errors import GatewayAuthError
 from dispatcher.reports import ingest, poller
 from dispatcher.reports.poller import Poller
@@ -88,7 +88,7 @@ def clients(request: pytest.FixtureRequest) -> Clients:
 
 
 def states(sync: redis.Redis, n: int) -> list[str]:
-    return [(sync.hget(keys.message(f"c-{i}"), "state") or b"").decode() for i in range(n)]
+    return ledger.states(sync, [f"c-{i}" for i in range(n)])
 
 
 def test_pulls_until_empty_and_applies_everything(clients: Clients) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import redis
 
-from core import keys
+from core import ids, keys, ledger
 from core.outcomes import Event, State, StreamPolicy, record
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
@@ -32,8 +32,8 @@ def test_final_wins_and_late_pending_is_ignored(store: redis.Redis) -> None:
     assert record(store, [Event("c-1", "c", State.DELIVERED)], P) == 1
     assert record(store, [Event("c-1", "c", State.PENDING)], P) == 0
     assert record(store, [Event("c-1", "c", State.UNDELIVERABLE)], P) == 0  # first final wins
-    assert store.hget(keys.message("c-1"), "state") == b"delivered"
-    assert 0 < store.ttl(keys.message("c-1")) <= 3600
+    assert ledger.state(store, "c-1") == "delivered"
+    assert 0 < store.ttl(ledger.place("c-1").key) <= 3600  # its bucket holds no live state
 
 
 def test_report_before_send_record_is_kept(store: redis.Redis) -> None:
@@ -78,21 +78,27 @@ def test_a_real_report_replaces_our_own_inferred_final(store: redis.Redis) -> No
     assert ranks == [4, 2, 4, 5, 5]
 
 
-def test_a_message_keeps_the_campaign_it_was_first_recorded_with(store: redis.Redis) -> None:
-    """A report whose messageId does not tell its campaign still counts in the right one."""
-    record(store, [Event("api~korder-1", "api", State.ACCEPTED)], P)
-    record(store, [Event("api~korder-1", "somewhere-else", State.DELIVERED)], P)
+def test_a_report_finds_the_state_the_worker_wrote(store: redis.Redis) -> None:
+    """A report knows only the messageId: the campaign it names (ids.campaign_of) is where
+    the worker recorded it, whatever the id's form."""
+    made = [("api~korder-1", "api"), ("shop-7", "shop"), ("shop-7-r2", "shop"), ("a-b-9", "a-b")]
+    for mid, campaign in made:
+        record(store, [Event(mid, campaign, State.ACCEPTED)], P)
+        record(store, [Event(mid, ids.campaign_of(mid), State.DELIVERED)], P)
+        assert ledger.state(store, mid) == "delivered"
     assert counts(store, "api") == {"delivered": 1, "queued": -1}
-    assert counts(store, "somewhere-else") == {}
+    assert counts(store, "shop") == {"delivered": 2, "queued": -2}
+    assert counts(store, "a-b") == {"delivered": 1, "queued": -1}
 
 
 def test_an_event_ends_its_own_claim_only(store: redis.Redis) -> None:
-    store.hset(keys.message("c-1"), "claim", "run-a:1")
-    store.hset(keys.message("c-2"), "claim", "run-b:1")
+    c1, c2 = ledger.place("c-1"), ledger.place("c-2")
+    store.hset(c1.claim_key, c1.field, "run-a:1|ants|1|c-b0")
+    store.hset(c2.claim_key, c2.field, "run-b:1|ants|1|c-b0")
     record(store, [Event("c-1", "c", State.RETRYING, release="run-a"),
                    Event("c-2", "c", State.RETRYING, release="run-a")], P)  # fmt: skip
-    assert store.hget(keys.message("c-1"), "claim") is None
-    assert store.hget(keys.message("c-2"), "claim") == b"run-b:1"
+    assert store.hget(c1.claim_key, c1.field) is None
+    assert store.hget(c2.claim_key, c2.field) == b"run-b:1|ants|1|c-b0"
 
 
 def test_a_lagging_consumer_group_loses_nothing(r: redis.Redis) -> None:
@@ -124,6 +130,6 @@ def test_the_provider_is_stored_streamed_and_counted_once(store: redis.Redis) ->
                    Event("c-2", "c", State.ACCEPTED, provider="ants")], P)  # fmt: skip
     record(store, [Event("c-1", "c", State.ACCEPTED, provider="smsc")], P)  # redelivered
     record(store, [Event("c-1", "c", State.DELIVERED, provider="smsc")], P)
-    assert store.hget(keys.message("c-1"), "provider") == b"smsc"
+    assert ledger.read(store, "c-1")["provider"] == "smsc"
     assert store.hgetall(keys.campaign_providers("c")) == {b"smsc": b"1", b"ants": b"1"}
     assert [e[1][b"provider"] for e in store.xrange(keys.OUTCOMES)] == [b"smsc", b"ants", b"smsc"]

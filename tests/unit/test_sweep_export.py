@@ -11,7 +11,7 @@ import fakeredis
 import redis
 
 from config.settings import Settings
-from core import keys
+from core import keys, ledger
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher import control
 from dispatcher.reports import ingest
@@ -38,7 +38,7 @@ def accept(store: redis.Redis, mids: list[str], expires_at: int, c: str = "c") -
 
 
 def state(store: redis.Redis, mid: str) -> str:
-    return (store.hget(keys.message(mid), "state") or b"").decode()
+    return ledger.state(store, mid)
 
 
 def test_sweep_expires_only_overdue_open_messages(store: redis.Redis) -> None:
@@ -53,7 +53,7 @@ def test_sweep_expires_only_overdue_open_messages(store: redis.Redis) -> None:
     assert store.zrange(keys.campaign_open("c"), 0, -1) == [b"c-4"]
     last = store.xrevrange(keys.OUTCOMES, count=1)[0][1]
     assert last[b"reason"] == REASON.encode()
-    assert store.hget(keys.message("c-1"), "to") == b"66810000000"  # kept
+    assert ledger.read(store, "c-1")["to"] == "66810000000"  # kept
     assert sweep(store, P, GRACE, now_ms=NOW) == 0  # nothing left to do
     assert sweep(store, P, GRACE, now_ms=NOW + GRACE * 1000 + 1) == 1
     st = control.status(store, "c")

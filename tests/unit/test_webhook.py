@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from fakeredis import FakeServer
 
 from config.settings import Settings
-from core import keys
+from core import keys, ledger
 from core.errors import ConfigError
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher import problems
@@ -64,8 +64,7 @@ def server() -> fakeredis.FakeServer:
 
 
 def state(server: fakeredis.FakeServer, mid: str) -> str | None:
-    raw = fakeredis.FakeRedis(server=server).hget(keys.message(mid), "state")
-    return raw.decode() if raw else None
+    return ledger.state(fakeredis.FakeRedis(server=server), mid) or None
 
 
 async def post(c: TestClient, data: bytes, ctype: str = JSON, path: str = "/dlr",

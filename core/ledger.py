@@ -1,0 +1,146 @@
+"""The ledger: every message's latest state, packed small, many messages to a hash.
+
+A message's state is one field of a per-campaign hash (a *bucket*), never a key of
+its own: a key costs Redis ~100 bytes of bookkeeping, a field of a small hash
+(a listpack: at most 128 fields of at most 64 bytes) about its own length.  Where a
+message lives follows from its messageId and campaign alone (core.ids):
+
+    messageId                    bucket              field
+    {campaign}-{line}            {line // BUCKET}    {line % BUCKET}
+    {campaign}-{line}-r{n}...    {line // BUCKET}    {line % BUCKET}-r{n}...  (resends
+                                                     beside their original)
+    anything else                h{crc32 % HASHED}   the id after the campaign (all of it
+                                                     when it does not start with it)
+
+    keys.ledger(campaign, bucket)   field -> the packed state (below)
+    keys.claims(campaign, bucket)   field -> "{run token}:{ms}|{via}", a send claim while
+                                    it is held (workers.claims): in-flight only
+
+The packed state is `FIELDS` joined by '|' ('|' in a value is stored as '/'), the
+state as its letter in `CODES`:
+
+    state|rank|status|error|attempt|provider|updated (epoch ms, base 36)|to|ekey
+    u|5|5|27|1|ants|mi5kq3x1|66810000005|          (~45 bytes, under a listpack's 64)
+
+`ekey` is the error-counter field an inferred final (rank 4) was counted under, so a
+gateway report that replaces it can take it back (record.lua).  The Lua side of
+this format is `ledger.lua`, included by every script that reads or writes a state;
+`decode` is the Python side (tests/unit/test_ledger.py holds them to each other).
+
+A bucket counts its live states (not final: rank below 4) in its field '#': while it
+holds one it lives the live TTL, and once all are final, SMS_FINAL_TTL from its last
+write, as each state would alone.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+from core import ids, keys
+
+BUCKET = 64  # CSV lines to a bucket: ~45 bytes a state keeps it a listpack (< 128 fields)
+HASHED = 65_536  # buckets for ids with no line (send_sms): ~15 a bucket at a million
+FIELDS = ("state", "rank", "status", "error", "attempt", "provider", "ts", "to", "ekey")
+CODES = {  # every core.outcomes.State (a test holds them, and ledger.lua's copy, equal)
+    "queued": "q", "deferred": "f", "retrying": "r", "paused": "p", "accepted": "a",
+    "pending": "n", "delivered": "d", "undeliverable": "u", "expired": "e", "rejected": "j",
+    "failed": "x", "dead": "z", "suppressed": "s", "canceled": "c",
+}  # fmt: skip
+_STATES = {code: name for name, code in CODES.items()}
+_LINE_TAIL = re.compile(r"^-(0|[1-9]\d*)((?:-r[1-9]\d*)*)$")
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    """Where one message's state (and its send claim) lives."""
+
+    campaign: str
+    bucket: str
+    field: str
+
+    @property
+    def key(self) -> str:
+        return keys.ledger(self.campaign, self.bucket)
+
+    @property
+    def claim_key(self) -> str:
+        return keys.claims(self.campaign, self.bucket)
+
+
+class Declared:
+    """A script's KEYS, each key once, addressed by the 1-based index Lua sees: the
+    buckets a call touches are declared (a Redis Cluster routes on them)."""
+
+    def __init__(self, *first: str) -> None:
+        self.keys: list[str] = []
+        self._index: dict[str, int] = {}
+        for key in first:
+            self.at(key)
+
+    def at(self, key: str) -> int:
+        if key not in self._index:
+            self.keys.append(key)
+            self._index[key] = len(self.keys)
+        return self._index[key]
+
+
+def place(message_id: str, campaign: str | None = None) -> Place:
+    """Where `message_id` of `campaign` (by default the one its id names) lives."""
+    campaign = ids.campaign_of(message_id) if campaign is None else campaign
+    tail = message_id[len(campaign) :] if message_id.startswith(campaign) else message_id
+    if m := _LINE_TAIL.match(tail):
+        line = int(m.group(1))
+        return Place(campaign, str(line // BUCKET), f"{line % BUCKET}{m.group(2)}")
+    return Place(campaign, f"h{zlib.crc32(tail.encode()) % HASHED}", tail)
+
+
+def _text(v: bytes | str) -> str:
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def decode(raw: bytes | str | None) -> dict[str, str] | None:
+    """A packed state as a dict of `FIELDS` (ts in epoch ms, as text); None if absent."""
+    if raw is None:
+        return None
+    out = dict(zip(FIELDS, _text(raw).split("|"), strict=False))
+    out["state"] = _STATES.get(out["state"], out["state"])
+    if out.get("ts"):
+        out["ts"] = str(int(out["ts"], 36))
+    return {f: out.get(f, "") for f in FIELDS}
+
+
+def read(client: Any, message_id: str, campaign: str | None = None) -> dict[str, str] | None:
+    """One message's state with a sync client (None: unknown, or expired)."""
+    p = place(message_id, campaign)
+    return decode(client.hget(p.key, p.field))
+
+
+async def aread(client: Any, message_id: str, campaign: str | None = None) -> dict[str, str] | None:
+    """One message's state with an asyncio client."""
+    p = place(message_id, campaign)
+    return decode(await client.hget(p.key, p.field))
+
+
+def state(client: Any, message_id: str, campaign: str | None = None) -> str:
+    """One message's state name ('' if none), sync."""
+    return (read(client, message_id, campaign) or {}).get("state", "")
+
+
+def states(client: Any, message_ids: list[str], campaign: str | None = None) -> list[str]:
+    """Many messages' state names ('' where none), sync, in one round trip."""
+    pipe = client.pipeline(transaction=False)
+    for mid in message_ids:
+        p = place(mid, campaign)
+        pipe.hget(p.key, p.field)
+    return [(decode(raw) or {}).get("state", "") for raw in pipe.execute()]
+
+
+def claim_of(raw: bytes | str | None) -> tuple[str, str] | None:
+    """A stored claim as ("{token}:{ms}", via) (via '' when it names none)."""
+    if raw is None:
+        return None
+    claim, _, via = _text(raw).partition("|")
+    return claim, via
