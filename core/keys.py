@@ -10,7 +10,7 @@ other applications, and with dramatiq's own `dramatiq:` keys.
 | sms:c:{campaign}:meta                 | hash   | sender, text, created, batches, rows, paused,  |
 |                                       |        | last_line (export's index of CSV lines)        |
 | sms:c:{campaign}:counts               | hash   | messages by state (queued, accepted, ...)      |
-| sms:c:{campaign}:numbers              | hash   | number -> first CSV line (dedupe, re-runnable) |
+| sms:c:{campaign}:n:{bucket}           | hash   | number -> first CSV line (dedupe, re-runnable) |
 | sms:c:{campaign}:enqueued             | bitmap | bit {seq} set once batch {seq} is enqueued     |
 | sms:c:{campaign}:enqueuing            | hash   | seq -> "{import token}:{ms}" while enqueueing  |
 | sms:c:{campaign}:parked               | list   | batches held while the campaign is paused      |
@@ -82,8 +82,9 @@ def campaign_counts(campaign: str) -> str:
     return f"{PREFIX}c:{campaign}:counts"
 
 
-def campaign_numbers(campaign: str) -> str:
-    return f"{PREFIX}c:{campaign}:numbers"
+def campaign_numbers(campaign: str, bucket: int) -> str:
+    """One bucket of a campaign's number -> first CSV line hashes (dispatcher.dedupe)."""
+    return f"{PREFIX}c:{campaign}:n:{bucket}"
 
 
 def campaign_enqueued(campaign: str) -> str:

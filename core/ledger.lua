@@ -54,6 +54,7 @@ end
 -- After writes to a bucket that changed its number of live states by `delta`: the bucket
 -- lives `live_ttl` while it holds a live one, else `final_ttl` (from now), like each of
 -- its states would alone.  The count is the bucket's field '#' (no message has it).
+-- Returns the bucket's live count.
 local function ledger_settle(key, delta, final_ttl, live_ttl)
   local live
   if delta ~= 0 then
@@ -63,6 +64,7 @@ local function ledger_settle(key, delta, final_ttl, live_ttl)
     live = tonumber(redis.call('HGET', key, '#')) or 0
   end
   redis.call('EXPIRE', key, live > 0 and live_ttl or final_ttl)
+  return live
 end
 
 -- A stored claim "{token}:{ms}|{via}" as owner, stamp (number), via (nil when none).

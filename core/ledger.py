@@ -9,8 +9,9 @@ message lives follows from its messageId and campaign alone (core.ids):
     {campaign}-{line}            {line // BUCKET}    {line % BUCKET}
     {campaign}-{line}-r{n}...    {line // BUCKET}    {line % BUCKET}-r{n}...  (resends
                                                      beside their original)
-    anything else                h{crc32 % HASHED}   the id after the campaign (all of it
-                                                     when it does not start with it)
+    anything else                h{crc32 % HASHED}   the id after the campaign ("!" and
+                                                     all of it when it does not start
+                                                     with it)
 
     keys.ledger(campaign, bucket)   field -> the packed state (below)
     keys.claims(campaign, bucket)   field -> "{run token}:{ms}|{via}", a send claim while
@@ -50,6 +51,9 @@ CODES = {  # every core.outcomes.State (a test holds them, and ledger.lua's copy
     "failed": "x", "dead": "z", "suppressed": "s", "canceled": "c",
 }  # fmt: skip
 _STATES = {code: name for name, code in CODES.items()}
+LIVE_COUNT = "#"  # the field counting a bucket's live states (ledger.lua)
+FOREIGN = "!"  # a field holding a whole id that does not start with its campaign
+OPEN_RANKS = frozenset({"2", "3"})  # accepted, pending (core.outcomes ranks)
 _LINE_TAIL = re.compile(r"^-(0|[1-9]\d*)((?:-r[1-9]\d*)*)$")
 
 
@@ -90,11 +94,40 @@ class Declared:
 def place(message_id: str, campaign: str | None = None) -> Place:
     """Where `message_id` of `campaign` (by default the one its id names) lives."""
     campaign = ids.campaign_of(message_id) if campaign is None else campaign
-    tail = message_id[len(campaign) :] if message_id.startswith(campaign) else message_id
-    if m := _LINE_TAIL.match(tail):
+    if not message_id.startswith(campaign):
+        tail = f"{FOREIGN}{message_id}"
+    elif m := _LINE_TAIL.match(tail := message_id[len(campaign) :]):
         line = int(m.group(1))
         return Place(campaign, str(line // BUCKET), f"{line % BUCKET}{m.group(2)}")
     return Place(campaign, f"h{zlib.crc32(tail.encode()) % HASHED}", tail)
+
+
+def message_id(campaign: str, bucket: str, field: str) -> str:
+    """The messageId whose state is `field` of `bucket` (the inverse of `place`)."""
+    if field.startswith(FOREIGN):
+        return field[len(FOREIGN) :]
+    if bucket.startswith("h"):
+        return f"{campaign}{field}"
+    line, sep, resend = field.partition("-")
+    return f"{campaign}-{int(bucket) * BUCKET + int(line)}{sep}{resend}"
+
+
+def bucket_of(key: str) -> str:
+    """The bucket a ledger key names (keys.ledger's last part)."""
+    return key.rsplit(":", 1)[1]
+
+
+def open_ids(campaign: str, key: str, raw: dict[Any, Any]) -> list[str]:
+    """The messageIds of a bucket's states (HGETALL) that are accepted or pending: waiting
+    for a report (the sweep's and the poller's work)."""
+    bucket, out = bucket_of(key), []
+    for field, value in raw.items():
+        if _text(field) == LIVE_COUNT:
+            continue
+        m = decode(value)
+        if m and m["rank"] in OPEN_RANKS:
+            out.append(message_id(campaign, bucket, _text(field)))
+    return out
 
 
 def _text(v: bytes | str) -> str:

@@ -1,7 +1,7 @@
 -- Record state changes of many messages of one campaign atomically, one call per batch.
 --
 -- KEYS[1]  the outcome stream           KEYS[2]  the campaign's counters (by state)
--- KEYS[3]  its open index (zset, see the sweep)    KEYS[4]  its error counters
+-- KEYS[3]  its open index (zset of ledger buckets, see the sweep)   KEYS[4]  its error counters
 -- KEYS[5]  its providers (accepted, by provider)
 -- KEYS[6..] the ledger and claims buckets the items name (core/ledger.py), by index
 -- ARGV[1]  maxlen of the stream (a soft cap: see "Trimming" below)
@@ -21,10 +21,11 @@
 -- finals (dead, the sweep's expired), 5 every other final.  Returns the number applied.
 --
 -- An empty `to`, or attempt 0 (a delivery report does not know them), leaves the
--- recorded value.  The open index holds every message whose state (after this item)
--- is accepted or pending and whose item carries an expires_at (the worker's
--- accepted); a final state removes it.  An item that is not applied still indexes or
--- unindexes (accepted after a pending report).  A change into a final state other than
+-- recorded value.  The open index holds the ledger buckets of the messages whose state
+-- (after this item) is accepted or pending and whose item carries an expires_at (the
+-- worker's accepted), each scored by the latest such validity end (ZADD GT); an item
+-- that is not applied still indexes (accepted after a pending report).  A bucket leaves
+-- the index once it holds no live state (all final).  A change into a final state other than
 -- delivered counts once in the error counters (and is taken back there when a gateway
 -- report replaces our own inferred final: the state keeps that counter's field).
 -- An item's provider (when it names one) is stored with the message and goes in the
@@ -49,14 +50,12 @@ local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
 local now, stamp = tostring(now_ms), ledger_b36(now_ms)
 local applied = 0
 local counts, providers, errors = {}, {}, {}  -- field -> change, applied once at the end
-local opens, closes, ttls = {}, {}, {}  -- ZADD args / ZREM members / bucket -> live delta
+local opens, ttls = {}, {}  -- bucket -> latest validity end of its open ones / live delta
 local function bump(tbl, field, by) tbl[field] = (tbl[field] or 0) + by end
-local function index(mid, newrank, expires)
-  if newrank >= 4 then
-    closes[#closes + 1] = mid
-  elseif newrank >= 2 and tonumber(expires) and tonumber(expires) > 0 then
-    opens[#opens + 1] = expires
-    opens[#opens + 1] = mid
+local function index(lkey, newrank, expires)
+  expires = tonumber(expires)
+  if newrank >= 2 and newrank < 4 and expires and expires > 0 then
+    if (opens[lkey] or 0) < expires then opens[lkey] = expires end
   end
 end
 for i = 1, #items do
@@ -99,11 +98,12 @@ for i = 1, #items do
     applied = applied + 1
   end
   if it[19] ~= '' and claimed_by == it[19] then redis.call('HDEL', kkey, field) end
-  index(mid, newrank, it[18])
+  index(lkey, newrank, it[18])
 end
-for lkey, delta in pairs(ttls) do ledger_settle(lkey, delta, final_ttl, live_ttl) end
-if #opens > 0 then redis.call('ZADD', okey, unpack(opens)) end
-if #closes > 0 then redis.call('ZREM', okey, unpack(closes)) end
+for lkey, delta in pairs(ttls) do
+  if ledger_settle(lkey, delta, final_ttl, live_ttl) == 0 then redis.call('ZREM', okey, lkey) end
+end
+for lkey, expires in pairs(opens) do redis.call('ZADD', okey, 'GT', expires, lkey) end
 for _, pair in ipairs({{ckey, counts}, {ekey, errors}, {pkey, providers}}) do
   for f, by in pairs(pair[2]) do
     if by ~= 0 then redis.call('HINCRBY', pair[1], f, by) end

@@ -24,7 +24,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
 import redis
 
 from core import clock, ids, keys, lua, pause, schedule
@@ -32,6 +31,7 @@ from core.batch import WINDOW_KEY, Batch, Destination
 from core.errors import CampaignCanceled, InputError
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, Reject, Row
+from dispatcher.dedupe import Dedupe
 from dispatcher.numbers import normalise
 from dispatcher.template import Template
 from providers.registry import Profile
@@ -105,6 +105,7 @@ class Importer:
         if self.rejects:
             self.rejects.writerow(["line", "field", "reason", *source.header])
         self._begin()
+        self._dedupe = Dedupe(self.r, self.spec.campaign, source.size_bytes, CAMPAIGN_TTL)
         with ThreadPoolExecutor(1, thread_name_prefix="import-redis") as self._redis_side:
             for item in source:
                 self._take(item, source.phone_index)
@@ -172,7 +173,7 @@ class Importer:
 
     def _settle(self, rows: list[tuple[int, str, str | None]], fields: dict[int, Any]) -> None:
         """On the Redis side: dedupe a chunk, reject its duplicates, batch and enqueue the rest."""
-        owners = self._dedupe([(number, line) for line, number, _ in rows])
+        owners = self._dedupe.owners([(number, line) for line, number, _ in rows])
         for i, (line, number, text) in enumerate(rows):
             if owner := owners.get(i):
                 with self._lock:
@@ -184,14 +185,6 @@ class Importer:
             self._last_line = max(self._last_line, line)
             self._ready.append(Destination(ids.message_id(self.spec.campaign, line), number, text))
         self._emit_ready(final=False)
-
-    def _dedupe(self, pairs: list[tuple[str, int]]) -> dict[int, bytes]:
-        """The one wrapper of dedupe.lua: index in `pairs` -> the line owning its number, for
-        the duplicates only."""
-        numbers = keys.campaign_numbers(self.spec.campaign)
-        args = [CAMPAIGN_TTL, orjson.dumps(pairs)]
-        flat = lua.script(self.r, "dedupe", "dispatcher")(keys=[numbers], args=args)
-        return {int(flat[j]) - 1: flat[j + 1] for j in range(0, len(flat), 2)}
 
     def _emit_ready(self, *, final: bool) -> None:
         size = self.spec.batch_size

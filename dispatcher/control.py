@@ -18,7 +18,7 @@ import redis
 from core import clock, keys, ledger, lua, pause, schedule
 from core.batch import Batch
 from core.errors import CampaignCanceled, CampaignNotFound
-from core.outcomes import NONFINAL_TTL, SENT, StreamPolicy
+from core.outcomes import NONFINAL_TTL, SENT, State, StreamPolicy
 from providers import registry
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -46,15 +46,14 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     pipe.hgetall(keys.campaign_counts(campaign))
     pipe.llen(keys.campaign_parked(campaign))
     pipe.hgetall(keys.campaign_errors(campaign))
-    pipe.zcard(keys.campaign_open(campaign))
     pipe.hgetall(keys.campaign_providers(campaign))
-    exists, meta_raw, counts_raw, parked, errors_raw, awaiting, providers = pipe.execute()
+    exists, meta_raw, counts_raw, parked, errors_raw, providers = pipe.execute()
     if not exists:
         raise CampaignNotFound(f"no campaign {campaign!r}")
     meta = {_text(k): _text(v) for k, v in meta_raw.items()}
     counts = {_text(k): int(v) for k, v in counts_raw.items() if int(v)}
     summary = _summary(campaign, meta, counts, parked)
-    summary["awaiting_report"] = awaiting
+    summary["awaiting_report"] = sum(counts.get(s, 0) for s in (State.ACCEPTED, State.PENDING))
     summary["top_errors"] = top_errors(errors_raw)
     summary["accepted_by_provider"] = {_text(k): int(v) for k, v in sorted(providers.items())}
     summary["scheduled_batches"], summary["next_due"] = schedule.scheduled(client, campaign)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,6 +55,16 @@ def open_text(path: str | Path) -> IO[str]:
         raise InputError(f"cannot read the file: {exc.strerror or exc}", file=str(path)) from None
 
 
+def _size(fh: IO[str]) -> int:
+    """The size of what `fh` reads, in bytes (or characters), if known up front; else 0."""
+    if isinstance(fh, io.StringIO):
+        return len(fh.getvalue())
+    try:
+        return os.fstat(fh.fileno()).st_size
+    except (OSError, AttributeError, ValueError, io.UnsupportedOperation):
+        return 0
+
+
 class CsvSource:
     """Iterate a campaign CSV as `Row`s and `Reject`s, after reading its header."""
 
@@ -67,6 +78,7 @@ class CsvSource:
     ) -> None:
         self.name = name
         self._fh = fh
+        self.size_bytes = _size(fh)  # 0 when unknown (sizes the dedupe's hashes)
         csv.field_size_limit(CSV_FIELD_LIMIT)
         self.delimiter = delimiter or self._sniff()
         self._reader = csv.reader(fh, delimiter=self.delimiter)

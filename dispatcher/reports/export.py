@@ -8,8 +8,7 @@ Enumeration walks the campaign's own index, never the keyspace:
 
 * CSV lines: a campaign's messageIds are `{campaign}-{line}`, lines 1 to the meta's
   `last_line` (the highest line an import took); a line without a message (a
-  rejected or duplicate row) is skipped.  A campaign imported before `last_line`
-  existed takes the highest line of its dedupe hash (`numbers`, one HSCAN).
+  rejected or duplicate row) is skipped.
 * resends: `sms:c:{campaign}:resent` maps an original to its resend count;
 * send_sms messages: the sorted set `sms:c:{campaign}:ids` (by enqueue time; entries
   older than SMS_FINAL_TTL are trimmed as new ones come).
@@ -33,7 +32,6 @@ from dispatcher.csvout import SafeCsvWriter
 HEADER = ("messageId", "to", "state", "status", "error", "attempt", "updated")
 FIRST_LINE = 1  # a file's line 1 is its header; rows given in code may start there
 READ_CHUNK = 1000
-SCAN_COUNT = 1000
 
 
 def _text(v: bytes | str | None) -> str:
@@ -48,11 +46,7 @@ def _updated(ts: str) -> str:
 
 def last_line(client: Any, campaign: str) -> int:
     """The highest CSV line of the campaign (0: none)."""
-    raw = client.hget(keys.campaign_meta(campaign), "last_line")
-    if raw is not None:
-        return int(raw)
-    lines = client.hscan_iter(keys.campaign_numbers(campaign), count=SCAN_COUNT)
-    return max((int(line) for _, line in lines), default=0)
+    return int(client.hget(keys.campaign_meta(campaign), "last_line") or 0)
 
 
 def message_ids(client: Any, campaign: str) -> Iterator[list[str]]:

@@ -34,7 +34,7 @@ import orjson
 from redis.exceptions import ResponseError
 
 from config.settings import Settings
-from core import keys
+from core import keys, ledger
 from dispatcher.reports import ingest
 from dispatcher.reports.ingest import BAD_KEEP
 from providers import http
@@ -108,13 +108,15 @@ class Poller:
         return seen
 
     async def _open(self, campaign: str) -> Any:
-        """The campaign's messages waiting for a report, LOGS_CHUNK at a time."""
+        """The campaign's messages waiting for a report (the accepted and pending ones of the
+        open index's ledger buckets), LOGS_CHUNK at a time."""
         chunk: list[str] = []
-        async for mid, _score in self.r.zscan_iter(keys.campaign_open(campaign)):
-            chunk.append(mid.decode())
-            if len(chunk) == LOGS_CHUNK:
-                yield chunk
-                chunk = []
+        async for bucket, _score in self.r.zscan_iter(keys.campaign_open(campaign)):
+            key = bucket.decode()
+            chunk.extend(ledger.open_ids(campaign, key, await self.r.hgetall(key)))
+            while len(chunk) >= LOGS_CHUNK:
+                yield chunk[:LOGS_CHUNK]
+                chunk = chunk[LOGS_CHUNK:]
         if chunk:
             yield chunk
 

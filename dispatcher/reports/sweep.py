@@ -4,13 +4,17 @@ The gateway stops trying at the end of the validity period it was given, and
 should then report EXPIRED; when that report never comes, the message would
 stay accepted or pending forever and its campaign would never finish.
 
-The index is `sms:c:{campaign}:open` (zset: messageId -> validity end, epoch
-ms), kept by `record.lua` in the same call that records the worker's
-`accepted` and removed by any final state, so the sweep reads only messages
-that are overdue: ZRANGEBYSCORE up to now - grace, 1,000 at a time, each chunk
-one `record` call.  Campaigns are enumerated from `sms:campaigns` (one ZCOUNT
-each, pipelined).  The recorded EXPIRED goes through the rank rule, so a final
-report that arrives in between wins and the sweep's write is a no-op.
+The index is `sms:c:{campaign}:open` (zset: ledger bucket -> the latest validity
+end, epoch ms, of its accepted or pending messages), kept by `record.lua` in the
+same call that records the worker's `accepted`; a bucket leaves it when all its
+messages are final.  So the sweep reads only buckets that are overdue
+(ZRANGEBYSCORE up to now - grace, listed once per run), BUCKETS_PER_CALL at a time
+(one HGETALL each, pipelined), and records EXPIRED for their accepted and pending
+messages, one `record` call per chunk.  A bucket that still holds a queued or
+retrying message stays listed (with its old score) until that one ends too.
+Campaigns are enumerated from `sms:campaigns` (one ZCOUNT each, pipelined).  The
+recorded EXPIRED goes through the rank rule, so a final report that arrives in
+between wins and the sweep's write is a no-op.
 """
 
 from __future__ import annotations
@@ -19,11 +23,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from core import keys
+from core import keys, ledger
 from core.outcomes import Event, State, StreamPolicy, record
 
 REASON = "no final report by validity end + grace"
-CHUNK = 1000
+BUCKETS_PER_CALL = 16  # ~1,000 messages
 
 
 def _text(v: bytes | str) -> str:
@@ -53,9 +57,24 @@ def sweep(
 
 
 def _sweep_campaign(client: Any, policy: StreamPolicy, campaign: str, cutoff: int) -> int:
-    key, changed = keys.campaign_open(campaign), 0
-    while mids := [_text(m) for m in client.zrangebyscore(key, "-inf", cutoff, 0, CHUNK)]:
+    due = [_text(b) for b in client.zrangebyscore(keys.campaign_open(campaign), "-inf", cutoff)]
+    changed = 0
+    for i in range(0, len(due), BUCKETS_PER_CALL):
+        mids = open_ids(client, campaign, due[i : i + BUCKETS_PER_CALL])
         events = [Event(m, campaign, State.EXPIRED, reason=REASON, inferred=True) for m in mids]
         changed += record(client, events, policy)
-        client.zrem(key, *mids)  # record.lua did it already; this guards against a loop
     return changed
+
+
+def open_ids(client: Any, campaign: str, buckets: list[str]) -> list[str]:
+    """The accepted and pending messages of these ledger buckets (one round trip); a
+    bucket whose hash is gone (its TTL ran out) leaves the index."""
+    pipe = client.pipeline(transaction=False)
+    for key in buckets:
+        pipe.hgetall(key)
+    out: list[str] = []
+    for key, raw in zip(buckets, pipe.execute(), strict=True):
+        if not raw:
+            client.zrem(keys.campaign_open(campaign), key)
+        out.extend(ledger.open_ids(campaign, key, raw))
+    return out

@@ -85,17 +85,25 @@ def test_pending_before_accepted_still_indexes_for_the_sweep(store: redis.Redis)
     expires = int(time.time() * 1000) + HOUR_MS
     assert record(store, [accepted(expires_at=expires)], P) == 0
     assert msg(store)["state"] == "pending"
-    assert store.zscore(keys.campaign_open("c"), "c-1") == expires
+    assert store.zscore(keys.campaign_open("c"), ledger.place("c-1").key) == expires
 
 
 def test_open_index_follows_accepted_and_final(store: redis.Redis) -> None:
+    """The index lists ledger buckets holding accepted or pending messages, scored by the
+    latest validity end among them, until all of a bucket's messages are final."""
     expires = int(time.time() * 1000) + HOUR_MS
-    record(store, [accepted(f"c-{i}", expires) for i in range(5)], P)
-    assert store.zcard(keys.campaign_open("c")) == 5
-    ingest.apply_sync(store, [report("c-0", "pending"), report("c-1", "delivered")], P)
-    assert store.zcard(keys.campaign_open("c")) == 4
-    ingest.apply_sync(store, [report("c-2", "expired"), report("c-3", "rejected")], P)
-    assert store.zrange(keys.campaign_open("c"), 0, -1) == [b"c-0", b"c-4"]
+    mids = ["c-0", "c-1", "c-64", "c-65", "c-128"]  # buckets 0, 1, 2
+    record(store, [accepted(m, expires + i) for i, m in enumerate(mids)], P)
+    index = keys.campaign_open("c")
+    assert store.zrange(index, 0, -1, withscores=True) == [
+        (ledger.place(m).key.encode(), float(expires + i)) for i, m in ((1, "c-1"),
+                                                                       (3, "c-65"), (4, "c-128"))
+    ]  # fmt: skip
+    ingest.apply_sync(store, [report("c-0", "pending"), report("c-1", "delivered"),
+                              report("c-128", "expired")], P)  # fmt: skip
+    assert store.zcard(index) == 2  # bucket 2 is all final
+    ingest.apply_sync(store, [report("c-64", "expired"), report("c-65", "rejected")], P)
+    assert store.zrange(index, 0, -1) == [ledger.place("c-0").key.encode()]
 
 
 def test_error_counters_count_each_final_failure_once(store: redis.Redis) -> None:

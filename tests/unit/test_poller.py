@@ -18,8 +18,11 @@ from aiohttp.test_utils import TestServer
 from config.settings import Settings
 from core import keys, ledger
 from core.errors import GatewayAuthError
+from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest, poller
 from dispatcher.reports.poller import Poller
+
+P = StreamPolicy()
 
 
 def result(mid: str, group: int = 3) -> dict[str, Any]:
@@ -132,7 +135,7 @@ def test_a_page_lost_between_the_get_and_the_inbox_is_read_again_from_the_logs(
     aclient, sync = clients
     for i in range(5):  # what the workers recorded: accepted, waiting for a report
         sync.sadd(keys.CAMPAIGNS, "c")
-        sync.zadd(keys.campaign_open("c"), {f"c-{i}": 10**13})
+        record(sync, [Event(f"c-{i}", "c", State.ACCEPTED, expires_at=10**13)], P)
     finals = [result(f"c-{i}") for i in range(5)]
     gw = Gateway(list(finals), logs=finals)
 
@@ -153,7 +156,7 @@ def test_a_page_lost_between_the_get_and_the_inbox_is_read_again_from_the_logs(
 def test_no_lost_pull_no_logs_asked(clients: Clients) -> None:
     aclient, sync = clients
     sync.sadd(keys.CAMPAIGNS, "c")
-    sync.zadd(keys.campaign_open("c"), {"c-0": 10**13})
+    record(sync, [Event("c-0", "c", State.ACCEPTED, expires_at=10**13)], P)
     gw = Gateway([result("c-0")])
     run(gw, aclient, lambda p, g: p.poll_once())
     assert not any(q.startswith("/sms/1/logs") for q in gw.requests)

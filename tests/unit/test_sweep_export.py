@@ -43,14 +43,14 @@ def state(store: redis.Redis, mid: str) -> str:
 
 def test_sweep_expires_only_overdue_open_messages(store: redis.Redis) -> None:
     campaign(store)
-    accept(store, ["c-1", "c-2", "c-3"], NOW - GRACE * 1000 - 1)  # overdue
-    accept(store, ["c-4"], NOW)  # validity ended, but still within grace
+    mids = ["c-1", "c-2", "c-3", "c-100"]  # c-100 in a ledger bucket of its own
+    accept(store, mids[:3], NOW - GRACE * 1000 - 1)  # overdue
+    accept(store, mids[3:], NOW)  # validity ended, but still within grace
     ingest.apply_sync(store, [DeliveryReport("c-2", "pending", False),
                               DeliveryReport("c-3", "delivered", True)], P)  # fmt: skip
     assert sweep(store, P, GRACE, now_ms=NOW) == 2
-    assert [state(store, f"c-{i}") for i in range(1, 5)] == [
-        "expired", "expired", "delivered", "accepted"]  # fmt: skip
-    assert store.zrange(keys.campaign_open("c"), 0, -1) == [b"c-4"]
+    assert [state(store, m) for m in mids] == ["expired", "expired", "delivered", "accepted"]
+    assert store.zrange(keys.campaign_open("c"), 0, -1) == [ledger.place("c-100").key.encode()]
     last = store.xrevrange(keys.OUTCOMES, count=1)[0][1]
     assert last[b"reason"] == REASON.encode()
     assert ledger.read(store, "c-1")["to"] == "66810000000"  # kept
@@ -59,6 +59,26 @@ def test_sweep_expires_only_overdue_open_messages(store: redis.Redis) -> None:
     st = control.status(store, "c")
     assert st["counts"] == {"delivered": 1, "expired": 3} and st["awaiting_report"] == 0
     assert st["in_flight"] == 0
+    assert store.zcard(keys.campaign_open("c")) == 0  # every bucket is final: none listed
+
+
+def test_a_bucket_is_swept_by_its_latest_validity_and_leaves_once_all_final(
+    store: redis.Redis,
+) -> None:
+    """The index scores a bucket by its latest open validity end (a resend's, here): its
+    messages are swept once that one is overdue too.  A bucket still holding a message
+    that is not sent yet stays listed, and is swept again, until that one ends."""
+    campaign(store)
+    accept(store, ["c-1"], NOW - 10**7)
+    accept(store, ["c-2-r1"], NOW)  # a resend, later, in the same bucket
+    record(store, [Event("c-3", "c", State.RETRYING)], P)  # live, not sent
+    assert sweep(store, P, GRACE, now_ms=NOW) == 0
+    later = NOW + GRACE * 1000 + 1
+    assert sweep(store, P, GRACE, now_ms=later) == 2
+    assert store.zcard(keys.campaign_open("c")) == 1  # c-3 is still live
+    assert sweep(store, P, GRACE, now_ms=later) == 0
+    record(store, [Event("c-3", "c", State.FAILED)], P)
+    assert store.zcard(keys.campaign_open("c")) == 0
 
 
 def test_sweep_loses_to_a_late_final_report(store: redis.Redis) -> None:
@@ -92,10 +112,9 @@ def test_export_rows_in_line_order_formula_safe(store: redis.Redis) -> None:
     assert b"".join(pieces(store, "c", size=10)).decode() == out.getvalue()  # streamed the same
 
 
-def test_export_index_without_last_line_and_of_send_sms(store: redis.Redis) -> None:
-    """A campaign imported before `last_line`: its dedupe hash gives the last line; send_sms
-    messages come from their own index, in enqueue order."""
-    store.hset(keys.campaign_numbers("old"), mapping={"66810000001": 2, "66810000002": 3})
+def test_export_index_of_send_sms(store: redis.Redis) -> None:
+    """send_sms messages come from their own index, in enqueue order, after the lines."""
+    store.hset(keys.campaign_meta("old"), "last_line", 3)
     accept(store, ["old-2", "old-3"], NOW, c="old")
     store.zadd(keys.campaign_ids("old"), {"old~kb": 2, "old~ka": 1})
     accept(store, ["old~ka", "old~kb"], NOW, c="old")
