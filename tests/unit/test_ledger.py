@@ -34,11 +34,20 @@ def test_a_csv_line_and_its_resends_share_a_bucket(
     assert ledger.place(mid) == ledger.Place(campaign, bucket, field)
 
 
+def test_message_id_is_the_inverse_of_place() -> None:
+    for mid in ("shop-1", "shop-130-r1-r2", "api~korder-1", "shop-007", "a-b-9"):
+        p = ledger.place(mid)
+        assert ledger.message_id(p.campaign, p.bucket, p.field) == mid
+    foreign = ledger.place("other-5", "shop")
+    assert ledger.message_id("shop", foreign.bucket, foreign.field) == "other-5"
+
+
 def test_ids_with_no_line_spread_over_hashed_buckets() -> None:
     keyed = ledger.place(ids.keyed_message_id("api", "order-1"))
     assert (keyed.campaign, keyed.field) == ("api", "~korder-1")
     assert keyed.bucket.startswith("h") and 0 <= int(keyed.bucket[1:]) < ledger.HASHED
     assert ledger.place("shop-007").field == "-007"  # not line 7's: no leading zeros
+    assert ledger.place("shop-\u0661\u0662", "shop").bucket.startswith("h")  # not line 12's
     foreign = ledger.place("c-0-1", "c")  # an id that is not of its campaign's forms
     assert foreign.campaign == "c" and foreign.bucket.startswith("h")
     buckets = {ledger.place(ids.keyed_message_id("api", None)).bucket for _ in range(200)}
