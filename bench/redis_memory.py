@@ -7,7 +7,10 @@ a Redis server of its own (so `INFO memory` counts nothing else).
 Prints the producer's RSS at each tenth of the import (flat: rows stream), then `used_memory`
 per recipient at three points: after the import (queued), at its peak
 while messages are in flight (sampled every 0.2 s), and once every message is final (the
-sandbox pushed its delivery reports to the webhook).  Then, for the final state, the bytes
+sandbox pushed its delivery reports to the webhook).  The outcome stream is a buffer for
+its consumers, capped at SMS_OUTCOME_MAXLEN entries whatever the campaign's size, so the
+in-flight peak is printed without it too (each sample less its XLEN times the bytes an
+entry takes at the end).  Then, for the final state, the bytes
 per recipient of each key family (`MEMORY USAGE` of every key, ids and numbers folded into
 `*`), so the biggest costs show.
 """
@@ -26,6 +29,7 @@ import orjson
 import redis
 
 from config.settings import Settings
+from core import keys
 from dispatcher import api, control
 from dispatcher.campaign import ImportReport
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisServer, Stack
@@ -115,12 +119,16 @@ def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp:
                                 progress=progress)  # fmt: skip
         imported = time.perf_counter() - started
         queued = used(client) - empty
-        peak = [queued]
+        samples: list[tuple[int, int]] = [(queued, client.xlen(keys.OUTCOMES))]
         stop = threading.Event()
 
         def sample() -> None:
             while not stop.is_set():
-                peak[0] = max(peak[0], used(client) - empty)
+                pipe = client.pipeline(transaction=False)
+                pipe.info("memory")
+                pipe.xlen(keys.OUTCOMES)
+                info, xlen = pipe.execute()
+                samples.append((int(info["used_memory"]) - empty, xlen))
                 time.sleep(SAMPLE_S)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -137,12 +145,21 @@ def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp:
         sampler.join()
         elapsed = time.perf_counter() - started
     final = used(client) - empty
+    peak = max(u for u, _ in samples)
+    entry = (client.memory_usage(keys.OUTCOMES, samples=0) or 0) / max(
+        1, client.xlen(keys.OUTCOMES)
+    )
+    bare = max(u - x * entry for u, x in samples)  # the stream's entries at that moment out
     print(f"{n:,} recipients, all {args.until} after {elapsed:.0f} s; counts {st['counts']}")
     print(f"import: {report.rows:,} rows in {imported:.0f} s; producer RSS (MiB) at each tenth: "
           + " ".join(f"{v:.0f}" for v in rss.values()))  # fmt: skip
     print(f"used_memory per recipient: queued {queued / n:.0f} B, in flight peak "
-          f"{peak[0] / n:.0f} B, at the end ({args.until}) {final / n:.0f} B "
-          f"(peak {peak[0] / 2**20:,.0f} MiB, end {final / 2**20:,.0f} MiB)")  # fmt: skip
+          f"{peak / n:.0f} B, at the end ({args.until}) {final / n:.0f} B "
+          f"(peak {peak / 2**20:,.0f} MiB, end {final / 2**20:,.0f} MiB)")  # fmt: skip
+    print(
+        f"without the outcome stream (a buffer capped at SMS_OUTCOME_MAXLEN entries, "
+        f"~{entry:.0f} B each): in flight peak {bare / n:.0f} B/recipient"
+    )
     fams = families(client)
     print(f"at the end ({args.until}), by key family (MEMORY USAGE), bytes per recipient:")
     for fam, (count, size) in sorted(fams.items(), key=lambda kv: -kv[1][1])[:15]:
