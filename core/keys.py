@@ -1,7 +1,9 @@
 """Every Redis key and stream name the product uses, defined here and nowhere else.
 
 All keys start with `PREFIX` (default `sms:`) so one Redis can be shared with
-other applications, and with dramatiq's own `dramatiq:` keys.
+other applications, and with dramatiq's own `dramatiq:` keys.  A campaign's keys carry
+its id as a hash tag (`sms:c:{shop}:meta`: the braces are in the key), so on a Redis
+Cluster they share one slot; so do a provider's health keys and its flooding logs.
 
 | key                                   | type   | what                                           |
 |---------------------------------------|--------|------------------------------------------------|
@@ -74,55 +76,61 @@ def reports_pulling(consumer: str) -> str:
     return f"{PREFIX}reports:pulling:{consumer}"
 
 
+def _campaign(campaign: str) -> str:
+    """The head of every key of one campaign: hash-tagged by its id, so a Redis Cluster
+    keeps all of them in one slot (one script call may touch any of them)."""
+    return f"{PREFIX}c:{{{campaign}}}"
+
+
 def campaign_meta(campaign: str) -> str:
-    return f"{PREFIX}c:{campaign}:meta"
+    return f"{_campaign(campaign)}:meta"
 
 
 def campaign_counts(campaign: str) -> str:
-    return f"{PREFIX}c:{campaign}:counts"
+    return f"{_campaign(campaign)}:counts"
 
 
 def campaign_numbers(campaign: str, bucket: int) -> str:
     """One bucket of a campaign's number -> first CSV line hashes (dispatcher.dedupe)."""
-    return f"{PREFIX}c:{campaign}:n:{bucket}"
+    return f"{_campaign(campaign)}:n:{bucket}"
 
 
 def campaign_enqueued(campaign: str) -> str:
-    return f"{PREFIX}c:{campaign}:enqueued"
+    return f"{_campaign(campaign)}:enqueued"
 
 
 def campaign_enqueuing(campaign: str) -> str:
     """Batches an import is enqueueing right now (seq -> its token and time)."""
-    return f"{PREFIX}c:{campaign}:enqueuing"
+    return f"{_campaign(campaign)}:enqueuing"
 
 
 def campaign_parked(campaign: str) -> str:
-    return f"{PREFIX}c:{campaign}:parked"
+    return f"{_campaign(campaign)}:parked"
 
 
 def campaign_unparking(campaign: str) -> str:
     """Parked batches being moved by a resume (or edited by a drop), one LMOVE at a time."""
-    return f"{PREFIX}c:{campaign}:unparking"
+    return f"{_campaign(campaign)}:unparking"
 
 
 def campaign_open(campaign: str) -> str:
     """Messages accepted or pending, scored by the end of their validity (the sweep's index)."""
-    return f"{PREFIX}c:{campaign}:open"
+    return f"{_campaign(campaign)}:open"
 
 
 def campaign_errors(campaign: str) -> str:
     """Final non-delivered outcomes by "{status}:{error}" (status's top error codes)."""
-    return f"{PREFIX}c:{campaign}:errors"
+    return f"{_campaign(campaign)}:errors"
 
 
 def campaign_providers(campaign: str) -> str:
     """Messages accepted, by the provider that took them."""
-    return f"{PREFIX}c:{campaign}:providers"
+    return f"{_campaign(campaign)}:providers"
 
 
 def campaign_scheduled(campaign: str) -> str:
     """Batches waiting to be enqueued (core.schedule): batch JSON -> due, ms."""
-    return f"{PREFIX}c:{campaign}:scheduled"
+    return f"{_campaign(campaign)}:scheduled"
 
 
 SCHEDULE = f"{PREFIX}schedule"  # campaign -> the earliest due of its scheduled batches
@@ -142,32 +150,32 @@ def idempotency(caller: str, key: str) -> str:
 
 def campaign_rejects(campaign: str) -> str:
     """Rejected lines (CSV) of a campaign imported through the HTTP API."""
-    return f"{PREFIX}c:{campaign}:rejects"
+    return f"{_campaign(campaign)}:rejects"
 
 
 def campaign_resent(campaign: str) -> str:
     """Export's index of resends: original messageId -> how many resends it has."""
-    return f"{PREFIX}c:{campaign}:resent"
+    return f"{_campaign(campaign)}:resent"
 
 
 def campaign_ids(campaign: str) -> str:
     """Export's index of the messages with no CSV line (send_sms), in enqueue order."""
-    return f"{PREFIX}c:{campaign}:ids"
+    return f"{_campaign(campaign)}:ids"
 
 
 def campaign_dlr(campaign: str) -> str:
     """Delivery-report latency of the campaign: histogram bucket (le, s) -> count."""
-    return f"{PREFIX}c:{campaign}:dlr"
+    return f"{_campaign(campaign)}:dlr"
 
 
 def ledger(campaign: str, bucket: str) -> str:
     """One bucket of a campaign's message states (core.ledger)."""
-    return f"{PREFIX}c:{campaign}:m:{bucket}"
+    return f"{_campaign(campaign)}:m:{bucket}"
 
 
 def claims(campaign: str, bucket: str) -> str:
     """The send claims held on one ledger bucket's messages (workers.claims)."""
-    return f"{PREFIX}c:{campaign}:k:{bucket}"
+    return f"{_campaign(campaign)}:k:{bucket}"
 
 
 def enqueued_once(message_id: str) -> str:

@@ -8,7 +8,7 @@ import orjson
 import pytest
 import redis
 
-from core import ids, ledger, lua
+from core import ids, keys, ledger, lua
 from core.outcomes import Event, State, StreamPolicy, record
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
@@ -75,7 +75,7 @@ def test_an_inferred_final_keeps_its_error_field_until_a_report_replaces_it(
     assert ledger.read(store, "c-1")["ekey"] == ":"  # type: ignore[index]
     record(store, [Event("c-1", "c", State.DELIVERED)], P)
     assert ledger.read(store, "c-1")["ekey"] == ""  # type: ignore[index]
-    assert store.hgetall("sms:c:c:errors") == {b":": b"0"}
+    assert store.hgetall(keys.campaign_errors("c")) == {b":": b"0"}
 
 
 def test_a_bucket_lives_the_live_ttl_while_it_holds_a_live_state(store: redis.Redis) -> None:
