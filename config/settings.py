@@ -115,6 +115,7 @@ class Settings:
     callback_data: str = ""
     outcome_maxlen: int = DEFAULT_OUTCOME_MAXLEN
     final_ttl: int = DEFAULT_FINAL_TTL
+    outcome_outbox: bool = False  # events via each campaign's outbox (core.outbox): a cluster
     worker_processes: int = 2
     worker_threads: int = 8
     heartbeat_timeout_ms: int = 5000
@@ -159,8 +160,10 @@ class Settings:
 
     @property
     def stream_policy(self) -> StreamPolicy:
-        """How the outcome stream is kept: SMS_OUTCOME_MAXLEN, SMS_FINAL_TTL."""
-        return StreamPolicy(maxlen=self.outcome_maxlen, final_ttl=self.final_ttl)
+        """How the outcome stream is kept: SMS_OUTCOME_MAXLEN, SMS_FINAL_TTL,
+        SMS_OUTCOME_OUTBOX."""
+        return StreamPolicy(maxlen=self.outcome_maxlen, final_ttl=self.final_ttl,
+                            outbox=self.outcome_outbox)  # fmt: skip
 
     @property
     def auth_header(self) -> str:
@@ -345,6 +348,7 @@ _PARSERS = {
     "SMS_CALLBACK_DATA": ("callback_data", lambda n, v: v[:4000]),
     "SMS_OUTCOME_MAXLEN": ("outcome_maxlen", lambda n, v: _int(n, v, 1000, 10**9)),
     "SMS_FINAL_TTL": ("final_ttl", lambda n, v: _int(n, v, 60, 10**8)),
+    "SMS_OUTCOME_OUTBOX": ("outcome_outbox", _bool),
     "SMS_WORKER_PROCESSES": ("worker_processes", lambda n, v: _int(n, v, 1, 64)),
     "SMS_WORKER_THREADS": ("worker_threads", lambda n, v: _int(n, v, 1, 256)),
     "SMS_HEARTBEAT_TIMEOUT_MS": ("heartbeat_timeout_ms", lambda n, v: _int(n, v, 1000, 600000)),

@@ -42,6 +42,7 @@ Cluster they share one slot; so do a provider's health keys and its flooding log
 | sms:c:{campaign}:resent               | hash   | original messageId -> its resends (export)     |
 | sms:c:{campaign}:ids                  | zset   | send_sms messageIds -> enqueued, ms (export)   |
 | sms:c:{campaign}:dlr                  | hash   | delivery-report latency histogram (le -> n)    |
+| sms:c:{campaign}:outbox               | stream | its events before the relay (cluster mode)     |
 | sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
 | sms:suppressed                        | set    | numbers never to send to again                 |
 | sms:rl:*                              | (lua)  | rate-limit state (see workers/limits)          |
@@ -161,6 +162,12 @@ def campaign_resent(campaign: str) -> str:
 def campaign_ids(campaign: str) -> str:
     """Export's index of the messages with no CSV line (send_sms), in enqueue order."""
     return f"{_campaign(campaign)}:ids"
+
+
+def outbox(campaign: str) -> str:
+    """The campaign's outcome events on their way to the outcome stream (core.outbox): on a
+    Redis Cluster, record.lua writes here, in the campaign's slot."""
+    return f"{_campaign(campaign)}:outbox"
 
 
 def campaign_dlr(campaign: str) -> str:

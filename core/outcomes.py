@@ -105,16 +105,18 @@ class Event:
 class StreamPolicy:
     maxlen: int = 1_000_000
     final_ttl: int = 7 * 86400
+    outbox: bool = False  # events go to each campaign's outbox, relayed (core.outbox)
 
 
 class _Call:
     """One record.lua call: a campaign's keys, then its buckets' (declared, by index)."""
 
-    def __init__(self, campaign: str) -> None:
-        self.campaign = campaign
+    def __init__(self, campaign: str, policy: StreamPolicy) -> None:
+        self.campaign, self.policy = campaign, policy
         self.declared = ledger.Declared(
-            keys.OUTCOMES, keys.campaign_counts(campaign), keys.campaign_open(campaign),
-            keys.campaign_errors(campaign), keys.campaign_providers(campaign),
+            stream_of(campaign, policy), keys.campaign_counts(campaign),
+            keys.campaign_open(campaign), keys.campaign_errors(campaign),
+            keys.campaign_providers(campaign),
         )  # fmt: skip
         self.items: list[tuple[Any, ...]] = []
 
@@ -128,22 +130,28 @@ class _Call:
             ev.release, ev.provider,
         ))  # fmt: skip
 
-    def args(self, policy: StreamPolicy) -> list[Any]:
-        ttls = [policy.final_ttl, NONFINAL_TTL]
-        return [policy.maxlen, *ttls, self.campaign, orjson.dumps(self.items)]
+    def args(self) -> list[Any]:
+        p = self.policy
+        maxlen = 0 if p.outbox else p.maxlen  # an outbox is emptied by the relay, not trimmed
+        return [maxlen, p.final_ttl, NONFINAL_TTL, self.campaign, orjson.dumps(self.items)]
+
+
+def stream_of(campaign: str, policy: StreamPolicy) -> str:
+    """Where a campaign's events are added: the outcome stream, or its outbox."""
+    return keys.outbox(campaign) if policy.outbox else keys.OUTCOMES
 
 
 CHUNK = 1000  # items per script call, keeps each call short for other clients
 
 
-def _calls(events: Sequence[Event]) -> Iterator[_Call]:
+def _calls(events: Sequence[Event], policy: StreamPolicy) -> Iterator[_Call]:
     """The calls for `events`: one campaign each (in its order), CHUNK items at most."""
     by_campaign: dict[str, list[Event]] = {}
     for ev in events:
         by_campaign.setdefault(ev.campaign, []).append(ev)
     for campaign, evs in by_campaign.items():
         for i in range(0, len(evs), CHUNK):
-            call = _Call(campaign)
+            call = _Call(campaign, policy)
             for ev in evs[i : i + CHUNK]:
                 call.add(ev)
             yield call
@@ -152,12 +160,13 @@ def _calls(events: Sequence[Event]) -> Iterator[_Call]:
 def record(client: Any, events: Sequence[Event], policy: StreamPolicy) -> int:
     """Apply events with a sync redis client; returns how many changed something."""
     script = lua.script(client, "record")
-    return sum(int(script(keys=c.declared.keys, args=c.args(policy))) for c in _calls(events))
+    calls = _calls(events, policy)
+    return sum(int(script(keys=c.declared.keys, args=c.args())) for c in calls)
 
 
 async def arecord(client: Any, events: Sequence[Event], policy: StreamPolicy) -> int:
     """Apply events with an asyncio redis client; returns how many changed something."""
     script, applied = lua.script(client, "record"), 0
-    for c in _calls(events):
-        applied += int(await script(keys=c.declared.keys, args=c.args(policy)))
+    for c in _calls(events, policy):
+        applied += int(await script(keys=c.declared.keys, args=c.args()))
     return applied

@@ -1,6 +1,7 @@
 -- Record state changes of many messages of one campaign atomically, one call per batch.
 --
--- KEYS[1]  the outcome stream           KEYS[2]  the campaign's counters (by state)
+-- KEYS[1]  the outcome stream, or the campaign's outbox (core/outbox.py)
+-- KEYS[2]  the campaign's counters (by state)
 -- KEYS[3]  its open index (zset of ledger buckets, see the sweep)   KEYS[4]  its error counters
 -- KEYS[5]  its providers (accepted, by provider)
 -- KEYS[6..] the ledger and claims buckets the items name (core/ledger.py), by index
@@ -37,10 +38,12 @@
 -- relabels a message the gateway may have.
 -- Index and counter writes are gathered and done once per key at the end.
 --
--- Trimming: the stream is kept near `maxlen` entries, but never by dropping an
--- entry that a consumer group has not yet read and acknowledged: a lagging
--- consumer makes the stream grow instead of losing events.
+-- Trimming (trim.lua): the stream is kept near `maxlen` entries, but never by dropping
+-- an entry that a consumer group has not yet read and acknowledged: a lagging consumer
+-- makes the stream grow instead of losing events.  maxlen 0: never trimmed (a campaign's
+-- outbox, emptied by the relay: core/outbox.py).
 --#include ledger
+--#include trim
 local stream, ckey, okey, ekey, pkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local maxlen, final_ttl, live_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local campaign = ARGV[4]
@@ -110,46 +113,5 @@ for _, pair in ipairs({{ckey, counts}, {ekey, errors}, {pkey, providers}}) do
   end
 end
 
--- Trimming, once the stream is over its cap by a slack (so it is not done per call).
-local function next_id(id)  -- the smallest id after `id`
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return ms .. '-' .. string.format('%d', tonumber(seq) + 1)
-end
-local function older(a, b)  -- a < b for stream ids
-  local am, as = string.match(a, '^(%d+)-(%d+)$')
-  local bm, bs = string.match(b, '^(%d+)-(%d+)$')
-  if #am ~= #bm then return #am < #bm end
-  if am ~= bm then return am < bm end
-  return tonumber(as) < tonumber(bs)
-end
-local function groups_floor()  -- the oldest entry some consumer group still needs, or nil
-  local floor = nil
-  for _, g in ipairs(redis.call('XINFO', 'GROUPS', stream)) do
-    local info = {}
-    for j = 1, #g, 2 do info[g[j]] = g[j + 1] end
-    local need = next_id(info['last-delivered-id'])
-    if tonumber(info['pending']) > 0 then
-      local p = redis.call('XPENDING', stream, info['name'])
-      if p[2] and older(p[2], need) then need = p[2] end
-    end
-    if floor == nil or older(need, floor) then floor = need end
-  end
-  return floor
-end
-local slack = math.min(1000, math.ceil(maxlen / 10))
-local len = redis.call('XLEN', stream)
-if len > maxlen + slack then
-  local floor = groups_floor()
-  local excess = len - maxlen
-  if floor == nil then
-    redis.call('XTRIM', stream, 'MAXLEN', '~', maxlen)
-  else
-    local done = redis.call('XRANGE', stream, '-', '(' .. floor, 'COUNT', excess)
-    if #done == excess then
-      redis.call('XTRIM', stream, 'MAXLEN', '~', maxlen)
-    elseif #done > 0 then
-      redis.call('XTRIM', stream, 'MINID', '~', floor)
-    end
-  end
-end
+if maxlen > 0 then stream_trim(stream, maxlen) end
 return applied

@@ -135,6 +135,10 @@ def _reports_args(p: argparse.ArgumentParser) -> None:
     sw.add_argument("--grace", type=int, default=None, help="seconds (default SMS_EXPIRY_GRACE)")
     sw.add_argument("--interval", type=float, default=0, help="repeat every S seconds")
     sw.set_defaults(func=cmd_reports_sweep)
+    relay = sub.add_parser("relay", help="move campaign outboxes into the outcome stream "
+                                         "(SMS_OUTCOME_OUTBOX, on a Redis Cluster)")  # fmt: skip
+    relay.add_argument("--interval", type=float, default=0, help="repeat every S seconds")
+    relay.set_defaults(func=cmd_reports_relay)
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
@@ -352,7 +356,8 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
                 sys.stdout.write(orjson.dumps(row).decode() + "\n")
             return 0
         settings = config.load().with_overrides(redis_url=url)
-        n = control.replay(client, api.enqueuer(settings), args.campaign, settings.validity_minutes)
+        n = control.replay(client, api.enqueuer(settings), args.campaign,
+                           settings.validity_minutes, settings.stream_policy)  # fmt: skip
     console.print(f"replayed {n} dead messages")
     return 0
 
@@ -462,6 +467,21 @@ def cmd_reports_sweep(args: argparse.Namespace) -> int:
             if not args.interval:
                 return 0
             time.sleep(args.interval)
+
+
+def cmd_reports_relay(args: argparse.Namespace) -> int:
+    import time
+
+    from core.outbox import relay_all
+
+    with embedded.redis_url() as url:
+        policy = config.load().with_overrides(redis_url=url).stream_policy
+        while True:
+            n = relay_all(_client(url), policy)
+            if not args.interval:
+                console.print(f"{n} events relayed")
+                return 0
+            time.sleep(args.interval if not n else 0)
 
 
 def cmd_export(args: argparse.Namespace) -> int:

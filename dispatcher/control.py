@@ -18,7 +18,7 @@ import redis
 from core import clock, keys, ledger, lua, pause, schedule
 from core.batch import Batch
 from core.errors import CampaignCanceled, CampaignNotFound
-from core.outcomes import NONFINAL_TTL, SENT, State, StreamPolicy
+from core.outcomes import NONFINAL_TTL, SENT, State, StreamPolicy, stream_of
 from providers import registry
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -157,7 +157,13 @@ def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1
     return out
 
 
-def replay(client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity_min: int) -> int:
+DEFAULT_POLICY = StreamPolicy()
+
+
+def replay(
+    client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity_min: int,
+    policy: StreamPolicy = DEFAULT_POLICY,
+) -> int:  # fmt: skip
     """Send dead messages again (same messageIds, fresh attempts and validity).
 
     A message whose outcome was unknown when it died still carries its send claim, so
@@ -170,7 +176,7 @@ def replay(client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity
             continue
         batch = Batch.from_dict(orjson.loads(raw))
         expires = clock.now_ms() + validity_min * 60_000
-        if _requeue_state(client, batch.campaign, mid):
+        if _requeue_state(client, batch.campaign, mid, policy):
             enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
             replayed += 1
         client.delete(keys.deadletter(mid))
@@ -178,9 +184,10 @@ def replay(client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity
     return replayed
 
 
-def _requeue_state(client: redis.Redis, campaign: str, mid: str) -> bool:
+def _requeue_state(client: redis.Redis, campaign: str, mid: str, policy: StreamPolicy) -> bool:
     """Move a dead message back to queued, atomically; False if it is past that (requeue.lua)."""
     p = ledger.place(mid, campaign)
     args = [mid, campaign, p.field, NONFINAL_TTL]
-    keys_ = [p.key, keys.campaign_counts(campaign), keys.campaign_errors(campaign), keys.OUTCOMES]
+    keys_ = [p.key, keys.campaign_counts(campaign), keys.campaign_errors(campaign),
+             stream_of(campaign, policy)]  # fmt: skip
     return bool(lua.script(client, "requeue", "dispatcher")(keys=keys_, args=args))

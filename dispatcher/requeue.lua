@@ -4,7 +4,7 @@
 -- replay right now) answers 1 too: enqueueing it twice is harmless (send claims), never
 -- enqueueing it would leave it queued for good.
 -- KEYS[1] the message's ledger bucket  KEYS[2] its campaign's counters
--- KEYS[3] its campaign's error counters  KEYS[4] the outcome stream
+-- KEYS[3] its campaign's error counters  KEYS[4] the outcome stream, or the campaign's outbox
 -- ARGV[1] messageId  ARGV[2] campaign  ARGV[3] its ledger field  ARGV[4] TTL of a live state (s)
 -- Returns 1 when the caller must enqueue it, else 0.
 --#include ledger

@@ -8,8 +8,8 @@
 -- gateway has been asked (see workers/sender.py), and never while the claim is younger
 -- than `settle`, the longest a request may still be on its way or being processed.
 --
--- KEYS[1]  the suppression set
--- KEYS[2..] the ledger and claims buckets the items name (core/ledger.py), by index
+-- KEYS     the ledger and claims buckets the items name (core/ledger.py), by index: one
+--          campaign's, so one Redis Cluster slot
 -- ARGV[1]  rank of `accepted`     ARGV[2]  mode: start | claim
 -- ARGV[3]  this run's token       ARGV[4]  settle time (ms)
 -- ARGV[5]  TTL of a claims bucket (s): a live message's
@@ -17,7 +17,8 @@
 --          stored with each claim it takes ("{token}:{ms}|{via}"): only claims write it,
 --          so it says where a request may have gone
 -- ARGV[7]  the `via` of a claim that has none (taken before claims recorded one)
--- ARGV[8]  JSON array of [number, ledger key index, claims key index, field]
+-- ARGV[8]  JSON array of [suppressed (0/1), ledger key index, claims key index, field]
+--          (the caller reads the suppression set just before: a global key, in another slot)
 --
 -- Returns {marks, waits, vias}: one character per destination; a JSON list of one
 -- wait (ms) per '3' mark; a JSON list of one `via` per '4' mark (where the settled
@@ -38,14 +39,15 @@ local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local mine = token .. ':' .. now .. '|' .. via
 local marks, waits, askers, touched = {}, {}, {}, {}
 for i = 1, #items do
-  local number, lkey, kkey, field = items[i][1], KEYS[items[i][2]], KEYS[items[i][3]], items[i][4]
+  local suppressed, lkey, kkey, field = items[i][1], KEYS[items[i][2]], KEYS[items[i][3]],
+    items[i][4]
   local cur = ledger_get(lkey, field)
   local rank = cur and tonumber(cur.rank)
   local owner, stamp, old_via = ledger_claim(redis.call('HGET', kkey, field))
   local mark
   if rank and rank >= accepted then
     mark = '1'
-  elseif redis.call('SISMEMBER', KEYS[1], number) == 1 then
+  elseif suppressed == 1 then
     mark = '2'
   elseif owner and owner ~= token then
     local age = now - stamp

@@ -85,12 +85,14 @@ def settle_ms(http_timeout_s: float) -> int:
     return int(http_timeout_s * 1000) + SETTLE_MARGIN_MS
 
 
-def _declare(campaign: str, dests: Sequence[Destination]) -> tuple[list[str], list[Any]]:
-    """claim.lua's KEYS (the suppression set, then each bucket once) and its items."""
-    declared, items = ledger.Declared(keys.SUPPRESSED), []
-    for d in dests:
+def _declare(
+    campaign: str, dests: Sequence[Destination], suppressed: Sequence[int]
+) -> tuple[list[str], list[Any]]:
+    """claim.lua's KEYS (each bucket once) and its items."""
+    declared, items = ledger.Declared(), []
+    for d, s in zip(dests, suppressed, strict=True):
         p = ledger.place(d.message_id, campaign)
-        items.append((d.to, declared.at(p.key), declared.at(p.claim_key), p.field))
+        items.append((int(s), declared.at(p.key), declared.at(p.claim_key), p.field))
     return declared.keys, items
 
 
@@ -105,7 +107,8 @@ async def claims(
     if not dests:
         return out
     fallback = Via(legacy or via.provider, via.bulk_id, via.expires_at)
-    keys_, items = _declare(campaign, dests)
+    suppressed = await client.smismember(keys.SUPPRESSED, [d.to for d in dests])
+    keys_, items = _declare(campaign, dests, suppressed)
     args = [RANK[State.ACCEPTED], mode.value, token, settle, NONFINAL_TTL, str(via),
             str(fallback), orjson.dumps(items)]  # fmt: skip
     reply = await lua.script(client, "claim", "workers")(keys=keys_, args=args)

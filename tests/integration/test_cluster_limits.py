@@ -5,7 +5,7 @@ so the project's own set-up provides it on any machine; it never skips.
 Every limiter script declares the keys it is given, and the keys of one call share a hash
 slot (an account's bucket, a provider's flooding logs, an OTP application's logs), so each
 call runs on the node that owns them and calls for other accounts or applications spread
-over the nodes.  (The rest of the product's state is not cluster-ready yet: see README.)
+over the nodes.  Campaign state: test_cluster_state.py.
 """
 
 from __future__ import annotations

@@ -38,3 +38,15 @@ def test_sweep_status_export(
         ["c-2", "'+6682", "undeliverable"], ["c-3", "'+6683", "expired"],
         ["c-4", "'+6684", "expired"]]  # fmt: skip
     assert cli.main(["export", "nope", "--csv", str(out)]) == 2
+
+
+def test_relay_moves_outboxes_into_the_stream(
+    r: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("SMS_OUTCOME_OUTBOX", "1")
+    r.sadd(keys.CAMPAIGNS, "c")
+    record(r, [Event("c-1", "c", State.ACCEPTED)], StreamPolicy(outbox=True))
+    assert r.xlen(keys.OUTCOMES) == 0
+    assert cli.main(["reports", "relay"]) == 0
+    assert r.xlen(keys.OUTCOMES) == 1 and r.xlen(keys.outbox("c")) == 0
