@@ -84,6 +84,7 @@ class Route:
 class Settings:
     redis_url: str = ""
     broker_url: str = ""  # SMS_BROKER_URL: the queues' broker (amqp:// or redis://); "": REDIS_URL
+    redis_cluster: bool = False  # SMS_REDIS_CLUSTER: REDIS_URL is a node of a Redis Cluster
     ants_base_url: str = DEFAULT_ANTS_BASE_URL
     ants_username: str = ""
     ants_password: str = ""
@@ -163,7 +164,7 @@ class Settings:
         """How the outcome stream is kept: SMS_OUTCOME_MAXLEN, SMS_FINAL_TTL,
         SMS_OUTCOME_OUTBOX."""
         return StreamPolicy(maxlen=self.outcome_maxlen, final_ttl=self.final_ttl,
-                            outbox=self.outcome_outbox)  # fmt: skip
+                            outbox=self.outcome_outbox or self.redis_cluster)  # fmt: skip
 
     @property
     def auth_header(self) -> str:
@@ -349,6 +350,7 @@ _PARSERS = {
     "SMS_OUTCOME_MAXLEN": ("outcome_maxlen", lambda n, v: _int(n, v, 1000, 10**9)),
     "SMS_FINAL_TTL": ("final_ttl", lambda n, v: _int(n, v, 60, 10**8)),
     "SMS_OUTCOME_OUTBOX": ("outcome_outbox", _bool),
+    "SMS_REDIS_CLUSTER": ("redis_cluster", _bool),
     "SMS_WORKER_PROCESSES": ("worker_processes", lambda n, v: _int(n, v, 1, 64)),
     "SMS_WORKER_THREADS": ("worker_threads", lambda n, v: _int(n, v, 1, 256)),
     "SMS_HEARTBEAT_TIMEOUT_MS": ("heartbeat_timeout_ms", lambda n, v: _int(n, v, 1000, 600000)),
@@ -391,7 +393,14 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
     _check_credentials(settings)
     _check_smsc(settings)
     _check_webhook(settings)
+    _check_cluster(settings)
     return settings
+
+
+def _check_cluster(settings: Settings) -> None:
+    if settings.redis_cluster and not settings.broker_url.startswith("amqp"):
+        raise ConfigError("SMS_BROKER_URL", "on a Redis Cluster (SMS_REDIS_CLUSTER=1) the "
+                          "queues go to RabbitMQ: set SMS_BROKER_URL=amqp://...")  # fmt: skip
 
 
 def _check_webhook(settings: Settings) -> None:

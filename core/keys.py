@@ -30,7 +30,6 @@ Cluster they share one slot; so do a provider's health keys and its flooding log
 | sms:reports:pending                   | stream | polled report bodies, applied then XDEL'd      |
 | sms:reports:bad                       | list   | report records (or bodies) refused, with why   |
 | sms:reports:pulling:{consumer}        | string | a GET /sms/1/reports is under way (see poller) |
-| sms:m:{messageId}:resent              | string | resend-of-temporary-failure idempotency marker |
 | sms:pid:{provider}:{id}               | string | a gateway's own id -> our messageId (TTL)      |
 | sms:reqno:{provider}                  | string | counter numbering a provider's requests        |
 | sms:health:{provider}:b:{bucket}      | hash   | requests, failed, slow in a 10 s bucket        |
@@ -39,7 +38,8 @@ Cluster they share one slot; so do a provider's health keys and its flooding log
 | sms:apikeys                           | hash   | SHA-256 of an API key -> {name, scope, created} |
 | sms:idem:{caller}:{key}               | string | POST /v1/messages: body hash and messageId     |
 | sms:c:{campaign}:rejects              | list   | rejected CSV lines of an API import            |
-| sms:c:{campaign}:resent               | hash   | original messageId -> its resends (export)     |
+| sms:c:{campaign}:resent               | hash   | original messageId -> its resends (export, and |
+|                                       |        | the resend's idempotency marker)               |
 | sms:c:{campaign}:ids                  | zset   | send_sms messageIds -> enqueued, ms (export)   |
 | sms:c:{campaign}:dlr                  | hash   | delivery-report latency histogram (le -> n)    |
 | sms:c:{campaign}:outbox               | stream | its events before the relay (cluster mode)     |
@@ -188,11 +188,6 @@ def claims(campaign: str, bucket: str) -> str:
 def enqueued_once(message_id: str) -> str:
     """Marker that an API send with this messageId was enqueued (send_sms idempotency)."""
     return f"{PREFIX}m:{message_id}:enqueued"
-
-
-def resent_once(message_id: str) -> str:
-    """Marker that the resend of this (temporarily undelivered) message was enqueued."""
-    return f"{PREFIX}m:{message_id}:resent"
 
 
 def request_numbers(provider: str) -> str:

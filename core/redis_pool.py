@@ -34,7 +34,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import redis
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
+import redis.cluster
 
 MAX_CONNECTIONS = 64  # connections one client (one process) opens to Redis, at most
 WAIT_TIMEOUT_S = 30.0  # how long a command waits for a free connection before it fails
@@ -51,6 +54,7 @@ def async_redis(
     socket_timeout: float | None = SOCKET_TIMEOUT_S,
     socket_connect_timeout: float | None = SOCKET_CONNECT_TIMEOUT_S,
     health_check_interval: int = HEALTH_CHECK_INTERVAL_S,
+    cluster: bool = False,
     **connection_kwargs: Any,
 ) -> aioredis.Redis:
     """A `redis.asyncio.Redis` on its own `BlockingConnectionPool` built from `url`.
@@ -63,6 +67,11 @@ def async_redis(
     """
     if max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, got {max_connections}")
+    if cluster:  # a client per node, each opening connections as needed (no cap to wait on)
+        return aiocluster.RedisCluster.from_url(  # type: ignore[return-value]
+            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout,
+            health_check_interval=health_check_interval, **_counted(connection_kwargs),
+        )  # fmt: skip
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,
@@ -79,9 +88,12 @@ async def warm_up(client: aioredis.Redis, connections: int | None = None) -> int
     """Open `connections` of the client's pool now (default: all of them); how many opened.
 
     Each is connected (and authenticated, and its db selected) and given back to the
-    pool, ready for the first burst.  Raises what connecting raises (a RedisError,
+    pool, ready for the first burst.  A cluster client opens its nodes' connections as
+    it goes: none here (0).  Raises what connecting raises (a RedisError,
     or an OSError), leaving the connections opened so far in the pool.
     """
+    if isinstance(client, aiocluster.RedisCluster):
+        return 0
     pool = client.connection_pool
     wanted = pool.max_connections if connections is None else connections
     held = []
@@ -92,3 +104,22 @@ async def warm_up(client: aioredis.Redis, connections: int | None = None) -> int
         for connection in held:
             await pool.release(connection)
     return len(held)
+
+
+def sync_redis(url: str, *, cluster: bool = False, **kwargs: Any) -> Any:
+    """A synchronous client of `url`: a Redis Cluster's (SMS_REDIS_CLUSTER) or one server's."""
+    if cluster:
+        return redis.cluster.RedisCluster.from_url(url, **_counted(kwargs))
+    return redis.Redis.from_url(url, **kwargs)
+
+
+CLUSTER_OUTAGE_RETRIES = 1_000_000  # "until Redis answers", as a cluster client can count it
+
+
+def _counted(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A cluster client runs a command `retries` times: a retry of -1 ("until it answers")
+    would run it no time at all and answer None.  Give it a count instead."""
+    retry = kwargs.get("retry")
+    if retry is not None and retry.get_retries() < 0:
+        retry.update_retries(CLUSTER_OUTAGE_RETRIES)
+    return kwargs

@@ -9,7 +9,15 @@ scheduled for tomorrow costs Redis memory only, and survives every worker restar
 
 A release that dies between enqueueing and `done` leaves the batches for the next one;
 a batch enqueued twice is harmless (send claims let one copy send).  `schedule.lua` is
-the one script; `later` and `release` are its wrappers.
+the one script (`_call` its wrapper); it touches the campaign's own key only, so it runs
+on a Redis Cluster.
+
+The due index (`sms:schedule`: campaign -> its earliest due) is written after each
+script call, then checked: whoever changed a campaign's batches sets the index from
+what the script saw, then reads the campaign's earliest due again and lowers (or
+re-adds) the entry if it is earlier.  Two callers at once can only leave the index
+early (a release that finds nothing due yet), never late or missing: the last one to
+check sees every batch the others added before.
 """
 
 from __future__ import annotations
@@ -29,13 +37,48 @@ LOCK_MS = 10_000  # one releaser per campaign at a time (another is harmless, on
 
 
 def _call(client: Any, campaign: str, mode: str, *args: Any) -> Any:
-    keys_ = [keys.campaign_scheduled(campaign), keys.SCHEDULE]
+    keys_ = [keys.campaign_scheduled(campaign)]
     return lua.script(client, "schedule")(keys=keys_, args=[mode, campaign, *args])
 
 
-def later(client: Any, campaign: str, due_ms: int, batches: Sequence[dict[str, Any]]) -> Any:
-    """Keep these batches until `due_ms` (sync client, or an awaitable with an async one)."""
-    return _call(client, campaign, "add", int(due_ms), *(orjson.dumps(b) for b in batches))
+def _index(client: Any, campaign: str, reply: list[Any]) -> int:
+    """Set the due index from a script's reply, then check it (module docstring)."""
+    n, earliest = int(reply[0]), reply[1]
+    if earliest:
+        client.zadd(keys.SCHEDULE, {campaign: int(earliest)})
+    else:
+        client.zrem(keys.SCHEDULE, campaign)
+    if first := client.zrange(keys.campaign_scheduled(campaign), 0, 0, withscores=True):
+        client.zadd(keys.SCHEDULE, {campaign: first[0][1]}, lt=True)
+    return n
+
+
+async def _aindex(client: Any, campaign: str, reply: list[Any]) -> int:
+    """`_index` with an asyncio client."""
+    n, earliest = int(reply[0]), reply[1]
+    if earliest:
+        await client.zadd(keys.SCHEDULE, {campaign: int(earliest)})
+    else:
+        await client.zrem(keys.SCHEDULE, campaign)
+    if first := await client.zrange(keys.campaign_scheduled(campaign), 0, 0, withscores=True):
+        await client.zadd(keys.SCHEDULE, {campaign: first[0][1]}, lt=True)
+    return n
+
+
+def _added(batches: Sequence[dict[str, Any]]) -> list[bytes]:
+    return [orjson.dumps(b) for b in batches]
+
+
+def later(client: Any, campaign: str, due_ms: int, batches: Sequence[dict[str, Any]]) -> int:
+    """Keep these batches until `due_ms` (sync client); returns how many changed."""
+    reply = _call(client, campaign, "add", int(due_ms), *_added(batches))
+    return _index(client, campaign, reply)
+
+
+async def alater(client: Any, campaign: str, due_ms: int, batches: Sequence[dict[str, Any]]) -> int:
+    """`later` with an asyncio client."""
+    reply = await _call(client, campaign, "add", int(due_ms), *_added(batches))
+    return await _aindex(client, campaign, reply)
 
 
 def release(client: Any, enqueue: Enqueue, now_ms: int) -> int:
@@ -64,7 +107,9 @@ def take(client: Any, campaign: str, limit: int = RELEASE_BATCHES) -> list[bytes
 
 
 def done(client: Any, campaign: str, batches: Sequence[bytes]) -> int:
-    return int(_call(client, campaign, "done", *batches)) if batches else 0
+    if not batches:
+        return 0
+    return _index(client, campaign, _call(client, campaign, "done", *batches))
 
 
 def scheduled(client: Any, campaign: str) -> tuple[int, int]:

@@ -16,12 +16,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import redis
-
 from config import settings as config
 from core import clock, ids, keys
 from core.batch import Batch, Destination
 from core.errors import ConfigError, InputError
+from core.redis_pool import sync_redis
 from core.window import Window
 from dispatcher import otp as otp_service
 from dispatcher.campaign import CampaignSpec, Importer, ImportReport, Progress
@@ -131,7 +130,7 @@ def import_csv(
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
         with open(rejects_path, "w", encoding="utf-8", newline="") as out:
-            importer = Importer(redis.Redis.from_url(s.redis_url), enqueuer(s), spec,
+            importer = Importer(sync_redis(s.redis_url, cluster=s.redis_cluster), enqueuer(s), spec,
                                 SafeCsvWriter(out), _progress(progress))  # fmt: skip
             return importer.run(source)
 
@@ -162,7 +161,7 @@ def enqueue_campaign(
         raise InputError(f"no {phone_column!r} key in the recipients", field=phone_column)
     table: Sequence[Sequence[str]] = [[str(r.get(h, "")) for h in header] for r in rows]
     s = _settings(settings)
-    importer = Importer(redis.Redis.from_url(s.redis_url), enqueuer(s),
+    importer = Importer(sync_redis(s.redis_url, cluster=s.redis_cluster), enqueuer(s),
                         _spec(s, campaign, text, sender, provider, send_at, window))  # fmt: skip
     return importer.run(from_rows(header, table, phone_column))
 
@@ -183,7 +182,7 @@ def send_sms(
     if why := spec.profile.too_long(text) if spec.profile else "":
         raise InputError(why, field="text")
     mid = ids.keyed_message_id(spec.campaign, key)
-    client = redis.Redis.from_url(s.redis_url)
+    client = sync_redis(s.redis_url, cluster=s.redis_cluster)
     marker = keys.enqueued_once(mid)
     if client.exists(marker):
         return mid  # enqueued before: idempotent

@@ -37,6 +37,7 @@ from rich.table import Table
 
 from config import settings as config
 from core.errors import ConfigError, DispatchError, InputError, StoreUnavailable
+from core.redis_pool import async_redis, sync_redis
 from dispatcher import api, control, embedded
 from dispatcher.stack import worker_command
 
@@ -204,7 +205,7 @@ def _lazy(module: str, name: str) -> Handler:
 
 
 def _client(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)
+    return sync_redis(url, cluster=config.load().redis_cluster)  # type: ignore[no-any-return]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -431,11 +432,10 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
     import asyncio
 
     import aiohttp
-    import redis.asyncio as aioredis
 
     from dispatcher.reports.poller import Poller
 
-    client = aioredis.Redis.from_url(settings.redis_url)
+    client = async_redis(settings.redis_url, cluster=settings.redis_cluster)
     try:
         async with aiohttp.ClientSession() as session:
             poller = Poller(client, session, settings, limit=args.limit)

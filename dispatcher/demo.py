@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from config import settings as config
+from core.redis_pool import sync_redis
 from dispatcher import api, control, embedded
 from dispatcher.stack import Stack, sandbox_env
 
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
                       f"workers {args.processes}x{args.threads}")  # fmt: skip
         started = time.perf_counter()
         report = _import(args, campaign, settings)
-        final = _wait(redis.Redis.from_url(url), campaign, report.valid)
+        final = _wait(sync_redis(url, cluster=settings.redis_cluster), campaign, report.valid)
         _summary(report, final, time.perf_counter() - started)
     return 0 if not final["paused"] else 1
 

@@ -35,6 +35,7 @@ from core.errors import GatewayThrottled, OtpLimited, OtpNotFound
 from core.limits import AsyncLimiter
 from core.limits.buckets import account_buckets
 from core.outcomes import Event, State, arecord
+from core.redis_pool import async_redis
 from dispatcher.numbers import normalise
 from providers.ants.otp import AntsOtp
 
@@ -150,7 +151,7 @@ class Otp:
 
 async def with_otp(settings: config.Settings, work: Callable[[Otp], Awaitable[T]]) -> T:
     """Open a Redis client and an HTTP session, run `work(Otp)`, close both."""
-    client: Any = aioredis.Redis.from_url(settings.redis_url)
+    client: Any = async_redis(settings.redis_url, cluster=settings.redis_cluster)
     try:
         async with aiohttp.ClientSession() as session:
             return await work(Otp(settings, client, session))

@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-import redis
 import redis.asyncio as aioredis
 from dramatiq.asyncio import EventLoopThread, get_event_loop_thread
 from dramatiq.middleware import Middleware
@@ -60,7 +59,7 @@ from core.queues import (
     outage_retry,
     served,
 )
-from core.redis_pool import async_redis
+from core.redis_pool import async_redis, sync_redis
 from workers.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -135,7 +134,8 @@ class Runtime(Middleware):
         session = aiohttp.ClientSession(connector=connector)
         # the pool waits for a free connection; every command waits for Redis to come back
         client = async_redis(self.settings.redis_url, wait_timeout=REDIS_POOL_WAIT_S,
-                             retry=async_outage_retry())  # fmt: skip
+                             retry=async_outage_retry(),
+                             cluster=self.settings.redis_cluster)  # fmt: skip
         return Context(self.settings, session, client, broker, self.stopping)
 
     def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
@@ -164,7 +164,8 @@ class Runtime(Middleware):
     def _release(self, broker: Any) -> None:
         """Put scheduled batches that are due on the queue (core.schedule), kept in REDIS_URL's
         Redis whatever the broker; the client rides out outages."""
-        client = redis.Redis.from_url(self.settings.redis_url, retry=outage_retry())
+        client = sync_redis(self.settings.redis_url, retry=outage_retry(),
+                            cluster=self.settings.redis_cluster)  # fmt: skip
         while not self._stop.wait(RELEASE_EVERY_S):
             if self.stopping.is_set():
                 return

@@ -541,7 +541,7 @@ class BatchSender:
                 dests, attempt=attempt, meta={**meta, **({"ask": ask} if ask else {})}
             )
             if delay > schedule.IN_REDIS_AFTER_MS:  # waits in Redis, not in a worker's memory
-                await schedule.later(self.r, follow.campaign, now_ms() + delay, [follow.to_dict()])
+                await schedule.alater(self.r, follow.campaign, now_ms() + delay, [follow.to_dict()])
             else:
                 await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
         await self._side_effects(plan)

@@ -43,6 +43,7 @@ from core.errors import (
     OtpLimited,
     OtpNotFound,
 )
+from core.redis_pool import sync_redis
 from dispatcher.http import auth, board, campaigns, gauges, messages, openapi
 from dispatcher.http.state import CLIENT, SETTINGS, call
 from dispatcher.problems import problem
@@ -57,8 +58,12 @@ BEARER = "Bearer "
 def make_app(settings: Settings) -> web.Application:
     app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_errors, _auth])
     app[SETTINGS] = settings
-    pool = redis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=REDIS_POOL)
-    app[CLIENT] = redis.Redis(connection_pool=pool)
+    if settings.redis_cluster:
+        app[CLIENT] = sync_redis(settings.redis_url, cluster=True)
+    else:
+        pool = redis.BlockingConnectionPool.from_url(settings.redis_url,
+                                                     max_connections=REDIS_POOL)  # fmt: skip
+        app[CLIENT] = redis.Redis(connection_pool=pool)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/openapi.json", openapi.serve)
     campaigns.routes(app.router)

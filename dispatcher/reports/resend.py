@@ -9,10 +9,10 @@ report that triggered it.
 
 Only when the report was the one that made the message final (first final
 wins: a temporary report after a delivered one resends nothing).  Idempotent:
-a marker per resent message (`sms:m:{id}:resent`), set after the enqueue, so a
-duplicate report enqueues nothing and a crash in between at worst enqueues
-twice, which the worker's skip-what-is-sent and the gateway's duplicate
-messageId check absorb.
+the campaign's `resent` hash (original -> resends enqueued, also the export's
+index) is written after the enqueue, in one transaction on the campaign's keys,
+so a duplicate report enqueues nothing and a crash in between at worst enqueues
+twice, which the send claims absorb (the resend's messageId is the same).
 
 Limitation: the text comes from the campaign's meta hash (`text`, `sender`),
 which is the shared text of the campaign.  Personalised campaigns (a text with
@@ -92,10 +92,11 @@ class Resender:
         for c in cands:
             p = ledger.place(c.original)
             pipe.hget(p.key, p.field)
-            pipe.exists(keys.resent_once(c.new_id))
+            pipe.hget(keys.campaign_resent(ids.campaign_of(c.original)), c.original)
         answers = await pipe.execute()
         due = []
-        for c, raw, marked in zip(cands, answers[::2], answers[1::2], strict=True):
+        for c, raw, resent in zip(cands, answers[::2], answers[1::2], strict=True):
+            marked = int(resent or 0) >= c.n
             m = ledger.decode(raw) or {}
             final_here = m.get("state") == State.UNDELIVERABLE.value and m.get("error") == c.error
             if final_here and not marked and m.get("to"):
@@ -124,7 +125,6 @@ class Resender:
         """Markers, and the resends counted as new queued messages of the campaign."""
         pipe = self.r.pipeline(transaction=True)
         for mid in new_ids:
-            pipe.set(keys.resent_once(mid), 1, ex=MARKER_TTL)
             original, n = ids.original_of(mid)
             pipe.hset(keys.campaign_resent(campaign), original, n)  # export's index
         pipe.expire(keys.campaign_resent(campaign), MARKER_TTL)

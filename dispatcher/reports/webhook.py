@@ -142,7 +142,8 @@ def _redis_ctx(
         own = client is None
         if own and not settings.redis_url:
             raise ConfigError("REDIS_URL", "not set: the webhook needs the dispatcher's Redis")
-        app[REDIS_KEY] = async_redis(settings.redis_url) if own else client
+        app[REDIS_KEY] = (async_redis(settings.redis_url, cluster=settings.redis_cluster)
+                          if own else client)  # fmt: skip
         if own:
             await _warm_up(app[REDIS_KEY])
         if settings.resend_temporary and enqueue is not None:

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import redis.asyncio.cluster as async_cluster
 from redis.cluster import ClusterNode, RedisCluster
@@ -25,12 +26,23 @@ from redis.cluster import ClusterNode, RedisCluster
 from core import keys, ledger, outbox
 from core.batch import Destination
 from core.outcomes import Event, State, StreamPolicy, record
+from dispatcher import api
 from dispatcher.campaign import CampaignSpec, Importer
 from dispatcher.csvsource import CsvSource
 from dispatcher.reports import export, ingest
 from dispatcher.reports.sweep import sweep
-from dispatcher.stack import RedisClusterServers
+from dispatcher.stack import RedisClusterServers, Stack
 from providers.reports import DeliveryReport
+from tests.chaos import expected_ids
+from tests.integration.conftest import (
+    HONEST,
+    assert_sent_once,
+    settings_for,
+    wait_for,
+    write_csv,
+)
+from tests.integration.test_rabbitmq import amqp_url  # noqa: F401  (a fixture)
+from tests.integration.test_resilience import import_campaign as import_csv_campaign
 from workers.claims import Mode, Via, claims
 
 P = StreamPolicy(maxlen=100_000, final_ttl=3600, outbox=True)
@@ -128,3 +140,50 @@ async def _claim(
         return await claims(client, Mode.START, token, 10_000, campaign, via, dests)
     finally:
         await client.aclose()
+
+
+HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
+
+
+def test_campaigns_end_to_end_on_the_cluster_with_the_queues_on_rabbitmq(
+    cluster: RedisClusterServers,
+    rc: RedisCluster,
+    tmp_path: Path,
+    amqp_url: str,  # noqa: F811
+) -> None:
+    """SMS_REDIS_CLUSTER=1: real workers, webhook and import on the cluster (queues on
+    RabbitMQ), the sandbox counting real sends and pushing delivery reports: every message
+    sent once and final, its events relayed into the one stream."""
+    host, port = cluster.nodes[0]
+    url = f"redis://{host}:{port}/0"
+    env = {"SMS_REDIS_CLUSTER": "1", "SMS_BROKER_URL": amqp_url}
+    dlr = {"format": "2018", "delay_ms": 50, "jitter_ms": 50, "username": HOOK_USER,
+           "password": HOOK_PASSWORD, "outcomes": {"DELIVERED": 1.0}}  # fmt: skip
+    n, names = 300, ["east", "west", "north", "south"]
+    with Stack(url, log_dir=tmp_path / "logs", sandbox_defaults=HONEST, **env) as stack:
+        base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": dlr}).decode())
+        hook = stack.webhook(HOOK_USER, HOOK_PASSWORD)
+        stack.workers(processes=2, threads=4, SMS_NOTIFY_URL=hook)
+        settings = settings_for(url, base, batch_size=50, broker_url=amqp_url,
+                                redis_cluster=True)  # fmt: skip
+        expected: set[str] = set()
+        for c in names:
+            expected |= import_csv_campaign(url, base, tmp_path, c, n, batch_size=50,
+                                        broker_url=amqp_url, redis_cluster=True)  # fmt: skip
+        at = time.gmtime(time.time() + 2)  # a send-at campaign: held in the schedule
+        later = write_csv(tmp_path / "later.csv", 20)
+        report = api.import_csv(later, campaign="later", text="Hi {name}", settings=settings,
+                                send_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", at))  # fmt: skip
+        assert report.valid == 20 and rc.zscore(keys.SCHEDULE, "later")
+        expected |= expected_ids("later", 20)
+        for c in [*names, "later"]:
+            total = 20 if c == "later" else n
+            wait_for(rc, c, lambda s, t=total: s["counts"] == {"delivered": t}, timeout=120)
+        assert_sent_once(base, expected)
+        assert rc.zscore(keys.SCHEDULE, "later") is None
+    assert len({rc.get_node_from_key(keys.campaign_meta(c)).name for c in names}) >= 2
+    assert settings.stream_policy.outbox
+    moved = outbox.relay_all(rc, settings.stream_policy)
+    states = [f[b"state"] for _, f in rc.xrange(keys.OUTCOMES)]
+    assert moved == len(states) and states.count(b"delivered") == n * len(names) + 20
+    assert states.count(b"accepted") == n * len(names) + 20

@@ -47,3 +47,15 @@ def test_one_releaser_per_campaign_at_a_time(store: redis.Redis) -> None:
     store.set(keys.schedule_lock("c"), 1)  # another worker is at it
     out: list[dict[str, Any]] = []
     assert schedule.release(store, out.append, 5_000) == 0 and out == []
+
+
+def test_a_stale_index_write_is_repaired_by_its_own_check(store: redis.Redis) -> None:
+    """Two callers at once: one's script saw nothing left (or a later due) and writes the
+    index after the other added an earlier batch.  Its check puts the entry back, early."""
+    schedule.later(store, "c", 1_000, [b(0)])
+    assert schedule._index(store, "c", [1, ""]) == 1  # "nothing left", seen before the add
+    assert store.zscore(keys.SCHEDULE, "c") == 1_000
+    assert schedule._index(store, "c", [1, "9000"]) == 1  # a later due, seen before the add
+    assert store.zscore(keys.SCHEDULE, "c") == 1_000
+    schedule.done(store, "c", schedule.take(store, "c"))
+    assert store.zscore(keys.SCHEDULE, "c") is None

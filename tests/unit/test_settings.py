@@ -53,3 +53,12 @@ def test_delivery_report_settings() -> None:
                       ("WEBHOOK_USERNAME", "only-user")]:  # fmt: skip
         with pytest.raises(ConfigError, match=name.split("_")[0]):
             load({name: bad})
+
+
+def test_a_redis_cluster_needs_rabbitmq_and_relays_events_through_outboxes() -> None:
+    with pytest.raises(ConfigError) as err:
+        load({"SMS_REDIS_CLUSTER": "1"})
+    assert err.value.variable == "SMS_BROKER_URL"
+    s = load({"SMS_REDIS_CLUSTER": "1", "SMS_BROKER_URL": "amqp://mq:5672/sms"})
+    assert s.redis_cluster and s.stream_policy.outbox
+    assert not load({}).stream_policy.outbox
