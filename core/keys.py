@@ -83,6 +83,12 @@ def _campaign(campaign: str) -> str:
     return f"{PREFIX}c:{{{campaign}}}"
 
 
+def legacy_campaign_meta(campaign: str) -> str:
+    """A campaign's meta in the layout before the ledger (no hash tag): only looked for, so a
+    campaign imported then is never imported again (its sends are unknown to the ledger)."""
+    return f"{PREFIX}c:{campaign}:meta"
+
+
 def campaign_meta(campaign: str) -> str:
     return f"{_campaign(campaign)}:meta"
 

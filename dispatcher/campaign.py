@@ -121,6 +121,10 @@ class Importer:
         s, meta = self.spec, keys.campaign_meta(self.spec.campaign)
         if pause.canceled(self.r, s.campaign):
             raise CampaignCanceled(f"campaign {s.campaign!r} was canceled: import it as another")
+        if self.r.exists(keys.legacy_campaign_meta(s.campaign)):
+            raise InputError(f"campaign {s.campaign!r} was imported by a release before the "
+                             "ledger, which does not know what it sent: import it as another",
+                             field="campaign")  # fmt: skip
         expires = max(clock.now_ms(), s.send_at_ms) + s.validity_minutes * 60_000
         pipe = self.r.pipeline()
         pipe.sadd(keys.CAMPAIGNS, s.campaign)

@@ -117,3 +117,11 @@ def test_a_shared_text_too_long_for_the_gateway_is_refused_before_anything(
         run(store, sent, text="x" * 3900 + "€" * 100)  # 4,100 septets... and over 4000 bytes
     assert e.value.field == "text" and "25 parts" in str(e.value)
     assert sent == [] and not store.exists(keys.campaign_counts("spring"))
+
+
+def test_a_campaign_of_the_layout_before_the_ledger_is_not_imported_again(
+    store: redis.Redis,
+) -> None:
+    store.hset(keys.legacy_campaign_meta("spring"), "text", "Hi")
+    with pytest.raises(InputError, match="before the ledger"):
+        run(store, [])
