@@ -12,14 +12,34 @@ from typing import Any
 import orjson
 import pytest
 import redis
+from redis.cluster import ClusterNode, RedisCluster
 
 from config.settings import Settings
 from dispatcher import control
-from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
+from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisClusterServers, Stack
 from tests.chaos import HONEST, sandbox_state
 from tests.chaos import sandbox_post as sandbox_set
 
 __all__ = ["HONEST", "sandbox_set", "sandbox_state"]  # the oracle's helpers, for the tests here
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A 3-master Redis Cluster of the wheel's valkey-server on loopback ports, per module."""
+    servers = RedisClusterServers(Path(tmp_path_factory.mktemp("cluster"))).start()
+    try:
+        yield servers
+    finally:
+        servers.stop()
+
+
+@pytest.fixture
+def rc(cluster: RedisClusterServers) -> Iterator[RedisCluster]:
+    """A client of that cluster, every master flushed."""
+    client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cluster.nodes])
+    client.flushall(target_nodes=RedisCluster.PRIMARIES)
+    yield client
+    client.close()
 
 
 @pytest.fixture

@@ -11,12 +11,9 @@ over the nodes.  Campaign state: test_cluster_state.py.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from pathlib import Path
 
-import pytest
 import redis.asyncio.cluster as async_cluster
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 
 from core import keys
 from core.limits import AsyncLimiter, Limit, Limiter, Rate
@@ -25,23 +22,6 @@ from providers.ants import PROFILE as ANTS
 
 ANTS_FLOODING = (ANTS.flood_varied, ANTS.flood_identical)
 HOUR_MS, DAY_MS, SLACK_MS = 3_600_000, 86_400_000, 10_000
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
-    servers = RedisClusterServers(Path(tmp_path_factory.mktemp("cluster"))).start()
-    try:
-        yield servers
-    finally:
-        servers.stop()
-
-
-@pytest.fixture
-def rc(cluster: RedisClusterServers) -> Iterator[RedisCluster]:
-    client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cluster.nodes])
-    client.flushall(target_nodes=RedisCluster.PRIMARIES)
-    yield client
-    client.close()
 
 
 def nodes_of(client: RedisCluster, names: list[str]) -> set[str]:

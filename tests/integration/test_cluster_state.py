@@ -14,14 +14,12 @@ from __future__ import annotations
 import asyncio
 import io
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import redis.asyncio.cluster as async_cluster
-from redis.cluster import ClusterNode, RedisCluster
+from redis.cluster import RedisCluster
 
 from core import keys, ledger, outbox
 from core.batch import Destination
@@ -48,23 +46,6 @@ from workers.claims import Mode, Via, claims
 P = StreamPolicy(maxlen=100_000, final_ttl=3600, outbox=True)
 CAMPAIGNS = [f"spring{i}" for i in range(6)]
 ROWS = 150
-
-
-@pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
-    servers = RedisClusterServers(Path(tmp_path_factory.mktemp("cluster"))).start()
-    try:
-        yield servers
-    finally:
-        servers.stop()
-
-
-@pytest.fixture
-def rc(cluster: RedisClusterServers) -> Iterator[RedisCluster]:
-    client = RedisCluster(startup_nodes=[ClusterNode(h, p) for h, p in cluster.nodes])
-    client.flushall(target_nodes=RedisCluster.PRIMARIES)
-    yield client
-    client.close()
 
 
 def import_campaign(rc: RedisCluster, campaign: str) -> list[dict[str, Any]]:
