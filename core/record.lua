@@ -87,7 +87,7 @@ for i = 1, #items do
     if counted then bump(errors, counted, -1) end  -- our inferred final is replaced
     new.ekey = ''
     if final == 1 and state ~= 'delivered' and (old ~= state or counted) then
-      local f = (it[13] ~= '' and it[13] or it[12]) .. ':' .. it[14]
+      local f = string.gsub((it[13] ~= '' and it[13] or it[12]) .. ':' .. it[14], '|', '/')
       bump(errors, f, 1)
       if rank < 5 then new.ekey = f end  -- only an inferred final can be replaced
     end
@@ -103,10 +103,10 @@ for i = 1, #items do
   if it[19] ~= '' and claimed_by == it[19] then redis.call('HDEL', kkey, field) end
   index(lkey, newrank, it[18])
 end
-for lkey, delta in pairs(ttls) do
+for lkey, expires in pairs(opens) do redis.call('ZADD', okey, 'GT', expires, lkey) end
+for lkey, delta in pairs(ttls) do  -- after the ZADDs: a bucket accepted and ended here leaves
   if ledger_settle(lkey, delta, final_ttl, live_ttl) == 0 then redis.call('ZREM', okey, lkey) end
 end
-for lkey, expires in pairs(opens) do redis.call('ZADD', okey, 'GT', expires, lkey) end
 for _, pair in ipairs({{ckey, counts}, {ekey, errors}, {pkey, providers}}) do
   for f, by in pairs(pair[2]) do
     if by ~= 0 then redis.call('HINCRBY', pair[1], f, by) end

@@ -92,7 +92,8 @@ class Resender:
         for c in cands:
             p = ledger.place(c.original)
             pipe.hget(p.key, p.field)
-            pipe.hget(keys.campaign_resent(ids.campaign_of(c.original)), c.original)
+            first = ids.original_of(c.original)[0]  # the chain's head: what `_mark` counts under
+            pipe.hget(keys.campaign_resent(ids.campaign_of(first)), first)
         answers = await pipe.execute()
         due = []
         for c, raw, resent in zip(cands, answers[::2], answers[1::2], strict=True):

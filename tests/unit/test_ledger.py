@@ -107,3 +107,20 @@ def test_every_state_has_one_letter_and_lua_has_the_same_ones(store: redis.Redis
     assert len(set(ledger.CODES.values())) == len(ledger.CODES)
     lua_codes = store.eval(lua.source("ledger") + "\nreturn cjson.encode(LEDGER_CODES)", 0)
     assert orjson.loads(lua_codes) == ledger.CODES
+
+
+def test_a_bucket_accepted_and_ended_in_one_call_is_not_left_in_the_open_index(
+    store: redis.Redis,
+) -> None:
+    expires = int(time.time() * 1000) + 3_600_000
+    record(store, [Event("c-1", "c", State.ACCEPTED, expires_at=expires),
+                   Event("c-1", "c", State.DELIVERED)], P)  # fmt: skip
+    assert store.zcard(keys.campaign_open("c")) == 0
+
+
+def test_an_error_with_a_bar_is_counted_and_taken_back_under_one_field(
+    store: redis.Redis,
+) -> None:
+    record(store, [Event("c-1", "c", State.EXPIRED, error_id="a|b", inferred=True)], P)
+    record(store, [Event("c-1", "c", State.DELIVERED)], P)
+    assert store.hgetall(keys.campaign_errors("c")) == {b":a/b": b"0"}

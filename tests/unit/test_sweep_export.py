@@ -176,6 +176,8 @@ def test_resend_temporary_failure_once_per_report_with_chain_ids() -> None:
     assert sync.hget(keys.campaign_meta("c"), "resent") == b"1"
     accept(sync, ["c-1-r1"], NOW + 10**9)
     assert resend_run(server, [temporary("c-1-r1")], ON)[1][0][0]["d"][0][0] == "c-1-r2"
+    assert resend_run(server, [temporary("c-1-r1")], ON)[0] == 0  # duplicate: no second r2
+    assert sync.hget(keys.campaign_meta("c"), "resent") == b"2"
     accept(sync, ["c-1-r2"], NOW + 10**9)
     assert resend_run(server, [temporary("c-1-r2")], ON)[0] == 0  # SMS_RESEND_MAX=2 reached
 
