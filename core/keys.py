@@ -17,7 +17,8 @@ Cluster they share one slot; so do a provider's health keys and its flooding log
 | sms:c:{campaign}:enqueuing            | hash   | seq -> "{import token}:{ms}" while enqueueing  |
 | sms:c:{campaign}:parked               | list   | batches held while the campaign is paused      |
 | sms:c:{campaign}:unparking            | zset   | parked batches a resume is moving -> since, ms |
-| sms:c:{campaign}:open                 | zset   | accepted/pending messageIds -> validity end ms |
+| sms:c:{campaign}:open                 | zset   | ledger buckets holding accepted/pending ones  |
+|                                       |        | -> their latest validity end, ms (the sweep)   |
 | sms:c:{campaign}:errors               | hash   | "{status}:{error}" -> final non-delivered count |
 | sms:c:{campaign}:providers            | hash   | provider -> messages it accepted               |
 | sms:c:{campaign}:scheduled            | zset   | batches waiting to be enqueued -> due, ms      |
@@ -121,7 +122,8 @@ def campaign_unparking(campaign: str) -> str:
 
 
 def campaign_open(campaign: str) -> str:
-    """Messages accepted or pending, scored by the end of their validity (the sweep's index)."""
+    """Ledger buckets with accepted or pending messages, scored by the latest end of their
+    validity (the sweep's index)."""
     return f"{_campaign(campaign)}:open"
 
 

@@ -113,12 +113,14 @@ def sync_redis(url: str, *, cluster: bool = False, **kwargs: Any) -> Any:
     return redis.Redis.from_url(url, **kwargs)
 
 
-CLUSTER_OUTAGE_RETRIES = 1_000_000  # "until Redis answers", as a cluster client can count it
+CLUSTER_OUTAGE_RETRIES = 10  # a cluster client's attempts at a command (it refreshes the slots)
 
 
 def _counted(kwargs: dict[str, Any]) -> dict[str, Any]:
     """A cluster client runs a command `retries` times: a retry of -1 ("until it answers")
-    would run it no time at all and answer None.  Give it a count instead."""
+    would run it no time at all and answer None.  Give it a count instead: on a cluster a
+    longer outage fails the call (a batch then comes back through its queue's retry);
+    riding out a Redis restart is measured on one Redis only."""
     retry = kwargs.get("retry")
     if retry is not None and retry.get_retries() < 0:
         retry.update_retries(CLUSTER_OUTAGE_RETRIES)

@@ -17,7 +17,9 @@ script call, then checked: whoever changed a campaign's batches sets the index f
 what the script saw, then reads the campaign's earliest due again and lowers (or
 re-adds) the entry if it is earlier.  Two callers at once can only leave the index
 early (a release that finds nothing due yet), never late or missing: the last one to
-check sees every batch the others added before.
+check sees every batch the others added before.  An add lowers the index to its due
+before its script runs, so a caller that stops in between leaves the index early, not
+without the campaign.
 """
 
 from __future__ import annotations
@@ -71,12 +73,14 @@ def _added(batches: Sequence[dict[str, Any]]) -> list[bytes]:
 
 def later(client: Any, campaign: str, due_ms: int, batches: Sequence[dict[str, Any]]) -> int:
     """Keep these batches until `due_ms` (sync client); returns how many changed."""
+    client.zadd(keys.SCHEDULE, {campaign: int(due_ms)}, lt=True)  # first: never missing
     reply = _call(client, campaign, "add", int(due_ms), *_added(batches))
     return _index(client, campaign, reply)
 
 
 async def alater(client: Any, campaign: str, due_ms: int, batches: Sequence[dict[str, Any]]) -> int:
     """`later` with an asyncio client."""
+    await client.zadd(keys.SCHEDULE, {campaign: int(due_ms)}, lt=True)
     reply = await _call(client, campaign, "add", int(due_ms), *_added(batches))
     return await _aindex(client, campaign, reply)
 

@@ -192,8 +192,8 @@ def send_sms(
                   expires, transactional=True, provider=spec.provider)  # fmt: skip
     enqueuer(s)(batch.to_dict())  # before the marker: a crash here resends, never loses
     if client.set(marker, 1, nx=True, ex=s.final_ttl):
-        pipe = client.pipeline(transaction=True)
-        pipe.sadd(keys.CAMPAIGNS, spec.campaign)
+        client.sadd(keys.CAMPAIGNS, spec.campaign)  # a global key: not in the transaction
+        pipe = client.pipeline(transaction=True)  # the campaign's keys: one cluster slot
         pipe.hincrby(keys.campaign_counts(spec.campaign), "queued", 1)
         pipe.hincrby(keys.campaign_meta(spec.campaign), "messages", 1)
         listed, now = keys.campaign_ids(spec.campaign), clock.now_ms()

@@ -475,9 +475,9 @@ def cmd_reports_relay(args: argparse.Namespace) -> int:
     from core.outbox import relay_all
 
     with embedded.redis_url() as url:
-        policy = config.load().with_overrides(redis_url=url).stream_policy
+        policy, client = config.load().with_overrides(redis_url=url).stream_policy, _client(url)
         while True:
-            n = relay_all(_client(url), policy)
+            n = relay_all(client, policy)
             if not args.interval:
                 console.print(f"{n} events relayed")
                 return 0

@@ -72,7 +72,7 @@ class Otp:
         await self._send_allowed(app, number)
         await self._throughput()
         pin_id = await self._gateway(self.gateway.send_pin(app, s.otp_message_id, number))
-        pipe = self.redis.pipeline(transaction=True)
+        pipe = self.redis.pipeline(transaction=False)  # keys of three cluster slots
         pipe.hset(keys.otp_pin(pin_id), mapping={"to": number, "app": app, "attempts": 0})
         pipe.pexpire(keys.otp_pin(pin_id), s.otp_pin_ttl_ms)
         pipe.sadd(keys.CAMPAIGNS, OTP_CAMPAIGN)

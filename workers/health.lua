@@ -1,13 +1,15 @@
 -- Provider health for failover: recent requests per provider, in time buckets, shared by
 -- every worker.  One script, three modes.
 --
--- KEYS: none; key names are built from ARGV[1] (prefix, e.g. "sms:health:") and the
--- provider names (a single Redis; one provider's keys share a hash tag for a cluster).
+-- KEYS[1]: the `down` key of the one provider of the call: it routes the call on a Redis
+-- Cluster.  The other names are built from ARGV[1] (prefix, e.g. "sms:health:") and the
+-- provider's name (its time buckets depend on Redis's clock), all with the provider's hash
+-- tag, so they are in KEYS[1]'s slot.  The wrapper makes one call per provider.
 -- ARGV[2] mode: record | check | probe
 -- ARGV[3] window (ms)    ARGV[4] bucket (ms)
 --
--- record: ARGV[5] provider, ARGV[6] 1 if the request failed, ARGV[7] 1 if it was slow,
---   ARGV[8] 1 if it was sent as a probe (the provider marked down when it left).
+-- record: ARGV[5] 1 if the request failed, ARGV[6] 1 if it was slow, ARGV[7] 1 if it was
+--   sent as a probe (the provider marked down when it left), ARGV[8] provider.
 --   Counts it in the current bucket.  A probe that went well while the provider is still
 --   down restores it (its window starts afresh).
 --   Returns 1 when this restored it, else 0.
@@ -35,8 +37,8 @@ local function reset(provider)
 end
 
 if mode == 'record' then
-  local provider = ARGV[5]
-  local failed, slow, probe = ARGV[6] == '1', ARGV[7] == '1', ARGV[8] == '1'
+  local provider = ARGV[8]
+  local failed, slow, probe = ARGV[5] == '1', ARGV[6] == '1', ARGV[7] == '1'
   if probe and not failed and not slow and redis.call('EXISTS', key(provider, 'down')) == 1 then
     reset(provider)
     return 1

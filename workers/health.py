@@ -42,10 +42,13 @@ def failed(exc: BaseException | None) -> bool:
     )
 
 
-async def _call(client: Any, settings: Settings, mode: str, *args: Any) -> Any:
-    """The one wrapper of health.lua."""
+async def _call(client: Any, settings: Settings, mode: str, provider: str, *args: Any) -> Any:
+    """The one wrapper of health.lua: one provider a call (its keys: one cluster slot), the
+    provider last in the arguments."""
     base = [keys.HEALTH, mode, settings.failover_window_ms, BUCKET_MS]
-    return await lua.script(client, "health", "workers")(keys=[], args=[*base, *args])
+    routed = [keys.health(provider, "down")]
+    return await lua.script(client, "health", "workers")(keys=routed, args=[*base, *args,
+                                                                           provider])  # fmt: skip
 
 
 async def record(client: Any, settings: Settings, provider: str, exc: BaseException | None,
@@ -59,9 +62,9 @@ async def record(client: Any, settings: Settings, provider: str, exc: BaseExcept
 
 async def check(client: Any, settings: Settings, providers: Sequence[str]) -> list[Health]:
     s = settings
-    marks = await _call(client, s, "check", s.failover_min_requests, s.failover_error_rate,
-                        s.failover_slow_share, s.failover_probe_ms, s.failover_in_a_row,
-                        *providers)  # fmt: skip
+    args = (s.failover_min_requests, s.failover_error_rate, s.failover_slow_share,
+            s.failover_probe_ms, s.failover_in_a_row)  # fmt: skip
+    marks = [(await _call(client, s, "check", p, *args))[0] for p in providers]
     return [Health(int(m)) for m in marks]
 
 
@@ -70,5 +73,6 @@ async def probes(client: Any, settings: Settings, down: Sequence[str]) -> set[st
     across all workers) this caller may send: ask only for those it would send to."""
     if not down:
         return set()
-    granted = await _call(client, settings, "probe", settings.failover_probe_ms, *down)
+    probe_ms = settings.failover_probe_ms
+    granted = [(await _call(client, settings, "probe", p, probe_ms))[0] for p in down]
     return {p for p, g in zip(down, granted, strict=True) if int(g)}

@@ -98,8 +98,10 @@ async def translate(client: Any, reports: Sequence[DeliveryReport]) -> list[Deli
     at = _own_ids(reports)
     if not at:
         return list(reports)
-    mids = await client.mget([keys.provider_id(reports[i].provider, reports[i].message_id)
-                              for i in at])  # fmt: skip
+    pipe = client.pipeline(transaction=False)  # GETs, not MGET: the keys span cluster slots
+    for i in at:
+        pipe.get(keys.provider_id(reports[i].provider, reports[i].message_id))
+    mids = await pipe.execute()
     known, unknown = _translated(reports, at, mids)
     if unknown:
         await _keep_unknown(client.pipeline(transaction=True), unknown).execute()
@@ -122,8 +124,10 @@ def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPol
     """`apply` with a sync client."""
     at = _own_ids(reports)
     if at:
-        keys_ = [keys.provider_id(reports[i].provider, reports[i].message_id) for i in at]
-        reports, unknown = _translated(reports, at, client.mget(keys_))
+        pipe = client.pipeline(transaction=False)
+        for i in at:
+            pipe.get(keys.provider_id(reports[i].provider, reports[i].message_id))
+        reports, unknown = _translated(reports, at, pipe.execute())
         if unknown:
             _keep_unknown(client.pipeline(transaction=True), unknown).execute()
     if not reports:

@@ -60,21 +60,28 @@ def _sweep_campaign(client: Any, policy: StreamPolicy, campaign: str, cutoff: in
     due = [_text(b) for b in client.zrangebyscore(keys.campaign_open(campaign), "-inf", cutoff)]
     changed = 0
     for i in range(0, len(due), BUCKETS_PER_CALL):
-        mids = open_ids(client, campaign, due[i : i + BUCKETS_PER_CALL])
+        mids = open_ids(client, campaign, due[i : i + BUCKETS_PER_CALL], cutoff)
         events = [Event(m, campaign, State.EXPIRED, reason=REASON, inferred=True) for m in mids]
         changed += record(client, events, policy)
     return changed
 
 
-def open_ids(client: Any, campaign: str, buckets: list[str]) -> list[str]:
-    """The accepted and pending messages of these ledger buckets (one round trip); a
-    bucket whose hash is gone (its TTL ran out) leaves the index."""
-    pipe = client.pipeline(transaction=False)
+def open_ids(client: Any, campaign: str, buckets: list[str], cutoff: int) -> list[str]:
+    """The accepted and pending messages of these ledger buckets that are still overdue:
+    each bucket read together with its index score, in one transaction (the campaign's
+    keys: one cluster slot), so a message accepted since the bucket was listed (which
+    raised its score) is never expired with it.  A bucket whose hash is gone (its TTL
+    ran out) leaves the index."""
+    index = keys.campaign_open(campaign)
+    pipe = client.pipeline(transaction=True)
     for key in buckets:
         pipe.hgetall(key)
+        pipe.zscore(index, key)
+    replies = pipe.execute()
     out: list[str] = []
-    for key, raw in zip(buckets, pipe.execute(), strict=True):
+    for key, raw, score in zip(buckets, replies[::2], replies[1::2], strict=True):
         if not raw:
-            client.zrem(keys.campaign_open(campaign), key)
-        out.extend(ledger.open_ids(campaign, key, raw))
+            client.zrem(index, key)
+        elif score is not None and score <= cutoff:
+            out.extend(ledger.open_ids(campaign, key, raw))
     return out

@@ -21,8 +21,10 @@ import orjson
 import redis.asyncio.cluster as async_cluster
 from redis.cluster import RedisCluster
 
+from config.settings import Settings
 from core import keys, ledger, outbox
 from core.batch import Destination
+from core.errors import TransportError
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher import api
 from dispatcher.campaign import CampaignSpec, Importer
@@ -41,7 +43,9 @@ from tests.integration.conftest import (
 )
 from tests.integration.test_rabbitmq import amqp_url  # noqa: F401  (a fixture)
 from tests.integration.test_resilience import import_campaign as import_csv_campaign
+from workers import health
 from workers.claims import Mode, Via, claims
+from workers.health import Health
 
 P = StreamPolicy(maxlen=100_000, final_ttl=3600, outbox=True)
 CAMPAIGNS = [f"spring{i}" for i in range(6)]
@@ -157,8 +161,10 @@ def test_campaigns_end_to_end_on_the_cluster_with_the_queues_on_rabbitmq(
                                 send_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", at))  # fmt: skip
         assert report.valid == 20 and rc.zscore(keys.SCHEDULE, "later")
         expected |= expected_ids("later", 20)
-        for c in [*names, "later"]:
-            total = 20 if c == "later" else n
+        mid = api.send_sms("0812345678", "Your order shipped", key="o-1", settings=settings)
+        expected.add(mid)
+        totals = {**dict.fromkeys(names, n), "later": 20, api.API_CAMPAIGN: 1}
+        for c, total in totals.items():
             wait_for(rc, c, lambda s, t=total: s["counts"] == {"delivered": t}, timeout=120)
         assert_sent_once(base, expected)
         assert rc.zscore(keys.SCHEDULE, "later") is None
@@ -166,5 +172,27 @@ def test_campaigns_end_to_end_on_the_cluster_with_the_queues_on_rabbitmq(
     assert settings.stream_policy.outbox
     moved = outbox.relay_all(rc, settings.stream_policy)
     states = [f[b"state"] for _, f in rc.xrange(keys.OUTCOMES)]
-    assert moved == len(states) and states.count(b"delivered") == n * len(names) + 20
-    assert states.count(b"accepted") == n * len(names) + 20
+    assert moved == len(states) and states.count(b"delivered") == n * len(names) + 21
+    assert states.count(b"accepted") == n * len(names) + 21
+
+
+def test_provider_health_on_the_cluster(cluster: RedisClusterServers, rc: RedisCluster) -> None:
+    """Failover's health counts: one call per provider, routed by its `{provider}` key."""
+    providers = ["ants", "smsc", "smsmanager"]
+    s = Settings(failover_in_a_row=3)
+
+    async def go() -> tuple[list[Health], set[str]]:
+        nodes = [async_cluster.ClusterNode(h, p) for h, p in cluster.nodes]
+        client = async_cluster.RedisCluster(startup_nodes=nodes)
+        try:
+            for _ in range(3):
+                await health.record(client, s, "smsc", TransportError("refused"), 0.01)
+            await health.record(client, s, "ants", None, 0.01)
+            marks = await health.check(client, s, providers)
+            return marks, await health.probes(client, s, ["smsc"])
+        finally:
+            await client.aclose()
+
+    marks, _ = asyncio.run(go())
+    assert marks == [Health.HEALTHY, Health.DOWN, Health.HEALTHY]
+    assert len({rc.keyslot(keys.health(p, "down")) for p in providers}) == 3

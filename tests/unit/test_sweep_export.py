@@ -193,3 +193,23 @@ def test_no_resend_when_off_personalised_or_already_delivered() -> None:
     ingest.apply_sync(sync, [DeliveryReport("c-2", "delivered", True)], P)
     assert resend_run(server, [temporary("c-2")], ON)[0] == 0  # first final was delivered
     assert resend_run(server, [temporary("p-1")], ON)[0] == 0  # personalised text
+
+
+def test_a_message_accepted_after_its_bucket_was_listed_is_not_expired(
+    store: redis.Redis, monkeypatch: Any
+) -> None:
+    """The sweep lists overdue buckets, then reads them: a message accepted in between
+    (with a validity not over yet) raised its bucket's score, and is left alone."""
+    from dispatcher.reports import sweep as sweep_module
+
+    campaign(store)
+    accept(store, ["c-1"], NOW - GRACE * 1000 - 1)
+    real = sweep_module.open_ids
+
+    def late_accept(client: Any, c: str, buckets: list[str], cutoff: int) -> list[str]:
+        accept(store, ["c-2"], NOW + 10**7)  # accepted after the listing
+        return real(client, c, buckets, cutoff)
+
+    monkeypatch.setattr(sweep_module, "open_ids", late_accept)
+    assert sweep(store, P, GRACE, now_ms=NOW) == 0
+    assert state(store, "c-1") == "accepted" and state(store, "c-2") == "accepted"
