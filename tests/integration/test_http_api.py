@@ -185,3 +185,17 @@ def test_a_campaign_end_to_end_over_http_only(
         export = svc.call("GET", "/v1/campaigns/http/export").body.decode().splitlines()
         assert len(export) == 1501 and export[0].startswith("messageId,to,state")
     assert_sent_once(base, {f"http-{line}" for line in range(2, 1502)})
+
+
+def test_a_message_state_is_read_by_its_id_an_otp_pin_too(r: redis.Redis, http: Api) -> None:
+    from core.outcomes import Event, State, StreamPolicy, record
+    from dispatcher.otp import OTP_CAMPAIGN
+
+    shop = Event("shop-7", "shop", State.DELIVERED, to="66810000007", provider="ants")
+    record(r, [shop, Event("9C817C6F8AF3D48F", OTP_CAMPAIGN, State.ACCEPTED)], StreamPolicy())
+    got = http.call("GET", "/v1/messages/shop-7").json()
+    assert (got["state"], got["to"], got["campaign"], got["provider"]) == (
+        "delivered", "66810000007", "shop", "ants")  # fmt: skip
+    pin = http.call("GET", "/v1/messages/9C817C6F8AF3D48F").json()
+    assert (pin["state"], pin["campaign"]) == ("accepted", OTP_CAMPAIGN)
+    assert http.call("GET", "/v1/messages/shop-8").status == 404
