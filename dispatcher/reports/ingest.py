@@ -92,16 +92,21 @@ def events(reports: Sequence[DeliveryReport]) -> list[Event]:
     return [to_event(r) for r in reports]
 
 
+def _lookup(pipe: Any, reports: Sequence[DeliveryReport], at: list[int]) -> Any:
+    """GETs of our messageIds for the gateway ids at `at` (not one MGET: the keys span
+    Redis Cluster slots)."""
+    for i in at:
+        pipe.get(keys.provider_id(reports[i].provider, reports[i].message_id))
+    return pipe
+
+
 async def translate(client: Any, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
     """Gateway ids to our messageIds (`sms:pid:...`, written by the worker that sent them);
     a report with an id we do not know is kept in sms:reports:bad instead."""
     at = _own_ids(reports)
     if not at:
         return list(reports)
-    pipe = client.pipeline(transaction=False)  # GETs, not MGET: the keys span cluster slots
-    for i in at:
-        pipe.get(keys.provider_id(reports[i].provider, reports[i].message_id))
-    mids = await pipe.execute()
+    mids = await _lookup(client.pipeline(transaction=False), reports, at).execute()
     known, unknown = _translated(reports, at, mids)
     if unknown:
         await _keep_unknown(client.pipeline(transaction=True), unknown).execute()
@@ -124,10 +129,8 @@ def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPol
     """`apply` with a sync client."""
     at = _own_ids(reports)
     if at:
-        pipe = client.pipeline(transaction=False)
-        for i in at:
-            pipe.get(keys.provider_id(reports[i].provider, reports[i].message_id))
-        reports, unknown = _translated(reports, at, pipe.execute())
+        mids = _lookup(client.pipeline(transaction=False), reports, at).execute()
+        reports, unknown = _translated(reports, at, mids)
         if unknown:
             _keep_unknown(client.pipeline(transaction=True), unknown).execute()
     if not reports:
