@@ -73,23 +73,6 @@ class Place(NamedTuple):
         return keys.claims(self.campaign, self.bucket)
 
 
-class Declared:
-    """A script's KEYS, each key once, addressed by the 1-based index Lua sees: the
-    buckets a call touches are declared (a Redis Cluster routes on them)."""
-
-    def __init__(self, *first: str) -> None:
-        self.keys: list[str] = []
-        self._index: dict[str, int] = {}
-        for key in first:
-            self.at(key)
-
-    def at(self, key: str) -> int:
-        if key not in self._index:
-            self.keys.append(key)
-            self._index[key] = len(self.keys)
-        return self._index[key]
-
-
 def place(message_id: str, campaign: str | None = None) -> Place:
     """Where `message_id` of `campaign` (by default the one its id names) lives."""
     campaign = ids.campaign_of(message_id) if campaign is None else campaign

@@ -33,3 +33,20 @@ def script(client: Any, name: str, package: str = "core") -> Any:
     if key not in scripts:
         scripts[key] = client.register_script(source(name, package))
     return scripts[key]
+
+
+class Declared:
+    """A script's KEYS, each key once, addressed by the 1-based index Lua sees: every key a
+    call touches is declared (a Redis Cluster routes on them), items name theirs by index."""
+
+    def __init__(self, *first: str) -> None:
+        self.keys: list[str] = []
+        self._index: dict[str, int] = {}
+        for key in first:
+            self.at(key)
+
+    def at(self, key: str) -> int:
+        if key not in self._index:
+            self.keys.append(key)
+            self._index[key] = len(self.keys)
+        return self._index[key]

@@ -113,7 +113,7 @@ class _Call:
 
     def __init__(self, campaign: str, policy: StreamPolicy) -> None:
         self.campaign, self.policy = campaign, policy
-        self.declared = ledger.Declared(
+        self.declared = lua.Declared(
             stream_of(campaign, policy), keys.campaign_counts(campaign),
             keys.campaign_open(campaign), keys.campaign_errors(campaign),
             keys.campaign_providers(campaign),

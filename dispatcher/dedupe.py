@@ -56,12 +56,8 @@ class Dedupe:
     def owners(self, pairs: list[tuple[str, int]]) -> dict[int, bytes]:
         """Index in `pairs` ((number, line)) -> the line owning its number, for the
         duplicates only (a line re-run finds itself: not a duplicate)."""
-        index: dict[str, int] = {}
-        items = []
-        for number, line in pairs:
-            key = self.key(number)
-            at = index.setdefault(key, len(index) + 1)
-            items.append((number, line, at))
+        declared = lua.Declared()
+        items = [(number, line, declared.at(self.key(number))) for number, line in pairs]
         args = [self.ttl, orjson.dumps(items)]
-        flat = lua.script(self.r, "dedupe", "dispatcher")(keys=list(index), args=args)
+        flat = lua.script(self.r, "dedupe", "dispatcher")(keys=declared.keys, args=args)
         return {int(flat[j]) - 1: flat[j + 1] for j in range(0, len(flat), 2)}

@@ -89,7 +89,7 @@ def _declare(
     campaign: str, dests: Sequence[Destination], suppressed: Sequence[int]
 ) -> tuple[list[str], list[Any]]:
     """claim.lua's KEYS (each bucket once) and its items."""
-    declared, items = ledger.Declared(), []
+    declared, items = lua.Declared(), []
     for d, s in zip(dests, suppressed, strict=True):
         p = ledger.place(d.message_id, campaign)
         items.append((int(s), declared.at(p.key), declared.at(p.claim_key), p.field))
