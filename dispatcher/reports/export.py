@@ -63,26 +63,10 @@ def message_ids(client: Any, campaign: str) -> Iterator[list[str]]:
         yield [_text(m) for m in client.zrange(listed, start, start + READ_CHUNK - 1)]
 
 
-def read(client: Any, campaign: str, chunk: list[str]) -> list[dict[str, str] | None]:
-    """The state of each message of `chunk` (None where it has none), in one round trip:
-    one HMGET per ledger bucket."""
-    fields: dict[str, list[str]] = {}
-    places = [ledger.place(m, campaign) for m in chunk]
-    for p in places:
-        fields.setdefault(p.key, []).append(p.field)
-    pipe = client.pipeline(transaction=False)
-    for key, names in fields.items():
-        pipe.hmget(key, names)
-    found = {(key, f): raw for (key, names), values in zip(fields.items(), pipe.execute(),
-                                                          strict=True)
-             for f, raw in zip(names, values, strict=True)}  # fmt: skip
-    return [ledger.decode(found[(p.key, p.field)]) for p in places]
-
-
 def rows(client: Any, campaign: str) -> Iterator[tuple[str, ...]]:
     """One row per message that still has a state, in export order."""
     for chunk in message_ids(client, campaign):
-        for mid, m in zip(chunk, read(client, campaign, chunk), strict=True):
+        for mid, m in zip(chunk, ledger.read_many(client, chunk, campaign), strict=True):
             if m:
                 yield (mid, m["to"], m["state"], m["status"], m["error"], m["attempt"],
                        _updated(m["ts"]))  # fmt: skip
