@@ -9,9 +9,10 @@ end, epoch ms, of its accepted or pending messages), kept by `record.lua` in the
 same call that records the worker's `accepted`; a bucket leaves it when all its
 messages are final.  So the sweep reads only buckets that are overdue
 (ZRANGEBYSCORE up to now - grace, listed once per run), BUCKETS_PER_CALL at a time
-(one HGETALL each, pipelined), and records EXPIRED for their accepted and pending
-messages, one `record` call per chunk.  A bucket that still holds a queued or
-retrying message stays listed (with its old score) until that one ends too.
+(each HGETALL with the bucket's score, in one transaction: see `open_ids`), and records
+EXPIRED for their accepted and pending messages, one `record` call per chunk.  A bucket
+that still holds a queued or retrying message stays listed (with its old score) until
+that one ends too.
 Campaigns are enumerated from `sms:campaigns` (one ZCOUNT each, pipelined).  The
 recorded EXPIRED goes through the rank rule, so a final report that arrives in
 between wins and the sweep's write is a no-op.
