@@ -33,6 +33,8 @@ DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_VALIDITY_MINUTES = 2880  # ANTS default and maximum: 48 hours
 DEFAULT_OUTCOME_MAXLEN = 1_000_000
 DEFAULT_FINAL_TTL = 7 * 86400
+DEFAULT_OPTOUT_LEARNED_DAYS = 90.0  # a number a gateway called bad: numbers get reassigned
+DEFAULT_PRICES = "config/prices.csv"  # per country and provider, for smsdispatch plan
 DEFAULT_RESEND_DELAY = 900  # s before a temporarily undelivered message is sent again
 DEFAULT_RESEND_MAX = 1  # resends per original message
 MAX_RESENDS = 10
@@ -111,6 +113,8 @@ class Settings:
     http_timeout: float = DEFAULT_HTTP_TIMEOUT
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     validity_minutes: int = DEFAULT_VALIDITY_MINUTES
+    optout_learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS
+    prices: str = DEFAULT_PRICES
     notify_url: str = ""
     notify_content_type: str = "application/json"
     callback_data: str = ""
@@ -189,7 +193,7 @@ def _float(name: str, raw: str, lo: float, hi: float) -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(name, f"expected a number of seconds, got {raw!r}") from None
+        raise ConfigError(name, f"expected a number, got {raw!r}") from None
     if not lo <= value <= hi:
         raise ConfigError(name, f"must be between {lo} and {hi}, got {value}")
     return value
@@ -344,6 +348,8 @@ _PARSERS = {
     "SMS_HTTP_TIMEOUT": ("http_timeout", lambda n, v: _float(n, v, 0.1, 300)),
     "SMS_MAX_ATTEMPTS": ("max_attempts", lambda n, v: _int(n, v, 1, 100)),
     "SMS_VALIDITY_MINUTES": ("validity_minutes", lambda n, v: _int(n, v, 1, 2880)),
+    "SMS_OPTOUT_LEARNED_DAYS": ("optout_learned_days", lambda n, v: _float(n, v, 0, 3650)),
+    "SMS_PRICES": ("prices", lambda n, v: v.strip()),
     "SMS_NOTIFY_URL": ("notify_url", lambda n, v: _url(n, v, ("http://", "https://"))),
     "SMS_NOTIFY_CONTENT_TYPE": ("notify_content_type", _content_type),
     "SMS_CALLBACK_DATA": ("callback_data", lambda n, v: v[:4000]),

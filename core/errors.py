@@ -15,6 +15,7 @@ catches a library exception.
     ├── CampaignError
     │   ├── CampaignPaused          the campaign is paused (fatal account error)
     │   ├── CampaignCanceled        canceled by an operator: it cannot go on
+    │   ├── PlanChanged             import --plan-hash: the file or texts changed since
     │   └── CampaignNotFound
     ├── OtpError                    OTP limit / verification problems (public API)
     │   ├── OtpLimited              a send or verify limit is exhausted: retry_after
@@ -108,6 +109,10 @@ class CampaignPaused(CampaignError):
 
 class CampaignCanceled(CampaignError):
     """The campaign was canceled by an operator: it cannot be resumed or added to."""
+
+
+class PlanChanged(CampaignError):
+    """`import --plan-hash`: the file or the campaign's texts are not what was planned."""
 
 
 class CampaignNotFound(CampaignError):

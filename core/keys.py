@@ -45,7 +45,10 @@ Cluster they share one slot; so do a provider's health keys and its flooding log
 | sms:c:{campaign}:dlr                  | hash   | delivery-report latency histogram (le -> n)    |
 | sms:c:{campaign}:outbox               | stream | its events before the relay (cluster mode)     |
 | sms:deadletter:{messageId}            | hash   | the dead message, its payload and last reason  |
-| sms:suppressed                        | set    | numbers never to send to again                 |
+| sms:{optout}                          | hash   | the opt-out list: number -> its packed entry   |
+|                                       |        | (core/optout.py)                               |
+| sms:{optout}:expiry                   | zset   | its expiring entries -> expiry, s              |
+| sms:suppressed                        | set    | before the opt-out list (optout upgrade)       |
 | sms:rl:*                              | (lua)  | rate-limit state (see workers/limits)          |
 | sms:rl:gcra:{name}                    | string | GCRA theoretical arrival time, µs (PX = TAT)   |
 | sms:rl:sem:{name}                     | zset   | semaphore holder -> slot expiry, µs            |
@@ -67,7 +70,9 @@ PREFIX = os.environ.get("SMS_KEY_PREFIX", "sms:")
 OUTCOMES = f"{PREFIX}outcomes"
 CAMPAIGNS = f"{PREFIX}campaigns"
 DEADLETTERS = f"{PREFIX}deadletters"
-SUPPRESSED = f"{PREFIX}suppressed"
+OPTOUT = f"{PREFIX}{{optout}}"
+OPTOUT_EXPIRY = f"{PREFIX}{{optout}}:expiry"
+LEGACY_SUPPRESSED = f"{PREFIX}suppressed"  # a set, before the opt-out list had reasons
 REPORTS_STREAM = f"{PREFIX}reports:pending"
 REPORTS_GROUP = "ingest"  # consumer group on REPORTS_STREAM
 REPORTS_BAD = f"{PREFIX}reports:bad"

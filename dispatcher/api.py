@@ -19,10 +19,11 @@ from typing import Any
 from config import settings as config
 from core import clock, ids, keys
 from core.batch import Batch, Destination
-from core.errors import ConfigError, InputError
+from core.errors import ConfigError, InputError, PlanChanged
 from core.redis_pool import sync_redis
 from core.window import Window
 from dispatcher import otp as otp_service
+from dispatcher import plan
 from dispatcher.campaign import CampaignSpec, Importer, ImportReport, Progress
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, from_rows, open_text
@@ -67,11 +68,12 @@ def enqueuer(settings: config.Settings) -> Any:
 
 def _spec(s: config.Settings, campaign: str, text: str, sender: str | None,
           provider: str | None = None, send_at: datetime | str | None = None,
-          window: str | None = None) -> CampaignSpec:  # fmt: skip
+          window: str | None = None, gsm_safe: bool = False) -> CampaignSpec:  # fmt: skip
     """The campaign's facts; its texts and sender are checked against the gateway asked for
     (`provider`, else SMS_PROVIDER: routes may pick others, with the same profile facts).
     `send_at`: when it starts (ISO 8601 with a zone); `window`: "HH:MM-HH:MM" in each
-    recipient's local time (core.window)."""
+    recipient's local time (core.window); `gsm_safe`: look-alikes become GSM-7 where that
+    makes a text GSM-7 (core.sms.lookalike_fix)."""
     sender = _sender(sender) if sender else s.sender
     spec = _provider(provider or s.provider)
     if not spec.profile.check_sender(sender):
@@ -79,7 +81,7 @@ def _spec(s: config.Settings, campaign: str, text: str, sender: str | None,
     when = str(Window.parse(window)) if window else ""
     return CampaignSpec(ids.check_campaign(campaign), sender, text, s.region, s.batch_size,
                         s.validity_minutes, provider or "", spec.profile,
-                        send_at_ms(send_at), when)  # fmt: skip
+                        send_at_ms(send_at), when, gsm_safe)  # fmt: skip
 
 
 def _sender(sender: str) -> str:
@@ -118,14 +120,18 @@ def import_csv(
     phone_column: str | None = None, delimiter: str | None = None,
     rejects: str | Path | None = None, settings: config.Settings | None = None,
     progress: bool | Progress = False, provider: str | None = None,
-    send_at: datetime | str | None = None, window: str | None = None,
+    send_at: datetime | str | None = None, window: str | None = None, gsm_safe: bool = False,
+    plan_hash: str | None = None,
 ) -> ImportReport:  # fmt: skip
     """Import a CSV file as a campaign; bad rows go to the rejects CSV.  `provider`: the
-    gateway to send through (else the routes, else SMS_PROVIDER); `send_at`, `window`:
-    see `_spec`."""
+    gateway to send through (else the routes, else SMS_PROVIDER); `send_at`, `window`,
+    `gsm_safe`: see `_spec`.  `plan_hash`: refuse (PlanChanged) unless the file and the
+    campaign's texts are those `plan_csv` gave this hash for."""
     s = _settings(settings)
     path = Path(path)
-    spec = _spec(s, campaign, text, sender, provider, send_at, window)
+    spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
+    if plan_hash is not None:
+        _approved(path, spec, phone_column, delimiter, plan_hash)
     rejects_path = Path(rejects) if rejects else default_rejects(path)
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
@@ -133,6 +139,33 @@ def import_csv(
             importer = Importer(sync_redis(s.redis_url, cluster=s.redis_cluster), enqueuer(s), spec,
                                 SafeCsvWriter(out), _progress(progress))  # fmt: skip
             return importer.run(source)
+
+
+def _approved(path: Path, spec: CampaignSpec, phone_column: str | None,
+              delimiter: str | None, wanted: str) -> None:  # fmt: skip
+    got = plan.fingerprint(path, spec, phone_column, delimiter)
+    if got != wanted.strip().lower():
+        raise PlanChanged(f"the file or the campaign's texts changed since the plan: its hash "
+                          f"is now {got}, not {wanted.strip()}; run plan again")  # fmt: skip
+
+
+def plan_csv(
+    path: str | Path, *, text: str, sender: str | None = None, phone_column: str | None = None,
+    delimiter: str | None = None, settings: config.Settings | None = None,
+    provider: str | None = None, send_at: datetime | str | None = None,
+    window: str | None = None, gsm_safe: bool = False, progress: plan.Progress | None = None,
+    campaign: str = "plan",
+) -> plan.Plan:  # fmt: skip
+    """A dry run of `import_csv` with the same arguments: nothing is sent or enqueued and
+    no campaign is touched (dispatcher.plan)."""
+    s = _settings(settings)
+    path = Path(path)
+    spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
+    digest = plan.fingerprint(path, spec, phone_column, delimiter)
+    with open_text(path) as fh:
+        source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
+        client = sync_redis(s.redis_url, cluster=s.redis_cluster)
+        return plan.Planner(client, spec, s, digest, str(path), progress).run(source)
 
 
 def _progress(progress: bool | Progress) -> Progress | None:
@@ -152,7 +185,7 @@ def enqueue_campaign(
     recipients: Iterable[Mapping[str, str]], *, campaign: str, text: str,
     sender: str | None = None, phone_column: str = "phone",
     settings: config.Settings | None = None, provider: str | None = None,
-    send_at: datetime | str | None = None, window: str | None = None,
+    send_at: datetime | str | None = None, window: str | None = None, gsm_safe: bool = False,
 ) -> ImportReport:  # fmt: skip
     """A campaign from dicts (one per recipient); returns the same report as import_csv."""
     rows = list(recipients)
@@ -162,7 +195,8 @@ def enqueue_campaign(
     table: Sequence[Sequence[str]] = [[str(r.get(h, "")) for h in header] for r in rows]
     s = _settings(settings)
     importer = Importer(sync_redis(s.redis_url, cluster=s.redis_cluster), enqueuer(s),
-                        _spec(s, campaign, text, sender, provider, send_at, window))  # fmt: skip
+                        _spec(s, campaign, text, sender, provider, send_at, window,
+                              gsm_safe))  # fmt: skip
     return importer.run(from_rows(header, table, phone_column))
 
 

@@ -26,7 +26,7 @@ from typing import Any
 
 import redis
 
-from core import clock, ids, keys, lua, pause, schedule
+from core import clock, ids, keys, lua, optout, pause, schedule, sms
 from core.batch import WINDOW_KEY, Batch, Destination
 from core.errors import CampaignCanceled, InputError
 from dispatcher.csvout import SafeCsvWriter
@@ -51,12 +51,14 @@ class ImportReport:
     valid: int = 0
     invalid: int = 0
     duplicates: int = 0
+    opted_out: int = 0  # valid and unique, but on the opt-out list: not sent
     batches: int = 0
     enqueued: int = 0
     skipped: int = 0  # enqueued before, or right now by another import of the campaign
     busy: int = 0  # of those, batches another import was enqueueing (or died enqueueing)
     seconds: float = 0.0
     rejects: list[str] = field(default_factory=list)  # first few reasons, for the summary
+    replaced: dict[str, int] = field(default_factory=dict)  # --gsm-safe: look-alike -> times
 
 
 Progress = Callable[[ImportReport], None]
@@ -74,6 +76,52 @@ class CampaignSpec:
     profile: Profile | None = None  # the gateway texts are checked against (too long?)
     send_at_ms: int = 0  # when it starts (0: now); its batches wait in core.schedule
     window: str = ""  # "HH:MM-HH:MM" in each recipient's local time (core.window)
+    gsm_safe: bool = False  # look-alikes become GSM-7 where that makes a text GSM-7
+
+
+@dataclass(frozen=True, slots=True)
+class Checked:
+    """A row that passed the checks of one row: its number and text (None: the shared one)."""
+
+    line: int
+    number: str
+    text: str | None
+    replaced: dict[str, int]  # --gsm-safe replacements in this row's text
+
+
+class RowCheck:
+    """What import and plan both do to one row: number normalised, text merged and
+    (with --gsm-safe) its look-alikes replaced, length checked.  A row that fails is a
+    `Reject` naming the field."""
+
+    def __init__(self, spec: CampaignSpec, template: Template, source: CsvSource) -> None:
+        self.spec, self.template = spec, template
+        self.phone_index, self.phone_field = source.phone_index, source.header[source.phone_index]
+        self.shared, self.shared_replaced = None, {}
+        if not template.personalised:
+            self.shared, self.shared_replaced = self._fix(template.shared_text)
+            if why := self.too_long(self.shared):
+                raise InputError(why, file=source.name, field="text")
+
+    def _fix(self, text: str) -> tuple[str, dict[str, int]]:
+        return sms.lookalike_fix(text) if self.spec.gsm_safe else (text, {})
+
+    def too_long(self, text: str) -> str:
+        return self.spec.profile.too_long(text) if self.spec.profile else ""
+
+    def __call__(self, item: Row | Reject) -> Checked | Reject:
+        if isinstance(item, Reject):
+            return item
+        try:
+            number = normalise(item.fields[self.phone_index], self.spec.region)
+        except InputError as exc:
+            return Reject(item.line, self.phone_field, exc.reason, item.fields)
+        if not self.template.personalised:
+            return Checked(item.line, number, None, {})
+        text, replaced = self._fix(self.template.render(item.fields))
+        if why := self.too_long(text):
+            return Reject(item.line, "text", why, item.fields)
+        return Checked(item.line, number, text, replaced)
 
 
 class Importer:
@@ -91,24 +139,23 @@ class Importer:
         self._fields: dict[int, Any] = {}  # fields of the rows in _check, for rejects
         self._sent: deque[Future[None]] = deque()  # chunks handed to the Redis side
         self._lock = threading.Lock()  # rejects and counts are written by both sides
-        self._ready: list[Destination] = []
+        self._ready: list[Destination | None] = []  # None: opted out, keeps its place
         self._seq = 0
         self._token = uuid.uuid4().hex
 
     def run(self, source: CsvSource) -> ImportReport:
         started = time.perf_counter()
         self.template = Template(self.spec.text, source.header, file=source.name)
-        if not self.template.personalised and (why := self._too_long(self.template.shared_text)):
-            raise InputError(why, file=source.name, field="text")
-        self._header = source.header
-        self._phone_field = source.header[source.phone_index]
+        self._row = RowCheck(self.spec, self.template, source)
+        self.report.replaced = dict(self._row.shared_replaced)
+        self._phone_field = self._row.phone_field
         if self.rejects:
             self.rejects.writerow(["line", "field", "reason", *source.header])
         self._begin()
         self._dedupe = Dedupe(self.r, self.spec.campaign, source.size_bytes, CAMPAIGN_TTL)
         with ThreadPoolExecutor(1, thread_name_prefix="import-redis") as self._redis_side:
             for item in source:
-                self._take(item, source.phone_index)
+                self._take(item)
             self._flush_check()
             self._sent.append(self._redis_side.submit(self._emit_ready, final=True))
             while self._sent:
@@ -137,24 +184,17 @@ class Importer:
         *_, expires_at, bits = pipe.execute()
         self._expires_at, self._bits = int(expires_at), bits or b""
 
-    def _take(self, item: Row | Reject, phone_index: int) -> None:
+    def _take(self, item: Row | Reject) -> None:
         self.report.rows += 1
-        if isinstance(item, Reject):
-            return self._reject(item.line, item.field, item.reason, item.fields)
-        try:
-            number = normalise(item.fields[phone_index], self.spec.region)
-        except InputError as exc:
-            return self._reject(item.line, self._phone_field, exc.reason, item.fields)
-        text = self.template.render(item.fields) if self.template.personalised else None
-        if text is not None and (why := self._too_long(text)):
-            return self._reject(item.line, "text", why, item.fields)
-        self._check.append((item.line, number, text))
-        self._fields[item.line] = item.fields
+        row = self._row(item)
+        if isinstance(row, Reject):
+            return self._reject(row.line, row.field, row.reason, row.fields)
+        for ch, n in row.replaced.items():
+            self.report.replaced[ch] = self.report.replaced.get(ch, 0) + n
+        self._check.append((row.line, row.number, row.text))
+        self._fields[row.line] = item.fields
         if len(self._check) >= DEDUPE_CHUNK:
             self._flush_check()
-
-    def _too_long(self, text: str) -> str:
-        return self.spec.profile.too_long(text) if self.spec.profile else ""
 
     def _reject(self, line: int, field_: str, reason: str, fields: Any) -> None:
         with self._lock:
@@ -178,6 +218,7 @@ class Importer:
     def _settle(self, rows: list[tuple[int, str, str | None]], fields: dict[int, Any]) -> None:
         """On the Redis side: dedupe a chunk, reject its duplicates, batch and enqueue the rest."""
         owners = self._dedupe.owners([(number, line) for line, number, _ in rows])
+        opted = optout.check(self.r, [number for _, number, _ in rows])
         for i, (line, number, text) in enumerate(rows):
             if owner := owners.get(i):
                 with self._lock:
@@ -185,10 +226,21 @@ class Importer:
                 why = f"duplicate of line {int(owner)}"
                 self._reject(line, self._phone_field, why, fields[line])
                 continue
-            self.report.valid += 1
             self._last_line = max(self._last_line, line)
+            if entry := opted[i]:  # keeps its place: batches stay those of a re-run
+                self._opted_out(line, entry, fields[line])
+                self._ready.append(None)
+                continue
+            self.report.valid += 1
             self._ready.append(Destination(ids.message_id(self.spec.campaign, line), number, text))
         self._emit_ready(final=False)
+
+    def _opted_out(self, line: int, entry: optout.Entry, fields: Any) -> None:
+        with self._lock:
+            self.report.opted_out += 1
+            if self.rejects:
+                why = f"on the opt-out list ({entry.source}: {entry.reason})"
+                self.rejects.writerow([line, self._phone_field, why, *fields])
 
     def _emit_ready(self, *, final: bool) -> None:
         size = self.spec.batch_size
@@ -196,9 +248,12 @@ class Importer:
             chunk, self._ready = self._ready[:size], self._ready[size:]
             self._emit(chunk)
 
-    def _emit(self, dests: list[Destination]) -> None:
+    def _emit(self, chunk: list[Destination | None]) -> None:
         seq, self._seq = self._seq, self._seq + 1
         self.report.batches += 1
+        dests = [d for d in chunk if d is not None]
+        if not dests:
+            return  # every number of it opted out: nothing to send
         byte, bit = divmod(seq, 8)
         known = byte < len(self._bits) and self._bits[byte] & (0x80 >> bit)
         claim = b"done" if known else self._once("claim", seq, STALE_CLAIM_MS)
@@ -207,7 +262,7 @@ class Importer:
             self.report.busy += claim == b"busy"
             return
         s = self.spec
-        shared = None if self.template.personalised else self.template.shared_text
+        shared = self._row.shared
         meta = {WINDOW_KEY: s.window} if s.window else {}
         batch = Batch(s.campaign, seq, ids.bulk_id(s.campaign, seq), s.sender, shared,
                       tuple(dests), self._expires_at, provider=s.provider, meta=meta)  # fmt: skip
@@ -237,6 +292,7 @@ class Importer:
         before = int(self.r.hget(meta, "last_line") or 0)  # a re-run with a shorter file
         self.r.hset(meta, mapping={
             "rows": rp.rows, "valid": rp.valid, "invalid": rp.invalid,
-            "duplicates": rp.duplicates, "batches": rp.batches, "imported": int(time.time()),
+            "duplicates": rp.duplicates, "opted_out": rp.opted_out, "batches": rp.batches,
+            "imported": int(time.time()),
             "last_line": max(before, self._last_line),
         })  # fmt: skip

@@ -16,11 +16,14 @@ smsdispatch reports sweep [--campaign ID] [--grace S] [--interval S]
 smsdispatch export CAMPAIGN --csv FILE   one row per message
 smsdispatch api [--host --port]   the HTTP API and the live operations page
 smsdispatch apikey create NAME --scope send|read|admin   (also: list, revoke NAME)
+smsdispatch plan FILE --text ... [--json]   a dry run: counts, parts, cost, time; sends nothing
+smsdispatch optout add|remove NUMBER... | import FILE | list | upgrade   the opt-out list
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import subprocess
@@ -43,6 +46,8 @@ from dispatcher.stack import worker_command
 
 console = Console(stderr=True)
 DEFAULT_POLL_INTERVAL = 30.0
+PLAN_PROGRESS_BYTES = 8 << 20  # plan shows a progress bar on files this big
+PLAN_EXAMPLES = 5  # example lines printed per kind of change (--json has them all)
 Handler = Callable[[argparse.Namespace], int]
 
 
@@ -107,6 +112,8 @@ def _parser() -> argparse.ArgumentParser:
     sb.set_defaults(func=cmd_sandbox)
     _webhook_args(sub.add_parser("webhook", help="receive delivery reports (HTTP callbacks)"))
     _reports_args(sub.add_parser("reports", help="poll delivery reports, sweep expired ones"))
+    _plan_args(sub.add_parser("plan", help="a dry run of an import: counts, parts, cost, time"))
+    _optout_args(sub.add_parser("optout", help="the opt-out list every campaign honours"))
     e = sub.add_parser("export", help="a campaign's messages as CSV")
     e.add_argument("campaign")
     e.add_argument("--csv", type=Path, required=True, help="output file ('-' for stdout)")
@@ -143,13 +150,29 @@ def _reports_args(p: argparse.ArgumentParser) -> None:
 
 
 def _import_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("file", type=Path)
+    _file_args(p)
     p.add_argument("--campaign", required=True)
+    p.add_argument("--rejects", type=Path, default=None, help="default FILE.rejects.csv")
+    p.add_argument("--plan-hash", default=None, metavar="H",
+                   help="refuse unless file and texts are what `plan` printed H for")  # fmt: skip
+    p.set_defaults(func=cmd_import)
+
+
+def _plan_args(p: argparse.ArgumentParser) -> None:
+    _file_args(p)
+    p.add_argument("--json", action="store_true", help="the plan as JSON on stdout")
+    p.set_defaults(func=cmd_plan)
+
+
+def _file_args(p: argparse.ArgumentParser) -> None:
+    """What `import` and `plan` both read: the file and the campaign's texts."""
+    p.add_argument("file", type=Path)
     p.add_argument("--sender", default=None, help="sender id (default SMS_SENDER)")
     p.add_argument("--text", required=True, help="message text; {column} placeholders")
     p.add_argument("--phone-column", default=None)
     p.add_argument("--delimiter", default=None)
-    p.add_argument("--rejects", type=Path, default=None, help="default FILE.rejects.csv")
+    p.add_argument("--gsm-safe", action="store_true",
+                   help="look-alikes (curly quotes, dashes...) to GSM-7 if it fits")  # fmt: skip
     p.add_argument(
         "--provider",
         default=None,
@@ -165,7 +188,16 @@ def _import_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="delivery window in each recipient's local time, e.g. 09:00-20:00",
     )
-    p.set_defaults(func=cmd_import)
+
+
+def _optout_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("add", "remove", "import", "list", "upgrade"))
+    p.add_argument("items", nargs="*", metavar="NUMBER|FILE",
+                   help="add/remove: numbers; import: a CSV with a phone column")  # fmt: skip
+    p.add_argument("--reason", default="", help="why (kept with each number)")
+    p.add_argument("--days", type=float, default=0, help="expire after this many days (0: never)")
+    p.add_argument("--phone-column", default=None)
+    p.set_defaults(func=_lazy("dispatcher.optouts", "command"))
 
 
 def _api_args(p: argparse.ArgumentParser) -> None:
@@ -215,7 +247,8 @@ def cmd_import(args: argparse.Namespace) -> int:
             args.file, campaign=args.campaign, text=args.text, sender=args.sender,
             phone_column=args.phone_column, delimiter=args.delimiter, rejects=args.rejects,
             settings=settings, progress=True, provider=args.provider,
-            send_at=args.send_at, window=args.window,
+            send_at=args.send_at, window=args.window, gsm_safe=args.gsm_safe,
+            plan_hash=args.plan_hash,
         )  # fmt: skip
     _print_import(report, args.rejects or api.default_rejects(args.file))
     return 0
@@ -223,7 +256,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 def _print_import(report: Any, rejects: Path) -> None:
     t = Table(title=f"import {report.campaign}")
-    cols = ("rows", "valid", "invalid", "duplicates", "batches", "enqueued", "skipped")
+    cols = ("rows", "valid", "invalid", "duplicates", "opted_out", "batches", "enqueued", "skipped")
     for col in cols:
         t.add_column(col, justify="right")
     t.add_row(*(str(getattr(report, c)) for c in cols))
@@ -231,6 +264,91 @@ def _print_import(report: Any, rejects: Path) -> None:
     console.print(f"{report.seconds:.2f}s; rejects: {rejects}")
     for line in report.rejects:
         console.print(f"  [yellow]{escape(line)}[/]")
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
+
+    bar = Progress("plan", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                   console=console, transient=True)  # fmt: skip
+    task = bar.add_task("plan", total=None)
+    big = args.file.exists() and args.file.stat().st_size >= PLAN_PROGRESS_BYTES
+    with embedded.redis_url() as url, bar if big else contextlib.nullcontext():
+        settings = config.load().with_overrides(redis_url=url)
+        plan = api.plan_csv(
+            args.file, text=args.text, sender=args.sender, phone_column=args.phone_column,
+            delimiter=args.delimiter, settings=settings, provider=args.provider,
+            send_at=args.send_at, window=args.window, gsm_safe=args.gsm_safe,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )  # fmt: skip
+    if args.json:
+        sys.stdout.write(plan.to_json().decode() + "\n")
+    else:
+        _print_plan(plan)
+    return 0
+
+
+def _print_plan(p: Any) -> None:
+    counts = Table(title=f"plan {p.file}")
+    for col in ("rows", "valid", "invalid", "duplicates", "opted out", "SMS parts"):
+        counts.add_column(col, justify="right")
+    fields = ("rows", "valid", "invalid", "duplicates", "opted_out", "recipients_parts")
+    counts.add_row(*(str(getattr(p, c)) for c in fields))
+    console.print(counts)
+    groups = Table(title="by country, encoding and parts")
+    for col in ("country", "encoding", "parts each", "recipients", "SMS parts"):
+        groups.add_column(col, justify="left" if col in ("country", "encoding") else "right")
+    for key, g in p.groups.items():
+        country, encoding, parts = key.split("|")
+        groups.add_row(country, encoding, parts, str(g.recipients), str(g.parts))
+    console.print(groups)
+    text = f"text: {p.encoding}, {p.parts} part(s) without merged fields"
+    if p.not_gsm:
+        text += f"; UCS-2 because of {p.not_gsm!r}"
+        if p.gsm_safe_would_fix:
+            text += " (--gsm-safe would make it GSM-7)"
+    console.print(escape(text))
+    _print_changes(p)
+    cost = ", ".join(f"{amount} {cur}" for cur, amount in p.cost.items()) or "nothing priced"
+    console.print(f"cost: {cost} ({escape(p.prices)})")
+    if p.unpriced_parts:
+        console.print(f"[yellow]unpriced: {p.unpriced_parts} parts to {', '.join(p.unpriced)}[/]")
+    _print_forecast(p.forecast)
+    for line in p.rejects:
+        console.print(f"  [yellow]{escape(line)}[/]")
+    console.print(f"planned in {p.seconds:.2f}s; plan hash: [bold]{p.hash}[/] "
+                  f"(smsdispatch import ... --plan-hash {p.hash})")  # fmt: skip
+
+
+def _print_changes(p: Any) -> None:
+    if p.replaced:
+        done = ", ".join(f"{ch!r} x{n}" for ch, n in p.replaced.items())
+        console.print(escape(f"--gsm-safe replaced: {done}"))
+    if p.changed_encoding:
+        chars = ", ".join(f"{ch!r} ({n} rows)" for ch, n in
+                          sorted(p.chars.items(), key=lambda kv: -kv[1])[:10])  # fmt: skip
+        console.print(escape(f"{p.changed_encoding} rows turn UCS-2 through merged fields: "
+                             f"{chars}"))  # fmt: skip
+        for e in p.examples_encoding[:PLAN_EXAMPLES]:
+            console.print(escape(f"  line {e.line}: {e.encoding}, {e.parts} part(s), {e.chars!r}"))
+    if p.changed_parts:
+        console.print(f"{p.changed_parts} rows need more than {p.parts} part(s) once merged:")
+        for e in p.examples_parts[:PLAN_EXAMPLES]:
+            console.print(f"  line {e.line}: {e.parts} parts")
+
+
+def _print_forecast(f: Any) -> None:
+    if f.rate_per_s is None:
+        console.print("time to send: no SMS_RATE set, so it depends on workers and gateway")
+    elif f.seconds is not None:
+        console.print(f"time to send: {f.seconds:.0f}s at {f.rate_per_s:g} parts/s "
+                      f"(from {f.start}, done {f.finish}; {f.busy_rate_per_s:g}/s "
+                      "while OTPs use their share)")  # fmt: skip
+    if f.window:
+        console.print(f"delivery window: {f.window} in each recipient's time")
+    if f.miss_validity:
+        console.print(f"[bold red]{f.miss_validity} messages would miss their validity "
+                      f"(ends {f.validity_end})[/]")  # fmt: skip
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -83,3 +83,28 @@ def _parse(text: str, region: str) -> str:
     if not phonenumbers.is_valid_number(number):
         raise InputError(f"invalid number for its country: {text}", field="phone")
     return phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:]
+
+
+_REGION_BY_PREFIX: dict[str, str] = {}
+SHARED_CODE_PREFIX = 4  # digits after a shared calling code (+1, +7, +44...) read for a region
+
+
+def country_of(number: str) -> str:
+    """The ISO region of international digits (`66812345678` -> `TH`), "" when unknown.
+    A calling code several regions share (+1, +7, +44...) is settled by phonenumbers on the
+    number's first digits after it, once per prefix."""
+    for n in (1, 2, 3):
+        regions = phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(int(number[:n] or 0))
+        if not regions:
+            continue
+        if len(regions) == 1:
+            return str(regions[0])
+        prefix = number[: n + SHARED_CODE_PREFIX]
+        if prefix not in _REGION_BY_PREFIX:
+            try:
+                parsed = phonenumbers.parse("+" + number)
+                _REGION_BY_PREFIX[prefix] = phonenumbers.region_code_for_number(parsed) or ""
+            except NumberParseException:
+                _REGION_BY_PREFIX[prefix] = str(regions[0])
+        return _REGION_BY_PREFIX[prefix]
+    return ""

@@ -64,6 +64,7 @@ class DeliveryReport:
     error_code: str = ""
     error_name: str = ""
     permanent: bool | None = None
+    suppress: bool = False  # the code says the number is bad or barred: opt it out
     done_at: str = ""
     sent_at: str = ""
     sms_count: int | None = None

@@ -37,7 +37,7 @@ from typing import Any
 
 import orjson
 
-from core import keys, ledger, lua
+from core import ledger, lua, optout
 from core.batch import Destination
 from core.outcomes import NONFINAL_TTL, RANK, State
 
@@ -74,7 +74,8 @@ class Claims:
 
     ours: list[Destination] = field(default_factory=list)  # free or ours: stamped now
     sent: list[Destination] = field(default_factory=list)  # state accepted or later
-    suppressed: list[Destination] = field(default_factory=list)
+    suppressed: list[Destination] = field(default_factory=list)  # on the opt-out list
+    why: dict[str, str] = field(default_factory=dict)  # an opted-out number -> its entry's reason
     busy: list[tuple[Destination, int]] = field(default_factory=list)  # another run's, wait ms
     unknown: list[tuple[Destination, Via]] = field(default_factory=list)  # settled, now ours:
     # ask first, where its request may have gone
@@ -86,7 +87,7 @@ def settle_ms(http_timeout_s: float) -> int:
 
 
 def _declare(
-    campaign: str, dests: Sequence[Destination], suppressed: Sequence[int]
+    campaign: str, dests: Sequence[Destination], suppressed: Sequence[bool]
 ) -> tuple[list[str], list[Any]]:
     """claim.lua's KEYS (each bucket once) and its items."""
     declared, items = lua.Declared(), []
@@ -107,8 +108,9 @@ async def claims(
     if not dests:
         return out
     fallback = Via(legacy or via.provider, via.bulk_id, via.expires_at)
-    suppressed = await client.smismember(keys.SUPPRESSED, [d.to for d in dests])
-    keys_, items = _declare(campaign, dests, suppressed)
+    entries = await optout.acheck(client, [d.to for d in dests])  # a global key: not in claim.lua
+    out.why = {e.number: f"{e.source}: {e.reason}" for e in entries if e is not None}
+    keys_, items = _declare(campaign, dests, [e is not None for e in entries])
     args = [RANK[State.ACCEPTED], mode.value, token, settle, NONFINAL_TTL, str(via),
             str(fallback), orjson.dumps(items)]  # fmt: skip
     reply = await lua.script(client, "claim", "workers")(keys=keys_, args=args)

@@ -41,7 +41,7 @@ import orjson
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core import clock, keys, pause, schedule, window
+from core import clock, keys, optout, pause, schedule, window
 from core.batch import REQUEST_NUMBER_KEY, WINDOW_KEY, Batch, Destination
 from core.errors import (
     GatewayConnectError,
@@ -112,7 +112,7 @@ class Plan:
     # (attempt, delay ms, provider the follow-up goes to to ask about them, or "") -> dests
     followups: dict[tuple[int, int, str], list[Destination]] = field(default_factory=dict)
     dead: list[tuple[Destination, str]] = field(default_factory=list)
-    suppress: list[str] = field(default_factory=list)
+    suppress: list[tuple[str, str]] = field(default_factory=list)  # (number, why): opt out
     pause: str = ""
     park: list[Destination] = field(default_factory=list)
     _backoff: int = 0
@@ -232,7 +232,7 @@ class BatchSender:
         c = await claims(self.r, mode, self.token, self.settle, b.campaign, via, dests,
                          legacy=self.ctx.settings.provider)  # fmt: skip
         for d in c.suppressed:
-            plan.event(d, State.SUPPRESSED, reason="number is on the suppression list")
+            plan.event(d, State.SUPPRESSED, reason=f"on the opt-out list ({c.why.get(d.to, '')})")
         why = "another run may still be sending it; waiting for its outcome"
         for d, wait in c.busy:
             self._later(plan, [d], max(BUSY_MIN_MS, wait + UNKNOWN_MARGIN_MS), why,
@@ -464,7 +464,7 @@ class BatchSender:
         elif a is Action.PERMANENT:
             plan.event(d, State.FAILED, v, group=group, reason=v.description[:300])
             if v.suppress:
-                plan.suppress.append(d.to)
+                plan.suppress.append((d.to, f"{self.name} {v.code} {v.name}".strip()))
         elif a is Action.FATAL:
             self._park(plan, [d], f"{v.code} {v.name}".strip(), pause=True)
         else:
@@ -573,18 +573,20 @@ class BatchSender:
         """Suppressions and dead letters: plain idempotent writes (safe to repeat)."""
         if not (plan.suppress or plan.dead):
             return
+        if plan.suppress:
+            days = self.ctx.settings.optout_learned_days
+            await optout.aadd(self.r, optout.learned(plan.suppress, days))
+        if not plan.dead:
+            return
         b, at = plan.batch, now_ms()
         pipe = self.r.pipeline(transaction=False)
-        if plan.suppress:
-            pipe.sadd(keys.SUPPRESSED, *plan.suppress)
         for d, why in plan.dead:
             entry = {"batch": orjson.dumps(b.only([d]).to_dict()), "reason": why, "at": at,
                      "campaign": b.campaign}  # fmt: skip
             pipe.hset(keys.deadletter(d.message_id), mapping=entry)
             pipe.expire(keys.deadletter(d.message_id), DEADLETTER_TTL)
             pipe.zadd(keys.DEADLETTERS, {d.message_id: at})
-        if plan.dead:
-            pipe.zremrangebyscore(keys.DEADLETTERS, "-inf", at - DEADLETTER_TTL * 1000)
+        pipe.zremrangebyscore(keys.DEADLETTERS, "-inf", at - DEADLETTER_TTL * 1000)
         await pipe.execute()
 
 

@@ -13,7 +13,8 @@ Errors are translated here, at one boundary, into RFC 9457 problems
     scope too small       403
     CampaignNotFound,
     OtpNotFound           404
-    CampaignCanceled      409  (also: an Idempotency-Key reused with another body)
+    CampaignCanceled,
+    PlanChanged           409  (also: an Idempotency-Key reused with another body)
     OtpLimited            429  with `Retry-After`
     GatewayError          502  (an OTP the gateway refused or did not answer)
     ConfigError           503  (what is not configured, e.g. OTP_APPLICATION_ID)
@@ -42,6 +43,7 @@ from core.errors import (
     InputError,
     OtpLimited,
     OtpNotFound,
+    PlanChanged,
 )
 from core.redis_pool import sync_redis
 from dispatcher.http import auth, board, campaigns, gauges, messages, openapi
@@ -133,7 +135,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return problem(400, "invalid input", exc.reason, **where)
     except (CampaignNotFound, OtpNotFound) as exc:
         return problem(404, "not found", str(exc))
-    except CampaignCanceled as exc:
+    except (CampaignCanceled, PlanChanged) as exc:
         return problem(409, "conflict", str(exc))
     except OtpLimited as exc:
         retry = max(1, round(exc.retry_after))

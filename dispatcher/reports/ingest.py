@@ -26,7 +26,8 @@ from typing import Any
 
 import orjson
 
-from core import ids, keys
+from config.settings import DEFAULT_OPTOUT_LEARNED_DAYS
+from core import ids, keys, optout
 from core.errors import ConfigError
 from core.outcomes import Event, State, StreamPolicy, arecord, record
 from dispatcher.reports import latency
@@ -113,19 +114,31 @@ async def translate(client: Any, reports: Sequence[DeliveryReport]) -> list[Deli
     return known
 
 
-async def apply(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy) -> int:
-    """Record the reports with an asyncio client; returns how many changed a message."""
+async def apply(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy,
+                learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS) -> int:  # fmt: skip
+    """Record the reports with an asyncio client; returns how many changed a message.
+    Numbers whose final report says they are bad or barred join the opt-out list,
+    expiring after `learned_days`."""
     reports = await translate(client, reports)
     if not reports:
         return 0
     applied = await arecord(client, events(reports), policy)
+    if found := condemned(reports):
+        await optout.aadd(client, optout.learned(found, learned_days))
     pipe = client.pipeline(transaction=False)
     if latency.observe(pipe, reports):
         await pipe.execute()
     return applied
 
 
-def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy) -> int:
+def condemned(reports: Sequence[DeliveryReport]) -> list[tuple[str, str]]:
+    """(number, why) of the reports whose code says the number is bad or barred."""
+    return [(r.to, " ".join(filter(None, (r.provider, r.status_name, r.error_code, r.error_name))))
+            for r in reports if r.suppress and r.to]  # fmt: skip
+
+
+def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy,
+               learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS) -> int:  # fmt: skip
     """`apply` with a sync client."""
     at = _own_ids(reports)
     if at:
@@ -136,6 +149,8 @@ def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPol
     if not reports:
         return 0
     applied = record(client, events(reports), policy)
+    if found := condemned(reports):
+        optout.add(client, optout.learned(found, learned_days))
     pipe = client.pipeline(transaction=False)
     if latency.observe(pipe, reports):
         pipe.execute()

@@ -144,7 +144,7 @@ class Poller:
         base, args = self.s.ants_base_url, (self.headers, self.timeout, message_ids)
         async for answer in logs(self.session, base, *args):
             reports = parse_reports_response(answer.body, answer.headers.get("Content-Type", ""))
-            await ingest.apply(self.r, reports, self.policy)
+            await ingest.apply(self.r, reports, self.policy, self.s.optout_learned_days)
             seen += len(reports)
         return seen
 
@@ -190,7 +190,7 @@ class Poller:
         if bad:
             await self.r.lpush(keys.REPORTS_BAD, *bad)
             await self.r.ltrim(keys.REPORTS_BAD, 0, BAD_KEEP - 1)
-        await ingest.apply(self.r, reports, self.policy)
+        await ingest.apply(self.r, reports, self.policy, self.s.optout_learned_days)
         pipe = self.r.pipeline(transaction=True)
         pipe.xack(keys.REPORTS_STREAM, keys.REPORTS_GROUP, entry_id)
         pipe.xdel(keys.REPORTS_STREAM, entry_id)

@@ -97,6 +97,7 @@ class Gate:
 
 
 GATE_KEY = web.AppKey("gate", Gate)
+LEARNED_DAYS_KEY = web.AppKey("optout_learned_days", float)  # SMS_OPTOUT_LEARNED_DAYS
 # Failures of the storage step, answered 503: Redis errors (including "no free connection"
 # from the pool), and OSErrors such as EMFILE when a burst has used every file descriptor
 # and redis-py cannot open a connection (it does not wrap every one into a RedisError).
@@ -125,6 +126,7 @@ def make_app(
     app.cleanup_ctx.append(_redis_ctx(settings, client, enqueue))
     policy = settings.stream_policy
     app[METRICS_KEY] = _Metrics()
+    app[LEARNED_DAYS_KEY] = settings.optout_learned_days
     app[GATE_KEY] = Gate(asyncio.Semaphore(max_in_flight), max_in_flight, max_wait)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
@@ -292,7 +294,7 @@ async def _receive(request: web.Request, provider: str, policy: StreamPolicy) ->
         return _problem(400, "report refused", detail, refused=refused)
     try:
         await _keep_refused(app, provider, body, [e.as_dict() for e in rejected])
-        applied = await ingest.apply(app[REDIS_KEY], parsed.reports, policy)
+        applied = await ingest.apply(app[REDIS_KEY], parsed.reports, policy, app[LEARNED_DAYS_KEY])
         resent = await _resend(app, parsed.reports)
     except STORAGE_ERRORS as exc:  # the gateway sends the whole body again: all idempotent
         log.error("could not record %d %s reports: %r", len(parsed), provider, exc)

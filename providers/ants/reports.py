@@ -32,6 +32,7 @@ a lone `000` is read as DELIVERED, as in every example the document gives.
 
 from __future__ import annotations
 
+from providers.ants.codes import ERROR_BY_ID, NEW_BY_CODE, STATUS_BY_ID
 from providers.reports import (
     DeliveryReport,
     Parsed,
@@ -167,6 +168,7 @@ def _result_2018(item: Record) -> DeliveryReport:
         error_code="" if error_id is None else str(error_id),
         error_name=error.text("name") if error else "",
         permanent=error.boolean("permanent") if error else None,
+        suppress=final and _suppress_2018(status_id, error_id, error),
         done_at=item.text("doneAt"),
         sent_at=item.text("sentAt"),
         sms_count=_sms_count(item),
@@ -175,6 +177,16 @@ def _result_2018(item: Record) -> DeliveryReport:
         provider=PROVIDER,
         format="2018",
     )
+
+
+def _suppress_2018(status_id: int | None, error_id: int | None, error: Record | None) -> bool:
+    """The status or error row says the number is bad or barred (and the error's own
+    `permanent` flag, which beats any table, does not say it may pass later)."""
+    status_row = STATUS_BY_ID.get(str(status_id))
+    error_row = ERROR_BY_ID.get(str(error_id))
+    flag = error.boolean("permanent") if error else None
+    by_error = bool(error_row and error_row.suppress) and flag is not False
+    return bool(status_row and status_row.suppress) or by_error
 
 
 def _group_id_2018(status: Record) -> int:
@@ -230,6 +242,7 @@ def _detail_v1(item: Record, bulk_id: str) -> DeliveryReport:
         status_code=code,
         status_name=name,
         group=group,
+        suppress=final and bool((row := NEW_BY_CODE.get(code)) and row.suppress),
         done_at=item.text("doneDate"),
         sent_at=item.text("sendDate"),
         price=f"{credit} CREDIT" if credit else "",

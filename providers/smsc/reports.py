@@ -145,6 +145,7 @@ def _report(fields: dict[str, str], where: str, index: int | None) -> DeliveryRe
         status_name=fields.get("status_name", "") or name,
         group=name,
         error_code=fields.get("err", ""),
+        suppress=final and _suppress(status, fields.get("err", "")),
         done_at=fields.get("last_date", "") or fields.get("last_timestamp", ""),
         sent_at=fields.get("send_date", "") or fields.get("send_timestamp", ""),
         sms_count=int(count) if count.isdigit() else None,
@@ -152,6 +153,12 @@ def _report(fields: dict[str, str], where: str, index: int | None) -> DeliveryRe
         provider=PROVIDER,
         format="smsc",
     )
+
+
+def _suppress(status: int, err: str) -> bool:
+    """The status or its error code says the number is bad or barred."""
+    row = codes.ERRORS.get(err)
+    return status in codes.SUPPRESS_STATUSES or bool(row and row.suppress)
 
 
 def _cost(text: str, where: str, index: int | None) -> str:

@@ -191,6 +191,7 @@ def _receipt(fields: dict[str, str], where: str, index: int | None) -> DeliveryR
         status_code=str(code),
         status_name=name,
         group=name,
+        suppress=code in codes.SUPPRESS_RECEIPT_STATES,
         done_at=_pick(fields, "done_at"),
         provider=PROVIDER,
         format="smsmanager",

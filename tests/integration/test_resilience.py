@@ -21,7 +21,7 @@ import orjson
 import pytest
 import redis
 
-from core import keys, ledger
+from core import keys, ledger, optout
 from core.outcomes import State, rank
 from dispatcher import api, cli, control
 from dispatcher.numbers import normalise
@@ -256,7 +256,11 @@ def test_permanent_errors_not_retried_and_suppressed(
     failed_ids = {f"prm-{line_of[num]}" for num in failed}
     sb = assert_sent_once(base, expected_ids("prm", n) - failed_ids)
     assert all(sb["seen"][m] == 1 for m in failed_ids)  # each refused once, never retried
-    assert {m.decode() for m in r.smembers(keys.SUPPRESSED)} == failed
+    learned = {e.number: e for e in optout.listing(r)}
+    assert set(learned) == failed
+    assert all(e.source == optout.LEARNED and e.expires > time.time() for e in learned.values())
+    assert {e.reason.split()[2] for e in learned.values()} == {
+        "REJECTED_DESTINATION", "REJECTED_PREFIX_MISSING"}  # fmt: skip
     assert {e["error_name"] or e["status"] for e in st["top_errors"]} >= {
         "REJECTED_DESTINATION", "REJECTED_PREFIX_MISSING"}  # fmt: skip
     states = assert_stream_consistent(r, "prm")

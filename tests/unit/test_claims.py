@@ -10,7 +10,7 @@ import fakeredis
 import pytest
 import redis.asyncio as aioredis
 
-from core import keys, ledger
+from core import ledger, optout
 from core.batch import Destination
 from core.outcomes import Event, State, StreamPolicy, arecord
 from workers.claims import Claims, Mode, Via, claims
@@ -88,7 +88,7 @@ def test_sent_and_suppressed_are_not_claimed(on: Callable[[Body], None]) -> None
     async def body(client: Any, call: Any) -> None:
         p = ledger.place("c-0")
         await client.hset(p.key, p.field, "accepted|2")
-        await client.sadd(keys.SUPPRESSED, D[1].to)
+        await optout.aadd(client, optout.entries_for([D[1].to], optout.MANUAL, "asked"))
         found = await call(Mode.START, "a")
         assert (found.sent, found.suppressed, found.ours) == ([D[0]], [D[1]], D[2:])
         assert await client.hget(p.claim_key, p.field) is None

@@ -1,0 +1,156 @@
+"""`plan`: a dry run that reads the file as import does, counts, costs and forecasts, and
+writes nothing; `import --plan-hash` refuses a changed file or text; opt-outs at import."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import redis
+
+from config.settings import Settings
+from core import keys, optout
+from core.errors import PlanChanged
+from core.limits.spec import Rate
+from dispatcher import api
+from dispatcher.campaign import CampaignSpec, Importer
+from dispatcher.csvout import SafeCsvWriter
+from dispatcher.csvsource import CsvSource
+from dispatcher.plan import Planner, forecast
+from providers.ants import PROFILE as ANTS
+
+LONG = "x" * 150  # a name that pushes "Hi {name}, ..." past 160 septets
+CSV = f"""phone,name
+0812345601,Ann
+0812345602,สมศรี
+not-a-number,Bad
+0812345603,Zoë
+0812345601,Dup
+0812345604,{LONG}
+0812345605,Eve
++420601123456,Jan
+"""
+
+
+def spec(text: str = "Hi {name}, see you", gsm_safe: bool = False, **kw: Any) -> CampaignSpec:
+    return CampaignSpec("plan", "Shop", text, "TH", 2, 60, profile=ANTS, gsm_safe=gsm_safe, **kw)
+
+
+def settings(tmp_path: Path, **kw: Any) -> Settings:
+    prices = tmp_path / "prices.csv"
+    prices.write_text("# comment\ncountry,provider,price_per_part,currency\n"
+                      "TH,ants,0.25,THB\n*,*,2,EUR\n")  # fmt: skip
+    return Settings(provider="ants", prices=str(prices), **kw)
+
+
+def plan(store: redis.Redis, tmp_path: Path, csv_text: str = CSV, **kw: Any) -> Any:
+    s = settings(tmp_path, **{k: kw.pop(k) for k in ("rate",) if k in kw})
+    source = CsvSource(io.StringIO(csv_text), name="c.csv")
+    return Planner(store, spec(**kw), s, "h", "c.csv").run(source)
+
+
+def test_counts_groups_changes_and_cost(store: redis.Redis, tmp_path: Path) -> None:
+    optout.add(store, optout.entries_for(["66812345605"], optout.MANUAL, "asked"))
+    p = plan(store, tmp_path)
+    assert (p.rows, p.valid, p.invalid, p.duplicates, p.opted_out) == (8, 5, 1, 1, 1)
+    assert (p.encoding, p.parts) == ("GSM7", 1)
+    groups = {k: (g.recipients, g.parts) for k, g in p.groups.items()}
+    assert groups == {"TH|GSM7|1": (1, 1), "TH|UCS2|1": (2, 2), "TH|GSM7|2": (1, 2),
+                      "CZ|GSM7|1": (1, 1)}  # fmt: skip
+    assert p.recipients_parts == 6
+    # lines 3 (Thai) and 5 (ë: not in GSM 03.38) turn UCS-2; line 7 needs a second part
+    assert [(e.line, e.chars) for e in p.examples_encoding] == [(3, "สมศรี"), (5, "ë")]
+    assert [(e.line, e.parts) for e in p.examples_parts] == [(7, 2)]
+    assert (p.changed_encoding, p.changed_parts) == (2, 1)
+    assert p.chars["ë"] == 1 and p.chars["ส"] == 1
+    assert p.cost == {"EUR": "2", "THB": "1.25"}  # 5 TH parts at 0.25, 1 CZ part at 2
+    assert p.rejects == ["line 4 [phone]: not a phone number: The string supplied did not "
+                         "seem to be a phone number."]  # fmt: skip
+
+
+def test_plan_writes_nothing(store: redis.Redis, tmp_path: Path) -> None:
+    optout.add(store, optout.entries_for(["66812345605"], optout.MANUAL, "asked"))
+    before = {k: store.type(k) for k in store.scan_iter()}
+    plan(store, tmp_path)
+    assert {k: store.type(k) for k in store.scan_iter()} == before
+
+
+def test_gsm_safe_replaces_lookalikes_and_leaves_thai(store: redis.Redis, tmp_path: Path) -> None:
+    text = "Hi {name}, it\u2019s \u201con\u201d \u2014 see you\u2026"
+    p = plan(store, tmp_path, text=text)
+    assert (p.encoding, p.not_gsm, p.gsm_safe_would_fix) == (
+        "UCS2",
+        "\u2019\u201c\u201d\u2014\u2026",
+        True,
+    )
+    p = plan(store, tmp_path, text=text, gsm_safe=True)
+    assert (p.encoding, p.not_gsm) == ("GSM7", "")
+    # 5 rows would be sent, 6 rendered: Thai and ë rows stay UCS-2, untouched
+    assert p.replaced == {"\u2019": 5, "\u201c": 5, "\u201d": 5, "\u2014": 5, "\u2026": 5}
+    assert [e.line for e in p.examples_encoding] == [3, 5]
+
+
+def test_import_gsm_safe_sends_the_replaced_text(store: redis.Redis) -> None:
+    sent: list[dict[str, Any]] = []
+    text = "Hi {name}, it\u2019s on"
+    imp = Importer(store, sent.append, spec(text, gsm_safe=True))
+    report = imp.run(CsvSource(io.StringIO("phone,name\n0812345601,Ann\n0812345602,สม\n"),
+                               name="c.csv"))  # fmt: skip
+    texts = [d[2] for b in sent for d in b["d"]]
+    assert texts == ["Hi Ann, it's on", "Hi สม, it\u2019s on"]
+    assert report.replaced == {"\u2019": 1}
+
+
+def test_import_skips_opted_out_numbers_and_keeps_batches(store: redis.Redis) -> None:
+    optout.add(store, optout.entries_for(["66812345602"], optout.MANUAL, "asked by phone"))
+    sent: list[dict[str, Any]] = []
+    out = io.StringIO()
+    imp = Importer(store, sent.append, spec("Hi {name}"), SafeCsvWriter(out))
+    report = imp.run(CsvSource(io.StringIO(CSV), name="c.csv"))
+    ids = [[d[0] for d in b["d"]] for b in sent]
+    # batches of 2 over the unique valid rows; line 3's place stays empty
+    assert ids == [["plan-2"], ["plan-5", "plan-7"], ["plan-8", "plan-9"]]
+    assert (report.valid, report.opted_out) == (5, 1)
+    assert "on the opt-out list (manual: asked by phone)" in out.getvalue()
+    assert store.hget(keys.campaign_meta("plan"), "opted_out") == b"1"
+
+
+def test_forecast_rate_window_and_validity(tmp_path: Path) -> None:
+    s = settings(tmp_path, rate=Rate(20, 1000), transactional_share=0.2)
+    sp = spec(send_at_ms=1_796_000_000_000)
+    f = forecast(s, sp, 9_000, 9_000, {})
+    assert (f.rate_per_s, f.busy_rate_per_s, f.seconds, f.miss_validity) == (20, 16, 450, 0)
+    # a 60-minute validity holds 72,000 parts at 20/s: 8,000 of 80,000 messages miss it
+    f = forecast(s, sp, 80_000, 80_000, {})
+    assert (f.seconds, f.miss_validity) == (None, 8_000)
+    # window 09:00-09:10 Bangkok, from 09:00: 600 s x 20 parts, the rest misses validity
+    nine = datetime(2031, 1, 6, 9, 0, tzinfo=ZoneInfo("Asia/Bangkok"))  # in the future
+    window = spec(send_at_ms=int(nine.timestamp() * 1000), window="09:00-09:10")
+    f = forecast(s, window, 20_000, 20_000, {"Asia/Bangkok": [20_000.0, 20_000.0]})
+    assert (f.seconds, f.miss_validity) == (None, 8_000)
+    f = forecast(s, window, 10_000, 10_000, {"Asia/Bangkok": [10_000.0, 10_000.0]})
+    assert (f.seconds, f.miss_validity) == (500, 0)
+
+
+def test_plan_hash_approves_only_the_planned_file_and_text(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(CSV, encoding="utf-8")
+    s = settings(tmp_path, redis_url=redis_url, sender="Shop")
+    p = api.plan_csv(path, text="Hi {name}", settings=s)
+    with pytest.raises(PlanChanged, match="changed since the plan"):
+        api.import_csv(path, campaign="c1", text="Hi {name}!", settings=s, plan_hash=p.hash)
+    path.write_text(CSV + "0812345606,New\n", encoding="utf-8")
+    with pytest.raises(PlanChanged):
+        api.import_csv(path, campaign="c1", text="Hi {name}", settings=s, plan_hash=p.hash)
+    assert not r.exists(keys.campaign_meta("c1"))
+    again = api.plan_csv(path, text="Hi {name}", settings=s)
+    assert again.hash != p.hash
+    report = api.import_csv(path, campaign="c1", text="Hi {name}", settings=s,
+                            plan_hash=again.hash)  # fmt: skip
+    assert (report.enqueued, report.valid) == (1, 7)
