@@ -26,7 +26,7 @@ from dispatcher import otp as otp_service
 from dispatcher import plan
 from dispatcher.campaign import CampaignSpec, Importer, ImportReport, Progress
 from dispatcher.csvout import SafeCsvWriter
-from dispatcher.csvsource import CsvSource, from_rows, open_text
+from dispatcher.csvsource import CsvSource, from_csv_text, open_text, rows_csv
 from dispatcher.numbers import normalise
 from providers import registry
 
@@ -131,7 +131,7 @@ def import_csv(
     path = Path(path)
     spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
     if plan_hash is not None:
-        _approved(path, spec, phone_column, delimiter, plan_hash)
+        _approved(plan.file_blocks(path), spec, phone_column, delimiter, plan_hash)
     rejects_path = Path(rejects) if rejects else default_rejects(path)
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
@@ -141,9 +141,9 @@ def import_csv(
             return importer.run(source)
 
 
-def _approved(path: Path, spec: CampaignSpec, phone_column: str | None,
+def _approved(blocks: Iterable[bytes], spec: CampaignSpec, phone_column: str | None,
               delimiter: str | None, wanted: str) -> None:  # fmt: skip
-    got = plan.fingerprint(path, spec, phone_column, delimiter)
+    got = plan.fingerprint(blocks, spec, phone_column, delimiter)
     if got != wanted.strip().lower():
         raise PlanChanged(f"the file or the campaign's texts changed since the plan: its hash "
                           f"is now {got}, not {wanted.strip()}; run plan again")  # fmt: skip
@@ -161,7 +161,7 @@ def plan_csv(
     s = _settings(settings)
     path = Path(path)
     spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
-    digest = plan.fingerprint(path, spec, phone_column, delimiter)
+    digest = plan.fingerprint(plan.file_blocks(path), spec, phone_column, delimiter)
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
         client = sync_redis(s.redis_url, cluster=s.redis_cluster)
@@ -186,18 +186,42 @@ def enqueue_campaign(
     sender: str | None = None, phone_column: str = "phone",
     settings: config.Settings | None = None, provider: str | None = None,
     send_at: datetime | str | None = None, window: str | None = None, gsm_safe: bool = False,
+    plan_hash: str | None = None,
 ) -> ImportReport:  # fmt: skip
-    """A campaign from dicts (one per recipient); returns the same report as import_csv."""
+    """A campaign from dicts (one per recipient); returns the same report as import_csv
+    (`plan_hash`: what `plan_campaign` gave for the same recipients and texts)."""
+    text_csv = _recipients_csv(recipients, phone_column)
+    s = _settings(settings)
+    spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
+    if plan_hash is not None:
+        _approved([text_csv.encode()], spec, phone_column, None, plan_hash)
+    importer = Importer(sync_redis(s.redis_url, cluster=s.redis_cluster), enqueuer(s), spec)
+    return importer.run(from_csv_text(text_csv, phone_column))
+
+
+def plan_campaign(
+    recipients: Iterable[Mapping[str, str]], *, text: str, sender: str | None = None,
+    phone_column: str = "phone", settings: config.Settings | None = None,
+    provider: str | None = None, send_at: datetime | str | None = None,
+    window: str | None = None, gsm_safe: bool = False, campaign: str = "plan",
+) -> plan.Plan:  # fmt: skip
+    """A dry run of `enqueue_campaign` with the same arguments (dispatcher.plan)."""
+    text_csv = _recipients_csv(recipients, phone_column)
+    s = _settings(settings)
+    spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
+    digest = plan.fingerprint([text_csv.encode()], spec, phone_column, None)
+    client = sync_redis(s.redis_url, cluster=s.redis_cluster)
+    source = from_csv_text(text_csv, phone_column)
+    return plan.Planner(client, spec, s, digest, "<recipients>").run(source)
+
+
+def _recipients_csv(recipients: Iterable[Mapping[str, str]], phone_column: str) -> str:
     rows = list(recipients)
     header = list(rows[0].keys()) if rows else [phone_column]
     if phone_column not in header:
         raise InputError(f"no {phone_column!r} key in the recipients", field=phone_column)
     table: Sequence[Sequence[str]] = [[str(r.get(h, "")) for h in header] for r in rows]
-    s = _settings(settings)
-    importer = Importer(sync_redis(s.redis_url, cluster=s.redis_cluster), enqueuer(s),
-                        _spec(s, campaign, text, sender, provider, send_at, window,
-                              gsm_safe))  # fmt: skip
-    return importer.run(from_rows(header, table, phone_column))
+    return rows_csv(header, table)
 
 
 def send_sms(

@@ -172,11 +172,15 @@ def _repair(fields: Sequence[str]) -> list[str]:
     return [f.encode("utf-8", "surrogateescape").decode("utf-8", "replace") for f in fields]
 
 
-def from_rows(header: Sequence[str], rows: Sequence[Sequence[str]], phone_column: str) -> CsvSource:
-    """A source over in-memory rows (used by the Python API), same checks as a file."""
+def rows_csv(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """In-memory rows as the CSV text a file of them would hold."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
-    buf.seek(0)
-    return CsvSource(buf, name="<api>", phone_column=phone_column, delimiter=",")
+    return buf.getvalue()
+
+
+def from_csv_text(text: str, phone_column: str) -> CsvSource:
+    """A source over CSV text in memory (used by the Python API), same checks as a file."""
+    return CsvSource(io.StringIO(text), name="<api>", phone_column=phone_column, delimiter=",")

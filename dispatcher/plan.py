@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -119,13 +119,18 @@ class Plan:
         return orjson.dumps(self.as_dict(), option=orjson.OPT_INDENT_2)
 
 
-def fingerprint(path: Path, spec: CampaignSpec, phone_column: str | None,
+def file_blocks(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as fh:
+        while block := fh.read(HASH_BLOCK):
+            yield block
+
+
+def fingerprint(blocks: Iterable[bytes], spec: CampaignSpec, phone_column: str | None,
                 delimiter: str | None) -> str:  # fmt: skip
     """The plan hash: the file's bytes and everything that changes what would be sent."""
     h = hashlib.sha256()
-    with path.open("rb") as fh:
-        while block := fh.read(HASH_BLOCK):
-            h.update(block)
+    for block in blocks:
+        h.update(block)
     options = [spec.text, spec.sender, spec.provider, spec.gsm_safe, spec.send_at_ms,
                spec.window, spec.validity_minutes, phone_column or "", delimiter or ""]  # fmt: skip
     h.update(b"\0" + orjson.dumps(options))

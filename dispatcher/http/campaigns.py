@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from core import keys
 from core.errors import InputError
-from dispatcher import api, control
+from dispatcher import api, control, plan
 from dispatcher.campaign import ImportReport
 from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text
 from dispatcher.reports import export, latency
@@ -30,8 +31,10 @@ UPLOAD_CHUNK = 256 * 1024
 REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 FIELDS = ("campaign", "text", "sender", "provider", "send_at", "window", "phone_column",
-          "delimiter")  # fmt: skip
+          "delimiter", "plan_hash")  # fmt: skip
+FLAGS = ("gsm_safe",)  # true/false (JSON) or "true"/"1"/"false"/"0" (query, form)
 REQUIRED = frozenset({"campaign", "text"})
+PLAN_CAMPAIGN = "plan"  # the campaign id a dry run without one is checked as
 MAX_RECIPIENTS_JSON = 100_000  # more: upload a CSV
 LIST_LIMIT, LIST_MAX = 100, 1000
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -53,32 +56,48 @@ def routes(router: web.UrlDispatcher) -> None:
 
 @scoped("send")
 async def create(request: web.Request) -> web.Response:
+    """Start a campaign; with `?dry_run=true`, plan it instead (200, nothing written)."""
+    dry = _flag(request.query, "dry_run")
     if request.content_type == JSON:
-        report = await _from_json(request)
+        report = await _from_json(request, dry)
     elif request.content_type == "multipart/form-data":
         with tempfile.TemporaryDirectory(prefix="smsd-upload-") as tmp:
             fields, path = await _multipart(await _form(request), Path(tmp))
-            report = await _from_csv(request, fields, path)
+            report = await _from_csv(request, fields, path, dry)
     elif request.content_type in CSV_TYPES:
         with tempfile.TemporaryDirectory(prefix="smsd-upload-") as tmp:
             path = Path(tmp) / "upload.csv"
             await _save(request.content, path)
-            report = await _from_csv(request, dict(request.query), path)
+            report = await _from_csv(request, dict(request.query), path, dry)
     else:
         raise web.HTTPUnsupportedMediaType(
             text=f"send {JSON}, text/csv or multipart/form-data, not {request.content_type!r}"
         )
+    if isinstance(report, plan.Plan):
+        return reply(report.as_dict())
     return reply(_report(report), 201, {"Location": f"/v1/campaigns/{report.campaign}"})
+
+
+def _flag(data: Mapping[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("", "0", "false", "no"):
+        return False
+    if isinstance(value, str) and value.strip().lower() in ("1", "true", "yes"):
+        return True
+    raise InputError(f"{name!r} must be true or false", field=name)
 
 
 def _report(r: ImportReport) -> dict[str, Any]:
     return {"campaign": r.campaign, "rows": r.rows, "valid": r.valid, "invalid": r.invalid,
-            "duplicates": r.duplicates, "batches": r.batches, "enqueued": r.enqueued,
+            "duplicates": r.duplicates, "opted_out": r.opted_out, "batches": r.batches,
+            "enqueued": r.enqueued, "replaced": r.replaced,
             "skipped": r.skipped, "seconds": round(r.seconds, 3), "rejects": r.rejects,
             "status": f"/v1/campaigns/{r.campaign}"}  # fmt: skip
 
 
-async def _from_json(request: web.Request) -> ImportReport:
+async def _from_json(request: web.Request, dry: bool) -> ImportReport | plan.Plan:
     data = await body(request)
     recipients = data.get("recipients")
     if not isinstance(recipients, list) or not recipients:
@@ -89,26 +108,43 @@ async def _from_json(request: web.Request) -> ImportReport:
     for i, r in enumerate(recipients):
         if not isinstance(r, dict) or not all(isinstance(v, str | int) for v in r.values()):
             raise InputError("each recipient is an object of strings", field=f"recipients[{i}]")
-    f = _fields(data)
-    return await call(api.enqueue_campaign, recipients, campaign=f["campaign"], text=f["text"],
-                      sender=f["sender"] or None, phone_column=f["phone_column"] or "phone",
-                      settings=settings(request), provider=f["provider"] or None,
-                      send_at=f["send_at"] or None, window=f["window"] or None)  # fmt: skip
+    f, gsm_safe = _fields(data, dry), _flag(data, "gsm_safe")
+    common = {"text": f["text"], "sender": f["sender"] or None, "settings": settings(request),
+              "phone_column": f["phone_column"] or "phone", "provider": f["provider"] or None,
+              "send_at": f["send_at"] or None, "window": f["window"] or None,
+              "gsm_safe": gsm_safe}  # fmt: skip
+    if dry:
+        return await call(api.plan_campaign, recipients, campaign=f["campaign"], **common)
+    return await call(api.enqueue_campaign, recipients, campaign=f["campaign"],
+                      plan_hash=f["plan_hash"] or None, **common)  # fmt: skip
 
 
-def _fields(data: dict[str, Any]) -> dict[str, str]:
-    return {name: text(data, name, required=name in REQUIRED) for name in FIELDS}
+def _fields(data: Mapping[str, Any], dry: bool = False) -> dict[str, str]:
+    """The campaign's string fields; a dry run needs no campaign id (it checks one given)."""
+    f = {name: text(data, name, required=name in REQUIRED and not (dry and name == "campaign"))
+         for name in FIELDS}  # fmt: skip
+    f["campaign"] = f["campaign"] or PLAN_CAMPAIGN
+    return f
 
 
-async def _from_csv(request: web.Request, raw: dict[str, Any], path: Path) -> ImportReport:
-    f = _fields(raw)
+async def _from_csv(request: web.Request, raw: dict[str, Any], path: Path,
+                    dry: bool) -> ImportReport | plan.Plan:  # fmt: skip
+    f, gsm_safe = _fields(raw, dry), _flag(raw, "gsm_safe")
     s = settings(request)
+    if dry:
+        return await call(api.plan_csv, path, text=f["text"], sender=f["sender"] or None,
+                          phone_column=f["phone_column"] or None,
+                          delimiter=f["delimiter"] or None, settings=s,
+                          provider=f["provider"] or None, send_at=f["send_at"] or None,
+                          window=f["window"] or None, gsm_safe=gsm_safe,
+                          campaign=f["campaign"])  # fmt: skip
     rejects_path = path.with_name(path.name + ".rejects.csv")
     report = await call(api.import_csv, path, campaign=f["campaign"], text=f["text"],
                         sender=f["sender"] or None, phone_column=f["phone_column"] or None,
                         delimiter=f["delimiter"] or None, rejects=rejects_path, settings=s,
                         provider=f["provider"] or None, send_at=f["send_at"] or None,
-                        window=f["window"] or None)  # fmt: skip
+                        window=f["window"] or None, gsm_safe=gsm_safe,
+                        plan_hash=f["plan_hash"] or None)  # fmt: skip
     await call(_keep_rejects, client(request), report.campaign, rejects_path, s.final_ttl)
     return report
 
@@ -141,7 +177,7 @@ async def _multipart(reader: MultipartReader, tmp: Path) -> tuple[dict[str, str]
             path = tmp / name
             await _save(part, path)
             return fields, path
-        if part.name in FIELDS:
+        if part.name in FIELDS or part.name in FLAGS:
             fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
     raise InputError("no 'file' part (send the campaign's fields first, then the file)",
                      field="file")  # fmt: skip

@@ -62,7 +62,10 @@ _CAMPAIGN_FIELDS = {
     "send_at": {"type": "string", "description": "ISO 8601 with a zone: start then"},
     "window": {"type": "string", "description": "HH:MM-HH:MM in each recipient's local time"},
     "phone_column": _STR,
+    "plan_hash": {"type": "string",
+                  "description": "refuse (409) unless file and texts are what a dry run hashed"},
 }  # fmt: skip
+_GSM_SAFE = {"description": "look-alikes (curly quotes, dashes...) to GSM-7 where that fits"}
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -86,9 +89,22 @@ SCHEMAS: dict[str, Any] = {
         accepted_by_provider={"type": "object", "additionalProperties": _INT},
         dlr_latency={"type": "object"},
     ),
+    "Plan": _fields(
+        "hash", "rows", "valid", "invalid", "duplicates", "opted_out", "groups", "cost",
+        "forecast", hash=_STR, rows=_INT, valid=_INT, invalid=_INT, duplicates=_INT,
+        opted_out=_INT, recipients_parts=_INT, encoding=_STR, parts=_INT,
+        groups={"type": "object", "additionalProperties": {"type": "object"}},
+        changed_encoding=_INT, changed_parts=_INT,
+        examples_encoding={"type": "array", "items": {"type": "object"}},
+        examples_parts={"type": "array", "items": {"type": "object"}},
+        replaced={"type": "object", "additionalProperties": _INT},
+        cost={"type": "object", "additionalProperties": _STR}, unpriced_parts=_INT,
+        forecast={"type": "object"}, rejects={"type": "array", "items": _STR},
+    ),
     "CampaignList": _fields("total", "campaigns", total=_INT,
                             campaigns={"type": "array", "items": _ref("Status")}),
     "CampaignJson": {**_fields("campaign", "text", "recipients", **_CAMPAIGN_FIELDS,
+                               gsm_safe={"type": "boolean", **_GSM_SAFE},
                                recipients={"type": "array", "minItems": 1,
                                            "items": {"type": "object",
                                                      "additionalProperties": _STR}})},
@@ -111,6 +127,15 @@ def _paths() -> dict[str, Any]:
     status = _json(_ref("Status"), "the campaign's status")
     csv_query = [{"name": n, "in": "query", "required": n in ("campaign", "text"), "schema": _STR}
                  for n in (*_CAMPAIGN_FIELDS, "delimiter")]  # fmt: skip
+    csv_query += [
+        {"name": "gsm_safe", "in": "query", "schema": {"type": "boolean"}, **_GSM_SAFE},
+        {
+            "name": "dry_run",
+            "in": "query",
+            "schema": {"type": "boolean"},
+            "description": "plan instead: counts, parts, cost and forecast; nothing is written",
+        },
+    ]
     return {
         "/v1/campaigns": {
             "post": {
@@ -121,10 +146,12 @@ def _paths() -> dict[str, Any]:
                     "application/json": {"schema": _ref("CampaignJson")},
                     "text/csv": {"schema": _STR},
                     "multipart/form-data": {"schema": {"type": "object", "required": ["file"],
-                        "properties": {**_CAMPAIGN_FIELDS, "file": {"type": "string",
+                        "properties": {**_CAMPAIGN_FIELDS, "gsm_safe": _STR,
+                                       "file": {"type": "string",
                                                                     "format": "binary"}}}},
                 }},
                 "responses": {"201": _json(_ref("ImportReport"), "imported and enqueued"),
+                              "200": _json(_ref("Plan"), "dry_run: the plan"),
                               **_problems(400, 409, 415)},
             },
             "get": {

@@ -91,6 +91,30 @@ def test_multipart_form_and_json_recipients(http: Api, tmp_path: Path) -> None:
     assert ans.status == 201 and (ans.json()["valid"], ans.json()["invalid"]) == (1, 1)
 
 
+def test_dry_run_plans_and_writes_nothing_then_the_plan_hash_approves(
+    r: redis.Redis, http: Api, tmp_path: Path
+) -> None:
+    data = write_csv(tmp_path / "dry.csv", 50, bad=1).read_bytes()
+    text = "Hi%20%7Bname%7D%20%E2%80%94%20bye"  # "Hi {name} — bye": UCS-2 by its dash
+    before = sorted(r.scan_iter())
+    q = f"/v1/campaigns?campaign=dry&text={text}&dry_run=true"
+    ans = http.call("POST", q, data, content_type="text/csv")
+    assert ans.status == 200, ans.body
+    p = ans.json()
+    assert (p["valid"], p["invalid"], p["encoding"], p["not_gsm"]) == (50, 1, "UCS2", "—")
+    assert p["gsm_safe_would_fix"] and sorted(r.scan_iter()) == before  # nothing written
+    safe = http.call("POST", q + "&gsm_safe=true", data, content_type="text/csv").json()
+    assert (safe["encoding"], safe["replaced"]) == ("GSM7", {"—": 50})
+    stale = f"/v1/campaigns?campaign=dry&text={text}&plan_hash={p['hash']}&gsm_safe=1"
+    refused = http.call("POST", stale, data, content_type="text/csv")
+    assert refused.status == 409 and "changed since the plan" in refused.json()["detail"]
+    ok = http.call("POST", stale.replace(p["hash"], safe["hash"]), data, content_type="text/csv")
+    assert ok.status == 201 and ok.json()["replaced"] == {"—": 50}, ok.body
+    people = {"text": "Hi {name}", "recipients": [{"phone": "0812345678", "name": "Ann"}]}
+    js = http.call("POST", "/v1/campaigns?dry_run=true", people)  # no campaign id needed
+    assert js.status == 200 and js.json()["valid"] == 1, js.body
+
+
 @pytest.mark.parametrize(
     ("path", "body", "ctype", "field"),
     [
