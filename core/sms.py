@@ -85,8 +85,12 @@ def units(text: str, encoding: Encoding) -> int:
 
 def split(text: str) -> Split:
     """Encoding, units, parts and the free units of the last part of one message text."""
-    encoding = encoding_of(text)
-    n = units(text, encoding)
+    if GSM7_BASIC.issuperset(text):  # the common case: one septet a character
+        encoding: Encoding = "GSM7"
+        n = len(text)
+    else:
+        encoding = encoding_of(text)
+        n = units(text, encoding)
     single, multi = _LIMITS[encoding]
     if n <= single:
         return Split(encoding, n, 1, single - n)

@@ -24,7 +24,9 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,7 +39,7 @@ import orjson
 from config.settings import Settings
 from core import clock, keys, optout, sms
 from core.window import Window, zones
-from dispatcher.campaign import CampaignSpec, Checked, RowCheck
+from dispatcher.campaign import IN_FLIGHT, CampaignSpec, Checked, RowCheck
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.dedupe import Dedupe
 from dispatcher.numbers import country_of
@@ -146,6 +148,7 @@ class Planner:
         self.prices = Prices.load(settings.prices)
         self._hash, self._file = plan_hash, file
         self._chunk: list[Checked] = []
+        self._sent: deque[Future[None]] = deque()  # chunks handed to the Redis side
         self._costs: dict[str, Decimal] = {}
         self._zones: dict[str, list[float]] = {}  # zone -> [parts, messages] (with a window)
         self._unpriced: set[str] = set()
@@ -161,9 +164,12 @@ class Planner:
         self._dedupe = Dedupe(self.r, temp, source.size_bytes, PLAN_TTL)
         self.r.expire(keys.campaign_meta(temp), PLAN_TTL)
         try:
-            for item in source:
-                self._take(item, source.size_bytes)
-            self._flush()
+            with ThreadPoolExecutor(1, thread_name_prefix="plan-redis") as self._redis_side:
+                for item in source:
+                    self._take(item, source.size_bytes)
+                self._flush()
+                while self._sent:
+                    self._sent.popleft().result()
         finally:
             _drop(self.r, temp, self._dedupe.buckets)
         self._finish()
@@ -202,9 +208,16 @@ class Planner:
             self._flush()
 
     def _flush(self) -> None:
+        """Hand the chunk to the Redis side (one thread: chunks keep file order; at most
+        IN_FLIGHT at once) and read on while it runs, as the import does."""
         rows, self._chunk = self._chunk, []
         if not rows:
             return
+        while len(self._sent) >= IN_FLIGHT:
+            self._sent.popleft().result()
+        self._sent.append(self._redis_side.submit(self._settle, rows))
+
+    def _settle(self, rows: list[Checked]) -> None:
         owners = self._dedupe.owners([(c.number, c.line) for c in rows])
         opted = optout.check(self.r, [c.number for c in rows])
         for i, c in enumerate(rows):
