@@ -262,6 +262,9 @@ def _print_import(report: Any, rejects: Path) -> None:
     t.add_row(*(str(getattr(report, c)) for c in cols))
     console.print(t)
     console.print(f"{report.seconds:.2f}s; rejects: {rejects}")
+    if report.replaced:
+        done = ", ".join(f"{ch!r} x{n}" for ch, n in report.replaced.items())
+        console.print(escape(f"--gsm-safe replaced: {done}"))
     for line in report.rejects:
         console.print(f"  [yellow]{escape(line)}[/]")
 
@@ -363,7 +366,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     for state, n in st["counts"].items():
         t.add_row(state, str(n))
     console.print(t)
-    for k in ("messages", "done_sending", "in_flight", "invalid", "duplicates", "parked_batches"):
+    for k in ("messages", "done_sending", "in_flight", "invalid", "duplicates", "opted_out",
+              "parked_batches"):  # fmt: skip
         console.print(f"{k}: {st.get(k, 0)}")
     console.print(f"awaiting_report: {st.get('awaiting_report', 0)}")
     for provider, n in st.get("accepted_by_provider", {}).items():

@@ -23,8 +23,8 @@ from providers import registry
 
 Enqueue = Callable[[dict[str, Any]], None]
 TOP_ERRORS = 10
-META_INTS = ("rows", "valid", "invalid", "duplicates", "batches", "messages", "created", "imported",
-             "resent", "send_at", "canceled")  # fmt: skip
+META_INTS = ("rows", "valid", "invalid", "duplicates", "opted_out", "batches", "messages",
+             "created", "imported", "resent", "send_at", "canceled")  # fmt: skip
 STATES = ("importing", "scheduled", "sending", "paused", "canceled", "done")
 
 

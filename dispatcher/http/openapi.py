@@ -76,7 +76,8 @@ SCHEMAS: dict[str, Any] = {
     "ImportReport": _fields(
         "campaign", "rows", "valid", "invalid", "duplicates", "batches", "enqueued",
         campaign=_STR, rows=_INT, valid=_INT, invalid=_INT, duplicates=_INT, batches=_INT,
-        enqueued=_INT, skipped=_INT, seconds={"type": "number"},
+        enqueued=_INT, skipped=_INT, seconds={"type": "number"}, opted_out=_INT,
+        replaced={"type": "object", "additionalProperties": _INT},
         rejects={"type": "array", "items": _STR}, status=_STR,
     ),
     "Status": _fields(

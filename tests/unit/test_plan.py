@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import orjson
 import pytest
 import redis
 
@@ -154,3 +155,35 @@ def test_plan_hash_approves_only_the_planned_file_and_text(
     report = api.import_csv(path, campaign="c1", text="Hi {name}", settings=s,
                             plan_hash=again.hash)  # fmt: skip
     assert (report.enqueued, report.valid) == (1, 7)
+
+
+def test_cli_plan_json_and_optout_commands(
+    r: redis.Redis, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    from dispatcher import cli
+
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("SMS_PRICES", str(settings(tmp_path).prices))
+    stop = tmp_path / "stop.csv"
+    stop.write_text("mobile\n0812345602\nnot-a-number\n+420601123456\n", encoding="utf-8")
+    assert cli.main(["optout", "import", str(stop), "--reason", "STOP replies"]) == 0
+    out = capsys.readouterr()
+    assert "2 numbers taken" in out.err and "line 3: not a phone number" in out.err
+    assert cli.main(["optout", "add", "0812345603", "--days", "7"]) == 0
+    assert cli.main(["optout", "add", "12"]) == 2  # a bad number is named, nothing added
+    assert "'12'" in capsys.readouterr().err
+    assert cli.main(["optout", "list"]) == 0
+    listed = {e["number"]: e for e in map(orjson.loads, capsys.readouterr().out.splitlines())}
+    assert set(listed) == {"66812345602", "420601123456", "66812345603"}
+    assert listed["66812345602"]["reason"] == "STOP replies" and listed["66812345603"]["expires"]
+    path = tmp_path / "c.csv"
+    path.write_text(CSV, encoding="utf-8")
+    assert cli.main(["plan", str(path), "--text", "Hi {name}", "--json"]) == 0
+    p = orjson.loads(capsys.readouterr().out)
+    assert (p["valid"], p["opted_out"], p["duplicates"]) == (3, 3, 1)
+    assert cli.main(["optout", "remove", "0812345602", "0812345603"]) == 0
+    assert "2 of 2 numbers removed" in capsys.readouterr().err
+    assert cli.main(["plan", str(path), "--text", "Hi {name}, see you"]) == 0
+    table = capsys.readouterr().err
+    assert "plan hash:" in table and "line 7: 2 parts" in table
