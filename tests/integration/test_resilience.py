@@ -267,10 +267,11 @@ def test_permanent_errors_not_retried_and_suppressed(
     assert all(states[m] == ["failed"] for m in failed_ids)
 
     sandbox_set(base, "settings", {"blacklist": [], "bad_prefixes": []})
-    api.import_csv(path, campaign="prm2", text="Hi again {name}", settings=settings)
+    report = api.import_csv(path, campaign="prm2", text="Hi again {name}", settings=settings)
+    assert (report.valid, report.opted_out) == (n - len(failed), len(failed))  # not enqueued
     wait_for(r, "prm2", lambda s: s["in_flight"] == 0, timeout=60)
-    st2 = assert_finished(r, "prm2", n)
-    assert st2["counts"] == {"accepted": n - len(failed), "suppressed": len(failed)}
+    st2 = assert_finished(r, "prm2", n - len(failed))
+    assert st2["counts"] == {"accepted": n - len(failed)} and st2["opted_out"] == len(failed)
     sb2 = sandbox_state(base, ids=1)
     assert not any(m.replace("prm-", "prm2-") in sb2["seen"] for m in failed_ids)
     assert sb2["acceptedMoreThanOnce"] == 0
