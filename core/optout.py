@@ -67,18 +67,22 @@ def _args(entries: Sequence[Entry], now: int) -> list[Any]:
     return args
 
 
-def entries_for(numbers: Iterable[str], source: str, reason: str, *, days: float = 0,
-                now: int | None = None) -> list[Entry]:  # fmt: skip
+def _stamps(days: float) -> tuple[int, int]:
+    """Now and the expiry `days` from now (0: never), epoch seconds."""
+    at = int(time.time())
+    return at, at + int(days * 86400) if days > 0 else 0
+
+
+def entries_for(numbers: Iterable[str], source: str, reason: str, *,
+                days: float = 0) -> list[Entry]:  # fmt: skip
     """Entries for `numbers`; `days` > 0 makes them expire that long from now."""
-    at = int(time.time()) if now is None else now
-    expires = at + int(days * 86400) if days > 0 else 0
+    at, expires = _stamps(days)
     return [Entry(n, at, expires, source, reason) for n in numbers]
 
 
 def learned(found: Iterable[tuple[str, str]], days: float) -> list[Entry]:
     """Entries for numbers a gateway's permanent error condemned: (number, why) pairs."""
-    at = int(time.time())
-    expires = at + int(days * 86400) if days > 0 else 0
+    at, expires = _stamps(days)
     return [Entry(n, at, expires, LEARNED, why) for n, why in found if n]
 
 
