@@ -160,6 +160,7 @@ class Planner:
         template = Template(self.spec.text, source.header, file=source.name)
         self.check = RowCheck(self.spec, template, source)
         self.plan = self._blank(template)
+        self.plan.replaced = dict(self.check.shared_replaced)  # a shared text's, once
         temp = f"plan-{uuid.uuid4().hex[:16]}"
         self._dedupe = Dedupe(self.r, temp, source.size_bytes, PLAN_TTL)
         self.r.expire(keys.campaign_meta(temp), PLAN_TTL)
@@ -177,11 +178,10 @@ class Planner:
         return self.plan
 
     def _blank(self, template: Template) -> Plan:
-        literal = template.shared_text  # the text without its merged fields
-        if self.spec.gsm_safe:
-            literal = sms.lookalike_fix(literal)[0]
-        base = sms.split(literal)
-        would_fix = sms.split(sms.lookalike_fix(literal)[0]).encoding == "GSM7"
+        fixed = sms.lookalike_fix(template.shared_text)[0]  # the text without merged fields
+        literal = fixed if self.spec.gsm_safe else template.shared_text
+        base = self._shared_split = sms.split(literal)
+        would_fix = sms.encoding_of(fixed) == "GSM7"
         return Plan(self._file, self._hash, self.spec.text, self.spec.sender,
                     self.spec.provider or self.s.provider, base.encoding, base.parts,
                     "".join(sms.not_gsm(literal)),
@@ -231,8 +231,7 @@ class Planner:
     def _count(self, c: Checked) -> None:
         p = self.plan
         p.valid += 1
-        text = self.check.shared if c.text is None else c.text
-        split = sms.split(text)
+        split = self._shared_split if c.text is None else sms.split(c.text)
         country = country_of(c.number) or "??"
         g = p.groups.setdefault(f"{country}|{split.encoding}|{split.parts}", Group())
         g.recipients += 1
@@ -242,7 +241,7 @@ class Planner:
         if self.spec.window:
             self._zone(c.number, country, split.parts)
         if c.text is not None:
-            self._changes(c.line, text, split)
+            self._changes(c.line, c.text, split)
 
     def _changes(self, line: int, text: str, split: sms.Split) -> None:
         p = self.plan

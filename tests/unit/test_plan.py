@@ -93,6 +93,9 @@ def test_gsm_safe_replaces_lookalikes_and_leaves_thai(store: redis.Redis, tmp_pa
     # 5 rows would be sent, 6 rendered: Thai and ë rows stay UCS-2, untouched
     assert p.replaced == {"\u2019": 5, "\u201c": 5, "\u201d": 5, "\u2014": 5, "\u2026": 5}
     assert [e.line for e in p.examples_encoding] == [3, 5]
+    shared = plan(store, tmp_path, text="Sale \u2013 20% off", gsm_safe=True)  # no merged field
+    assert (shared.encoding, shared.replaced) == ("GSM7", {"\u2013": 1})
+    assert list(shared.groups) == ["TH|GSM7|1", "CZ|GSM7|1"]
 
 
 def test_import_gsm_safe_sends_the_replaced_text(store: redis.Redis) -> None:
