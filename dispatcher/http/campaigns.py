@@ -129,22 +129,16 @@ def _fields(data: Mapping[str, Any], dry: bool = False) -> dict[str, str]:
 
 async def _from_csv(request: web.Request, raw: dict[str, Any], path: Path,
                     dry: bool) -> ImportReport | plan.Plan:  # fmt: skip
-    f, gsm_safe = _fields(raw, dry), _flag(raw, "gsm_safe")
-    s = settings(request)
+    f, s = _fields(raw, dry), settings(request)
+    common = {"campaign": f["campaign"], "text": f["text"], "sender": f["sender"] or None,
+              "phone_column": f["phone_column"] or None, "delimiter": f["delimiter"] or None,
+              "settings": s, "provider": f["provider"] or None, "send_at": f["send_at"] or None,
+              "window": f["window"] or None, "gsm_safe": _flag(raw, "gsm_safe")}  # fmt: skip
     if dry:
-        return await call(api.plan_csv, path, text=f["text"], sender=f["sender"] or None,
-                          phone_column=f["phone_column"] or None,
-                          delimiter=f["delimiter"] or None, settings=s,
-                          provider=f["provider"] or None, send_at=f["send_at"] or None,
-                          window=f["window"] or None, gsm_safe=gsm_safe,
-                          campaign=f["campaign"])  # fmt: skip
+        return await call(api.plan_csv, path, **common)
     rejects_path = path.with_name(path.name + ".rejects.csv")
-    report = await call(api.import_csv, path, campaign=f["campaign"], text=f["text"],
-                        sender=f["sender"] or None, phone_column=f["phone_column"] or None,
-                        delimiter=f["delimiter"] or None, rejects=rejects_path, settings=s,
-                        provider=f["provider"] or None, send_at=f["send_at"] or None,
-                        window=f["window"] or None, gsm_safe=gsm_safe,
-                        plan_hash=f["plan_hash"] or None)  # fmt: skip
+    report = await call(api.import_csv, path, rejects=rejects_path,
+                        plan_hash=f["plan_hash"] or None, **common)  # fmt: skip
     await call(_keep_rejects, client(request), report.campaign, rejects_path, s.final_ttl)
     return report
 
