@@ -262,9 +262,7 @@ def _print_import(report: Any, rejects: Path) -> None:
     t.add_row(*(str(getattr(report, c)) for c in cols))
     console.print(t)
     console.print(f"{report.seconds:.2f}s; rejects: {rejects}")
-    if report.replaced:
-        done = ", ".join(f"{ch!r} x{n}" for ch, n in report.replaced.items())
-        console.print(escape(f"--gsm-safe replaced: {done}"))
+    _print_replaced(report.replaced)
     for line in report.rejects:
         console.print(f"  [yellow]{escape(line)}[/]")
 
@@ -323,10 +321,15 @@ def _print_plan(p: Any) -> None:
                   f"(smsdispatch import ... --plan-hash {p.hash})")  # fmt: skip
 
 
-def _print_changes(p: Any) -> None:
-    if p.replaced:
-        done = ", ".join(f"{ch!r} x{n}" for ch, n in p.replaced.items())
+def _print_replaced(replaced: dict[str, int]) -> None:
+    """What --gsm-safe replaced (import and plan), each look-alike with its count."""
+    if replaced:
+        done = ", ".join(f"{ch!r} x{n}" for ch, n in replaced.items())
         console.print(escape(f"--gsm-safe replaced: {done}"))
+
+
+def _print_changes(p: Any) -> None:
+    _print_replaced(p.replaced)
     if p.changed_encoding:
         chars = ", ".join(f"{ch!r} ({n} rows)" for ch, n in
                           sorted(p.chars.items(), key=lambda kv: -kv[1])[:10])  # fmt: skip
