@@ -24,7 +24,6 @@ from typing import Any
 from core import keys, lua
 
 MANUAL, IMPORT, LEARNED = "manual", "import", "learned"
-SOURCES = (MANUAL, IMPORT, LEARNED)
 PRUNE_PER_ADD = 100  # lapsed entries dropped by each add
 ADD_CHUNK = 5_000  # numbers per script call
 REASON_MAX = 200
