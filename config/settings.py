@@ -12,6 +12,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, redact_url
@@ -34,7 +35,7 @@ DEFAULT_VALIDITY_MINUTES = 2880  # ANTS default and maximum: 48 hours
 DEFAULT_OUTCOME_MAXLEN = 1_000_000
 DEFAULT_FINAL_TTL = 7 * 86400
 DEFAULT_OPTOUT_LEARNED_DAYS = 90.0  # a number a gateway called bad: numbers get reassigned
-DEFAULT_PRICES = "config/prices.csv"  # per country and provider, for smsdispatch plan
+DEFAULT_PRICES = str(Path(__file__).with_name("prices.csv"))  # per country and provider (plan)
 DEFAULT_RESEND_DELAY = 900  # s before a temporarily undelivered message is sent again
 DEFAULT_RESEND_MAX = 1  # resends per original message
 MAX_RESENDS = 10
