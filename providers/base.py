@@ -102,6 +102,12 @@ class Result:
     group: str = ""
     sms_count: int = 0
     provider_id: str = ""  # the gateway's own id for it, when not our messageId (see Spec.own_ids)
+    # a lookup found it taken and already final: its delivery state ("delivered",
+    # "undeliverable", "expired", "rejected"), recorded after `accepted` (never `failed`)
+    state: str = ""
+    # what the gateway gave us to ask about it later (SmsManager: its requestId), kept by the
+    # worker for `reports poll` (core.refs); "" keeps `provider_id` there instead
+    poll_ref: str = ""
 
 
 class Provider(Protocol):

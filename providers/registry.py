@@ -47,6 +47,10 @@ class Profile:
     # digits, 32-bit); the worker numbers each request (unique, Redis INCR) in
     # `Batch.meta[REQUEST_NUMBER_KEY]`, instead of a hash that two requests may share
     numbered_requests: int = 0
+    # its lookup proves absence: "not found" means "never taken" (ANTS logs by messageId,
+    # SMSC.ru status -3 by id and number).  False: a lookup can only prove presence, so a
+    # destination it does not find is held `unknown`, never resent by itself (SmsManager)
+    lookup_proves_absence: bool = True
 
     def check_sender(self, sender: str) -> bool:
         return bool(self.sender_rule.fullmatch(sender))

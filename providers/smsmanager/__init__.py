@@ -46,6 +46,7 @@ PROFILE = Profile(
     rejects_reused_ids=False,
     max_batch=1000,
     numbered_requests=CUSTOM_ID_MAX,
+    lookup_proves_absence=False,
 )
 
 
