@@ -203,6 +203,16 @@ def enqueued_once(message_id: str) -> str:
     return f"{PREFIX}m:{message_id}:enqueued"
 
 
+def refs(campaign: str, bucket: str) -> str:
+    """Where to ask the gateway about one ledger bucket's sent messages (core.refs)."""
+    return f"{_campaign(campaign)}:ref:{bucket}"
+
+
+def campaign_unknown(campaign: str) -> str:
+    """The messages held `unknown`: messageId -> the batch to resend it with (core.unknown)."""
+    return f"{_campaign(campaign)}:unknown"
+
+
 def request_numbers(provider: str) -> str:
     """The counter that numbers a provider's requests (`Profile.numbered_requests`)."""
     return f"{PREFIX}reqno:{provider}"

@@ -41,7 +41,7 @@ import orjson
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core import clock, keys, optout, pause, schedule, window
+from core import clock, keys, optout, pause, refs, schedule, window
 from core.batch import REQUEST_NUMBER_KEY, WINDOW_KEY, Batch, Destination
 from core.errors import (
     GatewayConnectError,
@@ -115,6 +115,7 @@ class Plan:
     suppress: list[tuple[str, str]] = field(default_factory=list)  # (number, why): opt out
     pause: str = ""
     park: list[Destination] = field(default_factory=list)
+    poll_refs: dict[str, refs.Ref] = field(default_factory=dict)  # where to ask about them later
     _backoff: int = 0
 
     @property
@@ -455,6 +456,10 @@ class BatchSender:
             if v.action is Action.FATAL and v.per_destination and not account_wide:
                 v = Verdict(Action.PERMANENT, v.code, v.name, v.description, True)
             self._verdict(plan, d, v, r.group)
+            if v.sent and (ref := r.poll_ref or r.provider_id):
+                plan.poll_refs[d.message_id] = refs.Ref(self.name, ref)
+            if v.sent and r.state:  # taken and already final (a lookup saw it)
+                plan.event(d, State(r.state), v, group=r.group, reason=v.description[:300])
 
     def _verdict(self, plan: Plan, d: Destination, v: Verdict, group: str) -> None:
         a = v.action
@@ -545,6 +550,8 @@ class BatchSender:
             else:
                 await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
         await self._side_effects(plan)
+        if plan.poll_refs:
+            await refs.aput(self.r, plan.batch.campaign, plan.poll_refs, self.policy.final_ttl)
         await arecord(self.r, plan.events, self.policy)
         METRICS.recorded(plan.events)
 
