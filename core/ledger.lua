@@ -7,7 +7,7 @@ local LEDGER_DIGITS = '0123456789abcdefghijklmnopqrstuvwxyz'
 -- A state is stored as one letter (core/ledger.py CODES; a test holds the two equal).
 local LEDGER_CODES = {queued = 'q', deferred = 'f', retrying = 'r', paused = 'p',
   accepted = 'a', pending = 'n', delivered = 'd', undeliverable = 'u', expired = 'e',
-  rejected = 'j', failed = 'x', dead = 'z', suppressed = 's', canceled = 'c'}
+  rejected = 'j', failed = 'x', dead = 'z', suppressed = 's', canceled = 'c', unknown = 'k'}
 local LEDGER_STATES = {}
 for name, code in pairs(LEDGER_CODES) do LEDGER_STATES[code] = name end
 

@@ -47,12 +47,12 @@ FIELDS = ("state", "rank", "status", "error", "attempt", "provider", "ts", "to",
 CODES = {  # every core.outcomes.State (a test holds them, and ledger.lua's copy, equal)
     "queued": "q", "deferred": "f", "retrying": "r", "paused": "p", "accepted": "a",
     "pending": "n", "delivered": "d", "undeliverable": "u", "expired": "e", "rejected": "j",
-    "failed": "x", "dead": "z", "suppressed": "s", "canceled": "c",
+    "failed": "x", "dead": "z", "suppressed": "s", "canceled": "c", "unknown": "k",
 }  # fmt: skip
 _STATES = {code: name for name, code in CODES.items()}
 LIVE_COUNT = "#"  # the field counting a bucket's live states (ledger.lua)
 FOREIGN = "!"  # a field holding a whole id that does not start with its campaign
-OPEN_RANKS = frozenset({"2", "3"})  # accepted, pending (core.outcomes ranks)
+OPEN_STATES = frozenset({"accepted", "pending"})  # waiting for a report (not `unknown`)
 _LINE_TAIL = re.compile(r"^-(0|[1-9][0-9]*)((?:-r[1-9][0-9]*)*)$")
 
 
@@ -112,7 +112,7 @@ def open_ids(campaign: str, key: str, raw: dict[Any, Any]) -> list[str]:
         if _text(field) == LIVE_COUNT:
             continue
         m = decode(value)
-        if m and m["rank"] in OPEN_RANKS:
+        if m and m["state"] in OPEN_STATES:
             out.append(message_id(campaign, bucket, _text(field)))
     return out
 

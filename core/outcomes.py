@@ -11,7 +11,8 @@ Ranks:
 
     0 queued
     1 deferred, retrying, paused       (moves among themselves: each is a new decision)
-    2 accepted                         (the gateway took it)
+    2 accepted, unknown                (the gateway took it; may have: held, never resent
+                                        by itself, until a report, an operator or a lookup)
     3 pending                          (an intermediate delivery report)
     4 dead, and the sweep's expired    (our own inference: the gateway may still report)
     5 every other final state          (the gateway's word, or never sent at all)
@@ -49,7 +50,10 @@ class State(StrEnum):
     FAILED = "failed"  # permanent error at send time
     DEAD = "dead"  # retries or validity ran out: in the dead-letter set
     SUPPRESSED = "suppressed"  # the number is on the suppression list
-    CANCELED = "canceled"  # an operator dropped it before it was sent
+    CANCELED = "canceled"  # an operator dropped it before it was sent (or an unknown one)
+    # the gateway may have taken it and cannot be asked (its lookup proves no absence):
+    # held, never resent by itself; a report resolves it, an operator resends or drops it
+    UNKNOWN = "unknown"
 
 
 INFERRED_RANK = 4  # a final state we inferred: a gateway report may still replace it
@@ -60,11 +64,13 @@ RANK: dict[State, int] = {
     State.RETRYING: 1,
     State.PAUSED: 1,
     State.ACCEPTED: 2,
+    State.UNKNOWN: 2,
     State.PENDING: 3,
     State.DEAD: INFERRED_RANK,
 }
 FINAL = frozenset(s for s in State if RANK.get(s, FINAL_RANK) >= INFERRED_RANK)
-SENT = frozenset({State.ACCEPTED, State.PENDING}) | FINAL
+# out of our hands: the gateway has it (or may have it: unknown), or it ended
+SENT = frozenset({State.ACCEPTED, State.PENDING, State.UNKNOWN}) | FINAL
 
 
 def rank(state: State, inferred: bool = False) -> int:
@@ -95,6 +101,9 @@ class Event:
     inferred: bool = False  # a final state of our own conclusion (the sweep's expired)
     release: str = ""  # the send claim (run token) this event ends, if any
     provider: str = ""  # the gateway the run sent (or meant to send) it through
+    # applied only when the message is in this state now, whatever the ranks (an
+    # operator's decision about an `unknown` one): "" for the rank rule
+    only_from: str = ""
 
     @property
     def rank(self) -> int:
@@ -127,7 +136,7 @@ class _Call:
             ev.state.value, r, int(r >= INFERRED_RANK), ev.message_id, at(p.key), p.field,
             at(p.claim_key), ev.bulk_id, ev.to, ev.attempt, ev.group, ev.status_id,
             ev.status_name, ev.error_id, ev.permanent, ev.reason, ev.retry_at, ev.expires_at,
-            ev.release, ev.provider,
+            ev.release, ev.provider, ev.only_from,
         ))  # fmt: skip
 
     def args(self) -> list[Any]:

@@ -10,7 +10,7 @@
 -- ARGV[4]  the campaign                  ARGV[5]  JSON array of items, each:
 --   [state, rank, final, messageId, ledger key index, field, claims key index, bulkId, to,
 --    attempt, group, status_id, status_name, error_id, permanent, reason, retry_at,
---    expires_at, release, provider]
+--    expires_at, release, provider, only_from]
 -- (One JSON argument instead of 20 per item keeps the client's encoding cost down: see
 -- README "Performance".)
 --
@@ -31,6 +31,10 @@
 -- report replaces our own inferred final: the state keeps that counter's field).
 -- An item's provider (when it names one) is stored with the message and goes in the
 -- stream; a move into accepted counts once for that provider.
+-- `unknown` (rank 2: the gateway may have it, held) is left by a report, or by `accepted`
+-- (a later look at the gateway found it).  An item with `only_from` ignores the rank rule:
+-- it applies exactly when the message is in that state now (an operator dropping an
+-- `unknown` one).
 -- An item with a `release` token ends that run's send claim when the message still
 -- holds it, whether or not the state moved.
 -- `canceled` applies only to a message never sent (rank below accepted) that no other
@@ -69,8 +73,14 @@ for i = 1, #items do
   local claimed_by = ledger_claim(redis.call('HGET', kkey, field))
   local crank = cur and tonumber(cur.rank) or 0
   local newrank = crank
-  local blocked = state == 'canceled' and (crank >= 2 or (claimed_by and claimed_by ~= it[19]))
-  if not blocked and (cur == nil or rank > crank or (rank == 1 and crank <= 1)) then
+  local from, applies = it[21], false
+  if from ~= '' then
+    applies = cur ~= nil and cur.state == from
+  elseif not (state == 'canceled' and (crank >= 2 or (claimed_by and claimed_by ~= it[19]))) then
+    applies = cur == nil or rank > crank or (rank == 1 and crank <= 1)
+      or (state == 'accepted' and cur.state == 'unknown')
+  end
+  if applies then
     local old, was = cur and cur.state or 'queued', ledger_live(cur)
     local new = cur or {}  -- (cur itself, changed in place)
     newrank = rank

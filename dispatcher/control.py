@@ -187,7 +187,7 @@ def replay(
 def _requeue_state(client: redis.Redis, campaign: str, mid: str, policy: StreamPolicy) -> bool:
     """Move a dead message back to queued, atomically; False if it is past that (requeue.lua)."""
     p = ledger.place(mid, campaign)
-    args = [mid, campaign, p.field, NONFINAL_TTL]
+    args = [mid, campaign, p.field, NONFINAL_TTL, State.DEAD.value, "replayed from dead letters"]
     keys_ = [p.key, keys.campaign_counts(campaign), keys.campaign_errors(campaign),
              stream_of(campaign, policy)]  # fmt: skip
     return bool(lua.script(client, "requeue", "dispatcher")(keys=keys_, args=args))

@@ -41,7 +41,7 @@ import orjson
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from core import clock, keys, optout, pause, refs, schedule, window
+from core import clock, keys, optout, pause, refs, schedule, unknown, window
 from core.batch import REQUEST_NUMBER_KEY, WINDOW_KEY, Batch, Destination
 from core.errors import (
     GatewayConnectError,
@@ -116,6 +116,7 @@ class Plan:
     pause: str = ""
     park: list[Destination] = field(default_factory=list)
     poll_refs: dict[str, refs.Ref] = field(default_factory=dict)  # where to ask about them later
+    unknown: dict[str, bytes] = field(default_factory=dict)  # held unknown: core.unknown
     _backoff: int = 0
 
     @property
@@ -166,6 +167,7 @@ class BatchSender:
         self.slots = slots or Slots(None, ctx.settings)
         self.max_validity = profile.max_validity_minutes if profile else 0
         self.numbered = profile.numbered_requests if profile else 0
+        self.proves_absence = profile.lookup_proves_absence if profile else True
         self.r = ctx.redis
         s = ctx.settings
         self.policy = s.stream_policy
@@ -276,10 +278,28 @@ class BatchSender:
             self._later(plan, mine, max(plan.backoff, self.settle), why, State.RETRYING,
                         counted=False, keep_claim=True, ask=self.name)  # fmt: skip
             return []
-        log.info("%s: asked %s about %d destinations with an unknown outcome: it has %d",
-                 asked.bulk_id, self.name or "the gateway", len(mine), len(found))  # fmt: skip
+        log.info(
+            "%s: asked %s about %d destinations with an unknown outcome: it has %d",
+            asked.bulk_id, self.name or "the gateway", len(mine), len(found),
+        )  # fmt: skip
         self._verdicts(plan, [d for d in mine if d.message_id in found], found)
-        return [d for d in mine if d.message_id not in found]
+        rest = [d for d in mine if d.message_id not in found]
+        if rest and not self.proves_absence:
+            self._hold(plan, rest)
+            return []
+        return rest
+
+    def _hold(self, plan: Plan, dests: list[Destination]) -> None:
+        """The gateway may have these and its lookup cannot say it has not (it proves no
+        absence): `unknown`, never resent by itself; kept for an operator (core.unknown)."""
+        why = (
+            f"outcome unknown: {self.name or 'the gateway'} may have taken it and cannot say "
+            "it has not; held, not resent (resend or drop it: smsdispatch unknown)"
+        )
+        log.warning("%s: %d destinations held unknown", plan.batch.bulk_id, len(dests))
+        for d in dests:
+            plan.event(d, State.UNKNOWN, reason=why)
+        plan.unknown.update(unknown.entries(plan.batch, dests, why, now_ms()))
 
     def _only_asking(self, b: Batch) -> bool:
         """This run came to ask this provider about unknown outcomes (`meta["ask"]`); what
@@ -550,6 +570,7 @@ class BatchSender:
             else:
                 await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
         await self._side_effects(plan)
+        await unknown.aput(self.r, plan.batch.campaign, plan.unknown)  # before the state
         if plan.poll_refs:
             await refs.aput(self.r, plan.batch.campaign, plan.poll_refs, self.policy.final_ttl)
         await arecord(self.r, plan.events, self.policy)

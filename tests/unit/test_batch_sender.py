@@ -647,3 +647,53 @@ def test_a_canceled_campaign_ends_the_batch_in_hand_canceled() -> None:
     assert sent == [] and followups(broker) == []
     assert asyncio.run(client.llen(keys.campaign_parked("c"))) == 0
     assert set(asyncio.run(states(client)).values()) == {"canceled"}
+
+
+@pytest.mark.parametrize("taken", [set(), {"c-1"}])
+def test_a_lookup_that_proves_no_absence_holds_the_rest_unknown_never_resends(
+    taken: set[str],
+) -> None:
+    """SmsManager: "not in the list" does not mean "not taken": what the lookup does not
+    find is held `unknown` (claim ended, kept for an operator), never sent again."""
+    sender, broker, sent, client = harness({})
+    sender.proves_absence = False
+    sender.provider.taken = set(taken)  # type: ignore[attr-defined]
+
+    async def go() -> None:
+        await claim_as_another_run(client, age_ms=settle_ms(Settings().http_timeout) + 1)
+        await sender.process(batch())
+        await sender.process(batch())  # a redelivered copy: nothing more goes out
+
+    asyncio.run(go())
+    assert sent == []
+    held = {i: "unknown" for i in range(3) if f"c-{i}" not in taken}
+    assert asyncio.run(states(client)) == {**{i: "accepted" for i in range(3)}, **held}
+    assert asyncio.run(_claims(client)) == [None, None, None]
+    kept = asyncio.run(client.hkeys(keys.campaign_unknown("c")))
+    assert sorted(k.decode() for k in kept) == [f"c-{i}" for i in sorted(held)]
+    assert followup_messages(broker) == []
+
+
+def test_a_lookup_that_finds_it_taken_and_final_records_its_delivery_state() -> None:
+    """SMSC.ru: found taken and already undeliverable: accepted, then undeliverable (a
+    delivery outcome), never `failed`."""
+    sender, _, sent, client = harness({})
+    done = Verdict(Action.ALREADY_DONE, "20", "UNDELIVERABLE", "SMSC has it")
+
+    async def lookup(b: Batch) -> dict[str, Result]:
+        return {
+            d.message_id: Result(d.message_id, d.to, done, state="undeliverable")
+            for d in b.destinations
+        }
+
+    sender.provider.lookup = lookup  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await claim_as_another_run(client, age_ms=settle_ms(Settings().http_timeout) + 1)
+        await sender.process(batch())
+
+    asyncio.run(go())
+    assert sent == []
+    assert asyncio.run(states(client)) == {i: "undeliverable" for i in range(3)}
+    counts = asyncio.run(client.hgetall(keys.campaign_counts("c")))
+    assert counts.get(b"undeliverable") == b"3" and not int(counts.get(b"failed", 0))

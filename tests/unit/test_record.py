@@ -133,3 +133,25 @@ def test_the_provider_is_stored_streamed_and_counted_once(store: redis.Redis) ->
     assert ledger.read(store, "c-1")["provider"] == "smsc"
     assert store.hgetall(keys.campaign_providers("c")) == {b"smsc": b"1", b"ants": b"1"}
     assert [e[1][b"provider"] for e in store.xrange(keys.OUTCOMES)] == [b"smsc", b"ants", b"smsc"]
+
+
+def test_unknown_is_held_until_a_report_or_a_later_look_or_an_operator(
+    store: redis.Redis,
+) -> None:
+    """`unknown` (rank 2): no retry, deferral or cancel moves it; `accepted` (a later look
+    found it) and any report do; `only_from` applies exactly from that state."""
+    store.hset(keys.campaign_counts("c"), "queued", 3)
+    record(store, [Event(f"c-{i}", "c", State.UNKNOWN) for i in range(3)], P)
+    moves = [State.RETRYING, State.DEFERRED, State.QUEUED, State.CANCELED, State.UNKNOWN]
+    assert record(store, [Event("c-0", "c", s) for s in moves], P) == 0
+    assert record(store, [Event("c-0", "c", State.ACCEPTED)], P) == 1
+    assert record(store, [Event("c-1", "c", State.DELIVERED)], P) == 1
+    drop = Event("c-2", "c", State.CANCELED, inferred=True, only_from="unknown")
+    assert record(store, [drop, Event("c-1", "c", State.CANCELED, only_from="unknown")], P) == 1
+    assert [ledger.state(store, f"c-{i}") for i in range(3)] == [
+        "accepted",
+        "delivered",
+        "canceled",
+    ]
+    assert counts(store) == {"accepted": 1, "delivered": 1, "canceled": 1}
+    assert record(store, [Event("c-2", "c", State.DELIVERED)], P) == 1  # a report still wins
