@@ -9,9 +9,10 @@ smsdispatch resume CAMPAIGN       continue a paused campaign
 smsdispatch cancel CAMPAIGN       end every unsent message `canceled`; nothing more is sent
 smsdispatch parked list|drop CAMPAIGN [MESSAGE_ID...]   a paused campaign's parked destinations
 smsdispatch deadletters list|replay [--campaign ID]
+smsdispatch unknown list|resend|drop CAMPAIGN [MESSAGE_ID...]   messages held unknown
 smsdispatch sandbox [--provider P] --port N   a built-in sandbox gateway
 smsdispatch webhook [--host --port] [--insecure-no-auth]   delivery-report intake
-smsdispatch reports poll [--once] [--interval S] [--limit N] [--logs MESSAGE_ID...]
+smsdispatch reports poll [--provider P] [--once] [--interval S] [--limit N] [--logs ID...]
 smsdispatch reports sweep [--campaign ID] [--grace S] [--interval S]
 smsdispatch export CAMPAIGN --csv FILE   one row per message
 smsdispatch api [--host --port]   the HTTP API and the live operations page
@@ -100,6 +101,16 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=("list", "replay"))
     d.add_argument("--campaign", default=None)
     d.set_defaults(func=cmd_deadletters)
+    u = sub.add_parser("unknown", help="messages the gateway may have taken: list, resend, drop")
+    u.add_argument("action", choices=("list", "resend", "drop"))
+    u.add_argument("campaign")
+    u.add_argument(
+        "message_ids",
+        nargs="*",
+        metavar="MESSAGE_ID",
+        help="resend or drop only these (default: every unknown message of the campaign)",
+    )
+    u.set_defaults(func=cmd_unknown)
     sb = sub.add_parser("sandbox", help="run a built-in sandbox gateway (ants, smsmanager, smsc)")
     sb.add_argument("--provider", default="ants", help="which gateway it imitates")
     sb.add_argument("--host", default="127.0.0.1")
@@ -131,12 +142,30 @@ def _webhook_args(p: argparse.ArgumentParser) -> None:
 
 def _reports_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(required=True, metavar="ACTION")
-    poll = sub.add_parser("poll", help="pull GET /sms/1/reports until empty (fallback)")
+    poll = sub.add_parser(
+        "poll",
+        help="ask the gateways for delivery states (ANTS: pull its reports; SMSC.ru, "
+        "SmsManager: ask about every message waiting for a report), within their limits",
+    )
+    poll.add_argument(
+        "--provider",
+        action="append",
+        default=None,
+        metavar="P",
+        help="this gateway (repeatable; default: every configured one)",
+    )
     poll.add_argument("--once", action="store_true", help="one round, then exit")
-    poll.add_argument("--interval", type=float, default=DEFAULT_POLL_INTERVAL)
-    poll.add_argument("--limit", type=int, default=100, help="reports per request")
-    poll.add_argument("--logs", nargs="+", metavar="MESSAGE_ID", default=None,
-                      help="ask GET /sms/1/logs about these messages instead")  # fmt: skip
+    poll.add_argument(
+        "--interval", type=float, default=DEFAULT_POLL_INTERVAL, help="seconds between rounds"
+    )
+    poll.add_argument("--limit", type=int, default=100, help="ANTS: reports per request")
+    poll.add_argument(
+        "--logs",
+        nargs="+",
+        metavar="MESSAGE_ID",
+        default=None,
+        help="ANTS: ask GET /sms/1/logs about these messages instead",
+    )
     poll.set_defaults(func=cmd_reports_poll)
     sw = sub.add_parser("sweep", help="mark messages with no final report after validity EXPIRED")
     sw.add_argument("--campaign", default=None)
@@ -488,6 +517,29 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_unknown(args: argparse.Namespace) -> int:
+    from dispatcher import unknowns
+
+    who = f"the command line ({os.environ.get('USER') or 'unknown user'})"
+    with embedded.redis_url() as url:
+        client = _client(url)
+        if args.action == "list":
+            for row in unknowns.listing(client, args.campaign):
+                sys.stdout.write(orjson.dumps(row).decode() + "\n")
+            return 0
+        settings = config.load().with_overrides(redis_url=url)
+        ids = args.message_ids or None
+        if args.action == "resend":
+            enqueue, policy = api.enqueuer(settings), settings.stream_policy
+            minutes = settings.validity_minutes
+            n = unknowns.resend(client, enqueue, args.campaign, ids, minutes, policy, who)
+        else:
+            n = unknowns.drop(client, args.campaign, ids, settings.stream_policy, who)
+    done = "resent" if args.action == "resend" else "dropped"
+    console.print(f"{done} {n} unknown messages of {args.campaign}")
+    return 0
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """exec dramatiq when REDIS_URL is set (signals reach it directly); with an embedded
     Redis, run it as a child, forward SIGTERM, and stop the embedded server after it."""
@@ -554,26 +606,62 @@ def cmd_reports_poll(args: argparse.Namespace) -> int:
 
 
 async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
+    """Poll each provider asked for (default: every configured one) every `--interval`
+    seconds, all at once; `--once`: one round (exit 1 if a provider's round stopped early)."""
     import asyncio
 
     import aiohttp
 
-    from dispatcher.reports.poller import Poller
+    from dispatcher.reports import status_poll
+    from dispatcher.reports.poller import PROVIDER as PULLED, Poller
+    from providers import registry
 
+    names = args.provider or [n for n in registry.names() if registry.get(n).configured(settings)]
+    for name in names:
+        registry.get(name)  # a ConfigError naming the known ones
+        if name != PULLED and not status_poll.pollable(name):
+            raise ConfigError("--provider", f"{name!r} cannot be polled")
+    if not names:
+        raise ConfigError("--provider", "no provider is configured (credentials unset)")
     client = async_redis(settings.redis_url, cluster=settings.redis_cluster)
     try:
         async with aiohttp.ClientSession() as session:
-            poller = Poller(client, session, settings, limit=args.limit)
             if args.logs:
+                poller = Poller(client, session, settings, limit=args.limit)
                 console.print(f"{await poller.logs(args.logs)} reports from /sms/1/logs")
                 return 0
+            rounds = [_poll_round(client, session, settings, args, name) for name in names]
             while True:
-                console.print(f"{await poller.poll_once()} reports applied")
+                stopped = [line for line in await asyncio.gather(*(r() for r in rounds)) if line]
                 if args.once:
-                    return 0
+                    return 1 if stopped else 0
                 await asyncio.sleep(args.interval)
     finally:
         await client.aclose()
+
+
+def _poll_round(client: Any, session: Any, settings: config.Settings,
+                args: argparse.Namespace, name: str) -> Callable[[], Any]:  # fmt: skip
+    """One provider's round: prints what it did; returns why it stopped early ("" if not)."""
+    from dispatcher.reports import status_poll
+    from dispatcher.reports.poller import PROVIDER as PULLED, Poller
+
+    if name == PULLED:
+        puller = Poller(client, session, settings, limit=args.limit)
+
+        async def pull() -> str:
+            console.print(f"{name}: {await puller.poll_once()} reports applied")
+            return ""
+
+        return pull
+    asker = status_poll.StatusPoller(client, session, settings, name)
+
+    async def ask() -> str:
+        done = await asker.poll_once()
+        console.print(escape(str(done)))
+        return done.error
+
+    return ask
 
 
 def cmd_reports_sweep(args: argparse.Namespace) -> int:

@@ -46,7 +46,7 @@ from core.errors import (
     PlanChanged,
 )
 from core.redis_pool import sync_redis
-from dispatcher.http import auth, board, campaigns, gauges, messages, openapi
+from dispatcher.http import auth, board, campaigns, gauges, messages, openapi, unknown
 from dispatcher.http.state import CLIENT, SETTINGS, call
 from dispatcher.problems import problem
 
@@ -70,6 +70,7 @@ def make_app(settings: Settings) -> web.Application:
     app.router.add_get("/openapi.json", openapi.serve)
     campaigns.routes(app.router)
     messages.routes(app.router)
+    unknown.routes(app.router)
     board.routes(app)
     gauges.routes(app)
     app.on_cleanup.append(_close)

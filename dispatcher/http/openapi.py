@@ -49,6 +49,19 @@ def _campaign_op(summary: str, ok: dict[str, Any], scope: str, *codes: int) -> d
             "responses": {"200": ok, **_problems(404, *codes)}}  # fmt: skip
 
 
+def _unknown_op(summary: str, count: str) -> dict[str, Any]:
+    ids = {
+        "type": "array",
+        "maxItems": 10_000,
+        "items": {"type": "string", "minLength": 1, "maxLength": 200},
+    }
+    answer = _fields("campaign", count, campaign=_STR, **{count: _INT})
+    op = _campaign_op(summary, _json(answer, f"how many were {count}"), "admin", 400, 415)
+    schema = {"type": "object", "properties": {"messageIds": ids}}
+    op["requestBody"] = {"required": False, "content": {"application/json": {"schema": schema}}}
+    return op
+
+
 def _fields(*required: str, **props: Any) -> dict[str, Any]:
     return {"type": "object", "required": list(required), "properties": props}
 
@@ -116,6 +129,9 @@ SCHEMAS: dict[str, Any] = {
     "MessageState": _fields("messageId", "state", messageId=_STR, state=_STR, to=_STR,
                             campaign=_STR, status=_STR, error=_STR, attempt=_STR,
                             provider=_STR, ts=_STR),
+    "UnknownList": _fields("campaign", "unknown", campaign=_STR, unknown={
+        "type": "array", "items": _fields("messageId", "to", "reason", "at", messageId=_STR,
+                                          to=_STR, reason=_STR, at=_INT)}),
     "OtpSend": _fields("phone", phone=_STR, application=_STR),
     "OtpSent": _fields("pinId", pinId=_STR),
     "OtpVerify": _fields("pin", pin=_STR),
@@ -177,6 +193,15 @@ def _paths() -> dict[str, Any]:
             "post": _campaign_op("Continue a paused campaign", status, "admin", 409)},
         "/v1/campaigns/{campaign}/cancel": {
             "post": _campaign_op("End every unsent message canceled", status, "admin")},
+        "/v1/campaigns/{campaign}/unknown": {
+            "get": _campaign_op("Messages held unknown: the gateway may have them",
+                                _json(_ref("UnknownList"), "held messages"), "read")},
+        "/v1/campaigns/{campaign}/unknown/resend": {
+            "post": _unknown_op("Send unknown messages again (all, or those named)",
+                                "resent")},
+        "/v1/campaigns/{campaign}/unknown/drop": {
+            "post": _unknown_op("End unknown messages canceled (all, or those named)",
+                                "dropped")},
         "/v1/messages": {"post": {
             "summary": "One transactional SMS", "x-scope": "send",
             "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": _STR,
