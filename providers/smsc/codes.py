@@ -32,6 +32,7 @@ A = Action
 
 IP_BLOCK_DELAY = 600.0  # error 4: the IP is blocked "temporarily"; wait long
 TOO_MANY_DELAY = 60.0  # error 9: the limits are per minute
+FOUND = "SMSC has it (status.php)"
 
 ERROR_ROWS: tuple[CodeRow, ...] = (
     CodeRow("1", "BAD_PARAMETERS", A.PERMANENT, "Error in parameters"),
@@ -55,9 +56,13 @@ ERROR_ROWS: tuple[CodeRow, ...] = (
 
 REQUEST_ERRORS: dict[str, CodeRow] = index(ERROR_ROWS)
 
+NOT_FOUND = -3
+# Every message status (status.php `status`; -3 is the seed's, the rest SMSC.ru's public
+# list, smsc.ru/api/http/status_messages/statuses/, quoted word for word by public client
+# libraries), and whether SMSC had taken the message when a status answer says it.
 STATUSES: dict[int, StateRow] = {
-    -3: StateRow("not_found", "pending", False),  # not found, or in the archive
-    # not in the seed extract: SMSC.ru's public status list
+    NOT_FOUND: StateRow("not_found", "pending", False),  # not found, or in the archive
+    -2: StateRow("stopped", "accepted", False),  # a mailing stopped before they left
     -1: StateRow("waiting", "accepted", False),  # queued at SMSC, not yet sent
     0: StateRow("sent_to_operator", "pending", False),
     1: StateRow("delivered", "delivered", True),
@@ -70,8 +75,18 @@ STATUSES: dict[int, StateRow] = {
     24: StateRow("insufficient_funds", "rejected", True),
     25: StateRow("unavailable_number", "undeliverable", True),
 }
-SEED_STATUS_CODES: frozenset[int] = frozenset({-3})
-SUPPRESS_STATUSES: frozenset[int] = frozenset({22})
+SEED_STATUS_CODES: frozenset[int] = frozenset({NOT_FOUND})
+# Taken: SMSC has it and sent it, is sending it, or holds it to send (-2: a stopped mailing
+# can be resumed); a final one was sent and billed ("the fee is charged for all messages
+# transmitted to operators, regardless of their delivery status": smscentre.com FAQ 98, on
+# 20).  Not taken: -3 (SMSC does not know it) and the refusals before sending: 22 "wrong
+# format of the number", 23 "the message is not sent ... the money is not withdrawn" (FAQ
+# 95), 24 "not enough money on the account to send the message".  25, "the number does not
+# accept SMS, or there is no working route to its operator", reads both ways (a route known
+# missing before sending, or a number found unable by trying): found by a status request
+# it counts as taken, the least favourable reading (a final outcome, never "failed" for a
+# message that may have been billed); listed in a send answer it is a refusal (REFUSED).
+TAKEN_STATUSES: frozenset[int] = frozenset({-2, -1, 0, 1, 2, 3, 4, 20, 25})
 
 # `err` delivery error codes; none are in the seed extract (it links to the list).
 # These are from SMSC's public error page (smscentre.com/api/smpp/errors).
@@ -127,11 +142,9 @@ NUMBER_ERRORS: frozenset[str] = frozenset({"7", "8"})
 HTTP_ROWS: tuple[CodeRow, ...] = http_rows("SMSC_BASE_URL")
 HTTP_BY_STATUS: dict[str, CodeRow] = index(HTTP_ROWS)
 
-# What one message's status says about sending it (a `phones` entry of the send answer,
-# or a status answer): the gateway has it and sent or is sending it ...
-TAKEN_STATUSES: frozenset[int] = frozenset({-1, 0, 1, 2, 3, 4, 20})
-# ... or it refused it: the number (22 suppressed, 23, 25) or the account (24: pause,
-# resend after a top-up).  -3 is "not found" (or archived: long after any lookup).
+# The verdict of a refusal status (not taken; or 25 in a send answer, which names the bad
+# numbers at once, at no cost): the number (22 suppressed, 23, 25) or the account (24:
+# pause, resend after a top-up).
 REFUSED_ROWS: tuple[CodeRow, ...] = (
     CodeRow("22", "INVALID_NUMBER", A.PERMANENT, "Invalid number", suppress=True),
     CodeRow("23", "PROHIBITED", A.PERMANENT, "Prohibited (stop list or blocked)"),
@@ -139,7 +152,7 @@ REFUSED_ROWS: tuple[CodeRow, ...] = (
     CodeRow("25", "UNAVAILABLE_NUMBER", A.PERMANENT, "Number takes no SMS, or no route to it"),
 )
 REFUSED: dict[str, CodeRow] = index(REFUSED_ROWS)
-NOT_FOUND = -3
+SUPPRESS_STATUSES: frozenset[int] = frozenset(int(r.code) for r in REFUSED_ROWS if r.suppress)
 
 COVERAGE: dict[str, int] = {
     "smsc_request_errors": len(REQUEST_ERRORS),
@@ -198,19 +211,41 @@ def classify_http(status: int, retry_after: str | None = None) -> Verdict | None
 
 
 def classify_message(status: int | str | None, err: int | str | None = None) -> Verdict:
-    """What one message's `status` (and `err`) says: ACCEPTED (the gateway has it), or
-    the refusal.  A status no table knows: ACCEPTED when the gateway reports no error (it
-    knows the message, so it has it), else the `err` code decides."""
+    """What one message's `status` (and `err`) in a send answer says: ACCEPTED (the gateway
+    has it), or the refusal.  A status no table knows: ACCEPTED when the gateway reports no
+    error (it knows the message, so it has it), else the `err` code decides."""
     err_text = "" if err is None else str(err).strip()
     status_text = "" if status is None else str(status).strip()
     row = REFUSED.get(status_text.lstrip("+"))
     if row is not None:
         return to_verdict(row)
-    try:
-        code = int(status_text) if status_text else None
-    except ValueError:
-        code = None
+    code = _status_code(status_text)
     if code in TAKEN_STATUSES or err_text in ("", "0"):
         name = STATUSES[code].name.upper() if code in STATUSES else "ACCEPTED"
         return Verdict(A.ACCEPTED, status_text, name)
     return classify_err(err_text)
+
+
+def classify_found(status: int | str, err: int | str | None = None) -> tuple[Verdict, str]:
+    """What a status answer says of a message whose send outcome is unknown (other than
+    NOT_FOUND, which says nothing was taken): the verdict, and the delivery state of a
+    message taken and already final ("" otherwise).  Taken: ALREADY_DONE; a refusal: its
+    verdict; a status no table knows: as `classify_message` reads it (ACCEPTED becomes
+    ALREADY_DONE)."""
+    status_text = str(status).strip()
+    code = _status_code(status_text)
+    if code in TAKEN_STATUSES:
+        row = STATUSES[code]
+        verdict = Verdict(A.ALREADY_DONE, status_text, row.name.upper(), FOUND)
+        return verdict, row.state if row.final else ""
+    verdict = classify_message(status_text, err)
+    if verdict.action is A.ACCEPTED:
+        verdict = Verdict(A.ALREADY_DONE, verdict.code, verdict.name, FOUND)
+    return verdict, ""
+
+
+def _status_code(text: str) -> int | None:
+    try:
+        return int(text) if text else None
+    except ValueError:
+        return None

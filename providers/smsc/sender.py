@@ -62,12 +62,15 @@ What this sender does with it
   `op=1` makes the answer say each number's fate: listed without an error: accepted;
   listed with a status or error: that verdict (`codes.classify_message`); not listed:
   unknown outcome (asked about later).  `valid` is the time left, at most 24:00.
-* Lookup: one `status.php` request for all of a batch's destinations (the multiple form,
-  since more than one mass request a minute is error 9; one destination: the single
-  form), fmt=3, all=0.  Status -3 (not found): not taken; a refusal status (22-25): that
-  verdict; any other: the gateway has it (ALREADY_DONE).  A destination the answer does
-  not mention, or a record it cannot read, makes the whole lookup fail
-  (GatewayProtocolError): the worker asks again later, it never guesses "not taken".
+* Lookup: ONE `status.php` request for all of a batch's destinations, however many (the
+  multiple form, since more than one mass request a minute is error 9, throttled for a
+  minute like every 9; one destination: the single form), fmt=3, all=0.  Each status is
+  read by `codes.classify_found`: -3 (not found): not taken; taken (`codes.TAKEN_STATUSES`:
+  -2 to 4, 20, 25): ALREADY_DONE, and when final, `Result.state` is its delivery state
+  (the worker records `accepted`, then that state, never `failed`); refused before
+  sending (22-24): that verdict.  A destination the answer does not mention, or a record
+  it cannot read, makes the whole lookup fail (GatewayProtocolError): the worker asks
+  again later, it never guesses "not taken".
 * Errors: SMSC answers its errors with HTTP 200; they go through `http.error_for` with
   the verdicts of `codes.SEND_ERRORS` (status.php: `codes.REQUEST_ERRORS`): 2, 3, 4 pause
   the campaign, 1, 5, 6 too (a request refused for what it is: never burn the messages),
@@ -107,7 +110,6 @@ SEND_PATH = "/sys/send.php"
 STATUS_PATH = "/sys/status.php"
 MAX_VALIDITY_MINUTES = 1440  # `valid`: 1 to 24 hours
 MAX_TEXT_CHARS = 1000  # `mes`: at most 1,000 characters
-LOOKUP_CHUNK = 1000  # destinations per status.php request (one mass request a minute)
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 _PLAIN_ID = re.compile(r"[a-z0-9._-]{1,40}")
 DERIVED_PREFIX = "_"
@@ -117,7 +119,7 @@ DUPLICATE = Verdict(Action.PERMANENT, "DUPLICATE_NUMBER", "DUPLICATE_NUMBER",
                     "the number is in this batch twice: SMSC names a message by (id, number)",
                     permanent=True)  # fmt: skip
 
-__all__ = ["LOOKUP_CHUNK", "MAX_TEXT_CHARS", "MAX_VALIDITY_MINUTES", "SmscSender",
+__all__ = ["MAX_TEXT_CHARS", "MAX_VALIDITY_MINUTES", "SmscSender",
            "provider_key", "smsc_id"]  # fmt: skip
 
 
@@ -219,18 +221,15 @@ class SmscSender:
     # ------------------------------------------------------------ lookup
 
     async def lookup(self, batch: Batch) -> dict[str, Result]:
-        """What SMSC has of these destinations (absent: not taken), from status.php."""
+        """What SMSC has of these destinations (absent: not taken), from ONE status.php
+        request (a second mass request within a minute would be error 9)."""
         sid = smsc_id(batch.bulk_id)
         dests, _ = _unique_numbers(batch.destinations)
-        found: dict[str, Result] = {}
-        for i in range(0, len(dests), LOOKUP_CHUNK):
-            chunk = dests[i : i + LOOKUP_CHUNK]
-            phones, ids = ",".join(d.to for d in chunk), ",".join(sid for _ in chunk)
-            form = {**self.auth, "phone": phones, "id": ids, "fmt": "3", "all": "0",
-                    "charset": "utf-8"}  # fmt: skip
-            answer = await self._post(self.status_url, form)
-            found |= parse_lookup(answer, chunk, sid)
-        return found
+        if not dests:
+            return {}
+        phones, ids = ",".join(d.to for d in dests), ",".join(sid for _ in dests)
+        form = {**self.auth, "phone": phones, "id": ids, "fmt": "3", "all": "0", "charset": "utf-8"}
+        return parse_lookup(await self._post(self.status_url, form), dests, sid)
 
 
 def _unique_numbers(dests: Iterable[Destination]) -> tuple[list[Destination], list[Result]]:
@@ -362,12 +361,16 @@ def parse_lookup(answer: http.Answer, dests: Sequence[Destination], sid: str) ->
                                        body=_body(answer.body))  # fmt: skip
         if report.status_code == str(codes.NOT_FOUND):
             continue
-        verdict = codes.classify_message(report.status_code, report.error_code)
-        if verdict.action is Action.ACCEPTED:
-            verdict = Verdict(Action.ALREADY_DONE, verdict.code, verdict.name,
-                              "SMSC has it (status.php)")  # fmt: skip
-        found[d.message_id] = Result(d.message_id, d.to, verdict, report.status_code,
-                                     report.sms_count or 0, provider_key(sid, d.to))  # fmt: skip
+        verdict, state = codes.classify_found(report.status_code, report.error_code)
+        found[d.message_id] = Result(
+            d.message_id,
+            d.to,
+            verdict,
+            report.status_code,
+            report.sms_count or 0,
+            provider_key(sid, d.to),
+            state=state,
+        )
     return found
 
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from config.settings import Settings
-from providers.base import Action
+from providers.base import Action, Verdict
 from providers.classify import reset_unknown_log
 from providers.smsc import codes
 
@@ -64,6 +64,7 @@ STATUS_CASES: list[tuple[int, str, bool]] = [
 ]
 # not in the seed extract: SMSC.ru's public status list
 PUBLIC_STATUS_CASES: list[tuple[int, str, bool]] = [
+    (-2, "accepted", False),
     (-1, "accepted", False),
     (0, "pending", False),
     (1, "delivered", True),
@@ -118,7 +119,7 @@ def test_coverage_figures() -> None:
     assert codes.COVERAGE == {
         "smsc_request_errors": 5,
         "smsc_send_errors": 9,
-        "smsc_statuses": 12,
+        "smsc_statuses": 13,
         "smsc_statuses_in_seed": 1,
         "smsc_err_codes": 10,
         "smsc_err_codes_in_seed": 0,
@@ -209,6 +210,46 @@ def test_taken_and_refused_statuses_cover_the_status_table() -> None:
     assert codes.TAKEN_STATUSES | {int(c) for c in codes.REFUSED} | {codes.NOT_FOUND} == set(
         codes.STATUSES
     )
+
+
+# A status answer about a message whose send outcome is unknown (a lookup): every row of
+# the status table, -3 to 25.  (status, err) -> (taken, verdict, state recorded after
+# `accepted` for a message taken and already final).  -3 is "absent" (the sender skips it).
+FOUND_CASES: list[tuple[int, int, bool, Action, str]] = [
+    (-2, 0, True, A.ALREADY_DONE, ""),  # a stopped mailing: SMSC holds it
+    (-1, 0, True, A.ALREADY_DONE, ""),  # waiting to be sent
+    (0, 0, True, A.ALREADY_DONE, ""),  # handed to the operator
+    (1, 0, True, A.ALREADY_DONE, "delivered"),
+    (2, 0, True, A.ALREADY_DONE, "delivered"),  # read
+    (3, 0, True, A.ALREADY_DONE, "expired"),
+    (4, 0, True, A.ALREADY_DONE, "delivered"),  # link clicked
+    (20, 6, True, A.ALREADY_DONE, "undeliverable"),  # sent and billed (FAQ 98)
+    (22, 1, False, A.PERMANENT, ""),  # wrong number format: never sent
+    (23, 0, False, A.PERMANENT, ""),  # not sent, not charged (FAQ 95)
+    (24, 0, False, A.FATAL, ""),  # no money to send it: pause, resend after a top-up
+    (25, 11, True, A.ALREADY_DONE, "undeliverable"),  # may have been tried: least favourable
+]
+
+
+@pytest.mark.parametrize(("status", "err", "taken", "action", "state"), FOUND_CASES)
+def test_found_status(status: int, err: int, taken: bool, action: Action, state: str) -> None:
+    verdict, got_state = codes.classify_found(str(status), err)
+    assert (status in codes.TAKEN_STATUSES, verdict.action, got_state) == (taken, action, state)
+    assert verdict.code == str(status)
+    if taken and codes.STATUSES[status].final:
+        assert got_state == codes.STATUSES[status].state
+
+
+def test_found_cases_cover_every_status_but_not_found() -> None:
+    assert {c for c, *_ in FOUND_CASES} | {codes.NOT_FOUND} == set(codes.STATUSES)
+    assert codes.NOT_FOUND not in codes.TAKEN_STATUSES
+
+
+def test_found_status_no_table_knows() -> None:
+    """Read as a send answer's would be: known to the gateway without an error, it has it."""
+    found = Verdict(A.ALREADY_DONE, "77", "ACCEPTED", codes.FOUND)
+    assert codes.classify_found("77", "0") == (found, "")
+    assert codes.classify_found("77", "6")[0].action is A.RETRY
 
 
 def test_the_smsc_profile_and_spec() -> None:

@@ -56,3 +56,37 @@ def test_gateway_ids_only_for_the_destinations_sent() -> None:
     sender = registry.get("smsc").sender(None, Settings(smsc_login="u", smsc_password="p"))
     b = batch(Destination("c-0", N0, "Hi"), Destination("c-1", N0, "Hi again"))
     assert sender.provider_ids(b) == {"c-0": f"c-b0:{N0}"}
+
+
+def test_a_lookup_is_one_status_request_however_many_destinations() -> None:
+    """SMSC allows one mass status request a minute: a lookup larger than a send request
+    (1,000 numbers) still asks once, never a second mass request that error 9 would refuse
+    (and that, retried from the start, would be refused again each minute)."""
+    numbers = [f"6681{i:07d}" for i in range(1500)]
+    asked: list[dict[str, str]] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        form = dict(await request.post())
+        asked.append({k: str(v) for k, v in form.items()})
+        if len(asked) > 1:
+            return web.json_response({"error": "too many requests", "error_code": 9})
+        phones = str(form["phone"]).split(",")
+        records = [
+            {"status": 1 if i == 0 else -3, "err": 0, "id": "c-b0", "phone": p}
+            for i, p in enumerate(phones)
+        ]
+        return web.json_response(records)
+
+    async def go() -> dict[str, str]:
+        app = web.Application()
+        app.router.add_post("/sys/status.php", handler)
+        async with TestServer(app) as server, aiohttp.ClientSession() as session:
+            url = str(server.make_url("")).rstrip("/")
+            settings = Settings(smsc_base_url=url, smsc_login="u", smsc_password="p")
+            sender = registry.get("smsc").sender(session, settings)
+            b = batch(*(Destination(f"c-{i}", n, None) for i, n in enumerate(numbers)))
+            found = await sender.lookup(b)
+            return {mid: r.state for mid, r in found.items()}
+
+    assert asyncio.run(go()) == {"c-0": "delivered"}
+    assert len(asked) == 1 and asked[0]["phone"].split(",") == numbers

@@ -70,6 +70,16 @@ def pids(*expected: tuple[str, str]) -> Callable[[Any], None]:
     return check
 
 
+def states(*expected: tuple[str, str]) -> Callable[[Any], None]:
+    """The delivery state of each messageId a lookup found taken and already final."""
+
+    def check(outcome: dict[str, Any]) -> None:
+        got = {mid: r.state for mid, r in outcome.items() if r.state}
+        assert got == dict(expected), got
+
+    return check
+
+
 def suppressed(mid: str) -> Callable[[Any], None]:
     def check(outcome: Any) -> None:
         (bad,) = [r for r in outcome if r.message_id == mid]
@@ -141,7 +151,16 @@ CASES = [
     Case("lookup: waiting (-1) and undeliverable (20) were taken; 22 was refused", batch(3),
          [Answer(200, [record(N0, -1), record(N1, 20, 6), record(N2, 22, 1)])],
          [status(f"{N0},{N1},{N2}", "c-b0,c-b0,c-b0")],
-         {"c-0": A.ALREADY_DONE, "c-1": A.ALREADY_DONE, "c-2": A.PERMANENT}, lookup=True),
+         {"c-0": A.ALREADY_DONE, "c-1": A.ALREADY_DONE, "c-2": A.PERMANENT}, lookup=True,
+         check=states(("c-1", "undeliverable"))),
+    Case("lookup: taken and final (25, 3, 1) is done with its delivery state; 23, 24 refused",
+         batch(5),
+         [Answer(200, [record(f"6681234560{i}", s, e) for i, (s, e) in
+                       enumerate([(25, 11), (3, 0), (1, 0), (23, 0), (24, 0)])])],
+         [status(",".join(f"6681234560{i}" for i in range(5)), ",".join(["c-b0"] * 5))],
+         {"c-0": A.ALREADY_DONE, "c-1": A.ALREADY_DONE, "c-2": A.ALREADY_DONE,
+          "c-3": A.PERMANENT, "c-4": A.FATAL}, lookup=True,
+         check=states(("c-0", "undeliverable"), ("c-1", "expired"), ("c-2", "delivered"))),
     Case("lookup of one destination: the single form", batch(1),
          [Answer(200, {"status": 0, "last_date": "27.05.2019 14:40:09", "err": 0})],
          [status(N0, "c-b0")], {"c-0": A.ALREADY_DONE}, lookup=True),
