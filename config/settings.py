@@ -28,7 +28,9 @@ DEFAULT_ANTS_BASE_URL = "http://127.0.0.1:8099"
 DEFAULT_REGION = "TH"
 DEFAULT_BATCH_SIZE = 1000
 MAX_BATCH_SIZE = 10000
-DEFAULT_HTTP_TIMEOUT = 30.0  # SmsManager recommends 30 s; ANTS documents none
+# SmsManager answers 503 ("not processed") to a request it could not finish in 30 s: our
+# timeout sits above it, so a slow request ends as that definite answer, not an unknown
+DEFAULT_HTTP_TIMEOUT = 35.0
 DEFAULT_SHUTDOWN_TIMEOUT_MS = 45_000  # longer than a request: batches in hand can finish
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_VALIDITY_MINUTES = 2880  # ANTS default and maximum: 48 hours
@@ -52,6 +54,8 @@ BROKER_SCHEMES = ("amqp://", "amqps://", *REDIS_SCHEMES)
 SENDER_RE = re.compile(r"^\S{1,15}$")  # plausible anywhere; each provider checks its own rule
 DEFAULT_PROVIDER = "ants"
 DEFAULT_SMSMANAGER_BASE_URL = "https://http-api.smsmanager.cz"
+# SmsManager's two hosts differ in their first label only (http-api., xml-api.)
+SMSMANAGER_HTTP_HOST, SMSMANAGER_XML_HOST = "://http-api.", "://xml-api."
 DEFAULT_SMSC_BASE_URL = "https://smsc.ru"
 PROVIDER_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # failover on health (see workers/health.py): a provider is passed over for new batches
@@ -95,6 +99,7 @@ class Settings:
     provider: str = DEFAULT_PROVIDER  # SMS_PROVIDER: campaigns without a choice or route
     routes: tuple[Route, ...] = ()  # SMS_ROUTES, most specific first
     smsmanager_base_url: str = DEFAULT_SMSMANAGER_BASE_URL
+    smsmanager_xml_url: str = ""  # SMSMANAGER_XML_URL; "": see smsmanager_xml_base_url
     smsmanager_api_key: str = ""
     smsmanager_gateway: str = "high"  # its delivery quality: high | economy | lowcost | direct
     smsc_base_url: str = DEFAULT_SMSC_BASE_URL
@@ -170,6 +175,15 @@ class Settings:
         SMS_OUTCOME_OUTBOX."""
         return StreamPolicy(maxlen=self.outcome_maxlen, final_ttl=self.final_ttl,
                             outbox=self.outcome_outbox or self.redis_cluster)  # fmt: skip
+
+    @property
+    def smsmanager_xml_base_url(self) -> str:
+        """Where SmsManager's XML API is: SMSMANAGER_XML_URL, else the xml-api host beside
+        SMSMANAGER_BASE_URL (https://xml-api.smsmanager.cz by default); a base URL that is
+        not an http-api host (a sandbox, a proxy) is taken to serve both APIs."""
+        if self.smsmanager_xml_url:
+            return self.smsmanager_xml_url
+        return self.smsmanager_base_url.replace(SMSMANAGER_HTTP_HOST, SMSMANAGER_XML_HOST, 1)
 
     @property
     def auth_header(self) -> str:
@@ -330,6 +344,7 @@ _PARSERS = {
         "smsmanager_base_url",
         lambda n, v: _url(n, v, ("http://", "https://")),
     ),
+    "SMSMANAGER_XML_URL": ("smsmanager_xml_url", lambda n, v: _url(n, v, ("http://", "https://"))),
     "SMSMANAGER_API_KEY": ("smsmanager_api_key", lambda n, v: v),
     "SMSMANAGER_GATEWAY": ("smsmanager_gateway", _smsmanager_gateway),
     "SMSC_BASE_URL": ("smsc_base_url", lambda n, v: _url(n, v, ("http://", "https://"))),

@@ -29,7 +29,7 @@ import os
 import signal
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -402,6 +402,11 @@ def cmd_status(args: argparse.Namespace) -> int:
               "parked_batches"):  # fmt: skip
         console.print(f"{k}: {st.get(k, 0)}")
     console.print(f"awaiting_report: {st.get('awaiting_report', 0)}")
+    if st.get("unknown"):
+        console.print(
+            f"unknown: {st['unknown']} held: the gateway may have them "
+            f"(smsdispatch unknown list|resend|drop {args.campaign})"
+        )
     for provider, n in st.get("accepted_by_provider", {}).items():
         console.print(f"accepted by {provider}: {n}")
     _print_errors(st.get("top_errors", []))
@@ -612,15 +617,10 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
 
     import aiohttp
 
-    from dispatcher.reports import status_poll
-    from dispatcher.reports.poller import PROVIDER as PULLED, Poller
+    from dispatcher.reports.poller import Poller
     from providers import registry
 
     names = args.provider or [n for n in registry.names() if registry.get(n).configured(settings)]
-    for name in names:
-        registry.get(name)  # a ConfigError naming the known ones
-        if name != PULLED and not status_poll.pollable(name):
-            raise ConfigError("--provider", f"{name!r} cannot be polled")
     if not names:
         raise ConfigError("--provider", "no provider is configured (credentials unset)")
     client = async_redis(settings.redis_url, cluster=settings.redis_cluster)
@@ -632,7 +632,7 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
                 return 0
             rounds = [_poll_round(client, session, settings, args, name) for name in names]
             while True:
-                stopped = [line for line in await asyncio.gather(*(r() for r in rounds)) if line]
+                stopped = [why for why in await asyncio.gather(*(r() for r in rounds)) if why]
                 if args.once:
                     return 1 if stopped else 0
                 await asyncio.sleep(args.interval)
@@ -640,21 +640,22 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
         await client.aclose()
 
 
-def _poll_round(client: Any, session: Any, settings: config.Settings,
-                args: argparse.Namespace, name: str) -> Callable[[], Any]:  # fmt: skip
-    """One provider's round: prints what it did; returns why it stopped early ("" if not)."""
-    from dispatcher.reports import status_poll
-    from dispatcher.reports.poller import PROVIDER as PULLED, Poller
+def _poll_round(
+    client: Any, session: Any, settings: config.Settings, args: argparse.Namespace, name: str
+) -> Callable[[], Awaitable[str]]:
+    """One provider's round (ANTS: pull its reports; the others: ask their status reader),
+    which prints what it did and returns why it stopped early ("" if it did not)."""
+    from dispatcher.reports import poller, status_poll
 
-    if name == PULLED:
-        puller = Poller(client, session, settings, limit=args.limit)
+    if name == poller.PROVIDER:
+        puller = poller.Poller(client, session, settings, limit=args.limit)
 
         async def pull() -> str:
             console.print(f"{name}: {await puller.poll_once()} reports applied")
             return ""
 
         return pull
-    asker = status_poll.StatusPoller(client, session, settings, name)
+    asker = status_poll.StatusPoller(client, session, settings, name)  # ConfigError if it cannot
 
     async def ask() -> str:
         done = await asker.poll_once()

@@ -5,6 +5,9 @@ A campaign's `state` (in `status`) is one of STATES:
     importing   rows are still being read            scheduled   waits for its --send-at
     sending     batches on the queue or in hand      paused      an operator or an account error
     canceled    an operator ended it (final)         done        every message left our hands
+
+`done` includes messages held `unknown` (the gateway may have them; dispatcher.unknowns):
+nothing more happens to them until a report comes or an operator resends or drops them.
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     counts = {_text(k): int(v) for k, v in counts_raw.items() if int(v)}
     summary = _summary(campaign, meta, counts, parked)
     summary["awaiting_report"] = sum(counts.get(s, 0) for s in (State.ACCEPTED, State.PENDING))
+    summary["unknown"] = counts.get(State.UNKNOWN, 0)  # held: an operator decides
     summary["top_errors"] = top_errors(errors_raw)
     summary["accepted_by_provider"] = {_text(k): int(v) for k, v in sorted(providers.items())}
     summary["scheduled_batches"], summary["next_due"] = schedule.scheduled(client, campaign)

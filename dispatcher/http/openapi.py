@@ -98,7 +98,7 @@ SCHEMAS: dict[str, Any] = {
         campaign=_STR, state={"type": "string", "enum": list(STATES)}, messages=_INT,
         counts={"type": "object", "additionalProperties": _INT}, done_sending=_INT,
         in_flight=_INT, paused=_STR, parked_batches=_INT, scheduled_batches=_INT,
-        next_due=_INT, send_at=_INT, window=_STR, awaiting_report=_INT,
+        next_due=_INT, send_at=_INT, window=_STR, awaiting_report=_INT, unknown=_INT,
         top_errors={"type": "array", "items": {"type": "object"}},
         accepted_by_provider={"type": "object", "additionalProperties": _INT},
         dlr_latency={"type": "object"},

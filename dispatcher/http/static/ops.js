@@ -85,7 +85,8 @@ function renderDetail(id) {
   $("d-bar").style.width = pct + "%";
   $("d-bar").setAttribute("aria-valuenow", String(pct));
   $("d-figures").textContent = `${c.done_sending} of ${c.messages} sent (${pct}%) · ` +
-    `${c.sent_per_s}/s now · ${c.in_flight} in flight · ${c.awaiting_report} awaiting a report`;
+    `${c.sent_per_s}/s now · ${c.in_flight} in flight · ${c.awaiting_report} awaiting a report` +
+    (c.unknown ? ` · ${c.unknown} unknown (held: smsdispatch unknown list ${id})` : "");
   $("pause").disabled = c.state === "paused" || c.state === "canceled" || c.state === "done";
   $("resume").disabled = c.state !== "paused";
   $("cancel").disabled = c.state === "canceled" || c.state === "done";
