@@ -13,7 +13,9 @@ everything the rest of the product needs to know about a gateway:
 * `configured(settings)`: whether its credentials are set (for routing);
 * `own_ids`: its reports name messages by an id of its own (`Result.provider_id`, e.g. a
   number, when our messageIds do not fit its API): the worker keeps each id's messageId
-  (`sms:pid:{provider}:{id}`) and report intake translates it back.
+  (`sms:pid:{provider}:{id}`) and report intake translates it back;
+* `status(session, settings)`: its `providers.status.StatusReader`, when the gateway can be
+  asked what became of the messages it took (`smsdispatch reports poll`); None otherwise.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from core.limits.spec import Limit
 from core.sms import UCS2_MULTI, count_parts
 from providers.base import Provider
 from providers.reports import Parsed
+from providers.status import ReaderFactory
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,7 @@ class Spec:
     error_name: Callable[[str], str]
     configured: Callable[[Any], bool]  # (Settings) -> credentials set
     own_ids: bool = False
+    status: ReaderFactory | None = None
 
 
 _SPECS: dict[str, Spec] = {}

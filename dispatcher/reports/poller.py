@@ -1,4 +1,8 @@
-"""Polling fallback: pull `GET /sms/1/reports` until empty, losing nothing on a crash.
+"""ANTS polling: pull `GET /sms/1/reports` until empty, losing nothing on a crash.
+
+The pull of a gateway that keeps its reports for the client to fetch (ANTS, `PROVIDER`);
+the gateways that can only be asked about each message are polled by
+`dispatcher.reports.status_poll`.
 
 ANTS returns each report only once, so a pulled body is written to the inbox
 stream (`sms:reports:pending`) *before* it is parsed and applied, and removed
@@ -38,7 +42,7 @@ from core import keys, ledger
 from dispatcher.reports import ingest
 from dispatcher.reports.ingest import BAD_KEEP
 from providers import http
-from providers.ants.reports import parse_reports_response
+from providers.ants.reports import PROVIDER, parse_reports_response
 from providers.ants.sender import LOGS_CHUNK, check, logs
 from providers.reports import ReportParseError
 
@@ -185,7 +189,7 @@ class Poller:
                 log.error("inbox entry %s: %d of %d records unparseable, moved to %s (first: %s)",
                           source, len(rejected), len(reports) + len(rejected), keys.REPORTS_BAD,
                           rejected[0])  # fmt: skip
-            bad = [orjson.dumps({"id": source, "provider": "ants", **exc.as_dict()})
+            bad = [orjson.dumps({"id": source, "provider": PROVIDER, **exc.as_dict()})
                    for exc in reversed(rejected[:BAD_KEEP])]  # fmt: skip
         if bad:
             await self.r.lpush(keys.REPORTS_BAD, *bad)

@@ -31,6 +31,7 @@ from providers.smsc.sender import (
     provider_key,
     smsc_id,
 )
+from providers.smsc.status import SmscStatusReader
 
 DEFAULT_FMT = 3  # JSON
 # `mes` is at most 1,000 characters; a Profile states bytes and parts, so: 1,000 UTF-8
@@ -88,6 +89,7 @@ SPEC = register(
         error_name=error_name,
         configured=lambda s: bool(s.smsc_login and s.smsc_password),
         own_ids=True,
+        status=SmscStatusReader,
     )
 )
 

@@ -32,6 +32,7 @@ from providers.smsmanager import codes
 from providers.smsmanager.ids import CUSTOM_ID_MAX
 from providers.smsmanager.reports import parse_receipt
 from providers.smsmanager.sender import SmsManagerSender
+from providers.smsmanager.status import SmsManagerStatusReader
 
 MAX_TEXT_CHARS = 1000  # JSON API v2: body <= 1000 characters (the only stated figure)
 
@@ -68,5 +69,6 @@ SPEC = register(
         error_name=error_name,
         configured=lambda s: bool(s.smsmanager_api_key),
         own_ids=True,
+        status=SmsManagerStatusReader,
     )
 )
