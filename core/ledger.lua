@@ -67,11 +67,14 @@ local function ledger_settle(key, delta, final_ttl, live_ttl)
   return live
 end
 
--- A stored claim "{token}:{ms}|{via}" as owner, stamp (number), via (nil when none).
+-- A stored claim "{token}:{ms}[:{stage}]|{via}" as owner, stamp (number), via (nil when
+-- none) and stage ('c' claimed, its request not started; 's' its request may have left;
+-- nil: a claim that does not say, taken as 's').
 local function ledger_claim(raw)
-  if not raw then return nil, nil, nil end
-  local owner, stamp = string.match(raw, '^([^:|]*):(%d+)')
+  if not raw then return nil, nil, nil, nil end
+  local owner, stamp, stage = string.match(raw, '^([^:|]*):(%d+):?([cs]?)')
   local via = string.match(raw, '|(.*)$')
   if via == '' then via = nil end
-  return owner, tonumber(stamp), via
+  if stage == '' then stage = nil end
+  return owner, tonumber(stamp), via, stage
 end

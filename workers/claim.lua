@@ -20,6 +20,11 @@
 -- ARGV[8]  JSON array of [suppressed (0/1), ledger key index, claims key index, field]
 --          (the caller reads the suppression set just before: a global key, in another slot)
 --
+-- ARGV[9]  the stage to stamp ('' none; 'c' claimed, its request not started yet; 's' its
+--          request is about to leave): a provider whose lookup cannot prove absence has
+--          its claims staged, so a settled claim still at 'c' (its run died before the
+--          request) is simply taken, not asked about and held unknown
+--
 -- Returns {marks, waits, vias}: one character per destination; a JSON list of one
 -- wait (ms) per '3' mark; a JSON list of one `via` per '4' mark (where the settled
 -- claim's request may have gone: the gateway to ask, and about which request), in order.
@@ -34,16 +39,18 @@ local accepted, mode = tonumber(ARGV[1]), ARGV[2]
 local token, settle, ttl = ARGV[3], tonumber(ARGV[4]), ARGV[5]
 local via, legacy = ARGV[6], ARGV[7]
 local items = cjson.decode(ARGV[8])
+local stage = ARGV[9] or ''
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
-local mine = token .. ':' .. now .. '|' .. via
+local staged = stage ~= '' and (':' .. stage) or ''
+local mine = token .. ':' .. now .. staged .. '|' .. via
 local marks, waits, askers, touched = {}, {}, {}, {}
 for i = 1, #items do
   local suppressed, lkey, kkey, field = items[i][1], KEYS[items[i][2]], KEYS[items[i][3]],
     items[i][4]
   local cur = ledger_get(lkey, field)
   local rank = cur and tonumber(cur.rank)
-  local owner, stamp, old_via = ledger_claim(redis.call('HGET', kkey, field))
+  local owner, stamp, old_via, old_stage = ledger_claim(redis.call('HGET', kkey, field))
   local mark
   if rank and rank >= accepted then
     mark = '1'
@@ -51,9 +58,14 @@ for i = 1, #items do
     mark = '2'
   elseif owner and owner ~= token then
     local age = now - stamp
-    if mode == 'start' and age >= settle then
+    if mode == 'start' and age >= settle and old_stage == 'c' then
+      redis.call('HSET', kkey, field, mine)  -- its request never started: ours to send
+      touched[kkey] = true
+      mark = '0'
+    elseif mode == 'start' and age >= settle then
       local kept = old_via or legacy
-      redis.call('HSET', kkey, field, token .. ':' .. stamp .. '|' .. kept)
+      local kept_stage = old_stage and (':' .. old_stage) or ''
+      redis.call('HSET', kkey, field, token .. ':' .. stamp .. kept_stage .. '|' .. kept)
       askers[#askers + 1] = kept
       mark = '4'
     else

@@ -22,6 +22,13 @@ written, or the answer could not be read.  Such a destination is
   request, whichever provider and batch copy take it over.  Two runs may both take over and ask;
   only the last one's CLAIM succeeds, so only one sends.
 
+A gateway whose lookup cannot prove absence (SmsManager: `Profile.lookup_proves_absence`
+False) cannot tell us that a request never arrived, so its claims are *staged*: taken as
+`Stage.CLAIMED` when the run starts and re-stamped `Stage.SENDING` right before each
+request leaves.  A settled claim still CLAIMED (its run died before the request) is simply
+taken and sent; a SENDING one is asked about, and what the lookup cannot show is held
+`unknown` (workers.sender), never sent again by itself.
+
 So redelivered batches, double imports, double resumes and replays can all
 carry the same destination at once; at most one of them sends it.
 
@@ -43,6 +50,14 @@ from core.outcomes import NONFINAL_TTL, RANK, State
 
 SETTLE_MARGIN_MS = 5_000  # a gateway may still process a request this long after the client gave up
 RESTAMP_AFTER_MS = 1_000  # claims older than this are re-stamped before a request (< the margin)
+
+
+class Stage(StrEnum):
+    """How far a staged claim's run got (claim.lua ARGV[9]); NONE: claims not staged."""
+
+    NONE = ""
+    CLAIMED = "c"  # its request has not started: a settled one is simply taken over
+    SENDING = "s"  # its request may have left: a settled one is asked about
 
 
 class Mode(StrEnum):
@@ -99,11 +114,12 @@ def _declare(
 
 async def claims(
     client: Any, mode: Mode, token: str, settle: int, campaign: str, via: Via,
-    dests: Sequence[Destination], *, legacy: str = "",
+    dests: Sequence[Destination], *, legacy: str = "", stage: Stage = Stage.NONE,
 ) -> Claims:  # fmt: skip
     """Claim `dests` for the run `token` sending as `via` (module docstring).  `legacy`:
     the provider of claims that name none (taken before claims recorded one: the
-    SMS_PROVIDER of that time); else `via`'s."""
+    SMS_PROVIDER of that time); else `via`'s.  `stage`: what the stamp says of the
+    request (staged claims: a provider whose lookup cannot prove absence)."""
     out = Claims()
     if not dests:
         return out
@@ -112,7 +128,7 @@ async def claims(
     out.why = {e.number: f"{e.source}: {e.reason}" for e in entries if e is not None}
     keys_, items = _declare(campaign, dests, [e is not None for e in entries])
     args = [RANK[State.ACCEPTED], mode.value, token, settle, NONFINAL_TTL, str(via),
-            str(fallback), orjson.dumps(items)]  # fmt: skip
+            str(fallback), orjson.dumps(items), stage.value]  # fmt: skip
     reply = await lua.script(client, "claim", "workers")(keys=keys_, args=args)
     marks = reply[0].decode()
     waits, askers = iter(orjson.loads(reply[1])), iter(orjson.loads(reply[2]))

@@ -57,7 +57,7 @@ from providers.base import Action, Provider, Result, Verdict
 from providers.classify import MAX_RETRY_AFTER_S
 from providers.registry import Profile
 from workers import health
-from workers.claims import RESTAMP_AFTER_MS, Claims, Mode, Via, claims, settle_ms
+from workers.claims import RESTAMP_AFTER_MS, Claims, Mode, Stage, Via, claims, settle_ms
 from workers.gate import PACE_BUDGET_MS, Gate, Held, split_held
 from workers.metrics import METRICS
 from workers.runtime import Context
@@ -232,8 +232,21 @@ class BatchSender:
         another run holds; remember which claims were stamped just now."""
         b = plan.batch
         via = Via(self.name, b.bulk_id, b.expires_at)
-        c = await claims(self.r, mode, self.token, self.settle, b.campaign, via, dests,
-                         legacy=self.ctx.settings.provider)  # fmt: skip
+        stage = Stage.NONE
+        if not self.proves_absence:  # staged: a claim whose request never left is not held
+            stage = Stage.CLAIMED if mode is Mode.START else Stage.SENDING
+        legacy = self.ctx.settings.provider
+        c = await claims(
+            self.r,
+            mode,
+            self.token,
+            self.settle,
+            b.campaign,
+            via,
+            dests,
+            legacy=legacy,
+            stage=stage,
+        )
         for d in c.suppressed:
             plan.event(d, State.SUPPRESSED, reason=f"on the opt-out list ({c.why.get(d.to, '')})")
         why = "another run may still be sending it; waiting for its outcome"
@@ -452,7 +465,8 @@ class BatchSender:
         """What of `dests` this run may send now: claims taken a moment ago are still good;
         older ones (pacing, quick retries, asked about) are re-stamped (CLAIM)."""
         fresh = time.monotonic() - self._stamped < RESTAMP_AFTER_MS / 1000
-        if fresh and all(d.message_id in self._fresh for d in dests):
+        staged = not self.proves_absence  # the stamp must say the request leaves now
+        if fresh and not staged and all(d.message_id in self._fresh for d in dests):
             self._fresh.difference_update(d.message_id for d in dests)  # once per request
             return dests
         return (await self._claim(plan, Mode.CLAIM, dests)).ours

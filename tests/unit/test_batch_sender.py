@@ -311,12 +311,15 @@ def test_gateway_error_tree_says_what_is_retryable() -> None:
 # ---------------------------------------------------------------- claims over several runs
 
 
-async def claim_as_another_run(client: Any, age_ms: int, ids: range = range(3)) -> None:
-    """What a run that died mid-request leaves: its claims, stamped `age_ms` ago."""
+async def claim_as_another_run(
+    client: Any, age_ms: int, ids: range = range(3), stage: str = ""
+) -> None:
+    """What a run that died mid-request leaves: its claims, stamped `age_ms` ago (`stage`:
+    ":c" before its request started, ":s" as it left, "" a claim that does not say)."""
     for i in ids:
         stamp = int(time.time() * 1000) - age_ms
         p = ledger.place(f"c-{i}")
-        await client.hset(p.claim_key, p.field, f"dead-run:{stamp}")
+        await client.hset(p.claim_key, p.field, f"dead-run:{stamp}{stage}")
 
 
 def test_a_claim_another_run_may_still_use_is_left_alone() -> None:
@@ -697,3 +700,42 @@ def test_a_lookup_that_finds_it_taken_and_final_records_its_delivery_state() -> 
     assert asyncio.run(states(client)) == {i: "undeliverable" for i in range(3)}
     counts = asyncio.run(client.hgetall(keys.campaign_counts("c")))
     assert counts.get(b"undeliverable") == b"3" and not int(counts.get(b"failed", 0))
+
+
+@pytest.mark.parametrize("stage", [":c", ":s", ""])
+def test_a_staged_claim_whose_request_never_left_is_sent_not_held(stage: str) -> None:
+    """A run that died before its request started (stage c) sent nothing: the next run
+    sends, without asking; one that died as it left (s, or a claim that does not say)
+    is asked about, and what the gateway cannot show is held unknown."""
+    sender, _, sent, client = harness({})
+    sender.proves_absence = False
+
+    async def go() -> list[Any]:
+        await claim_as_another_run(client, settle_ms(Settings().http_timeout) + 1, stage=stage)
+        await sender.process(batch())
+        return await _claims(client)
+
+    left = asyncio.run(go())
+    asked = sender.provider.asked  # type: ignore[attr-defined]
+    if stage == ":c":
+        assert asked == [] and len(sent) == 1 and len(sent[0].destinations) == 3
+        assert asyncio.run(states(client)) == {i: "accepted" for i in range(3)}
+    else:
+        assert sorted(asked) == ["c-0", "c-1", "c-2"] and sent == []
+        assert asyncio.run(states(client)) == {i: "unknown" for i in range(3)}
+    assert left == [None, None, None]
+
+
+def test_staged_claims_say_claimed_then_sending_before_the_request() -> None:
+    sender, _, _, client = harness({})
+    sender.proves_absence = False
+    seen: list[list[Any]] = []
+    send = sender.provider.send
+
+    async def spy(b: Batch) -> list[Result]:
+        seen.append(await _claims(client))
+        return await send(b)
+
+    sender.provider.send = spy  # type: ignore[method-assign]
+    asyncio.run(sender.process(batch()))
+    assert all(c is not None and c.split(b"|")[0].endswith(b":s") for c in seen[0])
