@@ -6,12 +6,15 @@ SMSC routes (GET or POST; parameters in the query and/or a form body, decoded in
     /sys/status.php  login, psw, phone, id (comma lists for several), fmt, all
 Every answer is HTTP 200, errors included (`sandbox.smsc.answers`), except the injected
 500s.  Order of the checks: too many requests of this login in flight (error 9), login
-(2), then for send.php the fault injection (a throttle is error 9 here: SMSC has no 429;
-an error is HTTP 500, before taking anything), the request's own checks (1, 3, 6, 7, 9
-for a repeat when `identical_sends_per_minute` is on), taking the numbers, the latency,
-and maybe a timeout after taking them (hang or drop); for status.php the per-minute
-limits (9) and the latency.  Control routes: `sandbox.control` (state, reset, faults,
-settings ...) and `GET|POST /_sandbox/smsc` (`SmscSettings`).
+(2), then for send.php a repeat of a send request received within the minute (9: every
+send request received counts, whatever becomes of it), the fault injection (a throttle is
+error 9 here: SMSC has no 429; an error is HTTP 500, before taking anything), the
+request's own checks (1, 3, 6, 7), taking the numbers, the latency, and maybe a timeout
+after taking them (hang or drop); for status.php the per-minute limits (9, every status
+request counted per message it names, and a mass one per login) and the latency.  The
+least favourable readings these implement: `sandbox.smsc.gateway`.  Control routes:
+`sandbox.control` (state, reset, faults, settings ...) and `GET|POST /_sandbox/smsc`
+(`SmscSettings`).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from sandbox.faults import Fault, hang_or_drop
 from sandbox.gateway import SANDBOX
 from sandbox.settings import SandboxSettings, update
 from sandbox.smsc import answers
-from sandbox.smsc.gateway import SmscError, SmscSandbox
+from sandbox.smsc.gateway import SmscError, SmscSandbox, norm_id
 from sandbox.smsc.settings import SmscSettings
 from sandbox.state import TimeoutEvent
 
@@ -99,10 +102,13 @@ async def send(request: web.Request) -> web.StreamResponse:
     params = await read_params(request)
     fmt = _fmt(params)
     with sandbox.login_slot(params.get("login", "")) as too_many:
+        repeated = sandbox.repeated_send(params)  # every send request received counts
         if too_many:
             return refused(sandbox, fmt, 9)
         if not sandbox.authorized_smsc(params):
             return refused(sandbox, fmt, 2)
+        if repeated:
+            return refused(sandbox, fmt, 9, norm_id(params.get("id", "")))
         faults = sandbox.faults
         fault = faults.before_accepting()
         if fault is not Fault.NONE:

@@ -12,7 +12,38 @@ the number is refused (status 22).  `bad_prefixes` -> 25 (no route), `blacklist`
 A refused number is kept as a message with that status (a status request finds it).
 A taken one is "transferred to the operator" (0) until its delivery report would be due
 (`dlr.delay_ms`), then its outcome drawn from `dlr.outcomes` (1 delivered, 20
-undeliverable, 3 expired).  Not found: -3.
+undeliverable, 3 expired, and 25 with err 11 for UNDELIVERABLE_PERMANENT).  Not found: -3.
+
+Where SMSC.ru's documentation is ambiguous, the sandbox takes the reading that hurts the
+client most (sources: the seed /work/shared/seeds/smsc-status-and-errors.txt, "the seed";
+smsc.ru/api/http/ and its English copy smscentre.com/api/http/, "the API pages"):
+
+* Status requests (the seed, error 9: "more than five requests to get the status of the
+  same message or more than one mass request within a minute"): every status.php request
+  counts, whoever sends it (a lookup before a resend, a poller, anything): a mass request
+  (the multiple form, several ids/phones or a trailing comma) counts once against the
+  login's one mass request a minute AND once against each message it names; a single
+  request against its message.  Every request received counts, refused ones too (an
+  "attempt to send" is what the seed limits): a client that asks again before the minute
+  is over stays refused.  A request over either limit is refused whole (error 9).
+* The same send request twice within a minute (the API pages, send.php error 9): a repeat
+  is refused even when the first failed (an injected HTTP 500, an error answer, a request
+  refused for concurrency: the gateway received it) and every repeat restarts the minute;
+  "the same" is every parameter equal (`identical_sends_per_minute`, on by default).  A
+  request that differs, or comes after the minute, is taken and counted again.
+* Concurrency (the seed: "five or more requests simultaneously ... under the same
+  username"; libraries quote "fifteen or more" for send.php): five for every request of a
+  login, send.php and status.php alike (`concurrency` 4: the fifth in flight is error 9),
+  refused and hung requests included while the gateway holds them.
+* A reused id (the API pages: "not necessarily unique") is taken and billed again, and a
+  status request about it answers the last message's status.
+* Status 25 ("the number does not accept SMS, or there is no working route to its
+  operator": SMSC's status list) comes both ways: at once, for a number refused in the
+  send answer (`bad_prefixes`), and after taking, as the final outcome of a message sent
+  and billed (UNDELIVERABLE_PERMANENT): a client that reads 25 as "never sent" is wrong
+  about the second.
+* `list` carries one text per number (a number listed twice in a request goes once, with
+  its first text).
 """
 
 from __future__ import annotations
@@ -40,7 +71,12 @@ SENDER_RE = re.compile(r"\d{1,15}|[!-~][ -~]{0,10}")
 VALID_RE = re.compile(r"(\d{1,2}):(\d{2})")
 NUMBER_RE = re.compile(r"\d{7,15}")
 PHONE_JUNK = str.maketrans("", "", "+ -()")
-OUTCOMES = {"DELIVERED": (1, 0), "UNDELIVERABLE": (20, 6), "EXPIRED": (3, 0)}
+OUTCOMES = {
+    "DELIVERED": (1, 0),
+    "UNDELIVERABLE": (20, 6),
+    "UNDELIVERABLE_PERMANENT": (25, 11),
+    "EXPIRED": (3, 0),
+}
 STATUS_NAMES = {
     -3: "Message not found", -1: "Waiting to be sent", 0: "Transferred to the operator",
     1: "Delivered", 3: "Expired", 20: "Impossible to deliver", 22: "Invalid number",
@@ -127,7 +163,7 @@ class SmscSandbox(Sandbox):
         self.logins: Counter[str] = Counter()  # requests in flight per login
         self.status_windows: dict[tuple[str, str], deque[float]] = {}
         self.mass_windows: dict[str, deque[float]] = {}
-        self.send_windows: dict[tuple[str, int], deque[float]] = {}
+        self.send_windows: dict[tuple[str, int], deque[float]] = {}  # identical requests
         self.auto_ids = 0
 
     def reset(self) -> None:
@@ -148,18 +184,24 @@ class SmscSandbox(Sandbox):
             if epoch == self.state.epoch:
                 self.logins[login] -= 1
 
-    def _within(self, windows: dict[Any, deque[float]], name: Any, limit: int) -> bool:
-        """Whether one more request fits `limit` per window (and count it if so)."""
+    def _count(self, windows: dict[Any, deque[float]], name: Any, limit: int) -> bool:
+        """Count one more request under `name` (every request received counts, refused
+        ones too); whether it is within `limit` per window."""
         if limit <= 0:
             return True
         now = time.monotonic()
         times = windows.setdefault(name, deque())
         while times and now - times[0] >= self.smsc.window_s:
             times.popleft()
-        if len(times) >= limit:
-            return False
         times.append(now)
-        return True
+        return len(times) <= limit
+
+    def repeated_send(self, params: Mapping[str, str]) -> bool:
+        """Count a send request received (whatever becomes of it); whether it repeats one
+        received within the minute, every parameter equal."""
+        fingerprint = hash(tuple(sorted(params.items())))
+        name = (params.get("login", ""), fingerprint)
+        return not self._count(self.send_windows, name, self.smsc.identical_sends_per_minute)
 
     def authorized_smsc(self, params: Mapping[str, str]) -> bool:
         s = self.settings
@@ -187,11 +229,6 @@ class SmscSandbox(Sandbox):
         valid = params.get("valid", "").strip()
         if valid and not self._valid(valid):
             raise SmscError(1, sid)
-        if self.smsc.identical_sends_per_minute > 0:
-            fingerprint = hash(tuple(sorted((k, v) for k, v in params.items())))
-            name = (params.get("login", ""), fingerprint)
-            if not self._within(self.send_windows, name, self.smsc.identical_sends_per_minute):
-                raise SmscError(9, sid)
         numbers = [(number_of(p), text) for p, text in pairs]
         if not any(NUMBER_RE.fullmatch(n) for n, _ in numbers):
             raise SmscError(7, sid)
@@ -309,12 +346,12 @@ class SmscSandbox(Sandbox):
             ids, phones = ids[:-1], phones[:-1]
         if not ids or len(ids) != len(phones) or not all(ids) or not all(phones):
             raise SmscError(1)
-        login = params.get("login", "")
+        login, limit = params.get("login", ""), self.smsc.status_per_message
+        names = {(norm_id(sid), number) for sid, number in zip(ids, phones, strict=True)}
+        fits = [self._count(self.status_windows, name, limit) for name in names]
         if multi:
-            if not self._within(self.mass_windows, login, self.smsc.mass_status_per_window):
-                raise SmscError(9)
-        elif not self._within(self.status_windows, (norm_id(ids[0]), phones[0]),
-                              self.smsc.status_per_message):  # fmt: skip
+            fits.append(self._count(self.mass_windows, login, self.smsc.mass_status_per_window))
+        if not all(fits):
             raise SmscError(9)
         now = time.time()
         records = []

@@ -222,8 +222,8 @@ def test_get_and_the_default_windows_1251_charset() -> None:
 def test_a_reused_id_is_taken_and_counted_again() -> None:
     async def go() -> None:
         async with smsc() as kit:
-            for _ in range(2):
-                assert (await kit.send(phones=N0, mes="Hi", id="b"))["cnt"] == 1
+            for text in ("Hi", "Hi again"):  # not the same request: that would be error 9
+                assert (await kit.send(phones=N0, mes=text, id="b"))["cnt"] == 1
             state = await kit.state("?ids=1")
             assert state["accepted"] == {f"b:{N0}": 2}
             assert state["doubleSends"] == 1 and state["acceptedMoreThanOnce"] == 1
@@ -234,8 +234,8 @@ def test_a_reused_id_is_taken_and_counted_again() -> None:
 def test_dedupe_ids_takes_a_repeat_without_sending_or_counting_it() -> None:
     async def go() -> None:
         async with smsc(SandboxSettings(dedupe_ids=True)) as kit:
-            for _ in range(2):
-                assert (await kit.send(phones=N0, mes="Hi", id="b"))["cnt"] == 1
+            for text in ("Hi", "Hi again"):
+                assert (await kit.send(phones=N0, mes=text, id="b"))["cnt"] == 1
             state = await kit.state("?ids=1")
             assert state["accepted"] == {f"b:{N0}": 1} and state["seen"] == {f"b:{N0}": 2}
             assert state["doubleSends"] == 0 and state["seenMoreThanOnce"] == 1
@@ -258,13 +258,55 @@ def test_the_same_number_twice_in_one_request_is_sent_once() -> None:
     run(go)
 
 
-def test_identical_send_requests_within_a_minute_when_switched_on() -> None:
+def test_the_same_send_request_within_a_minute_is_error_9() -> None:
+    """The second of two equal send requests within a minute is refused; one that differs
+    is taken (and counted)."""
+
     async def go() -> None:
         async with smsc() as kit:
-            await kit.control("smsc", {"identical_sends_per_minute": 1})
             assert (await kit.send(phones=N0, mes="Hi", id="b"))["cnt"] == 1
             assert (await kit.send(phones=N0, mes="Hi", id="b"))["error_code"] == 9
             assert (await kit.send(phones=N0, mes="Hi!", id="b"))["cnt"] == 1
+            assert (await kit.state("?ids=1"))["accepted"] == {f"b:{N0}": 2}
+            await kit.control("smsc", {"identical_sends_per_minute": 0})  # 0: no check
+            assert (await kit.send(phones=N0, mes="Hi", id="b"))["cnt"] == 1
+
+    run(go)
+
+
+def test_a_send_request_that_failed_still_counts_as_the_first() -> None:
+    """Least favourable: the gateway received it, so an equal request within the minute is
+    error 9 even when the first got an HTTP 500, and so is one after an error answer."""
+
+    async def go() -> None:
+        async with smsc() as kit:
+            form = {"phones": N0, "mes": "Hi", "id": "b", "fmt": "3"}
+            await kit.control("faults", {"error_share": 1.0})
+            assert (await kit.call("/sys/send.php", form))[0] == 500
+            await kit.control("faults", {"error_share": 0.0})
+            assert (await kit.send(phones=N0, mes="Hi", id="b"))["error_code"] == 9
+            assert (await kit.send(phones="12", mes="Hi", id="b"))["error_code"] == 7
+            assert (await kit.send(phones="12", mes="Hi", id="b"))["error_code"] == 9
+            assert (await kit.state())["acceptedMessages"] == 0
+
+    run(go)
+
+
+def test_every_repeat_restarts_the_minute() -> None:
+    """A refused repeat counts too: asking again before the window is over stays refused;
+    the same request after a whole quiet window is taken."""
+
+    async def go() -> None:
+        async with smsc() as kit:
+            await kit.control("smsc", {"window_s": 0.4})
+            assert (await kit.send(phones=N0, mes="Hi", id="b"))["cnt"] == 1
+            await asyncio.sleep(0.25)
+            assert (await kit.send(phones=N0, mes="Hi", id="b"))["error_code"] == 9
+            await asyncio.sleep(0.25)  # 0.5 s after the first, 0.25 s after the refused one
+            assert (await kit.send(phones=N0, mes="Hi", id="b"))["error_code"] == 9
+            await asyncio.sleep(0.5)
+            assert (await kit.send(phones=N0, mes="Hi", id="b"))["cnt"] == 1
+            assert (await kit.state("?ids=1"))["accepted"] == {f"b:{N0}": 2}
 
     run(go)
 
@@ -333,12 +375,48 @@ def test_status_request_limits_per_message_and_mass_requests() -> None:
                 assert (await kit.status(phone=N0, id="b"))["status"] != -3
             assert (await kit.status(phone=N0, id="b"))["error_code"] == 9  # the sixth
             assert isinstance(await kit.status(phone=N1, id="b"), dict)  # another message
-            assert isinstance(await kit.status(phone=f"{N0},{N1}", id="b,b"), list)
-            assert (await kit.status(phone=f"{N0},{N1}", id="b,b"))["error_code"] == 9
+            assert isinstance(await kit.status(phone=f"{N1},{N2}", id="b,b"), list)
+            assert (await kit.status(phone=f"{N1},{N2}", id="b,b"))["error_code"] == 9
             await kit.control("smsc", {"mass_status_per_window": 0, "status_per_message": 0})
             assert isinstance(await kit.status(phone=f"{N0},{N1}", id="b,b"), list)
             state = await kit.state()
             assert state["statuses"]["ERROR_9"] == 2
+
+    run(go)
+
+
+def test_a_mass_status_request_counts_against_each_message_it_names() -> None:
+    """Lookups, polls and any other status reads count alike: five mass requests naming a
+    message use up its five a minute; a message they did not name is still free."""
+
+    async def go() -> None:
+        async with smsc() as kit:
+            await kit.send(phones=f"{N0},{N1},{N2}", mes="Hi", id="b")
+            await kit.control("smsc", {"mass_status_per_window": 0})
+            for _ in range(5):
+                assert isinstance(await kit.status(phone=f"{N0},{N1}", id="b,b"), list)
+            assert (await kit.status(phone=N0, id="b"))["error_code"] == 9
+            assert (await kit.status(phone=f"{N1},{N2}", id="b,b"))["error_code"] == 9
+            assert (await kit.status(phone=N2, id="b"))["status"] != -3  # its second request
+
+    run(go)
+
+
+def test_a_refused_status_request_counts_too() -> None:
+    """One mass request a minute: the refused second one counts, so a third that comes a
+    minute after the first but not after the second is refused as well."""
+
+    async def go() -> None:
+        async with smsc() as kit:
+            await kit.control("smsc", {"window_s": 0.4})
+            mass = {"phone": f"{N0},{N1}", "id": "b,b"}
+            assert isinstance(await kit.status(**mass), list)
+            await asyncio.sleep(0.25)
+            assert (await kit.status(**mass))["error_code"] == 9
+            await asyncio.sleep(0.25)
+            assert (await kit.status(**mass))["error_code"] == 9
+            await asyncio.sleep(0.5)
+            assert isinstance(await kit.status(**mass), list)
 
     run(go)
 
@@ -482,5 +560,39 @@ def test_the_smsc_sender_and_the_sandbox_agree_on_every_key() -> None:
             assert results["C-1"].provider_id == provider_key(sid, N0) == f"{sid}:{N0}"
             records = app[SANDBOX].messages
             assert {m.text for m in records.values()} == {"Hi\nAnn", "C:\\new", "Hi"}
+
+    run(go)
+
+
+def test_status_25_after_taking_and_our_lookup_reads_it_as_sent() -> None:
+    """25 comes both ways: for a number refused at once (no route) and as the final outcome
+    of a message taken and billed.  The send answer tells them apart (the refused number is
+    listed with its status); a status answer cannot, and our lookup (asked only when the
+    send answer was lost) reads both as sent, undeliverable: never "failed" for a message
+    that may have been billed."""
+
+    async def go() -> None:
+        settings = SandboxSettings(dedupe_ids=False, bad_prefixes=["66899"])
+        settings.dlr.delay_ms = 0
+        settings.dlr.outcomes = {"UNDELIVERABLE_PERMANENT": 1.0}
+        app = make_app(settings)
+        async with TestServer(app) as srv, aiohttp.ClientSession() as session:
+            base = str(srv.make_url("")).rstrip("/")
+            config = Settings(smsc_base_url=base, smsc_login="sandbox", smsc_password="sandbox")
+            sender = SmscSender(session, config)
+            expires = int(time.time() * 1000) + 3_600_000
+            dests = (Destination("C-1", N0, None), Destination("C-2", "66899000000", None))
+            batch = Batch("C", 0, "c-b0", "Shop", "Hi", dests, expires)
+            sent = {r.message_id: r.verdict.action for r in await sender.send(batch)}
+            assert sent == {"C-1": Action.ACCEPTED, "C-2": Action.PERMANENT}
+            found = await sender.lookup(batch)
+            got = {m: (r.group, r.verdict.action, r.state) for m, r in found.items()}
+            assert got == {
+                "C-1": ("25", Action.ALREADY_DONE, "undeliverable"),  # taken and billed
+                "C-2": ("25", Action.ALREADY_DONE, "undeliverable"),  # refused at once
+            }
+            state = app[SANDBOX].state
+            assert state.ids()["accepted"] == {f"c-b0:{N0}": 1}
+            assert state.final[f"c-b0:{N0}"] == "UNDELIVERABLE_PERMANENT"
 
     run(go)
