@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
 import redis
 
-from core import keys, ledger
+from core import keys, ledger, refs
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher import cli
 from dispatcher.reports import ingest
+from dispatcher.stack import free_port
 from providers.reports import DeliveryReport
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
@@ -50,3 +52,42 @@ def test_relay_moves_outboxes_into_the_stream(
     assert r.xlen(keys.OUTCOMES) == 0
     assert cli.main(["reports", "relay"]) == 0
     assert r.xlen(keys.OUTCOMES) == 1 and r.xlen(keys.outbox("c")) == 0
+
+
+CREDENTIALS = (
+    "ANTS_USERNAME",
+    "ANTS_PASSWORD",
+    "ANTS_API_KEY",
+    "SMSC_LOGIN",
+    "SMSC_PASSWORD",
+    "SMSMANAGER_API_KEY",
+)
+
+
+def test_poll_asks_the_configured_providers(
+    r: redis.Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    for name in CREDENTIALS:
+        monkeypatch.delenv(name, raising=False)
+    assert cli.main(["reports", "poll", "--once"]) == 2  # nothing configured: nothing to ask
+    assert cli.main(["reports", "poll", "--provider", "nope", "--once"]) == 2
+    monkeypatch.setenv("SMSC_BASE_URL", f"http://127.0.0.1:{free_port()}")  # nobody there
+    monkeypatch.setenv("SMSC_LOGIN", "me")
+    monkeypatch.setenv("SMSC_PASSWORD", "pw")
+    r.sadd(keys.CAMPAIGNS, "c")
+    expires = int(time.time() * 1000) + 3_600_000
+    taken = Event(
+        "c-1", "c", State.ACCEPTED, to="+79000000001", expires_at=expires, provider="smsc"
+    )
+    record(r, [taken], P)
+    place = ledger.place("c-1")
+    r.hset(keys.refs("c", place.bucket), place.field, refs.encode("smsc", "b0:79000000001"))
+    capsys.readouterr()
+    assert cli.main(["reports", "poll", "--once"]) == 1  # the default: smsc, configured
+    err = capsys.readouterr().err
+    assert "smsc: asked about 0" in err and "GatewayConnectError" in err, err
+    assert ledger.state(r, "c-1") == "accepted"
