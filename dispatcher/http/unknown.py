@@ -17,7 +17,7 @@ from aiohttp import web
 from core.errors import InputError
 from dispatcher import api, unknowns
 from dispatcher.http import auth
-from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings
+from dispatcher.http.state import body, call, client, reply, scoped, settings
 
 MAX_IDS = 10_000  # messageIds one request may name
 MAX_ID_CHARS = 200  # core.ids.MAX_MESSAGE_ID
@@ -36,7 +36,7 @@ def _who(request: web.Request) -> str:
 
 async def _ids(request: web.Request) -> list[str] | None:
     """The messageIds a body names, or None (no body: every unknown message)."""
-    if not request.can_read_body and request.content_type != JSON:
+    if not request.can_read_body or not await request.read():
         return None
     data = await body(request)
     ids: Any = data.get("messageIds")

@@ -223,3 +223,42 @@ def test_a_message_state_is_read_by_its_id_an_otp_pin_too(r: redis.Redis, http: 
     pin = http.call("GET", "/v1/messages/9C817C6F8AF3D48F").json()
     assert (pin["state"], pin["campaign"]) == ("accepted", OTP_CAMPAIGN)
     assert http.call("GET", "/v1/messages/shop-8").status == 404
+
+
+def test_unknown_messages_are_listed_read_only_and_resent_or_dropped_by_admin(
+    r: redis.Redis, http: Api, keys: dict[str, str]
+) -> None:
+    from core import keys as rkeys
+    from core.batch import Batch, Destination
+    from core.outcomes import Event, State, StreamPolicy, record
+    from core.unknown import entries
+
+    dests = [Destination(f"u-{i}", f"42060000000{i}") for i in range(3)]
+    batch = Batch("u", 0, "u-b0", "Shop", "Hi", tuple(dests), int(time.time() * 1000) + 60_000)
+    r.sadd(rkeys.CAMPAIGNS, "u")
+    r.hset(rkeys.campaign_counts("u"), "queued", 3)
+    r.hset(rkeys.campaign_unknown("u"), mapping=entries(batch, dests, "timed out", 1))
+    record(r, [Event(d.message_id, "u", State.UNKNOWN, to=d.to) for d in dests], StreamPolicy())
+
+    listed = http.call("GET", "/v1/campaigns/u/unknown", key=keys["read"])
+    assert listed.status == 200 and [m["messageId"] for m in listed.json()["unknown"]] == [
+        "u-0",
+        "u-1",
+        "u-2",
+    ]
+    assert http.call("GET", "/v1/campaigns/nope/unknown", key=keys["read"]).status == 404
+    assert http.call("POST", "/v1/campaigns/u/unknown/resend").status == 403  # send < admin
+    bad = http.call(
+        "POST", "/v1/campaigns/u/unknown/drop", {"messageIds": "u-0"}, key=keys["admin"]
+    )
+    assert bad.status == 400 and bad.headers["Content-Type"].startswith(PROBLEM)
+    one = {"messageIds": ["u-1"]}
+    resent = http.call("POST", "/v1/campaigns/u/unknown/resend", one, key=keys["admin"])
+    assert resent.status == 200 and resent.json()["resent"] == 1
+    assert r.llen("dramatiq:campaign") == 1
+    dropped = http.call("POST", "/v1/campaigns/u/unknown/drop", key=keys["admin"])
+    assert dropped.status == 200 and dropped.json()["dropped"] == 2
+    status = http.call("GET", "/v1/campaigns/u", key=keys["read"]).json()
+    assert status["counts"] == {"queued": 1, "canceled": 2} and status["unknown"] == 0
+    last = r.xrevrange(rkeys.OUTCOMES, count=1)[0][1]
+    assert b"dropped by API key 'test-admin'" in last[b"reason"]
