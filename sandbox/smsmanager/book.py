@@ -1,5 +1,10 @@
 """What the SmsManager sandbox keeps of the requests it accepted (for /RequestList and
-/RequestStatus), and the `Sandbox` that also forgets them on /_sandbox/reset."""
+/RequestStatus), and the `Sandbox` that also forgets them on /_sandbox/reset.
+
+A taken request waits `SmsManagerSettings.queue_s` (as set when it was taken) in the
+gateway's queue (state 0, waiting, every number still to go), then is processed: sent
+(state 2).  Only a queued request is listed by /RequestList; /RequestStatus answers about
+every request taken."""
 
 from __future__ import annotations
 
@@ -8,6 +13,9 @@ from dataclasses import dataclass, field
 
 from sandbox.gateway import Sandbox
 from sandbox.settings import SandboxSettings
+from sandbox.smsmanager.settings import SmsManagerSettings
+
+WAITING, SENT = 0, 2  # request states: waiting to be sent, sent
 
 
 @dataclass(slots=True)
@@ -21,7 +29,14 @@ class Request:
     sender: str
     custom_id: str
     numbers: list[str] = field(default_factory=list)  # the numbers it was accepted for
-    state: int = 2  # request state: 2 sent (the sandbox hands everything over at once)
+    sent_at: float = 0.0  # time.monotonic() when it leaves the queue (taken + queue_s)
+
+    def queued(self, now: float) -> bool:
+        """Still waiting in the gateway's queue (listed by /RequestList)."""
+        return now < self.sent_at
+
+    def state(self, now: float) -> int:
+        return WAITING if self.queued(now) else SENT
 
 
 class Book:
@@ -43,11 +58,15 @@ class Book:
 
 
 class SmsManagerSandbox(Sandbox):
-    """The shared sandbox pieces (state, faults, settings, control) plus the request book."""
+    """The shared sandbox pieces (state, faults, settings, control) plus the request book
+    and SmsManager's own settings."""
 
-    def __init__(self, settings: SandboxSettings) -> None:
+    def __init__(
+        self, settings: SandboxSettings, smsmanager: SmsManagerSettings | None = None
+    ) -> None:
         super().__init__(settings)
         self.book = Book()
+        self.smsmanager = smsmanager or SmsManagerSettings()
 
     def reset(self) -> None:
         super().reset()

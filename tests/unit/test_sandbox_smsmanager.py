@@ -9,13 +9,15 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from xml.etree.ElementTree import Element, SubElement, tostring
 
 import aiohttp
 import orjson
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
+from defusedxml.ElementTree import fromstring
 
-from config.settings import Settings
+from config.settings import Settings, load
 from core.batch import Batch, Destination
 from core.errors import GatewayServerError, GatewayTimeout
 from providers import registry
@@ -55,6 +57,10 @@ class Kit:
         status, text, _ = await self.call(method, "/Send", **fields)
         return status, text
 
+    async def send_xml(self, document: str) -> tuple[int, str]:
+        status, text, _ = await self.call("POST", "/Send", XMLDATA=document)
+        return status, text
+
     async def get(self, path: str, **fields: str) -> tuple[int, str]:
         status, text, _ = await self.call("GET", path, **{"apikey": KEY, **fields})
         return status, text
@@ -75,6 +81,39 @@ async def sandbox(settings: SandboxSettings | None = None) -> AsyncIterator[Kit]
         sb = app[SANDBOX]
         assert isinstance(sb, SmsManagerSandbox)
         yield Kit(client, sb)
+
+
+def document(*requests: tuple[dict[str, str], str | None, list[str]], key: str = KEY) -> str:
+    """An XML API document: per request its attributes, its text (None: no <Message>) and
+    its numbers."""
+    root = Element("RequestDocument")
+    SubElement(SubElement(root, "RequestHeader"), "Apikey").text = key
+    listed = SubElement(root, "RequestList")
+    for attributes, text, numbers in requests:
+        request = SubElement(listed, "Request", attributes)
+        if text is not None:
+            SubElement(request, "Message", {"Type": "Text"}).text = text
+        numbers_list = SubElement(request, "NumbersList")
+        for n in numbers:
+            SubElement(numbers_list, "Number").text = n
+    return tostring(root, encoding="unicode")
+
+
+def answered(text: str) -> tuple[str, str, list[tuple[str, str, list[str]]]]:
+    """An XML answer: its Response Type and ID, and per ResponseRequest (id, customid,
+    numbers)."""
+    root = fromstring(text)
+    response = root.find("Response")
+    assert response is not None, text
+    requests = [
+        (
+            r.findtext("RequestID") or "",
+            r.findtext("CustomID") or "",
+            [n.text or "" for n in r.iterfind("ResponseNumbersList/Number")],
+        )
+        for r in root.iterfind("ResponseRequestList/ResponseRequest")
+    ]
+    return response.get("Type", ""), response.get("ID", ""), requests
 
 
 # ---------------------------------------------------------------- the API
@@ -182,6 +221,7 @@ def test_no_credit_is_105_and_nothing_is_sent() -> None:
 def test_request_list_and_status() -> None:
     async def go() -> None:
         async with sandbox() as k:
+            await k.control("smsmanager", {"queue_s": 60})  # both requests still queued
             _, a = await k.send(number=f"{ANN},{BOB}", message="Hi", sender="Shop",
                                 customid="5", expiration="2030-01-22T13:00:00")  # fmt: skip
             _, b = await k.send(number=CID_NUMBER, message="Yo", gateway="lowcost")
@@ -191,19 +231,166 @@ def test_request_list_and_status() -> None:
             lines = [line.split("|") for line in listed.splitlines()]
             assert [line[0] for line in lines] == [rid_b, rid_a]  # newest first
             assert [len(line) for line in lines] == [7, 7]
-            assert lines[1][1:2] + lines[1][3:] == ["high", "2030-01-22 13:00:00", "Shop", "0",
-                                                    "2"]  # fmt: skip
+            assert lines[1][1:2] + lines[1][3:] == ["high", "2030-01-22 13:00:00", "Shop", "2", "0"]
             assert lines[0][1] == "lowcost" and lines[0][3] == "" and lines[0][4] == "SmsManager"
             status, numbers = await k.get("/RequestStatus", requestid=rid_a)
             assert [line.split("|") for line in numbers.splitlines()] == [
-                [ANN, "2", "1", "1"], [BOB, "2", "1", "1"]]  # fmt: skip
-            assert (await k.get("/RequestStatus", requestID=rid_b))[1] == f"{CID_NUMBER}|2|1|1"
+                [ANN, "0", "1", "0"],
+                [BOB, "0", "1", "0"],
+            ]
+            assert (await k.get("/RequestStatus", requestID=rid_b))[1] == f"{CID_NUMBER}|0|1|0"
             assert await k.get("/RequestStatus", requestid="42") == (200, "")
             status, text = await k.get("/RequestStatus")
             assert (status, text.split("|")[1]) == (400, "109")
             status, text, _ = await k.call("GET", "/RequestList", apikey="nope")
             assert (status, text.split("|")[1]) == (401, "103")
             assert (await k.get("/GetUserInfo"))[1] == "999999997.00|SmsManager|high"
+
+    run(go)
+
+
+def test_request_list_shows_only_queued_requests_and_by_default_none() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            assert await k.control("smsmanager") == {"queue_s": 0.0}
+            _, text = await k.send(number=ANN, message="Hi", customid="5")
+            rid = text.split("|")[1]
+            assert await k.get("/RequestList") == (200, "")  # processed at once: gone
+            assert await k.get("/RequestStatus", requestid=rid) == (200, f"{ANN}|2|1|1")
+            await k.control("smsmanager", {"queue_s": 0.2})
+            _, text = await k.send(number=BOB, message="Hi", customid="6")
+            listed = (await k.get("/RequestList"))[1].split("|")
+            assert (listed[0], listed[5:]) == (text.split("|")[1], ["1", "0"])
+            await asyncio.sleep(0.25)  # processed: it leaves the list
+            assert await k.get("/RequestList") == (200, "")
+            async with k.client.post("/_sandbox/smsmanager", data=b'{"queue_s": -1}') as resp:
+                assert resp.status == 400
+
+    run(go)
+
+
+# ---------------------------------------------------------------- the XML API
+
+
+def test_xml_send_takes_every_request_and_answers_each() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            doc = document(
+                (
+                    {
+                        "Type": "high",
+                        "CustomID": "7",
+                        "Sender": "Shop",
+                        "Expiration": "2030-01-22T13:00:00",
+                    },
+                    "Hi Ann & co",
+                    [ANN, "12"],
+                ),
+                ({"Type": "lowcost", "CustomID": "7"}, "Hi <Bob>", [BOB, CID_NUMBER]),
+            )
+            status, text = await k.send_xml(doc)
+            assert status == 200, text
+            kind, code, requests = answered(text)
+            assert (kind, code) == ("OK", "0")
+            # answered in reverse order: the order is not documented
+            assert [(cid, numbers) for _, cid, numbers in requests] == [
+                ("7", [BOB, CID_NUMBER]),
+                ("7", [ANN]),
+            ]
+            book = k.sandbox.book.requests
+            second, first = (book[rid] for rid, _, _ in requests)
+            assert (first.gateway, first.sender, first.expiration) == (
+                "high",
+                "Shop",
+                "2030-01-22 13:00:00",
+            )
+            assert (second.gateway, second.sender) == ("lowcost", "SmsManager")
+            st = await k.control("state?ids=1")
+            assert st["accepted"] == {f"7:{ANN}": 1, f"7:{BOB}": 1, f"7:{CID_NUMBER}": 1}
+            assert st["requests"] == {"/Send XMLDATA": 1} and st["destinationsReceived"] == 4
+            status, lines = await k.get("/RequestStatus", requestid=requests[0][0])
+            assert lines == f"{BOB}|2|1|1\n{CID_NUMBER}|2|1|1"
+
+    run(go)
+
+
+HIGH = {"Type": "high"}
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ("", 400, "101"),
+        ("not xml", 400, "102"),
+        ('<!DOCTYPE d [<!ENTITY e "x">]><RequestDocument/>', 400, "102"),
+        (document((HIGH, "Hi", [ANN]), key="wrong"), 401, "103"),
+        (
+            "<RequestDocument><RequestHeader><Apikey>sandbox-key</Apikey></RequestHeader>"
+            "</RequestDocument>",
+            400,
+            "109",
+        ),
+        (document((HIGH, "Hi", [ANN]), (HIGH, None, [BOB])), 400, "109"),
+        (document((HIGH, "Hi", [ANN]), (HIGH, "Hi", [])), 400, "109"),
+        (document((HIGH, "Hi", [ANN]), (HIGH, "Hi", ["12", "abc"])), 400, "201"),
+        (document((HIGH, "Hi", [ANN]), (HIGH, "x" * 1001, [BOB])), 400, "202"),
+        (document((HIGH, "Hi", [ANN]), ({"Sender": "two words"}, "Hi", [BOB])), 400, "203"),
+        (document((HIGH, "Hi", [ANN]), ({"Type": "cheap"}, "Hi", [BOB])), 400, "104"),
+        (document((HIGH, "Hi", [ANN]), ({"CustomID": "x"}, "Hi", [BOB])), 400, "102"),
+    ],
+)
+def test_xml_document_refused_whole(body: str, status: int, code: str) -> None:
+    """One bad request refuses the whole document: nothing of it is taken, and the answer
+    does not say which request it was."""
+
+    async def go() -> None:
+        async with sandbox() as k:
+            got, text = await k.send_xml(body)
+            assert (got, answered(text)[:2]) == (status, ("ERROR", code)), text
+            assert k.sandbox.state.accepted == {} and k.sandbox.book.requests == {}
+
+    run(go)
+
+
+def test_xml_no_credit_for_the_whole_document_is_105() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("balance", {"set": 1})
+            got, text = await k.send_xml(document((HIGH, "a", [ANN]), (HIGH, "b", [BOB])))
+            assert (got, answered(text)[:2]) == (402, ("ERROR", "105"))
+            assert k.sandbox.state.accepted == {}
+
+    run(go)
+
+
+def test_xml_faults_as_the_http_api_has_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(smm_app, "SERVER_TIMEOUT_S", 0.2)
+    doc = document(({"CustomID": "9"}, "a", [ANN]), ({"CustomID": "9"}, "b", [BOB]))
+
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("faults", {"error_share": 1.0})
+            got, text = await k.send_xml(doc)
+            assert (got, answered(text)[:2]) == (500, ("ERROR", "900"))
+            await k.control("faults", {"error_share": 0.0, "latency_ms": 300})
+            got, text = await k.send_xml(doc)
+            assert got == 503 and "Service Unavailable" in text
+            assert k.sandbox.state.accepted == {}  # neither took anything
+            await k.control("faults", {"latency_ms": 100})
+            await asyncio.gather(k.send_xml(doc), k.send(number=CID_NUMBER, message="c"))
+            assert (await k.control("state"))["maxConcurrentRequests"] == 2
+            await k.control("reset", {})
+            await k.control(
+                "faults", {"latency_ms": 0, "timeout_share": 1.0, "timeout_mode": "drop"}
+            )
+            with pytest.raises(aiohttp.ClientError):
+                await k.send_xml(doc)
+            st = await k.control("state?ids=1")
+            assert st["accepted"] == {f"9:{ANN}": 1, f"9:{BOB}": 1}
+            assert sorted(st["acceptedInTimeouts"]) == [f"9:{ANN}", f"9:{BOB}"]
+            with pytest.raises(aiohttp.ClientError):
+                await k.send_xml(doc)  # the same customid again: sent and counted again
+            assert (await k.control("state"))["doubleSends"] == 2
 
     run(go)
 
@@ -342,42 +529,95 @@ def batch(n: int = 2, texts: list[str] | None = None, bulk: str = "b-0") -> Batc
 
 
 @asynccontextmanager
-async def provider(timeout: float = 5.0) -> AsyncIterator[tuple[Any, Kit]]:
-    async with sandbox() as k, aiohttp.ClientSession() as session:
+async def provider(
+    timeout: float = 5.0, settings: SandboxSettings | None = None
+) -> AsyncIterator[tuple[Any, Kit]]:
+    async with sandbox(settings) as k, aiohttp.ClientSession() as session:
         base = str(k.client.make_url("")).rstrip("/")
         s = Settings(smsmanager_base_url=base, smsmanager_api_key=KEY, http_timeout=timeout)
         yield registry.get("smsmanager").sender(session, s), k
 
 
-def test_send_then_lookup_agree_with_the_gateway() -> None:
+def test_the_xml_api_is_beside_the_http_api() -> None:
+    assert Settings().smsmanager_xml_base_url == "https://xml-api.smsmanager.cz"
+    beside = Settings(smsmanager_base_url="https://http-api.smsmanager.cz")
+    assert beside.smsmanager_xml_base_url == "https://xml-api.smsmanager.cz"
+    sandbox_url = Settings(smsmanager_base_url="http://127.0.0.1:8099")
+    assert sandbox_url.smsmanager_xml_base_url == "http://127.0.0.1:8099"  # serves both
+    chosen = load({"SMSMANAGER_XML_URL": "https://proxy.example/xml/"})
+    assert chosen.smsmanager_xml_base_url == "https://proxy.example/xml"
+
+
+def test_send_then_lookup_finds_a_request_only_while_it_is_queued() -> None:
     async def go() -> None:
         async with provider() as (p, k):
-            b = batch(3)
+            b = batch(4)
             assert await p.lookup(b) == {}
-            results = await p.send(b.only(list(b.destinations[:2])))
+            # the least favourable reading: processed at once, gone from /RequestList
+            results = await p.send(b.only(list(b.destinations[2:])))
             assert [r.verdict.action for r in results] == [Action.ACCEPTED] * 2
+            assert await p.lookup(b) == {}  # taken, yet not found: no proof of absence
+            await k.control("smsmanager", {"queue_s": 60})
+            results = await p.send(b.only(list(b.destinations[:2])))
             found = await p.lookup(b)
             assert set(found) == {"b-0-0", "b-0-1"}
             assert all(r.verdict.action is Action.ALREADY_DONE for r in found.values())
+            assert {r.poll_ref for r in found.values()} == {results[0].poll_ref}
             cid = custom_id(b)  # not numbered by a worker: the bulkId's hash
-            assert set(k.sandbox.state.accepted) == {f"{cid}:420777000000", f"{cid}:420777000001"}
+            assert set(k.sandbox.state.accepted) == {f"{cid}:42077700000{i}" for i in range(4)}
             listed = k.sandbox.book.requests.popitem()[1]
-            assert (listed.custom_id, listed.expiration) == (cid, expiration(EXPIRES).replace(
-                "T", " "))  # fmt: skip
+            expected = (cid, expiration(EXPIRES).replace("T", " "))
+            assert (listed.custom_id, listed.expiration) == expected
             # another batch of the same campaign (same validity, same sender) is not confused
             assert await p.lookup(batch(2, bulk="b-1")) == {}
 
     run(go)
 
 
-def test_personalised_batch_is_one_request_per_text() -> None:
+def test_a_shared_text_is_one_http_send_its_request_id_the_poll_ref() -> None:
     async def go() -> None:
         async with provider() as (p, k):
-            b = batch(3, texts=["Hi Ann", "Hi Bob", "Hi Ann"])
+            results = await p.send(batch(2))
+            (request_id,) = k.sandbox.book.requests
+            assert [(r.verdict.action, r.poll_ref) for r in results] == [
+                (Action.ACCEPTED, request_id)
+            ] * 2
+            assert k.sandbox.state.requests == {"/Send": 1}
+
+    run(go)
+
+
+def test_personalised_batch_is_one_xml_document() -> None:
+    async def go() -> None:
+        async with provider() as (p, k):
+            b = batch(3, texts=["Hi Ann & co", "Hi <Bob>", "Hi Ann & co"])
             results = await p.send(b)
             assert [r.verdict.action for r in results] == [Action.ACCEPTED] * 3
-            assert k.sandbox.state.requests["/Send"] == 2
-            assert set(await p.lookup(b)) == {d.message_id for d in b.destinations}
+            assert k.sandbox.state.requests == {"/Send XMLDATA": 1}
+            ann, bob = k.sandbox.book.requests.values()  # a request per text
+            assert (ann.numbers, bob.numbers) == (
+                ["420777000000", "420777000002"],
+                ["420777000001"],
+            )
+            polls = [r.poll_ref for r in results]
+            assert polls == [ann.request_id, bob.request_id, ann.request_id]
+            cid = custom_id(b)
+            assert [r.provider_id for r in results] == [f"{cid}:42077700000{i}" for i in range(3)]
+            assert set(k.sandbox.state.accepted.values()) == {1} and len(results) == 3
+
+    run(go)
+
+
+def test_a_document_refused_for_one_number_sends_each_text_alone() -> None:
+    async def go() -> None:
+        settings = SandboxSettings(dedupe_ids=False, blacklist=frozenset({"420777000001"}))
+        async with provider(settings=settings) as (p, k):
+            results = await p.send(batch(3, texts=["a", "b", "c"]))
+            actions = [r.verdict.action for r in results]
+            assert actions == [Action.ACCEPTED, Action.PERMANENT, Action.ACCEPTED]
+            assert k.sandbox.state.requests == {"/Send XMLDATA": 1, "/Send": 3}
+            assert set(k.sandbox.state.accepted.values()) == {1}
+            assert len(k.sandbox.state.accepted) == 2
 
     run(go)
 
@@ -388,33 +628,42 @@ def test_a_503_is_not_maybe_sent_and_a_timeout_is(monkeypatch: pytest.MonkeyPatc
     async def go() -> None:
         async with provider(timeout=1.0) as (p, k):
             await k.control("faults", {"latency_ms": 300})
-            with pytest.raises(GatewayServerError) as info:
-                await p.send(batch())
-            assert info.value.status == 503 and info.value.retryable
-            assert not info.value.maybe_sent and await p.lookup(batch()) == {}
+            for b in (batch(), batch(texts=["a", "b"])):  # over HTTP, and one XML document
+                with pytest.raises(GatewayServerError) as info:
+                    await p.send(b)
+                assert info.value.status == 503 and info.value.retryable
+                assert not info.value.maybe_sent and k.sandbox.state.accepted == {}
 
             hang = {"latency_ms": 0, "timeout_share": 1.0, "timeout_mode": "sleep",
                     "timeout_sleep_s": 2.0}  # fmt: skip
             await k.control("faults", hang)
-            with pytest.raises(GatewayTimeout) as timed_out:
-                await p.send(batch())
-            assert timed_out.value.maybe_sent
+            for b in (batch(), batch(texts=["a", "b"], bulk="b-1")):
+                with pytest.raises(GatewayTimeout) as timed_out:
+                    await p.send(b)
+                assert timed_out.value.maybe_sent
+            assert len(k.sandbox.state.accepted) == 4  # the gateway took them all
             await k.control("faults", {"timeout_share": 0.0})
-            found = await p.lookup(batch())  # the gateway took them: never sent again
-            assert set(found) == {"b-0-0", "b-0-1"}
+            # ... and a lookup cannot find them: only queued requests are listed
+            assert await p.lookup(batch()) == {}
 
     run(go)
 
 
-def test_a_personalised_batch_past_its_time_budget_defers_the_rest() -> None:
+def test_a_refused_document_then_a_batch_past_its_time_budget_defers_the_rest() -> None:
     async def go() -> None:
-        async with provider(timeout=0.9) as (p, k):
+        bad = SandboxSettings(dedupe_ids=False, blacklist=frozenset({"420777000002"}))
+        async with provider(timeout=0.9, settings=bad) as (p, k):
             await k.control("faults", {"latency_ms": 400})
             results = await p.send(batch(3, texts=["a", "b", "c"]))
             actions = [r.verdict.action for r in results]
-            # 0.3 s budget left is under MIN_BUDGET_S = timeout/3: the last text waits
-            assert actions == [Action.ACCEPTED, Action.ACCEPTED, Action.THROTTLED]
+            # the document's refusal took 0.4 s, the first text 0.4 s: the 0.1 s left is
+            # under MIN_BUDGET_S = timeout/3, the other texts wait
+            assert actions == [Action.ACCEPTED, Action.THROTTLED, Action.THROTTLED]
             assert results[2].verdict.name == "NOT_SENT_IN_TIME"
-            assert k.sandbox.state.requests["/Send"] == 2
+            assert k.sandbox.state.requests == {"/Send XMLDATA": 1, "/Send": 1}
+            await k.control("faults", {"latency_ms": 650})  # 0.25 s left after the refusal
+            results = await p.send(batch(3, texts=["a", "b", "c"], bulk="b-1"))
+            assert {r.verdict.name for r in results} == {"NOT_SENT_IN_TIME"}
+            assert k.sandbox.state.requests == {"/Send XMLDATA": 2, "/Send": 1}
 
     run(go)

@@ -1,4 +1,5 @@
-"""SmsManager: POST /Send, GET /RequestList and /RequestStatus, per its HTTP API documents.
+"""SmsManager: POST /Send (HTTP API and, for several texts, XML API), GET /RequestList and
+/RequestStatus, per its documents.
 
 The batch's validity end is fixed (2030-01-22 12:00:00 UTC, 13:00:00 in Prague), so the
 `expiration` of every request is known; the customid of bulkId `c-b0` is written out
@@ -61,6 +62,73 @@ def err(code: str, status: int, text: str = "") -> Answer:
     return Answer(status, f"ERROR|{code}|{text}", {"Content-Type": "text/plain"})
 
 
+# the exact XML document of the two-text batch (the settings point both APIs at one server)
+TWO_TEXTS = (
+    "<RequestDocument>"
+    f"<RequestHeader><Apikey>{KEY}</Apikey></RequestHeader>"
+    "<RequestList>"
+    f'<Request Type="high" CustomID="{CID}" Sender="Shop" Expiration="{EXP}">'
+    '<Message Type="Text">Hi Ann &amp; co</Message>'
+    f"<NumbersList><Number>{N0}</Number></NumbersList>"
+    "</Request>"
+    f'<Request Type="high" CustomID="{CID}" Sender="Shop" Expiration="{EXP}">'
+    '<Message Type="Text">Hi &lt;Bob&gt;</Message>'
+    f"<NumbersList><Number>{N1}</Number></NumbersList>"
+    "</Request>"
+    "</RequestList>"
+    "</RequestDocument>"
+)
+ANN_BOB = ["Hi Ann & co", "Hi <Bob>"]  # texts that need escaping
+XML_SEND = Request("POST", "/Send", form={"XMLDATA": TWO_TEXTS}, headers={"Content-Type": FORM})
+
+
+def xml_send(*requests: tuple[str, tuple[str, ...]]) -> Request:
+    """The XML /Send of these (text, numbers) requests, built as TWO_TEXTS is written."""
+    escape = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+    body = "".join(
+        f'<Request Type="high" CustomID="{CID}" Sender="Shop" Expiration="{EXP}">'
+        f'<Message Type="Text">{text.translate(escape)}</Message><NumbersList>'
+        + "".join(f"<Number>{n}</Number>" for n in numbers)
+        + "</NumbersList></Request>"
+        for text, numbers in requests
+    )
+    document = (
+        f"<RequestDocument><RequestHeader><Apikey>{KEY}</Apikey></RequestHeader>"
+        f"<RequestList>{body}</RequestList></RequestDocument>"
+    )
+    return Request("POST", "/Send", form={"XMLDATA": document}, headers={"Content-Type": FORM})
+
+
+def xml_ok(*requests: tuple[str, tuple[str, ...]], cid: str = CID) -> Answer:
+    """An OK answer: (request id, its numbers) per request, as the public clients read it."""
+    listed = "".join(
+        f'<ResponseRequest SmsCount="{len(numbers)}" SmsPrice="1.10">'
+        f"<RequestID>{rid}</RequestID><CustomID>{cid}</CustomID><ResponseNumbersList>"
+        + "".join(f"<Number>{n}</Number>" for n in numbers)
+        + "</ResponseNumbersList></ResponseRequest>"
+        for rid, numbers in requests
+    )
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<Result>'
+        '<ResultHeader Version="1"><Interface>XML</Interface></ResultHeader>'
+        f'<Response Type="OK" ID="0">OK</Response><ResponseRequestList>{listed}'
+        "</ResponseRequestList></Result>"
+    )
+    return Answer(200, body, {"Content-Type": "application/xml"})
+
+
+def xml_err(code: str, status: int) -> Answer:
+    body = f'<Result><Response Type="ERROR" ID="{code}">chyba</Response></Result>'
+    return Answer(status, body, {"Content-Type": "application/xml"})
+
+
+def poll_refs(expected: dict[str, str]) -> Any:
+    def check(results: Any) -> None:
+        assert {r.message_id: r.poll_ref for r in results if r.poll_ref} == expected
+
+    return check
+
+
 def request_list() -> Request:
     return Request("GET", "/RequestList", query={"apikey": KEY})
 
@@ -90,28 +158,60 @@ CASES = [
     Case("shared text: one request, every number accepted", fixed(batch()),
          [ok("5001", N0, N1)], [BOTH], {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
          check=provider_ids({"c-0": f"{CID}:{N0}", "c-1": f"{CID}:{N1}"})),
+    Case("shared text: the request id is each accepted destination's poll ref", fixed(batch()),
+         [ok("5001", N0)], [BOTH], {"c-0": A.ACCEPTED, "c-1": A.PERMANENT},
+         check=poll_refs({"c-0": "5001"})),
     Case("a number the OK answer leaves out was refused (invalid)", fixed(batch()),
          [ok("5001", N0)], [BOTH], {"c-0": A.ACCEPTED, "c-1": A.PERMANENT}),
     Case("numbers in the answer as the gateway writes them (+, 00)", fixed(batch()),
          [ok("5001", "+" + N0, "00" + N1)], [BOTH], {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED}),
-    Case("personalised texts: one request per text, one after the other",
-         fixed(batch(texts=["Hi Ann", "Hi Bob"])), [ok("5001", N0), ok("5002", N1)],
-         [send(N0, "Hi Ann"), send(N1, "Hi Bob")], {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED}),
+    Case("personalised texts: one XML document, a request per text; request ids as poll refs",
+         fixed(batch(texts=ANN_BOB)), [xml_ok(("5002", (N1,)), ("5001", ("+" + N0,)))],
+         [XML_SEND], {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+         check=poll_refs({"c-0": "5001", "c-1": "5002"})),
     Case("personalised texts that are the same share a request",
          fixed(batch(texts=["Hi", "Hi"])), [ok("5001", N0, N1)], [BOTH],
          {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED}),
-    Case("personalised: a text refused (202) fails alone, the other is sent",
-         fixed(batch(texts=["Hi Ann", "Hi Bob"])), [err("202", 400), ok("5002", N1)],
-         [send(N0, "Hi Ann"), send(N1, "Hi Bob")], {"c-0": A.PERMANENT, "c-1": A.ACCEPTED}),
-    Case("personalised: an unreadable answer leaves its destination unknown",
-         fixed(batch(texts=["Hi Ann", "Hi Bob"])), [ok("5001", N0), Answer(200, "<html>")],
-         [send(N0, "Hi Ann"), send(N1, "Hi Bob")], {"c-0": A.ACCEPTED}),
-    Case("personalised: every text refused (202) fails them all",
-         fixed(batch(texts=["Hi Ann", "Hi Bob"])), [err("202", 400), err("202", 400)],
-         [send(N0, "Hi Ann"), send(N1, "Hi Bob")], error=GatewayRequestError),
-    Case("personalised: a fatal refusal pauses the rest too",
-         fixed(batch(texts=["Hi Ann", "Hi Bob"])), [ok("5001", N0), err("105", 402)],
-         [send(N0, "Hi Ann"), send(N1, "Hi Bob")], {"c-0": A.ACCEPTED, "c-1": A.FATAL}),
+    Case("XML: a request accepted without one of its numbers: that one was refused",
+         fixed(batch(3, texts=["Hi Ann & co", "Hi Ann & co", "Hi <Bob>"])),
+         [xml_ok(("5001", (N0,)), ("5002", ("66812345602",)))],
+         [xml_send(("Hi Ann & co", (N0, N1)), ("Hi <Bob>", ("66812345602",)))],
+         {"c-0": A.ACCEPTED, "c-1": A.PERMANENT, "c-2": A.ACCEPTED}),
+    Case("XML: an error document (105, no credit) pauses", fixed(batch(texts=ANN_BOB)),
+         [xml_err("105", 402)], [XML_SEND], error=GatewayMisconfigured),
+    Case("XML: an error document (103) is bad credentials, even with HTTP 200",
+         fixed(batch(texts=ANN_BOB)), [xml_err("103", 200)], [XML_SEND],
+         error=GatewayAuthError),
+    Case("XML: error 900 (500) before anything is taken is retried",
+         fixed(batch(texts=ANN_BOB)), [xml_err("900", 500)], [XML_SEND],
+         error=GatewayServerError),
+    Case("XML: 503, not processed in 30 s, is retried", fixed(batch(texts=ANN_BOB)),
+         [Answer(503, "503 Service Unavailable")], [XML_SEND], error=GatewayServerError),
+    Case("XML: fewer requests answered than sent may hide an acceptance",
+         fixed(batch(texts=ANN_BOB)), [xml_ok(("5001", (N0,)))], [XML_SEND],
+         error=GatewayProtocolError),
+    Case("XML: a number we did not send cannot be trusted", fixed(batch(texts=ANN_BOB)),
+         [xml_ok(("5001", (N0,)), ("5002", ("66899999999",)))], [XML_SEND],
+         error=GatewayProtocolError),
+    Case("XML: another customid cannot be trusted", fixed(batch(texts=ANN_BOB)),
+         [xml_ok(("5001", (N0,)), ("5002", (N1,)), cid="42")], [XML_SEND],
+         error=GatewayProtocolError),
+    Case("XML: an unreadable 200 may hide an acceptance", fixed(batch(texts=ANN_BOB)),
+         [Answer(200, "<html>")], [XML_SEND], error=GatewayProtocolError),
+    Case("XML: a document refused for one text (202): each text alone, one fails",
+         fixed(batch(texts=ANN_BOB)), [xml_err("202", 400), err("202", 400), ok("5002", N1)],
+         [XML_SEND, send(N0, ANN_BOB[0]), send(N1, ANN_BOB[1])],
+         {"c-0": A.PERMANENT, "c-1": A.ACCEPTED}, check=poll_refs({"c-1": "5002"})),
+    Case("XML refused (201), then an unreadable answer leaves its destination unknown",
+         fixed(batch(texts=ANN_BOB)), [xml_err("201", 400), ok("5001", N0), Answer(200, "<html>")],
+         [XML_SEND, send(N0, ANN_BOB[0]), send(N1, ANN_BOB[1])], {"c-0": A.ACCEPTED}),
+    Case("XML refused (202), then every text refused (202) fails them all",
+         fixed(batch(texts=ANN_BOB)), [xml_err("202", 400), err("202", 400), err("202", 400)],
+         [XML_SEND, send(N0, ANN_BOB[0]), send(N1, ANN_BOB[1])], error=GatewayRequestError),
+    Case("XML refused (201), then a fatal refusal pauses the rest too",
+         fixed(batch(texts=ANN_BOB)), [xml_err("201", 400), ok("5001", N0), err("105", 402)],
+         [XML_SEND, send(N0, ANN_BOB[0]), send(N1, ANN_BOB[1])],
+         {"c-0": A.ACCEPTED, "c-1": A.FATAL}),
     Case("103 bad credentials (401)", fixed(batch()), [err("103", 401)], [BOTH],
          error=GatewayAuthError),
     Case("103 answered with HTTP 200, as older answers were", fixed(batch()),
