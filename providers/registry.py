@@ -54,6 +54,9 @@ class Profile:
     # SMSC.ru status -3 by id and number).  False: a lookup can only prove presence, so a
     # destination it does not find is held `unknown`, never resent by itself (SmsManager)
     lookup_proves_absence: bool = True
+    # status requests (a lookup, a poll) per account in a window, across processes
+    # (providers.status.turn); None: none stated
+    status_rate: Limit | None = None
 
     def check_sender(self, sender: str) -> bool:
         return bool(self.sender_rule.fullmatch(sender))

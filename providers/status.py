@@ -10,7 +10,9 @@ the reader answers is applied as a delivery report (forward only, deduplicated).
 A reader's limits are facts of its gateway, stated once in its module: `rate` is how many
 `read`s an account may make in a window (one `read` is one *mass* request for SMSC.ru),
 shared by every process polling that account (a Redis limiter enforces it); `None` when
-the gateway states none.
+the gateway states none.  The worker's lookups (`Provider.lookup`, asked about unknown
+outcomes) are status requests too: `Profile.status_rate` names the same limit, and both
+take their turn through `turn` under one key.
 """
 
 from __future__ import annotations
@@ -19,8 +21,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.limits.limiter import AsyncLimiter
 from core.limits.spec import Limit
 from providers.reports import DeliveryReport
+
+LIMIT_SUFFIX = ":status"  # the limiter of a provider's status requests: `{provider}:status`
+NO_BURST = 0  # a stated rate is never exceeded, not even at the start
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,3 +56,12 @@ class StatusReader(Protocol):
 
 
 ReaderFactory = Callable[[Any, Any], StatusReader]  # (aiohttp session, Settings) -> reader
+
+
+async def turn(limiter: AsyncLimiter, provider: str, rate: Limit | None) -> int:
+    """Take one status request of `provider`'s account-wide `rate` (every process shares
+    it): 0 when it may go now, else how many ms until it may (nothing was taken)."""
+    if rate is None:
+        return 0
+    name = provider + LIMIT_SUFFIX
+    return (await limiter.throughput(name, rate, NO_BURST, [1]))[0]

@@ -50,9 +50,11 @@ from core.errors import (
     GatewayServerError,
     GatewayThrottled,
 )
+from core.limits.limiter import AsyncLimiter
 from core.outcomes import Event, State, arecord
 from core.queues import enqueue_batch
 from core.window import Window
+from providers import status
 from providers.base import Action, Provider, Result, Verdict
 from providers.classify import MAX_RETRY_AFTER_S
 from providers.registry import Profile
@@ -168,6 +170,8 @@ class BatchSender:
         self.max_validity = profile.max_validity_minutes if profile else 0
         self.numbered = profile.numbered_requests if profile else 0
         self.proves_absence = profile.lookup_proves_absence if profile else True
+        self.status_rate = profile.status_rate if profile else None  # lookups share it
+        self.limiter = AsyncLimiter(ctx.redis)
         self.r = ctx.redis
         s = ctx.settings
         self.policy = s.stream_policy
@@ -283,6 +287,20 @@ class BatchSender:
         """Ask the gateway about one request's destinations (`asked` carries the bulkId and
         validity end that request had); record what it has, return the rest."""
         mine = list(asked.destinations)
+        if wait := await status.turn(self.limiter, self.name, self.status_rate):
+            why = "outcome unknown: the gateway's status requests are used up for now"
+            later = max(wait, BUSY_MIN_MS)
+            self._later(
+                plan,
+                mine,
+                later,
+                why,
+                State.RETRYING,
+                counted=False,
+                keep_claim=True,
+                ask=self.name,
+            )
+            return []
         try:
             async with self.slots.hold():  # a lookup is a request too (SMSC.ru: at most 4)
                 found = await self.provider.lookup(asked)

@@ -45,14 +45,12 @@ from core.errors import ConfigError, GatewayError
 from core.limits.limiter import AsyncLimiter
 from core.outcomes import State, StreamPolicy, arecord, rank
 from dispatcher.reports import ingest, latency
-from providers import registry
+from providers import registry, status
 from providers.reports import DeliveryReport
 from providers.status import Asked, StatusReader
 
 log = logging.getLogger(__name__)
 
-LIMIT_SUFFIX = ":status"  # the limiter of a provider's status requests: `{provider}:status`
-NO_BURST = 0  # a stated rate is never exceeded, not even at the start
 
 Sleep = Callable[[float], Awaitable[Any]]
 
@@ -118,11 +116,7 @@ class StatusPoller:
 
     async def _turn(self) -> None:
         """Wait until the provider's stated rate allows one more `read` (all processes)."""
-        rate = self.reader.rate
-        if rate is None:
-            return
-        name = self.provider + LIMIT_SUFFIX
-        while wait_ms := (await self.limiter.throughput(name, rate, NO_BURST, [1]))[0]:
+        while wait_ms := await status.turn(self.limiter, self.provider, self.reader.rate):
             await self.sleep(wait_ms / 1000)
 
     async def apply(self, reports: Sequence[DeliveryReport]) -> int:

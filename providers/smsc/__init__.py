@@ -31,7 +31,7 @@ from providers.smsc.sender import (
     provider_key,
     smsc_id,
 )
-from providers.smsc.status import SmscStatusReader
+from providers.smsc.status import MASS_STATUS, SmscStatusReader
 
 DEFAULT_FMT = 3  # JSON
 # `mes` is at most 1,000 characters; a Profile states bytes and parts, so: 1,000 UTF-8
@@ -53,6 +53,7 @@ PROFILE = Profile(
     flood_identical=None,
     rejects_reused_ids=False,
     max_batch=MAX_BATCH,
+    status_rate=MASS_STATUS,  # a lookup is a status.php request too: shared with the poller
 )
 
 

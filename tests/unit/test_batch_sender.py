@@ -739,3 +739,29 @@ def test_staged_claims_say_claimed_then_sending_before_the_request() -> None:
     sender.provider.send = spy  # type: ignore[method-assign]
     asyncio.run(sender.process(batch()))
     assert all(c is not None and c.split(b"|")[0].endswith(b":s") for c in seen[0])
+
+
+def test_a_lookup_waits_its_turn_of_the_accounts_status_requests() -> None:
+    """SMSC.ru: one mass status request a minute per login, shared with `reports poll`: a
+    lookup past it is put off (claims kept, asked there later), not sent to get error 9."""
+    from core.limits.spec import Limit
+
+    sender, broker, sent, client = harness({})
+    sender.status_rate = Limit(1, 60_000)
+
+    others = tuple(Destination(f"c-{i}", f"6681234560{i}") for i in range(3, 6))
+
+    async def go() -> None:
+        settled = settle_ms(Settings().http_timeout) + 1
+        await claim_as_another_run(client, age_ms=settled)
+        await sender.process(batch())  # asks: its turn
+        await claim_as_another_run(client, age_ms=settled, ids=range(3, 6))
+        await sender.process(batch().only(list(others)))  # not this minute
+
+    asyncio.run(go())
+    asked = sender.provider.asked  # type: ignore[attr-defined]
+    assert sorted(asked) == ["c-0", "c-1", "c-2"] and len(sent) == 1
+    [follow] = followup_messages(broker)
+    assert [d[0] for d in follow["args"][0]["d"]] == ["c-3", "c-4", "c-5"]
+    assert follow["args"][0]["m"]["ask"] == sender.name
+    assert 50_000 < follow["options"]["eta"] - time.time() * 1000 <= 61_000

@@ -19,7 +19,7 @@ from core import keys, ledger, optout, refs
 from core.outcomes import Event, State, StreamPolicy, arecord, record
 from dispatcher.reports import status_poll
 from dispatcher.reports.status_poll import Round, StatusPoller
-from providers import registry
+from providers import registry, status
 from providers.smsc.status import MASS_STATUS, split_ref
 from providers.smsmanager.status import parse_status_lines, reports_of
 from providers.status import Asked
@@ -85,7 +85,7 @@ class Sleeps:
 
     async def __call__(self, seconds: float) -> None:
         self.waits.append(seconds)
-        await self.client.delete(keys.gcra(self.provider + status_poll.LIMIT_SUFFIX))
+        await self.client.delete(keys.gcra(self.provider + status.LIMIT_SUFFIX))
 
 
 def run(server: fakeredis.FakeServer, gateway: Any, provider: str, use: Use) -> Any:

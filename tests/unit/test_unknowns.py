@@ -28,7 +28,11 @@ def held(store: redis.Redis) -> None:
     dests = [Destination(mid, f"42060000000{i}") for i, mid in enumerate(IDS)]
     batch = Batch("c", 0, "c-b0", "Shop", "Hi", tuple(dests), int(time.time() * 1000) + 60_000)
     store.hset(keys.campaign_unknown("c"), mapping=entries(batch, dests, "timed out", 5))
-    record(store, [Event(mid, "c", State.UNKNOWN, "c-b0", d.to) for mid, d in zip(IDS, dests)], P)
+    record(
+        store,
+        [Event(mid, "c", State.UNKNOWN, "c-b0", d.to) for mid, d in zip(IDS, dests, strict=True)],
+        P,
+    )
 
 
 def counts(store: redis.Redis) -> dict[str, int]:
