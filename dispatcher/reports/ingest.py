@@ -119,7 +119,17 @@ async def apply(client: Any, reports: Sequence[DeliveryReport], policy: StreamPo
     """Record the reports with an asyncio client; returns how many changed a message.
     Numbers whose final report says they are bad or barred join the opt-out list,
     expiring after `learned_days`."""
-    reports = await translate(client, reports)
+    return await apply_ours(client, await translate(client, reports), policy, learned_days)
+
+
+async def apply_ours(
+    client: Any,
+    reports: Sequence[DeliveryReport],
+    policy: StreamPolicy,
+    learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS,
+) -> int:
+    """`apply` for reports that already name our messageIds (polled by them: no gateway
+    id to translate)."""
     if not reports:
         return 0
     applied = await arecord(client, events(reports), policy)

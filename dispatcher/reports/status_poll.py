@@ -40,11 +40,11 @@ from typing import Any
 import aiohttp
 
 from config.settings import Settings
-from core import keys, ledger, optout, refs
+from core import keys, ledger, refs
 from core.errors import ConfigError, GatewayError
 from core.limits.limiter import AsyncLimiter
-from core.outcomes import State, StreamPolicy, arecord, rank
-from dispatcher.reports import ingest, latency
+from core.outcomes import State, StreamPolicy, rank
+from dispatcher.reports import ingest
 from providers import registry, status
 from providers.reports import DeliveryReport
 from providers.status import Asked, StatusReader
@@ -120,17 +120,9 @@ class StatusPoller:
             await self.sleep(wait_ms / 1000)
 
     async def apply(self, reports: Sequence[DeliveryReport]) -> int:
-        """Record reports that already name our messageIds (no gateway-id translation):
-        `ingest.apply` after its `translate`.  Returns how many changed a message."""
-        if not reports:
-            return 0
-        applied = await arecord(self.client, ingest.events(reports), self.policy)
-        if found := ingest.condemned(reports):
-            await optout.aadd(self.client, optout.learned(found, self.learned_days))
-        pipe = self.client.pipeline(transaction=False)
-        if latency.observe(pipe, reports):
-            await pipe.execute()
-        return applied
+        """Record reports that already name our messageIds (no gateway-id translation).
+        Returns how many changed a message."""
+        return await ingest.apply_ours(self.client, reports, self.policy, self.learned_days)
 
     async def _chunks(self, counts: Round) -> AsyncIterator[list[Asked]]:
         """The waiting messages, `refs_per_read` distinct refs a chunk, a ref's messages

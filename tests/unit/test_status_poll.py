@@ -17,7 +17,7 @@ from aiohttp.test_utils import TestServer
 from config.settings import Settings
 from core import keys, ledger, optout, refs
 from core.outcomes import Event, State, StreamPolicy, arecord, record
-from dispatcher.reports import status_poll
+from dispatcher.reports import ingest, status_poll
 from dispatcher.reports.status_poll import Round, StatusPoller
 from providers import registry, status
 from providers.smsc.status import MASS_STATUS, split_ref
@@ -184,7 +184,7 @@ def test_smsc_one_mass_request_applies_only_what_is_new(
         recorded.extend(e.message_id for e in events)
         return await arecord(client, events, policy)
 
-    monkeypatch.setattr(status_poll, "arecord", spy)
+    monkeypatch.setattr(ingest, "arecord", spy)
 
     done: Round = run(server, gateway, "smsc", lambda p: p.poll_once())
 
