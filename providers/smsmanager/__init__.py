@@ -1,6 +1,7 @@
-"""SmsManager (Czech): its HTTP API, code tables and delivery receipts.
+"""SmsManager (Czech): its HTTP and XML APIs, code tables and delivery receipts.
 
-Sender `POST /Send` (one request per text), lookup `GET /RequestList` + `GET
+Sender `POST /Send` (one request per batch: the HTTP API's for a shared text, the XML
+API's, a `<Request>` per text, for several), lookup `GET /RequestList` + `GET
 /RequestStatus` (see `providers.smsmanager.sender`, whose docstring says what the
 public documentation says and where).  Its facts (`PROFILE`):
 
