@@ -70,7 +70,10 @@ async def hang_or_drop(request: web.Request, state: SandboxState, faults: FaultS
     """Taken and recorded (`event`): now hang past the client's timeout (this returns
     after `timeout_sleep_s`, and the caller answers then), or drop the connection."""
     state.timeouts.append(event)
-    if faults.timeout_mode == "drop":
+    mode = faults.timeout_mode
+    if mode == "mixed":  # either, at even odds
+        mode = "drop" if state.rng_faults.random() < 0.5 else "sleep"
+    if mode == "drop":
         if request.transport is not None:
             request.transport.abort()
         raise asyncio.CancelledError

@@ -26,6 +26,9 @@ class InjectRule:
         return to in self.numbers or (bool(self.suffixes) and to.endswith(self.suffixes))
 
 
+TIMEOUT_MODES = ("sleep", "drop", "mixed")  # mixed: each timeout hangs or drops, even odds
+
+
 @dataclass(slots=True)
 class FaultSettings:
     """Fault injection for the SMS send endpoints (text/advanced, text/single)."""
@@ -37,7 +40,7 @@ class FaultSettings:
     timeout_share: float = 0.0  # accept and record, then hang or drop the connection
     timeout_every: int = 0  # plus every Nth accepted request times out (0: off); unlike the
     # share, it cannot come out as none in a short run
-    timeout_mode: str = "sleep"  # "sleep" (answer after timeout_sleep_s) | "drop"
+    timeout_mode: str = "sleep"  # "sleep" (answer after timeout_sleep_s) | "drop" | "mixed"
     timeout_sleep_s: float = 35.0  # longer than the client's timeout
     throttle_every: int = 0  # every Nth send request starts a 429 burst (0: off)
     throttle_burst: int = 1  # how many consecutive requests a burst answers 429
@@ -170,5 +173,5 @@ def check(target: Any) -> None:
             raise ValueError(f"dlr.outcomes keys must be among {sorted(OUTCOMES)}")
     if isinstance(target, SandboxSettings) and target.accept_status not in ("PENDING", "ACCEPTED"):
         raise ValueError("accept_status must be PENDING or ACCEPTED")
-    if isinstance(target, FaultSettings) and target.timeout_mode not in ("sleep", "drop"):
-        raise ValueError("faults.timeout_mode must be sleep or drop")
+    if isinstance(target, FaultSettings) and target.timeout_mode not in TIMEOUT_MODES:
+        raise ValueError(f"faults.timeout_mode must be one of {', '.join(TIMEOUT_MODES)}")
