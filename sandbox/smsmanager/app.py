@@ -8,7 +8,8 @@ Routes (GET parameters or a POST form, `apikey` in either; every answer is text/
     /RequestList    -> one line per request STILL QUEUED, newest first:
                     `requestId|gateway|time|expiration|sender|remaining|state`
     /RequestStatus  requestid -> one line per number: `number|state|expected receipts|
-                    receipt state` (an unknown id: an empty page)
+                    receipt state` (an unknown id: an empty page); the receipt is the
+                    delivery decided when the request was taken (`sandbox.smsmanager.book`)
     /GetUserInfo    -> `credit|default sender|gateway`
 Errors: `ERROR|<code>|<text>` with the HTTP status of SmsManager's code table: 101-109 and
 201-203 (4xx), 900 (500); a wrong or missing apikey is 103 (401); a request the gateway
@@ -52,8 +53,9 @@ answer of /Send comes after it, a refusal too, and an acceptance is taken before
 latency of 30 s or more is the 503 above, nothing accepted), HTTP 500
 (error 900) before accepting, 429 bursts (not documented by SmsManager: a sandbox fault),
 timeouts after accepting (hang or drop); every `/Send` in flight counts as concurrent.
-Control routes: `sandbox.control`, and `GET|POST /_sandbox/smsmanager`
-(`SmsManagerSettings`: `queue_s`).
+Control routes: `sandbox.control` (`?final=1`: the delivery outcome decided for each
+`{customid}:{number}`, set with the shared `dlr` settings), and
+`GET|POST /_sandbox/smsmanager` (`SmsManagerSettings`: `queue_s`).  No delivery callbacks.
 
 Where the documents are ambiguous, the sandbox takes the reading least favourable to a
 client (the sources are listed in the dispatcher's providers/smsmanager/sender.py):
@@ -62,7 +64,8 @@ client (the sources are listed in the dispatcher's providers/smsmanager/sender.p
   requests still waiting: only a request still queued is listed, and by default
   (`queue_s` 0) a request is processed the moment it is taken, so the list never shows a
   request that was sent.  /RequestStatus still answers by request id (state 0 waiting
-  while queued, then 2 sent with receipt 1 delivering).
+  while queued, then 2 sent with receipt 1 delivering until the decided receipt shows:
+  `sandbox.smsmanager.book` names the readings of the receipts).
 * A reused customid.  customid is "our id for the request", no uniqueness stated: a
   request with a customid seen before is sent and billed again (`dedupe_ids` off).
 * The requests of one XML document.  Nothing says whether they may share a CustomID
@@ -95,7 +98,7 @@ from sandbox.gateway import SANDBOX
 from sandbox.parts import split
 from sandbox.settings import SandboxSettings, update
 from sandbox.smsmanager import documents
-from sandbox.smsmanager.book import SENT, Request, SmsManagerSandbox
+from sandbox.smsmanager.book import Delivery, Request, SmsManagerSandbox
 from sandbox.smsmanager.settings import SmsManagerSettings
 from sandbox.state import TimeoutEvent
 
@@ -104,7 +107,6 @@ MAX_BODY = 64 * 1024 * 1024
 SEND_ROUTE = "/Send"
 XML_SEND_ROUTE = "/Send XMLDATA"  # how /_sandbox/state counts the XML API's sends
 SETTINGS_ROUTE = "/_sandbox/smsmanager"
-NO_RECEIPT, DELIVERING = 0, 1  # receipt states
 GATEWAYS = frozenset({"high", "economy", "lowcost", "direct"})
 DEFAULT_GATEWAY = "high"
 DEFAULT_SENDER = "SmsManager"
@@ -396,18 +398,21 @@ async def _take(
 def _accept(sb: SmsManagerSandbox, t: Taking) -> None:
     state = sb.state
     now = time.time()
+    sent_at = time.monotonic() + sb.smsmanager.queue_s
     fresh_set = set(t.fresh)
-    for key in t.keys:
+    c = t.checked
+    deliveries: dict[str, Delivery] = {}
+    for key, number in zip(t.keys, c["numbers"], strict=True):
         if key in fresh_set:
             state.accepted[key] = state.accepted.get(key, 0) + 1
             state.statuses["ACCEPTED"] += 1
+            deliveries[number] = sb.deliver(key, sent_at)
         else:  # dedupe_ids on and a reused id: answered as taken, not sent again
             state.rejected_ids[key] = state.rejected_ids.get(key, 0) + 1
             state.statuses["DUPLICATE_NOT_SENT"] += 1
     state.credit -= t.cost
     if t.fresh:
         state.add_parts(int(now), t.parts * len(t.fresh))
-    c = t.checked
     sb.book.add(
         Request(
             t.request_id,
@@ -417,7 +422,8 @@ def _accept(sb: SmsManagerSandbox, t: Taking) -> None:
             c["sender"] or DEFAULT_SENDER,
             c["custom_id"],
             list(c["numbers"]),
-            time.monotonic() + sb.smsmanager.queue_s,
+            sent_at,
+            deliveries,
         )
     )
 
@@ -464,9 +470,7 @@ async def request_status(request: web.Request) -> web.Response:
     found = sb.book.requests.get(request_id.strip())
     if found is None:
         return text_response("")  # what the public clients saw for an unknown id
-    state = found.state(time.monotonic())
-    receipt = DELIVERING if state == SENT else NO_RECEIPT
-    return text_response("\n".join(f"{n}|{state}|1|{receipt}" for n in found.numbers))
+    return text_response("\n".join(found.lines(time.monotonic())))
 
 
 async def user_info(request: web.Request) -> web.Response:
@@ -489,7 +493,8 @@ def add_routes(app: web.Application) -> None:
 
 
 async def _dlr_lifecycle(app: web.Application) -> Any:
-    """The shared DLR dispatcher runs (for /_sandbox/dlr/flush); nothing schedules reports."""
+    """The shared DLR dispatcher runs (for /_sandbox/dlr/flush); nothing schedules reports:
+    deliveries show in /RequestStatus only."""
     dlr = app[SANDBOX].dlr
     await dlr.start()
     yield

@@ -23,12 +23,15 @@ from core.errors import GatewayServerError, GatewayTimeout
 from providers import registry
 from providers.base import Action
 from providers.smsmanager.sender import custom_id, expiration
+from providers.smsmanager.status import SmsManagerStatusReader
+from providers.status import Asked
 from sandbox import server
 from sandbox.gateway import SANDBOX
 from sandbox.settings import SandboxSettings
 from sandbox.smsmanager import app as smm_app
 from sandbox.smsmanager.app import make_app
-from sandbox.smsmanager.book import SmsManagerSandbox
+from sandbox.smsmanager.book import RECEIPTS, SmsManagerSandbox
+from sandbox.statuses import OUTCOMES
 
 T = TypeVar("T")
 KEY = "sandbox-key"
@@ -265,6 +268,88 @@ def test_request_list_shows_only_queued_requests_and_by_default_none() -> None:
             assert await k.get("/RequestList") == (200, "")
             async with k.client.post("/_sandbox/smsmanager", data=b'{"queue_s": -1}') as resp:
                 assert resp.status == 400
+
+    run(go)
+
+
+# ---------------------------------------------------------------- delivery
+
+
+def receipts(text: str) -> dict[str, tuple[str, str]]:
+    """/RequestStatus: number -> (request state, receipt state)."""
+    fields = [line.split("|") for line in text.splitlines()]
+    assert all(len(f) == 4 and f[2] == "1" for f in fields), text
+    return {number: (state, receipt) for number, state, _, receipt in fields}
+
+
+def test_request_status_shows_each_numbers_decided_receipt_after_the_report_delay() -> None:
+    numbers = [f"42077710{i:04d}" for i in range(24)]
+
+    async def go() -> None:
+        async with sandbox() as k:
+            outcomes = dict.fromkeys(OUTCOMES, 1.0)
+            await k.control("dlr", {"delay_ms": 300, "outcomes": outcomes})
+            _, text = await k.send(number=",".join(numbers[:12]), message="Hi", customid="5")
+            doc = document(({"CustomID": "6"}, "a", numbers[12:18]), ({}, "b", numbers[18:]))
+            _, answer = await k.send_xml(doc)
+            rid_xml = {cid: rid for rid, cid, _ in answered(answer)[2]}
+            asked = {text.split("|")[1]: ("5", numbers[:12]), rid_xml["6"]: ("6", numbers[12:18])}
+            rid = rid_xml[""]  # no customid: the message is named by its request id
+            asked[rid] = (rid, numbers[18:])
+            for request_id, (_, sent) in asked.items():  # before the delay: delivering
+                lines = (await k.get("/RequestStatus", requestid=request_id))[1]
+                assert receipts(lines) == dict.fromkeys(sent, ("2", "1"))
+            decided = (await k.control("state?final=1"))["final"]
+            keys = {f"{name}:{n}" for name, sent in asked.values() for n in sent}
+            assert set(decided) == keys == set(k.sandbox.state.accepted)
+            assert set(decided.values()) == set(OUTCOMES)
+            await asyncio.sleep(0.35)
+            for request_id, (name, sent) in asked.items():
+                lines = (await k.get("/RequestStatus", requestid=request_id))[1]
+                want = {n: ("2", str(RECEIPTS[decided[f"{name}:{n}"]])) for n in sent}
+                assert receipts(lines) == want
+
+    run(go)
+
+
+def test_every_outcome_is_a_final_receipt_of_the_seed() -> None:
+    # the seed's receipts: 2 delivered, 3 not delivered, 6 expired, 7 invalid number
+    assert RECEIPTS == {
+        "DELIVERED": 2,
+        "UNDELIVERABLE": 3,
+        "EXPIRED": 6,
+        "UNDELIVERABLE_PERMANENT": 7,
+    }
+    assert set(RECEIPTS) == set(OUTCOMES)  # every outcome `dlr.outcomes` may name
+
+
+def test_receipts_follow_the_queue_and_the_shared_dlr_settings() -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            await k.control("smsmanager", {"queue_s": 0.3})
+            dlr = {"delay_ms": 800, "intermediate_share": 1.0, "outcomes": {"EXPIRED": 1.0}}
+            await k.control("dlr", dlr)
+            _, text = await k.send(number=ANN, message="Hi", customid="5")
+            rid = text.split("|")[1]
+            seen = []
+            for wait in (0.0, 0.45, 0.4, 0.45):  # queued; sent; half the delay gone; due
+                await asyncio.sleep(wait)
+                seen.append(receipts((await k.get("/RequestStatus", requestid=rid))[1])[ANN])
+            assert seen == [("0", "0"), ("2", "1"), ("2", "5"), ("2", "6")]
+
+            await k.control("smsmanager", {"queue_s": 0})
+            await k.control("dlr", {"enabled": False, "intermediate_share": 0.0, "delay_ms": 100})
+            await k.control("settings", {"dedupe_ids": True})
+            _, text = await k.send(number=f"{ANN},{BOB}", message="Hi", customid="5")
+            rid = text.split("|")[1]
+            await asyncio.sleep(0.5)
+            lines = (await k.get("/RequestStatus", requestid=rid))[1]
+            # reports off: decided, never shown; a reused id not sent again: no receipt
+            assert receipts(lines) == {ANN: ("2", "0"), BOB: ("2", "1")}
+            assert (await k.control("state?final=1"))["final"] == {
+                f"5:{ANN}": "EXPIRED",
+                f"5:{BOB}": "EXPIRED",
+            }
 
     run(go)
 
@@ -665,5 +750,31 @@ def test_a_refused_document_then_a_batch_past_its_time_budget_defers_the_rest() 
             results = await p.send(batch(3, texts=["a", "b", "c"], bulk="b-1"))
             assert {r.verdict.name for r in results} == {"NOT_SENT_IN_TIME"}
             assert k.sandbox.state.requests == {"/Send XMLDATA": 2, "/Send": 1}
+
+    run(go)
+
+
+def test_the_status_reader_reads_what_the_sandbox_decided() -> None:
+    async def go() -> None:
+        async with sandbox() as k, aiohttp.ClientSession() as session:
+            outcomes = {"DELIVERED": 1.0, "UNDELIVERABLE": 1.0, "EXPIRED": 1.0}
+            await k.control("dlr", {"delay_ms": 200, "outcomes": outcomes})
+            base = str(k.client.make_url("")).rstrip("/")
+            s = Settings(smsmanager_base_url=base, smsmanager_api_key=KEY)
+            sender = registry.get("smsmanager").sender(session, s)
+            shared, personal = batch(6), batch(6, texts=list("abcabc"), bulk="b-1")
+            asked = []
+            for b in (shared, personal):  # one /Send, one XML document
+                for d, r in zip(b.destinations, await sender.send(b), strict=True):
+                    asked.append((Asked(d.message_id, r.poll_ref, d.to), r.provider_id))
+            assert k.sandbox.state.requests == {"/Send": 1, "/Send XMLDATA": 1}
+            reader = SmsManagerStatusReader(session, s)
+            early = await reader.read([a for a, _ in asked])  # receipt 1, delivering
+            assert {(r.state, r.final) for r in early} == {("pending", False)} and len(early) == 12
+            await asyncio.sleep(0.25)
+            decided = k.sandbox.state.final
+            reports = {r.message_id: r.state for r in await reader.read([a for a, _ in asked])}
+            assert reports == {a.message_id: decided[pid].lower() for a, pid in asked}
+            assert set(reports.values()) == {"delivered", "undeliverable", "expired"}
 
     run(go)
