@@ -132,8 +132,11 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+LOOPBACK = "127.0.0.1"  # servers listen here unless told (--host 0.0.0.0 in a container)
+
+
 def _webhook_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", default=LOOPBACK, help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="accept reports without Basic auth (never in production)")  # fmt: skip
@@ -230,7 +233,7 @@ def _optout_args(p: argparse.ArgumentParser) -> None:
 
 
 def _api_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="0.0.0.0")
+    p.add_argument("--host", default=LOOPBACK, help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8000)
     p.set_defaults(func=cmd_api)
 
