@@ -9,11 +9,18 @@ region, so a fast path checks those against the same phonenumbers metadata
 (the region's general pattern and its number-type patterns, as
 `is_valid_number` does) with precompiled regexes; anything else takes the full
 parse.  A property test checks that both paths agree.
+
+Digits: only ASCII digits take the fast path.  A decimal digit of another script
+(full-width `８`, Arabic-Indic `٨`, ...: Unicode category Nd) is read as its ASCII
+digit first, so `081234567８` is the same number as `0812345678` (and meets the same
+opt-out entry); any other character (superscripts, numerals) takes the full parse,
+which refuses what is not a phone number.  Every number returned is ASCII digits.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import lru_cache
 
 import phonenumbers
@@ -28,22 +35,39 @@ TYPE_DESCS = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost"
 
 def normalise(raw: str, region: str) -> str:
     """International digits without '+', or InputError saying why not."""
-    text = raw.strip()
+    text = ascii_digits(raw.strip())
     if not text:
         raise InputError("phone number is empty", field="phone")
     fast = _fast(text, region)
     if fast is not None:
         return fast
     try:
-        return _parse(text, region)
+        number = _parse(text, region)
     except InputError:
-        if text.isdigit() and not text.startswith("0"):
-            return _parse("+" + text, region)  # international digits without '+'
-        raise
+        if text.isascii() and text.isdigit() and not text.startswith("0"):
+            number = _parse("+" + text, region)  # international digits without '+'
+        else:
+            raise
+    if not (number.isascii() and number.isdigit()):  # never: phonenumbers writes ASCII
+        raise InputError(f"not a phone number in ASCII digits: {raw!r}", field="phone")
+    return number
+
+
+def ascii_digits(text: str) -> str:
+    """`text` with every decimal digit of another script (Unicode category Nd) as its ASCII
+    digit; anything else unchanged."""
+    if text.isascii():
+        return text
+    return "".join(
+        str(unicodedata.decimal(ch)) if unicodedata.category(ch) == "Nd" else ch for ch in text
+    )
 
 
 def _fast(text: str, region: str) -> str | None:
-    """The region's own plain-digit forms, validated like is_valid_number; else None."""
+    """The region's own plain-digit forms, validated like is_valid_number; else None.
+    Only ASCII digits (str.isdigit alone takes any script's)."""
+    if not text.isascii():
+        return None
     digits = text if text.isdigit() else SEPARATORS.sub("", text)
     plus = digits.startswith("+")
     digits = digits[1:] if plus else digits
