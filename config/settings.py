@@ -117,6 +117,7 @@ class Settings:
     region: str = DEFAULT_REGION
     batch_size: int = DEFAULT_BATCH_SIZE
     http_timeout: float = DEFAULT_HTTP_TIMEOUT
+    public_url: str = ""  # where people reach the API and page (https: its cookie is Secure)
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     validity_minutes: int = DEFAULT_VALIDITY_MINUTES
     optout_learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS
@@ -362,6 +363,7 @@ _PARSERS = {
     "SMS_REGION": ("region", _region),
     "SMS_BATCH_SIZE": ("batch_size", lambda n, v: _int(n, v, 1, MAX_BATCH_SIZE)),
     "SMS_HTTP_TIMEOUT": ("http_timeout", lambda n, v: _float(n, v, 0.1, 300)),
+    "SMS_PUBLIC_URL": ("public_url", lambda n, v: _url(n, v, ("http://", "https://"))),
     "SMS_MAX_ATTEMPTS": ("max_attempts", lambda n, v: _int(n, v, 1, 100)),
     "SMS_VALIDITY_MINUTES": ("validity_minutes", lambda n, v: _int(n, v, 1, 2880)),
     "SMS_OPTOUT_LEARNED_DAYS": ("optout_learned_days", lambda n, v: _float(n, v, 0, 3650)),

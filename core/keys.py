@@ -157,6 +157,12 @@ def schedule_lock(campaign: str) -> str:
 API_KEYS = f"{PREFIX}apikeys"  # SHA-256 of a key -> {name, scope, created}
 
 
+def session(digest: str) -> str:
+    """An operations-page login: SHA-256 of its cookie -> the SHA-256 of the key that
+    opened it (dispatcher.http.sessions); expires with the session."""
+    return f"{PREFIX}session:{digest}"
+
+
 def idempotency(caller: str, key: str) -> str:
     """POST /v1/messages' Idempotency-Key of one caller: body hash and messageId."""
     return f"{PREFIX}idem:{caller}:{key}"

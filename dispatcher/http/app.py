@@ -3,7 +3,7 @@
     /v1/...          the API (dispatcher.http.campaigns, .messages); Bearer API keys
     /                the live operations page (dispatcher.http.board); admin key login
     /openapi.json    its OpenAPI 3.1 description (dispatcher.http.openapi)
-    /metrics         Prometheus (dispatcher.http.gauges)       /healthz   liveness
+    /metrics         Prometheus (dispatcher.http.gauges), read scope   /healthz   liveness
 
 Errors are translated here, at one boundary, into RFC 9457 problems
 (`dispatcher.problems`), never a traceback:
@@ -46,7 +46,16 @@ from core.errors import (
     PlanChanged,
 )
 from core.redis_pool import sync_redis
-from dispatcher.http import auth, board, campaigns, gauges, messages, openapi, unknown
+from dispatcher.http import (
+    auth,
+    board,
+    campaigns,
+    gauges,
+    messages,
+    openapi,
+    sessions,
+    unknown,
+)
 from dispatcher.http.state import CLIENT, SETTINGS, call
 from dispatcher.problems import problem
 
@@ -92,13 +101,15 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     scope = getattr(handler, "scope", None)
     if scope is None:
         return await handler(request)
-    key = _key(request)
-    if not key:
-        return _unauthorized("send an API key: Authorization: Bearer KEY")
     client = request.app[CLIENT]
-    who = auth.caller(await call(client.hget, keys.API_KEYS, auth.digest(key)))
+    if key := _bearer(request):
+        who = auth.caller(await call(client.hget, keys.API_KEYS, auth.digest(key)))
+    elif session_id := _session(request):
+        who = await call(sessions.caller, client, session_id)
+    else:
+        return _unauthorized("send an API key: Authorization: Bearer KEY")
     if who is None:
-        return _unauthorized("unknown or revoked API key")
+        return _unauthorized("unknown or revoked API key, or an ended session")
     if not who.may(scope):
         return problem(403, "forbidden", f"this needs a key of scope {scope!r}; "
                                          f"{who.name!r} has {who.scope!r}")  # fmt: skip
@@ -106,10 +117,13 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
-def _key(request: web.Request) -> str:
+def _bearer(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
-    if header.startswith(BEARER):
-        return header[len(BEARER) :].strip()
+    return header[len(BEARER) :].strip() if header.startswith(BEARER) else ""
+
+
+def _session(request: web.Request) -> str:
+    """The page's session cookie (writes also need the page's X-Requested-With header)."""
     cookie = request.cookies.get(board.COOKIE, "")
     if cookie and (request.method == "GET" or request.headers.get(board.CSRF_HEADER)):
         return cookie

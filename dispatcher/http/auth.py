@@ -2,8 +2,8 @@
 
 A key is shown once, when it is made; Redis keeps only its SHA-256 (`sms:apikeys`,
 hash -> {name, scope, created}), so a copy of Redis gives no key away.  Requests send
-`Authorization: Bearer KEY`; the operations page logs in with an admin key and then
-sends it in an HttpOnly, SameSite=Strict cookie.
+`Authorization: Bearer KEY`; the operations page logs in with an admin key, which opens
+a server-side session (dispatcher.http.sessions): its cookie never holds the key.
 
 Scopes are nested: `read` sees campaigns and messages, `send` also starts campaigns,
 sends messages and OTPs, `admin` also pauses, resumes and cancels, and opens the

@@ -4,9 +4,10 @@ figures, once a second.
 
 One `Board` per server reads Redis once a tick while anyone watches, however many pages
 are open, and works out each campaign's sending rate from two ticks.  The page logs in
-with an admin key (`POST /ops/login`), which it then sends as an HttpOnly,
-SameSite=Strict cookie; writes with that cookie also need the `X-Requested-With` header
-the page sets (a form on another site cannot).
+with an admin key (`POST /ops/login`), which opens a server-side session
+(dispatcher.http.sessions: the cookie is an opaque id, never the key); writes with that
+cookie also need the `X-Requested-With` header the page sets (a form on another site
+cannot).
 """
 
 from __future__ import annotations
@@ -23,16 +24,15 @@ from aiohttp import web
 
 from core import keys
 from dispatcher import control
-from dispatcher.http import auth
+from dispatcher.http import auth, sessions
 from dispatcher.http.campaigns import status_of
-from dispatcher.http.state import CLIENT, body, call, reply, scoped, text
+from dispatcher.http.state import CLIENT, SETTINGS, body, call, reply, scoped, text
 from dispatcher.problems import problem
 
 COOKIE = "smsd_ops"
 CSRF_HEADER = "X-Requested-With"
 TICK_S = 1.0
 BOARD_CAMPAIGNS = 50  # the newest campaigns shown (and exported as gauges)
-COOKIE_MAX_AGE_S = 12 * 3600
 STATIC = Path(__file__).with_name("static")
 ASSETS = {"ops.js": "text/javascript", "ops.css": "text/css"}
 
@@ -119,17 +119,27 @@ async def asset(request: web.Request) -> web.Response:
 
 async def login(request: web.Request) -> web.Response:
     key = text(await body(request), "key", required=True, limit=200)
-    entry = await call(request.app[CLIENT].hget, keys.API_KEYS, auth.digest(key))
-    who = auth.caller(entry)
+    client, digest = request.app[CLIENT], auth.digest(key)
+    who = auth.caller(await call(client.hget, keys.API_KEYS, digest))
     if who is None or not who.may("admin"):
         return problem(401, "unauthorized", "the operations page needs an admin-scope key")
+    session_id = await call(sessions.open_session, client, digest)
     response = reply({"name": who.name, "scope": who.scope})
-    response.set_cookie(COOKIE, key, httponly=True, samesite="Strict", path="/",
-                        secure=request.secure, max_age=COOKIE_MAX_AGE_S)  # fmt: skip
+    secure = request.secure or request.app[SETTINGS].public_url.startswith("https:")
+    response.set_cookie(
+        COOKIE,
+        session_id,
+        httponly=True,
+        samesite="Strict",
+        path="/",
+        secure=secure,
+        max_age=sessions.SESSION_TTL_S,
+    )
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
+    await call(sessions.close, request.app[CLIENT], request.cookies.get(COOKIE, ""))
     response = reply({"logged_out": True})
     response.del_cookie(COOKIE, path="/")
     return response

@@ -25,7 +25,7 @@ from core import keys
 from core.queues import queue_depths
 from dispatcher.api import producer
 from dispatcher.http.board import newest
-from dispatcher.http.state import CLIENT, SETTINGS, call
+from dispatcher.http.state import CLIENT, SETTINGS, call, scoped
 from dispatcher.reports import latency
 from providers import registry
 
@@ -87,6 +87,7 @@ def routes(app: web.Application) -> None:
     app.router.add_get("/metrics", serve)
 
 
+@scoped("read")  # campaign names are not for everyone: Prometheus sends a read key
 async def serve(request: web.Request) -> web.Response:
     body = await call(generate_latest, request.app[REGISTRY])
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
