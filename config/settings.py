@@ -36,6 +36,8 @@ DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_VALIDITY_MINUTES = 2880  # ANTS default and maximum: 48 hours
 DEFAULT_OUTCOME_MAXLEN = 1_000_000
 DEFAULT_FINAL_TTL = 7 * 86400
+DEFAULT_MAX_UPLOAD_BYTES = 2 * 1024**3  # an HTTP CSV upload: 10M rows are ~240 MiB
+MAX_UPLOAD_BYTES = 1024**4
 DEFAULT_OPTOUT_LEARNED_DAYS = 90.0  # a number a gateway called bad: numbers get reassigned
 DEFAULT_PRICES = str(Path(__file__).with_name("prices.csv"))  # per country and provider (plan)
 DEFAULT_RESEND_DELAY = 900  # s before a temporarily undelivered message is sent again
@@ -127,6 +129,7 @@ class Settings:
     callback_data: str = ""
     outcome_maxlen: int = DEFAULT_OUTCOME_MAXLEN
     final_ttl: int = DEFAULT_FINAL_TTL
+    max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES  # SMS_MAX_UPLOAD_BYTES: a bigger one is a 413
     outcome_outbox: bool = False  # events via each campaign's outbox (core.outbox): a cluster
     worker_processes: int = 2
     worker_threads: int = 8
@@ -373,6 +376,10 @@ _PARSERS = {
     "SMS_CALLBACK_DATA": ("callback_data", lambda n, v: v[:4000]),
     "SMS_OUTCOME_MAXLEN": ("outcome_maxlen", lambda n, v: _int(n, v, 1000, 10**9)),
     "SMS_FINAL_TTL": ("final_ttl", lambda n, v: _int(n, v, 60, 10**8)),
+    "SMS_MAX_UPLOAD_BYTES": (
+        "max_upload_bytes",
+        lambda n, v: _int(n, v, 1024, MAX_UPLOAD_BYTES),
+    ),
     "SMS_OUTCOME_OUTBOX": ("outcome_outbox", _bool),
     "SMS_REDIS_CLUSTER": ("redis_cluster", _bool),
     "SMS_WORKER_PROCESSES": ("worker_processes", lambda n, v: _int(n, v, 1, 64)),
