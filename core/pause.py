@@ -11,18 +11,20 @@ the queue.  Nothing is lost or parked for good:
 * `park` (park.lua) checks the pause and parks in one step, so a worker that
   decided to park just as a resume ran sends its batch on instead of parking it
   behind the finished resume;
-* `resume` clears the pause first, then takes the batches one at a time through
-  `sms:c:{id}:unparking` (unpark.lua), so two resumes at once never take the same
-  batch or skip one, and a batch whose resume died half-way goes back to the list
-  (after `STALE_UNPARK_MS`) for the next resume;
+* `resume` clears the pause first (unpark.lua: only if the campaign is not canceled,
+  checked in the same step, so a cancel is never undone), then takes the batches one
+  at a time through `sms:c:{id}:unparking` (unpark.lua), so two resumes at once never
+  take the same batch or skip one, a batch whose resume died half-way goes back to
+  the list (after `STALE_UNPARK_MS`) for the next resume, and a cancel landing while
+  a resume runs stops it taking more: the cancel ends the rest canceled;
 * `drop` takes single destinations out of the parked batches (an operator's
   decision, e.g. a number no route reaches): each ends `canceled`;
 * `cancel` marks the campaign canceled (and paused), then ends every parked
   destination and every destination of its scheduled batches (`core.schedule`)
   `canceled`; a batch that meets the mark later (in a worker's hands, a delayed
-  retry) ends canceled there (park.lua answers 2).  A
-  canceled campaign cannot be resumed.  `canceled` is final, and never replaces a
-  message that was sent (record.lua).
+  retry) ends canceled there (park.lua answers 2).  A canceled campaign cannot be
+  resumed, and stays paused for every worker.  `canceled` is final, and never replaces
+  a message that was sent (record.lua).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ OPERATOR_PAUSE = "paused by an operator"
 CANCEL_REASON = "campaign canceled by an operator"
 PARKED, NOT_PAUSED, CANCELED = 1, 0, 2  # park.lua's answers
 STALE_UNPARK_MS = 30_000  # a batch taken off the list this long ago: its resume died
+RESUMING = "1"  # unpark.lua `take` for a resume: stops once the campaign is canceled
 
 
 def park(client: Any, campaign: str, batch: dict[str, Any], pause_reason: str = "") -> Any:
@@ -57,8 +60,12 @@ def park(client: Any, campaign: str, batch: dict[str, Any], pause_reason: str = 
 
 
 def _unpark(client: redis.Redis, campaign: str, mode: str, arg: Any = "") -> Any:
-    """The one wrapper of unpark.lua: take | done | recover (see the script)."""
-    keys_ = [keys.campaign_parked(campaign), keys.campaign_unparking(campaign)]
+    """The one wrapper of unpark.lua: resume | take | done | recover (see the script)."""
+    keys_ = [
+        keys.campaign_parked(campaign),
+        keys.campaign_unparking(campaign),
+        keys.campaign_meta(campaign),
+    ]
     return lua.script(client, "unpark")(keys=keys_, args=[mode, arg])
 
 
@@ -74,14 +81,20 @@ def canceled(client: redis.Redis, campaign: str) -> bool:
 def cancel(client: redis.Redis, enqueue: Enqueue, campaign: str, policy: StreamPolicy) -> int:
     """Cancel the campaign: nothing more of it is sent; its parked destinations end
     `canceled` now (returns how many), the others when a worker meets them."""
+    mark_canceled(client, campaign)
+    return _take_out(client, enqueue, campaign, None, CANCEL_REASON, policy) + _unschedule(
+        client, campaign, policy
+    )
+
+
+def mark_canceled(client: redis.Redis, campaign: str) -> None:
+    """Cancel's first step: the campaign canceled and paused, in one transaction (a resume
+    never clears `paused` of a canceled campaign: unpark.lua)."""
     meta = keys.campaign_meta(campaign)
     pipe = client.pipeline(transaction=True)
     pipe.hsetnx(meta, "canceled", int(time.time() * 1000))
     pipe.hset(meta, "paused", CANCEL_REASON)
     pipe.execute()
-    return _take_out(client, enqueue, campaign, None, CANCEL_REASON, policy) + _unschedule(
-        client, campaign, policy
-    )
 
 
 def _unschedule(client: redis.Redis, campaign: str, policy: StreamPolicy) -> int:
@@ -104,12 +117,11 @@ def resume(client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int
     `batch_size`: a parked batch larger than this goes back as several (a campaign paused
     by 413 Payload Too Large finishes after SMS_BATCH_SIZE is lowered).  Raises
     CampaignCanceled for a canceled campaign."""
-    if canceled(client, campaign):
+    if _unpark(client, campaign, "resume") == CANCELED:  # checked and cleared in one step
         raise CampaignCanceled(f"campaign {campaign!r} was canceled: it cannot be resumed")
-    client.hdel(keys.campaign_meta(campaign), "paused")
     _unpark(client, campaign, "recover", STALE_UNPARK_MS)
     moved = 0
-    while (raw := _unpark(client, campaign, "take")) is not None:
+    while (raw := _unpark(client, campaign, "take", RESUMING)) is not None:  # None: canceled
         for part in _split(Batch.from_dict(orjson.loads(raw)), batch_size):
             enqueue(part.to_dict())  # a crash here leaves raw in `unparking`: recovered later
         _unpark(client, campaign, "done", raw)

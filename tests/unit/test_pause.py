@@ -140,3 +140,74 @@ def test_cancel_ends_the_scheduled_batches_too(store: redis.Redis) -> None:
     assert store.zscore(keys.SCHEDULE, "c") is None
     states = {ledger.state(store, f"c-{s}-{i}", "c") for s in range(3) for i in range(3)}
     assert states == {"canceled"}
+
+
+class _CancelAt:
+    """Runs `cancel` right before the `at`-th Redis command the wrapped client sends (0: the
+    first), once: every point of another operation where a cancel can land, one by one."""
+
+    def __init__(self, store: redis.Redis, at: int, log: list[str], whole: bool) -> None:
+        self.store, self.at, self.log, self.seen, self.fired = store, at, log, 0, False
+        self.whole = whole  # else only its mark: its taking out comes after the resume
+        self._send = store.execute_command
+
+    def __call__(self, *args: Any, **kw: Any) -> Any:
+        if not self.fired and self.seen == self.at:
+            self.fired = True
+            if self.whole:
+                pause.cancel(self.store, self.log.append, "c", P)  # its own enqueues: none
+            else:
+                pause.mark_canceled(self.store, "c")
+            self.log.append("canceled")
+        self.seen += 1
+        return self._send(*args, **kw)
+
+
+class _Enqueued:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def __call__(self, b: dict[str, Any]) -> None:
+        self.log.append(f"enqueued {b['s']}")
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["cancel", "cancel-mark-only"])
+def test_a_cancel_landing_anywhere_in_a_resume_leaves_the_campaign_stopped(
+    store: redis.Redis, monkeypatch: pytest.MonkeyPatch, whole: bool
+) -> None:
+    """Issue 20: resume checked `canceled`, then deleted `paused`; a cancel in between left
+    the campaign canceled but not paused (workers look at `paused`), so everything went.
+    A cancel (or only its first step, the mark) is made to land before each Redis command
+    of a resume in turn."""
+    from core.errors import CampaignCanceled
+
+    at = 0
+    while True:
+        store.flushdb()
+        for seq in range(3):
+            pause.park(store, "c", batch(seq), "12 out of credit")
+        log: list[str] = []
+        hook = _CancelAt(store, at, log, whole)
+        monkeypatch.setattr(store, "execute_command", hook)
+        enqueued = _Enqueued(log)
+        with contextlib.suppress(CampaignCanceled):
+            pause.resume(store, enqueued, "c")
+        monkeypatch.undo()
+        if not hook.fired:  # the resume sent fewer commands: every point was tried
+            break
+        if not whole:  # the rest of that cancel
+            pause.cancel(store, log.append, "c", P)
+        meta = keys.campaign_meta("c")
+        assert store.hexists(meta, "canceled"), at
+        assert store.hexists(meta, "paused"), f"canceled but not paused (cancel before #{at})"
+        after = log[log.index("canceled") + 1 :]
+        assert after == [], f"the resume enqueued {after} after the cancel (before #{at})"
+        # every parked batch either went before the cancel, or ended canceled
+        went = {int(e.split()[1]) for e in log if e.startswith("enqueued")}
+        for seq in set(range(3)) - went:
+            assert {ledger.state(store, f"c-{seq}-{i}", "c") for i in range(3)} == {"canceled"}
+        assert parked_ids(store) == [] and store.zcard(keys.campaign_unparking("c")) == 0
+        # a batch a worker meets later is not sent: park.lua says canceled
+        assert pause.park(store, "c", batch(9)) == pause.CANCELED
+        at += 1
+    assert at > 3  # the hook reached into the resume's taking of batches
