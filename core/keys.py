@@ -155,6 +155,7 @@ def schedule_lock(campaign: str) -> str:
 
 
 API_KEYS = f"{PREFIX}apikeys"  # SHA-256 of a key -> {name, scope, created}
+AUDIT = f"{PREFIX}audit"  # a stream: every control action, who, what (dispatcher.audit)
 
 
 def session(digest: str) -> str:

@@ -22,6 +22,7 @@ from core import clock, keys, ledger, lua, pause, schedule
 from core.batch import Batch
 from core.errors import CampaignCanceled, CampaignNotFound
 from core.outcomes import NONFINAL_TTL, SENT, State, StreamPolicy, stream_of
+from dispatcher import audit
 from providers import registry
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -84,20 +85,27 @@ def campaigns(client: redis.Redis) -> list[str]:
     return sorted(_text(c) for c in client.smembers(keys.CAMPAIGNS))
 
 
-def pause_campaign(client: redis.Redis, campaign: str) -> bool:
+def pause_campaign(client: redis.Redis, campaign: str, who: str = "") -> bool:
     """Stop sending it on every worker (each checks before every request); True if it was
-    not paused.  The batches in hand are parked, not sent."""
+    not paused.  The batches in hand are parked, not sent.  `who`: for the audit trail
+    (default: the command line's user)."""
     known(client, campaign)
     if pause.canceled(client, campaign):
         raise CampaignCanceled(f"campaign {campaign!r} was canceled")
-    return pause.pause(client, campaign)
+    changed = pause.pause(client, campaign)
+    audit.record(client, who or audit.cli_user(), "pause", campaign, f"changed={changed}")
+    return changed
 
 
-def cancel(client: redis.Redis, enqueue: Enqueue, campaign: str, policy: StreamPolicy) -> int:
+def cancel(
+    client: redis.Redis, enqueue: Enqueue, campaign: str, policy: StreamPolicy, who: str = ""
+) -> int:
     """End every unsent message `canceled`; returns how many ended now (the rest end when a
     worker meets them, within one request's time)."""
     known(client, campaign)
-    return pause.cancel(client, enqueue, campaign, policy)
+    ended = pause.cancel(client, enqueue, campaign, policy)
+    audit.record(client, who or audit.cli_user(), "cancel", campaign, f"canceled_now={ended}")
+    return ended
 
 
 def top_errors(raw: dict[bytes, bytes], n: int = TOP_ERRORS) -> list[dict[str, Any]]:
@@ -134,10 +142,14 @@ def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked
     }
 
 
-def resume(client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int = 0) -> int:
+def resume(
+    client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int = 0, who: str = ""
+) -> int:
     """Clear the pause and put every parked batch back on the queue; returns how many."""
     known(client, campaign)
-    return pause.resume(client, enqueue, campaign, batch_size)
+    moved = pause.resume(client, enqueue, campaign, batch_size)
+    audit.record(client, who or audit.cli_user(), "resume", campaign, f"batches={moved}")
+    return moved
 
 
 def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1000) -> list[dict]:

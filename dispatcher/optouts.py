@@ -26,7 +26,7 @@ from config import settings as config
 from core import optout
 from core.errors import InputError
 from core.redis_pool import sync_redis
-from dispatcher import embedded
+from dispatcher import audit, embedded
 from dispatcher.csvsource import CsvSource, Reject, Row, open_text
 from dispatcher.numbers import normalise
 
@@ -49,14 +49,22 @@ def command(args: argparse.Namespace) -> int:
             return 0
         if not args.items:
             raise InputError(f"optout {args.action} needs {_wanted(args.action)}", field="NUMBER")
+        who = audit.cli_user()
         if args.action == "import":
-            return _import(client, s.region, args)
+            added = _import(client, s.region, args)
+            audit.record(client, who, "optout import", detail=f"{args.items[0]}: {added} added")
+            return 0
         numbers = [_number(raw, s.region) for raw in args.items]
         if args.action == "remove":
-            console.print(f"{optout.remove(client, numbers)} of {len(numbers)} numbers removed")
+            n = optout.remove(client, numbers)
+            audit.record(client, who, "optout remove", detail=f"{n}: {' '.join(numbers)}")
+            console.print(f"{n} of {len(numbers)} numbers removed")
             return 0
         entries = optout.entries_for(numbers, optout.MANUAL, args.reason, days=args.days)
-        console.print(f"{optout.add(client, entries)} of {len(numbers)} numbers added")
+        n = optout.add(client, entries)
+        detail = f"{n} ({args.reason}): {' '.join(numbers)}"
+        audit.record(client, who, "optout add", detail=detail)
+        console.print(f"{n} of {len(numbers)} numbers added")
     return 0
 
 
@@ -93,7 +101,7 @@ def _import(client: Any, region: str, args: argparse.Namespace) -> int:
         added += _add(client, chunk, reason, args.days)
         taken += len(chunk)
     console.print(f"{taken} numbers taken from {path} ({added} new), {refused} rows refused")
-    return 0
+    return added
 
 
 def _row_number(item: Row | Reject, phone_index: int, region: str) -> str:

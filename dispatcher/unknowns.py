@@ -26,6 +26,7 @@ import redis
 from core import clock, keys, ledger, lua
 from core.batch import Batch
 from core.outcomes import NONFINAL_TTL, Event, State, StreamPolicy, record, stream_of
+from dispatcher import audit
 from dispatcher.control import known
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -109,6 +110,7 @@ def resend(
             enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
             sent += 1
         client.hdel(keys.campaign_unknown(campaign), mid)
+    audit.record(client, who, "unknown resend", campaign, _detail(message_ids, sent))
     return sent
 
 
@@ -130,4 +132,10 @@ def drop(
     ended = record(client, events, policy)
     if chosen:
         client.hdel(keys.campaign_unknown(campaign), *chosen)
+    audit.record(client, who, "unknown drop", campaign, _detail(message_ids, ended))
     return ended
+
+
+def _detail(message_ids: list[str] | None, done: int) -> str:
+    named = "all" if message_ids is None else ",".join(message_ids)
+    return f"done={done} of={named}"

@@ -1,6 +1,7 @@
 """The HTTP API server (`smsdispatch api`, the Procfile's `api`): one aiohttp app.
 
-    /v1/...          the API (dispatcher.http.campaigns, .messages); Bearer API keys
+    /v1/...          the API (dispatcher.http.campaigns, .messages, .unknown, .audit);
+                     Bearer API keys
     /                the live operations page (dispatcher.http.board); admin key login
     /openapi.json    its OpenAPI 3.1 description (dispatcher.http.openapi)
     /metrics         Prometheus (dispatcher.http.gauges), read scope   /healthz   liveness
@@ -47,6 +48,7 @@ from core.errors import (
 )
 from core.redis_pool import sync_redis
 from dispatcher.http import (
+    audit,
     auth,
     board,
     campaigns,
@@ -80,6 +82,7 @@ def make_app(settings: Settings) -> web.Application:
     campaigns.routes(app.router)
     messages.routes(app.router)
     unknown.routes(app.router)
+    audit.routes(app.router)
     board.routes(app)
     gauges.routes(app)
     app.on_cleanup.append(_close)

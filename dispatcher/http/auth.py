@@ -24,6 +24,7 @@ from aiohttp import web
 
 from core import keys
 from core.errors import InputError
+from dispatcher import audit
 
 SCOPES = ("read", "send", "admin")
 KEY_PREFIX = "sk_"  # recognisable in a leaked log or a secret scanner
@@ -46,8 +47,9 @@ def digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
-def create(client: redis.Redis, name: str, scope: str) -> str:
-    """A new key for `name` with `scope`; returns it (the only time it is seen)."""
+def create(client: redis.Redis, name: str, scope: str, who: str = "") -> str:
+    """A new key for `name` with `scope`; returns it (the only time it is seen).  `who`:
+    for the audit trail (default: the command line's user)."""
     if scope not in SCOPES:
         raise InputError(f"scope must be one of {', '.join(SCOPES)}", field="scope")
     if not name or len(name) > 64 or not name.isprintable():
@@ -55,6 +57,7 @@ def create(client: redis.Redis, name: str, scope: str) -> str:
     key = KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
     entry = {"name": name, "scope": scope, "created": int(time.time())}
     client.hset(keys.API_KEYS, digest(key), orjson.dumps(entry))
+    audit.record(client, who or audit.cli_user(), "apikey create", detail=f"{name} ({scope})")
     return key
 
 
@@ -71,7 +74,9 @@ def list_keys(client: redis.Redis) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (r["name"], r["created"]))
 
 
-def revoke(client: redis.Redis, name: str) -> int:
-    """Delete every key named `name`; returns how many."""
+def revoke(client: redis.Redis, name: str, who: str = "") -> int:
+    """Delete every key named `name` (their page sessions end with them); returns how many."""
     gone = [h for h, v in client.hgetall(keys.API_KEYS).items() if orjson.loads(v)["name"] == name]
-    return client.hdel(keys.API_KEYS, *gone) if gone else 0
+    n = client.hdel(keys.API_KEYS, *gone) if gone else 0
+    audit.record(client, who or audit.cli_user(), "apikey revoke", detail=f"{name}: {n} key(s)")
+    return n

@@ -129,6 +129,8 @@ SCHEMAS: dict[str, Any] = {
     "MessageState": _fields("messageId", "state", messageId=_STR, state=_STR, to=_STR,
                             campaign=_STR, status=_STR, error=_STR, attempt=_STR,
                             provider=_STR, ts=_STR),
+    "Audit": _fields("entries", entries={"type": "array", "items": _fields(
+        "at", "who", "action", at=_INT, who=_STR, action=_STR, campaign=_STR, detail=_STR)}),
     "UnknownList": _fields("campaign", "unknown", campaign=_STR, unknown={
         "type": "array", "items": _fields("messageId", "to", "reason", "at", messageId=_STR,
                                           to=_STR, reason=_STR, at=_INT)}),
@@ -202,6 +204,16 @@ def _paths() -> dict[str, Any]:
         "/v1/campaigns/{campaign}/unknown/drop": {
             "post": _unknown_op("End unknown messages canceled (all, or those named)",
                                 "dropped")},
+        "/v1/audit": {"get": {
+            "summary": "The audit trail: every control action, who, what (newest first)",
+            "x-scope": "admin",
+            "parameters": [
+                {"name": "campaign", "in": "query", "schema": {"type": "string", "maxLength": 64}},
+                {"name": "limit", "in": "query",
+                 "schema": {"type": "integer", "minimum": 1, "maximum": 1000}},
+            ],
+            "responses": {"200": _json(_ref("Audit"), "entries"), **_problems(400)},
+        }},
         "/v1/messages": {"post": {
             "summary": "One transactional SMS", "x-scope": "send",
             "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": _STR,

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 
 from core.errors import InputError
-from dispatcher import api, unknowns
+from dispatcher import api, audit, unknowns
 from dispatcher.http import auth
 from dispatcher.http.state import body, call, client, reply, scoped, settings
 
@@ -31,7 +31,7 @@ def routes(router: web.UrlDispatcher) -> None:
 
 def _who(request: web.Request) -> str:
     caller = request.get(auth.CALLER)
-    return f"API key {caller.name!r}" if caller is not None else "the API"
+    return audit.key_name(caller.name) if caller is not None else "the API"
 
 
 async def _ids(request: web.Request) -> list[str] | None:

@@ -261,4 +261,4 @@ def test_unknown_messages_are_listed_read_only_and_resent_or_dropped_by_admin(
     status = http.call("GET", "/v1/campaigns/u", key=keys["read"]).json()
     assert status["counts"] == {"queued": 1, "canceled": 2} and status["unknown"] == 0
     last = r.xrevrange(rkeys.OUTCOMES, count=1)[0][1]
-    assert b"dropped by API key 'test-admin'" in last[b"reason"]
+    assert b"dropped by key:test-admin" in last[b"reason"]
