@@ -7,6 +7,14 @@ out as `Reject(line, field, reason)` so the importer writes them to the rejects 
 and carries on.  A file that cannot be used at all (empty, no phone column) raises
 `InputError` with file, line and field before anything is enqueued.
 
+A quote that opens a field and is not closed on its line would make one row of every line
+up to the next quote (or the end of the file): when such a row is broken (wrong field count,
+an odd number of quotes, or a swallowed line that looks like a row of its own, a phone
+number in the phone column), only its first line is rejected, naming the field, and the
+lines after it are read again as rows.  Nothing is lost that way: every line is either a row
+or a reject with its line number.  A quoted field over several lines that is none of those
+(a text with a line break) is one row, as CSV says.
+
 This module is the boundary where `csv.Error` and `UnicodeError` are translated.
 """
 
@@ -15,6 +23,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +39,9 @@ DELIMITERS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 10_000  # a longer cell is rejected (texts are at most 4,000 bytes)
 CSV_FIELD_LIMIT = 16 * 1024 * 1024  # what csv may read before we judge the row
+QUOTE = '"'
+NOT_DELIMITERS = QUOTE + "\r\n"  # csv cannot split on these
+PHONE_LIKE = re.compile(r"\+?[\d\s().-]*\d{6}[\d\s().-]*")  # a swallowed line's phone cell
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +92,9 @@ class CsvSource:
         self._fh = fh
         self.size_bytes = _size(fh)  # 0 when unknown (sizes the dedupe's hashes)
         csv.field_size_limit(CSV_FIELD_LIMIT)
-        self.delimiter = delimiter or self._sniff()
-        self._reader = csv.reader(fh, delimiter=self.delimiter)
+        self.delimiter = _delimiter(delimiter, name) if delimiter else self._sniff()
+        self._lines = _Lines(fh)
+        self._reader = csv.reader(self._lines, delimiter=self.delimiter)
         self.header = self._read_header()
         self.phone_index = self._phone_index(phone_column)
 
@@ -102,6 +115,13 @@ class CsvSource:
             raise InputError("file is empty: expected a header row", file=self.name) from None
         except csv.Error as exc:
             raise InputError(f"unreadable header: {exc}", file=self.name, line=1) from None
+        if len(self._lines.taken) > 1:
+            raise InputError(
+                f"the header opens a quote ({QUOTE}) that is never closed on its line",
+                file=self.name,
+                line=1,
+                field="header",
+            )
         bad = _bad_utf8(header)
         if bad is not None:
             raise InputError("header is not UTF-8", file=self.name, line=1, field=str(bad))
@@ -125,22 +145,92 @@ class CsvSource:
         )  # fmt: skip
 
     def __iter__(self) -> Iterator[Row | Reject]:
-        width = len(self.header)
-        line = 1
+        width, lines = len(self.header), self._lines
         while True:
-            start = line + 1
+            start = lines.start()
             try:
                 fields = next(self._reader)
             except StopIteration:
                 return
-            except csv.Error as exc:  # e.g. NUL byte: csv skips past the bad line
-                line = self._reader.line_num
-                yield Reject(start, "", f"unreadable CSV: {exc}", [])
+            except csv.Error as exc:  # e.g. a field over CSV_FIELD_LIMIT
+                if len(lines.taken) > 1:
+                    yield self._unclosed(start)
+                else:
+                    yield Reject(start, "", f"unreadable CSV: {exc}", [])
                 continue
-            line = self._reader.line_num
+            if len(lines.taken) > 1 and self._swallowed(fields, width):
+                yield self._unclosed(start)
+                continue
             if not fields or (len(fields) == 1 and not fields[0].strip()):
                 continue  # blank line
             yield _check(start, fields, width, self.header)
+
+    def _swallowed(self, fields: Sequence[str], width: int) -> bool:
+        """Whether a row over several lines is a quote left open rather than a text with a
+        line break: its field count is wrong, its quotes are odd, or a line it took in has a
+        phone number in the phone column (a row of its own)."""
+        taken = self._lines.taken
+        if len(fields) != width or sum(line.count(QUOTE) for line in taken) % 2:
+            return True
+        for line in taken[1:]:
+            cells = line.split(self.delimiter)
+            if len(cells) > self.phone_index and PHONE_LIKE.fullmatch(cells[self.phone_index]):
+                return True
+        return False
+
+    def _unclosed(self, start: int) -> Reject:
+        """Reject the first line of a row a quote left open; read the lines after it again."""
+        first, *rest = self._lines.taken
+        self._lines.again(rest)
+        cells = _repair(first.rstrip("\r\n").split(self.delimiter))
+        opened = [i for i, cell in enumerate(cells) if cell.lstrip().startswith(QUOTE)]
+        i = opened[-1] if opened else len(cells) - 1
+        field = self.header[i] if i < len(self.header) else ""
+        reason = (
+            f"a quote ({QUOTE}) opens this field and is never closed on its line: "
+            f"the line is rejected and line {start + 1} on is read as rows"
+        )
+        return Reject(start, field, reason, cells)
+
+
+class _Lines:
+    """The file's lines for csv.reader, numbered; the lines of the row being read are kept
+    (`taken`) so that those after a broken row's first can be read `again`."""
+
+    def __init__(self, fh: IO[str]) -> None:
+        self._fh = iter(fh)
+        self._back: list[str] = []  # lines to read again, the next one last
+        self.taken: list[str] = []
+        self.count = 0  # lines handed out (less those given back)
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self._back.pop() if self._back else next(self._fh)
+        self.taken.append(line)
+        self.count += 1
+        return line
+
+    def start(self) -> int:
+        """Begin a row: the number of its first line."""
+        self.taken.clear()
+        return self.count + 1
+
+    def again(self, lines: Sequence[str]) -> None:
+        self._back.extend(reversed(lines))
+        self.count -= len(lines)
+
+
+def _delimiter(delimiter: str, name: str) -> str:
+    if len(delimiter) != 1 or delimiter in NOT_DELIMITERS:
+        raise InputError(
+            f"delimiter {delimiter!r} must be one character that is not a quote "
+            f"or a line break, e.g. one of {DELIMITERS!r}",
+            file=name,
+            field="delimiter",
+        )
+    return delimiter
 
 
 def _check(line: int, fields: list[str], width: int, header: Sequence[str]) -> Row | Reject:

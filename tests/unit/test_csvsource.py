@@ -80,3 +80,42 @@ def test_formula_cells_are_escaped_in_output() -> None:
     SafeCsvWriter(out).writerow(["=cmd|' /C calc'!A0", "+1", "-2", "@x", "plain", 3])
     assert out.getvalue() == "'=cmd|' /C calc'!A0,'+1,'-2,'@x,plain,3\n"
     assert safe_cell("\tTAB") == "'\tTAB" and safe_cell(None) == ""
+
+
+@pytest.mark.parametrize("delimiter", ["ab", '"', "\n", "\r"])
+def test_a_delimiter_that_is_not_one_plain_character_is_an_input_error(delimiter: str) -> None:
+    with pytest.raises(InputError, match="delimiter") as e:
+        source("phone,name\n0812345678,Ann\n", delimiter=delimiter)
+    assert e.value.field == "delimiter" and e.value.file == "c.csv"
+
+
+def test_a_stray_quote_rejects_its_line_and_the_rows_after_it_are_read() -> None:
+    """A quote that opens a field and never closes would swallow the rest of the file into
+    one row: that line is rejected, naming where, and reading goes on at the next line."""
+    items = list(
+        source('phone,name\n0812345678,Ann\n0812345679,"Bob\n0812345670,Cat\n0812345671,Dan\n')
+    )
+    assert [type(i) for i in items] == [Row, Reject, Row, Row]
+    bad = items[1]
+    assert isinstance(bad, Reject) and (bad.line, bad.field) == (3, "name")
+    assert "quote" in bad.reason and "never closed" in bad.reason
+    assert bad.fields == ["0812345679", '"Bob']  # the line as written, for the rejects file
+    assert items[2] == Row(4, ["0812345670", "Cat"]) and items[3] == Row(5, ["0812345671", "Dan"])
+
+
+def test_two_stray_quotes_do_not_make_one_row_of_the_lines_between() -> None:
+    items = list(source('phone,name\n0812345678,"Ann\n0812345679,Bob\n0812345670,Cat"\n'))
+    assert isinstance(items[0], Reject) and items[0].line == 2
+    assert items[1] == Row(3, ["0812345679", "Bob"])
+    assert isinstance(items[2], Row) and items[2].line == 4  # 'Cat"': a quote inside a field
+
+
+def test_a_quoted_field_over_several_lines_is_still_one_row() -> None:
+    items = list(source('phone,name\n0812345678,"Ann\nSmith"\n0812345679,Bob\n'))
+    assert items == [Row(2, ["0812345678", "Ann\nSmith"]), Row(4, ["0812345679", "Bob"])]
+
+
+def test_a_header_with_an_unclosed_quote_is_refused_at_line_one() -> None:
+    with pytest.raises(InputError, match="quote") as e:
+        source('phone,"name\n0812345678,Ann\n')
+    assert (e.value.line, e.value.field) == (1, "header")
