@@ -9,10 +9,14 @@ report that triggered it.
 
 Only when the report was the one that made the message final (first final
 wins: a temporary report after a delivered one resends nothing).  Idempotent:
-the campaign's `resent` hash (original -> resends enqueued, also the export's
-index) is written after the enqueue, in one transaction on the campaign's keys,
-so a duplicate report enqueues nothing and a crash in between at worst enqueues
-twice, which the send claims absorb (the resend's messageId is the same).
+the check and the mark are one step (`resend.lua`): the campaign's `resent` hash
+(chain head -> resends marked, also the export's index) is checked and written,
+and the resend counted, in one script on the campaign's keys, so copies of one
+report (in one body, or two bodies at once) enqueue and count one resend.  A
+marked resend is *pending* until its enqueue returns; one whose enqueue died (a
+crash, the broker away) is enqueued again by the next resend of its campaign once
+it has been pending for PENDING_STALE_MS (enqueued twice at worst, which the send
+claims absorb: the messageId is the same).
 
 Limitation: the text comes from the campaign's meta hash (`text`, `sender`),
 which is the shared text of the campaign.  Personalised campaigns (a text with
@@ -30,8 +34,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from config.settings import Settings
-from core import clock, ids, keys, ledger
+from core import clock, ids, keys, ledger, lua
 from core.batch import Batch, Destination
 from core.errors import InputError
 from core.outcomes import State
@@ -42,6 +48,7 @@ log = logging.getLogger(__name__)
 
 Enqueue = Callable[[dict[str, Any], int], None]  # (batch dict, delay ms), e.g. enqueue_batch
 MARKER_TTL = 30 * 86400
+PENDING_STALE_MS = 60_000  # a resend marked this long ago and still pending: its enqueue died
 
 
 def _text(v: bytes | str | None) -> str:
@@ -75,65 +82,107 @@ class Resender:
         """Enqueue the resends these (already applied) reports call for; returns how many."""
         if not self.s.resend_temporary:
             return 0
-        todo = await self._due(self.candidates(reports))
-        by_campaign: dict[str, list[tuple[Candidate, str]]] = defaultdict(list)
-        for cand, to in todo:
-            by_campaign[ids.campaign_of(cand.original)].append((cand, to))
+        by_campaign: dict[str, list[Candidate]] = defaultdict(list)
+        for cand in self.candidates(reports):
+            by_campaign[ids.campaign_of(cand.original)].append(cand)
         sent = 0
-        for campaign, items in by_campaign.items():
-            sent += await self._campaign(campaign, items)
+        for campaign, cands in by_campaign.items():
+            sent += await self._campaign(campaign, cands)
         return sent
 
-    async def _due(self, cands: list[Candidate]) -> list[tuple[Candidate, str]]:
-        """Those whose message ended undeliverable with this error and are not resent yet."""
-        if not cands:
-            return []
-        pipe = self.r.pipeline(transaction=False)
-        for c in cands:
-            p = ledger.place(c.original)
-            pipe.hget(p.key, p.field)
-            first = ids.original_of(c.original)[0]  # the chain's head: what `_mark` counts under
-            pipe.hget(keys.campaign_resent(ids.campaign_of(first)), first)
-        answers = await pipe.execute()
-        due = []
-        for c, raw, resent in zip(cands, answers[::2], answers[1::2], strict=True):
-            marked = int(resent or 0) >= c.n
-            m = ledger.decode(raw) or {}
-            final_here = m.get("state") == State.UNDELIVERABLE.value and m.get("error") == c.error
-            if final_here and not marked and m.get("to"):
-                due.append((c, m["to"]))
-        return due
-
-    async def _campaign(self, campaign: str, items: list[tuple[Candidate, str]]) -> int:
+    async def _campaign(self, campaign: str, cands: list[Candidate]) -> int:
         meta = await self.r.hmget(keys.campaign_meta(campaign), "text", "sender")
         text, sender = _text(meta[0]), _text(meta[1]) or self.s.sender
         shared = _shared_text(text)
         if shared is None:
-            log.warning("not resending %d messages of %s: no shared campaign text (personalised "
-                        "or API messages)", len(items), campaign)  # fmt: skip
+            log.warning(
+                "not resending %d messages of %s: no shared campaign text (personalised "
+                "or API messages)",
+                len(cands),
+                campaign,
+            )
             return 0
+        stale = await self._stale(campaign)
+        marked = await mark(self.r, campaign, cands)
+        for batch in self._batches(campaign, sender, shared, [*stale, *marked]):
+            await asyncio.to_thread(self.enqueue, batch.to_dict(), self.s.resend_delay * 1000)
+            await _pending(self.r, campaign, "done", [_member(d) for d in batch.destinations])
+        if stale:
+            log.info("enqueued %d resends of %s again (their enqueue died)", len(stale), campaign)
+        if marked:
+            log.info("resent %d temporarily undelivered messages of %s", len(marked), campaign)
+        return len(marked)
+
+    async def _stale(self, campaign: str) -> list[Destination]:
+        """Pending resends of the campaign whose enqueue died (marked long enough ago)."""
+        raws = await _pending(self.r, campaign, "stale", [PENDING_STALE_MS])
+        return [Destination(*_text(raw).split("|", 1)) for raw in raws]
+
+    def _batches(
+        self, campaign: str, sender: str, text: str, dests: list[Destination]
+    ) -> list[Batch]:
+        """One batch per resend number (`-r{n}`)."""
         delay_ms = self.s.resend_delay * 1000
         expires = clock.now_ms() + delay_ms + self.s.validity_minutes * 60_000
-        for n in sorted({c.n for c, _ in items}):
-            dests = tuple(Destination(c.new_id, to) for c, to in items if c.n == n)
-            batch = Batch(campaign, 0, f"{campaign}-r{n}-{int(time.time())}", sender, shared,
-                          dests, expires)  # fmt: skip
-            await asyncio.to_thread(self.enqueue, batch.to_dict(), delay_ms)
-            await self._mark(campaign, [d.message_id for d in dests])
-        return len(items)
+        by_n: dict[int, list[Destination]] = defaultdict(list)
+        for d in dests:
+            by_n[ids.original_of(d.message_id)[1]].append(d)
+        return [
+            Batch(
+                campaign,
+                0,
+                f"{campaign}-r{n}-{int(time.time())}",
+                sender,
+                text,
+                tuple(by_n[n]),
+                expires,
+            )
+            for n in sorted(by_n)
+        ]
 
-    async def _mark(self, campaign: str, new_ids: list[str]) -> None:
-        """Markers, and the resends counted as new queued messages of the campaign."""
-        pipe = self.r.pipeline(transaction=True)
-        for mid in new_ids:
-            original, n = ids.original_of(mid)
-            pipe.hset(keys.campaign_resent(campaign), original, n)  # export's index
-        pipe.expire(keys.campaign_resent(campaign), MARKER_TTL)
-        pipe.hincrby(keys.campaign_counts(campaign), State.QUEUED.value, len(new_ids))
-        pipe.hincrby(keys.campaign_meta(campaign), "messages", len(new_ids))
-        pipe.hincrby(keys.campaign_meta(campaign), "resent", len(new_ids))
-        await pipe.execute()
-        log.info("resent %d temporarily undelivered messages of %s", len(new_ids), campaign)
+
+def pending_key(campaign: str) -> str:
+    """The campaign's pending resends: marked, not known to be enqueued (`resend.lua`)."""
+    return f"{keys.campaign_resent(campaign)}:pending"
+
+
+def _member(d: Destination) -> str:
+    return f"{d.message_id}|{d.to}"
+
+
+async def mark(client: Any, campaign: str, cands: Sequence[Candidate]) -> list[Destination]:
+    """Check and mark in one step (`resend.lua` mark): the resends due, now counted and
+    pending, as destinations (each once, however many copies of its report came)."""
+    declared, items = lua.Declared(), []
+    for c in cands:
+        p = ledger.place(c.original, campaign)
+        head = ids.original_of(c.original)[0]  # the chain's head: what the marks count under
+        items.append([declared.at(p.key), p.field, head, c.n, c.error, c.new_id])
+    reply = await _script(
+        client, campaign, declared.keys, ["mark", orjson.dumps(items), MARKER_TTL]
+    )
+    marked = orjson.loads(reply) or []
+    return [Destination(cands[i - 1].new_id, to) for i, to in marked]
+
+
+async def _pending(client: Any, campaign: str, mode: str, args: Sequence[Any]) -> Any:
+    """`resend.lua` done (forget these pending members) or stale (take those marked more
+    than args[0] ms ago)."""
+    if mode == "done" and not args:
+        return 0
+    return await _script(client, campaign, [], [mode, *args])
+
+
+def _script(client: Any, campaign: str, buckets: list[str], args: list[Any]) -> Any:
+    """The one wrapper of `resend.lua`: the campaign's keys, then the ledger buckets."""
+    keys_ = [
+        keys.campaign_resent(campaign),
+        pending_key(campaign),
+        keys.campaign_counts(campaign),
+        keys.campaign_meta(campaign),
+        *buckets,
+    ]
+    return lua.script(client, "resend", "dispatcher")(keys=keys_, args=args)
 
 
 def _shared_text(text: str) -> str | None:
