@@ -183,7 +183,9 @@ def replay(
     """Send dead messages again (same messageIds, fresh attempts and validity).
 
     A message whose outcome was unknown when it died still carries its send claim, so
-    its replay asks the gateway first and never sends it twice (workers.claims)."""
+    its replay asks the gateway first and never sends it twice (workers.claims).  A letter
+    whose message's state expired (SMS_FINAL_TTL; letters live longer) is replayed too,
+    its state recreated queued; one whose message moved on (a late report) is dropped."""
     replayed = 0
     for dead in deadletters(client, campaign, limit=10**9):
         mid = dead["messageId"]
@@ -192,7 +194,8 @@ def replay(
             continue
         batch = Batch.from_dict(orjson.loads(raw))
         expires = clock.now_ms() + validity_min * 60_000
-        if _requeue_state(client, batch.campaign, mid, policy):
+        to = batch.destinations[0].to if batch.destinations else ""
+        if _requeue_state(client, batch.campaign, mid, to, policy):
             enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
             replayed += 1
         client.delete(keys.deadletter(mid))
@@ -200,10 +203,14 @@ def replay(
     return replayed
 
 
-def _requeue_state(client: redis.Redis, campaign: str, mid: str, policy: StreamPolicy) -> bool:
-    """Move a dead message back to queued, atomically; False if it is past that (requeue.lua)."""
+def _requeue_state(
+    client: redis.Redis, campaign: str, mid: str, to: str, policy: StreamPolicy
+) -> bool:
+    """Move a dead message back to queued, atomically; False if it is past that (requeue.lua).
+    A state that is gone (expired before its letter) is a dead one: recreated queued."""
     p = ledger.place(mid, campaign)
-    args = [mid, campaign, p.field, NONFINAL_TTL, State.DEAD.value, "replayed from dead letters"]
+    why = "replayed from dead letters"
+    args = [mid, campaign, p.field, NONFINAL_TTL, State.DEAD.value, why, to]
     keys_ = [p.key, keys.campaign_counts(campaign), keys.campaign_errors(campaign),
              stream_of(campaign, policy)]  # fmt: skip
     return bool(lua.script(client, "requeue", "dispatcher")(keys=keys_, args=args))

@@ -7,11 +7,20 @@
 -- KEYS[3] its campaign's error counters  KEYS[4] the outcome stream, or the campaign's outbox
 -- ARGV[1] messageId  ARGV[2] campaign  ARGV[3] its ledger field  ARGV[4] TTL of a live state (s)
 -- ARGV[5] the state it leaves (dead | unknown)   ARGV[6] the reason, for the stream
+-- ARGV[7] the message's number when a state that is gone counts as ARGV[5] ('' : it does
+--         not): a dead letter outlives its message's final state (letters live 30 days,
+--         a final state SMS_FINAL_TTL), and a letter is a message that died; its state is
+--         then recreated queued (the campaign's counters, which never expire, still count
+--         it dead).  Any send claim it left outlives the state too, and is asked about first.
 -- Returns 1 when the caller must enqueue it, else 0.
 --#include ledger
 local m = ledger_get(KEYS[1], ARGV[3])
 if m and m.state == 'queued' then return 1 end
-if not m or m.state ~= ARGV[5] then return 0 end
+if not m and (ARGV[7] or '') ~= '' then
+  m = {state = ARGV[5], rank = 4, attempt = '', provider = '', to = ARGV[7], ekey = ''}
+elseif not m or m.state ~= ARGV[5] then
+  return 0
+end
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local was_live = ledger_live(m)
