@@ -12,9 +12,11 @@ either twice with the same campaign / key enqueues nothing new.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from contextlib import ExitStack
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from config import settings as config
 from core import clock, ids, keys
@@ -24,13 +26,23 @@ from core.redis_pool import sync_redis
 from core.window import Window
 from dispatcher import otp as otp_service
 from dispatcher import plan
-from dispatcher.campaign import CampaignSpec, Importer, ImportReport, Progress
+from dispatcher.campaign import (
+    KIND,
+    TRANSACTIONAL,
+    CampaignSpec,
+    Importer,
+    ImportReport,
+    Progress,
+    RejectsWriter,
+    check_kind,
+)
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, from_csv_text, open_text, rows_csv
 from dispatcher.numbers import normalise
 from providers import registry
 
 API_CAMPAIGN = "api"
+MAX_SEND_AHEAD = timedelta(days=366)  # a send-at further away is a mistake, not a plan
 
 
 def default_rejects(path: Path) -> Path:
@@ -112,18 +124,25 @@ def send_at_ms(send_at: datetime | str | None) -> int:
     if send_at.tzinfo is None:
         raise InputError("send-at needs a time zone, e.g. 2026-12-01T09:00+07:00",
                          field="send_at")  # fmt: skip
-    return int(send_at.timestamp() * 1000)
+    at_ms = int(send_at.timestamp() * 1000)
+    if at_ms - clock.now_ms() > MAX_SEND_AHEAD // timedelta(milliseconds=1):
+        raise InputError(
+            f"send-at {send_at.isoformat()} is more than {MAX_SEND_AHEAD.days} days ahead",
+            field="send_at",
+        )
+    return at_ms
 
 
 def import_csv(
     path: str | Path, *, campaign: str, text: str, sender: str | None = None,
     phone_column: str | None = None, delimiter: str | None = None,
-    rejects: str | Path | None = None, settings: config.Settings | None = None,
+    rejects: str | Path | RejectsWriter | None = None, settings: config.Settings | None = None,
     progress: bool | Progress = False, provider: str | None = None,
     send_at: datetime | str | None = None, window: str | None = None, gsm_safe: bool = False,
     plan_hash: str | None = None,
 ) -> ImportReport:  # fmt: skip
-    """Import a CSV file as a campaign; bad rows go to the rejects CSV.  `provider`: the
+    """Import a CSV file as a campaign; bad rows go to the rejects CSV (`rejects`: its path,
+    default FILE.rejects.csv, or a writer that keeps them).  `provider`: the
     gateway to send through (else the routes, else SMS_PROVIDER); `send_at`, `window`,
     `gsm_safe`: see `_spec`.  `plan_hash`: refuse (PlanChanged) unless the file and the
     campaign's texts are those `plan_csv` gave this hash for."""
@@ -132,13 +151,24 @@ def import_csv(
     spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
     if plan_hash is not None:
         _approved(plan.file_blocks(path), spec, phone_column, delimiter, plan_hash)
-    rejects_path = Path(rejects) if rejects else default_rejects(path)
-    with open_text(path) as fh:
+    with open_text(path) as fh, ExitStack() as files:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
-        with open(rejects_path, "w", encoding="utf-8", newline="") as out:
-            importer = Importer(sync_redis(s.redis_url, cluster=s.redis_cluster), enqueuer(s), spec,
-                                SafeCsvWriter(out), _progress(progress))  # fmt: skip
-            return importer.run(source)
+        if rejects is None or isinstance(rejects, str | Path):
+            rejects = SafeCsvWriter(files.enter_context(_rejects_file(path, rejects)))
+        importer = Importer(
+            sync_redis(s.redis_url, cluster=s.redis_cluster),
+            enqueuer(s),
+            spec,
+            rejects,
+            _progress(progress),
+        )
+        return importer.run(source)
+
+
+def _rejects_file(path: Path, rejects: str | Path | None) -> IO[str]:
+    return open(
+        Path(rejects) if rejects else default_rejects(path), "w", encoding="utf-8", newline=""
+    )
 
 
 def _approved(blocks: Iterable[bytes], spec: CampaignSpec, phone_column: str | None,
@@ -154,10 +184,11 @@ def plan_csv(
     delimiter: str | None = None, settings: config.Settings | None = None,
     provider: str | None = None, send_at: datetime | str | None = None,
     window: str | None = None, gsm_safe: bool = False, progress: plan.Progress | None = None,
-    campaign: str = "plan",
+    campaign: str = "plan", name: str | None = None,
 ) -> plan.Plan:  # fmt: skip
     """A dry run of `import_csv` with the same arguments: nothing is sent or enqueued and
-    no campaign is touched (dispatcher.plan)."""
+    no campaign is touched (dispatcher.plan).  `name`: what the plan calls the file (its
+    path when not given)."""
     s = _settings(settings)
     path = Path(path)
     spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
@@ -165,7 +196,7 @@ def plan_csv(
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
         client = sync_redis(s.redis_url, cluster=s.redis_cluster)
-        return plan.Planner(client, spec, s, digest, str(path), progress).run(source)
+        return plan.Planner(client, spec, s, digest, name or str(path), progress).run(source)
 
 
 def _progress(progress: bool | Progress) -> Progress | None:
@@ -224,6 +255,16 @@ def _recipients_csv(recipients: Iterable[Mapping[str, str]], phone_column: str) 
     return rows_csv(header, table)
 
 
+@dataclass(frozen=True)
+class Sms:
+    """One transactional SMS that passed every check of `send_sms`, nothing written yet."""
+
+    message_id: str
+    number: str
+    text: str
+    spec: CampaignSpec
+
+
 def send_sms(
     to: str, text: str, *, key: str | None = None, sender: str | None = None,
     campaign: str = API_CAMPAIGN, settings: config.Settings | None = None,
@@ -232,28 +273,76 @@ def send_sms(
     """One transactional SMS on the high-priority queue; returns its messageId.
 
     Pass `key` (your idempotency key, e.g. an order id): the same key gives the same
-    messageId, so a retried call never sends twice.
+    messageId, so a retried call never sends twice.  `campaign` takes single messages
+    only: the default 'api', or an id of your own that no import uses (see `check_sms`).
     """
     s = _settings(settings)
-    number = normalise(to, s.region)
+    return send_checked(
+        check_sms(
+            to, text, key=key, sender=sender, campaign=campaign, settings=s, provider=provider
+        ),
+        settings=s,
+    )
+
+
+def check_sms(
+    to: str,
+    text: str,
+    *,
+    key: str | None = None,
+    sender: str | None = None,
+    campaign: str = API_CAMPAIGN,
+    settings: config.Settings | None = None,
+    provider: str | None = None,
+) -> Sms:
+    """Everything `send_sms` checks, with nothing written: an InputError naming the field
+    (the number, the text, the sender, the provider, the key, a campaign that was imported
+    or is the OTPs'), or CampaignCanceled."""
+    s = _settings(settings)
+    try:
+        number = normalise(to, s.region)
+    except InputError as exc:  # the number of a CSV's phone column: here it is `to`
+        raise InputError(exc.reason, field="to") from None
     spec = _spec(s, campaign, text, sender, provider)
     if why := spec.profile.too_long(text) if spec.profile else "":
         raise InputError(why, field="text")
+    if spec.campaign == otp_service.OTP_CAMPAIGN:
+        raise InputError(
+            f"campaign {spec.campaign!r} holds the one-time PINs (POST /v1/otp)", field="campaign"
+        )
     mid = ids.keyed_message_id(spec.campaign, key)
+    check_kind(sync_redis(s.redis_url, cluster=s.redis_cluster), spec.campaign, transactional=True)
+    return Sms(mid, number, text, spec)
+
+
+def send_checked(sms: Sms, *, settings: config.Settings | None = None) -> str:
+    """Enqueue an SMS `check_sms` passed (once per messageId); returns its messageId."""
+    s = _settings(settings)
+    mid, spec = sms.message_id, sms.spec
     client = sync_redis(s.redis_url, cluster=s.redis_cluster)
     marker = keys.enqueued_once(mid)
     if client.exists(marker):
         return mid  # enqueued before: idempotent
     expires = clock.now_ms() + s.validity_minutes * 60_000
     bulk = ids.transactional_bulk_id(spec.campaign, mid)
-    batch = Batch(spec.campaign, 0, bulk, spec.sender, text, (Destination(mid, number),),
-                  expires, transactional=True, provider=spec.provider)  # fmt: skip
+    batch = Batch(
+        spec.campaign,
+        0,
+        bulk,
+        spec.sender,
+        sms.text,
+        (Destination(mid, sms.number),),
+        expires,
+        transactional=True,
+        provider=spec.provider,
+    )
     enqueuer(s)(batch.to_dict())  # before the marker: a crash here resends, never loses
     if client.set(marker, 1, nx=True, ex=s.final_ttl):
         client.sadd(keys.CAMPAIGNS, spec.campaign)  # a global key: not in the transaction
         pipe = client.pipeline(transaction=True)  # the campaign's keys: one cluster slot
         pipe.hincrby(keys.campaign_counts(spec.campaign), "queued", 1)
         pipe.hincrby(keys.campaign_meta(spec.campaign), "messages", 1)
+        pipe.hsetnx(keys.campaign_meta(spec.campaign), KIND, TRANSACTIONAL)
         listed, now = keys.campaign_ids(spec.campaign), clock.now_ms()
         pipe.zadd(listed, {mid: now})  # export's index, kept as long as final states are
         pipe.zremrangebyscore(listed, "-inf", now - s.final_ttl * 1000)

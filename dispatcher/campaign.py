@@ -11,6 +11,10 @@ claimed before it is enqueued (`enqueue_once.lua`), so it is enqueued by one of
 them and counted once.  (A crash between enqueueing a batch and setting its bit
 can enqueue that one batch twice: it is counted once, and the workers' send
 claims make sure each message goes out once.)
+
+A campaign is either imported (a CSV, or recipients) or takes single messages
+(`send_sms`, `POST /v1/messages`: its meta's `kind` is TRANSACTIONAL), never both, and a
+canceled one takes neither (`check_kind`).
 """
 
 from __future__ import annotations
@@ -19,17 +23,16 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import redis
 
 from core import clock, ids, keys, lua, optout, pause, schedule, sms
 from core.batch import WINDOW_KEY, Batch, Destination
 from core.errors import CampaignCanceled, InputError
-from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.dedupe import Dedupe
 from dispatcher.numbers import normalise
@@ -40,8 +43,37 @@ CAMPAIGN_TTL = 30 * 86400  # how long re-import protection lasts
 DEDUPE_CHUNK = 1000
 IN_FLIGHT = 2  # chunks of DEDUPE_CHUNK rows handed to the import's Redis side at once
 STALE_CLAIM_MS = 5_000  # another import's batch claim this old: that import died
+KIND, TRANSACTIONAL = "kind", "transactional"  # the meta field of a campaign of single messages
+IMPORTED = "created"  # the meta field every import sets
 
 Enqueue = Callable[[dict[str, Any]], None]
+
+
+class RejectsWriter(Protocol):
+    """Where an import writes its rejects: the header row, then one row per reject
+    (a `SafeCsvWriter` over the rejects file, or anything that keeps them otherwise)."""
+
+    def writerow(self, row: Iterable[Any]) -> None: ...
+
+
+def check_kind(client: redis.Redis, campaign: str, *, transactional: bool) -> None:
+    """Refuse to add to a canceled campaign (CampaignCanceled), to add single messages to
+    an imported one, or to import into one of single messages (InputError, field campaign)."""
+    another = "send with another" if transactional else "import it as another"
+    if pause.canceled(client, campaign):
+        raise CampaignCanceled(f"campaign {campaign!r} was canceled: {another}")
+    imported, kind = client.hmget(keys.campaign_meta(campaign), IMPORTED, KIND)
+    if transactional and imported:
+        raise InputError(
+            f"campaign {campaign!r} was imported (a CSV or recipients): single "
+            "messages go to a campaign of their own ('api' when none is named)",
+            field="campaign",
+        )
+    if not transactional and kind == TRANSACTIONAL.encode():
+        raise InputError(
+            f"campaign {campaign!r} takes single messages (POST /v1/messages, send_sms): {another}",
+            field="campaign",
+        )
 
 
 @dataclass
@@ -129,7 +161,7 @@ class Importer:
 
     def __init__(
         self, client: redis.Redis, enqueue: Enqueue, spec: CampaignSpec,
-        rejects: SafeCsvWriter | None = None, progress: Progress | None = None,
+        rejects: RejectsWriter | None = None, progress: Progress | None = None,
     ) -> None:  # fmt: skip
         self.r, self.enqueue, self.spec = client, enqueue, spec
         self.rejects, self.progress = rejects, progress
@@ -166,8 +198,7 @@ class Importer:
 
     def _begin(self) -> None:
         s, meta = self.spec, keys.campaign_meta(self.spec.campaign)
-        if pause.canceled(self.r, s.campaign):
-            raise CampaignCanceled(f"campaign {s.campaign!r} was canceled: import it as another")
+        check_kind(self.r, s.campaign, transactional=False)
         if self.r.exists(keys.legacy_campaign_meta(s.campaign)):
             raise InputError(f"campaign {s.campaign!r} was imported by a release before the "
                              "ledger, which does not know what it sent: import it as another",
@@ -175,7 +206,7 @@ class Importer:
         expires = max(clock.now_ms(), s.send_at_ms) + s.validity_minutes * 60_000
         pipe = self.r.pipeline()
         pipe.sadd(keys.CAMPAIGNS, s.campaign)
-        pipe.hsetnx(meta, "created", int(time.time()))
+        pipe.hsetnx(meta, IMPORTED, int(time.time()))
         pipe.hsetnx(meta, "expires_at", expires)
         pipe.hset(meta, mapping={"sender": s.sender, "text": s.text, "region": s.region,
                                  "send_at": s.send_at_ms, "window": s.window})  # fmt: skip

@@ -5,14 +5,21 @@ A CSV comes as `Content-Type: text/csv` with the campaign's fields in the query 
 or as `multipart/form-data` with the fields first and the file last (`curl -F`).  It is
 copied to a temporary file in UPLOAD_CHUNK pieces as it arrives, never whole in memory,
 then imported exactly as `smsdispatch import` does (same validation, rejects and
-idempotency: the same campaign sent again enqueues nothing new).
+idempotency: the same campaign sent again enqueues nothing new).  A body over
+SMS_MAX_UPLOAD_BYTES is a 413: at once when its Content-Length says so, else as soon as
+that much has arrived (the temporary file is removed, nothing is imported).
+
+The import's rejects are not kept whole: `GET .../rejects` answers its header and first
+REJECTS_KEPT_ROWS rows (at most REJECTS_KEPT_CHARS characters, kept in Redis), and says
+how many there were (`Rejects-Total`, `Rejects-Kept`, `Rejects-Truncated`).
 """
 
 from __future__ import annotations
 
+import io
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,11 +31,16 @@ from core import keys
 from core.errors import InputError
 from dispatcher import api, control, plan
 from dispatcher.campaign import ImportReport
+from dispatcher.csvout import SafeCsvWriter
 from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text
 from dispatcher.reports import export, latency
 
 UPLOAD_CHUNK = 256 * 1024
 REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
+REJECTS_KEPT_ROWS = 10_000  # the first rejected rows of an import kept for GET .../rejects
+REJECTS_KEPT_CHARS = 4 * 1024 * 1024  # and at most this much of them
+REJECTS_TOTAL, REJECTS_KEPT = "rejects_total", "rejects_kept"  # the campaign meta's counts
+UPLOAD_NAME = "upload.csv"  # a text/csv body's name (a form's file keeps its own)
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 FIELDS = ("campaign", "text", "sender", "provider", "send_at", "window", "phone_column",
           "delimiter", "plan_hash")  # fmt: skip
@@ -58,16 +70,19 @@ def routes(router: web.UrlDispatcher) -> None:
 async def create(request: web.Request) -> web.Response:
     """Start a campaign; with `?dry_run=true`, plan it instead (200, nothing written)."""
     dry = _flag(request.query, "dry_run")
+    cap = settings(request).max_upload_bytes
+    if request.content_length is not None and request.content_length > cap:
+        raise _too_large(cap, request.content_length)
     if request.content_type == JSON:
         report = await _from_json(request, dry)
     elif request.content_type == "multipart/form-data":
         with tempfile.TemporaryDirectory(prefix="smsd-upload-") as tmp:
-            fields, path = await _multipart(await _form(request), Path(tmp))
+            fields, path = await _multipart(await _form(request), Path(tmp), cap)
             report = await _from_csv(request, fields, path, dry)
     elif request.content_type in CSV_TYPES:
         with tempfile.TemporaryDirectory(prefix="smsd-upload-") as tmp:
-            path = Path(tmp) / "upload.csv"
-            await _save(request.content, path)
+            path = Path(tmp) / UPLOAD_NAME
+            await _save(request.content, path, cap)
             report = await _from_csv(request, dict(request.query), path, dry)
     else:
         raise web.HTTPUnsupportedMediaType(
@@ -135,22 +150,37 @@ async def _from_csv(request: web.Request, raw: dict[str, Any], path: Path,
               "settings": s, "provider": f["provider"] or None, "send_at": f["send_at"] or None,
               "window": f["window"] or None, "gsm_safe": _flag(raw, "gsm_safe")}  # fmt: skip
     if dry:
-        return await call(api.plan_csv, path, **common)
-    rejects_path = path.with_name(path.name + ".rejects.csv")
-    report = await call(api.import_csv, path, rejects=rejects_path,
+        return await call(api.plan_csv, path, name=path.name, **common)
+    kept = KeptRejects()
+    report = await call(api.import_csv, path, rejects=kept,
                         plan_hash=f["plan_hash"] or None, **common)  # fmt: skip
-    await call(_keep_rejects, client(request), report.campaign, rejects_path, s.final_ttl)
+    await call(_keep_rejects, client(request), report.campaign, kept, s.final_ttl)
     return report
 
 
-async def _save(stream: StreamReader | BodyPartReader, path: Path) -> None:
+async def _save(stream: StreamReader | BodyPartReader, path: Path, cap: int) -> None:
+    """Copy the upload to `path` as it arrives; a 413 once more than `cap` bytes came."""
+    size = 0
     with path.open("wb") as out:
-        if isinstance(stream, BodyPartReader):
-            while chunk := await stream.read_chunk(UPLOAD_CHUNK):
-                out.write(chunk)
-        else:
-            async for chunk in stream.iter_chunked(UPLOAD_CHUNK):
-                out.write(chunk)
+        while chunk := await _chunk(stream):
+            size += len(chunk)
+            if size > cap:
+                raise _too_large(cap, size)
+            out.write(chunk)
+
+
+async def _chunk(stream: StreamReader | BodyPartReader) -> bytes:
+    if isinstance(stream, BodyPartReader):
+        return await stream.read_chunk(UPLOAD_CHUNK)
+    return await stream.read(UPLOAD_CHUNK)
+
+
+def _too_large(cap: int, size: int) -> web.HTTPRequestEntityTooLarge:
+    return web.HTTPRequestEntityTooLarge(
+        max_size=cap,
+        actual_size=size,
+        text=f"the upload is over SMS_MAX_UPLOAD_BYTES ({cap} bytes): split the file",
+    )
 
 
 async def _form(request: web.Request) -> MultipartReader:
@@ -160,16 +190,16 @@ async def _form(request: web.Request) -> MultipartReader:
         raise InputError(f"unreadable multipart body: {exc}", field="Content-Type") from None
 
 
-async def _multipart(reader: MultipartReader, tmp: Path) -> tuple[dict[str, str], Path]:
+async def _multipart(reader: MultipartReader, tmp: Path, cap: int) -> tuple[dict[str, str], Path]:
     """The form's fields and the file (saved to `tmp` under its own, cleaned name)."""
     fields: dict[str, str] = {}
     while (part := await _next(reader)) is not None:
         if not isinstance(part, BodyPartReader):
             raise InputError("nested multipart bodies are not accepted", field="file")
         if part.name == "file":
-            name = _SAFE_NAME.sub("_", Path(part.filename or "upload.csv").name) or "upload.csv"
+            name = _SAFE_NAME.sub("_", Path(part.filename or UPLOAD_NAME).name) or UPLOAD_NAME
             path = tmp / name
-            await _save(part, path)
+            await _save(part, path, cap)
             return fields, path
         if part.name in FIELDS or part.name in FLAGS:
             fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
@@ -184,15 +214,48 @@ async def _next(reader: MultipartReader) -> Any:
         raise InputError(f"unreadable multipart body: {exc}", field="body") from None
 
 
-def _keep_rejects(r: redis.Redis, campaign: str, path: Path, ttl: int) -> None:
-    """The rejects CSV, in pieces, for GET .../rejects (replaces an earlier import's)."""
-    key = keys.campaign_rejects(campaign)
+class KeptRejects:
+    """What an import over HTTP keeps of its rejects: the header row and the first rows
+    (REJECTS_KEPT_ROWS, REJECTS_KEPT_CHARS) as CSV text, and how many rows there were."""
+
+    def __init__(self) -> None:
+        self.text = io.StringIO()
+        self._out = SafeCsvWriter(self.text)
+        self.total = -1  # rows written but the header
+        self.kept = -1
+        self.full = False
+
+    def writerow(self, row: Iterable[object]) -> None:
+        self.total += 1
+        if self.full:
+            return
+        cells = [str(cell) for cell in row]
+        at = self.text.tell()
+        if self.kept >= REJECTS_KEPT_ROWS or at + sum(map(len, cells)) > REJECTS_KEPT_CHARS:
+            self.full = True
+            return
+        self._out.writerow(cells)
+        if self.text.tell() > REJECTS_KEPT_CHARS:  # quoting made it longer
+            self.text.seek(at)
+            self.text.truncate()
+            self.full = True
+            return
+        self.kept += 1
+
+
+def _keep_rejects(r: redis.Redis, campaign: str, kept: KeptRejects, ttl: int) -> None:
+    """The kept rejects, in pieces, for GET .../rejects (replaces an earlier import's),
+    and their counts in the campaign's meta."""
+    key, data = keys.campaign_rejects(campaign), kept.text.getvalue().encode()
     pipe = r.pipeline(transaction=True)
     pipe.delete(key)
-    with path.open("rb") as fh:
-        while piece := fh.read(REJECTS_CHUNK):
-            pipe.rpush(key, piece)
+    for at in range(0, len(data), REJECTS_CHUNK):
+        pipe.rpush(key, data[at : at + REJECTS_CHUNK])
     pipe.expire(key, ttl)
+    pipe.hset(
+        keys.campaign_meta(campaign),
+        mapping={REJECTS_TOTAL: max(kept.total, 0), REJECTS_KEPT: max(kept.kept, 0)},
+    )
     pipe.execute()
 
 
@@ -233,7 +296,16 @@ async def rejects(request: web.Request) -> web.StreamResponse:
     campaign = request.match_info["campaign"]
     r = client(request)
     await call(control.known, r, campaign)  # 404 when unknown
+    total, kept = await call(r.hmget, keys.campaign_meta(campaign), REJECTS_TOTAL, REJECTS_KEPT)
     response = _csv_response(f"{campaign}.rejects.csv")
+    if total is not None:  # kept by an import over HTTP
+        response.headers.update(
+            {
+                "Rejects-Total": total.decode(),
+                "Rejects-Kept": kept.decode(),
+                "Rejects-Truncated": str(total != kept).lower(),
+            }
+        )
     await response.prepare(request)
     key, at = keys.campaign_rejects(campaign), 0
     while pieces := await call(r.lrange, key, at, at + 15):

@@ -5,7 +5,13 @@
 SMS_FINAL_TTL; the same key with the same body answers the same messageId again
 (`Idempotent-Replayed: true`) and sends nothing; the same key with another body is
 a 409.  The messageId is derived from the key (`dispatcher.api.send_sms`), so a
-retry that races the first request still makes one message, sent once.
+retry that races the first request still makes one message, sent once.  A request that
+is refused (a 400 or 409 about its body) is refused before its key is kept: the same
+key with a corrected body is then a first request.
+
+The `campaign` field names a campaign of single messages: the default `api`, or an id of
+the caller's own that no import uses (never a CSV or recipients campaign, nor a canceled
+one: see `dispatcher.campaign.check_kind`).
 """
 
 from __future__ import annotations
@@ -42,27 +48,40 @@ async def send(request: web.Request) -> web.Response:
     to, sms = text(data, "to", required=True, limit=64), text(data, "text", required=True)
     sender, provider = text(data, "sender", limit=64), text(data, "provider", limit=64)
     campaign = text(data, "campaign", limit=64) or api.API_CAMPAIGN
-    key = request.headers.get(IDEMPOTENCY_HEADER, "")
-    replayed, our_key = False, None
-    if key:
-        who: auth.Caller = request[auth.CALLER]
-        replayed = await call(_claim_key, client(request), who.name, key, data,
-                              settings(request).final_ttl)  # fmt: skip
-        our_key = hashlib.sha256(f"{who.name}\0{key}".encode()).hexdigest()[:40]
-    mid = await call(api.send_sms, to, sms, key=our_key, sender=sender or None,
-                     campaign=campaign, settings=settings(request),
-                     provider=provider or None)  # fmt: skip
+    key, who = _idempotency_key(request), request[auth.CALLER]
+    our_key = hashlib.sha256(f"{who.name}\0{key}".encode()).hexdigest()[:40] if key else None
+    s = settings(request)
+    checked = await call(
+        api.check_sms,
+        to,
+        sms,
+        key=our_key,
+        sender=sender or None,
+        campaign=campaign,
+        settings=s,
+        provider=provider or None,
+    )
+    replayed = bool(key) and await call(
+        _claim_key, client(request), who.name, key, data, s.final_ttl
+    )
+    mid = await call(api.send_checked, checked, settings=s)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
     return reply({"messageId": mid, "campaign": ids.campaign_of(mid),
                   "status": f"/v1/messages/{mid}"}, 202, headers)  # fmt: skip
 
 
-def _claim_key(r: redis.Redis, caller: str, key: str, data: dict[str, Any], ttl: int) -> bool:
-    """Keep the body's hash beside the key; True if the same body came before, a 409 if
-    another did."""
+def _idempotency_key(request: web.Request) -> str:
+    """The request's Idempotency-Key ('' when none), checked."""
+    key = request.headers.get(IDEMPOTENCY_HEADER, "")
     if len(key) > MAX_KEY_CHARS or not key.isprintable():
         raise InputError(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_CHARS} printable characters",
                          field=IDEMPOTENCY_HEADER)  # fmt: skip
+    return key
+
+
+def _claim_key(r: redis.Redis, caller: str, key: str, data: dict[str, Any], ttl: int) -> bool:
+    """Keep the body's hash beside the key (once the request passed its checks); True if
+    the same body came before, a 409 if another did."""
     digest = hashlib.sha256(orjson.dumps(data, option=orjson.OPT_SORT_KEYS)).hexdigest()
     name = keys.idempotency(caller, hashlib.sha256(key.encode()).hexdigest())
     if r.set(name, digest, nx=True, ex=ttl):

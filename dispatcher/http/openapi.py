@@ -13,7 +13,9 @@ import orjson
 from aiohttp import web
 
 from core.ids import CAMPAIGN_RE
+from dispatcher.api import MAX_SEND_AHEAD
 from dispatcher.control import STATES
+from dispatcher.http.campaigns import REJECTS_KEPT_ROWS
 
 VERSION = "1.0.0"
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}
@@ -42,6 +44,14 @@ _CAMPAIGN_PARAM = {"name": "campaign", "in": "path", "required": True,
 _STR = {"type": "string"}
 _INT = {"type": "integer"}
 _CSV = {"description": "CSV, streamed", "content": {"text/csv": {"schema": _STR}}}
+_REJECTS = {
+    **_CSV,
+    "headers": {
+        "Rejects-Total": {"description": "rows the import rejected", "schema": _STR},
+        "Rejects-Kept": {"description": "of them, rows in this answer", "schema": _STR},
+        "Rejects-Truncated": {"description": "true when some are not", "schema": _STR},
+    },
+}
 
 
 def _campaign_op(summary: str, ok: dict[str, Any], scope: str, *codes: int) -> dict[str, Any]:
@@ -72,7 +82,9 @@ _CAMPAIGN_FIELDS = {
     "text": {"type": "string", "minLength": 1,
              "description": "message text; {column} placeholders"},
     "sender": _STR, "provider": _STR,
-    "send_at": {"type": "string", "description": "ISO 8601 with a zone: start then"},
+    "send_at": {"type": "string",
+                "description": f"ISO 8601 with a zone: start then (at most "
+                               f"{MAX_SEND_AHEAD.days} days ahead)"},
     "window": {"type": "string", "description": "HH:MM-HH:MM in each recipient's local time"},
     "phone_column": _STR,
     "plan_hash": {"type": "string",
@@ -159,7 +171,8 @@ def _paths() -> dict[str, Any]:
         "/v1/campaigns": {
             "post": {
                 "summary": "Start a campaign: JSON recipients, a CSV body (fields in the query) "
-                           "or a multipart form (fields, then `file`)",
+                           "or a multipart form (fields, then `file`); a body over "
+                           "SMS_MAX_UPLOAD_BYTES is a 413",
                 "x-scope": "send", "parameters": csv_query,
                 "requestBody": {"required": True, "content": {
                     "application/json": {"schema": _ref("CampaignJson")},
@@ -171,7 +184,7 @@ def _paths() -> dict[str, Any]:
                 }},
                 "responses": {"201": _json(_ref("ImportReport"), "imported and enqueued"),
                               "200": _json(_ref("Plan"), "dry_run: the plan"),
-                              **_problems(400, 409, 415)},
+                              **_problems(400, 409, 413, 415)},
             },
             "get": {
                 "summary": "Every campaign's status", "x-scope": "read",
@@ -186,7 +199,10 @@ def _paths() -> dict[str, Any]:
         },
         "/v1/campaigns/{campaign}": {"get": _campaign_op("A campaign's status", status, "read")},
         "/v1/campaigns/{campaign}/rejects": {
-            "get": _campaign_op("The rejected rows of an API import (CSV)", _CSV, "read")},
+            "get": _campaign_op(f"The rejected rows of an API import (CSV): its first "
+                                f"{REJECTS_KEPT_ROWS:,} at most, Rejects-Truncated says "
+                                "when there were more",
+                                _REJECTS, "read")},
         "/v1/campaigns/{campaign}/export": {
             "get": _campaign_op("One row per message (CSV)", _CSV, "read")},
         "/v1/campaigns/{campaign}/pause": {
@@ -215,9 +231,12 @@ def _paths() -> dict[str, Any]:
             "responses": {"200": _json(_ref("Audit"), "entries"), **_problems(400)},
         }},
         "/v1/messages": {"post": {
-            "summary": "One transactional SMS", "x-scope": "send",
+            "summary": "One transactional SMS; `campaign` (default 'api') must take single "
+                       "messages: never an imported campaign (400) or a canceled one (409)",
+            "x-scope": "send",
             "parameters": [{"name": "Idempotency-Key", "in": "header", "schema": _STR,
-                            "description": "same key and body: same message, sent once"}],
+                            "description": "same key and body: same message, sent once; a "
+                                           "refused request does not use the key"}],
             "requestBody": {"required": True,
                             "content": {"application/json": {"schema": _ref("Message")}}},
             "responses": {"202": _json(_ref("MessageAccepted"), "enqueued"),

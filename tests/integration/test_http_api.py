@@ -4,11 +4,15 @@ end through HTTP alone, as a service in another language would, counted at the s
 
 from __future__ import annotations
 
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from http.client import HTTPConnection
 from pathlib import Path
+from typing import Any
 
+import orjson
 import pytest
 import redis
 
@@ -262,3 +266,163 @@ def test_unknown_messages_are_listed_read_only_and_resent_or_dropped_by_admin(
     assert status["counts"] == {"queued": 1, "canceled": 2} and status["unknown"] == 0
     last = r.xrevrange(rkeys.OUTCOMES, count=1)[0][1]
     assert b"dropped by key:test-admin" in last[b"reason"]
+
+
+# -- hostile and careless input (issue 20) ----------------------------------------------
+
+
+def chunked_post(base: str, path: str, key: str, pieces: list[bytes]) -> tuple[int, Any]:
+    """POST a body in chunks, with no Content-Length (as a stream of unknown size is sent)."""
+    host, port = base.removeprefix("http://").split(":")
+    conn = HTTPConnection(host, int(port), timeout=60)
+    try:
+        conn.request(
+            "POST",
+            path,
+            body=iter(pieces),
+            encode_chunked=True,
+            headers={"Authorization": f"Bearer {key}", "Content-Type": "text/csv"},
+        )
+        answer = conn.getresponse()
+        return answer.status, orjson.loads(answer.read())
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def capped(
+    r: redis.Redis,
+    redis_url: str,
+    keys: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[tuple[Api, Path]]:
+    """The API with a 4 KiB upload cap; its temporary files go under a folder of the test's."""
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(uploads))
+    with api_server(Settings(redis_url=redis_url, max_upload_bytes=4096)) as base:
+        yield Api(base, keys["send"]), uploads
+
+
+def test_an_upload_over_the_cap_is_a_413_from_its_length(
+    r: redis.Redis, capped: tuple[Api, Path], tmp_path: Path
+) -> None:
+    http, uploads = capped
+    data = write_csv(tmp_path / "big.csv", 300).read_bytes()
+    assert len(data) > 4096
+    ans = http.call("POST", "/v1/campaigns?campaign=big&text=Hi", data, content_type="text/csv")
+    assert ans.status == 413 and ans.headers["Content-Type"].startswith(PROBLEM), ans.body
+    assert "SMS_MAX_UPLOAD_BYTES" in ans.json()["detail"]
+    form, ctype = multipart({"campaign": "big", "text": "Hi"}, "big.csv", data)
+    assert http.call("POST", "/v1/campaigns", form, content_type=ctype).status == 413
+    assert not r.exists("sms:c:{big}:meta") and list(uploads.iterdir()) == []
+    small = write_csv(tmp_path / "small.csv", 5).read_bytes()
+    ok = http.call("POST", "/v1/campaigns?campaign=small&text=Hi", small, content_type="text/csv")
+    assert ok.status == 201, ok.body
+
+
+def test_a_chunked_upload_over_the_cap_is_cut_off_with_a_413(
+    r: redis.Redis, capped: tuple[Api, Path]
+) -> None:
+    http, uploads = capped
+    rows = [b"phone,name\n"] + [b"0812345678,Ann\n" * 20] * 40  # 12 KB, no Content-Length
+    status, problem = chunked_post(http.base, "/v1/campaigns?campaign=big&text=Hi", http.key, rows)
+    assert status == 413 and "SMS_MAX_UPLOAD_BYTES" in problem["detail"], problem
+    assert not r.exists("sms:c:{big}:meta") and not r.sismember("sms:campaigns", "big")
+    assert list(uploads.iterdir()) == []  # the temporary file is gone
+
+
+def test_rejects_are_kept_bounded_in_redis_and_say_when_cut(
+    r: redis.Redis, http: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from dispatcher.http import campaigns
+
+    monkeypatch.setattr(campaigns, "REJECTS_KEPT_ROWS", 50)
+    junk = b"phone,name\n" + b"".join(b"12%d,%s\n" % (i, b"x" * 200) for i in range(2000))
+    ans = http.call("POST", "/v1/campaigns?campaign=junk&text=Hi", junk, content_type="text/csv")
+    assert ans.status == 201 and ans.json()["invalid"] == 2000, ans.body
+    kept = r.lrange("sms:c:{junk}:rejects", 0, -1)
+    assert sum(map(len, kept)) < 50 * 300  # the first 50 rows, not 2000 (over 400 KB)
+    got = http.call("GET", "/v1/campaigns/junk/rejects")
+    lines = got.body.decode().splitlines()
+    assert lines[0].startswith("line,field,reason") and len(lines) == 51
+    assert lines[1].startswith("2,phone,") and lines[50].startswith("51,phone,")
+    assert got.headers["Rejects-Total"] == "2000" and got.headers["Rejects-Kept"] == "50"
+    assert got.headers["Rejects-Truncated"] == "true"
+
+
+def test_a_refused_message_does_not_claim_its_idempotency_key(r: redis.Redis, http: Api) -> None:
+    key = {"Idempotency-Key": "order-9"}
+    bad = http.call("POST", "/v1/messages", {"to": "12", "text": "Your order"}, headers=key)
+    assert bad.status == 400 and bad.json()["field"] == "to", bad.body
+    good = http.call(
+        "POST", "/v1/messages", {"to": "0812345678", "text": "Your order"}, headers=key
+    )
+    assert good.status == 202, good.body
+    assert good.headers.get("Idempotent-Replayed") is None and r.llen("dramatiq:transactional") == 1
+
+
+def test_a_send_key_adds_messages_only_to_transactional_campaigns(
+    r: redis.Redis, http: Api, keys: dict[str, str], tmp_path: Path
+) -> None:
+    data = write_csv(tmp_path / "bulk.csv", 3).read_bytes()
+    assert (
+        http.call(
+            "POST", "/v1/campaigns?campaign=bulk&text=Hi", data, content_type="text/csv"
+        ).status
+        == 201
+    )
+    msg = {"to": "0812345678", "text": "Your order"}
+    into_bulk = http.call("POST", "/v1/messages", {**msg, "campaign": "bulk"})
+    assert into_bulk.status == 400 and into_bulk.json()["field"] == "campaign", into_bulk.body
+    assert http.call("POST", "/v1/messages", {**msg, "campaign": "otp"}).status == 400
+    own = http.call("POST", "/v1/messages", {**msg, "campaign": "receipts"})
+    assert own.status == 202 and own.json()["campaign"] == "receipts", own.body
+    assert http.call("POST", "/v1/messages", {**msg, "campaign": "receipts"}).status == 202
+    refused = http.call(
+        "POST", "/v1/campaigns?campaign=receipts&text=Hi", data, content_type="text/csv"
+    )
+    assert refused.status == 400 and refused.json()["field"] == "campaign", refused.body
+    admin = Api(http.base, keys["admin"])
+    assert admin.call("POST", "/v1/campaigns/receipts/cancel").status == 200
+    canceled = http.call("POST", "/v1/messages", {**msg, "campaign": "receipts"})
+    assert canceled.status == 409 and "canceled" in canceled.json()["detail"], canceled.body
+    assert r.llen("dramatiq:transactional") == 2
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("delimiter=ab", "delimiter"),
+        ("send_at=9999-12-31T23:59%2B00:00", "send_at"),
+        ("send_at=9999-12-31T23:59%2B00:00&dry_run=true", "send_at"),
+    ],
+)
+def test_a_bad_delimiter_or_send_at_is_a_400_problem_not_a_500(
+    http: Api, query: str, field: str
+) -> None:
+    data = b"phone,name\n0812345678,Ann\n"
+    ans = http.call(
+        "POST", f"/v1/campaigns?campaign=odd&text=Hi&{query}", data, content_type="text/csv"
+    )
+    assert ans.status == 400 and ans.headers["Content-Type"].startswith(PROBLEM), ans.body
+    assert ans.json()["field"] == field
+
+
+def test_the_dry_run_names_the_upload_not_the_servers_path(http: Api, tmp_path: Path) -> None:
+    data = write_csv(tmp_path / "named.csv", 3).read_bytes()
+    plain = http.call("POST", "/v1/campaigns?text=Hi&dry_run=true", data, content_type="text/csv")
+    assert plain.status == 200 and plain.json()["file"] == "upload.csv", plain.body
+    form, ctype = multipart({"text": "Hi", "dry_run": "true"}, "spring list.csv", data)
+    named = http.call("POST", "/v1/campaigns?dry_run=true", form, content_type=ctype)
+    assert named.status == 200 and named.json()["file"] == "spring_list.csv", named.body
+    assert tempfile.gettempdir() not in (plain.body + named.body).decode()
+
+
+def test_a_stray_quote_rejects_its_line_and_the_rows_after_it_are_imported(http: Api) -> None:
+    data = b'phone,name\n0812345671,Ann\n0812345672,"Bob\n0812345673,Cat\n0812345674,Dan\n'
+    ans = http.call("POST", "/v1/campaigns?campaign=quote&text=Hi", data, content_type="text/csv")
+    assert ans.status == 201 and (ans.json()["valid"], ans.json()["invalid"]) == (3, 1), ans.body
+    rejects = http.call("GET", "/v1/campaigns/quote/rejects").body.decode().splitlines()
+    assert rejects[1].startswith("3,name,") and "never closed" in rejects[1]
