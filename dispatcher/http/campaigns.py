@@ -10,7 +10,7 @@ SMS_MAX_UPLOAD_BYTES is a 413: at once when its Content-Length says so, else as 
 that much has arrived (the temporary file is removed, nothing is imported).
 
 The import's rejects are not kept whole: `GET .../rejects` answers its header and first
-REJECTS_KEPT_ROWS rows (at most REJECTS_KEPT_CHARS characters, kept in Redis), and says
+REJECTS_KEPT_ROWS rows (at most REJECTS_KEPT_BYTES, kept in Redis), and says
 how many there were (`Rejects-Total`, `Rejects-Kept`, `Rejects-Truncated`).
 """
 
@@ -38,7 +38,7 @@ from dispatcher.reports import export, latency
 UPLOAD_CHUNK = 256 * 1024
 REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
 REJECTS_KEPT_ROWS = 10_000  # the first rejected rows of an import kept for GET .../rejects
-REJECTS_KEPT_CHARS = 4 * 1024 * 1024  # and at most this much of them
+REJECTS_KEPT_BYTES = 4 * 1024 * 1024  # and at most this much of them
 REJECTS_TOTAL, REJECTS_KEPT = "rejects_total", "rejects_kept"  # the campaign meta's counts
 UPLOAD_NAME = "upload.csv"  # a text/csv body's name (a form's file keeps its own)
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
@@ -216,37 +216,32 @@ async def _next(reader: MultipartReader) -> Any:
 
 class KeptRejects:
     """What an import over HTTP keeps of its rejects: the header row and the first rows
-    (REJECTS_KEPT_ROWS, REJECTS_KEPT_CHARS) as CSV text, and how many rows there were."""
+    (REJECTS_KEPT_ROWS, REJECTS_KEPT_BYTES) as CSV, and how many rows there were."""
 
     def __init__(self) -> None:
-        self.text = io.StringIO()
-        self._out = SafeCsvWriter(self.text)
+        self.data = bytearray()
         self.total = -1  # rows written but the header
         self.kept = -1
-        self.full = False
+        self._row = io.StringIO()
+        self._out = SafeCsvWriter(self._row)
 
     def writerow(self, row: Iterable[object]) -> None:
         self.total += 1
-        if self.full:
+        if self.kept < self.total - 1:  # one was left out: so are those after it
             return
-        cells = [str(cell) for cell in row]
-        at = self.text.tell()
-        if self.kept >= REJECTS_KEPT_ROWS or at + sum(map(len, cells)) > REJECTS_KEPT_CHARS:
-            self.full = True
-            return
-        self._out.writerow(cells)
-        if self.text.tell() > REJECTS_KEPT_CHARS:  # quoting made it longer
-            self.text.seek(at)
-            self.text.truncate()
-            self.full = True
-            return
-        self.kept += 1
+        self._row.seek(0)
+        self._row.truncate()
+        self._out.writerow(row)
+        line = self._row.getvalue().encode()
+        if self.kept < REJECTS_KEPT_ROWS and len(self.data) + len(line) <= REJECTS_KEPT_BYTES:
+            self.data += line
+            self.kept += 1
 
 
 def _keep_rejects(r: redis.Redis, campaign: str, kept: KeptRejects, ttl: int) -> None:
     """The kept rejects, in pieces, for GET .../rejects (replaces an earlier import's),
     and their counts in the campaign's meta."""
-    key, data = keys.campaign_rejects(campaign), kept.text.getvalue().encode()
+    key, data = keys.campaign_rejects(campaign), bytes(kept.data)
     pipe = r.pipeline(transaction=True)
     pipe.delete(key)
     for at in range(0, len(data), REJECTS_CHUNK):
