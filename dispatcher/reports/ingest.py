@@ -14,6 +14,13 @@ A gateway with ids of its own (SMSC.ru, SmsManager) names a message its way; `tr
 finds our messageId under `sms:pid:{provider}:{id}`, written by the worker before the
 request left.  A report whose id is not there (not ours, or sent longer ago than
 SMS_FINAL_TTL) is not applied: it is kept in `sms:reports:bad` with its reason.
+
+A report naming a messageId is applied only to a message we sent: one with a state in
+the ledger, or with a send claim (its request is out, and the report beat the worker's
+write).  Every message that reached a gateway has one or the other (the claim is taken
+before the request and ends only when its state is written), so a report for any other
+id (a campaign or message that never existed, or a state long expired) creates nothing:
+it is kept in `sms:reports:bad` with its reason, like an unknown gateway id.
 """
 
 from __future__ import annotations
@@ -27,7 +34,7 @@ from typing import Any
 import orjson
 
 from config.settings import DEFAULT_OPTOUT_LEARNED_DAYS
-from core import ids, keys, optout
+from core import ids, keys, ledger, optout
 from core.errors import ConfigError
 from core.outcomes import Event, State, StreamPolicy, arecord, record
 from dispatcher.reports import latency
@@ -45,6 +52,7 @@ STATE_OF_REPORT: dict[str, State] = {
 REASON_MAX = 300
 BAD_KEEP = 1000  # entries of sms:reports:bad kept for inspection (the newest)
 UNKNOWN_ID = "no message of ours has this id (not ours, or older than SMS_FINAL_TTL)"
+UNKNOWN_MESSAGE = "no message of ours has this messageId (never sent, or its state expired)"
 log = logging.getLogger(__name__)
 
 
@@ -130,6 +138,7 @@ async def apply_ours(
 ) -> int:
     """`apply` for reports that already name our messageIds (polled by them: no gateway
     id to translate)."""
+    reports = await _ours(client, reports)
     if not reports:
         return 0
     applied = await arecord(client, events(reports), policy)
@@ -156,6 +165,11 @@ def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPol
         reports, unknown = _translated(reports, at, mids)
         if unknown:
             _keep_unknown(client.pipeline(transaction=True), unknown).execute()
+    if reports:
+        found = _sent(client.pipeline(transaction=False), reports).execute()
+        reports, unknown = _known(reports, found)
+        if unknown:
+            _keep_unknown(client.pipeline(transaction=True), unknown, UNKNOWN_MESSAGE).execute()
     if not reports:
         return 0
     applied = record(client, events(reports), policy)
@@ -165,6 +179,41 @@ def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPol
     if latency.observe(pipe, reports):
         pipe.execute()
     return applied
+
+
+async def _ours(client: Any, reports: Sequence[DeliveryReport]) -> list[DeliveryReport]:
+    """The reports for messages we sent (a ledger state or a send claim); the others are
+    kept in sms:reports:bad, and nothing of theirs is written."""
+    if not reports:
+        return []
+    found = await _sent(client.pipeline(transaction=False), reports).execute()
+    known, unknown = _known(reports, found)
+    if unknown:
+        await _keep_unknown(client.pipeline(transaction=True), unknown, UNKNOWN_MESSAGE).execute()
+    return known
+
+
+def _sent(pipe: Any, reports: Sequence[DeliveryReport]) -> Any:
+    """EXISTS of each report's ledger state and send claim (HEXISTS: nothing is created;
+    not one script: the reports' campaigns span Redis Cluster slots)."""
+    for r in reports:
+        p = ledger.place(r.message_id)
+        pipe.hexists(p.key, p.field)
+        pipe.hexists(p.claim_key, p.field)
+    return pipe
+
+
+def _known(
+    reports: Sequence[DeliveryReport], found: Sequence[Any]
+) -> tuple[list[DeliveryReport], list[DeliveryReport]]:
+    """The reports whose message has a state or a claim, and the others."""
+    known, unknown = [], []
+    for r, state, claim in zip(reports, found[::2], found[1::2], strict=True):
+        (known if state or claim else unknown).append(r)
+    if unknown:
+        log.warning("%d reports for messageIds we never sent (first %r): kept in %s",
+                    len(unknown), unknown[0].message_id, keys.REPORTS_BAD)  # fmt: skip
+    return known, unknown
 
 
 def _own_ids(reports: Sequence[DeliveryReport]) -> list[int]:
@@ -193,10 +242,10 @@ def _translated(
     return [r for r in out if r is not None], unknown
 
 
-def _keep_unknown(pipe: Any, unknown: Sequence[DeliveryReport]) -> Any:
+def _keep_unknown(pipe: Any, unknown: Sequence[DeliveryReport], why: str = UNKNOWN_ID) -> Any:
     at = int(time.time() * 1000)
     entries = [orjson.dumps({"source": "reports", "provider": r.provider, "id": r.message_id,
-                             "to": r.to, "state": r.state, "reason": UNKNOWN_ID, "at": at})
+                             "to": r.to, "state": r.state, "reason": why, "at": at})
                for r in reversed(unknown[:BAD_KEEP])]  # fmt: skip
     pipe.lpush(keys.REPORTS_BAD, *entries)
     pipe.ltrim(keys.REPORTS_BAD, 0, BAD_KEEP - 1)

@@ -17,7 +17,10 @@ also carrying the body's first BAD_BODY_BYTES, and is counted in
 
 * 200 `{"received": records in the body, "applied": messages it moved forward,
   "resent": resends enqueued, "refused": [{"index", "reason"}]}` when at least
-  one record was good;
+  one record was good.  A good record naming a message we never sent (no state and
+  no send claim: not ours, or its state expired; or a gateway id we never gave) is
+  not applied and creates nothing: it is kept in `sms:reports:bad` with its reason
+  and counted in `received`, not `applied` (`dispatcher.reports.ingest`);
 * 400, a JSON problem (`application/problem+json`: type, title, status,
   detail), when nothing in the body is usable: a malformed envelope (malformed
   or truncated JSON/XML, XXE/DTD, wrong top-level type, no record list, a bad

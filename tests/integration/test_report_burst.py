@@ -24,6 +24,7 @@ from core.redis_pool import async_redis
 from dispatcher.reports import webhook
 from dispatcher.stack import Stack
 from tests.chaos import HOOK_PASSWORD, HOOK_USER, descriptors, post_reports
+from tests.unit.sent_kit import in_flight
 
 pytestmark = pytest.mark.integration
 
@@ -38,6 +39,7 @@ def message_id(i: int) -> str:
 def test_a_burst_of_single_report_posts_loses_nothing(
     r: redis.Redis, redis_url: str, stack: Stack
 ) -> None:
+    in_flight(r, *(message_id(i) for i in range(REPORTS)))  # sent: reports apply to them
     with descriptors(REPORTS * 2 + 1000):
         url = stack.webhook(HOOK_USER, HOOK_PASSWORD)
         started = time.monotonic()

@@ -15,6 +15,7 @@ from core import keys, ledger
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest
 from providers.reports import DeliveryReport, ReportParseError
+from tests.unit.sent_kit import in_flight
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 HOUR_MS = 3_600_000
@@ -72,6 +73,7 @@ def test_pending_then_final_then_late_pending(store: redis.Redis) -> None:
 def test_report_before_the_workers_accepted_is_kept(store: redis.Redis) -> None:
     """The callback beat the worker's write: the final state stays, accepted is a no-op."""
     store.hset(keys.campaign_counts("c"), "queued", 1)
+    in_flight(store, "c-1")
     assert ingest.apply_sync(store, [report(state="delivered", to="668")], P) == 1
     expires = int(time.time() * 1000) + HOUR_MS
     assert record(store, [accepted(expires_at=expires)], P) == 0
@@ -81,6 +83,7 @@ def test_report_before_the_workers_accepted_is_kept(store: redis.Redis) -> None:
 
 
 def test_pending_before_accepted_still_indexes_for_the_sweep(store: redis.Redis) -> None:
+    in_flight(store, "c-1")
     ingest.apply_sync(store, [report(state="pending")], P)
     expires = int(time.time() * 1000) + HOUR_MS
     assert record(store, [accepted(expires_at=expires)], P) == 0
@@ -111,15 +114,48 @@ def test_error_counters_count_each_final_failure_once(store: redis.Redis) -> Non
     reps = [report(f"c-{i}", "undeliverable", **absent) for i in range(3)]  # type: ignore[arg-type]
     reps.append(report("c-9", "rejected", status_name="REJECTED_NETWORK", error_code=""))
     reps.append(report("c-8", "delivered", status_name="DELIVERED_TO_HANDSET"))
+    in_flight(store, *(r.message_id for r in reps))
     ingest.apply_sync(store, reps, P)
     ingest.apply_sync(store, reps, P)  # duplicates count nothing
     errors = {k.decode(): int(v) for k, v in store.hgetall(keys.campaign_errors("c")).items()}
     assert errors == {"UNDELIVERABLE_NOT_DELIVERED:27": 3, "REJECTED_NETWORK:": 1}
 
 
+def bad(store: redis.Redis) -> list[dict[str, object]]:
+    import orjson
+
+    return [orjson.loads(e) for e in store.lrange(keys.REPORTS_BAD, 0, -1)]
+
+
+def test_a_report_for_a_message_we_never_sent_creates_nothing(store: redis.Redis) -> None:
+    """Issue 20: a report naming an unknown campaign (or a message of ours never sent) was
+    applied, creating `sms:c:{nope}:...` keys.  Now it is kept in sms:reports:bad, as a
+    report with an unknown gateway id is, and writes nothing else."""
+    store.hset(keys.campaign_counts("c"), "queued", 2)
+    in_flight(store, "c-1")
+    reps = [report("nope-1"), report("c-2"), report("c-1")]
+    assert ingest.apply_sync(store, reps, P) == 1
+    assert [k for k in store.keys("sms:c:{nope}*")] == []
+    assert ledger.read(store, "c-2") is None and msg(store)["state"] == "delivered"
+    assert counts(store) == {"delivered": 1, "queued": 1}
+    assert store.xlen(keys.OUTCOMES) == 1
+    kept = bad(store)
+    assert [(e["id"], e["provider"]) for e in kept] == [("nope-1", "ants"), ("c-2", "ants")]
+    assert all(e["reason"] == ingest.UNKNOWN_MESSAGE for e in kept)
+
+
+def test_a_report_for_a_message_never_sent_creates_nothing_async() -> None:
+    server = fakeredis.FakeServer()
+    sync = fakeredis.FakeRedis(server=server)
+    client = fakeredis.FakeAsyncRedis(server=server)
+    assert asyncio.run(ingest.apply(client, [report("nope-1", "undeliverable")], P)) == 0
+    assert sync.keys("sms:c:*") == [] and sync.llen(keys.REPORTS_BAD) == 1
+
+
 def test_async_apply_matches_sync() -> None:
     server = fakeredis.FakeServer()
     client = fakeredis.FakeAsyncRedis(server=server)
+    in_flight(fakeredis.FakeRedis(server=server), "c-1")
     n = asyncio.run(ingest.apply(client, [report(state="pending"), report()], P))
     assert n == 2
     assert ledger.state(fakeredis.FakeRedis(server=server), "c-1") == "delivered"
@@ -149,6 +185,7 @@ def test_any_order_and_duplication_ends_in_first_final(
 ) -> None:
     client = fakeredis.FakeRedis()
     client.hset(keys.campaign_counts("c"), "queued", 1)
+    in_flight(client, "c-1")  # its request is out
     if worker_first:
         record(client, [accepted(expires_at=int(time.time() * 1000) + HOUR_MS)], P)
     for state in sequence:

@@ -12,6 +12,7 @@ from core import keys, optout
 from core.outcomes import StreamPolicy
 from dispatcher.reports import ingest
 from providers import registry
+from tests.unit.sent_kit import in_flight
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 
@@ -85,6 +86,7 @@ def test_a_bad_number_report_opts_the_number_out(
     parsed = registry.get(provider).parse_report(body, ctype, query)
     reports = list(parsed.reports)
     assert [r.suppress for r in reports] == [True]
+    in_flight(store, "c-2")  # sent: its request is out
     if provider != "ants":  # reports name the gateway's own id: the worker kept ours under it
         store.set(keys.provider_id(provider, reports[0].message_id), "c-2")
     ingest.apply_sync(store, reports, P, learned_days=30)

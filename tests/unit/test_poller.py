@@ -21,6 +21,7 @@ from core.errors import GatewayAuthError
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest, poller
 from dispatcher.reports.poller import Poller
+from tests.unit.sent_kit import in_flight
 
 P = StreamPolicy()
 
@@ -84,8 +85,11 @@ def clients(request: pytest.FixtureRequest) -> Clients:
     """(async client factory, sync client) on the same data: fakeredis, or the real test db."""
     if request.param == "fakeredis":
         server = fakeredis.FakeServer()
-        return lambda: fakeredis.FakeAsyncRedis(server=server), fakeredis.FakeRedis(server=server)
+        sync = fakeredis.FakeRedis(server=server)
+        in_flight(sync, *(f"c-{i}" for i in range(100)))  # sent: reports apply to them
+        return lambda: fakeredis.FakeAsyncRedis(server=server), sync
     sync = request.getfixturevalue("r")
+    in_flight(sync, *(f"c-{i}" for i in range(100)))
     url = request.getfixturevalue("redis_url")
     return lambda: aioredis.Redis.from_url(url), sync
 

@@ -19,6 +19,7 @@ from dispatcher.reports.export import export, message_ids, pieces
 from dispatcher.reports.resend import Resender
 from dispatcher.reports.sweep import REASON, sweep
 from providers.reports import DeliveryReport
+from tests.unit.sent_kit import in_flight
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 NOW = 1_700_000_000_000
@@ -130,6 +131,7 @@ def test_status_top_errors_names_ants_errors(store: redis.Redis) -> None:
     reps = [DeliveryReport(f"c-{i}", "undeliverable", True, status_code="5", status_name=name,
                            error_code="27") for i in range(3)]  # fmt: skip
     reps.append(DeliveryReport("c-9", "rejected", True, status_name="REJ"))
+    in_flight(store, *(r.message_id for r in reps))  # sent: reports apply to them
     ingest.apply_sync(store, reps, P)
     top = control.status(store, "c")["top_errors"]
     assert top[0] == {"status": "UNDELIVERABLE_NOT_DELIVERED", "error": "27",

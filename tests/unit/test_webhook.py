@@ -25,6 +25,7 @@ from dispatcher.reports import ingest, webhook
 from dispatcher.reports.webhook import make_app
 from providers import registry
 from providers.reports import MAX_REPORT_BYTES
+from tests.unit.sent_kit import in_flight
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
 JSON, XML = "application/json", "application/xml"
@@ -58,9 +59,22 @@ def serve(server: FakeServer, call: Call, settings: Settings = SETTINGS, **kw: A
     return asyncio.run(go())
 
 
+IN_FLIGHT = [f"c-{i}" for i in range(100)]
+
+
 @pytest.fixture
 def server() -> fakeredis.FakeServer:
-    return fakeredis.FakeServer()
+    """Redis where messages c-0 to c-99 have their requests out (a send claim each): a
+    report is applied only to a message we sent."""
+    server = fakeredis.FakeServer()
+    in_flight(fakeredis.FakeRedis(server=server), *IN_FLIGHT)
+    return server
+
+
+def sent_in(server: fakeredis.FakeServer, data: bytes, ctype: str) -> None:
+    """The messages an ANTS body names were sent (claimed)."""
+    mids = [r.message_id for r in ingest.parse("ants", data, ctype).reports]
+    in_flight(fakeredis.FakeRedis(server=server), *mids)
 
 
 def state(server: fakeredis.FakeServer, mid: str) -> str | None:
@@ -149,6 +163,7 @@ def test_413_over_the_body_limit(server: fakeredis.FakeServer) -> None:
 def test_both_formats_json_and_xml(
     server: fakeredis.FakeServer, name: str, ctype: str, mid: str | None, expected: str | None
 ) -> None:
+    sent_in(server, body(name), ctype)
     status, text = serve(server, lambda c: post(c, body(name), ctype))
     assert status == 200, text
     answer = orjson.loads(text)
@@ -159,6 +174,7 @@ def test_both_formats_json_and_xml(
 
 def test_duplicates_are_idempotent(server: fakeredis.FakeServer) -> None:
     data = body("ants_2018_callback_mixed.json")
+    sent_in(server, data, JSON)
 
     async def call(c: TestClient) -> list[dict]:
         return [orjson.loads((await post(c, data))[1]) for _ in range(3)]
@@ -238,6 +254,22 @@ def test_a_report_for_an_id_we_never_gave_is_kept_not_applied(
     [kept] = bad_entries(server)
     assert (kept["provider"], kept["id"]) == ("smsmanager", "someone-else")
     assert kept["reason"].startswith("no message of ours has this id")
+
+
+def test_a_report_for_a_message_we_never_sent_creates_nothing(
+    server: fakeredis.FakeServer,
+) -> None:
+    """Issue 20: a report naming an unknown campaign was answered 200 and created
+    `sms:c:{nope}:...` keys.  It is answered 200 (applied 0: the gateway need not send it
+    again), kept in sms:reports:bad with its reason, and writes nothing else."""
+    data = results(("nope-1", 3, "DELIVERED_TO_HANDSET"), ("c-1", 3, "DELIVERED_TO_HANDSET"))
+    status, _, answer = serve(server, lambda c: post_full(c, data))
+    assert status == 200
+    assert (answer["received"], answer["applied"], answer["refused"]) == (2, 1, [])
+    sync = fakeredis.FakeRedis(server=server)
+    assert sync.keys("sms:c:{nope}*") == [] and state(server, "c-1") == "delivered"
+    [kept] = bad_entries(server)
+    assert (kept["id"], kept["reason"]) == ("nope-1", ingest.UNKNOWN_MESSAGE)
 
 
 async def post_full(c: TestClient, data: bytes, ctype: str = JSON,
