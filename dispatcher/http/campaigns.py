@@ -32,7 +32,7 @@ from core.errors import InputError
 from dispatcher import api, control, plan
 from dispatcher.campaign import ImportReport
 from dispatcher.csvout import SafeCsvWriter
-from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text
+from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text, who
 from dispatcher.reports import export, latency
 
 UPLOAD_CHUNK = 256 * 1024
@@ -340,14 +340,14 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
 @scoped("admin")
 async def pause(request: web.Request) -> web.Response:
     campaign, r = request.match_info["campaign"], client(request)
-    changed = await call(control.pause_campaign, r, campaign)
+    changed = await call(control.pause_campaign, r, campaign, who(request))
     return reply({**await call(status_of, r, campaign), "changed": changed})
 
 
 @scoped("admin")
 async def resume(request: web.Request) -> web.Response:
     campaign, r, s = request.match_info["campaign"], client(request), settings(request)
-    moved = await call(control.resume, r, api.enqueuer(s), campaign, s.batch_size)
+    moved = await call(control.resume, r, api.enqueuer(s), campaign, s.batch_size, who(request))
     return reply({**await call(status_of, r, campaign), "resumed_batches": moved})
 
 
@@ -355,5 +355,5 @@ async def resume(request: web.Request) -> web.Response:
 async def cancel(request: web.Request) -> web.Response:
     campaign, r, s = request.match_info["campaign"], client(request), settings(request)
     policy = s.stream_policy
-    ended = await call(control.cancel, r, api.enqueuer(s), campaign, policy)
+    ended = await call(control.cancel, r, api.enqueuer(s), campaign, policy, who(request))
     return reply({**await call(status_of, r, campaign), "canceled_now": ended})

@@ -12,6 +12,8 @@ from aiohttp import web
 
 from config.settings import Settings
 from core.errors import InputError
+from dispatcher import audit
+from dispatcher.http import auth
 
 SETTINGS = web.AppKey("settings", Settings)
 CLIENT = web.AppKey("redis", redis.Redis)
@@ -75,3 +77,10 @@ def settings(request: web.Request) -> Settings:
 
 def client(request: web.Request) -> redis.Redis:
     return request.app[CLIENT]
+
+
+def who(request: web.Request) -> str:
+    """The caller as the audit trail names it (the API key's name; a page session speaks
+    for the key that opened it)."""
+    caller = request.get(auth.CALLER)
+    return audit.key_name(caller.name) if caller is not None else "key:?"

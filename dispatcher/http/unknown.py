@@ -15,9 +15,8 @@ from typing import Any
 from aiohttp import web
 
 from core.errors import InputError
-from dispatcher import api, audit, unknowns
-from dispatcher.http import auth
-from dispatcher.http.state import body, call, client, reply, scoped, settings
+from dispatcher import api, unknowns
+from dispatcher.http.state import body, call, client, reply, scoped, settings, who
 
 MAX_IDS = 10_000  # messageIds one request may name
 MAX_ID_CHARS = 200  # core.ids.MAX_MESSAGE_ID
@@ -27,11 +26,6 @@ def routes(router: web.UrlDispatcher) -> None:
     router.add_get("/v1/campaigns/{campaign}/unknown", listing)
     router.add_post("/v1/campaigns/{campaign}/unknown/resend", resend)
     router.add_post("/v1/campaigns/{campaign}/unknown/drop", drop)
-
-
-def _who(request: web.Request) -> str:
-    caller = request.get(auth.CALLER)
-    return audit.key_name(caller.name) if caller is not None else "the API"
 
 
 async def _ids(request: web.Request) -> list[str] | None:
@@ -62,9 +56,9 @@ async def listing(request: web.Request) -> web.Response:
 async def resend(request: web.Request) -> web.Response:
     campaign, r, s = request.match_info["campaign"], client(request), settings(request)
     ids = await _ids(request)
-    enqueue, who = api.enqueuer(s), _who(request)
+    enqueue, caller = api.enqueuer(s), who(request)
     n = await call(
-        unknowns.resend, r, enqueue, campaign, ids, s.validity_minutes, s.stream_policy, who
+        unknowns.resend, r, enqueue, campaign, ids, s.validity_minutes, s.stream_policy, caller
     )
     return reply({"campaign": campaign, "resent": n})
 
@@ -73,5 +67,5 @@ async def resend(request: web.Request) -> web.Response:
 async def drop(request: web.Request) -> web.Response:
     campaign, r, s = request.match_info["campaign"], client(request), settings(request)
     ids = await _ids(request)
-    n = await call(unknowns.drop, r, campaign, ids, s.stream_policy, _who(request))
+    n = await call(unknowns.drop, r, campaign, ids, s.stream_policy, who(request))
     return reply({"campaign": campaign, "dropped": n})

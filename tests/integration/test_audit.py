@@ -44,3 +44,20 @@ def test_control_actions_are_audited_with_who_and_read_by_campaign(
     assert newest[1]["who"] == audit.cli_user() and newest[1]["campaign"] == "b"
     assert all(admin not in str(e) and reader not in str(e) for e in newest)  # names only
     assert newest[-1]["detail"] == "ops (admin)" and newest[0]["at"] >= newest[-1]["at"]
+
+
+def test_the_http_api_audits_its_control_actions_by_key_name(
+    r: redis.Redis, redis_url: str
+) -> None:
+    r.sadd(keys.CAMPAIGNS, "c")
+    admin = auth.create(r, "ops-ann", "admin")
+    with api_server(Settings(redis_url=redis_url)) as base:
+        api = Api(base, admin)
+        for action in ("pause", "resume", "cancel"):
+            assert api.call("POST", f"/v1/campaigns/c/{action}").status == 200
+        trail = api.call("GET", "/v1/audit?campaign=c").json()["entries"]
+    assert [(e["who"], e["action"]) for e in trail] == [
+        ("key:ops-ann", "cancel"),
+        ("key:ops-ann", "resume"),
+        ("key:ops-ann", "pause"),
+    ]
