@@ -59,7 +59,16 @@ from providers.base import Action, Provider, Result, Verdict
 from providers.classify import MAX_RETRY_AFTER_S
 from providers.registry import Profile
 from workers import health
-from workers.claims import RESTAMP_AFTER_MS, Claims, Mode, Stage, Via, claims, settle_ms
+from workers.claims import (
+    RESTAMP_AFTER_MS,
+    SETTLE_MARGIN_MS,
+    Claims,
+    Mode,
+    Stage,
+    Via,
+    claims,
+    settle_ms,
+)
 from workers.gate import PACE_BUDGET_MS, Gate, Held, split_held
 from workers.metrics import METRICS
 from workers.runtime import Context
@@ -80,6 +89,17 @@ DEADLETTER_TTL = 30 * 86400
 UNEXPECTED_TRIES = 8  # runs of a batch that fail unexpectedly before its rest is dead-lettered
 UNEXPECTED_BACKOFF_MS = 2_000  # doubled after each such run, capped below
 UNEXPECTED_MAX_BACKOFF_MS = 300_000
+# A CLAIM answered later than this after it was sent may have been stamped long enough
+# before the request goes out that another run could take the claim over while the
+# request is still on its way (that needs the settle time, whose margin is
+# SETTLE_MARGIN_MS past the request's timeout): half the margin, for safety.
+CLAIM_ANSWER_MAX_MS = SETTLE_MARGIN_MS // 2
+CLAIM_TRIES = 3  # CLAIMs answered too late before the destinations are deferred
+
+
+def monotonic() -> float:
+    """The worker's clock for claim ages (a test moves it through a simulated stall)."""
+    return time.monotonic()
 
 
 def backoff_ms(attempt: int) -> int:
@@ -240,6 +260,7 @@ class BatchSender:
         if not self.proves_absence:  # staged: a claim whose request never left is not held
             stage = Stage.CLAIMED if mode is Mode.START else Stage.SENDING
         legacy = self.ctx.settings.provider
+        started = monotonic()  # the stamps are at least this old
         c = await claims(
             self.r,
             mode,
@@ -257,7 +278,7 @@ class BatchSender:
         for d, wait in c.busy:
             self._later(plan, [d], max(BUSY_MIN_MS, wait + UNKNOWN_MARGIN_MS), why,
                         State.DEFERRED, counted=False, keep_claim=True)  # fmt: skip
-        self._stamped = time.monotonic()
+        self._stamped = started
         self._fresh = {d.message_id for d in c.ours}
         return c
 
@@ -427,7 +448,9 @@ class BatchSender:
     async def _attempts(
         self, plan: Plan, dests: list[Destination]
     ) -> tuple[list[Destination], list[Result], GatewayError | None]:
-        """Up to QUICK_ATTEMPTS tries; each holds a slot and (re)claims before it goes."""
+        """Up to QUICK_ATTEMPTS tries; each holds a slot, numbers the request and keeps the
+        gateway's ids, then (re)claims: the claim is the last Redis step before the write,
+        so a Redis stall anywhere before it cannot outlast the claim unnoticed."""
         retrying = AsyncRetrying(
             stop=stop_after_attempt(QUICK_ATTEMPTS),
             wait=wait_exponential(multiplier=0.2, max=QUICK_WAIT_MAX_S),
@@ -439,17 +462,19 @@ class BatchSender:
             async for attempt in retrying:
                 with attempt:
                     async with self.slots.hold():
+                        prepared = await self._prepare(plan.batch.only(mine))
                         mine = await self._claimed(plan, mine)
                         if not mine:
                             return [], [], None
-                        return mine, await self._request(plan.batch.only(mine)), None
+                        return mine, await self._request(prepared.only(mine)), None
         except GatewayError as exc:
             return mine, [], exc
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _request(self, batch: Batch) -> list[Result]:
-        """One request to the gateway, counted for its health (failover, workers.health).
-        The gateway's own ids of its destinations, if it has such, are kept first."""
+    async def _prepare(self, batch: Batch) -> Batch:
+        """Before the claim check: the request's number, if the gateway knows requests by
+        one, and the gateway's own ids of its destinations, if it has such, kept for report
+        intake (a destination whose claim then turns out lost leaves a harmless mapping)."""
         if self.numbered:  # a number of ours the gateway knows the request by, unique
             n = await self.r.incr(keys.request_numbers(self.name))
             meta = {**batch.meta, REQUEST_NUMBER_KEY: (n - 1) % self.numbered + 1}
@@ -459,6 +484,11 @@ class BatchSender:
             for mid, pid in pids.items():  # report intake translates them back
                 pipe.set(keys.provider_id(self.name, pid), mid, ex=self.policy.final_ttl)
             await pipe.execute()
+        return batch
+
+    async def _request(self, batch: Batch) -> list[Result]:
+        """One request to the gateway, counted for its health (failover, workers.health);
+        nothing in Redis between the claim check and the write."""
         started, failure = time.monotonic(), None
         try:
             return await self.provider.send(batch)
@@ -480,14 +510,24 @@ class BatchSender:
             log.warning("provider %s: its request was not counted for health: %s", self.name, exc)
 
     async def _claimed(self, plan: Plan, dests: list[Destination]) -> list[Destination]:
-        """What of `dests` this run may send now: claims taken a moment ago are still good;
-        older ones (pacing, quick retries, asked about) are re-stamped (CLAIM)."""
-        fresh = time.monotonic() - self._stamped < RESTAMP_AFTER_MS / 1000
+        """What of `dests` this run may send now: claims stamped a moment ago (measured from
+        before the call that stamped them) are still good; older ones (pacing, quick
+        retries, asked about, a slow Redis) are re-stamped (CLAIM), which never takes
+        another run's claim: one taken over meanwhile is not ours any more.  A CLAIM whose
+        answer came too late to be sure no other run could take it over yet is tried
+        again; Redis that slow defers them (nothing sent)."""
         staged = not self.proves_absence  # the stamp must say the request leaves now
-        if fresh and not staged and all(d.message_id in self._fresh for d in dests):
-            self._fresh.difference_update(d.message_id for d in dests)  # once per request
-            return dests
-        return (await self._claim(plan, Mode.CLAIM, dests)).ours
+        for _ in range(CLAIM_TRIES):
+            fresh = monotonic() - self._stamped < RESTAMP_AFTER_MS / 1000
+            if fresh and not staged and all(d.message_id in self._fresh for d in dests):
+                self._fresh.difference_update(d.message_id for d in dests)  # once per request
+                return dests
+            dests = (await self._claim(plan, Mode.CLAIM, dests)).ours
+            if not dests or monotonic() - self._stamped < CLAIM_ANSWER_MAX_MS / 1000:
+                return dests
+        why = "Redis answered claims too slowly to send safely"
+        self._later(plan, dests, BUSY_MIN_MS, why, State.DEFERRED, counted=False)
+        return []
 
     def _answered(self, plan: Plan, mine: list[Destination], results: list[Result]) -> None:
         by_id = {r.message_id: r for r in results}

@@ -8,6 +8,7 @@ two runs: what a run leaves behind (claims, follow-ups) and what the next one do
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -765,3 +766,99 @@ def test_a_lookup_waits_its_turn_of_the_accounts_status_requests() -> None:
     assert [d[0] for d in follow["args"][0]["d"]] == ["c-3", "c-4", "c-5"]
     assert follow["args"][0]["m"]["ask"] == sender.name
     assert 50_000 < follow["options"]["eta"] - time.time() * 1000 <= 61_000
+
+
+# ---------------------------------------------------------------- the claim right before the write
+
+
+class _Clock:
+    """The sender's monotonic clock, moved on by a simulated stall."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def __call__(self) -> float:
+        return time.monotonic() + self.offset
+
+
+def test_a_claim_taken_over_during_a_stall_before_the_request_stops_the_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 20: the claim was checked (or stamped at start), then the request numbered and
+    the gateway's ids written, then the request sent.  A Redis stall longer than the settle
+    time in between let another run take the claims over, ask, and send, while the first
+    run's request still went out.  The stall is driven at the request numbering: the
+    first run's stamps age past the settle time (Redis time) and its clock moves on as
+    much; a second copy of the batch then runs start to end."""
+    import workers.sender as sender_module
+
+    clock = _Clock()
+    monkeypatch.setattr(sender_module, "monotonic", clock, raising=False)
+    client = fakeredis.FakeAsyncRedis()
+    a, _, _, _ = harness({}, client=client)
+    b, _, _, _ = harness({}, client=client)
+    gateway = a.provider
+    b.provider = gateway
+    stalled: list[bool] = []
+
+    async def stall_then_other_run(b_: Batch) -> None:
+        settle = a.settle + 1
+        for d in b_.destinations:  # what passed in Redis time during the stall
+            p = ledger.place(d.message_id)
+            claim = (await client.hget(p.claim_key, p.field)).decode()
+            aged = re.sub(r"^([^:|]*):(\d+)", lambda m: f"{m[1]}:{int(m[2]) - settle}", claim)
+            await client.hset(p.claim_key, p.field, aged)
+        clock.offset += settle / 1000  # ... and on the worker's clock
+        await b.process(batch())  # another copy: takes the settled claims over, asks, sends
+
+    a.numbered = 1000  # its requests are numbered: an INCR before each
+    real_incr = client.incr
+
+    async def incr(key: str) -> int:
+        n = await real_incr(key)
+        if not stalled:
+            stalled.append(True)
+            await stall_then_other_run(batch())
+        return n
+
+    monkeypatch.setattr(client, "incr", incr)
+    asyncio.run(a.process(batch()))
+    sends = [d.message_id for s in gateway.sent for d in s.destinations]  # type: ignore[attr-defined]
+    assert stalled and sorted(sends) == ["c-0", "c-1", "c-2"]  # each once: by the second run
+    assert asyncio.run(states(client)) == {0: "accepted", 1: "accepted", 2: "accepted"}
+
+
+@pytest.mark.parametrize("slow", [1, 5])
+def test_a_claim_answered_too_late_is_claimed_again_or_nothing_is_sent(
+    monkeypatch: pytest.MonkeyPatch, slow: int
+) -> None:
+    """A CLAIM whose answer took longer than CLAIM_ANSWER_MAX_MS may have been stamped so
+    long before the request that another run could take it over while the request is on
+    its way: it is claimed again; when every answer is that late, nothing is sent (the
+    destinations are deferred).  `slow`: how many CLAIM answers come late."""
+    import workers.sender as sender_module
+
+    clock = _Clock()
+    monkeypatch.setattr(sender_module, "monotonic", clock, raising=False)
+    sender, broker, sent, client = harness({})
+    sender.proves_absence = False  # staged claims: a CLAIM before every request
+    real_claims = sender_module.claims
+    late: list[int] = []
+
+    async def claims(client_: Any, mode: Any, *args: Any, **kw: Any) -> Any:
+        out = await real_claims(client_, mode, *args, **kw)
+        if mode.value == "claim" and len(late) < slow:
+            late.append(1)
+            clock.offset += 3.0  # the answer came 3 s after the call
+        return out
+
+    monkeypatch.setattr(sender_module, "claims", claims)
+    asyncio.run(sender.process(batch()))
+    if slow == 1:
+        assert len(late) == 1 and len(sent) == 1  # claimed again in time, then sent
+        assert asyncio.run(states(client)) == {0: "accepted", 1: "accepted", 2: "accepted"}
+    else:
+        assert sent == []
+        assert asyncio.run(states(client)) == {0: "deferred", 1: "deferred", 2: "deferred"}
+        assert asyncio.run(_claims(client)) == [None, None, None]  # never sent: released
+        assert sorted(d[0] for f in followups(broker) for d in f["d"]) == ["c-0", "c-1", "c-2"]
