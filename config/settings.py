@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -450,3 +450,32 @@ def _check_credentials(settings: Settings) -> None:
     if bool(settings.ants_username) != bool(settings.ants_password):
         missing = "ANTS_PASSWORD" if settings.ants_username else "ANTS_USERNAME"
         raise ConfigError(missing, "set both ANTS_USERNAME and ANTS_PASSWORD, or ANTS_API_KEY")
+
+
+# each provider's credentials, as an error names them (any one way to sign in is enough);
+# whether they are set is the provider's own `configured` (providers.registry)
+CREDENTIALS = {
+    "ants": "ANTS_USERNAME and ANTS_PASSWORD, or ANTS_API_KEY",
+    "smsmanager": "SMSMANAGER_API_KEY",
+    "smsc": "SMSC_LOGIN and SMSC_PASSWORD",
+}
+
+
+def require_credentials(
+    settings: Settings, configured: Callable[[str], bool], chosen: Sequence[str] = ()
+) -> None:
+    """A ConfigError naming the missing variables unless each provider that SMS_PROVIDER,
+    SMS_ROUTES or the command (`chosen`, e.g. --provider) names has its credentials set
+    (`configured(name)`); every process runs it at start."""
+    named: dict[str, str] = {}
+    for variable, name in (
+        ("SMS_PROVIDER", settings.provider),
+        *(("SMS_ROUTES", p) for r in settings.routes for p in r.providers),
+        *(("--provider", p) for p in chosen),
+    ):
+        named.setdefault(name, variable)
+    missing = {name: variable for name, variable in named.items() if not configured(name)}
+    if missing:
+        variables = "; ".join(CREDENTIALS.get(name, f"{name}'s credentials") for name in missing)
+        why = ", ".join(f"{variable} names {name}" for name, variable in missing.items())
+        raise ConfigError(variables, f"not set, but {why}: set them or name another provider")

@@ -39,6 +39,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from config import CONFIG_EXIT_CODE
 from config import settings as config
 from core.errors import ConfigError, DispatchError, InputError, StoreUnavailable
 from core.redis_pool import async_redis, sync_redis
@@ -47,24 +48,49 @@ from dispatcher.stack import worker_command
 
 console = Console(stderr=True)
 DEFAULT_POLL_INTERVAL = 30.0
+FAILURE_EXIT = 1
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, as shells report a Ctrl-C
 PLAN_PROGRESS_BYTES = 8 << 20  # plan shows a progress bar on files this big
 PLAN_EXAMPLES = 5  # example lines printed per kind of change (--json has them all)
 Handler = Callable[[argparse.Namespace], int]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    """Run one command; the boundary where a person reads what went wrong: one line, never
+    a traceback; exit 2 for a usage or configuration error, 1 otherwise, 130 on Ctrl-C."""
     try:
-        return int(args.func(args) or 0)
-    except redis.ConnectionError as exc:  # the boundary where a person reads it
-        url = os.environ.get("REDIS_URL") or "the embedded server"
-        console.print(f"[bold red]error:[/] {escape(str(StoreUnavailable(url, str(exc))))}")
-        return 2
-    except DispatchError as exc:
-        console.print(f"[bold red]error:[/] {escape(str(exc))}")
-        return 2
+        args = _parser().parse_args(argv)  # a usage error exits 2 with argparse's message
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not as a message at exit
+        return code
+    except BrokenPipeError:  # `... | head`: the reader has had enough
+        _drop_stdout()
+        return FAILURE_EXIT
     except KeyboardInterrupt:
-        return 130
+        return INTERRUPTED_EXIT
+    except (redis.ConnectionError, redis.TimeoutError) as exc:
+        url = os.environ.get("REDIS_URL") or "the embedded server"
+        return _error(StoreUnavailable(url, str(exc)), CONFIG_EXIT_CODE)
+    except DispatchError as exc:
+        return _error(exc, CONFIG_EXIT_CODE)
+    except OverflowError as exc:  # a number out of range, e.g. `--port 99999`
+        return _error(exc, CONFIG_EXIT_CODE)
+    except OSError as exc:  # a port in use, a file that cannot be written
+        return _error(exc, FAILURE_EXIT)
+    except Exception as exc:
+        return _error(f"{type(exc).__name__}: {exc}", FAILURE_EXIT)
+
+
+def _error(problem: object, code: int) -> int:
+    with contextlib.suppress(OSError):
+        console.print(f"[bold red]error:[/] {escape(str(problem))}")
+    return code
+
+
+def _drop_stdout() -> None:
+    """Point stdout at /dev/null, so that the interpreter's last flush finds no closed pipe."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -268,13 +294,28 @@ def _lazy(module: str, name: str) -> Handler:
     return handler
 
 
+def _checked(chosen: Sequence[str] = ()) -> config.Settings:
+    """The settings of a process that may send (worker, api, webhook, import): refused
+    unless every provider they and the command (`chosen`) name exists and has its
+    credentials set."""
+    from providers import registry
+
+    settings = config.load()
+    registry.check(settings)
+    config.require_credentials(
+        settings, lambda name: registry.get(name).configured(settings), chosen
+    )
+    return settings
+
+
 def _client(url: str) -> redis.Redis:
     return sync_redis(url, cluster=config.load().redis_cluster)  # type: ignore[no-any-return]
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    checked = _checked([args.provider] if args.provider else [])
     with embedded.redis_url() as url:
-        settings = config.load().with_overrides(redis_url=url)
+        settings = checked.with_overrides(redis_url=url)
         report = api.import_csv(
             args.file, campaign=args.campaign, text=args.text, sender=args.sender,
             phone_column=args.phone_column, delimiter=args.delimiter, rejects=args.rejects,
@@ -466,8 +507,9 @@ def cmd_api(args: argparse.Namespace) -> int:
     from dispatcher.http import app as http_app
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _checked()
     with embedded.redis_url() as url:
-        http_app.run(args.host, args.port, config.load().with_overrides(redis_url=url))
+        http_app.run(args.host, args.port, settings.with_overrides(redis_url=url))
     return 0
 
 
@@ -554,8 +596,9 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from core.queues import dramatiq_env
 
     production = bool(os.environ.get("REDIS_URL"))
-    with embedded.redis_url() as url:
-        settings = config.load().with_overrides(redis_url=url)
+    checked = _checked()  # before anything starts: the workers would refuse the same way
+    with embedded.redis_url(start=True) as url:
+        settings = checked.with_overrides(redis_url=url)
         cmd = worker_command(args.processes or settings.worker_processes,
                              args.threads or settings.worker_threads, args.queues,
                              settings.shutdown_timeout_ms)  # fmt: skip
@@ -564,7 +607,11 @@ def cmd_worker(args: argparse.Namespace) -> int:
             os.execve(cmd[0], cmd, env)
         proc = subprocess.Popen(cmd, env=env)
         signal.signal(signal.SIGTERM, lambda *_: proc.send_signal(signal.SIGTERM))
-        return proc.wait()
+        try:
+            return proc.wait()
+        except KeyboardInterrupt:  # the terminal's whole group got it: dramatiq stops too,
+            proc.wait()  # and the embedded Redis outlives its workers
+            raise
 
 
 def check_sandbox(provider: str) -> None:
@@ -597,8 +644,9 @@ def cmd_webhook(args: argparse.Namespace) -> int:
     from dispatcher.reports import webhook
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    checked = _checked()
     with embedded.redis_url() as url:
-        settings = config.load().with_overrides(redis_url=url)
+        settings = checked.with_overrides(redis_url=url)
         if not (settings.webhook_username and settings.webhook_password):
             console.print("[bold red]WARNING: WEBHOOK_USERNAME/WEBHOOK_PASSWORD are not set[/]")
         webhook.run(args.host, args.port, settings, insecure_no_auth=args.insecure_no_auth)

@@ -33,9 +33,12 @@ def run(args: argparse.Namespace) -> int:
 
     check_sandbox(args.provider)
     campaign = args.campaign or f"demo-{int(time.time())}"
-    with embedded.redis_url() as url, Stack(url, log_dir=Path(".smsdispatch/logs")) as stack:
+    with (
+        embedded.redis_url(start=True) as url,
+        Stack(url, log_dir=Path(".smsdispatch/logs")) as stack,
+    ):
         base = stack.sandbox(args.port, provider=args.provider)
-        stack.workers(args.processes, args.threads)
+        stack.workers(args.processes, args.threads, SMS_PROVIDER=args.provider)
         env = {**os.environ, **sandbox_env(args.provider, base), "REDIS_URL": url}
         settings = config.load(env)
         console.print(f"redis {url}  {args.provider} sandbox {base}  "

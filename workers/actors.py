@@ -24,8 +24,10 @@ from typing import Any
 
 import dramatiq
 
+from config import CONFIG_EXIT_CODE
 from config import settings as config
 from core.batch import Batch
+from core.errors import ConfigError
 from core.limits import AsyncLimiter
 from core.queues import (
     CAMPAIGN_QUEUE,
@@ -49,8 +51,13 @@ CAMPAIGN_PRIORITY = 10
 TRANSACTIONAL_PRIORITY = 0  # lower runs first in a worker's queue of prefetched messages
 EXHAUSTED_ACTOR = "batch_exhausted"
 
-settings = config.load()
-registry.check(settings)
+try:  # a worker without the credentials its providers need refuses to start
+    settings = config.load()
+    registry.check(settings)
+    config.require_credentials(settings, lambda name: registry.get(name).configured(settings))
+except ConfigError as exc:
+    log.critical("%s", exc)
+    raise SystemExit(CONFIG_EXIT_CODE) from None
 broker = make_broker(settings.broker_url, settings.redis_url, settings.heartbeat_timeout_ms,
                      settings.maintenance_chance)  # fmt: skip
 if settings.metrics_port:

@@ -8,6 +8,11 @@ both windows, or those messages fail and wait out dramatiq's own retry backoff.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import dramatiq
 import pytest
 from dramatiq.brokers.stub import StubBroker
@@ -38,3 +43,40 @@ def test_runtime_open_from_worker_boot_to_after_shutdown(broker: StubBroker) -> 
     assert ctx.session.closed
     with pytest.raises(RuntimeError):
         runtime.current()
+
+
+ROOT = Path(__file__).parents[2]
+WITHOUT_SMSC = {
+    "SMS_ROUTES": "*=ants,smsc",
+    "ANTS_API_KEY": "k",
+    "REDIS_URL": "redis://127.0.0.1:1/0",
+}
+
+
+def test_a_worker_without_the_credentials_of_its_routes_refuses_to_start(tmp_path: Path) -> None:
+    """What `dramatiq workers.actors` (and so `smsdispatch worker`) imports in every worker
+    process: it exits, naming the variables, instead of retrying a campaign forever."""
+    names = ("SMSC_LOGIN", "SMSC_PASSWORD", "SMS_PROVIDER")
+    env = {k: v for k, v in os.environ.items() if k not in names}
+    env |= {**WITHOUT_SMSC, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", "import workers.actors"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 2, done.stderr
+    assert "SMSC_LOGIN and SMSC_PASSWORD: not set, but SMS_ROUTES names smsc" in done.stderr
+    assert "Traceback" not in done.stderr
+    env |= {"SMSC_LOGIN": "u", "SMSC_PASSWORD": "p"}
+    done = subprocess.run(
+        [sys.executable, "-c", "import workers.actors"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
