@@ -67,14 +67,17 @@ local function ledger_settle(key, delta, final_ttl, live_ttl)
   return live
 end
 
--- A stored claim "{token}:{ms}[:{stage}]|{via}" as owner, stamp (number), via (nil when
--- none) and stage ('c' claimed, its request not started; 's' its request may have left;
--- nil: a claim that does not say, taken as 's').
+-- A stored claim "{token}:{ms}[:{stage}][+{settle}]|{via}" as owner, stamp (number), via
+-- (nil when none), stage ('c' claimed, its request not started; 's' its request may have
+-- left; nil: a claim that does not say, taken as 's') and settle (ms after its stamp when
+-- its request can surely no longer reach the gateway, the claiming run's own; nil: a
+-- claim written before claims said, settled on the reader's).
 local function ledger_claim(raw)
-  if not raw then return nil, nil, nil, nil end
+  if not raw then return nil, nil, nil, nil, nil end
   local owner, stamp, stage = string.match(raw, '^([^:|]*):(%d+):?([cs]?)')
+  local settle = string.match(raw, '^[^|]*%+(%d+)')
   local via = string.match(raw, '|(.*)$')
   if via == '' then via = nil end
   if stage == '' then stage = nil end
-  return owner, tonumber(stamp), via, stage
+  return owner, tonumber(stamp), via, stage, tonumber(settle)
 end

@@ -14,8 +14,9 @@ message lives follows from its messageId and campaign alone (core.ids):
                                                      with it)
 
     keys.ledger(campaign, bucket)   field -> the packed state (below)
-    keys.claims(campaign, bucket)   field -> "{run token}:{ms}|{via}", a send claim while
-                                    it is held (workers.claims): in-flight only
+    keys.claims(campaign, bucket)   field -> "{run token}:{ms}[:{stage}][+{settle ms}]|{via}",
+                                    a send claim while it is held (workers.claims):
+                                    in-flight only
 
 The packed state is `FIELDS` joined by '|' ('|' in a value is stored as '/'), the
 state as its letter in `CODES`:
@@ -173,7 +174,8 @@ def states(client: Any, message_ids: list[str], campaign: str | None = None) -> 
 
 
 def claim_of(raw: bytes | str | None) -> tuple[str, str] | None:
-    """A stored claim as ("{token}:{ms}", via) (via '' when it names none)."""
+    """A stored claim as ("{token}:{ms}[:{stage}][+{settle}]", via) (via '' when it names
+    none); claims written before they carried a stage or a settle time read the same."""
     if raw is None:
         return None
     claim, _, via = _text(raw).partition("|")

@@ -1,17 +1,21 @@
 -- Send claims: which destinations of a batch this run may send, atomically, in one call.
 --
--- A claim ("{run token}:{Redis time, ms}|{via}", the message's field in its claims bucket,
--- core/ledger.py) is taken
+-- A claim ("{run token}:{Redis time, ms}[:{stage}]+{settle}|{via}", the message's field in
+-- its claims bucket, core/ledger.py) is taken
 -- before a request leaves and ended by record.lua when the run records what the gateway
 -- answered.  A claim still there means "this may have been sent": its run died, timed
 -- out, or could not read the answer.  Such a destination is never sent again until the
 -- gateway has been asked (see workers/sender.py), and never while the claim is younger
--- than `settle`, the longest a request may still be on its way or being processed.
+-- than `settle`, the longest a request may still be on its way or being processed.  Each
+-- claim carries the settle time of the run that stamped it (its own SMS_HTTP_TIMEOUT plus
+-- the margin), and is settled on that, not on the reader's: workers with another timeout
+-- (a rolling change) never take a claim over early.  A claim without one (written before
+-- claims carried it) is settled on the reader's ARGV[4].
 --
 -- KEYS     the ledger and claims buckets the items name (core/ledger.py), by index: one
 --          campaign's, so one Redis Cluster slot
 -- ARGV[1]  rank of `accepted`     ARGV[2]  mode: start | claim
--- ARGV[3]  this run's token       ARGV[4]  settle time (ms)
+-- ARGV[3]  this run's token       ARGV[4]  this run's settle time (ms), stored with its stamps
 -- ARGV[5]  TTL of a claims bucket (s): a live message's
 -- ARGV[6]  where this run sends (workers.claims.Via: "provider|validity end|bulkId"),
 --          stored with each claim it takes ("{token}:{ms}|{via}"): only claims write it,
@@ -43,34 +47,39 @@ local stage = ARGV[9] or ''
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 local staged = stage ~= '' and (':' .. stage) or ''
-local mine = token .. ':' .. now .. staged .. '|' .. via
+local mine = token .. ':' .. now .. staged .. '+' .. settle .. '|' .. via
 local marks, waits, askers, touched = {}, {}, {}, {}
 for i = 1, #items do
   local suppressed, lkey, kkey, field = items[i][1], KEYS[items[i][2]], KEYS[items[i][3]],
     items[i][4]
   local cur = ledger_get(lkey, field)
   local rank = cur and tonumber(cur.rank)
-  local owner, stamp, old_via, old_stage = ledger_claim(redis.call('HGET', kkey, field))
+  local owner, stamp, old_via, old_stage, old_settle =
+    ledger_claim(redis.call('HGET', kkey, field))
   local mark
   if rank and rank >= accepted then
     mark = '1'
   elseif suppressed == 1 then
     mark = '2'
   elseif owner and owner ~= token then
-    local age = now - stamp
-    if mode == 'start' and age >= settle and old_stage == 'c' then
+    local age, its_settle = now - stamp, old_settle or settle
+    if mode == 'start' and age >= its_settle and old_stage == 'c' then
       redis.call('HSET', kkey, field, mine)  -- its request never started: ours to send
       touched[kkey] = true
       mark = '0'
-    elseif mode == 'start' and age >= settle then
+    elseif mode == 'start' and age >= its_settle then
+      -- taken over with its old stamp and settle time (the last moment it may have been
+      -- sent, and how long its request could take)
       local kept = old_via or legacy
       local kept_stage = old_stage and (':' .. old_stage) or ''
-      redis.call('HSET', kkey, field, token .. ':' .. stamp .. kept_stage .. '|' .. kept)
+      local kept_settle = old_settle and ('+' .. old_settle) or ''
+      redis.call('HSET', kkey, field,
+        token .. ':' .. stamp .. kept_stage .. kept_settle .. '|' .. kept)
       askers[#askers + 1] = kept
       mark = '4'
     else
       mark = '3'
-      waits[#waits + 1] = math.max(0, settle - age)
+      waits[#waits + 1] = math.max(0, its_settle - age)
     end
   else
     redis.call('HSET', kkey, field, mine)

@@ -1,7 +1,8 @@
 """Send claims: no messageId is ever sent twice, even by two workers, even after a crash.
 
 A run claims its destinations when it starts (`claim.lua`, mode START): the
-message's field in its claims bucket (core.ledger) gets "{run token}:{Redis time}|{via}".
+message's field in its claims bucket (core.ledger) gets
+"{run token}:{Redis time}[:{stage}]+{settle ms}|{via}".
 The claim ends when the run records what became of the destination (`record.lua`,
 through `Event.release`): the gateway's answer, or a deferral.  Right before each
 request the run re-stamps the claims it sends under (mode CLAIM), unless it took them a moment ago
@@ -13,7 +14,10 @@ written, or the answer could not be read.  Such a destination is
 
 * left alone while the claim is younger than the settle time (the request's
   timeout plus `SETTLE_MARGIN_MS`: it may still be on its way, or still being
-  processed by the gateway): it comes back when that has surely passed;
+  processed by the gateway): it comes back when that has surely passed.  The
+  settle time is the claiming run's own, stored with the claim, so a worker with
+  another SMS_HTTP_TIMEOUT (a rolling change) never takes a claim over early; a
+  claim written before claims carried one is settled on the reader's;
 * then taken over (atomically, keeping the old stamp) by a run, which asks the
   gateway what it took (the provider's `lookup`, e.g. ANTS `GET /sms/1/logs`) and
   sends only what the gateway does not know.  Each claim says where its request may

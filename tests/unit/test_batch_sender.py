@@ -739,7 +739,8 @@ def test_staged_claims_say_claimed_then_sending_before_the_request() -> None:
 
     sender.provider.send = spy  # type: ignore[method-assign]
     asyncio.run(sender.process(batch()))
-    assert all(c is not None and c.split(b"|")[0].endswith(b":s") for c in seen[0])
+    stage_s = re.compile(rb"^[^:|]+:\d+:s(\+\d+)?$")  # its stage, then its settle time
+    assert all(c is not None and stage_s.match(c.split(b"|")[0]) for c in seen[0])
 
 
 def test_a_lookup_waits_its_turn_of_the_accounts_status_requests() -> None:

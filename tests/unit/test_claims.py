@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -145,3 +146,51 @@ def test_events_of_runs_through_another_provider_leave_the_claim_naming_the_firs
         assert found.unknown == [(D[0], VIA)]
 
     on(body)
+
+
+def test_a_claim_settles_on_its_own_runs_time_not_the_takers(on: Callable[[Body], None]) -> None:
+    """Issue 20: a rolling change of SMS_HTTP_TIMEOUT.  A run with a long timeout (settle
+    60 s) claimed c-0 45 s ago; a worker already on a short timeout (settle 10 s) must
+    wait for the claim's own settle time, not its own, before taking it over."""
+
+    async def body(client: Any, call: Any) -> None:
+        now = await _redis_ms(client)
+        long_run = await claims(client, Mode.START, "slow", 60_000, "c", VIA, D[:1])
+        assert long_run.ours == D[:1]
+        stored = (await client.hget(*_at("c-0"))).decode()
+
+        async def age(ms: int) -> None:  # the claim as if stamped `ms` ago
+            await client.hset(*_at("c-0"), re.sub(r"^slow:\d+", f"slow:{now - ms}", stored))
+
+        await age(45_000)
+        taker = await call(Mode.START, "quick", D[:1])  # settle 10 s (SETTLE)
+        assert taker.unknown == [] and [d for d, _ in taker.busy] == D[:1]
+        [(_, wait)] = taker.busy
+        assert 13_000 <= wait <= 15_000  # the claim's 60 s, not the taker's 10 s
+        await age(61_000)
+        assert (await call(Mode.START, "quick", D[:1])).unknown == [(D[0], VIA)]
+
+    on(body)
+
+
+def test_an_old_claim_without_its_settle_time_uses_the_takers(on: Callable[[Body], None]) -> None:
+    async def body(client: Any, call: Any) -> None:
+        now = await _redis_ms(client)
+        await plant(client, "c-0", f"old:{now - SETTLE - 1}:s|{VIA}")  # written before it
+        await plant(client, "c-1", f"old:{now - SETTLE + 5_000}|{VIA}")
+        found = await call(Mode.START, "b", D[:2])
+        assert found.unknown == [(D[0], VIA)] and [d for d, _ in found.busy] == [D[1]]
+        claim, via = ledger.claim_of(await client.hget(*_at("c-0")))
+        assert claim.startswith("b:") and via == str(VIA)
+
+    on(body)
+
+
+def _at(message_id: str) -> tuple[str, str]:
+    p = ledger.place(message_id)
+    return p.claim_key, p.field
+
+
+async def _redis_ms(client: Any) -> int:
+    seconds, micros = await client.time()
+    return int(seconds) * 1000 + int(micros) // 1000
