@@ -58,6 +58,7 @@ def free_port() -> int:
 def start_webhook(port: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "REDIS_URL": REDIS_URL, "SMS_KEY_PREFIX": PREFIX,
            "WEBHOOK_USERNAME": USER, "WEBHOOK_PASSWORD": PASSWORD,
+           "ANTS_API_KEY": "bench",  # a provider's credentials, or the webhook refuses to start
            "PYTHONPATH": str(ROOT)}  # fmt: skip
     cmd = [sys.executable, "-m", "dispatcher.cli", "webhook", "--host", "127.0.0.1",
            "--port", str(port)]  # fmt: skip

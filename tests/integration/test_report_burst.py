@@ -40,6 +40,7 @@ def test_a_burst_of_single_report_posts_loses_nothing(
     r: redis.Redis, redis_url: str, stack: Stack
 ) -> None:
     in_flight(r, *(message_id(i) for i in range(REPORTS)))  # sent: reports apply to them
+    stack.sandbox()  # a configured gateway: the webhook refuses to start without credentials
     with descriptors(REPORTS * 2 + 1000):
         url = stack.webhook(HOOK_USER, HOOK_PASSWORD)
         started = time.monotonic()
