@@ -177,9 +177,13 @@ DEFAULT_POLICY = StreamPolicy()
 
 
 def replay(
-    client: redis.Redis, enqueue: Enqueue, campaign: str | None, validity_min: int,
+    client: redis.Redis,
+    enqueue: Enqueue,
+    campaign: str | None,
+    validity_min: int,
     policy: StreamPolicy = DEFAULT_POLICY,
-) -> int:  # fmt: skip
+    who: str = "",
+) -> int:
     """Send dead messages again (same messageIds, fresh attempts and validity).
 
     A message whose outcome was unknown when it died still carries its send claim, so
@@ -195,22 +199,36 @@ def replay(
         batch = Batch.from_dict(orjson.loads(raw))
         expires = clock.now_ms() + validity_min * 60_000
         to = batch.destinations[0].to if batch.destinations else ""
-        if _requeue_state(client, batch.campaign, mid, to, policy):
+        why = "replayed from dead letters"
+        if requeue(client, batch.campaign, mid, State.DEAD, why, policy, to):
             enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
             replayed += 1
         client.delete(keys.deadletter(mid))
         client.zrem(keys.DEADLETTERS, mid)
+    detail = f"replayed={replayed}"
+    audit.record(client, who or audit.cli_user(), "deadletters replay", campaign or "", detail)
     return replayed
 
 
-def _requeue_state(
-    client: redis.Redis, campaign: str, mid: str, to: str, policy: StreamPolicy
+def requeue(
+    client: redis.Redis,
+    campaign: str,
+    message_id: str,
+    leaving: State,
+    reason: str,
+    policy: StreamPolicy,
+    to: str = "",
 ) -> bool:
-    """Move a dead message back to queued, atomically; False if it is past that (requeue.lua).
-    A state that is gone (expired before its letter) is a dead one: recreated queued."""
-    p = ledger.place(mid, campaign)
-    why = "replayed from dead letters"
-    args = [mid, campaign, p.field, NONFINAL_TTL, State.DEAD.value, why, to]
-    keys_ = [p.key, keys.campaign_counts(campaign), keys.campaign_errors(campaign),
-             stream_of(campaign, policy)]  # fmt: skip
+    """Move a message back to queued from `leaving` (dead or unknown), atomically; True
+    when the caller must enqueue it, False if it is past that (requeue.lua, whose one
+    wrapper this is).  `to`: a state that is gone counts as `leaving` (a dead letter that
+    outlived its message's state), recreated queued with this number."""
+    p = ledger.place(message_id, campaign)
+    args = [message_id, campaign, p.field, NONFINAL_TTL, leaving.value, reason, to]
+    keys_ = [
+        p.key,
+        keys.campaign_counts(campaign),
+        keys.campaign_errors(campaign),
+        stream_of(campaign, policy),
+    ]
     return bool(lua.script(client, "requeue", "dispatcher")(keys=keys_, args=args))

@@ -23,11 +23,11 @@ from typing import Any
 import orjson
 import redis
 
-from core import clock, keys, ledger, lua
+from core import clock, keys, ledger
 from core.batch import Batch
-from core.outcomes import NONFINAL_TTL, Event, State, StreamPolicy, record, stream_of
+from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher import audit
-from dispatcher.control import known
+from dispatcher.control import known, requeue
 
 Enqueue = Callable[[dict[str, Any]], None]
 DROP_REASON = "outcome unknown; dropped by {who}: not sent again"
@@ -91,20 +91,9 @@ def resend(
     """Send these unknown messages again (all of the campaign's when `message_ids` is None);
     returns how many were enqueued."""
     sent = 0
-    script = lua.script(client, "requeue", "dispatcher")
-    stream = stream_of(campaign, policy)
+    why = RESEND_REASON.format(who=who)
     for mid, entry in _chosen(client, campaign, message_ids).items():
-        p = ledger.place(mid, campaign)
-        args = [
-            mid,
-            campaign,
-            p.field,
-            NONFINAL_TTL,
-            State.UNKNOWN.value,
-            RESEND_REASON.format(who=who),
-        ]
-        keys_ = [p.key, keys.campaign_counts(campaign), keys.campaign_errors(campaign), stream]
-        if script(keys=keys_, args=args):
+        if requeue(client, campaign, mid, State.UNKNOWN, why, policy):
             batch = Batch.from_dict(entry["batch"])
             expires = clock.now_ms() + validity_min * 60_000
             enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
