@@ -38,10 +38,16 @@ PHONE_COLUMNS = (
 DELIMITERS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 10_000  # a longer cell is rejected (texts are at most 4,000 bytes)
-CSV_FIELD_LIMIT = 16 * 1024 * 1024  # what csv may read before we judge the row
+MAX_LINE_CHARS = 1024 * 1024  # a longer line is rejected unread: memory per line is bounded
+DRAIN_CHARS = 64 * 1024  # a line over MAX_LINE_CHARS is skipped in pieces this big
+CSV_FIELD_LIMIT = 2 * MAX_LINE_CHARS  # what csv may read of a field over several lines
 QUOTE = '"'
 NOT_DELIMITERS = QUOTE + "\r\n"  # csv cannot split on these
 PHONE_LIKE = re.compile(r"\+?[\d\s().-]*\d{6}[\d\s().-]*")  # a swallowed line's phone cell
+
+
+class LineTooLong(Exception):
+    """A line over MAX_LINE_CHARS: skipped, never held whole."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +119,8 @@ class CsvSource:
             header = next(self._reader)
         except StopIteration:
             raise InputError("file is empty: expected a header row", file=self.name) from None
+        except LineTooLong:
+            raise InputError(_too_long(), file=self.name, line=1, field="header") from None
         except csv.Error as exc:
             raise InputError(f"unreadable header: {exc}", file=self.name, line=1) from None
         if len(self._lines.taken) > 1:
@@ -152,13 +160,19 @@ class CsvSource:
                 fields = next(self._reader)
             except StopIteration:
                 return
+            except LineTooLong:
+                if len(lines.taken) > 1:  # a quote left open ran into it: read it again
+                    yield self._unclosed(start)
+                else:
+                    yield Reject(start, "", _too_long(), [])
+                continue
             except csv.Error as exc:  # e.g. a field over CSV_FIELD_LIMIT
                 if len(lines.taken) > 1:
                     yield self._unclosed(start)
                 else:
                     yield Reject(start, "", f"unreadable CSV: {exc}", [])
                 continue
-            if len(lines.taken) > 1 and self._swallowed(fields, width):
+            if (len(lines.taken) > 1 or lines.ended) and self._swallowed(fields, width):
                 yield self._unclosed(start)
                 continue
             if not fields or (len(fields) == 1 and not fields[0].strip()):
@@ -193,28 +207,51 @@ class CsvSource:
         return Reject(start, field, reason, cells)
 
 
+def _too_long() -> str:
+    return f"line longer than {MAX_LINE_CHARS} characters: skipped without reading it"
+
+
+_LONG_LINE = "<a line over MAX_LINE_CHARS>"  # this very object stands for one
+
+
 class _Lines:
     """The file's lines for csv.reader, numbered; the lines of the row being read are kept
-    (`taken`) so that those after a broken row's first can be read `again`."""
+    (`taken`) so that those after a broken row's first can be read `again`.  A line over
+    MAX_LINE_CHARS is read in pieces and dropped: it raises LineTooLong where it stands."""
 
     def __init__(self, fh: IO[str]) -> None:
-        self._fh = iter(fh)
+        self._fh = fh
         self._back: list[str] = []  # lines to read again, the next one last
         self.taken: list[str] = []
         self.count = 0  # lines handed out (less those given back)
+        self.ended = False  # the file ran out while this row was read: a quote left open
 
     def __iter__(self) -> _Lines:
         return self
 
     def __next__(self) -> str:
-        line = self._back.pop() if self._back else next(self._fh)
+        line = self._back.pop() if self._back else self._read()
         self.taken.append(line)
         self.count += 1
+        if line is _LONG_LINE:
+            raise LineTooLong
         return line
+
+    def _read(self) -> str:
+        line = self._fh.readline(MAX_LINE_CHARS + 1)
+        if not line:
+            self.ended = True
+            raise StopIteration
+        if len(line) <= MAX_LINE_CHARS or line.endswith(("\n", "\r")):
+            return line
+        while (piece := self._fh.readline(DRAIN_CHARS)) and not piece.endswith(("\n", "\r")):
+            pass
+        return _LONG_LINE
 
     def start(self) -> int:
         """Begin a row: the number of its first line."""
         self.taken.clear()
+        self.ended = False
         return self.count + 1
 
     def again(self, lines: Sequence[str]) -> None:
@@ -235,7 +272,8 @@ def _delimiter(delimiter: str, name: str) -> str:
 
 def _check(line: int, fields: list[str], width: int, header: Sequence[str]) -> Row | Reject:
     if len(fields) != width:
-        return Reject(line, "", f"row has {len(fields)} fields, header has {width}", fields)
+        reason = f"row has {len(fields)} fields, header has {width}"
+        return Reject(line, "", reason, _repair(fields))  # its bytes may not be UTF-8
     if max(map(len, fields)) > MAX_FIELD_CHARS:
         i = next(i for i, value in enumerate(fields) if len(value) > MAX_FIELD_CHARS)
         reason = f"field longer than {MAX_FIELD_CHARS} characters"
