@@ -19,8 +19,10 @@ Cluster they share one slot; so do a provider's health keys and its flooding log
 | sms:c:{campaign}:unparking            | zset   | parked batches a resume is moving -> since, ms |
 | sms:c:{campaign}:open                 | zset   | ledger buckets holding accepted/pending ones  |
 |                                       |        | -> their latest validity end, ms (the sweep)   |
-| sms:c:{campaign}:errors               | hash   | "{status}:{error}" -> final non-delivered count |
-| sms:c:{campaign}:providers            | hash   | provider -> messages it accepted               |
+| sms:c:{campaign}:errors               | hash   | "{status}:{error}" -> failures' count          |
+| sms:c:{campaign}:providers            | hash   | provider -> messages it took (outcomes.TAKEN)  |
+| sms:c:{campaign}:waiting              | hash   | reason code -> messages waiting for it now,    |
+|                                       |        | "{code}:next" -> its earliest retry, ms        |
 | sms:c:{campaign}:scheduled            | zset   | batches waiting to be enqueued -> due, ms      |
 | sms:schedule                          | zset   | campaign -> earliest due of its scheduled ones |
 | sms:schedule:lock:{campaign}          | string | a worker is releasing its due batches          |
@@ -133,13 +135,18 @@ def campaign_open(campaign: str) -> str:
 
 
 def campaign_errors(campaign: str) -> str:
-    """Final non-delivered outcomes by "{status}:{error}" (status's top error codes)."""
+    """Failures by "{status}:{error}" (status's top error codes; core.outcomes.FAILURES)."""
     return f"{_campaign(campaign)}:errors"
 
 
 def campaign_providers(campaign: str) -> str:
-    """Messages accepted, by the provider that took them."""
+    """Messages the gateway took (core.outcomes.TAKEN), by the provider that took them."""
     return f"{_campaign(campaign)}:providers"
+
+
+def campaign_waiting(campaign: str) -> str:
+    """Deferred and retrying messages by why they wait (core.outcomes.Waiting), now."""
+    return f"{_campaign(campaign)}:waiting"
 
 
 def campaign_scheduled(campaign: str) -> str:

@@ -24,8 +24,10 @@ state as its letter in `CODES`:
     state|rank|status|error|attempt|provider|updated (epoch ms, base 36)|to|ekey
     u|5|5|27|1|ants|mi5kq3x1|66810000005|          (~45 bytes, under a listpack's 64)
 
-`ekey` is the error-counter field an inferred final (rank 4) was counted under, so a
-gateway report that replaces it can take it back (record.lua).  The Lua side of
+`ekey` is the counter field the state is counted under besides its state: for an
+inferred final (rank 4), its error-counter field, so a gateway report that replaces it can
+take it back; for a deferred or retrying one, its waiting reason (core.outcomes.Waiting),
+taken back when it leaves (record.lua).  The Lua side of
 this format is `ledger.lua`, included by every script that reads or writes a state;
 `decode` is the Python side (tests/unit/test_ledger.py holds them to each other).
 

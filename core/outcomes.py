@@ -71,6 +71,39 @@ RANK: dict[State, int] = {
 FINAL = frozenset(s for s in State if RANK.get(s, FINAL_RANK) >= INFERRED_RANK)
 # out of our hands: the gateway has it (or may have it: unknown), or it ended
 SENT = frozenset({State.ACCEPTED, State.PENDING, State.UNKNOWN}) | FINAL
+# the gateway took it: accepted and every later gateway state (status `sent`; record.lua
+# counts a message for its provider when it first reaches one of these)
+TAKEN = frozenset(
+    {
+        State.ACCEPTED,
+        State.PENDING,
+        State.DELIVERED,
+        State.UNDELIVERABLE,
+        State.EXPIRED,
+        State.REJECTED,
+    }
+)
+# ended without being sent (status `ended_unsent`)
+UNSENT = frozenset({State.CANCELED, State.SUPPRESSED, State.FAILED, State.DEAD})
+# failures: counted by "{status}:{error}" in the campaign's error counters (status's top
+# errors); an expiry, a cancel or an opt-out is not an error
+FAILURES = frozenset({State.UNDELIVERABLE, State.REJECTED, State.FAILED, State.DEAD})
+
+
+class Waiting(StrEnum):
+    """Why a message waits (deferred or retrying): the one table of reason codes.  record.lua
+    counts the messages waiting now by code (`keys.campaign_waiting`, status `waiting`)."""
+
+    RATE_LIMIT = "rate_limit"  # our throughput limit (SMS_RATE, SMS_SENDER_RATE)
+    ANTI_FLOODING = "anti_flooding"  # per-number anti-flooding (SMS_FLOOD_*)
+    GATEWAY_THROTTLED = "gateway_throttled"  # the gateway said slow down (429, its codes)
+    WINDOW = "window"  # outside its delivery window (--window): waits for it to open
+    RESUMED = "resumed"  # back on the queue after a resume, not met by a worker yet
+    RETRY = "retry"  # a transient failure (5xx, timeouts, refusals): retried with backoff
+    OUTCOME_UNKNOWN = "outcome_unknown"  # the gateway may have it: asked before any resend
+    REROUTED = "rerouted"  # goes back through the routes (asked about elsewhere)
+    WORKER_STOPPING = "worker_stopping"  # its worker was stopping: taken up by another
+    REDIS_SLOW = "redis_slow"  # Redis answered claims too slowly to send safely
 
 
 def rank(state: State, inferred: bool = False) -> int:
@@ -104,6 +137,7 @@ class Event:
     # applied only when the message is in this state now, whatever the ranks (an
     # operator's decision about an `unknown` one): "" for the rank rule
     only_from: str = ""
+    waiting: str = ""  # a Waiting code: why a deferred or retrying message waits
 
     @property
     def rank(self) -> int:
@@ -125,7 +159,7 @@ class _Call:
         self.declared = lua.Declared(
             stream_of(campaign, policy), keys.campaign_counts(campaign),
             keys.campaign_open(campaign), keys.campaign_errors(campaign),
-            keys.campaign_providers(campaign),
+            keys.campaign_providers(campaign), keys.campaign_waiting(campaign),
         )  # fmt: skip
         self.items: list[tuple[Any, ...]] = []
 
@@ -136,13 +170,18 @@ class _Call:
             ev.state.value, r, int(r >= INFERRED_RANK), ev.message_id, at(p.key), p.field,
             at(p.claim_key), ev.bulk_id, ev.to, ev.attempt, ev.group, ev.status_id,
             ev.status_name, ev.error_id, ev.permanent, ev.reason, ev.retry_at, ev.expires_at,
-            ev.release, ev.provider, ev.only_from,
+            ev.release, ev.provider, ev.only_from, ev.waiting,
         ))  # fmt: skip
 
     def args(self) -> list[Any]:
         p = self.policy
         maxlen = 0 if p.outbox else p.maxlen  # an outbox is emptied by the relay, not trimmed
-        return [maxlen, p.final_ttl, NONFINAL_TTL, self.campaign, orjson.dumps(self.items)]
+        args = [maxlen, p.final_ttl, NONFINAL_TTL, self.campaign, orjson.dumps(self.items)]
+        return [*args, STATE_SETS]
+
+
+# record.lua's copy of TAKEN and FAILURES (one definition, sent with every call)
+STATE_SETS = orjson.dumps({"taken": sorted(TAKEN), "failures": sorted(FAILURES)})
 
 
 def stream_of(campaign: str, policy: StreamPolicy) -> str:

@@ -3,14 +3,16 @@
 -- KEYS[1]  the outcome stream, or the campaign's outbox (core/outbox.py)
 -- KEYS[2]  the campaign's counters (by state)
 -- KEYS[3]  its open index (zset of ledger buckets, see the sweep)   KEYS[4]  its error counters
--- KEYS[5]  its providers (accepted, by provider)
--- KEYS[6..] the ledger and claims buckets the items name (core/ledger.py), by index
+-- KEYS[5]  its providers (taken, by provider)
+-- KEYS[6]  its waiting counters (deferred and retrying now, by reason code)
+-- KEYS[7..] the ledger and claims buckets the items name (core/ledger.py), by index
 -- ARGV[1]  maxlen of the stream (a soft cap: see "Trimming" below)
 -- ARGV[2]  TTL of a final state (s)      ARGV[3]  TTL of a non-final state (s)
 -- ARGV[4]  the campaign                  ARGV[5]  JSON array of items, each:
 --   [state, rank, final, messageId, ledger key index, field, claims key index, bulkId, to,
 --    attempt, group, status_id, status_name, error_id, permanent, reason, retry_at,
---    expires_at, release, provider, only_from]
+--    expires_at, release, provider, only_from, waiting]
+-- ARGV[6]  JSON {taken: [states], failures: [states]} (core/outcomes.py TAKEN, FAILURES)
 -- (One JSON argument instead of 20 per item keeps the client's encoding cost down: see
 -- README "Performance".)
 --
@@ -26,11 +28,17 @@
 -- (after this item) is accepted or pending and whose item carries an expires_at (the
 -- worker's accepted), each scored by the latest such validity end (ZADD GT); an item
 -- that is not applied still indexes (accepted after a pending report).  A bucket leaves
--- the index once it holds no live state (all final).  A change into a final state other than
--- delivered counts once in the error counters (and is taken back there when a gateway
--- report replaces our own inferred final: the state keeps that counter's field).
+-- the index once it holds no live state (all final).
+-- A change into a failure (ARGV[6] `failures`: not an expiry, a cancel or an opt-out) counts
+-- once in the error counters (and is taken back there when a gateway
+-- report replaces our own inferred final: the state keeps that counter's field, `ekey`).
+-- A deferred or retrying item with a `waiting` code counts in the waiting counters while the
+-- message waits for it (its `ekey` holds the code; leaving takes it back), and keeps there
+-- "{code}:next", the earliest of their retry times still to come.
 -- An item's provider (when it names one) is stored with the message and goes in the
--- stream; a move into accepted counts once for that provider.
+-- stream; a message counts once for its provider (the item's, else the one stored) when it
+-- first moves into a state the gateway took it in (`taken`: accepted, or a report that came
+-- before the worker recorded accepted).
 -- `unknown` (rank 2: the gateway may have it, held) is left by a report, or by `accepted`
 -- (a later look at the gateway found it).  An item with `only_from` ignores the rank rule:
 -- it applies exactly when the message is in that state now (an operator dropping an
@@ -49,14 +57,20 @@
 --#include ledger
 --#include trim
 local stream, ckey, okey, ekey, pkey = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local wkey = KEYS[6]
 local maxlen, final_ttl, live_ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local campaign = ARGV[4]
 local items = cjson.decode(ARGV[5])
+local sets = cjson.decode(ARGV[6])
+local taken, failures = {}, {}
+for _, s in ipairs(sets.taken) do taken[s] = true end
+for _, s in ipairs(sets.failures) do failures[s] = true end
 local t = redis.call('TIME')
 local now_ms = t[1] * 1000 + math.floor(t[2] / 1000)
 local now, stamp = tostring(now_ms), ledger_b36(now_ms)
 local applied = 0
-local counts, providers, errors = {}, {}, {}  -- field -> change, applied once at the end
+local counts, providers, errors, waits = {}, {}, {}, {}  -- field -> change, once at the end
+local nexts = {}  -- waiting code -> the earliest retry time of its items here
 local opens, ttls = {}, {}  -- bucket -> latest validity end of its open ones / live delta
 local function bump(tbl, field, by) tbl[field] = (tbl[field] or 0) + by end
 local function index(lkey, newrank, expires)
@@ -88,18 +102,28 @@ for i = 1, #items do
     if it[9] ~= '' then new.to = it[9] end
     if tonumber(it[10]) ~= 0 then new.attempt = it[10] end
     if it[20] ~= '' then new.provider = it[20] end
-    if state == 'accepted' and old ~= state and it[20] ~= '' then bump(providers, it[20], 1) end
+    if taken[state] and not taken[old] and (new.provider or '') ~= '' then
+      bump(providers, new.provider, 1)
+    end
     if old ~= state then
       bump(counts, old, -1)
       bump(counts, state, 1)
     end
-    local counted = new.ekey ~= '' and new.ekey or nil
+    local held = new.ekey ~= '' and new.ekey or nil
+    local counted = crank >= 4 and held or nil
     if counted then bump(errors, counted, -1) end  -- our inferred final is replaced
+    if held and crank == 1 then bump(waits, held, -1) end  -- it waits no more for that
     new.ekey = ''
-    if final == 1 and state ~= 'delivered' and (old ~= state or counted) then
+    if final == 1 and failures[state] and (old ~= state or counted) then
       local f = string.gsub((it[13] ~= '' and it[13] or it[12]) .. ':' .. it[14], '|', '/')
       bump(errors, f, 1)
       if rank < 5 then new.ekey = f end  -- only an inferred final can be replaced
+    end
+    local why, at = it[22] or '', tonumber(it[17]) or 0
+    if rank == 1 and why ~= '' then
+      new.ekey = why
+      bump(waits, why, 1)
+      if at > 0 and (nexts[why] or at + 1) > at then nexts[why] = at end
     end
     ledger_put(lkey, field, new)
     ttls[lkey] = (ttls[lkey] or 0) + ledger_live(new) - was
@@ -117,11 +141,16 @@ for lkey, expires in pairs(opens) do redis.call('ZADD', okey, 'GT', expires, lke
 for lkey, delta in pairs(ttls) do  -- after the ZADDs: a bucket accepted and ended here leaves
   if ledger_settle(lkey, delta, final_ttl, live_ttl) == 0 then redis.call('ZREM', okey, lkey) end
 end
-for _, pair in ipairs({{ckey, counts}, {ekey, errors}, {pkey, providers}}) do
+for _, pair in ipairs({{ckey, counts}, {ekey, errors}, {pkey, providers}, {wkey, waits}}) do
   for f, by in pairs(pair[2]) do
     if by ~= 0 then redis.call('HINCRBY', pair[1], f, by) end
   end
 end
+for why, at in pairs(nexts) do  -- a time already past is replaced by the next one to come
+  local was = tonumber(redis.call('HGET', wkey, why .. ':next'))
+  if not was or was <= now_ms or at < was then redis.call('HSET', wkey, why .. ':next', at) end
+end
+if next(waits) or next(nexts) then redis.call('EXPIRE', wkey, live_ttl) end
 
 if maxlen > 0 then stream_trim(stream, maxlen) end
 return applied

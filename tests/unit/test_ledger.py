@@ -71,7 +71,7 @@ def test_the_packed_state_reads_back_field_by_field(store: redis.Redis) -> None:
 def test_an_inferred_final_keeps_its_error_field_until_a_report_replaces_it(
     store: redis.Redis,
 ) -> None:
-    record(store, [Event("c-1", "c", State.EXPIRED, inferred=True)], P)
+    record(store, [Event("c-1", "c", State.DEAD)], P)  # retries ran out: a failure
     assert ledger.read(store, "c-1")["ekey"] == ":"  # type: ignore[index]
     record(store, [Event("c-1", "c", State.DELIVERED)], P)
     assert ledger.read(store, "c-1")["ekey"] == ""  # type: ignore[index]
@@ -121,6 +121,6 @@ def test_a_bucket_accepted_and_ended_in_one_call_is_not_left_in_the_open_index(
 def test_an_error_with_a_bar_is_counted_and_taken_back_under_one_field(
     store: redis.Redis,
 ) -> None:
-    record(store, [Event("c-1", "c", State.EXPIRED, error_id="a|b", inferred=True)], P)
+    record(store, [Event("c-1", "c", State.DEAD, error_id="a|b")], P)
     record(store, [Event("c-1", "c", State.DELIVERED)], P)
     assert store.hgetall(keys.campaign_errors("c")) == {b":a/b": b"0"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis
 
 from core import ids, keys, ledger
-from core.outcomes import Event, State, StreamPolicy, record
+from core.outcomes import Event, State, StreamPolicy, Waiting, record
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 
@@ -155,3 +155,70 @@ def test_unknown_is_held_until_a_report_or_a_later_look_or_an_operator(
     ]
     assert counts(store) == {"accepted": 1, "delivered": 1, "canceled": 1}
     assert record(store, [Event("c-2", "c", State.DELIVERED)], P) == 1  # a report still wins
+
+
+def test_a_report_before_the_accept_still_counts_for_its_provider(store: redis.Redis) -> None:
+    """The callback beat the worker's accepted (a fast DLR): the message counts for the
+    provider once, when it first reaches a state the gateway took it in."""
+    record(store, [Event("c-1", "c", State.DEFERRED, provider="ants", retry_at=5)], P)
+    record(store, [Event("c-1", "c", State.DELIVERED, provider="ants")], P)  # the report
+    record(store, [Event("c-1", "c", State.ACCEPTED, provider="ants")], P)  # the worker's
+    record(store, [Event("c-2", "c", State.PENDING, provider="ants")], P)
+    record(store, [Event("c-2", "c", State.ACCEPTED, provider="ants")], P)
+    record(store, [Event("c-3", "c", State.FAILED, provider="ants")], P)  # refused: not taken
+    assert store.hgetall(keys.campaign_providers("c")) == {b"ants": b"2"}
+
+
+def test_only_failures_count_as_errors(store: redis.Redis) -> None:
+    """Cancels, opt-outs and expiries are outcomes, not errors: the error counters hold
+    failures only (status's top errors)."""
+    record(
+        store,
+        [
+            Event("c-1", "c", State.CANCELED),
+            Event("c-2", "c", State.SUPPRESSED),
+            Event("c-3", "c", State.EXPIRED, status_name="EXPIRED", error_id="0"),
+            Event("c-4", "c", State.UNDELIVERABLE, status_name="UNDELIVERABLE", error_id="1"),
+        ],
+        P,
+    )
+    assert store.hgetall(keys.campaign_errors("c")) == {b"UNDELIVERABLE:1": b"1"}
+
+
+def test_waiting_messages_are_counted_by_reason_while_they_wait(store: redis.Redis) -> None:
+    def waiting() -> dict[str, str]:
+        raw = store.hgetall(keys.campaign_waiting("c"))
+        return {k.decode(): v.decode() for k, v in raw.items() if v != b"0"}
+
+    rate, window = Waiting.RATE_LIMIT, Waiting.WINDOW
+    record(
+        store,
+        [Event(f"c-{i}", "c", State.DEFERRED, retry_at=10**13, waiting=rate) for i in range(3)],
+        P,
+    )
+    record(store, [Event("c-3", "c", State.DEFERRED, retry_at=10**13 + 5, waiting=window)], P)
+    record(store, [Event("c-4", "c", State.DEFERRED, retry_at=10**13 + 1, waiting=window)], P)
+    assert waiting() == {
+        "rate_limit": "3",
+        "rate_limit:next": str(10**13),
+        "window": "2",
+        "window:next": str(10**13 + 1),
+    }
+    record(
+        store,
+        [
+            Event("c-0", "c", State.ACCEPTED),  # leaves its reason
+            Event("c-1", "c", State.RETRYING, waiting=Waiting.RETRY),  # another one
+            Event("c-3", "c", State.PAUSED),
+        ],
+        P,
+    )
+    assert waiting() == {
+        "rate_limit": "1",
+        "rate_limit:next": str(10**13),
+        "retry": "1",
+        "window": "1",
+        "window:next": str(10**13 + 1),
+    }
+    record(store, [Event("c-1", "c", State.DEAD), Event("c-2", "c", State.CANCELED)], P)
+    assert {k: v for k, v in waiting().items() if ":" not in k} == {"window": "1"}
