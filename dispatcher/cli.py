@@ -10,6 +10,7 @@ smsdispatch cancel CAMPAIGN       end every unsent message `canceled`; nothing m
 smsdispatch parked list|drop CAMPAIGN [MESSAGE_ID...]   a paused campaign's parked destinations
 smsdispatch deadletters list|replay [--campaign ID]
 smsdispatch unknown list|resend|drop CAMPAIGN [MESSAGE_ID...]   messages held unknown
+smsdispatch audit [--campaign ID] [--limit N]   the audit trail, newest first
 smsdispatch sandbox [--provider P] --port N   a built-in sandbox gateway
 smsdispatch webhook [--host --port] [--insecure-no-auth]   delivery-report intake
 smsdispatch reports poll [--provider P] [--once] [--interval S] [--limit N] [--logs ID...]
@@ -43,7 +44,7 @@ from config import CONFIG_EXIT_CODE
 from config import settings as config
 from core.errors import ConfigError, DispatchError, InputError, StoreUnavailable
 from core.redis_pool import async_redis, sync_redis
-from dispatcher import api, control, embedded
+from dispatcher import api, audit, control, embedded
 from dispatcher.stack import worker_command
 
 console = Console(stderr=True)
@@ -127,6 +128,10 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("action", choices=("list", "replay"))
     d.add_argument("--campaign", default=None)
     d.set_defaults(func=cmd_deadletters)
+    au = sub.add_parser("audit", help="the audit trail: every control action, who, what")
+    au.add_argument("--campaign", default="", help="only this campaign's entries")
+    au.add_argument("--limit", type=int, default=100, help="at most this many, newest first")
+    au.set_defaults(func=cmd_audit)
     u = sub.add_parser("unknown", help="messages the gateway may have taken: list, resend, drop")
     u.add_argument("action", choices=("list", "resend", "drop"))
     u.add_argument("campaign")
@@ -549,6 +554,8 @@ def cmd_parked(args: argparse.Namespace) -> int:
         settings = config.load().with_overrides(redis_url=url)
         policy = settings.stream_policy
         n = pause.drop(client, api.enqueuer(settings), args.campaign, args.message_ids, policy)
+        detail = f"dropped={n} of={','.join(args.message_ids)}"
+        audit.record(client, audit.cli_user(), "parked drop", args.campaign, detail)
     console.print(f"dropped {n} of {len(args.message_ids)} from {args.campaign}'s parked batches")
     return 0
 
@@ -567,10 +574,19 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_audit(args: argparse.Namespace) -> int:
+    if not 1 <= args.limit <= audit.READ_LIMIT:
+        raise InputError(f"--limit must be 1 to {audit.READ_LIMIT}", field="--limit")
+    with embedded.redis_url() as url:
+        for row in audit.read(_client(url), args.campaign, args.limit):
+            sys.stdout.write(orjson.dumps(row).decode() + "\n")
+    return 0
+
+
 def cmd_unknown(args: argparse.Namespace) -> int:
     from dispatcher import unknowns
 
-    who = f"the command line ({os.environ.get('USER') or 'unknown user'})"
+    who = audit.cli_user()
     with embedded.redis_url() as url:
         client = _client(url)
         if args.action == "list":

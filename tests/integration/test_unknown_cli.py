@@ -15,7 +15,7 @@ from core import keys, ledger
 from core.batch import Batch, Destination
 from core.outcomes import Event, State, StreamPolicy, record
 from core.unknown import entries
-from dispatcher import cli
+from dispatcher import audit, cli
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 IDS = [f"k-{i}" for i in range(2, 5)]
@@ -56,3 +56,12 @@ def test_unknown_list_export_status_resend_drop(
     assert cli.main(["unknown", "drop", "k"]) == 0
     assert ledger.states(r, IDS, "k") == ["canceled", "queued", "canceled"]
     assert cli.main(["unknown", "list", "nope"]) == 2  # a campaign never imported
+
+    capsys.readouterr()
+    assert cli.main(["audit", "--campaign", "k"]) == 0
+    trail = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(e["who"], e["action"]) for e in trail] == [
+        (audit.cli_user(), "unknown drop"),
+        (audit.cli_user(), "unknown resend"),
+    ]
+    assert cli.main(["audit", "--limit", "0"]) == 2
