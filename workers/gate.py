@@ -46,6 +46,7 @@ from config.settings import Settings
 from core.batch import Batch, Destination
 from core.limits import AsyncLimiter, Limit
 from core.limits.buckets import Bucket, account_buckets, sender_bucket
+from core.outcomes import Waiting
 from core.sms import count_parts
 from providers.registry import Profile
 
@@ -60,6 +61,7 @@ class Held(NamedTuple):
     dest: Destination
     wait: int  # ms
     why: str
+    code: Waiting  # why, as a reason code (status `waiting`)
     paced: bool = False  # a throughput wait: its place in line (only the head's wait matters)
 
 
@@ -143,7 +145,11 @@ class Gate:
         waits = await self.limiter.flooding(items, self.varied, self.identical, members,
                                             self.provider)  # fmt: skip
         why = self.why
-        held = [Held(d, w, why) for d, w in zip(fresh, waits, strict=True) if w > 0]
+        held = [
+            Held(d, w, why, Waiting.ANTI_FLOODING)
+            for d, w in zip(fresh, waits, strict=True)
+            if w > 0
+        ]
         self._flood_passed.update(d.message_id for d, w in zip(fresh, waits, strict=True) if not w)
         return [d for d in dests if d.message_id in self._flood_passed], held
 
@@ -155,5 +161,8 @@ class Gate:
                                               bucket.reserve)  # fmt: skip
         waits = burst_aligned(waits, bucket)
         why = f"throughput: {bucket.rate} SMS parts ({bucket.name})"
-        held = [Held(d, w, why, paced=True) for d, w in zip(dests, waits, strict=True) if w > 0]
+        code = Waiting.RATE_LIMIT
+        held = [
+            Held(d, w, why, code, paced=True) for d, w in zip(dests, waits, strict=True) if w > 0
+        ]
         return [d for d, w in zip(dests, waits, strict=True) if not w], held

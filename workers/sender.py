@@ -51,7 +51,7 @@ from core.errors import (
     GatewayThrottled,
 )
 from core.limits.limiter import AsyncLimiter
-from core.outcomes import Event, State, arecord
+from core.outcomes import Event, State, Waiting, arecord
 from core.queues import enqueue_batch
 from core.window import Window
 from providers import status
@@ -241,7 +241,7 @@ class BatchSender:
         todo = found.ours + await self._reconcile(plan, found.unknown)
         if todo and self._only_asking(b):
             why = f"not at {self.name}, where it was asked about: sent through its route"
-            self._later(plan, todo, 0, why, State.RETRYING, counted=False)
+            self._later(plan, todo, 0, why, State.RETRYING, counted=False, waiting=Waiting.REROUTED)
             return
         todo = self._in_window(plan, self._unexpired(plan, todo))
         if todo and self.gate is not None:
@@ -276,8 +276,16 @@ class BatchSender:
             plan.event(d, State.SUPPRESSED, reason=f"on the opt-out list ({c.why.get(d.to, '')})")
         why = "another run may still be sending it; waiting for its outcome"
         for d, wait in c.busy:
-            self._later(plan, [d], max(BUSY_MIN_MS, wait + UNKNOWN_MARGIN_MS), why,
-                        State.DEFERRED, counted=False, keep_claim=True)  # fmt: skip
+            self._later(
+                plan,
+                [d],
+                max(BUSY_MIN_MS, wait + UNKNOWN_MARGIN_MS),
+                why,
+                State.DEFERRED,
+                counted=False,
+                keep_claim=True,
+                waiting=Waiting.OUTCOME_UNKNOWN,
+            )
         self._stamped = started
         self._fresh = {d.message_id for d in c.ours}
         return c
@@ -296,8 +304,17 @@ class BatchSender:
                 requests.setdefault((via.bulk_id, via.expires_at), []).append(d)
         for provider, dests in elsewhere.items():
             why = f"outcome unknown at {provider}: asked there first"
-            self._later(plan, dests, 0, why, State.RETRYING, counted=False, keep_claim=True,
-                        ask=provider)  # fmt: skip
+            self._later(
+                plan,
+                dests,
+                0,
+                why,
+                State.RETRYING,
+                counted=False,
+                keep_claim=True,
+                ask=provider,
+                waiting=Waiting.OUTCOME_UNKNOWN,
+            )
         todo: list[Destination] = []
         for (bulk_id, expires_at), dests in requests.items():
             asked = plan.batch.only(dests, bulk_id=bulk_id, expires_at=expires_at)
@@ -320,6 +337,7 @@ class BatchSender:
                 counted=False,
                 keep_claim=True,
                 ask=self.name,
+                waiting=Waiting.OUTCOME_UNKNOWN,
             )
             return []
         try:
@@ -327,8 +345,17 @@ class BatchSender:
                 found = await self.provider.lookup(asked)
         except GatewayError as exc:
             why = f"outcome unknown and the gateway could not be asked: {exc}"[:300]
-            self._later(plan, mine, max(plan.backoff, self.settle), why, State.RETRYING,
-                        counted=False, keep_claim=True, ask=self.name)  # fmt: skip
+            self._later(
+                plan,
+                mine,
+                max(plan.backoff, self.settle),
+                why,
+                State.RETRYING,
+                counted=False,
+                keep_claim=True,
+                ask=self.name,
+                waiting=Waiting.OUTCOME_UNKNOWN,
+            )
             return []
         log.info(
             "%s: asked %s about %d destinations with an unknown outcome: it has %d",
@@ -379,7 +406,9 @@ class BatchSender:
                 waits.setdefault(at, []).append(d)
         for at, dests in sorted(waits.items()):
             why = f"outside its delivery window {w} (local time): waits for it to open"
-            self._later(plan, dests, at - now, why, State.DEFERRED, counted=False)
+            self._later(
+                plan, dests, at - now, why, State.DEFERRED, counted=False, waiting=Waiting.WINDOW
+            )
         return ready
 
     def _unexpired(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
@@ -403,8 +432,15 @@ class BatchSender:
             todo, defer, sleep_ms = split_held(held, until - now_ms())
             self._defer(plan, defer)
             if todo and self.ctx.stopping.is_set():
-                self._later(plan, todo, STOPPING_DELAY_MS, "worker stopping", State.DEFERRED,
-                            counted=False)  # fmt: skip
+                self._later(
+                    plan,
+                    todo,
+                    STOPPING_DELAY_MS,
+                    "worker stopping",
+                    State.DEFERRED,
+                    counted=False,
+                    waiting=Waiting.WORKER_STOPPING,
+                )
                 return
             if todo:
                 await asyncio.sleep(sleep_ms / 1000)
@@ -415,11 +451,20 @@ class BatchSender:
         paced = [h for h in held if h.paced]
         if paced:
             head = min(h.wait for h in paced)
-            self._later(plan, [h.dest for h in paced], head, paced[0].why, State.DEFERRED,
-                        counted=False)  # fmt: skip
+            self._later(
+                plan,
+                [h.dest for h in paced],
+                head,
+                paced[0].why,
+                State.DEFERRED,
+                counted=False,
+                waiting=paced[0].code,
+            )
         for h in held:
             if not h.paced:
-                self._later(plan, [h.dest], h.wait, h.why, State.DEFERRED, counted=False)
+                self._later(
+                    plan, [h.dest], h.wait, h.why, State.DEFERRED, counted=False, waiting=h.code
+                )
 
     async def _send(self, plan: Plan, dests: list[Destination]) -> None:
         """Claim, send and act on the answer; a 400 naming destinations fails those and
@@ -442,7 +487,9 @@ class BatchSender:
             if not dests:
                 return None
         why = "too many destinations refused one after the other"
-        self._later(plan, dests, plan.backoff, why, State.RETRYING, counted=True)
+        self._later(
+            plan, dests, plan.backoff, why, State.RETRYING, counted=True, waiting=Waiting.RETRY
+        )
         return None
 
     async def _attempts(
@@ -526,7 +573,9 @@ class BatchSender:
             if not dests or monotonic() - self._stamped < CLAIM_ANSWER_MAX_MS / 1000:
                 return dests
         why = "Redis answered claims too slowly to send safely"
-        self._later(plan, dests, BUSY_MIN_MS, why, State.DEFERRED, counted=False)
+        self._later(
+            plan, dests, BUSY_MIN_MS, why, State.DEFERRED, counted=False, waiting=Waiting.REDIS_SLOW
+        )
         return []
 
     def _answered(self, plan: Plan, mine: list[Destination], results: list[Result]) -> None:
@@ -582,8 +631,16 @@ class BatchSender:
         why = f"outcome unknown ({why}): the gateway is asked before any resend"[:300]
         log.info("%s: %d destinations with an unknown outcome at %s", plan.batch.bulk_id,
                  len(dests), self.name or "the gateway")  # fmt: skip
-        self._later(plan, dests, self.settle + UNKNOWN_MARGIN_MS, why, State.RETRYING,
-                    counted=False, keep_claim=True)  # fmt: skip
+        self._later(
+            plan,
+            dests,
+            self.settle + UNKNOWN_MARGIN_MS,
+            why,
+            State.RETRYING,
+            counted=False,
+            keep_claim=True,
+            waiting=Waiting.OUTCOME_UNKNOWN,
+        )
 
     # ------------------------------------------------------------ deciding what comes next
 
@@ -593,13 +650,25 @@ class BatchSender:
         Retry-After wins (up to a day); otherwise 1 s for throttling, the run's backoff."""
         delay = retry_after_ms(retry_after) or (THROTTLE_DEFAULT_MS if throttled else plan.backoff)
         state = State.DEFERRED if throttled else State.RETRYING
-        self._later(plan, dests, delay, why, state, counted=not throttled)
+        code = Waiting.GATEWAY_THROTTLED if throttled else Waiting.RETRY
+        self._later(plan, dests, delay, why, state, counted=not throttled, waiting=code)
 
-    def _later(self, plan: Plan, dests: Sequence[Destination], delay: int, why: str,
-               state: State, *, counted: bool, keep_claim: bool = False,
-               ask: str = "") -> None:  # fmt: skip
+    def _later(
+        self,
+        plan: Plan,
+        dests: Sequence[Destination],
+        delay: int,
+        why: str,
+        state: State,
+        *,
+        counted: bool,
+        waiting: Waiting,
+        keep_claim: bool = False,
+        ask: str = "",
+    ) -> None:
         """Schedule these destinations again, unless attempts or validity run out; a follow-up
-        goes through the routes again, unless it goes to `ask` that provider about them."""
+        goes through the routes again, unless it goes to `ask` that provider about them.
+        `waiting`: why, as a reason code (counted per campaign while they wait)."""
         b = plan.batch
         attempt = b.attempt + 1 if counted else b.attempt
         at = now_ms() + delay
@@ -611,11 +680,13 @@ class BatchSender:
                 self._dead(plan, d, f"validity period ends before the next try: {why}",
                            keep_claim)  # fmt: skip
             else:
-                plan.event(d, state, reason=why, retry_at=at, keep_claim=keep_claim)
+                plan.event(
+                    d, state, reason=why, retry_at=at, keep_claim=keep_claim, waiting=waiting
+                )
                 key = (attempt, grouped_delay(delay), ask)
                 plan.followups.setdefault(key, []).append(d)
                 put_off += 1
-        METRICS.deferred(state.value, why, put_off)  # the dead ones are not put off
+        METRICS.deferred(state.value, waiting, put_off)  # the dead ones are not put off
 
     def _dead(self, plan: Plan, d: Destination, why: str, keep_claim: bool = False) -> None:
         plan.dead.append((d, why))
@@ -666,7 +737,7 @@ class BatchSender:
             return
         why = "campaign resumed while this batch was being parked"
         for d in plan.park:
-            plan.event(d, State.DEFERRED, reason=why)
+            plan.event(d, State.DEFERRED, reason=why, waiting=Waiting.RESUMED)
         plan.followups.setdefault((b.attempt, 0, ""), []).extend(plan.park)
 
     async def _side_effects(self, plan: Plan) -> None:

@@ -863,3 +863,12 @@ def test_a_claim_answered_too_late_is_claimed_again_or_nothing_is_sent(
         assert asyncio.run(states(client)) == {0: "deferred", 1: "deferred", 2: "deferred"}
         assert asyncio.run(_claims(client)) == [None, None, None]  # never sent: released
         assert sorted(d[0] for f in followups(broker) for d in f["d"]) == ["c-0", "c-1", "c-2"]
+
+
+def test_waiting_destinations_are_counted_by_their_reason_code() -> None:
+    """A retry and the gateway's throttling each count under their code (status `waiting`)."""
+    sender, _, _, client = harness({1: 21, 2: 20})
+    asyncio.run(sender.process(batch()))
+    waiting = asyncio.run(client.hgetall(keys.campaign_waiting("c")))
+    counts = {k.decode(): int(v) for k, v in waiting.items() if b":" not in k}
+    assert counts == {"retry": 1, "gateway_throttled": 1}

@@ -26,6 +26,7 @@ from core.limits.buckets import (
     Bucket,
     account_buckets,
 )
+from core.outcomes import Waiting
 from core.queues import QUEUES
 from providers.ants import PROFILE as ANTS
 from providers.ants.codes import classify_status
@@ -144,10 +145,17 @@ def test_burst_aligned_waits() -> None:
 
 def test_split_held_follows_the_head_of_the_line() -> None:
     d = [Destination(f"m{i}", "1") for i in range(3)]
-    short = [Held(d[0], 200, "t"), Held(d[1], 2_500, "t"), Held(d[2], 40_000, "t")]
+    short = [
+        Held(d[0], 200, "t", Waiting.RATE_LIMIT),
+        Held(d[1], 2_500, "t", Waiting.RATE_LIMIT),
+        Held(d[2], 40_000, "t", Waiting.RATE_LIMIT),
+    ]
     recheck, defer, sleep = split_held(short, 30_000)
     assert (recheck, [h[0] for h in defer], sleep) == (d[:2], [d[2]], 200)
-    long = [Held(d[0], SHORT_WAIT_MS, "t"), Held(d[1], 5_000, "t")]
+    long = [
+        Held(d[0], SHORT_WAIT_MS, "t", Waiting.RATE_LIMIT),
+        Held(d[1], 5_000, "t", Waiting.RATE_LIMIT),
+    ]
     assert split_held(long, 30_000) == ([], long, 0)
     assert split_held(short, 100) == ([], short, 0)  # budget (or validity) spent
 
@@ -226,6 +234,8 @@ def test_long_waits_are_deferred_with_reason_and_retry_time() -> None:
     deferred = [e for e in evs if e["state"] == "deferred"]
     assert len(deferred) == 1 and deferred[0]["messageId"] == "c-1-0"
     assert "anti-flooding" in deferred[0]["reason"]
+    waiting = asyncio.run(client.hget(keys.campaign_waiting("c"), Waiting.ANTI_FLOODING))
+    assert waiting == b"1"  # counted by its reason while it waits
     assert int(deferred[0]["retryAt"]) > time.time() * 1000 + 3_500_000
     assert followups(broker) == []  # an hour: it waits in Redis, not in a worker's memory
     [(raw, due)] = asyncio.run(
