@@ -39,12 +39,13 @@ import redis
 from core import keys, lua, schedule
 from core.batch import Batch, Destination
 from core.errors import CampaignCanceled
-from core.outcomes import Event, State, StreamPolicy, record
+from core.outcomes import Event, State, StreamPolicy, Waiting, record
 
 Enqueue = Callable[[dict[str, Any]], None]
 DROP_REASON = "dropped by an operator from a parked batch"
 OPERATOR_PAUSE = "paused by an operator"
 CANCEL_REASON = "campaign canceled by an operator"
+RESUME_REASON = "campaign resumed: back on the queue"
 PARKED, NOT_PAUSED, CANCELED = 1, 0, 2  # park.lua's answers
 STALE_UNPARK_MS = 30_000  # a batch taken off the list this long ago: its resume died
 RESUMING = "1"  # unpark.lua `take` for a resume: stops once the campaign is canceled
@@ -111,22 +112,52 @@ def _unschedule(client: redis.Redis, campaign: str, policy: StreamPolicy) -> int
     return ended
 
 
-def resume(client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int = 0) -> int:
+def resume(
+    client: redis.Redis,
+    enqueue: Enqueue,
+    campaign: str,
+    batch_size: int = 0,
+    policy: StreamPolicy | None = None,
+) -> int:
     """Clear the pause and put every parked batch back on the queue; returns how many.
 
     `batch_size`: a parked batch larger than this goes back as several (a campaign paused
-    by 413 Payload Too Large finishes after SMS_BATCH_SIZE is lowered).  Raises
-    CampaignCanceled for a canceled campaign."""
+    by 413 Payload Too Large finishes after SMS_BATCH_SIZE is lowered).  Each batch's
+    messages are recorded `deferred` (reason code `resumed`, no longer `paused`) before it
+    is taken, so a worker's decision about them always comes after (`policy`: where their
+    events go; a batch another resume took first is left to the workers' records).
+    Raises CampaignCanceled for a canceled campaign."""
     if _unpark(client, campaign, "resume") == CANCELED:  # checked and cleared in one step
         raise CampaignCanceled(f"campaign {campaign!r} was canceled: it cannot be resumed")
     _unpark(client, campaign, "recover", STALE_UNPARK_MS)
     moved = 0
-    while (raw := _unpark(client, campaign, "take", RESUMING)) is not None:  # None: canceled
+    while True:
+        # the next batch's messages recorded before it is taken, so nothing is written between
+        # the take and the enqueue (a cancel landing meanwhile ends them canceled instead)
+        if (head := client.lindex(keys.campaign_parked(campaign), 0)) is not None:
+            record(client, _resumed(Batch.from_dict(orjson.loads(head))), policy or StreamPolicy())
+        if (raw := _unpark(client, campaign, "take", RESUMING)) is None:  # None: canceled
+            break
         for part in _split(Batch.from_dict(orjson.loads(raw)), batch_size):
             enqueue(part.to_dict())  # a crash here leaves raw in `unparking`: recovered later
         _unpark(client, campaign, "done", raw)
         moved += 1
     return moved
+
+
+def _resumed(batch: Batch) -> list[Event]:
+    return [
+        Event(
+            d.message_id,
+            batch.campaign,
+            State.DEFERRED,
+            batch.bulk_id,
+            d.to,
+            reason=RESUME_REASON,
+            waiting=Waiting.RESUMED,
+        )
+        for d in batch.destinations
+    ]
 
 
 def _split(batch: Batch, size: int) -> Iterable[Batch]:

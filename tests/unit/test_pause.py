@@ -211,3 +211,24 @@ def test_a_cancel_landing_anywhere_in_a_resume_leaves_the_campaign_stopped(
         assert pause.park(store, "c", batch(9)) == pause.CANCELED
         at += 1
     assert at > 3  # the hook reached into the resume's taking of batches
+
+
+def test_resumed_messages_no_longer_count_as_paused(store: redis.Redis) -> None:
+    """A resume records its batches' messages deferred (reason `resumed`) before it enqueues
+    them: the campaign says sending, and its counts say so too."""
+    from core.outcomes import Event, State, record
+
+    b = Batch.from_dict(batch(0))
+    pause.park(store, "c", batch(0), "12 out of credit")
+    parked = [Event(d.message_id, "c", State.PAUSED) for d in b.destinations]
+    record(store, parked, P)
+    seen: list[dict[str, int]] = []
+
+    def enqueue(_: dict[str, Any]) -> None:  # what a worker meeting it would find
+        raw = store.hgetall(keys.campaign_counts("c"))
+        seen.append({k.decode(): int(v) for k, v in raw.items() if int(v)})
+
+    assert pause.resume(store, enqueue, "c", policy=P) == 1
+    assert seen == [{"deferred": 3, "queued": -3}]  # (nothing was enqueued as queued here)
+    assert store.hget(keys.campaign_waiting("c"), "resumed") == b"3"
+    assert {ledger.state(store, d.message_id, "c") for d in b.destinations} == {"deferred"}
