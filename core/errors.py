@@ -16,6 +16,8 @@ catches a library exception.
     │   ├── CampaignPaused          the campaign is paused (fatal account error)
     │   ├── CampaignCanceled        canceled by an operator: it cannot go on
     │   ├── PlanChanged             import --plan-hash: the file or texts changed since
+    │   ├── CampaignConflict        not for this campaign: pausing a channel, a re-import
+    │   │                           with another text, sender or provider
     │   └── CampaignNotFound
     ├── OtpError                    OTP limit / verification problems (public API)
     │   ├── OtpLimited              a send or verify limit is exhausted: retry_after
@@ -113,6 +115,11 @@ class CampaignCanceled(CampaignError):
 
 class PlanChanged(CampaignError):
     """`import --plan-hash`: the file or the campaign's texts are not what was planned."""
+
+
+class CampaignConflict(CampaignError):
+    """The campaign cannot do that as it is (a channel of single messages or OTPs cannot be
+    paused or canceled; a re-import cannot change the text, sender or provider)."""
 
 
 class CampaignNotFound(CampaignError):

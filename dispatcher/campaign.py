@@ -36,6 +36,7 @@ from core.errors import CampaignCanceled, InputError
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.dedupe import Dedupe
 from dispatcher.numbers import normalise
+from dispatcher.otp import OTP_CAMPAIGN
 from dispatcher.template import Template
 from providers.registry import Profile
 
@@ -44,6 +45,10 @@ DEDUPE_CHUNK = 1000
 IN_FLIGHT = 2  # chunks of DEDUPE_CHUNK rows handed to the import's Redis side at once
 STALE_CLAIM_MS = 5_000  # another import's batch claim this old: that import died
 KIND, TRANSACTIONAL = "kind", "transactional"  # the meta field of a campaign of single messages
+# a campaign's kinds (status `kind`): imported rows; a channel of single messages (meta
+# KIND = TRANSACTIONAL: send_sms, POST /v1/messages); the one-time PINs' channel (`otp`)
+IMPORTED_KIND, MESSAGES_KIND, OTP_KIND = "campaign", "messages", "otp"
+KINDS = (IMPORTED_KIND, MESSAGES_KIND, OTP_KIND)
 IMPORTED = "created"  # the meta field every import sets
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -54,6 +59,13 @@ class RejectsWriter(Protocol):
     (a `SafeCsvWriter` over the rejects file, or anything that keeps them otherwise)."""
 
     def writerow(self, row: Iterable[Any]) -> None: ...
+
+
+def kind_of(campaign: str, stored: str) -> str:
+    """A campaign's kind from its id and its meta's KIND field (`stored`)."""
+    if campaign == OTP_CAMPAIGN:
+        return OTP_KIND
+    return MESSAGES_KIND if stored == TRANSACTIONAL else IMPORTED_KIND
 
 
 def check_kind(client: redis.Redis, campaign: str, *, transactional: bool) -> None:

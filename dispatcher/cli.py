@@ -108,6 +108,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("campaign")
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_status)
+    ls = sub.add_parser("campaigns", help="every campaign: kind, state, messages, progress")
+    ls.add_argument("--state", choices=control.STATES, help="only campaigns in this state")
+    ls.add_argument("--json", action="store_true", help="one JSON array")
+    ls.set_defaults(func=cmd_campaigns)
     for name, func, text in (
         ("pause", cmd_pause, "stop sending a campaign on every worker"),
         ("resume", cmd_resume, "continue a paused campaign"),
@@ -447,9 +451,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     for state, n in st["counts"].items():
         t.add_row(state, str(n))
     console.print(t)
-    for k in ("messages", "done_sending", "in_flight", "invalid", "duplicates", "opted_out",
-              "parked_batches"):  # fmt: skip
+    console.print(f"kind: {st['kind']}")
+    console.print(
+        f"messages: {st['messages']} = sent {st['sent']} + ended unsent {st['ended_unsent']}"
+        f" + unknown {st['unknown']} + in flight {st['in_flight']} ({st['progress']:.1%} settled)"
+    )
+    for k in ("invalid", "duplicates", "opted_out", "parked_batches"):
         console.print(f"{k}: {st.get(k, 0)}")
+    for reason, n in st["waiting"].items():
+        console.print(f"waiting, {reason}: {_waits(n)}")
     console.print(f"awaiting_report: {st.get('awaiting_report', 0)}")
     if st.get("unknown"):
         console.print(
@@ -469,6 +479,36 @@ def cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _waits(n: int | dict[str, Any]) -> str:
+    """One `waiting` entry of the status as words."""
+    if not isinstance(n, dict):
+        return str(n)
+    words = [f"{k.replace('_', ' ')} {v}" for k, v in n.items() if v not in ("", 0)]
+    return ", ".join(words)
+
+
+def cmd_campaigns(args: argparse.Namespace) -> int:
+    import time
+
+    with embedded.redis_url() as url:
+        client = _client(url)
+        rows = [control.listed(control.status(client, c)) for c in control.campaigns(client)]
+    rows = [r for r in rows if not args.state or r["state"] == args.state]
+    if args.json:
+        sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        return 0
+    t = Table(title="campaigns")
+    for col in control.LISTED:
+        t.add_column(col, justify="right" if col in ("messages", "progress") else "left")
+    for r in rows:
+        when = time.localtime(r["created"])
+        created = time.strftime("%Y-%m-%d %H:%M", when) if r["created"] else ""
+        progress = f"{r['progress']:.1%}"
+        t.add_row(r["campaign"], r["kind"], r["state"], str(r["messages"]), progress, created)
+    console.print(t)
+    return 0
+
+
 def _print_errors(errors: list[dict[str, Any]]) -> None:
     if not errors:
         return
@@ -483,9 +523,10 @@ def _print_errors(errors: list[dict[str, Any]]) -> None:
 def cmd_resume(args: argparse.Namespace) -> int:
     with embedded.redis_url() as url:
         settings = config.load().with_overrides(redis_url=url)
-        n = control.resume(_client(url), api.enqueuer(settings), args.campaign,
-                           settings.batch_size)  # fmt: skip
-    console.print(f"resumed {args.campaign}: {n} parked batches back on the queue")
+        enqueue, policy = api.enqueuer(settings), settings.stream_policy
+        size = settings.batch_size
+        answer = control.resume_if_paused(_client(url), enqueue, args.campaign, size, "", policy)
+    console.print(answer["message"])
     return 0
 
 

@@ -5,6 +5,8 @@ A campaign's `state` (in `status`) is one of STATES:
     importing   rows are still being read            scheduled   waits for its --send-at
     sending     batches on the queue or in hand      paused      an operator or an account error
     canceled    an operator ended it (final)         done        every message left our hands
+    open        a channel (`kind` messages or otp: `api`, `otp`) that takes messages as they
+                come; it is never done, and cannot be paused or canceled
 
 `done` includes messages held `unknown` (the gateway may have them; dispatcher.unknowns):
 nothing more happens to them until a report comes or an operator resends or drops them.
@@ -20,16 +22,20 @@ import redis
 
 from core import clock, keys, ledger, lua, pause, schedule
 from core.batch import Batch
-from core.errors import CampaignCanceled, CampaignNotFound
-from core.outcomes import NONFINAL_TTL, SENT, State, StreamPolicy, stream_of
+from core.errors import CampaignCanceled, CampaignConflict, CampaignNotFound
+from core.outcomes import NONFINAL_TTL, SENT, TAKEN, UNSENT, State, StreamPolicy, Waiting, stream_of
+from core.window import Window
 from dispatcher import audit
+from dispatcher.campaign import IMPORTED_KIND, KIND, kind_of
 from providers import registry
 
 Enqueue = Callable[[dict[str, Any]], None]
+DEFAULT_POLICY = StreamPolicy()
 TOP_ERRORS = 10
 META_INTS = ("rows", "valid", "invalid", "duplicates", "opted_out", "batches", "messages",
              "created", "imported", "resent", "send_at", "canceled")  # fmt: skip
-STATES = ("importing", "scheduled", "sending", "paused", "canceled", "done")
+STATES = ("importing", "scheduled", "sending", "paused", "canceled", "done", "open")
+NEXT = ":next"  # a waiting reason's field of its earliest retry time (record.lua)
 
 
 def _text(v: bytes | str) -> str:
@@ -51,7 +57,8 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     pipe.llen(keys.campaign_parked(campaign))
     pipe.hgetall(keys.campaign_errors(campaign))
     pipe.hgetall(keys.campaign_providers(campaign))
-    exists, meta_raw, counts_raw, parked, errors_raw, providers = pipe.execute()
+    pipe.hgetall(keys.campaign_waiting(campaign))
+    exists, meta_raw, counts_raw, parked, errors_raw, providers, waiting = pipe.execute()
     if not exists:
         raise CampaignNotFound(f"no campaign {campaign!r}")
     meta = {_text(k): _text(v) for k, v in meta_raw.items()}
@@ -64,6 +71,8 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     summary["scheduled_batches"], summary["next_due"] = schedule.scheduled(client, campaign)
     summary["window"] = meta.get("window", "")
     summary["state"] = _state(summary)
+    summary["sending"] = summary["state"] == "sending"
+    summary["waiting"] = _waiting(summary, waiting, counts)
     return summary
 
 
@@ -72,6 +81,8 @@ def _state(st: dict[str, Any]) -> str:
         return "canceled"
     if st["paused"]:
         return "paused"
+    if st["kind"] != IMPORTED_KIND:
+        return "open"
     if not st["imported_complete"]:
         return "importing"
     if st["in_flight"] == 0:
@@ -81,19 +92,76 @@ def _state(st: dict[str, Any]) -> str:
     return "sending"
 
 
+def _waiting(st: dict[str, Any], raw: dict[bytes, bytes], counts: dict[str, int]) -> dict:
+    """Why its messages wait: deferred and retrying ones by reason code (core.outcomes.Waiting)
+    with their counts; `window` also says when it opens, `scheduled` when the campaign starts,
+    `paused` why and by whom."""
+    now, found, nexts = clock.now_ms(), {}, {}
+    for k, v in raw.items():
+        field, n = _text(k), int(v)
+        if field.endswith(NEXT):
+            nexts[field.removesuffix(NEXT)] = n
+        elif n > 0:
+            found[field] = n
+    out: dict[str, Any] = dict(sorted(found.items()))
+    if window := out.pop(Waiting.WINDOW, 0):
+        start = Window.parse(st["window"]).start.strftime("%H:%M") if st["window"] else ""
+        at = nexts.get(Waiting.WINDOW, 0)
+        opens = f"{start} local time" if start else ""
+        out[Waiting.WINDOW] = {
+            "count": window,
+            "opens_at": opens,
+            "next_opening": at if at > now else 0,
+        }
+    if st["send_at"] > now and st["scheduled_batches"]:
+        out["scheduled"] = {"batches": st["scheduled_batches"], "at": st["send_at"]}
+    if st["paused"] or counts.get(State.PAUSED, 0) > 0:
+        reason = st["paused"]
+        count = max(0, counts.get(State.PAUSED, 0))
+        out["paused"] = {"count": count, "reason": reason, "by": paused_by(reason)}
+    return out
+
+
+def paused_by(reason: str) -> str:
+    """Who paused it, when an operator did (the reason names them: `pause_campaign`)."""
+    head = f"{pause.OPERATOR_PAUSE} ("
+    return reason[len(head) : -1] if reason.startswith(head) and reason.endswith(")") else ""
+
+
 def campaigns(client: redis.Redis) -> list[str]:
     return sorted(_text(c) for c in client.smembers(keys.CAMPAIGNS))
 
 
+LISTED = ("campaign", "kind", "state", "messages", "progress", "created")  # `campaigns`
+
+
+def listed(st: dict[str, Any]) -> dict[str, Any]:
+    """A campaign's line in a list (`smsdispatch campaigns`), from its status."""
+    return {k: st[k] for k in LISTED}
+
+
+def _channel(client: redis.Redis, campaign: str, doing: str) -> None:
+    """CampaignConflict for a channel of single messages or OTPs (`api`, `otp`): pausing one
+    would hold every send while its API still answers 202."""
+    kind = kind_of(campaign, _text(client.hget(keys.campaign_meta(campaign), KIND) or b""))
+    if kind != IMPORTED_KIND:
+        raise CampaignConflict(
+            f"{campaign!r} is a channel (kind {kind}), not a campaign: it cannot be {doing} "
+            "(its messages go one by one as they are sent; refuse them at their source)"
+        )
+
+
 def pause_campaign(client: redis.Redis, campaign: str, who: str = "") -> bool:
     """Stop sending it on every worker (each checks before every request); True if it was
-    not paused.  The batches in hand are parked, not sent.  `who`: for the audit trail
-    (default: the command line's user)."""
+    not paused.  The batches in hand are parked, not sent.  `who`: for the audit trail and
+    the pause's reason (default: the command line's user).  A channel is refused."""
     known(client, campaign)
     if pause.canceled(client, campaign):
         raise CampaignCanceled(f"campaign {campaign!r} was canceled")
-    changed = pause.pause(client, campaign)
-    audit.record(client, who or audit.cli_user(), "pause", campaign, f"changed={changed}")
+    _channel(client, campaign, "paused")
+    who = who or audit.cli_user()
+    changed = pause.pause(client, campaign, f"{pause.OPERATOR_PAUSE} ({who})")
+    audit.record(client, who, "pause", campaign, f"changed={changed}")
     return changed
 
 
@@ -103,15 +171,17 @@ def cancel(
     """End every unsent message `canceled`; returns how many ended now (the rest end when a
     worker meets them, within one request's time)."""
     known(client, campaign)
+    _channel(client, campaign, "canceled")
     ended = pause.cancel(client, enqueue, campaign, policy)
     audit.record(client, who or audit.cli_user(), "cancel", campaign, f"canceled_now={ended}")
     return ended
 
 
 def top_errors(raw: dict[bytes, bytes], n: int = TOP_ERRORS) -> list[dict[str, Any]]:
-    """The most frequent final failures: status, error id, its name in a provider's tables
-    when one knows it, count."""
-    rows = sorted(((int(v), _text(k)) for k, v in raw.items() if int(v)), reverse=True)[:n]
+    """The most frequent failures (core.outcomes.FAILURES) that carry a code: status, error
+    id, its name in a provider's tables when one knows it, count."""
+    coded = ((int(v), _text(k)) for k, v in raw.items() if int(v) > 0 and _text(k) != ":")
+    rows = sorted(coded, reverse=True)[:n]
     out = []
     for count, field in rows:
         status, _, error = field.rpartition(":")
@@ -132,10 +202,14 @@ def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked
     done = sum(n for s, n in counts.items() if s in SENT)
     return {
         "campaign": campaign,
+        "kind": kind_of(campaign, meta.get(KIND, "")),
         **facts,
         "counts": dict(sorted(counts.items())),
         "done_sending": done,
         "in_flight": max(0, messages - done),
+        "sent": sum(counts.get(s, 0) for s in TAKEN),
+        "ended_unsent": sum(counts.get(s, 0) for s in UNSENT),
+        "progress": round(min(done, messages) / messages, 4) if messages > 0 else 0.0,
         "paused": meta.get("paused", ""),
         "parked_batches": parked,
         "imported_complete": "imported" in meta,
@@ -143,13 +217,39 @@ def _summary(campaign: str, meta: dict[str, str], counts: dict[str, int], parked
 
 
 def resume(
-    client: redis.Redis, enqueue: Enqueue, campaign: str, batch_size: int = 0, who: str = ""
+    client: redis.Redis,
+    enqueue: Enqueue,
+    campaign: str,
+    batch_size: int = 0,
+    who: str = "",
+    policy: StreamPolicy = DEFAULT_POLICY,
 ) -> int:
-    """Clear the pause and put every parked batch back on the queue; returns how many."""
+    """Clear the pause and put every parked batch back on the queue; returns how many
+    (`policy`: where the resumed messages' events go)."""
     known(client, campaign)
-    moved = pause.resume(client, enqueue, campaign, batch_size)
+    moved = pause.resume(client, enqueue, campaign, batch_size, policy)
     audit.record(client, who or audit.cli_user(), "resume", campaign, f"batches={moved}")
     return moved
+
+
+def resume_if_paused(
+    client: redis.Redis,
+    enqueue: Enqueue,
+    campaign: str,
+    batch_size: int = 0,
+    who: str = "",
+    policy: StreamPolicy = DEFAULT_POLICY,
+) -> dict[str, Any]:
+    """`resume`, when there is something to resume: {changed, resumed_batches, message}
+    (a campaign neither paused nor holding parked batches is left alone: "nothing to
+    resume: campaign is done")."""
+    st = status(client, campaign)
+    if not st["paused"] and not st["parked_batches"]:
+        message = f"nothing to resume: campaign is {st['state']}"
+        return {"changed": False, "resumed_batches": 0, "message": message}
+    moved = resume(client, enqueue, campaign, batch_size, who, policy)
+    message = f"resumed {campaign}: {moved} parked batches back on the queue"
+    return {"changed": True, "resumed_batches": moved, "message": message}
 
 
 def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1000) -> list[dict]:
@@ -171,9 +271,6 @@ def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1
         if len(out) >= limit:
             break
     return out
-
-
-DEFAULT_POLICY = StreamPolicy()
 
 
 def replay(

@@ -15,6 +15,7 @@ Errors are translated here, at one boundary, into RFC 9457 problems
     CampaignNotFound,
     OtpNotFound           404
     CampaignCanceled,
+    CampaignConflict,
     PlanChanged           409  (also: an Idempotency-Key reused with another body)
     OtpLimited            429  with `Retry-After`
     GatewayError          502  (an OTP the gateway refused or did not answer)
@@ -38,6 +39,7 @@ from config.settings import Settings
 from core import keys
 from core.errors import (
     CampaignCanceled,
+    CampaignConflict,
     CampaignNotFound,
     ConfigError,
     GatewayError,
@@ -153,7 +155,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return problem(400, "invalid input", exc.reason, **where)
     except (CampaignNotFound, OtpNotFound) as exc:
         return problem(404, "not found", str(exc))
-    except (CampaignCanceled, PlanChanged) as exc:
+    except (CampaignCanceled, CampaignConflict, PlanChanged) as exc:
         return problem(409, "conflict", str(exc))
     except OtpLimited as exc:
         retry = max(1, round(exc.retry_after))

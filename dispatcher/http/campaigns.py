@@ -347,8 +347,11 @@ async def pause(request: web.Request) -> web.Response:
 @scoped("admin")
 async def resume(request: web.Request) -> web.Response:
     campaign, r, s = request.match_info["campaign"], client(request), settings(request)
-    moved = await call(control.resume, r, api.enqueuer(s), campaign, s.batch_size, who(request))
-    return reply({**await call(status_of, r, campaign), "resumed_batches": moved})
+    enqueue, policy = api.enqueuer(s), s.stream_policy
+    answer = await call(
+        control.resume_if_paused, r, enqueue, campaign, s.batch_size, who(request), policy
+    )
+    return reply({**await call(status_of, r, campaign), **answer})
 
 
 @scoped("admin")

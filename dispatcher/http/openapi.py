@@ -14,6 +14,7 @@ from aiohttp import web
 
 from core.ids import CAMPAIGN_RE
 from dispatcher.api import MAX_SEND_AHEAD
+from dispatcher.campaign import KINDS
 from dispatcher.control import STATES
 from dispatcher.http.campaigns import REJECTS_KEPT_ROWS
 
@@ -90,6 +91,65 @@ _CAMPAIGN_FIELDS = {
     "plan_hash": {"type": "string",
                   "description": "refuse (409) unless file and texts are what a dry run hashed"},
 }  # fmt: skip
+_COUNT_OR_DETAIL = {"oneOf": [_INT, {"type": "object"}]}
+_STATUS_FIELDS: dict[str, Any] = {
+    "kind": {
+        "type": "string",
+        "enum": list(KINDS),
+        "description": "campaign (imported rows), messages (the single messages' channel, "
+        "e.g. `api`) or otp; a channel's state is `open` and it cannot be paused or canceled",
+    },
+    "sent": {
+        **_INT,
+        "description": "messages the gateway took: accepted and every later gateway state "
+        "(pending, delivered, undeliverable, expired, rejected)",
+    },
+    "ended_unsent": {
+        **_INT,
+        "description": "messages that ended without being sent: canceled, suppressed "
+        "(opt-out), failed (refused at send time), dead (retries or validity ran out); "
+        "sent + ended_unsent + unknown + in_flight = messages",
+    },
+    "progress": {
+        "type": "number",
+        "description": "settled / messages, 0 to 1: settled = sent + ended_unsent + unknown "
+        "(done_sending); a canceled campaign is settled, not sent",
+    },
+    "sending": {
+        "type": "boolean",
+        "description": "true only in state `sending`: show a send rate only then",
+    },
+    "waiting": {
+        "type": "object",
+        "additionalProperties": _COUNT_OR_DETAIL,
+        "description": "why messages wait, by reason code (deferred and retrying ones now): "
+        "rate_limit, anti_flooding, gateway_throttled, resumed, retry, outcome_unknown, "
+        "rerouted, worker_stopping, redis_slow as counts; window as {count, opens_at "
+        '("HH:MM local time": each recipient\'s own), next_opening (epoch ms, 0: unknown)}; '
+        "scheduled as {batches, at (epoch ms of --send-at)}; paused as {count, reason, by "
+        "(who paused it, when an operator did)}",
+    },
+    "in_flight": {
+        **_INT,
+        "description": "messages not settled yet: queued, deferred, retrying, paused",
+    },
+    "done_sending": {**_INT, "description": "settled: sent + ended_unsent + unknown"},
+    "top_errors": {
+        "type": "array",
+        "items": {"type": "object"},
+        "description": "the most frequent failures with a code (undeliverable, rejected, "
+        "failed, dead): status, error, error_name, count; never cancels, opt-outs or expiries",
+    },
+    "accepted_by_provider": {
+        "type": "object",
+        "additionalProperties": _INT,
+        "description": "messages each provider took (counted once, when first taken)",
+    },
+    "dlr_latency": {
+        "type": "object",
+        "description": "delivery-report latency in seconds: count, mean_s, p50_s, p95_s",
+    },
+}
 _GSM_SAFE = {"description": "look-alikes (curly quotes, dashes...) to GSM-7 where that fits"}
 
 SCHEMAS: dict[str, Any] = {
@@ -106,14 +166,13 @@ SCHEMAS: dict[str, Any] = {
         rejects={"type": "array", "items": _STR}, status=_STR,
     ),
     "Status": _fields(
-        "campaign", "state", "messages", "counts", "done_sending", "in_flight",
+        "campaign", "kind", "state", "messages", "counts", "done_sending", "in_flight",
+        "sent", "ended_unsent", "progress", "sending", "waiting",
         campaign=_STR, state={"type": "string", "enum": list(STATES)}, messages=_INT,
-        counts={"type": "object", "additionalProperties": _INT}, done_sending=_INT,
-        in_flight=_INT, paused=_STR, parked_batches=_INT, scheduled_batches=_INT,
+        counts={"type": "object", "additionalProperties": _INT},
+        paused=_STR, parked_batches=_INT, scheduled_batches=_INT,
         next_due=_INT, send_at=_INT, window=_STR, awaiting_report=_INT, unknown=_INT,
-        top_errors={"type": "array", "items": {"type": "object"}},
-        accepted_by_provider={"type": "object", "additionalProperties": _INT},
-        dlr_latency={"type": "object"},
+        **_STATUS_FIELDS,
     ),
     "Plan": _fields(
         "hash", "rows", "valid", "invalid", "duplicates", "opted_out", "groups", "cost",
