@@ -13,6 +13,14 @@ CI; `bench/chaos.py` runs 40,000-recipient versions and prints the table.
     concurrent_ops    two imports, two resumes and two dead-letter replays at once
     sigterm_group     SIGTERM to the workers' whole process group (systemd, honcho)
     failover          routed ANTS then SMSC.ru; ANTS starts failing half-way
+    provider_faults   SMSC.ru or SmsManager: 500s, requests taken and then unanswered
+    provider_kills    SMSC.ru or SmsManager: a worker process SIGKILLed again and again
+
+The provider scenarios count by number (those gateways name a message `{request id}:
+{number}`) and run each sandbox at its least favourable reading of its gateway's
+documentation (its defaults: SMSC.ru's one mass status request a minute and four
+concurrent requests a login; SmsManager's `/RequestList` listing only queued requests, so
+what a timed-out request took cannot be found and is held `unknown`).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import signal
 import threading
 import time
 import urllib.request
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,10 +47,13 @@ import redis
 
 from config.settings import Settings
 from core import keys, ledger
-from dispatcher import api, control
+from dispatcher import api, control, unknowns
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisServer, Stack, child_pids
 
 HONEST = {"dedupe_ids": False}
+# issue 19's faults: 20 % HTTP 500 before anything is taken, 10 % taken and then unanswered
+# (each hangs past the client's timeout or drops the connection, at even odds)
+GATEWAY_FAULTS: dict[str, Any] = {"error_share": 0.2, "timeout_share": 0.1, "timeout_mode": "mixed"}
 ASKED = re.compile(r"asked \S+ about (\d+) destinations with an unknown outcome: it has (\d+)")
 WORKER_ENV = {"SMS_HTTP_TIMEOUT": "2", "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
               "SMS_MAX_ATTEMPTS": "30", "SMS_SHUTDOWN_TIMEOUT_MS": "10000"}  # fmt: skip
@@ -60,6 +72,7 @@ class Result:
     seconds: float
     note: str = ""
     details: dict[str, Any] = field(default_factory=dict)
+    unknown: int = 0  # messages held `unknown` at the end (taken by the gateway: reached)
 
     @property
     def ok(self) -> bool:
@@ -98,10 +111,16 @@ class Chaos:
     def workers(self, stack: Stack, **env: str) -> Any:
         return stack.workers(self.processes, self.threads, **{**WORKER_ENV, **env})
 
-    def settings(self, base: str, redis_url: str | None = None) -> Settings:
-        return Settings(redis_url=redis_url or self.redis_url, ants_base_url=base,
-                        ants_username=SANDBOX_USER, ants_password=SANDBOX_PASSWORD,
-                        batch_size=self.batch_size)  # fmt: skip
+    def settings(
+        self, base: str, redis_url: str | None = None, batch_size: int | None = None
+    ) -> Settings:
+        return Settings(
+            redis_url=redis_url or self.redis_url,
+            ants_base_url=base,
+            ants_username=SANDBOX_USER,
+            ants_password=SANDBOX_PASSWORD,
+            batch_size=batch_size or self.batch_size,
+        )
 
     def csv(self, name: str, n: int, offset: int = 0) -> Path:
         path = self.workdir / f"{name}.csv"
@@ -339,6 +358,146 @@ class Chaos:
                        "http": at_ants.details["http"], "asked": at_ants.details["asked"],
                        "had": at_ants.details["had"], **times})  # fmt: skip
 
+    def provider_faults(self, provider: str, n: int, batch_size: int | None = None) -> Result:
+        """`provider` (smsc or smsmanager) at its sandbox's least favourable reading, with
+        `GATEWAY_FAULTS` and the chaos latency: every number reaches the gateway once, the
+        campaign finishes; what cannot be proved absent is held `unknown`."""
+        client = redis.Redis.from_url(self.redis_url)
+        campaign = f"{provider}-faults"
+        faults = {**GATEWAY_FAULTS, "timeout_sleep_s": timeout_sleep_s()}
+        with self.stack(campaign) as stack:
+            base = self.provider_sandbox(stack, provider, faults)
+            self.workers(stack, SMS_PROVIDER=provider)
+            started = time.monotonic()
+            expected = self.import_for(base, provider, campaign, n, batch_size)
+            st = self.sent(client, campaign, n)
+            seconds = time.monotonic() - started
+            return self.provider_result(
+                f"{provider}: 20% 500s, 10% taken then unanswered",
+                base,
+                client,
+                campaign,
+                expected,
+                seconds,
+                st,
+            )
+
+    def provider_kills(
+        self, provider: str, n: int, kills: int, batch_size: int | None = None
+    ) -> Result:
+        """`provider` at the chaos latency, a worker process SIGKILLed `kills` times while
+        batches are on their way: what a killed run had claimed but not sent goes out
+        once; what it may have sent is found (SMSC.ru) or held `unknown` (SmsManager)."""
+        client = redis.Redis.from_url(self.redis_url)
+        campaign = f"{provider}-kill"
+        with self.stack(campaign) as stack:
+            base = self.provider_sandbox(stack, provider, {})
+            master = self.workers(stack, SMS_PROVIDER=provider)
+            started = time.monotonic()
+            expected = self.import_for(base, provider, campaign, n, batch_size)
+            for k in range(kills):
+                target = n * (k + 1) // (kills + 1)
+                wait_until(
+                    lambda t=target: sandbox_state(base)["acceptedMessages"] >= t, self.timeout_s
+                )
+                os.kill(worker_children(master.pid)[0], signal.SIGKILL)
+                master.wait(60)  # dramatiq's master stops the other worker and exits
+                master = self.workers(stack, SMS_PROVIDER=provider)
+                time.sleep(BOOT_S)
+            st = self.sent(client, campaign, n)
+            seconds = time.monotonic() - started
+            scenario = f"{provider}: worker SIGKILLed x{kills}, {self.latency_ms} ms latency"
+            return self.provider_result(scenario, base, client, campaign, expected, seconds, st)
+
+    def provider_sandbox(self, stack: Stack, provider: str, faults: dict[str, Any]) -> str:
+        config = {"faults": {"latency_ms": self.latency_ms, **faults}}
+        return stack.sandbox(provider=provider, SANDBOX_CONFIG=orjson.dumps(config).decode())
+
+    def import_for(
+        self, base: str, provider: str, campaign: str, n: int, batch_size: int | None
+    ) -> set[str]:
+        """A personalised campaign ("Hi {name}": every message its own text) for
+        `provider` only; its expected messageIds."""
+        report = api.import_csv(
+            self.csv(campaign, n),
+            campaign=campaign,
+            text="Hi {name}",
+            settings=self.settings(base, batch_size=batch_size),
+            provider=provider,
+        )
+        assert report.valid == n, report
+        return expected_ids(campaign, n)
+
+    def sent(self, client: redis.Redis, campaign: str, n: int) -> dict[str, Any]:
+        """The campaign finished: nothing in flight (queued, deferred, retrying), every
+        message past sending, not paused."""
+        return self.wait(
+            client,
+            campaign,
+            lambda s: s["in_flight"] == 0 and s["done_sending"] >= n and not s["paused"],
+        )
+
+    def provider_result(
+        self,
+        scenario: str,
+        base: str,
+        client: redis.Redis,
+        campaign: str,
+        expected: set[str],
+        seconds: float,
+        status: dict[str, Any],
+    ) -> Result:
+        """Counted by number at a gateway that names a message `{request id}:{number}`:
+        `double` the sends beyond a number's first, `lost` the numbers it never took.  A
+        message held `unknown` whose number the gateway took counts as reached; the details
+        say whether every held number was taken and whether each was taken in a request
+        the gateway left unanswered (`acceptedInTimeouts`)."""
+        sb = sandbox_state(base, ids=1)
+        sends: Counter[str] = Counter()
+        for key, count in sb["accepted"].items():
+            sends[key.rsplit(":", 1)[1]] += count
+        numbers = {number_of(mid) for mid in expected}
+        held = {row["to"] for row in unknowns.listing(client, campaign)}
+        in_timeouts = {key.rsplit(":", 1)[1] for key in sb["acceptedInTimeouts"]}
+        asked, had = self.asked()
+        notes = []
+        if in_timeouts:
+            notes.append(f"{len(in_timeouts)} taken in requests left unanswered")
+        if held:
+            cut_off = (held - in_timeouts) & set(sends)  # taken, the answer lost (a kill)
+            parts = [
+                f"{len(held & in_timeouts)} of those" if in_timeouts else "",
+                f"{len(cut_off)} taken in requests a kill cut off" if cut_off else "",
+                f"{len(held - set(sends))} never taken",
+            ]
+            notes.append("held unknown: " + ", ".join(part for part in parts if part))
+        if asked:
+            notes.append(f"lookups asked about {asked}, found {had}")
+        return Result(
+            scenario,
+            len(expected),
+            sum(sends.values()),
+            sum(count - 1 for count in sends.values() if count > 1),
+            len(numbers - set(sends)),
+            round(seconds, 1),
+            "; ".join(notes),
+            {
+                "extra": len(set(sends) - numbers),
+                "counts": status["counts"],
+                "held": len(held),
+                "held_not_taken": len(held - set(sends)),
+                "held_outside_timeouts": len(held - in_timeouts),
+                "taken_in_timeouts": len(in_timeouts),
+                "timeouts": len(sb["timeouts"]),
+                "http": sb["http"],
+                "requests": sb["requests"],
+                "statuses": sb["statuses"],
+                "asked": asked,
+                "had": had,
+            },
+            status["unknown"],
+        )
+
     def report_burst(self, n: int) -> Result:
         """`n` delivery reports POSTed to the webhook at once, one report per request."""
         client = redis.Redis.from_url(self.redis_url)
@@ -366,6 +525,11 @@ def asked_in(logs: Path) -> tuple[int, int]:
         for m in ASKED.finditer(log.read_text(errors="replace")):
             asked, had = asked + int(m.group(1)), had + int(m.group(2))
     return asked, had
+
+
+def timeout_sleep_s() -> float:
+    """How long a hung request is held: past the workers' SMS_HTTP_TIMEOUT."""
+    return float(WORKER_ENV["SMS_HTTP_TIMEOUT"]) + 2.0
 
 
 def expected_ids(campaign: str, n: int) -> set[str]:
