@@ -47,6 +47,7 @@ import redis
 
 from config.settings import Settings
 from core import keys, ledger
+from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher import api, control, unknowns
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisServer, Stack, child_pids
 
@@ -502,8 +503,13 @@ class Chaos:
         """`n` delivery reports POSTed to the webhook at once, one report per request."""
         client = redis.Redis.from_url(self.redis_url)
         with descriptors(2 * n + 1000), self.stack("burst") as stack:
+            self.sandbox(stack)  # the stack's gateway credentials, which the webhook checks
             hook = stack.webhook(HOOK_USER, HOOK_PASSWORD)
             mids = [f"burst-{i}" for i in range(n)]
+            sent = [
+                Event(mid, "burst", State.ACCEPTED, "burst-b0", provider="ants") for mid in mids
+            ]
+            record(client, sent, StreamPolicy())  # a report is applied only to what was sent
             started = time.monotonic()
             statuses = asyncio.run(post_reports(hook, mids))
             seconds = time.monotonic() - started
