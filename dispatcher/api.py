@@ -29,12 +29,15 @@ from dispatcher import plan
 from dispatcher.campaign import (
     KIND,
     TRANSACTIONAL,
+    BothRejects,
     CampaignSpec,
     Importer,
     ImportReport,
+    KeptRejects,
     Progress,
     RejectsWriter,
     check_kind,
+    keep_rejects,
 )
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, from_csv_text, open_text, rows_csv
@@ -151,18 +154,16 @@ def import_csv(
     spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
     if plan_hash is not None:
         _approved(plan.file_blocks(path), spec, phone_column, delimiter, plan_hash)
+    client = sync_redis(s.redis_url, cluster=s.redis_cluster)
     with open_text(path) as fh, ExitStack() as files:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
         if rejects is None or isinstance(rejects, str | Path):
             rejects = SafeCsvWriter(files.enter_context(_rejects_file(path, rejects)))
-        importer = Importer(
-            sync_redis(s.redis_url, cluster=s.redis_cluster),
-            enqueuer(s),
-            spec,
-            rejects,
-            _progress(progress),
-        )
-        return importer.run(source)
+        kept = rejects if isinstance(rejects, KeptRejects) else KeptRejects()
+        writer = rejects if rejects is kept else BothRejects(rejects, kept)
+        report = Importer(client, enqueuer(s), spec, writer, _progress(progress)).run(source)
+    keep_rejects(client, spec.campaign, kept, s.final_ttl)  # for GET .../rejects
+    return report
 
 
 def _rejects_file(path: Path, rejects: str | Path | None) -> IO[str]:
@@ -226,8 +227,10 @@ def enqueue_campaign(
     spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
     if plan_hash is not None:
         _approved([text_csv.encode()], spec, phone_column, None, plan_hash)
-    importer = Importer(sync_redis(s.redis_url, cluster=s.redis_cluster), enqueuer(s), spec)
-    return importer.run(from_csv_text(text_csv, phone_column))
+    client, kept = sync_redis(s.redis_url, cluster=s.redis_cluster), KeptRejects()
+    report = Importer(client, enqueuer(s), spec, kept).run(from_csv_text(text_csv, phone_column))
+    keep_rejects(client, spec.campaign, kept, s.final_ttl)  # for GET .../rejects
+    return report
 
 
 def plan_campaign(

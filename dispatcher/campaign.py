@@ -19,11 +19,12 @@ canceled one takes neither (`check_kind`).
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -32,7 +33,8 @@ import redis
 
 from core import clock, ids, keys, lua, optout, pause, schedule, sms
 from core.batch import WINDOW_KEY, Batch, Destination
-from core.errors import CampaignCanceled, InputError
+from core.errors import CampaignCanceled, CampaignConflict, InputError
+from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.dedupe import Dedupe
 from dispatcher.numbers import normalise
@@ -41,6 +43,11 @@ from dispatcher.template import Template
 from providers.registry import Profile
 
 CAMPAIGN_TTL = 30 * 86400  # how long re-import protection lasts
+REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
+REJECTS_KEPT_ROWS = 10_000  # the first rejected rows of an import kept for GET .../rejects
+REJECTS_KEPT_BYTES = 4 * 1024 * 1024  # and at most this much of them
+REJECTS_TOTAL, REJECTS_KEPT = "rejects_total", "rejects_kept"  # the campaign meta's counts
+FIXED = ("text", "sender", "provider")  # what a re-import of a campaign cannot change
 DEDUPE_CHUNK = 1000
 IN_FLIGHT = 2  # chunks of DEDUPE_CHUNK rows handed to the import's Redis side at once
 STALE_CLAIM_MS = 5_000  # another import's batch claim this old: that import died
@@ -168,6 +175,68 @@ class RowCheck:
         return Checked(item.line, number, text, replaced)
 
 
+class KeptRejects:
+    """What every import keeps of its rejects for `GET .../rejects`: the header row and the
+    first rows (REJECTS_KEPT_ROWS, REJECTS_KEPT_BYTES) as CSV, and how many rows there were."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.total = -1  # rows written but the header
+        self.kept = -1
+        self._row = io.StringIO()
+        self._out = SafeCsvWriter(self._row)
+
+    def writerow(self, row: Iterable[object]) -> None:
+        self.total += 1
+        if self.kept < self.total - 1:  # one was left out: so are those after it
+            return
+        self._row.seek(0)
+        self._row.truncate()
+        self._out.writerow(row)
+        line = self._row.getvalue().encode()
+        if self.kept < REJECTS_KEPT_ROWS and len(self.data) + len(line) <= REJECTS_KEPT_BYTES:
+            self.data += line
+            self.kept += 1
+
+
+def keep_rejects(r: redis.Redis, campaign: str, kept: KeptRejects, ttl: int) -> None:
+    """The kept rejects, in pieces, for GET .../rejects (replaces an earlier import's),
+    and their counts in the campaign's meta."""
+    key, data = keys.campaign_rejects(campaign), bytes(kept.data)
+    pipe = r.pipeline(transaction=True)
+    pipe.delete(key)
+    for at in range(0, len(data), REJECTS_CHUNK):
+        pipe.rpush(key, data[at : at + REJECTS_CHUNK])
+    pipe.expire(key, ttl)
+    pipe.hset(
+        keys.campaign_meta(campaign),
+        mapping={REJECTS_TOTAL: max(kept.total, 0), REJECTS_KEPT: max(kept.kept, 0)},
+    )
+    pipe.execute()
+
+
+class BothRejects:
+    """Rejects written to a writer of the caller's (the whole rejects file) and kept."""
+
+    def __init__(self, first: RejectsWriter, kept: KeptRejects) -> None:
+        self.first, self.kept = first, kept
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        self.first.writerow(row)
+        self.kept.writerow(row)
+
+
+def rows_of(source: CsvSource) -> Iterator[Row | Reject]:
+    """The source's rows; InputError "no rows" for a file with a header and nothing else
+    (an import or a plan of it refuses before anything is written)."""
+    items = iter(source)
+    first = next(items, None)
+    if first is None:
+        raise InputError("no rows: the file has a header and nothing else", file=source.name)
+    yield first
+    yield from items
+
+
 class Importer:
     """One import run of one campaign."""
 
@@ -195,10 +264,13 @@ class Importer:
         self._phone_field = self._row.phone_field
         if self.rejects:
             self.rejects.writerow(["line", "field", "reason", *source.header])
+        items = rows_of(source)
+        first = next(items)  # refused before anything is written
         self._begin()
         self._dedupe = Dedupe(self.r, self.spec.campaign, source.size_bytes, CAMPAIGN_TTL)
         with ThreadPoolExecutor(1, thread_name_prefix="import-redis") as self._redis_side:
-            for item in source:
+            self._take(first)
+            for item in items:
                 self._take(item)
             self._flush_check()
             self._sent.append(self._redis_side.submit(self._emit_ready, final=True))
@@ -216,16 +288,31 @@ class Importer:
                              "ledger, which does not know what it sent: import it as another",
                              field="campaign")  # fmt: skip
         expires = max(clock.now_ms(), s.send_at_ms) + s.validity_minutes * 60_000
+        self._same_as_before()
         pipe = self.r.pipeline()
         pipe.sadd(keys.CAMPAIGNS, s.campaign)
         pipe.hsetnx(meta, IMPORTED, int(time.time()))
         pipe.hsetnx(meta, "expires_at", expires)
         pipe.hset(meta, mapping={"sender": s.sender, "text": s.text, "region": s.region,
                                  "send_at": s.send_at_ms, "window": s.window})  # fmt: skip
+        pipe.hsetnx(meta, "provider", s.provider)
         pipe.hget(meta, "expires_at")
         pipe.get(keys.campaign_enqueued(s.campaign))
         *_, expires_at, bits = pipe.execute()
         self._expires_at, self._bits = int(expires_at), bits or b""
+
+    def _same_as_before(self) -> None:
+        """CampaignConflict when the campaign was imported before with another text, sender
+        or provider (FIXED): a re-import enqueues only what is missing, never new texts."""
+        s = self.spec
+        before = self.r.hmget(keys.campaign_meta(s.campaign), *FIXED)
+        now = {"text": s.text, "sender": s.sender, "provider": s.provider}
+        for name, was in zip(FIXED, before, strict=True):
+            if was is not None and was.decode() != now[name]:
+                raise CampaignConflict(
+                    f"campaign {s.campaign!r} was imported with another {name} "
+                    f"({was.decode()!r}, not {now[name]!r}): import it as another campaign"
+                )
 
     def _take(self, item: Row | Reject) -> None:
         self.report.rows += 1
@@ -239,9 +326,15 @@ class Importer:
         if len(self._check) >= DEDUPE_CHUNK:
             self._flush_check()
 
-    def _reject(self, line: int, field_: str, reason: str, fields: Any) -> None:
+    def _reject(
+        self, line: int, field_: str, reason: str, fields: Any, duplicate: bool = False
+    ) -> None:
+        """A rejected row: invalid, or a duplicate (counted apart, as the plan counts)."""
         with self._lock:
-            self.report.invalid += 1
+            if duplicate:
+                self.report.duplicates += 1
+            else:
+                self.report.invalid += 1
             if len(self.report.rejects) < 5:
                 self.report.rejects.append(f"line {line} [{field_}]: {reason}")
             if self.rejects:
@@ -264,10 +357,8 @@ class Importer:
         opted = optout.check(self.r, [number for _, number, _ in rows])
         for i, (line, number, text) in enumerate(rows):
             if owner := owners.get(i):
-                with self._lock:
-                    self.report.duplicates += 1
                 why = f"duplicate of line {int(owner)}"
-                self._reject(line, self._phone_field, why, fields[line])
+                self._reject(line, self._phone_field, why, fields[line], duplicate=True)
                 continue
             self._last_line = max(self._last_line, line)
             if entry := opted[i]:  # keeps its place: batches stay those of a re-run

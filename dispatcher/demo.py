@@ -89,7 +89,7 @@ def _summary(report: Any, st: dict[str, Any], elapsed: float) -> None:
     t.add_column("")
     t.add_column("", justify="right")
     rows = [
-        ("rows read", report.rows), ("invalid rows", report.invalid - report.duplicates),
+        ("rows read", report.rows), ("invalid rows", report.invalid),
         ("duplicate rows", report.duplicates),
         ("accepted", counts.get("accepted", 0) + counts.get("pending", 0)
          + counts.get("delivered", 0)),

@@ -39,7 +39,7 @@ import orjson
 from config.settings import Settings
 from core import clock, keys, optout, sms
 from core.window import Window, zones
-from dispatcher.campaign import IN_FLIGHT, CampaignSpec, Checked, RowCheck
+from dispatcher.campaign import IN_FLIGHT, CampaignSpec, Checked, RowCheck, rows_of
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.dedupe import Dedupe
 from dispatcher.numbers import country_of
@@ -166,7 +166,7 @@ class Planner:
         self.r.expire(keys.campaign_meta(temp), PLAN_TTL)
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="plan-redis") as self._redis_side:
-                for item in source:
+                for item in rows_of(source):
                     self._take(item, source.size_bytes)
                 self._flush()
                 while self._sent:

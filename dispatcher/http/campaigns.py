@@ -10,16 +10,16 @@ SMS_MAX_UPLOAD_BYTES is a 413: at once when its Content-Length says so, else as 
 that much has arrived (the temporary file is removed, nothing is imported).
 
 The import's rejects are not kept whole: `GET .../rejects` answers its header and first
-REJECTS_KEPT_ROWS rows (at most REJECTS_KEPT_BYTES, kept in Redis), and says
-how many there were (`Rejects-Total`, `Rejects-Kept`, `Rejects-Truncated`).
+REJECTS_KEPT_ROWS rows (at most REJECTS_KEPT_BYTES, kept in Redis by every import:
+dispatcher.campaign.KeptRejects), and says how many there were (`Rejects-Total`,
+`Rejects-Kept`, `Rejects-Truncated`).
 """
 
 from __future__ import annotations
 
-import io
 import re
 import tempfile
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +30,11 @@ from aiohttp.http_exceptions import HttpProcessingError
 from core import keys
 from core.errors import InputError
 from dispatcher import api, control, plan
-from dispatcher.campaign import ImportReport
-from dispatcher.csvout import SafeCsvWriter
+from dispatcher.campaign import REJECTS_KEPT, REJECTS_TOTAL, ImportReport, KeptRejects
 from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text, who
 from dispatcher.reports import export, latency
 
 UPLOAD_CHUNK = 256 * 1024
-REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
-REJECTS_KEPT_ROWS = 10_000  # the first rejected rows of an import kept for GET .../rejects
-REJECTS_KEPT_BYTES = 4 * 1024 * 1024  # and at most this much of them
-REJECTS_TOTAL, REJECTS_KEPT = "rejects_total", "rejects_kept"  # the campaign meta's counts
 UPLOAD_NAME = "upload.csv"  # a text/csv body's name (a form's file keeps its own)
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 FIELDS = ("campaign", "text", "sender", "provider", "send_at", "window", "phone_column",
@@ -151,11 +146,8 @@ async def _from_csv(request: web.Request, raw: dict[str, Any], path: Path,
               "window": f["window"] or None, "gsm_safe": _flag(raw, "gsm_safe")}  # fmt: skip
     if dry:
         return await call(api.plan_csv, path, name=path.name, **common)
-    kept = KeptRejects()
-    report = await call(api.import_csv, path, rejects=kept,
-                        plan_hash=f["plan_hash"] or None, **common)  # fmt: skip
-    await call(_keep_rejects, client(request), report.campaign, kept, s.final_ttl)
-    return report
+    plan_hash = f["plan_hash"] or None
+    return await call(api.import_csv, path, rejects=KeptRejects(), plan_hash=plan_hash, **common)
 
 
 async def _save(stream: StreamReader | BodyPartReader, path: Path, cap: int) -> None:
@@ -212,46 +204,6 @@ async def _next(reader: MultipartReader) -> Any:
         return await reader.next()
     except (ValueError, HttpProcessingError) as exc:  # a broken part header or boundary
         raise InputError(f"unreadable multipart body: {exc}", field="body") from None
-
-
-class KeptRejects:
-    """What an import over HTTP keeps of its rejects: the header row and the first rows
-    (REJECTS_KEPT_ROWS, REJECTS_KEPT_BYTES) as CSV, and how many rows there were."""
-
-    def __init__(self) -> None:
-        self.data = bytearray()
-        self.total = -1  # rows written but the header
-        self.kept = -1
-        self._row = io.StringIO()
-        self._out = SafeCsvWriter(self._row)
-
-    def writerow(self, row: Iterable[object]) -> None:
-        self.total += 1
-        if self.kept < self.total - 1:  # one was left out: so are those after it
-            return
-        self._row.seek(0)
-        self._row.truncate()
-        self._out.writerow(row)
-        line = self._row.getvalue().encode()
-        if self.kept < REJECTS_KEPT_ROWS and len(self.data) + len(line) <= REJECTS_KEPT_BYTES:
-            self.data += line
-            self.kept += 1
-
-
-def _keep_rejects(r: redis.Redis, campaign: str, kept: KeptRejects, ttl: int) -> None:
-    """The kept rejects, in pieces, for GET .../rejects (replaces an earlier import's),
-    and their counts in the campaign's meta."""
-    key, data = keys.campaign_rejects(campaign), bytes(kept.data)
-    pipe = r.pipeline(transaction=True)
-    pipe.delete(key)
-    for at in range(0, len(data), REJECTS_CHUNK):
-        pipe.rpush(key, data[at : at + REJECTS_CHUNK])
-    pipe.expire(key, ttl)
-    pipe.hset(
-        keys.campaign_meta(campaign),
-        mapping={REJECTS_TOTAL: max(kept.total, 0), REJECTS_KEPT: max(kept.kept, 0)},
-    )
-    pipe.execute()
 
 
 # -- reading ---------------------------------------------------------------------------

@@ -14,9 +14,8 @@ from aiohttp import web
 
 from core.ids import CAMPAIGN_RE
 from dispatcher.api import MAX_SEND_AHEAD
-from dispatcher.campaign import KINDS
+from dispatcher.campaign import KINDS, REJECTS_KEPT_ROWS
 from dispatcher.control import STATES
-from dispatcher.http.campaigns import REJECTS_KEPT_ROWS
 
 VERSION = "1.0.0"
 _PROBLEM = {"$ref": "#/components/schemas/Problem"}

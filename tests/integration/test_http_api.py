@@ -336,7 +336,7 @@ def test_a_chunked_upload_over_the_cap_is_cut_off_with_a_413(
 def test_rejects_are_kept_bounded_in_redis_and_say_when_cut(
     r: redis.Redis, http: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from dispatcher.http import campaigns
+    from dispatcher import campaign as campaigns
 
     monkeypatch.setattr(campaigns, "REJECTS_KEPT_ROWS", 50)
     junk = b"phone,name\n" + b"".join(b"12%d,%s\n" % (i, b"x" * 200) for i in range(2000))

@@ -19,10 +19,9 @@ from hypothesis import strategies as st
 
 from core import keys
 from core.outcomes import Event, State, StreamPolicy, record
-from dispatcher.campaign import CampaignSpec, Importer
+from dispatcher.campaign import CampaignSpec, Importer, KeptRejects
 from dispatcher.csvout import FORMULA_START, SafeCsvWriter, safe_cell
 from dispatcher.csvsource import CsvSource
-from dispatcher.http.campaigns import KeptRejects
 from dispatcher.reports.export import export, pieces
 from providers.ants import PROFILE as ANTS
 

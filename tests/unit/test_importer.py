@@ -42,7 +42,7 @@ def run(store: redis.Redis, sent: list[dict[str, Any]], text: str = "Hi {name}",
 def test_import_batches_and_rejects(store: redis.Redis) -> None:
     sent: list[dict[str, Any]] = []
     report, rejects = run(store, sent)
-    assert (report.rows, report.valid, report.invalid, report.duplicates) == (8, 5, 3, 1)
+    assert (report.rows, report.valid, report.invalid, report.duplicates) == (8, 5, 2, 1)
     assert [len(b["d"]) for b in sent] == [2, 2, 1] and [b["s"] for b in sent] == [0, 1, 2]
     assert sent[0]["b"] == "spring-b0" and sent[0]["d"][0] == ["spring-2", "66812345601", "Hi Ann"]
     assert "duplicate of line 2" in rejects and "'=cmd|" in rejects

@@ -7,8 +7,8 @@ import io
 
 import pytest
 
-from dispatcher.http import campaigns
-from dispatcher.http.campaigns import KeptRejects
+from dispatcher import campaign as campaigns
+from dispatcher.campaign import KeptRejects
 
 
 def rows(kept: KeptRejects) -> list[list[str]]:

@@ -15,7 +15,7 @@ import redis
 
 from config.settings import Settings
 from core import keys, optout
-from core.errors import PlanChanged
+from core.errors import CampaignConflict, InputError, PlanChanged
 from core.limits.spec import Rate
 from dispatcher import api
 from dispatcher.campaign import CampaignSpec, Importer
@@ -190,3 +190,69 @@ def test_cli_plan_json_and_optout_commands(
     assert cli.main(["plan", str(path), "--text", "Hi {name}, see you"]) == 0
     table = capsys.readouterr().err
     assert "plan hash:" in table and "line 7: 2 parts" in table
+
+
+def test_plan_import_status_and_rejects_count_one_way(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    """Issue 21: plan said 6 invalid where import, status and the API said 7 (the duplicate
+    counted twice); and a CLI import's rejects are kept for GET .../rejects like the API's."""
+    from dispatcher import control
+    from dispatcher.campaign import REJECTS_TOTAL
+
+    path = tmp_path / "c.csv"
+    path.write_text(CSV, encoding="utf-8")
+    s = settings(tmp_path, redis_url=redis_url, sender="Shop")
+    p = api.plan_csv(path, text="Hi {name}", settings=s)
+    report = api.import_csv(path, campaign="c1", text="Hi {name}", settings=s)
+    st = control.status(r, "c1")
+    planned = (p.rows, p.valid, p.invalid, p.duplicates, p.opted_out)
+    assert planned == (
+        report.rows,
+        report.valid,
+        report.invalid,
+        report.duplicates,
+        report.opted_out,
+    )
+    assert planned == (st["rows"], st["valid"], st["invalid"], st["duplicates"], st["opted_out"])
+    assert p.rows == p.valid + p.invalid + p.duplicates + p.opted_out
+    kept = b"".join(r.lrange(keys.campaign_rejects("c1"), 0, -1)).decode()
+    assert "duplicate of line 2" in kept and "not-a-number" in kept
+    assert r.hget(keys.campaign_meta("c1"), REJECTS_TOTAL) == b"2"
+    assert kept == (tmp_path / "c.csv.rejects.csv").read_text(encoding="utf-8")
+
+
+def test_a_header_only_file_is_refused_and_writes_nothing(
+    r: redis.Redis, redis_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "empty.csv"
+    path.write_text("phone,name\n", encoding="utf-8")
+    s = settings(tmp_path, redis_url=redis_url, sender="Shop")
+    with pytest.raises(InputError, match="no rows"):
+        api.import_csv(path, campaign="c1", text="Hi {name}", settings=s)
+    with pytest.raises(InputError, match="no rows"):
+        api.plan_csv(path, text="Hi {name}", settings=s)
+    assert not r.sismember(keys.CAMPAIGNS, "c1") and not r.exists(keys.campaign_meta("c1"))
+
+
+@pytest.mark.parametrize(
+    ("field", "change"),
+    [
+        ("text", {"text": "Bye {name}"}),
+        ("sender", {"sender": "Other"}),
+        ("provider", {"provider": "smsc"}),
+    ],
+)
+def test_a_reimport_that_changes_text_sender_or_provider_is_refused(
+    r: redis.Redis, redis_url: str, tmp_path: Path, field: str, change: dict[str, str]
+) -> None:
+    path = tmp_path / "c.csv"
+    path.write_text(CSV, encoding="utf-8")
+    s = settings(tmp_path, redis_url=redis_url, sender="Shop")
+    first = {"text": "Hi {name}", "sender": "Shop"}
+    api.import_csv(path, campaign="c1", settings=s, **first)  # type: ignore[arg-type]
+    again = api.import_csv(path, campaign="c1", settings=s, **first)  # type: ignore[arg-type]
+    assert again.enqueued == 0
+    with pytest.raises(CampaignConflict, match=f"another {field}"):
+        api.import_csv(path, campaign="c1", settings=s, **{**first, **change})  # type: ignore[arg-type]
+    assert r.hget(keys.campaign_meta("c1"), "text") == b"Hi {name}"
