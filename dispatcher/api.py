@@ -354,6 +354,25 @@ def send_checked(sms: Sms, *, settings: config.Settings | None = None) -> str:
     return mid
 
 
+def message_status(message_id: str, *, settings: config.Settings | None = None) -> dict | None:
+    """A message's latest state, as GET /v1/messages/{id} answers it: messageId, state,
+    to, campaign, status, error, attempt, provider, ts (epoch ms); None when unknown (or
+    its state expired).  Works for send_sms ids, campaign messages and OTP pinIds."""
+    from dispatcher import control
+
+    s = _settings(settings)
+    return control.message(sync_redis(s.redis_url, cluster=s.redis_cluster), message_id)
+
+
+def campaign_status(campaign: str, *, settings: config.Settings | None = None) -> dict:
+    """A campaign's status, as `smsdispatch status --json` prints it (CampaignNotFound when
+    there is none)."""
+    from dispatcher import control
+
+    s = _settings(settings)
+    return control.status(sync_redis(s.redis_url, cluster=s.redis_cluster), campaign)
+
+
 def send_otp(phone: str, application: str | None = None, *,
              settings: config.Settings | None = None) -> str:  # fmt: skip
     """Send a one-time PIN through the ANTS 2FA API; returns its pinId.

@@ -20,13 +20,14 @@ from typing import Any
 import orjson
 import redis
 
-from core import clock, keys, ledger, lua, pause, schedule
+from core import clock, ids, keys, ledger, lua, pause, schedule
 from core.batch import Batch
 from core.errors import CampaignCanceled, CampaignConflict, CampaignNotFound
 from core.outcomes import NONFINAL_TTL, SENT, TAKEN, UNSENT, State, StreamPolicy, Waiting, stream_of
 from core.window import Window
 from dispatcher import audit
 from dispatcher.campaign import IMPORTED_KIND, KIND, kind_of
+from dispatcher.otp import OTP_CAMPAIGN
 from providers import registry
 
 Enqueue = Callable[[dict[str, Any]], None]
@@ -126,6 +127,24 @@ def paused_by(reason: str) -> str:
     """Who paused it, when an operator did (the reason names them: `pause_campaign`)."""
     head = f"{pause.OPERATOR_PAUSE} ("
     return reason[len(head) : -1] if reason.startswith(head) and reason.endswith(")") else ""
+
+
+MESSAGE_FIELDS = ("state", "to", "campaign", "status", "error", "attempt", "provider", "ts")
+
+
+def message(client: redis.Redis, message_id: str) -> dict[str, str] | None:
+    """One message's latest state (GET /v1/messages/{id}, api.message_status): messageId and
+    MESSAGE_FIELDS (ts: epoch ms); None when unknown or its state expired.  An id of no
+    campaign's form is an OTP pinId."""
+    campaign = ids.campaign_of(message_id)
+    m = ledger.read(client, message_id)
+    if m is None and campaign == message_id:
+        campaign = OTP_CAMPAIGN
+        m = ledger.read(client, message_id, campaign)
+    if m is None:
+        return None
+    fields = {k: m.get(k, "") for k in MESSAGE_FIELDS}
+    return {"messageId": message_id, **fields, "campaign": campaign}
 
 
 def campaigns(client: redis.Redis) -> list[str]:

@@ -23,16 +23,14 @@ import orjson
 import redis
 from aiohttp import web
 
-from core import ids, keys, ledger
+from core import ids, keys
 from core.errors import InputError
-from dispatcher import api
+from dispatcher import api, control
 from dispatcher.http import auth
 from dispatcher.http.state import body, call, client, reply, scoped, settings, text
-from dispatcher.otp import OTP_CAMPAIGN
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 MAX_KEY_CHARS = 255
-MESSAGE_FIELDS = ("state", "to", "campaign", "status", "error", "attempt", "provider", "ts")
 
 
 def routes(router: web.UrlDispatcher) -> None:
@@ -94,15 +92,9 @@ def _claim_key(r: redis.Redis, caller: str, key: str, data: dict[str, Any], ttl:
 @scoped("read")
 async def message(request: web.Request) -> web.Response:
     mid = request.match_info["message_id"]
-    campaign = ids.campaign_of(mid)
-    m = await call(ledger.read, client(request), mid)
-    if m is None and campaign == mid:  # an id of no campaign's form: an OTP pinId
-        campaign = OTP_CAMPAIGN
-        m = await call(ledger.read, client(request), mid, campaign)
-    if m is None:
+    if (m := await call(control.message, client(request), mid)) is None:
         raise web.HTTPNotFound(text=f"no message {mid!r} (unknown, or its state expired)")
-    out = {k: m.get(k, "") for k in MESSAGE_FIELDS}
-    return reply({"messageId": mid, **out, "campaign": campaign})
+    return reply(m)
 
 
 @scoped("send")

@@ -111,3 +111,18 @@ def test_resume_of_a_finished_campaign_changes_nothing(store: redis.Redis) -> No
     }
     control.pause_campaign(store, "c")
     assert control.resume_if_paused(store, lambda b: None, "c")["changed"] is True
+
+
+def test_message_status_for_other_services(r: redis.Redis, redis_url: str) -> None:
+    """api.message_status answers what GET /v1/messages/{id} answers (one code)."""
+    from config.settings import Settings
+    from dispatcher import api
+
+    s = Settings(redis_url=redis_url, ants_username="u", ants_password="p")
+    record(r, [Event("c-2", "c", State.ACCEPTED, to="66812345678", provider="ants")], P)
+    m = api.message_status("c-2", settings=s)
+    assert m is not None and (m["messageId"], m["state"], m["campaign"]) == ("c-2", "accepted", "c")
+    assert (m["to"], m["provider"]) == ("66812345678", "ants")
+    assert api.message_status("c-3", settings=s) is None
+    campaign(r, "c")
+    assert api.campaign_status("c", settings=s)["kind"] == "campaign"
