@@ -348,7 +348,7 @@ class BatchSender:
             self._later(
                 plan,
                 mine,
-                max(plan.backoff, self.settle),
+                max(plan.backoff, self.settle, retry_after_ms(exc.retry_after)),
                 why,
                 State.RETRYING,
                 counted=False,

@@ -872,3 +872,23 @@ def test_waiting_destinations_are_counted_by_their_reason_code() -> None:
     waiting = asyncio.run(client.hgetall(keys.campaign_waiting("c")))
     counts = {k.decode(): int(v) for k, v in waiting.items() if b":" not in k}
     assert counts == {"retry": 1, "gateway_throttled": 1}
+
+
+def test_a_lookup_the_gateway_throttles_waits_its_retry_after() -> None:
+    """SMSC.ru error 9 on status.php: asked again no sooner than the gateway said (a
+    refused request counts against the minute too), never sooner by our own backoff."""
+    sender, broker, sent, client = harness({})
+
+    async def lookup(b: Batch) -> dict[str, Result]:
+        raise GatewayThrottled("error 9", retry_after=600.0)
+
+    sender.provider.lookup = lookup  # type: ignore[method-assign]
+
+    async def go() -> None:
+        await claim_as_another_run(client, age_ms=settle_ms(Settings().http_timeout) + 1)
+        await sender.process(batch())
+
+    asyncio.run(go())
+    assert sent == [] and followup_messages(broker) == []
+    [follow] = asyncio.run(scheduled(client))  # ten minutes: kept in Redis
+    assert 590_000 < follow["options"]["eta"] - time.time() * 1000 <= 601_000
