@@ -22,12 +22,21 @@ Errors are translated here, at one boundary, into RFC 9457 problems
     ConfigError           503  (what is not configured, e.g. OTP_APPLICATION_ID)
     Redis unreachable     503  with `Retry-After`
 
+Hostile clients meet the server's limits (`run`, `SERVER_LIMITS`): a request line or a
+header over MAX_LINE_BYTES / MAX_FIELD_BYTES, or more than MAX_HEADERS headers, is a 400
+before any handler runs; a connection that has not sent a whole request within IDLE_S is
+closed; a body that trickles in (less than BODY_MIN_BYTES in any BODY_WINDOW_S while a
+handler waits for it, the slowloris) is a 408 and the connection closes.  None of them
+holds a thread: the handlers' threads run only once a body is in.
+
 The handlers run the same producer code as the CLI (`dispatcher.api`, `.control`),
 which is synchronous, on threads (`asyncio.to_thread`), over one Redis pool.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -68,10 +77,21 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_JSON_BYTES = 16 * 1024 * 1024  # a JSON body; CSV uploads stream and have no such cap
 REDIS_POOL = 64  # connections of the API's Redis pool (threads share it)
 BEARER = "Bearer "
+MAX_LINE_BYTES = 8190  # the request line (path and query): longer is a 400
+MAX_FIELD_BYTES = 8190  # one header line: longer is a 400
+MAX_HEADERS = 100  # more headers in one request: a 400
+IDLE_S = 75.0  # keep-alive, and a connection that never completes its headers, is closed
+BODY_WINDOW_S = 10.0  # a body must keep coming: at least BODY_MIN_BYTES in every window
+BODY_MIN_BYTES = 1024  # ... while a handler waits for it, else 408 and the connection closes
+SERVER_LIMITS = {
+    "max_line_size": MAX_LINE_BYTES,
+    "max_field_size": MAX_FIELD_BYTES,
+    "max_headers": MAX_HEADERS,
+}
 
 
 def make_app(settings: Settings) -> web.Application:
-    app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_errors, _auth])
+    app = web.Application(client_max_size=MAX_JSON_BYTES, middlewares=[_slow_body, _errors, _auth])
     app[SETTINGS] = settings
     if settings.redis_cluster:
         app[CLIENT] = sync_redis(settings.redis_url, cluster=True)
@@ -171,6 +191,50 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return problem(503, "service unavailable", "storage unavailable, try again")
 
 
+class SlowBody(Exception):
+    """A request body that stopped coming (under BODY_MIN_BYTES in BODY_WINDOW_S)."""
+
+
+@web.middleware
+async def _slow_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """408 for a body that trickles in: a watch cuts the stream the handler reads."""
+    if not request.body_exists:
+        return await handler(request)
+    watch = asyncio.create_task(_watch_body(request))
+    try:
+        return await handler(request)
+    except SlowBody:
+        detail = f"the body came slower than {BODY_MIN_BYTES} bytes in {BODY_WINDOW_S:g}s"
+        answer = problem(408, "request timeout", detail)
+        answer.force_close()  # nothing more is read from this connection
+        return answer
+    finally:
+        watch.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await watch
+
+
+async def _watch_body(request: web.Request) -> None:
+    stream = request.content
+    seen = stream.total_bytes
+    while not stream.is_eof():
+        await asyncio.sleep(BODY_WINDOW_S)
+        waiting = not getattr(stream, "_size", 0)  # nothing unread: the handler waits for it
+        if waiting and not stream.is_eof() and stream.total_bytes - seen < BODY_MIN_BYTES:
+            where = (request.method, request.path, request.remote)
+            log.warning("%s %s from %s: body too slow, answered 408", *where)
+            stream.set_exception(SlowBody())
+            return
+        seen = stream.total_bytes
+
+
 def run(host: str, port: int, settings: Settings) -> None:
-    """Serve until interrupted."""
-    web.run_app(make_app(settings), host=host, port=port, access_log=None)
+    """Serve until interrupted, with the limits above."""
+    web.run_app(
+        make_app(settings),
+        host=host,
+        port=port,
+        access_log=None,
+        keepalive_timeout=IDLE_S,
+        **SERVER_LIMITS,
+    )

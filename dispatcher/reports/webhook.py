@@ -38,6 +38,12 @@ once.  At most MAX_IN_FLIGHT of them are read, parsed and recorded at a time
 wait for a free connection of a bounded blocking pool
 (`core.redis_pool`) instead of failing when it is full.
 
+Hostile clients: a request line or header over MAX_LINE_BYTES / MAX_FIELD_BYTES, or more
+than MAX_HEADERS headers, is a 400 before any handler runs; a connection that has not sent
+a whole request within IDLE_S is closed; a body not in within BODY_TIMEOUT_S of its turn
+(a slowloris holding a slot) is a 408 and the connection closes, so slow senders cannot
+keep the MAX_IN_FLIGHT slots from the gateways.
+
 Authentication is HTTP Basic with WEBHOOK_USERNAME / WEBHOOK_PASSWORD.  Without
 them the app refuses to be built unless `insecure_no_auth` is set explicitly
 (`smsdispatch webhook --insecure-no-auth`), and then it says so loudly.
@@ -88,6 +94,16 @@ MAX_WAIT_S = 25.0  # a request that waited longer for a slot is answered 503 (ga
 BAD_BODY_BYTES = 4096  # of a refused body, this much is kept in sms:reports:bad
 BAD_PER_BODY = 100  # refused records of one body kept in sms:reports:bad, at most
 LISTEN_BACKLOG = 2048  # pending TCP connections the kernel queues (capped by net.core.somaxconn)
+MAX_LINE_BYTES = 8190  # the request line (a GET receipt's query too): longer is a 400
+MAX_FIELD_BYTES = 8190  # one header line: longer is a 400
+MAX_HEADERS = 100  # more headers in one request: a 400
+IDLE_S = 75.0  # keep-alive, and a connection that never completes its headers, is closed
+BODY_TIMEOUT_S = 10.0  # a report body (at most MAX_REPORT_BYTES) arrives within this: else 408
+SERVER_LIMITS = {
+    "max_line_size": MAX_LINE_BYTES,
+    "max_field_size": MAX_FIELD_BYTES,
+    "max_headers": MAX_HEADERS,
+}
 
 
 @dataclass(frozen=True)
@@ -277,7 +293,15 @@ def _receiver(provider: str, policy: StreamPolicy) -> Handler:
 
 async def _receive(request: web.Request, provider: str, policy: StreamPolicy) -> web.Response:
     app, metrics = request.app, request.app[METRICS_KEY]
-    body = await request.read()  # over client_max_size: aiohttp answers 413 itself
+    try:
+        async with asyncio.timeout(BODY_TIMEOUT_S):
+            body = await request.read()  # over client_max_size: aiohttp answers 413 itself
+    except TimeoutError:
+        where = (provider, request.remote, BODY_TIMEOUT_S)
+        log.warning("%s report from %s: body not in after %gs, answered 408", *where)
+        answer = _problem(408, "request timeout", f"the body took over {BODY_TIMEOUT_S:g}s")
+        answer.force_close()  # nothing more is read from this connection
+        return answer
     try:
         parsed = ingest.parse(provider, body, request.headers.get("Content-Type", ""),
                               dict(request.query))  # fmt: skip
@@ -368,7 +392,16 @@ def run(host: str, port: int, settings: Settings, *, insecure_no_auth: bool = Fa
     enqueue = _broker_enqueue(settings) if settings.resend_temporary else None
     app = make_app(settings, insecure_no_auth=insecure_no_auth, enqueue=enqueue)
     log.info("delivery-report webhook on http://%s:%d/dlr", host, port)
-    web.run_app(app, host=host, port=port, access_log=None, print=None, backlog=LISTEN_BACKLOG)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        access_log=None,
+        print=None,
+        backlog=LISTEN_BACKLOG,
+        keepalive_timeout=IDLE_S,
+        **SERVER_LIMITS,
+    )
 
 
 def _broker_enqueue(settings: Settings) -> Enqueue:
