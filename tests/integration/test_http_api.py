@@ -385,7 +385,12 @@ def test_a_send_key_adds_messages_only_to_transactional_campaigns(
     )
     assert refused.status == 400 and refused.json()["field"] == "campaign", refused.body
     admin = Api(http.base, keys["admin"])
-    assert admin.call("POST", "/v1/campaigns/receipts/cancel").status == 200
+    for action in ("pause", "cancel"):  # a channel: pausing it would park every send
+        answer = admin.call("POST", f"/v1/campaigns/receipts/{action}")
+        assert answer.status == 409 and "channel" in answer.json()["detail"], answer.body
+    status = http.call("GET", "/v1/campaigns/receipts").json()
+    assert (status["kind"], status["state"]) == ("messages", "open")
+    r.hset("sms:c:{receipts}:meta", "canceled", 1)  # canceled before channels were refused
     canceled = http.call("POST", "/v1/messages", {**msg, "campaign": "receipts"})
     assert canceled.status == 409 and "canceled" in canceled.json()["detail"], canceled.body
     assert r.llen("dramatiq:transactional") == 2
