@@ -59,13 +59,18 @@ from core.errors import (
 )
 from core.redis_pool import sync_redis
 from dispatcher.http import (
+    apikeys,
     audit,
     auth,
     board,
     campaigns,
+    chart,
+    deadletters,
+    details,
     gauges,
     messages,
     openapi,
+    optouts,
     sessions,
     unknown,
 )
@@ -105,6 +110,11 @@ def make_app(settings: Settings) -> web.Application:
     messages.routes(app.router)
     unknown.routes(app.router)
     audit.routes(app.router)
+    chart.routes(app.router)
+    details.routes(app.router)
+    deadletters.routes(app.router)
+    optouts.routes(app.router)
+    apikeys.routes(app.router)
     board.routes(app)
     gauges.routes(app)
     app.on_cleanup.append(_close)

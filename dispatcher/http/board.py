@@ -3,7 +3,13 @@ no CDN), its login, and `GET /v1/events`, a server-sent event stream of every ca
 figures, once a second.
 
 One `Board` per server reads Redis once a tick while anyone watches, however many pages
-are open, and works out each campaign's sending rate from two ticks.  The page logs in
+are open, and works out each campaign's sending rate from two ticks.  It also writes the
+campaign page's chart (dispatcher.http.chart) each tick, for the campaigns in motion (not
+done or canceled, or whose counts changed in the last REFRESH_S), and does so while
+nobody watches too: then it reads every campaign's status only each REFRESH_S and, in
+between, only the counts of those in motion (one pipelined read a second).  A campaign
+that starts while nobody watches has its first points up to REFRESH_S late; while no API
+process runs, no points are written.  The page logs in
 with an admin key (`POST /ops/login`), which opens a server-side session
 (dispatcher.http.sessions: the cookie is an opaque id, never the key); writes with that
 cookie also need the `X-Requested-With` header the page sets (a form on another site
@@ -24,7 +30,7 @@ from aiohttp import web
 
 from core import keys
 from dispatcher import control
-from dispatcher.http import auth, sessions
+from dispatcher.http import auth, chart, sessions
 from dispatcher.http.campaigns import status_of
 from dispatcher.http.state import CLIENT, SETTINGS, body, call, reply, scoped, text
 from dispatcher.problems import problem
@@ -32,26 +38,36 @@ from dispatcher.problems import problem
 COOKIE = "smsd_ops"
 CSRF_HEADER = "X-Requested-With"
 TICK_S = 1.0
+REFRESH_S = 10.0  # while nobody watches: every campaign's status this often
+RESTING = frozenset({"done", "canceled"})
 BOARD_CAMPAIGNS = 50  # the newest campaigns shown (and exported as gauges)
 STATIC = Path(__file__).with_name("static")
-ASSETS = {"ops.js": "text/javascript", "ops.css": "text/css"}
+TYPES = {".js": "text/javascript", ".css": "text/css"}
+ASSETS = {p.name: TYPES[p.suffix] for p in STATIC.iterdir() if p.suffix in TYPES}
 
 
 class Board:
-    def __init__(self, client: redis.Redis) -> None:
+    def __init__(self, client: redis.Redis, ttl_s: int) -> None:
         self.client = client
+        self.ttl_s = ttl_s  # of the chart's series (SMS_FINAL_TTL)
         self.watchers = 0
         self.snapshot: dict[str, Any] = {"at": 0, "campaigns": []}
         self._tick = asyncio.Event()
         self._last: dict[str, tuple[float, int]] = {}
+        self._charted: dict[str, chart.Point] = {}  # the last point written
+        self._changed: dict[str, float] = {}  # when its point last changed (monotonic)
+        self._moving: set[str] = set()  # what gets a point each tick
+        self._read_at = -REFRESH_S
 
     async def run(self) -> None:
         while True:
-            if self.watchers:
-                with contextlib.suppress(redis.RedisError):
+            with contextlib.suppress(redis.RedisError):
+                if self.watchers or time.monotonic() - self._read_at >= REFRESH_S:
                     self.snapshot = await call(self.read)
                     self._tick.set()
                     self._tick = asyncio.Event()
+                elif self._moving:
+                    await call(self.follow)
             await asyncio.sleep(TICK_S)
 
     async def next(self) -> dict[str, Any]:
@@ -71,7 +87,40 @@ class Board:
             )
             self._last[campaign] = (now, st["done_sending"])
             rows.append(st)
+        points = [chart.point(st["campaign"], st["counts"]) for st in rows]
+        self._chart(points, {st["campaign"] for st in rows if st["state"] not in RESTING})
+        self._read_at = now
         return {"at": int(time.time() * 1000), "campaigns": rows}
+
+    def follow(self) -> None:
+        """A tick while nobody watches: the counts of the campaigns in motion only."""
+        moving = sorted(self._moving)
+        pipe = self.client.pipeline(transaction=False)
+        for campaign in moving:
+            pipe.hgetall(keys.campaign_counts(campaign))
+        points = []
+        for campaign, raw in zip(moving, pipe.execute(), strict=True):
+            counts = {k.decode(): int(v) for k, v in raw.items()}
+            points.append(chart.point(campaign, counts))
+        self._chart(points, self._moving)
+
+    def _chart(self, points: list[chart.Point], active: set[str]) -> None:
+        """Write the points of the campaigns that are active or changed within REFRESH_S."""
+        now = time.monotonic()
+        for p in points:
+            if p.campaign not in self._charted:  # first seen: a baseline, not a change
+                self._charted[p.campaign] = p
+            elif self._charted[p.campaign] != p:
+                self._changed[p.campaign] = now
+        moving = [
+            p
+            for p in points
+            if p.campaign in active or now - self._changed.get(p.campaign, -REFRESH_S) < REFRESH_S
+        ]
+        if moving:
+            chart.record(self.client, int(time.time()), moving, self.ttl_s)
+        self._charted.update((p.campaign, p) for p in moving)
+        self._moving = {p.campaign for p in moving}
 
 
 def newest(client: redis.Redis, n: int = BOARD_CAMPAIGNS) -> list[str]:
@@ -97,7 +146,7 @@ def routes(app: web.Application) -> None:
 
 
 async def _board(app: web.Application) -> Any:
-    app[BOARD] = Board(app[CLIENT])
+    app[BOARD] = Board(app[CLIENT], app[SETTINGS].final_ttl)
     task = asyncio.create_task(app[BOARD].run())
     yield
     task.cancel()

@@ -54,12 +54,14 @@ def test_progress_live_and_pause_from_the_page(
         expect(page.get_by_test_id("row-small")).to_contain_text("done")
 
         page.get_by_role("link", name="big").click()
-        expect(page.get_by_test_id("state")).to_have_text("sending", timeout=10_000)
+        expect(page.get_by_test_id("campaign-state")).to_have_text("sending", timeout=10_000)
         page.get_by_test_id("pause").click()
-        expect(page.get_by_test_id("state")).to_have_text("paused", timeout=5_000)
+        expect(page.get_by_test_id("campaign-state")).to_have_text("paused", timeout=5_000)
+        expect(page.get_by_test_id("waiting")).to_contain_text("paused by key:operator")
+        expect(page.get_by_test_id("audit-row").first).to_contain_text("pause")
         if shot := os.environ.get("SMS_OPS_SCREENSHOT"):
             page.goto(url + "/#/")
-            page.wait_for_timeout(1500)
+            expect(page.get_by_test_id("row-big")).to_contain_text("paused")
             page.screenshot(path=shot)
         browser.close()
 
