@@ -207,6 +207,27 @@ SCHEMAS: dict[str, Any] = {
     "OtpSend": _fields("phone", phone=_STR, application=_STR),
     "OtpSent": _fields("pinId", pinId=_STR),
     "OtpVerify": _fields("pin", pin=_STR),
+    "Chart": _fields("campaign", "now", "points", campaign=_STR, now=_INT, fine_s=_INT,
+                     coarse_s=_INT, points={"type": "array", "items": {
+                         "type": "array", "items": _INT, "minItems": 3, "maxItems": 3}}),
+    "Details": _fields("campaign", campaign=_STR, text=_STR, sender=_STR, region=_STR,
+                       window=_STR, kind=_STR, created=_INT, imported=_INT, send_at=_INT,
+                       expires_at=_INT),
+    "DeadLetters": _fields("deadletters", deadletters={"type": "array", "items": _fields(
+        "messageId", "campaign", "to", "reason", "at", messageId=_STR, campaign=_STR, to=_STR,
+        reason=_STR, at=_INT)}),
+    "Optouts": _fields("optouts", optouts={"type": "array", "items": _fields(
+        "number", "added", "expires", "source", "reason", number=_STR, added=_INT,
+        expires=_INT, source=_STR, reason=_STR)}),
+    "OptoutNumbers": _fields("numbers", numbers={"type": "array", "minItems": 1,
+                                                 "maxItems": 1000, "items": _STR},
+                             reason={"type": "string", "maxLength": 200},
+                             days={"type": "number", "minimum": 0, "maximum": 36500}),
+    "Keys": _fields("keys", keys={"type": "array", "items": _fields(
+        "name", "scope", name=_STR, scope=_STR, created=_INT)}),
+    "KeyCreate": _fields("name", "scope", name={"type": "string", "minLength": 1,
+                                                "maxLength": 64},
+                         scope={"type": "string", "enum": ["read", "send", "admin"]}),
     "OtpVerified": _fields("verified", "attemptsRemaining", verified={"type": "boolean"},
                            attemptsRemaining=_INT, pinError=_STR),
 }  # fmt: skip
@@ -278,6 +299,74 @@ def _paths() -> dict[str, Any]:
         "/v1/campaigns/{campaign}/unknown/drop": {
             "post": _unknown_op("End unknown messages canceled (all, or those named)",
                                 "dropped")},
+        "/v1/campaigns/{campaign}/chart": {"get": {
+            "summary": "The page's chart: cumulative [second, sent, delivered] points, a "
+                       "second apart for the last hour, a minute apart before",
+            "x-scope": "read",
+            "parameters": [_CAMPAIGN_PARAM, {"name": "since", "in": "query", "schema": {
+                "type": "integer", "minimum": 0, "maximum": 999_999_999_999}}],
+            "responses": {"200": _json(_ref("Chart"), "points after `since`"),
+                          **_problems(400, 404)},
+        }},
+        "/v1/campaigns/{campaign}/details": {
+            "get": _campaign_op("What it was started with: text, sender, window, times",
+                                _json(_ref("Details"), "its details"), "read")},
+        "/v1/deadletters": {"get": {
+            "summary": "Messages whose retries or validity ran out, oldest first",
+            "x-scope": "read",
+            "parameters": [{"name": "campaign", "in": "query",
+                            "schema": {"type": "string", "maxLength": 64}}],
+            "responses": {"200": _json(_ref("DeadLetters"), "dead letters"), **_problems()},
+        }},
+        "/v1/deadletters/replay": {"post": {
+            "summary": "Send dead letters again: one (`messageId`), a campaign's, or all",
+            "x-scope": "admin",
+            "requestBody": {"required": False, "content": {"application/json": {"schema": {
+                "type": "object", "properties": {
+                    "campaign": {"type": "string", "maxLength": 64},
+                    "messageId": {"type": "string", "maxLength": 200}}}}}},
+            "responses": {"200": _json(_fields("replayed", replayed=_INT), "how many"),
+                          **_problems(400)},
+        }},
+        "/v1/optouts": {
+            "get": {"summary": "Opt-outs whose number holds these digits", "x-scope": "admin",
+                    "parameters": [{"name": "q", "in": "query",
+                                    "schema": {"type": "string", "maxLength": 64}}],
+                    "responses": {"200": _json(_ref("Optouts"), "entries"), **_problems()}},
+            "post": {"summary": "Put numbers on the opt-out list", "x-scope": "admin",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": _ref("OptoutNumbers")}}},
+                     "responses": {"200": _json(_fields("added", "numbers", added=_INT,
+                                                        numbers={"type": "array",
+                                                                 "items": _STR}), "added"),
+                                   **_problems(400)}},
+        },
+        "/v1/optouts/remove": {"post": {
+            "summary": "Take numbers off the opt-out list", "x-scope": "admin",
+            "requestBody": {"required": True, "content": {"application/json": {
+                "schema": _ref("OptoutNumbers")}}},
+            "responses": {"200": _json(_fields("removed", "numbers", removed=_INT,
+                                               numbers={"type": "array", "items": _STR}),
+                                       "removed"), **_problems(400)},
+        }},
+        "/v1/keys": {
+            "get": {"summary": "API keys: names, scopes, when made (never a key)",
+                    "x-scope": "admin",
+                    "responses": {"200": _json(_ref("Keys"), "keys"), **_problems()}},
+            "post": {"summary": "A new API key, answered once", "x-scope": "admin",
+                     "requestBody": {"required": True, "content": {"application/json": {
+                         "schema": _ref("KeyCreate")}}},
+                     "responses": {"201": _json(_fields("name", "scope", "key", name=_STR,
+                                                        scope=_STR, key=_STR), "the key"),
+                                   **_problems(400)}},
+        },
+        "/v1/keys/{name}": {"delete": {
+            "summary": "Revoke every key of this name (their page sessions end too)",
+            "x-scope": "admin",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": _STR}],
+            "responses": {"200": _json(_fields("name", "revoked", name=_STR, revoked=_INT),
+                                       "how many"), **_problems()},
+        }},
         "/v1/audit": {"get": {
             "summary": "The audit trail: every control action, who, what (newest first)",
             "x-scope": "admin",
