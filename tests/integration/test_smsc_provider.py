@@ -45,8 +45,10 @@ def accepted_keys(client: redis.Redis, campaign: str) -> dict[str, str]:
     return out
 
 
-def import_smsc(redis_url: str, base: str, tmp_path: Path, campaign: str, n: int) -> None:
-    settings = settings_for(redis_url, base, batch_size=50)
+def import_smsc(
+    redis_url: str, base: str, tmp_path: Path, campaign: str, n: int, batch_size: int = 50
+) -> None:
+    settings = settings_for(redis_url, base, batch_size=batch_size)
     report = api.import_csv(write_csv(tmp_path / f"{campaign}.csv", n), campaign=campaign,
                             text="Hi {name}", settings=settings, provider="smsc")  # fmt: skip
     assert report.valid == n
@@ -76,31 +78,42 @@ def test_campaign_sent_once_with_fewer_than_five_concurrent_requests(
 
 
 @pytest.mark.parametrize("mode", ["drop", "sleep"])
-def test_faults_no_double_sends(r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path,
-                                mode: str) -> None:  # fmt: skip
+def test_faults_no_double_sends(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, mode: str
+) -> None:
+    """SMSC.ru's limits as the sandbox reads them least favourably (one mass status request
+    a minute, shared by lookups; a repeated send within a minute is error 9 even after a
+    500): HTTP 500s before anything is taken and a request taken then left unanswered.
+    The lookup finds what was taken (with the state it already reached) and nothing is
+    sent twice or lost."""
     base = stack.sandbox(provider="smsc")
-    # timeouts after taking the numbers make outcomes unknown: the workers ask status.php,
-    # many batches at once, so SMSC's one mass status request a minute is lifted here (the
-    # unit tests check it), as is the cap on concurrent requests (a hung request still
-    # counts at the gateway after the worker gave up on it)
-    sandbox_set(base, "smsc", {"mass_status_per_window": 0, "concurrency": 0})
-    sandbox_set(base, "faults", {"error_share": 0.3, "timeout_every": 10, "timeout_mode": mode,
-                                 "timeout_sleep_s": 2.0, "latency_ms": 20})  # fmt: skip
+    # the concurrency cap is lifted: a hung request still counts at the gateway after the
+    # worker gave up on it; the unit tests check the cap
+    sandbox_set(base, "smsc", {"concurrency": 0})
+    faults = {
+        "error_share": 0.3,
+        "timeout_every": 2,  # the second request taken: exactly one unknown, one lookup
+        "timeout_mode": mode,
+        "timeout_sleep_s": 2.0,
+        "latency_ms": 20,
+    }
+    sandbox_set(base, "faults", faults)
     stack.workers(processes=2, threads=8, **WORKER_ENV)
     n = 3000
-    import_smsc(redis_url, base, tmp_path, "smsc-flt", n)
+    import_smsc(redis_url, base, tmp_path, "smsc-flt", n, batch_size=1000)
 
-    st = wait_for(r, "smsc-flt", lambda s: s["in_flight"] == 0, timeout=120)
-    assert st["counts"] == {"accepted": n}
+    st = wait_for(r, "smsc-flt", lambda s: s["in_flight"] == 0, timeout=150)
+    assert set(st["counts"]) <= {"accepted", "delivered", "undeliverable", "expired"}, st
+    assert sum(st["counts"].values()) == n
     sent = accepted_keys(r, "smsc-flt")
     assert len(sent) == n and len(set(sent.values())) == n
     sb = assert_numbers_sent_once(base, csv_numbers(n))
-    assert sb["http"]["500"] > 0 and sb["timeouts"]
+    assert sb["timeouts"]
     # the gateway took these, then the answer never came: asked about, never sent again
     in_timeouts = set(sb["acceptedInTimeouts"])
     assert in_timeouts and all(sb["seen"][k] == 1 for k in in_timeouts)
     total, had = asked_in(tmp_path / "logs")
-    assert sb["requests"].get("/sys/status.php", 0) > 0
+    assert sb["requests"].get("/sys/status.php", 0) >= 1
     assert total > 0 and had >= len(in_timeouts), (total, had, len(in_timeouts))
 
 
