@@ -54,6 +54,21 @@ _REJECTS = {
 }
 
 
+def _links(*actions: str) -> dict[str, Any]:
+    """OpenAPI links from an answer naming a campaign (`campaign`) to operations on it:
+    "status" (GET) or a control action (POST .../{action}); a stateful client follows them."""
+    base = "#/paths/~1v1~1campaigns~1{campaign}"
+    refs = {a: f"{base}/get" if a == "status" else f"{base}~1{a}/post" for a in actions}
+    return {
+        a: {"operationRef": ref, "parameters": {"campaign": "$response.body#/campaign"}}
+        for a, ref in refs.items()
+    }
+
+
+def _linked(answer: dict[str, Any], *actions: str) -> dict[str, Any]:
+    return {**answer, "links": _links(*actions)}
+
+
 def _campaign_op(summary: str, ok: dict[str, Any], scope: str, *codes: int) -> dict[str, Any]:
     return {"summary": summary, "parameters": [_CAMPAIGN_PARAM], "x-scope": scope,
             "responses": {"200": ok, **_problems(404, *codes)}}  # fmt: skip
@@ -261,7 +276,8 @@ def _paths() -> dict[str, Any]:
                                        "file": {"type": "string",
                                                                     "format": "binary"}}}},
                 }},
-                "responses": {"201": _json(_ref("ImportReport"), "imported and enqueued"),
+                "responses": {"201": _linked(_json(_ref("ImportReport"), "imported and enqueued"),
+                                             "status", "pause", "cancel"),
                               "200": _json(_ref("Plan"), "dry_run: the plan"),
                               **_problems(400, 409, 413, 415)},
             },
@@ -285,11 +301,14 @@ def _paths() -> dict[str, Any]:
         "/v1/campaigns/{campaign}/export": {
             "get": _campaign_op("One row per message (CSV)", _CSV, "read")},
         "/v1/campaigns/{campaign}/pause": {
-            "post": _campaign_op("Stop sending on every worker", status, "admin", 409)},
+            "post": _campaign_op("Stop sending on every worker",
+                                 _linked(status, "resume", "cancel"), "admin", 409)},
         "/v1/campaigns/{campaign}/resume": {
-            "post": _campaign_op("Continue a paused campaign", status, "admin", 409)},
+            "post": _campaign_op("Continue a paused campaign",
+                                 _linked(status, "pause", "cancel"), "admin", 409)},
         "/v1/campaigns/{campaign}/cancel": {
-            "post": _campaign_op("End every unsent message canceled", status, "admin")},
+            "post": _campaign_op("End every unsent message canceled",
+                                 _linked(status, "status", "resume"), "admin")},
         "/v1/campaigns/{campaign}/unknown": {
             "get": _campaign_op("Messages held unknown: the gateway may have them",
                                 _json(_ref("UnknownList"), "held messages"), "read")},
