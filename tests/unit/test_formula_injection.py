@@ -2,8 +2,9 @@
 `@`, tab or carriage return is written with a leading `'`, so a spreadsheet shows it as
 text.  The paths: `smsdispatch export` (export.export), `GET .../export` (export.pieces),
 `GET .../rejects` (KeptRejects) and an import's rejects file (SafeCsvWriter), with such
-values in every text column: to, state, status, error, the reason and the rejected rows.
-The HTTP answers themselves are checked in tests/integration/test_hostile_http.py."""
+values in every text column: to, status, error, the reason and the rejected rows (state
+is one of our names).  The HTTP handlers stream exactly what export.pieces and KeptRejects
+give them."""
 
 from __future__ import annotations
 
