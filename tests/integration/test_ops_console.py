@@ -12,6 +12,7 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import orjson
@@ -19,6 +20,7 @@ import pytest
 import redis
 from playwright.sync_api import Page, expect, sync_playwright
 
+from config.settings import Settings
 from core import keys, optout
 from core.batch import Batch, Destination
 from core.outcomes import Event, State, StreamPolicy, record
@@ -45,6 +47,14 @@ AUDITED = (
     "apikey create",
     "apikey revoke",
 )
+RECORD_FORMS = """() => {  // the text fields of every form the page uploads from now on
+  window.sentForms = [];
+  const send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.send = function (body) {
+    window.sentForms.push(Object.fromEntries([...body].filter(([, v]) => typeof v === "string")));
+    return send.call(this, body);
+  };
+}"""
 HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
 REPORTS = {
     "delay_ms": 200,
@@ -78,6 +88,16 @@ def browser_page(r: redis.Redis) -> Iterator[tuple[Page, str]]:
         browser.close()
 
 
+@contextmanager
+def serving(settings: Settings, page: Page) -> Iterator[str]:
+    """The API for the page; the page's event stream ends before the server stops."""
+    with api_server(settings) as url:
+        try:
+            yield url
+        finally:
+            page.goto("about:blank")
+
+
 def log_in(page: Page, url: str, key: str) -> None:
     page.goto(url + "/")
     page.get_by_test_id("login-key").fill(key)
@@ -92,7 +112,7 @@ def test_a_campaign_from_the_browser_planned_approved_watched_and_exported(
     base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": REPORTS}).decode())
     hook = stack.webhook(HOOK_USER, HOOK_PASSWORD)
     stack.workers(processes=2, threads=4, SMS_NOTIFY_URL=hook)
-    with api_server(settings_for(redis_url, base)) as url:
+    with serving(settings_for(redis_url, base), page) as url:
         log_in(page, url, key)
         page.get_by_test_id("new-campaign").click()
         page.get_by_test_id("csv-file").set_input_files(EXAMPLE)
@@ -122,11 +142,16 @@ def test_a_campaign_from_the_browser_planned_approved_watched_and_exported(
         page.get_by_test_id("text").fill(TEXT)
         page.get_by_test_id("plan-button").click()
         expect(page.get_by_test_id("approve-button")).to_be_enabled(timeout=30_000)
+        planned = page.get_by_test_id("plan-hash").inner_text()
+        page.evaluate(RECORD_FORMS)
         page.get_by_test_id("approve-button").click()
 
         expect(page).to_have_url(re.compile(r"#/c/spring$"), timeout=30_000)
         expect(page.get_by_test_id("campaign-state")).to_have_text("done", timeout=60_000)
         expect(page.get_by_test_id("detail-text")).to_have_text(TEXT)
+        assert page.evaluate("window.sentForms") == [
+            {"campaign": "spring", "text": TEXT, "plan_hash": planned}
+        ]
         expect(page.get_by_test_id("funnel-awaiting")).to_have_text("0", timeout=30_000)
         st = control.status(r, "spring")  # every report in: nothing changes any more
         counts = Counter(st["counts"])
@@ -167,7 +192,6 @@ def test_a_campaign_from_the_browser_planned_approved_watched_and_exported(
             page.get_by_test_id("rejects-link").click()
         rejected = Path(rejects.value.path()).read_text().splitlines()
         assert len(rejected) == 1 + 7  # the header, 6 invalid rows and 1 duplicate
-        page.goto("about:blank")  # its event stream ends before the server stops
 
 
 def dead_letter(store: redis.Redis, message_id: str, to: str) -> None:
@@ -199,7 +223,7 @@ def test_dead_letters_unknown_outcomes_optouts_and_keys_pages(
     events = [Event(d.message_id, "u", State.UNKNOWN, to=d.to) for d in destinations]
     record(r, events, StreamPolicy())
     settings = settings_for(redis_url, "http://127.0.0.1:9")
-    with api_server(settings) as url:
+    with serving(settings, page) as url:
         log_in(page, url, key)
 
         page.get_by_test_id("nav-dead").click()
@@ -266,7 +290,6 @@ def test_dead_letters_unknown_outcomes_optouts_and_keys_pages(
         page.get_by_test_id("key-row").filter(has_text="shop").get_by_test_id("key-revoke").click()
         expect(page.get_by_test_id("key-row")).to_have_count(1)
         assert r.hget(keys.API_KEYS, auth.digest(created)) is None
-        page.goto("about:blank")
 
     actions = [(e["who"], e["action"]) for e in audit.read(r)]
     for action in AUDITED:
