@@ -1,7 +1,8 @@
 """The operator console in a real browser (Playwright driving Debian's Chromium): a
 campaign made from the page alone, through plan and approve, watched to `done` with its
 funnel and chart, its export downloaded; and the dead-letter, unknown-outcome, opt-out and
-API-key pages.  Set SMS_OPS_SCREENSHOTS=DIR to keep screenshots of each page."""
+API-key pages.  SMS_OPS_SCREENSHOTS=DIR keeps screenshots of the plan and the campaign's
+page (README's: SMS_OPS_SCREENSHOTS=docs)."""
 
 from __future__ import annotations
 
@@ -135,7 +136,7 @@ def test_a_campaign_from_the_browser_planned_approved_watched_and_exported(
         expect(page.get_by_test_id("plan")).to_contain_text("UCS-2")
         expect(page.get_by_test_id("upload-progress")).to_have_attribute("aria-valuenow", "100")
         assert not r.sismember(keys.CAMPAIGNS, "spring"), "the plan wrote a campaign"
-        shot(page, "plan")
+        shot(page, "ops-plan")
 
         page.get_by_test_id("text").fill(TEXT + " ")  # a changed text takes the approval away
         expect(page.get_by_test_id("approve-button")).to_be_disabled()
@@ -181,7 +182,7 @@ def test_a_campaign_from_the_browser_planned_approved_watched_and_exported(
             page.evaluate("fetch('/v1/campaigns/spring/chart').then(r => r.text())")
         )
         assert points["points"][-1][1:] == [shown["sent"], shown["delivered"]]
-        shot(page, "campaign")
+        shot(page, "ops-campaign")
 
         with page.expect_download() as download:
             page.get_by_test_id("export-link").click()
@@ -249,7 +250,6 @@ def test_dead_letters_unknown_outcomes_optouts_and_keys_pages(
         page.get_by_test_id("unknown-resend").click()
         expect(page.get_by_test_id("unknown-result")).to_have_text("resent 1")
         expect(page.get_by_test_id("unknown-row")).to_have_count(1)
-        shot(page, "unknown")
 
         page.get_by_test_id("nav-optouts").click()
         page.get_by_test_id("optout-numbers").fill("0812345678, +66 81 234 5679")
@@ -283,7 +283,6 @@ def test_dead_letters_unknown_outcomes_optouts_and_keys_pages(
             "shop", "send"
         )
         expect(page.get_by_test_id("key-row")).to_have_count(2)
-        shot(page, "keys")
         page.get_by_test_id("nav-dead").click()
         page.get_by_test_id("nav-keys").click()
         expect(page.get_by_test_id("new-key")).to_be_hidden()  # shown once

@@ -2,7 +2,7 @@
 
 A campaign's progress bar reaches 100% with no reload (server-sent events); another
 campaign is paused from its page, and the sandbox then receives nothing more of it.
-Set SMS_OPS_SCREENSHOT=path to keep a screenshot (README's comes from here)."""
+SMS_OPS_SCREENSHOTS=DIR keeps a screenshot of the list (README's: SMS_OPS_SCREENSHOTS=docs)."""
 
 from __future__ import annotations
 
@@ -59,10 +59,10 @@ def test_progress_live_and_pause_from_the_page(
         expect(page.get_by_test_id("campaign-state")).to_have_text("paused", timeout=5_000)
         expect(page.get_by_test_id("waiting")).to_contain_text("paused by key:operator")
         expect(page.get_by_test_id("audit-row").first).to_contain_text("pause")
-        if shot := os.environ.get("SMS_OPS_SCREENSHOT"):
+        if shots := os.environ.get("SMS_OPS_SCREENSHOTS"):
             page.goto(url + "/#/")
             expect(page.get_by_test_id("row-big")).to_contain_text("paused")
-            page.screenshot(path=shot)
+            page.screenshot(path=str(Path(shots) / "ops-page.png"))
         browser.close()
 
     time.sleep(1.0)
