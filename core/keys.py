@@ -222,6 +222,12 @@ def refs(campaign: str, bucket: str) -> str:
     return f"{_campaign(campaign)}:ref:{bucket}"
 
 
+def campaign_chart(campaign: str, step_s: int) -> str:
+    """A campaign's sent and delivered counts over time, a point every `step_s` seconds
+    (dispatcher.http.chart)."""
+    return f"{_campaign(campaign)}:chart:{step_s}s"
+
+
 def campaign_unknown(campaign: str) -> str:
     """The messages held `unknown`: messageId -> the batch to resend it with (core.unknown)."""
     return f"{_campaign(campaign)}:unknown"

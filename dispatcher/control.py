@@ -292,6 +292,9 @@ def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1
     return out
 
 
+REPLAY_REASON = "replayed from dead letters"
+
+
 def replay(
     client: redis.Redis,
     enqueue: Enqueue,
@@ -299,30 +302,42 @@ def replay(
     validity_min: int,
     policy: StreamPolicy = DEFAULT_POLICY,
     who: str = "",
+    message_id: str = "",
 ) -> int:
-    """Send dead messages again (same messageIds, fresh attempts and validity).
+    """Send dead messages again (same messageIds, fresh attempts and validity): the
+    campaign's (every one when None), or the one letter `message_id` names.
 
     A message whose outcome was unknown when it died still carries its send claim, so
     its replay asks the gateway first and never sends it twice (workers.claims).  A letter
     whose message's state expired (SMS_FINAL_TTL; letters live longer) is replayed too,
     its state recreated queued; one whose message moved on (a late report) is dropped."""
-    replayed = 0
-    for dead in deadletters(client, campaign, limit=10**9):
-        mid = dead["messageId"]
-        raw = client.hget(keys.deadletter(mid), "batch")
-        if raw is None:
-            continue
-        batch = Batch.from_dict(orjson.loads(raw))
-        expires = clock.now_ms() + validity_min * 60_000
-        to = batch.destinations[0].to if batch.destinations else ""
-        why = "replayed from dead letters"
-        if requeue(client, batch.campaign, mid, State.DEAD, why, policy, to):
-            enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
-            replayed += 1
-        client.delete(keys.deadletter(mid))
-        client.zrem(keys.DEADLETTERS, mid)
-    detail = f"replayed={replayed}"
+    if message_id:
+        mids = [message_id]
+    else:
+        mids = [dead["messageId"] for dead in deadletters(client, campaign, limit=10**9)]
+    replayed = sum(_replay_one(client, enqueue, mid, validity_min, policy) for mid in mids)
+    detail = f"replayed={replayed}" + (f" of={message_id}" if message_id else "")
     audit.record(client, who or audit.cli_user(), "deadletters replay", campaign or "", detail)
+    return replayed
+
+
+def _replay_one(
+    client: redis.Redis, enqueue: Enqueue, mid: str, validity_min: int, policy: StreamPolicy
+) -> int:
+    """One letter: 1 when it was enqueued again, 0 when there is none or its message moved
+    on (the letter goes either way)."""
+    raw = client.hget(keys.deadletter(mid), "batch")
+    if raw is None:
+        return 0
+    batch = Batch.from_dict(orjson.loads(raw))
+    expires = clock.now_ms() + validity_min * 60_000
+    to = batch.destinations[0].to if batch.destinations else ""
+    replayed = 0
+    if requeue(client, batch.campaign, mid, State.DEAD, REPLAY_REASON, policy, to):
+        enqueue(batch.only(list(batch.destinations), attempt=1, expires_at=expires).to_dict())
+        replayed = 1
+    client.delete(keys.deadletter(mid))
+    client.zrem(keys.DEADLETTERS, mid)
     return replayed
 
 

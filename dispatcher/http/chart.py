@@ -48,7 +48,7 @@ class Point(NamedTuple):
 
 def series(campaign: str, step_s: int) -> str:
     """The key of a campaign's series with points `step_s` apart (its meta's hash tag)."""
-    return keys.campaign_meta(campaign).removesuffix(":meta") + f":chart:{step_s}s"
+    return keys.campaign_chart(campaign, step_s)
 
 
 def point(campaign: str, counts: dict[str, int]) -> Point:
