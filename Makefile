@@ -40,6 +40,7 @@ demo: $(STAMP)
 
 test: $(STAMP) chromium rabbitmq
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 

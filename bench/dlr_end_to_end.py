@@ -24,8 +24,12 @@ from dispatcher import api, control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
 
 USER, PASSWORD = "hook", "hook-secret"
-TO_STATE = {"DELIVERED": "delivered", "UNDELIVERABLE": "undeliverable",
-            "UNDELIVERABLE_PERMANENT": "undeliverable", "EXPIRED": "expired"}  # fmt: skip
+TO_STATE = {
+    "DELIVERED": "delivered",
+    "UNDELIVERABLE": "undeliverable",
+    "UNDELIVERABLE_PERMANENT": "undeliverable",
+    "EXPIRED": "expired",
+}
 NOT_FINAL = ("queued", "accepted", "pending", "retrying", "deferred")
 
 
@@ -53,13 +57,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, Stack(url) as stack:
         csv_path = Path(tmp) / "c.csv"
         with open(csv_path, "w") as fh:
-            fh.write("phone,name\n" + "".join(f"08{i % 10}{i:07d},n{i}\n"
-                                              for i in range(args.recipients)))  # fmt: skip
+            fh.write(
+                "phone,name\n"
+                + "".join(f"08{i % 10}{i:07d},n{i}\n" for i in range(args.recipients))
+            )
         base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": dlr}).decode())
         hook = stack.webhook(USER, PASSWORD)
         stack.workers(2, 8, SMS_NOTIFY_URL=hook)
-        settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
-                            ants_password=SANDBOX_PASSWORD)  # fmt: skip
+        settings = Settings(
+            redis_url=url,
+            ants_base_url=base,
+            ants_username=SANDBOX_USER,
+            ants_password=SANDBOX_PASSWORD,
+        )
         started = time.perf_counter()
         api.import_csv(csv_path, campaign="dlr", text="Hi {name}", settings=settings)
         while True:
@@ -74,8 +84,7 @@ def main() -> None:
             state = orjson.loads(resp.read())
     decided = state["final"]
     mine = ledger.states(client, list(decided))
-    match = sum(1 for (mid, o), s in zip(decided.items(), mine, strict=True)
-                if s == TO_STATE[o])  # fmt: skip
+    match = sum(1 for (mid, o), s in zip(decided.items(), mine, strict=True) if s == TO_STATE[o])
     print(
         f"recipients {args.recipients:,}  final states matching the gateway: {match:,} "
         f"of {len(decided):,}  mismatches {len(decided) - match}"

@@ -75,15 +75,20 @@ def redis_cpu_s(client: redis.Redis) -> float:
     return float(info["used_cpu_user"]) + float(info["used_cpu_sys"])
 
 
-def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path,
-             provider: str) -> dict[str, float]:  # fmt: skip
+def run_once(
+    url: str, n: int, processes: int, threads: int, csv_path: Path, provider: str
+) -> dict[str, float]:
     client = redis.Redis.from_url(url)
     client.flushdb()
     with Stack(url, sandbox_defaults={"dedupe_ids": False}) as stack:
         base = stack.sandbox(provider=provider)
         workers = stack.workers(processes, threads)
-        settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
-                            ants_password=SANDBOX_PASSWORD)  # fmt: skip
+        settings = Settings(
+            redis_url=url,
+            ants_base_url=base,
+            ants_username=SANDBOX_USER,
+            ants_password=SANDBOX_PASSWORD,
+        )
         time.sleep(2.0)  # let the worker processes boot before the clock starts
         roles = {"sandbox": [stack.procs[0].pid], "workers": [workers.pid, *children(workers.pid)]}
         before = {k: sum(cpu_s(p) for p in pids) for k, pids in roles.items()}
@@ -93,19 +98,24 @@ def run_once(url: str, n: int, processes: int, threads: int, csv_path: Path,
         drained: dict[str, float] = {}
         watcher = threading.Thread(target=_watch, args=(client, n, started, done, drained))
         watcher.start()
-        report = api.import_csv(csv_path, campaign="bench", text="Hi {name}", settings=settings,
-                                provider=provider)  # fmt: skip
+        report = api.import_csv(
+            csv_path, campaign="bench", text="Hi {name}", settings=settings, provider=provider
+        )
         imported = time.perf_counter() - started
         watcher.join()
         cpu = {k: sum(cpu_s(p) for p in pids) - before[k] for k, pids in roles.items()}
-        cpu |= {"redis": redis_cpu_s(client) - before["redis"],
-                "producer": time.process_time() - before["producer"]}  # fmt: skip
+        cpu |= {
+            "redis": redis_cpu_s(client) - before["redis"],
+            "producer": time.process_time() - before["producer"],
+        }
         rss = [peak_rss_mb(pid) for pid in children(workers.pid)]
         sb = _sandbox_state(base)
     counts = set(sb["accepted"].values())
     if sb["doubleSends"] or sb["acceptedMessages"] != report.valid or counts != {1}:
-        raise SystemExit(f"not exactly once: {sb['doubleSends']} double sends, "
-                         f"{sb['acceptedMessages']} of {report.valid} accepted")  # fmt: skip
+        raise SystemExit(
+            f"not exactly once: {sb['doubleSends']} double sends, "
+            f"{sb['acceptedMessages']} of {report.valid} accepted"
+        )
     return {
         "recipients_per_s": n / drained["seconds"],
         "seconds": drained["seconds"],
@@ -123,8 +133,9 @@ def _sandbox_state(base: str) -> dict[str, Any]:
         return orjson.loads(resp.read())
 
 
-def _watch(client: redis.Redis, n: int, started: float, done: threading.Event,
-           out: dict[str, float]) -> None:  # fmt: skip
+def _watch(
+    client: redis.Redis, n: int, started: float, done: threading.Event, out: dict[str, float]
+) -> None:
     while True:
         try:
             st = control.status(client, "bench")
@@ -149,14 +160,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "bench.csv"
         write_csv(csv_path, args.recipients)
-        results = [run_once(url, args.recipients, args.processes, args.threads, csv_path,
-                            args.provider) for _ in range(args.runs)]  # fmt: skip
+        results = [
+            run_once(url, args.recipients, args.processes, args.threads, csv_path, args.provider)
+            for _ in range(args.runs)
+        ]
     for i, r in enumerate(results, 1):
         print(f"run {i}: " + "  ".join(f"{k}={v:,.1f}" for k, v in r.items()))
     rates = [r["recipients_per_s"] for r in results]
-    print(f"median: {statistics.median(rates):,.0f} recipients/s end to end "
-          f"({args.recipients:,} recipients through {args.provider}, "
-          f"{args.processes}x{args.threads} workers, each accepted exactly once)")  # fmt: skip
+    print(
+        f"median: {statistics.median(rates):,.0f} recipients/s end to end "
+        f"({args.recipients:,} recipients through {args.provider}, "
+        f"{args.processes}x{args.threads} workers, each accepted exactly once)"
+    )
 
 
 if __name__ == "__main__":

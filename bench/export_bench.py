@@ -29,9 +29,20 @@ def fill(r: redis.Redis, n: int, other: int) -> None:
     policy = StreamPolicy(maxlen=1000, final_ttl=86_400)
     r.hset(keys.campaign_meta(CAMPAIGN), mapping={"last_line": n + 1, "text": "Hi"})
     for start in range(2, n + 2, CHUNK):
-        events = [Event(f"{CAMPAIGN}-{i}", CAMPAIGN, State.ACCEPTED, f"{CAMPAIGN}-b0",
-                        f"66812{i:06d}", 1, "1", "26", expires_at=2**41)
-                  for i in range(start, min(start + CHUNK, n + 2))]  # fmt: skip
+        events = [
+            Event(
+                f"{CAMPAIGN}-{i}",
+                CAMPAIGN,
+                State.ACCEPTED,
+                f"{CAMPAIGN}-b0",
+                f"66812{i:06d}",
+                1,
+                "1",
+                "26",
+                expires_at=2**41,
+            )
+            for i in range(start, min(start + CHUNK, n + 2))
+        ]
         record(r, events, policy)
     pipe = r.pipeline(transaction=False)
     for i in range(other):
@@ -56,8 +67,10 @@ def main() -> None:
         rows = export(r, CAMPAIGN, fh)
     took = time.perf_counter() - started
     grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before
-    print(f"export: {rows:,} rows in {took:.2f} s = {rows / took:,.0f} rows/s; "
-          f"peak RSS grew {grew / 1024:.1f} MiB")  # fmt: skip
+    print(
+        f"export: {rows:,} rows in {took:.2f} s = {rows / took:,.0f} rows/s; "
+        f"peak RSS grew {grew / 1024:.1f} MiB"
+    )
     r.flushdb()
 
 

@@ -38,10 +38,19 @@ from dispatcher import api, control
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack, child_pids
 
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/10")
-FAULTS = {"error_share": 0.3, "timeout_share": 0.05, "timeout_sleep_s": 2.5,
-          "throttle_every": 25, "throttle_burst": 3, "retry_after_s": 1}  # fmt: skip
-WORKER_ENV = {"SMS_HTTP_TIMEOUT": "1.5", "SMS_MAX_ATTEMPTS": "30",
-              "SMS_HEARTBEAT_TIMEOUT_MS": "3000"}  # fmt: skip
+FAULTS = {
+    "error_share": 0.3,
+    "timeout_share": 0.05,
+    "timeout_sleep_s": 2.5,
+    "throttle_every": 25,
+    "throttle_burst": 3,
+    "retry_after_s": 1,
+}
+WORKER_ENV = {
+    "SMS_HTTP_TIMEOUT": "1.5",
+    "SMS_MAX_ATTEMPTS": "30",
+    "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
+}
 CAMPAIGN = "faultrun"
 HONEST = {"dedupe_ids": False}  # the sandbox accepts and counts a second send of an id
 
@@ -82,8 +91,9 @@ def unacked(client: redis.Redis) -> set[bytes]:
     return {k for k in client.scan_iter("dramatiq:__acks__.*") if client.scard(k)}
 
 
-def kill_one_worker(stack: Stack, master: Any, client: redis.Redis,
-                    args: argparse.Namespace) -> float:  # fmt: skip
+def kill_one_worker(
+    stack: Stack, master: Any, client: redis.Redis, args: argparse.Namespace
+) -> float:
     """SIGKILL one worker process, start a new master; seconds until its batches are back."""
     held = unacked(client)
     os.kill(child_pids(master.pid)[0], signal.SIGKILL)
@@ -110,8 +120,13 @@ def run(args: argparse.Namespace, client: redis.Redis, workdir: Path) -> int:
         base = stack.sandbox()
         sandbox(base, "/_sandbox/faults", {**FAULTS, "timeout_mode": args.timeout_mode})
         master = stack.workers(args.processes, args.threads, **WORKER_ENV)
-        settings = Settings(redis_url=REDIS_URL, ants_base_url=base, ants_username=SANDBOX_USER,
-                            ants_password=SANDBOX_PASSWORD, batch_size=args.batch_size)  # fmt: skip
+        settings = Settings(
+            redis_url=REDIS_URL,
+            ants_base_url=base,
+            ants_username=SANDBOX_USER,
+            ants_password=SANDBOX_PASSWORD,
+            batch_size=args.batch_size,
+        )
         csv_path = write_csv(workdir / "recipients.csv", args.recipients)
         time.sleep(2)  # let the workers boot: time the campaign, not the interpreter start
         started = time.monotonic()
@@ -129,24 +144,34 @@ def run(args: argparse.Namespace, client: redis.Redis, workdir: Path) -> int:
     return report(args, st, sb, imported, drained, client, recovery)
 
 
-def report(args: argparse.Namespace, st: dict[str, Any], sb: dict[str, Any], imported: float,
-           drained: float, client: redis.Redis, recovery: list[float]) -> int:  # fmt: skip
+def report(
+    args: argparse.Namespace,
+    st: dict[str, Any],
+    sb: dict[str, Any],
+    imported: float,
+    drained: float,
+    client: redis.Redis,
+    recovery: list[float],
+) -> int:
     n = args.recipients
     expected = {f"{CAMPAIGN}-{line}" for line in range(2, n + 2)}
     accepted = set(sb["accepted"])
     requests = sum(v for k, v in sb["requests"].items() if "/text/" in k)
     rows = [
-        ("messages", n), ("final states", st["counts"]),
-        ("requests sent", requests), ("HTTP answers", sb["http"]),
+        ("messages", n),
+        ("final states", st["counts"]),
+        ("requests sent", requests),
+        ("HTTP answers", sb["http"]),
         ("timeouts after accepting", len(sb["timeouts"])),
         ("destinations received", sb["destinationsReceived"]),
         ("destinations received again", sb["destinationsReceived"] - n),
         ("double sends (counted at the gateway)", sb["doubleSends"]),
         ("lost (never accepted)", len(expected - accepted)),
         ("dead letters", client.zcard(keys.DEADLETTERS)),
-        ("import s", f"{imported:.2f}"), ("time to drain s", f"{drained:.2f}"),
+        ("import s", f"{imported:.2f}"),
+        ("time to drain s", f"{drained:.2f}"),
         ("recipients/s", f"{n / drained:.0f}"),
-    ]  # fmt: skip
+    ]
     if recovery:
         rows.append(("killed worker's batches back after s", f"{recovery[0]:.2f}"))
     for name, value in rows:
@@ -162,9 +187,11 @@ def main() -> int:
         print(f"{REDIS_URL} is not empty; pass --flush to empty it", file=sys.stderr)
         return 2
     client.flushdb()
-    print(f"{args.recipients} recipients, {args.processes} worker processes x {args.threads} "
-          f"threads, batches of {args.batch_size}, faults {FAULTS} "
-          f"timeout_mode={args.timeout_mode}, workers {WORKER_ENV}")  # fmt: skip
+    print(
+        f"{args.recipients} recipients, {args.processes} worker processes x {args.threads} "
+        f"threads, batches of {args.batch_size}, faults {FAULTS} "
+        f"timeout_mode={args.timeout_mode}, workers {WORKER_ENV}"
+    )
     with tempfile.TemporaryDirectory(prefix="fault_run-") as tmp:
         return run(args, client, Path(tmp))
 

@@ -44,12 +44,15 @@ def main() -> None:
             for run in range(args.runs):
                 client.flushdb()
                 rejects = Path(tmp) / "rejects.csv"
-                report = api.import_csv(path, campaign=f"{kind}-{run}", text=text,
-                                        settings=settings, rejects=rejects)  # fmt: skip
+                report = api.import_csv(
+                    path, campaign=f"{kind}-{run}", text=text, settings=settings, rejects=rejects
+                )
                 rates.append(report.rows / report.seconds)
             shown = " / ".join(f"{r:,.0f}" for r in rates)
-            print(f"{kind:>12}: median {statistics.median(rates):,.0f} rows/s ({shown}; "
-                  f"{args.rows:,} rows)")  # fmt: skip
+            print(
+                f"{kind:>12}: median {statistics.median(rates):,.0f} rows/s ({shown}; "
+                f"{args.rows:,} rows)"
+            )
     client.flushdb()
 
 

@@ -109,24 +109,33 @@ def alone(base: str, seconds: float, rate: Rate) -> None:
     pps = {int(k): v for k, v in state(base)["partsPerSecond"].items()}
     window = [pps.get(s, 0) for s in range(first, int(time.time()))]
     mean = statistics.mean(window)
-    print(f"campaign alone ({len(window)} s): median {statistics.median(window):.0f} parts/s, "
-          f"mean {mean:.1f} = {100 * mean / rate.per_second:.1f}% of SMS_RATE {rate}")  # fmt: skip
+    print(
+        f"campaign alone ({len(window)} s): median {statistics.median(window):.0f} parts/s, "
+        f"mean {mean:.1f} = {100 * mean / rate.per_second:.1f}% of SMS_RATE {rate}"
+    )
 
 
 def report(base: str, sent: list[tuple[str, float, float]], client: redis.Redis) -> None:
-    arrivals = {r["pinId"]: r["wall"] for r in state(base, pins=1)["otp"]["requests"]
-                if r["kind"] == "send" and r["status"] == 200}  # fmt: skip
+    arrivals = {
+        r["pinId"]: r["wall"]
+        for r in state(base, pins=1)["otp"]["requests"]
+        if r["kind"] == "send" and r["status"] == 200
+    }
     to_gateway = [(arrivals[p] - start) * MS for p, start, _ in sent]
     calls = [took * MS for _, _, took in sent]
     first, last = int(sent[0][1]), int(sent[-1][1])
     pps = {int(k): v for k, v in state(base)["partsPerSecond"].items()}
     window = [pps.get(s, 0) for s in range(first + 1, last)]
     done = control.status(client, CAMPAIGN)["done_sending"]
-    print(f"OTPs: {len(sent)}; campaign parts/s meanwhile: mean {statistics.mean(window):.0f}, "
-          f"max {max(window)}; campaign sent so far: {done}")  # fmt: skip
+    print(
+        f"OTPs: {len(sent)}; campaign parts/s meanwhile: mean {statistics.mean(window):.0f}, "
+        f"max {max(window)}; campaign sent so far: {done}"
+    )
     for name, values in (("send_otp -> sandbox receives", to_gateway), ("send_otp call", calls)):
-        print(f"{name}: median {statistics.median(values):.1f} ms, p99 {pct(values, 0.99):.1f} ms, "
-              f"max {max(values):.1f} ms")  # fmt: skip
+        print(
+            f"{name}: median {statistics.median(values):.1f} ms, p99 {pct(values, 0.99):.1f} ms, "
+            f"max {max(values):.1f} ms"
+        )
 
 
 def main() -> None:
@@ -140,17 +149,34 @@ def main() -> None:
             stack.workers(processes=a.processes, threads=a.threads)
             limit = Limit.parse(a.rate, "--rate")
             rate = Rate(limit.attempts, limit.window_ms)
-            settings = Settings(redis_url=REDIS_URL, ants_base_url=base, ants_username=SANDBOX_USER,
-                                ants_password=SANDBOX_PASSWORD, rate=rate,
-                                transactional_share=float(a.share))  # fmt: skip
+            settings = Settings(
+                redis_url=REDIS_URL,
+                ants_base_url=base,
+                ants_username=SANDBOX_USER,
+                ants_password=SANDBOX_PASSWORD,
+                rate=rate,
+                transactional_share=float(a.share),
+            )
             app, message = otp.create_application(settings, "bench")
             settings = settings.with_overrides(otp_application_id=app, otp_message_id=message)
             write_csv(tmp / "campaign.csv", a.recipients)
             importer = subprocess.Popen(
-                [sys.executable, "-m", "dispatcher.cli", "import", str(tmp / "campaign.csv"),
-                 "--campaign", CAMPAIGN, "--text", "Hello {name}, our sale starts today"],
-                env={**stack.env, "PYTHONPATH": str(ROOT)}, cwd=ROOT,
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+                [
+                    sys.executable,
+                    "-m",
+                    "dispatcher.cli",
+                    "import",
+                    str(tmp / "campaign.csv"),
+                    "--campaign",
+                    CAMPAIGN,
+                    "--text",
+                    "Hello {name}, our sale starts today",
+                ],
+                env={**stack.env, "PYTHONPATH": str(ROOT)},
+                cwd=ROOT,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
             wait_sending(client)
             time.sleep(2.0)  # past the first burst: measure the steady state
             alone(base, a.alone, rate)

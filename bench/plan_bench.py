@@ -61,8 +61,10 @@ def main() -> None:
         path = Path(tmp) / "big.csv"
         t0 = time.perf_counter()
         write_csv(path, args.rows)
-        print(f"file: {args.rows:,} rows, {path.stat().st_size / 2**20:.0f} MiB "
-              f"(written in {time.perf_counter() - t0:.1f}s)")  # fmt: skip
+        print(
+            f"file: {args.rows:,} rows, {path.stat().st_size / 2**20:.0f} MiB "
+            f"(written in {time.perf_counter() - t0:.1f}s)"
+        )
         server = RedisServer(Path(tmp) / "redis", aof=False).start()
         try:
             run(server.url, path, args)
@@ -81,17 +83,21 @@ def run(url: str, path: Path, args: argparse.Namespace) -> None:
         took, peak, rss, plan = once(client, path, s)
         seconds.append(took)
         after = int(client.info("memory")["used_memory"])
-        print(f"run {k + 1}: {took:.1f}s = {plan.rows / took:,.0f} rows/s; "
-              f"RSS MiB at each tenth: {' '.join(f'{v:.0f}' for v in rss)}; Redis +"
-              f"{(peak - before) / 2**20:.0f} MiB at peak, +{(after - before) / 2**10:.0f}"
-              " KiB after")  # fmt: skip
+        print(
+            f"run {k + 1}: {took:.1f}s = {plan.rows / took:,.0f} rows/s; "
+            f"RSS MiB at each tenth: {' '.join(f'{v:.0f}' for v in rss)}; Redis +"
+            f"{(peak - before) / 2**20:.0f} MiB at peak, +{(after - before) / 2**10:.0f}"
+            " KiB after"
+        )
     median = statistics.median(seconds)
     print(f"median {median:.1f}s = {plan.rows / median:,.0f} rows/s")
-    print(f"plan: valid {plan.valid:,}, invalid {plan.invalid:,}, duplicates "
-          f"{plan.duplicates:,}, opted out {plan.opted_out:,}; groups "
-          f"{ {k: v.recipients for k, v in plan.groups.items()} }; UCS-2 rows "
-          f"{plan.changed_encoding:,}, extra-part rows {plan.changed_parts:,}; cost {plan.cost}; "
-          f"forecast {plan.forecast.seconds}s at {args.rate}")  # fmt: skip
+    print(
+        f"plan: valid {plan.valid:,}, invalid {plan.invalid:,}, duplicates "
+        f"{plan.duplicates:,}, opted out {plan.opted_out:,}; groups "
+        f"{ {k: v.recipients for k, v in plan.groups.items()} }; UCS-2 rows "
+        f"{plan.changed_encoding:,}, extra-part rows {plan.changed_parts:,}; cost {plan.cost}; "
+        f"forecast {plan.forecast.seconds}s at {args.rate}"
+    )
 
 
 def once(client: redis.Redis, path: Path, s: Settings) -> tuple[float, int, list[float], Any]:

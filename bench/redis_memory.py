@@ -80,13 +80,23 @@ def main() -> None:
     p.add_argument("--recipients", type=int, default=1_000_000)
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
-    p.add_argument("--until", choices=("final", "sent"), default="final",
-                   help="stop once every message is final (default), or once every one is "
-                        "sent (in flight: for 10M, whose reports take long here)")  # fmt: skip
+    p.add_argument(
+        "--until",
+        choices=("final", "sent"),
+        default="final",
+        help="stop once every message is final (default), or once every one is "
+        "sent (in flight: for 10M, whose reports take long here)",
+    )
     args = p.parse_args()
     n = args.recipients
-    dlr = {"format": "2018", "delay_ms": 500, "jitter_ms": 500, "username": USER,
-           "password": PASSWORD, "batch_size": 500}  # fmt: skip
+    dlr = {
+        "format": "2018",
+        "delay_ms": 500,
+        "jitter_ms": 500,
+        "username": USER,
+        "password": PASSWORD,
+        "batch_size": 500,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         server = RedisServer(Path(tmp) / "redis", aof=False).start()
         try:
@@ -106,8 +116,12 @@ def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp:
     with Stack(url) as stack:
         base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": dlr}).decode())
         hook = stack.webhook(USER, PASSWORD)
-        settings = Settings(redis_url=url, ants_base_url=base, ants_username=SANDBOX_USER,
-                            ants_password=SANDBOX_PASSWORD)  # fmt: skip
+        settings = Settings(
+            redis_url=url,
+            ants_base_url=base,
+            ants_username=SANDBOX_USER,
+            ants_password=SANDBOX_PASSWORD,
+        )
         started = time.perf_counter()
         rss: dict[int, float] = {}  # rows imported -> producer RSS, at each tenth of the file
 
@@ -115,8 +129,9 @@ def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp:
             if rp.rows >= (len(rss) + 1) * n // 10:
                 rss[rp.rows] = rss_mib()
 
-        report = api.import_csv(csv_path, campaign="mem", text="Hi {name}", settings=settings,
-                                progress=progress)  # fmt: skip
+        report = api.import_csv(
+            csv_path, campaign="mem", text="Hi {name}", settings=settings, progress=progress
+        )
         imported = time.perf_counter() - started
         queued = used(client) - empty
         samples: list[tuple[int, int]] = [(queued, client.xlen(keys.OUTCOMES))]
@@ -151,11 +166,15 @@ def run(url: str, n: int, args: argparse.Namespace, dlr: dict[str, object], tmp:
     )
     bare = max(u - x * entry for u, x in samples)  # the stream's entries at that moment out
     print(f"{n:,} recipients, all {args.until} after {elapsed:.0f} s; counts {st['counts']}")
-    print(f"import: {report.rows:,} rows in {imported:.0f} s; producer RSS (MiB) at each tenth: "
-          + " ".join(f"{v:.0f}" for v in rss.values()))  # fmt: skip
-    print(f"used_memory per recipient: queued {queued / n:.0f} B, in flight peak "
-          f"{peak / n:.0f} B, at the end ({args.until}) {final / n:.0f} B "
-          f"(peak {peak / 2**20:,.0f} MiB, end {final / 2**20:,.0f} MiB)")  # fmt: skip
+    print(
+        f"import: {report.rows:,} rows in {imported:.0f} s; producer RSS (MiB) at each tenth: "
+        + " ".join(f"{v:.0f}" for v in rss.values())
+    )
+    print(
+        f"used_memory per recipient: queued {queued / n:.0f} B, in flight peak "
+        f"{peak / n:.0f} B, at the end ({args.until}) {final / n:.0f} B "
+        f"(peak {peak / 2**20:,.0f} MiB, end {final / 2**20:,.0f} MiB)"
+    )
     print(
         f"without the outcome stream (a buffer capped at SMS_OUTCOME_MAXLEN entries, "
         f"~{entry:.0f} B each): in flight peak {bare / n:.0f} B/recipient"

@@ -56,21 +56,42 @@ def free_port() -> int:
 
 
 def start_webhook(port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "REDIS_URL": REDIS_URL, "SMS_KEY_PREFIX": PREFIX,
-           "WEBHOOK_USERNAME": USER, "WEBHOOK_PASSWORD": PASSWORD,
-           "ANTS_API_KEY": "bench",  # a provider's credentials, or the webhook refuses to start
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
-    cmd = [sys.executable, "-m", "dispatcher.cli", "webhook", "--host", "127.0.0.1",
-           "--port", str(port)]  # fmt: skip
+    env = {
+        **os.environ,
+        "REDIS_URL": REDIS_URL,
+        "SMS_KEY_PREFIX": PREFIX,
+        "WEBHOOK_USERNAME": USER,
+        "WEBHOOK_PASSWORD": PASSWORD,
+        "ANTS_API_KEY": "bench",  # a provider's credentials, or the webhook refuses to start
+        "PYTHONPATH": str(ROOT),
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "dispatcher.cli",
+        "webhook",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
     return subprocess.Popen(cmd, env=env, cwd=ROOT, stderr=subprocess.DEVNULL)
 
 
 def body(run: int, batch: int) -> bytes:
     first = batch * PER_BATCH
-    results = [{"bulkId": f"bench{run}-b{batch}", "messageId": f"bench{run}-{first + i}",
-                "to": f"6681{first + i:07d}", "sentAt": "2024-01-01T00:00:00.000+0700",
-                "doneAt": "2024-01-01T00:00:05.000+0700", "smsCount": 1,
-                "status": DELIVERED} for i in range(PER_BATCH)]  # fmt: skip
+    results = [
+        {
+            "bulkId": f"bench{run}-b{batch}",
+            "messageId": f"bench{run}-{first + i}",
+            "to": f"6681{first + i:07d}",
+            "sentAt": "2024-01-01T00:00:00.000+0700",
+            "doneAt": "2024-01-01T00:00:05.000+0700",
+            "smsCount": 1,
+            "status": DELIVERED,
+        }
+        for i in range(PER_BATCH)
+    ]
     return orjson.dumps({"results": results})
 
 
@@ -111,9 +132,19 @@ async def one_run(session: aiohttp.ClientSession, base: str, run: int) -> float:
 
 def one_report(i: int) -> bytes:
     """A 2018 callback holding one DELIVERED report, for its own messageId."""
-    return orjson.dumps({"results": [{"bulkId": "burst-b0", "messageId": f"burst-{i}",
-                                      "to": f"6681{i:07d}", "smsCount": 1,
-                                      "status": DELIVERED}]})  # fmt: skip
+    return orjson.dumps(
+        {
+            "results": [
+                {
+                    "bulkId": "burst-b0",
+                    "messageId": f"burst-{i}",
+                    "to": f"6681{i:07d}",
+                    "smsCount": 1,
+                    "status": DELIVERED,
+                }
+            ]
+        }
+    )
 
 
 async def burst_run(port: int, reports: int) -> tuple[Counter[int], float]:
@@ -209,8 +240,9 @@ def main() -> None:
 
 def print_burst(reports: int, statuses: Counter[int], seconds: float, recorded: int) -> None:
     ok = sum(n for status, n in statuses.items() if 200 <= status < 300)
-    others = {("no answer" if s == 0 else s): n for s, n in sorted(statuses.items())
-              if not 200 <= s < 300}  # fmt: skip
+    others = {
+        ("no answer" if s == 0 else s): n for s, n in sorted(statuses.items()) if not 200 <= s < 300
+    }
     print(f"reports:     {reports:,} (one per POST)")
     print(f"concurrency: {reports:,} (all at once)")
     print(f"2xx:         {ok:,}")

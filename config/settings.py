@@ -49,8 +49,9 @@ MAX_TRANSACTIONAL_SHARE = 0.9
 DEFAULT_PIN_ATTEMPTS = 10
 DEFAULT_PIN_TTL_MS = 15 * 60_000
 MAX_CONCURRENCY = 1000
-SECRET_FIELDS = frozenset({"ants_password", "ants_api_key", "webhook_password",
-                           "smsmanager_api_key", "smsc_password"})  # fmt: skip
+SECRET_FIELDS = frozenset(
+    {"ants_password", "ants_api_key", "webhook_password", "smsmanager_api_key", "smsc_password"}
+)
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 BROKER_SCHEMES = ("amqp://", "amqps://", *REDIS_SCHEMES)
 SENDER_RE = re.compile(r"^\S{1,15}$")  # plausible anywhere; each provider checks its own rule
@@ -177,8 +178,11 @@ class Settings:
     def stream_policy(self) -> StreamPolicy:
         """How the outcome stream is kept: SMS_OUTCOME_MAXLEN, SMS_FINAL_TTL,
         SMS_OUTCOME_OUTBOX."""
-        return StreamPolicy(maxlen=self.outcome_maxlen, final_ttl=self.final_ttl,
-                            outbox=self.outcome_outbox or self.redis_cluster)  # fmt: skip
+        return StreamPolicy(
+            maxlen=self.outcome_maxlen,
+            final_ttl=self.final_ttl,
+            outbox=self.outcome_outbox or self.redis_cluster,
+        )
 
     @property
     def smsmanager_xml_base_url(self) -> str:
@@ -244,8 +248,10 @@ def _rate(name: str, raw: str) -> Rate:
 
 def check_otp(settings: Settings) -> None:
     """The 2FA application and message template ids the OTP API needs."""
-    for name, value in (("OTP_APPLICATION_ID", settings.otp_application_id),
-                        ("OTP_MESSAGE_ID", settings.otp_message_id)):  # fmt: skip
+    for name, value in (
+        ("OTP_APPLICATION_ID", settings.otp_application_id),
+        ("OTP_MESSAGE_ID", settings.otp_message_id),
+    ):
         if not value:
             raise ConfigError(name, "not set: create a 2FA application and message template")
 
@@ -302,8 +308,9 @@ def _routes(name: str, raw: str) -> tuple[Route, ...]:
         elif key == "*" or key.isdigit():
             routes.append(Route(prefix="" if key == "*" else key, providers=providers))
         else:
-            raise ConfigError(name, f"a route is a country prefix (digits), sender:NAME or *, "
-                                    f"got {key!r}")  # fmt: skip
+            raise ConfigError(
+                name, f"a route is a country prefix (digits), sender:NAME or *, got {key!r}"
+            )
     return tuple(sorted(routes, key=lambda r: (not r.sender, -len(r.prefix))))
 
 
@@ -430,8 +437,11 @@ def load(env: Mapping[str, str] | None = None) -> Settings:
 
 def _check_cluster(settings: Settings) -> None:
     if settings.redis_cluster and not settings.broker_url.startswith("amqp"):
-        raise ConfigError("SMS_BROKER_URL", "on a Redis Cluster (SMS_REDIS_CLUSTER=1) the "
-                          "queues go to RabbitMQ: set SMS_BROKER_URL=amqp://...")  # fmt: skip
+        raise ConfigError(
+            "SMS_BROKER_URL",
+            "on a Redis Cluster (SMS_REDIS_CLUSTER=1) the "
+            "queues go to RabbitMQ: set SMS_BROKER_URL=amqp://...",
+        )
 
 
 def _check_webhook(settings: Settings) -> None:

@@ -46,17 +46,32 @@ class Batch:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "c": self.campaign, "s": self.seq, "b": self.bulk_id, "f": self.sender,
-            "t": self.text, "x": self.expires_at, "a": self.attempt,
-            "o": int(self.transactional), "m": self.meta, "p": self.provider,
+            "c": self.campaign,
+            "s": self.seq,
+            "b": self.bulk_id,
+            "f": self.sender,
+            "t": self.text,
+            "x": self.expires_at,
+            "a": self.attempt,
+            "o": int(self.transactional),
+            "m": self.meta,
+            "p": self.provider,
             "d": [[d.message_id, d.to, d.text] for d in self.destinations],
-        }  # fmt: skip
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Batch:
         dests = tuple(Destination(m, to, t) for m, to, t in raw["d"])
         return cls(
-            campaign=raw["c"], seq=raw["s"], bulk_id=raw["b"], sender=raw["f"], text=raw["t"],
-            destinations=dests, expires_at=raw["x"], attempt=raw["a"],
-            transactional=bool(raw.get("o")), meta=raw.get("m") or {}, provider=raw.get("p") or "",
-        )  # fmt: skip
+            campaign=raw["c"],
+            seq=raw["s"],
+            bulk_id=raw["b"],
+            sender=raw["f"],
+            text=raw["t"],
+            destinations=dests,
+            expires_at=raw["x"],
+            attempt=raw["a"],
+            transactional=bool(raw.get("o")),
+            meta=raw.get("m") or {},
+            provider=raw.get("p") or "",
+        )

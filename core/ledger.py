@@ -48,10 +48,22 @@ BUCKET = 64  # CSV lines to a bucket: ~45 bytes a state keeps it a listpack (< 1
 HASHED = 65_536  # buckets for ids with no line (send_sms): ~15 a bucket at a million
 FIELDS = ("state", "rank", "status", "error", "attempt", "provider", "ts", "to", "ekey")
 CODES = {  # every core.outcomes.State (a test holds them, and ledger.lua's copy, equal)
-    "queued": "q", "deferred": "f", "retrying": "r", "paused": "p", "accepted": "a",
-    "pending": "n", "delivered": "d", "undeliverable": "u", "expired": "e", "rejected": "j",
-    "failed": "x", "dead": "z", "suppressed": "s", "canceled": "c", "unknown": "k",
-}  # fmt: skip
+    "queued": "q",
+    "deferred": "f",
+    "retrying": "r",
+    "paused": "p",
+    "accepted": "a",
+    "pending": "n",
+    "delivered": "d",
+    "undeliverable": "u",
+    "expired": "e",
+    "rejected": "j",
+    "failed": "x",
+    "dead": "z",
+    "suppressed": "s",
+    "canceled": "c",
+    "unknown": "k",
+}
 _STATES = {code: name for name, code in CODES.items()}
 LIVE_COUNT = "#"  # the field counting a bucket's live states (ledger.lua)
 FOREIGN = "!"  # a field holding a whole id that does not start with its campaign
@@ -164,9 +176,11 @@ def read_many(
     pipe = client.pipeline(transaction=False)
     for key, names in fields.items():
         pipe.hmget(key, names)
-    found = {(key, f): raw for (key, names), values in zip(fields.items(), pipe.execute(),
-                                                          strict=True)
-             for f, raw in zip(names, values, strict=True)}  # fmt: skip
+    found = {
+        (key, f): raw
+        for (key, names), values in zip(fields.items(), pipe.execute(), strict=True)
+        for f, raw in zip(names, values, strict=True)
+    }
     return [decode(found[(p.key, p.field)]) for p in places]
 
 

@@ -42,8 +42,13 @@ class Entry:
         return f"{self.added}|{self.expires}|{self.source}|{reason}"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"number": self.number, "added": self.added, "expires": self.expires,
-                "source": self.source, "reason": self.reason}  # fmt: skip
+        return {
+            "number": self.number,
+            "added": self.added,
+            "expires": self.expires,
+            "source": self.source,
+            "reason": self.reason,
+        }
 
 
 def unpack(number: str, raw: bytes | str) -> Entry:
@@ -72,8 +77,9 @@ def _stamps(days: float) -> tuple[int, int]:
     return at, at + int(days * 86400) if days > 0 else 0
 
 
-def entries_for(numbers: Iterable[str], source: str, reason: str, *,
-                days: float = 0) -> list[Entry]:  # fmt: skip
+def entries_for(
+    numbers: Iterable[str], source: str, reason: str, *, days: float = 0
+) -> list[Entry]:
     """Entries for `numbers`; `days` > 0 makes them expire that long from now."""
     at, expires = _stamps(days)
     return [Entry(n, at, expires, source, reason) for n in numbers]

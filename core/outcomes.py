@@ -157,21 +157,44 @@ class _Call:
     def __init__(self, campaign: str, policy: StreamPolicy) -> None:
         self.campaign, self.policy = campaign, policy
         self.declared = lua.Declared(
-            stream_of(campaign, policy), keys.campaign_counts(campaign),
-            keys.campaign_open(campaign), keys.campaign_errors(campaign),
-            keys.campaign_providers(campaign), keys.campaign_waiting(campaign),
-        )  # fmt: skip
+            stream_of(campaign, policy),
+            keys.campaign_counts(campaign),
+            keys.campaign_open(campaign),
+            keys.campaign_errors(campaign),
+            keys.campaign_providers(campaign),
+            keys.campaign_waiting(campaign),
+        )
         self.items: list[tuple[Any, ...]] = []
 
     def add(self, ev: Event) -> None:
         p = ledger.place(ev.message_id, self.campaign)
         r, at = ev.rank, self.declared.at
-        self.items.append((
-            ev.state.value, r, int(r >= INFERRED_RANK), ev.message_id, at(p.key), p.field,
-            at(p.claim_key), ev.bulk_id, ev.to, ev.attempt, ev.group, ev.status_id,
-            ev.status_name, ev.error_id, ev.permanent, ev.reason, ev.retry_at, ev.expires_at,
-            ev.release, ev.provider, ev.only_from, ev.waiting,
-        ))  # fmt: skip
+        self.items.append(
+            (
+                ev.state.value,
+                r,
+                int(r >= INFERRED_RANK),
+                ev.message_id,
+                at(p.key),
+                p.field,
+                at(p.claim_key),
+                ev.bulk_id,
+                ev.to,
+                ev.attempt,
+                ev.group,
+                ev.status_id,
+                ev.status_name,
+                ev.error_id,
+                ev.permanent,
+                ev.reason,
+                ev.retry_at,
+                ev.expires_at,
+                ev.release,
+                ev.provider,
+                ev.only_from,
+                ev.waiting,
+            )
+        )
 
     def args(self) -> list[Any]:
         p = self.policy

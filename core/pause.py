@@ -174,15 +174,20 @@ def parked(client: redis.Redis, campaign: str) -> list[dict[str, Any]]:
     out = []
     for raw in client.lrange(keys.campaign_parked(campaign), 0, -1):
         batch = Batch.from_dict(orjson.loads(raw))
-        out += [{"messageId": d.message_id, "to": d.to, "bulkId": batch.bulk_id}
-                for d in batch.destinations]  # fmt: skip
+        out += [
+            {"messageId": d.message_id, "to": d.to, "bulkId": batch.bulk_id}
+            for d in batch.destinations
+        ]
     return out
 
 
 def drop(
-    client: redis.Redis, enqueue: Enqueue, campaign: str, message_ids: Iterable[str],
+    client: redis.Redis,
+    enqueue: Enqueue,
+    campaign: str,
+    message_ids: Iterable[str],
     policy: StreamPolicy,
-) -> int:  # fmt: skip
+) -> int:
     """Take these destinations out of the campaign's parked batches; each ends canceled.
 
     A batch edited while a resume runs is not parked again behind it: what is left of
@@ -190,8 +195,14 @@ def drop(
     return _take_out(client, enqueue, campaign, set(message_ids), DROP_REASON, policy)
 
 
-def _take_out(client: redis.Redis, enqueue: Enqueue, campaign: str, wanted: set[str] | None,
-              reason: str, policy: StreamPolicy) -> int:  # fmt: skip
+def _take_out(
+    client: redis.Redis,
+    enqueue: Enqueue,
+    campaign: str,
+    wanted: set[str] | None,
+    reason: str,
+    policy: StreamPolicy,
+) -> int:
     """End these destinations of the parked batches `canceled` (None: all of them)."""
     _unpark(client, campaign, "recover", STALE_UNPARK_MS)
     dropped: list[Event] = []
@@ -214,5 +225,7 @@ def _take_out(client: redis.Redis, enqueue: Enqueue, campaign: str, wanted: set[
 
 
 def _canceled(batch: Batch, dests: Iterable[Destination], reason: str) -> list[Event]:
-    return [Event(d.message_id, batch.campaign, State.CANCELED, batch.bulk_id, d.to,
-                  reason=reason) for d in dests]  # fmt: skip
+    return [
+        Event(d.message_id, batch.campaign, State.CANCELED, batch.bulk_id, d.to, reason=reason)
+        for d in dests
+    ]

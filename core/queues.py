@@ -117,8 +117,9 @@ def is_amqp(url: str) -> bool:
     return url.startswith(AMQP_SCHEMES)
 
 
-def make_broker(broker_url: str, redis_url: str, heartbeat_timeout_ms: int,
-                maintenance_chance: int) -> dramatiq.Broker:  # fmt: skip
+def make_broker(
+    broker_url: str, redis_url: str, heartbeat_timeout_ms: int, maintenance_chance: int
+) -> dramatiq.Broker:
     """The workers' broker (SMS_BROKER_URL, else REDIS_URL) with the AsyncIO middleware, set
     as dramatiq's global; a Redis broker's commands ride through outages."""
     url = _url(broker_url, redis_url)

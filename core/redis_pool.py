@@ -69,9 +69,12 @@ def async_redis(
         raise ValueError(f"max_connections must be at least 1, got {max_connections}")
     if cluster:  # a client per node, each opening connections as needed (no cap to wait on)
         return aiocluster.RedisCluster.from_url(  # type: ignore[return-value]
-            url, socket_timeout=socket_timeout, socket_connect_timeout=socket_connect_timeout,
-            health_check_interval=health_check_interval, **_counted(connection_kwargs),
-        )  # fmt: skip
+            url,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=socket_connect_timeout,
+            health_check_interval=health_check_interval,
+            **_counted(connection_kwargs),
+        )
     pool = aioredis.BlockingConnectionPool.from_url(
         url,
         max_connections=max_connections,

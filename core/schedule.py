@@ -88,8 +88,9 @@ async def alater(client: Any, campaign: str, due_ms: int, batches: Sequence[dict
 def release(client: Any, enqueue: Enqueue, now_ms: int) -> int:
     """Enqueue every batch due by `now_ms` (sync client); returns how many."""
     moved = 0
-    for raw in client.zrange(keys.SCHEDULE, "-inf", now_ms, byscore=True, offset=0,
-                             num=RELEASE_CAMPAIGNS):  # fmt: skip
+    for raw in client.zrange(
+        keys.SCHEDULE, "-inf", now_ms, byscore=True, offset=0, num=RELEASE_CAMPAIGNS
+    ):
         campaign = raw.decode()
         if not client.set(keys.schedule_lock(campaign), 1, nx=True, px=LOCK_MS):
             continue

@@ -46,8 +46,10 @@ class Window:
         m = WINDOW_RE.match(text.strip())
         if not m or (m.group(3) == "24" and m.group(4) != "00"):
             raise InputError(f"delivery window {text!r} is not HH:MM-HH:MM", field="window")
-        start, end = time(int(m.group(1)), int(m.group(2))), time(int(m.group(3)) % 24,
-                                                                    int(m.group(4)))  # fmt: skip
+        start, end = (
+            time(int(m.group(1)), int(m.group(2))),
+            time(int(m.group(3)) % 24, int(m.group(4))),
+        )
         if start == end and m.group(3) != "24":
             raise InputError(f"delivery window {text!r} is empty", field="window")
         return cls(start, end)
@@ -86,8 +88,7 @@ def zones(number: str, fallback: str = DEFAULT_FALLBACK_ZONE) -> tuple[ZoneInfo,
     return tuple(_zone(n) for n in known) or (_zone(fallback),)
 
 
-def opening(window: Window, number: str, now_ms: int,
-            fallback: str = DEFAULT_FALLBACK_ZONE) -> int:  # fmt: skip
+def opening(window: Window, number: str, now_ms: int, fallback: str = DEFAULT_FALLBACK_ZONE) -> int:
     """0 when the window is open now for this number, else when it next opens (ms)."""
     tzs = zones(number, fallback)
     spans = _common([window.intervals(z, now_ms) for z in tzs])

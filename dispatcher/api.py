@@ -81,9 +81,16 @@ def enqueuer(settings: config.Settings) -> Any:
     return lambda batch: enqueue_batch(broker, batch)
 
 
-def _spec(s: config.Settings, campaign: str, text: str, sender: str | None,
-          provider: str | None = None, send_at: datetime | str | None = None,
-          window: str | None = None, gsm_safe: bool = False) -> CampaignSpec:  # fmt: skip
+def _spec(
+    s: config.Settings,
+    campaign: str,
+    text: str,
+    sender: str | None,
+    provider: str | None = None,
+    send_at: datetime | str | None = None,
+    window: str | None = None,
+    gsm_safe: bool = False,
+) -> CampaignSpec:
     """The campaign's facts; its texts and sender are checked against the gateway asked for
     (`provider`, else SMS_PROVIDER: routes may pick others, with the same profile facts).
     `send_at`: when it starts (ISO 8601 with a zone); `window`: "HH:MM-HH:MM" in each
@@ -94,9 +101,19 @@ def _spec(s: config.Settings, campaign: str, text: str, sender: str | None,
     if not spec.profile.check_sender(sender):
         raise InputError(f"sender {sender!r} is not one {spec.name} accepts", field="sender")
     when = str(Window.parse(window)) if window else ""
-    return CampaignSpec(ids.check_campaign(campaign), sender, text, s.region, s.batch_size,
-                        s.validity_minutes, provider or "", spec.profile,
-                        send_at_ms(send_at), when, gsm_safe)  # fmt: skip
+    return CampaignSpec(
+        ids.check_campaign(campaign),
+        sender,
+        text,
+        s.region,
+        s.batch_size,
+        s.validity_minutes,
+        provider or "",
+        spec.profile,
+        send_at_ms(send_at),
+        when,
+        gsm_safe,
+    )
 
 
 def _sender(sender: str) -> str:
@@ -122,11 +139,11 @@ def send_at_ms(send_at: datetime | str | None) -> int:
         try:
             send_at = datetime.fromisoformat(send_at.strip())
         except ValueError:
-            raise InputError(f"send-at {send_at!r} is not an ISO 8601 time",
-                             field="send_at") from None  # fmt: skip
+            raise InputError(
+                f"send-at {send_at!r} is not an ISO 8601 time", field="send_at"
+            ) from None
     if send_at.tzinfo is None:
-        raise InputError("send-at needs a time zone, e.g. 2026-12-01T09:00+07:00",
-                         field="send_at")  # fmt: skip
+        raise InputError("send-at needs a time zone, e.g. 2026-12-01T09:00+07:00", field="send_at")
     at_ms = int(send_at.timestamp() * 1000)
     if at_ms - clock.now_ms() > MAX_SEND_AHEAD // timedelta(milliseconds=1):
         raise InputError(
@@ -137,13 +154,22 @@ def send_at_ms(send_at: datetime | str | None) -> int:
 
 
 def import_csv(
-    path: str | Path, *, campaign: str, text: str, sender: str | None = None,
-    phone_column: str | None = None, delimiter: str | None = None,
-    rejects: str | Path | RejectsWriter | None = None, settings: config.Settings | None = None,
-    progress: bool | Progress = False, provider: str | None = None,
-    send_at: datetime | str | None = None, window: str | None = None, gsm_safe: bool = False,
+    path: str | Path,
+    *,
+    campaign: str,
+    text: str,
+    sender: str | None = None,
+    phone_column: str | None = None,
+    delimiter: str | None = None,
+    rejects: str | Path | RejectsWriter | None = None,
+    settings: config.Settings | None = None,
+    progress: bool | Progress = False,
+    provider: str | None = None,
+    send_at: datetime | str | None = None,
+    window: str | None = None,
+    gsm_safe: bool = False,
     plan_hash: str | None = None,
-) -> ImportReport:  # fmt: skip
+) -> ImportReport:
     """Import a CSV file as a campaign; bad rows go to the rejects CSV (`rejects`: its path,
     default FILE.rejects.csv, or a writer that keeps them).  `provider`: the
     gateway to send through (else the routes, else SMS_PROVIDER); `send_at`, `window`,
@@ -172,21 +198,37 @@ def _rejects_file(path: Path, rejects: str | Path | None) -> IO[str]:
     )
 
 
-def _approved(blocks: Iterable[bytes], spec: CampaignSpec, phone_column: str | None,
-              delimiter: str | None, wanted: str) -> None:  # fmt: skip
+def _approved(
+    blocks: Iterable[bytes],
+    spec: CampaignSpec,
+    phone_column: str | None,
+    delimiter: str | None,
+    wanted: str,
+) -> None:
     got = plan.fingerprint(blocks, spec, phone_column, delimiter)
     if got != wanted.strip().lower():
-        raise PlanChanged(f"the file or the campaign's texts changed since the plan: its hash "
-                          f"is now {got}, not {wanted.strip()}; run plan again")  # fmt: skip
+        raise PlanChanged(
+            f"the file or the campaign's texts changed since the plan: its hash "
+            f"is now {got}, not {wanted.strip()}; run plan again"
+        )
 
 
 def plan_csv(
-    path: str | Path, *, text: str, sender: str | None = None, phone_column: str | None = None,
-    delimiter: str | None = None, settings: config.Settings | None = None,
-    provider: str | None = None, send_at: datetime | str | None = None,
-    window: str | None = None, gsm_safe: bool = False, progress: plan.Progress | None = None,
-    campaign: str = "plan", name: str | None = None,
-) -> plan.Plan:  # fmt: skip
+    path: str | Path,
+    *,
+    text: str,
+    sender: str | None = None,
+    phone_column: str | None = None,
+    delimiter: str | None = None,
+    settings: config.Settings | None = None,
+    provider: str | None = None,
+    send_at: datetime | str | None = None,
+    window: str | None = None,
+    gsm_safe: bool = False,
+    progress: plan.Progress | None = None,
+    campaign: str = "plan",
+    name: str | None = None,
+) -> plan.Plan:
     """A dry run of `import_csv` with the same arguments: nothing is sent or enqueued and
     no campaign is touched (dispatcher.plan).  `name`: what the plan calls the file (its
     path when not given)."""
@@ -214,12 +256,19 @@ def _progress(progress: bool | Progress) -> Progress | None:
 
 
 def enqueue_campaign(
-    recipients: Iterable[Mapping[str, str]], *, campaign: str, text: str,
-    sender: str | None = None, phone_column: str = "phone",
-    settings: config.Settings | None = None, provider: str | None = None,
-    send_at: datetime | str | None = None, window: str | None = None, gsm_safe: bool = False,
+    recipients: Iterable[Mapping[str, str]],
+    *,
+    campaign: str,
+    text: str,
+    sender: str | None = None,
+    phone_column: str = "phone",
+    settings: config.Settings | None = None,
+    provider: str | None = None,
+    send_at: datetime | str | None = None,
+    window: str | None = None,
+    gsm_safe: bool = False,
     plan_hash: str | None = None,
-) -> ImportReport:  # fmt: skip
+) -> ImportReport:
     """A campaign from dicts (one per recipient); returns the same report as import_csv
     (`plan_hash`: what `plan_campaign` gave for the same recipients and texts)."""
     text_csv = _recipients_csv(recipients, phone_column)
@@ -234,11 +283,18 @@ def enqueue_campaign(
 
 
 def plan_campaign(
-    recipients: Iterable[Mapping[str, str]], *, text: str, sender: str | None = None,
-    phone_column: str = "phone", settings: config.Settings | None = None,
-    provider: str | None = None, send_at: datetime | str | None = None,
-    window: str | None = None, gsm_safe: bool = False, campaign: str = "plan",
-) -> plan.Plan:  # fmt: skip
+    recipients: Iterable[Mapping[str, str]],
+    *,
+    text: str,
+    sender: str | None = None,
+    phone_column: str = "phone",
+    settings: config.Settings | None = None,
+    provider: str | None = None,
+    send_at: datetime | str | None = None,
+    window: str | None = None,
+    gsm_safe: bool = False,
+    campaign: str = "plan",
+) -> plan.Plan:
     """A dry run of `enqueue_campaign` with the same arguments (dispatcher.plan)."""
     text_csv = _recipients_csv(recipients, phone_column)
     s = _settings(settings)
@@ -269,10 +325,15 @@ class Sms:
 
 
 def send_sms(
-    to: str, text: str, *, key: str | None = None, sender: str | None = None,
-    campaign: str = API_CAMPAIGN, settings: config.Settings | None = None,
+    to: str,
+    text: str,
+    *,
+    key: str | None = None,
+    sender: str | None = None,
+    campaign: str = API_CAMPAIGN,
+    settings: config.Settings | None = None,
     provider: str | None = None,
-) -> str:  # fmt: skip
+) -> str:
     """One transactional SMS on the high-priority queue; returns its messageId.
 
     Pass `key` (your idempotency key, e.g. an order id): the same key gives the same
@@ -373,8 +434,9 @@ def campaign_status(campaign: str, *, settings: config.Settings | None = None) -
     return control.status(sync_redis(s.redis_url, cluster=s.redis_cluster), campaign)
 
 
-def send_otp(phone: str, application: str | None = None, *,
-             settings: config.Settings | None = None) -> str:  # fmt: skip
+def send_otp(
+    phone: str, application: str | None = None, *, settings: config.Settings | None = None
+) -> str:
     """Send a one-time PIN through the ANTS 2FA API; returns its pinId.
 
     Raises OtpLimited (with retry_after, seconds) when a send limit is reached:
@@ -391,8 +453,9 @@ def resend_otp(pin_id: str, *, settings: config.Settings | None = None) -> None:
     otp_service.run(s, lambda o: o.resend(pin_id))
 
 
-def verify_otp(pin_id: str, pin: str, *,
-               settings: config.Settings | None = None) -> otp_service.VerifyResult:  # fmt: skip
+def verify_otp(
+    pin_id: str, pin: str, *, settings: config.Settings | None = None
+) -> otp_service.VerifyResult:
     """Check a PIN: VerifyResult(verified, attempts_remaining, pin_error).
 
     Raises OtpLimited when OTP_VERIFY_PER_PHONE is exhausted, OtpNotFound for an

@@ -241,9 +241,13 @@ class Importer:
     """One import run of one campaign."""
 
     def __init__(
-        self, client: redis.Redis, enqueue: Enqueue, spec: CampaignSpec,
-        rejects: RejectsWriter | None = None, progress: Progress | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        client: redis.Redis,
+        enqueue: Enqueue,
+        spec: CampaignSpec,
+        rejects: RejectsWriter | None = None,
+        progress: Progress | None = None,
+    ) -> None:
         self.r, self.enqueue, self.spec = client, enqueue, spec
         self.rejects, self.progress = rejects, progress
         self.report = ImportReport(spec.campaign)
@@ -284,17 +288,27 @@ class Importer:
         s, meta = self.spec, keys.campaign_meta(self.spec.campaign)
         check_kind(self.r, s.campaign, transactional=False)
         if self.r.exists(keys.legacy_campaign_meta(s.campaign)):
-            raise InputError(f"campaign {s.campaign!r} was imported by a release before the "
-                             "ledger, which does not know what it sent: import it as another",
-                             field="campaign")  # fmt: skip
+            raise InputError(
+                f"campaign {s.campaign!r} was imported by a release before the "
+                "ledger, which does not know what it sent: import it as another",
+                field="campaign",
+            )
         expires = max(clock.now_ms(), s.send_at_ms) + s.validity_minutes * 60_000
         self._same_as_before()
         pipe = self.r.pipeline()
         pipe.sadd(keys.CAMPAIGNS, s.campaign)
         pipe.hsetnx(meta, IMPORTED, int(time.time()))
         pipe.hsetnx(meta, "expires_at", expires)
-        pipe.hset(meta, mapping={"sender": s.sender, "text": s.text, "region": s.region,
-                                 "send_at": s.send_at_ms, "window": s.window})  # fmt: skip
+        pipe.hset(
+            meta,
+            mapping={
+                "sender": s.sender,
+                "text": s.text,
+                "region": s.region,
+                "send_at": s.send_at_ms,
+                "window": s.window,
+            },
+        )
         pipe.hsetnx(meta, "provider", s.provider)
         pipe.hget(meta, "expires_at")
         pipe.get(keys.campaign_enqueued(s.campaign))
@@ -398,8 +412,17 @@ class Importer:
         s = self.spec
         shared = self._row.shared
         meta = {WINDOW_KEY: s.window} if s.window else {}
-        batch = Batch(s.campaign, seq, ids.bulk_id(s.campaign, seq), s.sender, shared,
-                      tuple(dests), self._expires_at, provider=s.provider, meta=meta)  # fmt: skip
+        batch = Batch(
+            s.campaign,
+            seq,
+            ids.bulk_id(s.campaign, seq),
+            s.sender,
+            shared,
+            tuple(dests),
+            self._expires_at,
+            provider=s.provider,
+            meta=meta,
+        )
         try:
             if s.send_at_ms > clock.now_ms():
                 schedule.later(self.r, s.campaign, s.send_at_ms, [batch.to_dict()])
@@ -416,17 +439,28 @@ class Importer:
     def _once(self, mode: str, seq: int, arg: int) -> bytes:
         """The one wrapper of enqueue_once.lua (claim a batch, then mark it enqueued)."""
         c = self.spec.campaign
-        keys_ = [keys.campaign_enqueued(c), keys.campaign_enqueuing(c), keys.campaign_counts(c),
-                 keys.campaign_meta(c)]  # fmt: skip
+        keys_ = [
+            keys.campaign_enqueued(c),
+            keys.campaign_enqueuing(c),
+            keys.campaign_counts(c),
+            keys.campaign_meta(c),
+        ]
         args = [mode, seq, self._token, arg, CAMPAIGN_TTL]
         return lua.script(self.r, "enqueue_once", "dispatcher")(keys=keys_, args=args)  # type: ignore[no-any-return]
 
     def _finish(self) -> None:
         rp, meta = self.report, keys.campaign_meta(self.report.campaign)
         before = int(self.r.hget(meta, "last_line") or 0)  # a re-run with a shorter file
-        self.r.hset(meta, mapping={
-            "rows": rp.rows, "valid": rp.valid, "invalid": rp.invalid,
-            "duplicates": rp.duplicates, "opted_out": rp.opted_out, "batches": rp.batches,
-            "imported": int(time.time()),
-            "last_line": max(before, self._last_line),
-        })  # fmt: skip
+        self.r.hset(
+            meta,
+            mapping={
+                "rows": rp.rows,
+                "valid": rp.valid,
+                "invalid": rp.invalid,
+                "duplicates": rp.duplicates,
+                "opted_out": rp.opted_out,
+                "batches": rp.batches,
+                "imported": int(time.time()),
+                "last_line": max(before, self._last_line),
+            },
+        )

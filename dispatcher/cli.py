@@ -125,8 +125,12 @@ def _parser() -> argparse.ArgumentParser:
     pk = sub.add_parser("parked", help="a paused campaign's parked destinations: list or drop")
     pk.add_argument("action", choices=("list", "drop"))
     pk.add_argument("campaign")
-    pk.add_argument("message_ids", nargs="*", metavar="MESSAGE_ID",
-                    help="drop: the destinations to take out (they end canceled)")  # fmt: skip
+    pk.add_argument(
+        "message_ids",
+        nargs="*",
+        metavar="MESSAGE_ID",
+        help="drop: the destinations to take out (they end canceled)",
+    )
     pk.set_defaults(func=cmd_parked)
     d = sub.add_parser("deadletters", help="list or replay messages whose retries ran out")
     d.add_argument("action", choices=("list", "replay"))
@@ -173,8 +177,11 @@ LOOPBACK = "127.0.0.1"  # servers listen here unless told (--host 0.0.0.0 in a c
 def _webhook_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--host", default=LOOPBACK, help="address to listen on (default loopback)")
     p.add_argument("--port", type=int, default=8080)
-    p.add_argument("--insecure-no-auth", action="store_true",
-                   help="accept reports without Basic auth (never in production)")  # fmt: skip
+    p.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="accept reports without Basic auth (never in production)",
+    )
     p.set_defaults(func=cmd_webhook)
 
 
@@ -210,8 +217,11 @@ def _reports_args(p: argparse.ArgumentParser) -> None:
     sw.add_argument("--grace", type=int, default=None, help="seconds (default SMS_EXPIRY_GRACE)")
     sw.add_argument("--interval", type=float, default=0, help="repeat every S seconds")
     sw.set_defaults(func=cmd_reports_sweep)
-    relay = sub.add_parser("relay", help="move campaign outboxes into the outcome stream "
-                                         "(SMS_OUTCOME_OUTBOX, on a Redis Cluster)")  # fmt: skip
+    relay = sub.add_parser(
+        "relay",
+        help="move campaign outboxes into the outcome stream "
+        "(SMS_OUTCOME_OUTBOX, on a Redis Cluster)",
+    )
     relay.add_argument("--interval", type=float, default=0, help="repeat every S seconds")
     relay.set_defaults(func=cmd_reports_relay)
 
@@ -220,8 +230,12 @@ def _import_args(p: argparse.ArgumentParser) -> None:
     _file_args(p)
     p.add_argument("--campaign", required=True)
     p.add_argument("--rejects", type=Path, default=None, help="default FILE.rejects.csv")
-    p.add_argument("--plan-hash", default=None, metavar="H",
-                   help="refuse unless file and texts are what `plan` printed H for")  # fmt: skip
+    p.add_argument(
+        "--plan-hash",
+        default=None,
+        metavar="H",
+        help="refuse unless file and texts are what `plan` printed H for",
+    )
     p.set_defaults(func=cmd_import)
 
 
@@ -238,8 +252,11 @@ def _file_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--text", required=True, help="message text; {column} placeholders")
     p.add_argument("--phone-column", default=None)
     p.add_argument("--delimiter", default=None)
-    p.add_argument("--gsm-safe", action="store_true",
-                   help="look-alikes (curly quotes, dashes...) to GSM-7 if it fits")  # fmt: skip
+    p.add_argument(
+        "--gsm-safe",
+        action="store_true",
+        help="look-alikes (curly quotes, dashes...) to GSM-7 if it fits",
+    )
     p.add_argument(
         "--provider",
         default=None,
@@ -259,8 +276,12 @@ def _file_args(p: argparse.ArgumentParser) -> None:
 
 def _optout_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("action", choices=("add", "remove", "import", "list", "upgrade"))
-    p.add_argument("items", nargs="*", metavar="NUMBER|FILE",
-                   help="add/remove: numbers; import: a CSV with a phone column")  # fmt: skip
+    p.add_argument(
+        "items",
+        nargs="*",
+        metavar="NUMBER|FILE",
+        help="add/remove: numbers; import: a CSV with a phone column",
+    )
     p.add_argument("--reason", default="", help="why (kept with each number)")
     p.add_argument("--days", type=float, default=0, help="expire after this many days (0: never)")
     p.add_argument("--phone-column", default=None)
@@ -289,8 +310,11 @@ def _demo_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--port", type=int, default=0, help="sandbox port (default: a free one)")
-    p.add_argument("--provider", default=config.DEFAULT_PROVIDER,
-                   help="the gateway whose sandbox the demo sends through")  # fmt: skip
+    p.add_argument(
+        "--provider",
+        default=config.DEFAULT_PROVIDER,
+        help="the gateway whose sandbox the demo sends through",
+    )
     p.set_defaults(func=_lazy("dispatcher.demo", "run"))
 
 
@@ -326,12 +350,21 @@ def cmd_import(args: argparse.Namespace) -> int:
     with embedded.redis_url() as url:
         settings = checked.with_overrides(redis_url=url)
         report = api.import_csv(
-            args.file, campaign=args.campaign, text=args.text, sender=args.sender,
-            phone_column=args.phone_column, delimiter=args.delimiter, rejects=args.rejects,
-            settings=settings, progress=True, provider=args.provider,
-            send_at=args.send_at, window=args.window, gsm_safe=args.gsm_safe,
+            args.file,
+            campaign=args.campaign,
+            text=args.text,
+            sender=args.sender,
+            phone_column=args.phone_column,
+            delimiter=args.delimiter,
+            rejects=args.rejects,
+            settings=settings,
+            progress=True,
+            provider=args.provider,
+            send_at=args.send_at,
+            window=args.window,
+            gsm_safe=args.gsm_safe,
             plan_hash=args.plan_hash,
-        )  # fmt: skip
+        )
     _print_import(report, args.rejects or api.default_rejects(args.file))
     return 0
 
@@ -352,18 +385,31 @@ def _print_import(report: Any, rejects: Path) -> None:
 def cmd_plan(args: argparse.Namespace) -> int:
     from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 
-    bar = Progress("plan", BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                   console=console, transient=True)  # fmt: skip
+    bar = Progress(
+        "plan",
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
     task = bar.add_task("plan", total=None)
     big = args.file.exists() and args.file.stat().st_size >= PLAN_PROGRESS_BYTES
     with embedded.redis_url() as url, bar if big else contextlib.nullcontext():
         settings = config.load().with_overrides(redis_url=url)
         plan = api.plan_csv(
-            args.file, text=args.text, sender=args.sender, phone_column=args.phone_column,
-            delimiter=args.delimiter, settings=settings, provider=args.provider,
-            send_at=args.send_at, window=args.window, gsm_safe=args.gsm_safe,
+            args.file,
+            text=args.text,
+            sender=args.sender,
+            phone_column=args.phone_column,
+            delimiter=args.delimiter,
+            settings=settings,
+            provider=args.provider,
+            send_at=args.send_at,
+            window=args.window,
+            gsm_safe=args.gsm_safe,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )  # fmt: skip
+        )
     if args.json:
         sys.stdout.write(plan.to_json().decode() + "\n")
     else:
@@ -399,8 +445,10 @@ def _print_plan(p: Any) -> None:
     _print_forecast(p.forecast)
     for line in p.rejects:
         console.print(f"  [yellow]{escape(line)}[/]")
-    console.print(f"planned in {p.seconds:.2f}s; plan hash: [bold]{p.hash}[/] "
-                  f"(smsdispatch import ... --plan-hash {p.hash})")  # fmt: skip
+    console.print(
+        f"planned in {p.seconds:.2f}s; plan hash: [bold]{p.hash}[/] "
+        f"(smsdispatch import ... --plan-hash {p.hash})"
+    )
 
 
 def _print_replaced(replaced: dict[str, int]) -> None:
@@ -413,10 +461,12 @@ def _print_replaced(replaced: dict[str, int]) -> None:
 def _print_changes(p: Any) -> None:
     _print_replaced(p.replaced)
     if p.changed_encoding:
-        chars = ", ".join(f"{ch!r} ({n} rows)" for ch, n in
-                          sorted(p.chars.items(), key=lambda kv: -kv[1])[:10])  # fmt: skip
-        console.print(escape(f"{p.changed_encoding} rows turn UCS-2 through merged fields: "
-                             f"{chars}"))  # fmt: skip
+        chars = ", ".join(
+            f"{ch!r} ({n} rows)" for ch, n in sorted(p.chars.items(), key=lambda kv: -kv[1])[:10]
+        )
+        console.print(
+            escape(f"{p.changed_encoding} rows turn UCS-2 through merged fields: {chars}")
+        )
         for e in p.examples_encoding[:PLAN_EXAMPLES]:
             console.print(escape(f"  line {e.line}: {e.encoding}, {e.parts} part(s), {e.chars!r}"))
     if p.changed_parts:
@@ -429,14 +479,18 @@ def _print_forecast(f: Any) -> None:
     if f.rate_per_s is None:
         console.print("time to send: no SMS_RATE set, so it depends on workers and gateway")
     elif f.seconds is not None:
-        console.print(f"time to send: {f.seconds:.0f}s at {f.rate_per_s:g} parts/s "
-                      f"(from {f.start}, done {f.finish}; {f.busy_rate_per_s:g}/s "
-                      "while OTPs use their share)")  # fmt: skip
+        console.print(
+            f"time to send: {f.seconds:.0f}s at {f.rate_per_s:g} parts/s "
+            f"(from {f.start}, done {f.finish}; {f.busy_rate_per_s:g}/s "
+            "while OTPs use their share)"
+        )
     if f.window:
         console.print(f"delivery window: {f.window} in each recipient's time")
     if f.miss_validity:
-        console.print(f"[bold red]{f.miss_validity} messages would miss their validity "
-                      f"(ends {f.validity_end})[/]")  # fmt: skip
+        console.print(
+            f"[bold red]{f.miss_validity} messages would miss their validity "
+            f"(ends {f.validity_end})[/]"
+        )
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -609,8 +663,13 @@ def cmd_deadletters(args: argparse.Namespace) -> int:
                 sys.stdout.write(orjson.dumps(row).decode() + "\n")
             return 0
         settings = config.load().with_overrides(redis_url=url)
-        n = control.replay(client, api.enqueuer(settings), args.campaign,
-                           settings.validity_minutes, settings.stream_policy)  # fmt: skip
+        n = control.replay(
+            client,
+            api.enqueuer(settings),
+            args.campaign,
+            settings.validity_minutes,
+            settings.stream_policy,
+        )
     console.print(f"replayed {n} dead messages")
     return 0
 
@@ -656,9 +715,12 @@ def cmd_worker(args: argparse.Namespace) -> int:
     checked = _checked()  # before anything starts: the workers would refuse the same way
     with embedded.redis_url(start=True) as url:
         settings = checked.with_overrides(redis_url=url)
-        cmd = worker_command(args.processes or settings.worker_processes,
-                             args.threads or settings.worker_threads, args.queues,
-                             settings.shutdown_timeout_ms)  # fmt: skip
+        cmd = worker_command(
+            args.processes or settings.worker_processes,
+            args.threads or settings.worker_threads,
+            args.queues,
+            settings.shutdown_timeout_ms,
+        )
         env = dramatiq_env({**os.environ, "REDIS_URL": url})
         if production:
             os.execve(cmd[0], cmd, env)
@@ -676,8 +738,10 @@ def check_sandbox(provider: str) -> None:
     from sandbox import server
 
     if provider not in server.APPS:
-        raise ConfigError("--provider", f"no sandbox for {provider!r}; there are: "
-                                        f"{', '.join(sorted(server.APPS))}")  # fmt: skip
+        raise ConfigError(
+            "--provider",
+            f"no sandbox for {provider!r}; there are: {', '.join(sorted(server.APPS))}",
+        )
 
 
 def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -33,8 +33,20 @@ from providers import registry
 Enqueue = Callable[[dict[str, Any]], None]
 DEFAULT_POLICY = StreamPolicy()
 TOP_ERRORS = 10
-META_INTS = ("rows", "valid", "invalid", "duplicates", "opted_out", "batches", "messages",
-             "created", "imported", "resent", "send_at", "canceled")  # fmt: skip
+META_INTS = (
+    "rows",
+    "valid",
+    "invalid",
+    "duplicates",
+    "opted_out",
+    "batches",
+    "messages",
+    "created",
+    "imported",
+    "resent",
+    "send_at",
+    "canceled",
+)
 STATES = ("importing", "scheduled", "sending", "paused", "canceled", "done", "open")
 NEXT = ":next"  # a waiting reason's field of its earliest retry time (record.lua)
 
@@ -204,8 +216,9 @@ def top_errors(raw: dict[bytes, bytes], n: int = TOP_ERRORS) -> list[dict[str, A
     out = []
     for count, field in rows:
         status, _, error = field.rpartition(":")
-        out.append({"status": status, "error": error, "error_name": _error_name(error),
-                    "count": count})  # fmt: skip
+        out.append(
+            {"status": status, "error": error, "error_name": _error_name(error), "count": count}
+        )
     return out
 
 
@@ -285,8 +298,15 @@ def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1
         if campaign and owner != campaign:
             continue
         to = batch["d"][0][1] if batch.get("d") else ""
-        out.append({"messageId": mid, "campaign": owner, "to": to,
-                    "reason": _text(entry.get(b"reason", b"")), "at": int(score)})  # fmt: skip
+        out.append(
+            {
+                "messageId": mid,
+                "campaign": owner,
+                "to": to,
+                "reason": _text(entry.get(b"reason", b"")),
+                "at": int(score),
+            }
+        )
         if len(out) >= limit:
             break
     return out

@@ -32,9 +32,20 @@ from typing import IO
 from core.errors import InputError, MissingColumnError
 
 PHONE_COLUMNS = (
-    "phone", "phone_number", "phonenumber", "phone number", "mobile", "mobile_number",
-    "msisdn", "to", "number", "tel", "telephone", "recipient", "destination",
-)  # fmt: skip
+    "phone",
+    "phone_number",
+    "phonenumber",
+    "phone number",
+    "mobile",
+    "mobile_number",
+    "msisdn",
+    "to",
+    "number",
+    "tel",
+    "telephone",
+    "recipient",
+    "destination",
+)
 DELIMITERS = ",;\t|"
 SNIFF_BYTES = 64 * 1024
 MAX_FIELD_CHARS = 10_000  # a longer cell is rejected (texts are at most 4,000 bytes)
@@ -149,8 +160,10 @@ class CsvSource:
         asked = f"column {wanted!r}" if wanted else f"phone column (one of: {known})"
         raise MissingColumnError(
             f"header has no {asked}; header is {self.header}{hint}",
-            file=self.name, line=1, field="header",
-        )  # fmt: skip
+            file=self.name,
+            line=1,
+            field="header",
+        )
 
     def __iter__(self) -> Iterator[Row | Reject]:
         width, lines = len(self.header), self._lines

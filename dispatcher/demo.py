@@ -41,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
         stack.workers(args.processes, args.threads, SMS_PROVIDER=args.provider)
         env = {**os.environ, **sandbox_env(args.provider, base), "REDIS_URL": url}
         settings = config.load(env)
-        console.print(f"redis {url}  {args.provider} sandbox {base}  "
-                      f"workers {args.processes}x{args.threads}")  # fmt: skip
+        console.print(
+            f"redis {url}  {args.provider} sandbox {base}  workers {args.processes}x{args.threads}"
+        )
         started = time.perf_counter()
         report = _import(args, campaign, settings)
         final = _wait(sync_redis(url, cluster=settings.redis_cluster), campaign, report.valid)
@@ -54,9 +55,13 @@ def _import(args: argparse.Namespace, campaign: str, settings: config.Settings) 
     with _bar() as bar:
         task = bar.add_task("import", total=None)
         report = api.import_csv(
-            args.file, campaign=campaign, text=args.text, settings=settings,
-            provider=args.provider, progress=lambda rp: bar.update(task, completed=rp.rows),
-        )  # fmt: skip
+            args.file,
+            campaign=campaign,
+            text=args.text,
+            settings=settings,
+            provider=args.provider,
+            progress=lambda rp: bar.update(task, completed=rp.rows),
+        )
         bar.update(task, total=report.rows, completed=report.rows)
     return report
 
@@ -79,8 +84,13 @@ def _wait(client: redis.Redis, campaign: str, total: int) -> dict[str, Any]:
 
 
 def _bar() -> Progress:
-    return Progress(TextColumn("{task.description:>6}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=console)  # fmt: skip
+    return Progress(
+        TextColumn("{task.description:>6}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )
 
 
 def _summary(report: Any, st: dict[str, Any], elapsed: float) -> None:
@@ -89,15 +99,19 @@ def _summary(report: Any, st: dict[str, Any], elapsed: float) -> None:
     t.add_column("")
     t.add_column("", justify="right")
     rows = [
-        ("rows read", report.rows), ("invalid rows", report.invalid),
+        ("rows read", report.rows),
+        ("invalid rows", report.invalid),
         ("duplicate rows", report.duplicates),
-        ("accepted", counts.get("accepted", 0) + counts.get("pending", 0)
-         + counts.get("delivered", 0)),
+        (
+            "accepted",
+            counts.get("accepted", 0) + counts.get("pending", 0) + counts.get("delivered", 0),
+        ),
         ("rejected / failed", counts.get("failed", 0) + counts.get("rejected", 0)),
-        ("dead-lettered", counts.get("dead", 0)), ("in flight", st["in_flight"]),
+        ("dead-lettered", counts.get("dead", 0)),
+        ("in flight", st["in_flight"]),
         ("elapsed", f"{elapsed:.2f} s"),
         ("recipients / s", f"{report.valid / elapsed:,.0f}" if elapsed else "-"),
-    ]  # fmt: skip
+    ]
     rows += [(f"accepted by {p}", n) for p, n in st.get("accepted_by_provider", {}).items()]
     for k, v in rows:
         t.add_row(k, str(v))

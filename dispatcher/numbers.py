@@ -29,8 +29,18 @@ from phonenumbers import NumberParseException, PhoneMetadata, PhoneNumberFormat
 from core.errors import InputError
 
 SEPARATORS = re.compile(r"[\s\-().]")
-TYPE_DESCS = ("fixed_line", "mobile", "toll_free", "premium_rate", "shared_cost",
-              "personal_number", "voip", "pager", "uan", "voicemail")  # fmt: skip
+TYPE_DESCS = (
+    "fixed_line",
+    "mobile",
+    "toll_free",
+    "premium_rate",
+    "shared_cost",
+    "personal_number",
+    "voip",
+    "pager",
+    "uan",
+    "voicemail",
+)
 
 
 def normalise(raw: str, region: str) -> str:

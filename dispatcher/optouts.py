@@ -92,8 +92,9 @@ def _import(client: Any, region: str, args: argparse.Namespace) -> int:
             except InputError as exc:
                 refused += 1
                 if refused <= SHOWN_REFUSED:
-                    console.print(f"[yellow]{escape(path.name)} line {item.line}: "
-                                  f"{escape(exc.reason)}[/]")  # fmt: skip
+                    console.print(
+                        f"[yellow]{escape(path.name)} line {item.line}: {escape(exc.reason)}[/]"
+                    )
                 continue
             if len(chunk) >= IMPORT_CHUNK:
                 added += _add(client, chunk, reason, args.days)

@@ -56,8 +56,9 @@ class VerifyResult:
 class Otp:
     """The OTP operations over one Redis client and one HTTP session."""
 
-    def __init__(self, settings: config.Settings, redis: aioredis.Redis,
-                 session: aiohttp.ClientSession) -> None:  # fmt: skip
+    def __init__(
+        self, settings: config.Settings, redis: aioredis.Redis, session: aiohttp.ClientSession
+    ) -> None:
         config.check_otp(settings)
         self.settings, self.redis = settings, redis
         self.limiter = AsyncLimiter(redis)
@@ -78,8 +79,14 @@ class Otp:
         pipe.sadd(keys.CAMPAIGNS, OTP_CAMPAIGN)
         pipe.hincrby(keys.campaign_meta(OTP_CAMPAIGN), "messages", 1)
         await pipe.execute()
-        event = Event(pin_id, OTP_CAMPAIGN, State.ACCEPTED, to=number, attempt=1,
-                      reason=f"2FA PIN sent (application {app})")  # fmt: skip
+        event = Event(
+            pin_id,
+            OTP_CAMPAIGN,
+            State.ACCEPTED,
+            to=number,
+            attempt=1,
+            reason=f"2FA PIN sent (application {app})",
+        )
         await arecord(self.redis, [event], self.policy)
         return pin_id
 

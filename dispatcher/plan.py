@@ -127,14 +127,24 @@ def file_blocks(path: Path) -> Iterator[bytes]:
             yield block
 
 
-def fingerprint(blocks: Iterable[bytes], spec: CampaignSpec, phone_column: str | None,
-                delimiter: str | None) -> str:  # fmt: skip
+def fingerprint(
+    blocks: Iterable[bytes], spec: CampaignSpec, phone_column: str | None, delimiter: str | None
+) -> str:
     """The plan hash: the file's bytes and everything that changes what would be sent."""
     h = hashlib.sha256()
     for block in blocks:
         h.update(block)
-    options = [spec.text, spec.sender, spec.provider, spec.gsm_safe, spec.send_at_ms,
-               spec.window, spec.validity_minutes, phone_column or "", delimiter or ""]  # fmt: skip
+    options = [
+        spec.text,
+        spec.sender,
+        spec.provider,
+        spec.gsm_safe,
+        spec.send_at_ms,
+        spec.window,
+        spec.validity_minutes,
+        phone_column or "",
+        delimiter or "",
+    ]
     h.update(b"\0" + orjson.dumps(options))
     return h.hexdigest()[:HASH_CHARS]
 
@@ -142,8 +152,15 @@ def fingerprint(blocks: Iterable[bytes], spec: CampaignSpec, phone_column: str |
 class Planner:
     """One dry run over one source."""
 
-    def __init__(self, client: Any, spec: CampaignSpec, settings: Settings, plan_hash: str,
-                 file: str, progress: Progress | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        client: Any,
+        spec: CampaignSpec,
+        settings: Settings,
+        plan_hash: str,
+        file: str,
+        progress: Progress | None = None,
+    ) -> None:
         self.r, self.spec, self.s, self.progress = client, spec, settings, progress
         self.prices = Prices.load(settings.prices)
         self._hash, self._file = plan_hash, file
@@ -182,11 +199,18 @@ class Planner:
         literal = fixed if self.spec.gsm_safe else template.shared_text
         base = self._shared_split = sms.split(literal)
         would_fix = sms.encoding_of(fixed) == "GSM7"
-        return Plan(self._file, self._hash, self.spec.text, self.spec.sender,
-                    self.spec.provider or self.s.provider, base.encoding, base.parts,
-                    "".join(sms.not_gsm(literal)),
-                    gsm_safe_would_fix=base.encoding == "UCS2" and would_fix,
-                    prices=self.prices.source)  # fmt: skip
+        return Plan(
+            self._file,
+            self._hash,
+            self.spec.text,
+            self.spec.sender,
+            self.spec.provider or self.s.provider,
+            base.encoding,
+            base.parts,
+            "".join(sms.not_gsm(literal)),
+            gsm_safe_would_fix=base.encoding == "UCS2" and would_fix,
+            prices=self.prices.source,
+        )
 
     def _take(self, item: Row | Reject, size: int) -> None:
         p = self.plan
@@ -316,13 +340,16 @@ def rates(s: Settings) -> tuple[float | None, float | None]:
     if not per_s:
         return None, None
     best = min(per_s)
-    busy = min(best, s.rate.attempts * 1000 / s.rate.window_ms * (1 - s.transactional_share)
-               if s.rate else best)  # fmt: skip
+    busy = min(
+        best,
+        s.rate.attempts * 1000 / s.rate.window_ms * (1 - s.transactional_share) if s.rate else best,
+    )
     return best, busy
 
 
-def forecast(s: Settings, spec: CampaignSpec, parts: int, messages: int,
-             by_zone: dict[str, list[float]]) -> Forecast:  # fmt: skip
+def forecast(
+    s: Settings, spec: CampaignSpec, parts: int, messages: int, by_zone: dict[str, list[float]]
+) -> Forecast:
     """When the campaign's parts would all be sent at the account's rate, inside the
     delivery window of each recipient's zone, and how many messages would miss their
     validity (they would end expired, never sent)."""
@@ -347,8 +374,9 @@ def forecast(s: Settings, spec: CampaignSpec, parts: int, messages: int,
     return f
 
 
-def _walk(window: Window, by_zone: dict[str, list[float]], rate: float | None, start: int,
-          end: int) -> tuple[float | None, int]:  # fmt: skip
+def _walk(
+    window: Window, by_zone: dict[str, list[float]], rate: float | None, start: int, end: int
+) -> tuple[float | None, int]:
     """Step through time: the zones whose window is open share the rate in proportion to
     what they still have to send; what is left at the validity end is missed."""
     left = {z: list(v) for z, v in by_zone.items()}

@@ -50,8 +50,10 @@ class Prices:
 
 
 def _key(row: dict[str, str | None]) -> tuple[str, str]:
-    return ((row.get("country") or ANY).strip().upper().replace("*", ANY),
-            (row.get("provider") or ANY).strip().lower())  # fmt: skip
+    return (
+        (row.get("country") or ANY).strip().upper().replace("*", ANY),
+        (row.get("provider") or ANY).strip().lower(),
+    )
 
 
 def _price(row: dict[str, str | None], path: Path) -> Price:
@@ -62,6 +64,9 @@ def _price(row: dict[str, str | None], path: Path) -> Price:
         price = Decimal(-1)
     if price < 0 or not currency:
         line = f"{row.get('country')},{row.get('provider')},{raw},{currency}"
-        raise InputError(f"expected a price >= 0 and a currency, got {line!r}",
-                         file=str(path), field="price_per_part")  # fmt: skip
+        raise InputError(
+            f"expected a price >= 0 and a currency, got {line!r}",
+            file=str(path),
+            field="price_per_part",
+        )
     return price, currency

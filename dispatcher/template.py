@@ -34,8 +34,10 @@ class Template:
                 known = ", ".join(h.strip() for h in header)
                 raise PlaceholderError(
                     f"unknown placeholder {{{m.group(1)}}}; columns are: {known}",
-                    file=file, line=1, field="text",
-                )  # fmt: skip
+                    file=file,
+                    line=1,
+                    field="text",
+                )
             self._parts.append(columns[name])
         self._literal(text[pos:])
         self.personalised = any(isinstance(p, int) for p in self._parts)  # has placeholders

@@ -72,8 +72,12 @@ class Verdict:
 # over before the worker's claims can settle (workers.claims): a request that cannot start
 # with MIN_BUDGET_S (or a third of the timeout) left is not sent in this run.
 MIN_BUDGET_S = 5.0
-NOT_IN_TIME = Verdict(Action.THROTTLED, "", "NOT_SENT_IN_TIME",
-                      "not sent: the batch's time budget ran out before its turn")  # fmt: skip
+NOT_IN_TIME = Verdict(
+    Action.THROTTLED,
+    "",
+    "NOT_SENT_IN_TIME",
+    "not sent: the batch's time budget ran out before its turn",
+)
 
 
 def budget_s(timeout_s: float) -> float:

@@ -47,13 +47,20 @@ class Answer:
 
 
 async def request(
-    session: aiohttp.ClientSession, method: str, url: str, *, timeout: aiohttp.ClientTimeout,
-    headers: Mapping[str, str], data: bytes | None = None, params: Mapping[str, str] | None = None,
-) -> Answer:  # fmt: skip
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    timeout: aiohttp.ClientTimeout,
+    headers: Mapping[str, str],
+    data: bytes | None = None,
+    params: Mapping[str, str] | None = None,
+) -> Answer:
     """One HTTP exchange; any transport failure raises a GatewayError subclass."""
     try:
-        async with session.request(method, url, data=data, params=params, headers=headers,
-                                   timeout=timeout) as resp:  # fmt: skip
+        async with session.request(
+            method, url, data=data, params=params, headers=headers, timeout=timeout
+        ) as resp:
             return Answer(resp.status, resp.headers, await resp.read())
     except TimeoutError as exc:
         raise GatewayTimeout(f"no answer from {url} in {timeout.total}s") from exc

@@ -15,7 +15,9 @@ everything the rest of the product needs to know about a gateway:
   number, when our messageIds do not fit its API): the worker keeps each id's messageId
   (`sms:pid:{provider}:{id}`) and report intake translates it back;
 * `status(session, settings)`: its `providers.status.StatusReader`, when the gateway can be
-  asked what became of the messages it took (`smsdispatch reports poll`); None otherwise.
+  asked what became of the messages it took (`smsdispatch reports poll`); None otherwise;
+* `pull(session, settings)`: its `providers.pull.ReportSource`, when the gateway keeps its
+  reports for us to fetch (`smsdispatch reports poll`); None otherwise.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from core.errors import ConfigError
 from core.limits.spec import Limit
 from core.sms import UCS2_MULTI, count_parts
 from providers.base import Provider
+from providers.pull import SourceFactory
 from providers.reports import Parsed
 from providers.status import ReaderFactory
 
@@ -84,6 +87,7 @@ class Spec:
     configured: Callable[[Any], bool]  # (Settings) -> credentials set
     own_ids: bool = False
     status: ReaderFactory | None = None
+    pull: SourceFactory | None = None
 
 
 _SPECS: dict[str, Spec] = {}

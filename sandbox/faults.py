@@ -65,8 +65,9 @@ class FaultInjector:
         return None
 
 
-async def hang_or_drop(request: web.Request, state: SandboxState, faults: FaultSettings,
-                       event: TimeoutEvent) -> None:  # fmt: skip
+async def hang_or_drop(
+    request: web.Request, state: SandboxState, faults: FaultSettings, event: TimeoutEvent
+) -> None:
     """Taken and recorded (`event`): now hang past the client's timeout (this returns
     after `timeout_sleep_s`, and the caller answers then), or drop the connection."""
     state.timeouts.append(event)

@@ -56,8 +56,12 @@ HONEST = {"dedupe_ids": False}
 # (each hangs past the client's timeout or drops the connection, at even odds)
 GATEWAY_FAULTS: dict[str, Any] = {"error_share": 0.2, "timeout_share": 0.1, "timeout_mode": "mixed"}
 ASKED = re.compile(r"asked \S+ about (\d+) destinations with an unknown outcome: it has (\d+)")
-WORKER_ENV = {"SMS_HTTP_TIMEOUT": "2", "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
-              "SMS_MAX_ATTEMPTS": "30", "SMS_SHUTDOWN_TIMEOUT_MS": "10000"}  # fmt: skip
+WORKER_ENV = {
+    "SMS_HTTP_TIMEOUT": "2",
+    "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
+    "SMS_MAX_ATTEMPTS": "30",
+    "SMS_SHUTDOWN_TIMEOUT_MS": "10000",
+}
 HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
 POLL_S = 0.2
 BOOT_S = 2.0  # a dramatiq master killed into before its workers said "ready" waits 30 s
@@ -132,16 +136,19 @@ class Chaos:
                 w.writerow([f"08{i % 10}{i:07d}", f"n{i}"])
         return path
 
-    def import_(self, base: str, campaign: str, n: int, redis_url: str | None = None,
-                offset: int = 0) -> set[str]:  # fmt: skip
+    def import_(
+        self, base: str, campaign: str, n: int, redis_url: str | None = None, offset: int = 0
+    ) -> set[str]:
         path = self.csv(campaign, n, offset)
-        report = api.import_csv(path, campaign=campaign, text="Hi {name}",
-                                settings=self.settings(base, redis_url))  # fmt: skip
+        report = api.import_csv(
+            path, campaign=campaign, text="Hi {name}", settings=self.settings(base, redis_url)
+        )
         assert report.valid == n, report
         return expected_ids(campaign, n)
 
-    def wait(self, client: redis.Redis, campaign: str,
-             done: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:  # fmt: skip
+    def wait(
+        self, client: redis.Redis, campaign: str, done: Callable[[dict[str, Any]], bool]
+    ) -> dict[str, Any]:
         deadline = time.monotonic() + self.timeout_s
         st: dict[str, Any] = {}
         while time.monotonic() < deadline:
@@ -155,18 +162,30 @@ class Chaos:
     def finished(self, client: redis.Redis, campaign: str) -> dict[str, Any]:
         return self.wait(client, campaign, lambda s: s["in_flight"] == 0 and not s["paused"])
 
-    def result(self, scenario: str, base: str, expected: set[str], seconds: float,
-               note: str = "") -> Result:  # fmt: skip
+    def result(
+        self, scenario: str, base: str, expected: set[str], seconds: float, note: str = ""
+    ) -> Result:
         sb = sandbox_state(base, ids=1)
         accepted: dict[str, int] = sb["accepted"]
         asked, had = self.asked()
         if asked:
             note = f"{note}; " if note else ""
             note += f"{asked} unknown outcomes asked about, {had} at the gateway"
-        return Result(scenario, len(expected), sum(accepted.values()), sb["doubleSends"],
-                      len(expected - set(accepted)), round(seconds, 1), note,
-                      {"extra": len(set(accepted) - expected), "http": sb["http"],
-                       "asked": asked, "had": had})  # fmt: skip
+        return Result(
+            scenario,
+            len(expected),
+            sum(accepted.values()),
+            sb["doubleSends"],
+            len(expected - set(accepted)),
+            round(seconds, 1),
+            note,
+            {
+                "extra": len(set(accepted) - expected),
+                "http": sb["http"],
+                "asked": asked,
+                "had": had,
+            },
+        )
 
     # ------------------------------------------------------------ scenarios
 
@@ -180,16 +199,18 @@ class Chaos:
             started = time.monotonic()
             for k in range(kills):
                 target = n * (k + 1) // (kills + 1)
-                wait_until(lambda t=target: sandbox_state(base)["acceptedMessages"] >= t,
-                           self.timeout_s)  # fmt: skip
+                wait_until(
+                    lambda t=target: sandbox_state(base)["acceptedMessages"] >= t, self.timeout_s
+                )
                 os.kill(worker_children(master.pid)[0], signal.SIGKILL)
                 master.wait(60)  # dramatiq's master stops the other worker and exits
                 master = self.workers(stack)
                 time.sleep(BOOT_S)
             self.finished(client, "kill")
             seconds = time.monotonic() - started
-            return self.result(f"worker SIGKILLed x{kills}, {self.latency_ms} ms latency",
-                               base, expected, seconds)  # fmt: skip
+            return self.result(
+                f"worker SIGKILLed x{kills}, {self.latency_ms} ms latency", base, expected, seconds
+            )
 
     def redis_restart(self, n: int, down_s: float = 2.0) -> Result:
         """Redis SIGKILLed a third of the way in; `seconds`: from Redis back to the end."""
@@ -200,16 +221,22 @@ class Chaos:
                 base = self.sandbox(stack)
                 self.workers(stack)
                 expected = self.import_(base, "restart", n, server.url)
-                wait_until(lambda: sandbox_state(base)["acceptedMessages"] >= n // 3,
-                           self.timeout_s)  # fmt: skip
+                wait_until(
+                    lambda: sandbox_state(base)["acceptedMessages"] >= n // 3, self.timeout_s
+                )
                 server.kill()
                 time.sleep(down_s)
                 server.start()
                 back = time.monotonic()
                 self.finished(client, "restart")
                 seconds = time.monotonic() - back
-                return self.result("Redis SIGKILLed and restarted (AOF everysec)", base,
-                                   expected, seconds, f"down {down_s:.0f} s")  # fmt: skip
+                return self.result(
+                    "Redis SIGKILLed and restarted (AOF everysec)",
+                    base,
+                    expected,
+                    seconds,
+                    f"down {down_s:.0f} s",
+                )
         finally:
             server.stop()
 
@@ -233,8 +260,13 @@ class Chaos:
             control.resume(client, api.enqueuer(self.settings(base)), "wrongurl")
             self.finished(client, "wrongurl")
             seconds = time.monotonic() - started
-            return self.result("wrong URL (404): paused, fixed, resumed", base, expected,
-                               seconds, f"{burnt} sent before the fix")  # fmt: skip
+            return self.result(
+                "wrong URL (404): paused, fixed, resumed",
+                base,
+                expected,
+                seconds,
+                f"{burnt} sent before the fix",
+            )
 
     def concurrent_ops(self, n: int, dead: int) -> Result:
         """Two imports of one campaign at once; out of credit, then two resumes at once; a
@@ -246,8 +278,9 @@ class Chaos:
             settings = self.settings(base)
             started = time.monotonic()
             path = self.csv("twice", n)
-            both(lambda: api.import_csv(path, campaign="twice", text="Hi {name}",
-                                        settings=settings))  # fmt: skip
+            both(
+                lambda: api.import_csv(path, campaign="twice", text="Hi {name}", settings=settings)
+            )
             self.wait(
                 client,
                 "twice",
@@ -268,8 +301,9 @@ class Chaos:
             seconds = time.monotonic() - started
             counts = control.status(client, "twice")["counts"]
             assert counts == {"accepted": n}, counts  # counted once, though imported twice
-            return self.result("two imports, two resumes, two replays at once", base,
-                               expected, seconds)  # fmt: skip
+            return self.result(
+                "two imports, two resumes, two replays at once", base, expected, seconds
+            )
 
     def sigterm_group(self, n: int) -> Result:
         """SIGTERM to the workers' process group mid-campaign: they stop within the shutdown
@@ -289,8 +323,13 @@ class Chaos:
             self.workers(stack)
             self.finished(client, "sigterm")
             seconds = time.monotonic() - started
-            return self.result("SIGTERM to the workers' process group", base, expected,
-                               seconds, f"stopped in {stopped:.1f} s")  # fmt: skip
+            return self.result(
+                "SIGTERM to the workers' process group",
+                base,
+                expected,
+                seconds,
+                f"stopped in {stopped:.1f} s",
+            )
 
     def failover(self, n: int, error_share: float = 0.5, timeout_share: float = 0.5) -> Result:
         """Routed `*=ants,smsc`; when ANTS has taken half, it starts failing: `error_share`
@@ -303,19 +342,26 @@ class Chaos:
         client = redis.Redis.from_url(self.redis_url)
         with self.stack("failover") as stack:
             ants = self.sandbox(stack)
-            smsc = stack.sandbox(provider="smsc", SANDBOX_CONFIG=orjson.dumps(
-                {"faults": {"latency_ms": self.latency_ms}}).decode())  # fmt: skip
+            smsc = stack.sandbox(
+                provider="smsc",
+                SANDBOX_CONFIG=orjson.dumps({"faults": {"latency_ms": self.latency_ms}}).decode(),
+            )
             # SMSC allows one status request for many messages a minute per login; the
             # workers' lookups there are not what this scenario is about
             sandbox_post(smsc, "smsc", {"mass_status_per_window": 0})
-            self.workers(stack, SMS_ROUTES="*=ants,smsc",
-                         SMS_FAILOVER_PROBE_AFTER=f"{FAILOVER_PROBE_S}s")  # fmt: skip
+            self.workers(
+                stack, SMS_ROUTES="*=ants,smsc", SMS_FAILOVER_PROBE_AFTER=f"{FAILOVER_PROBE_S}s"
+            )
             expected = self.import_(ants, "failover", n)
             started = time.monotonic()
             wait_until(lambda: sandbox_state(ants)["acceptedMessages"] >= n // 2, self.timeout_s)
             failing_ms = redis_ms(client)
-            failing = {"latency_ms": self.latency_ms, "error_share": error_share,
-                       "timeout_share": timeout_share, "timeout_sleep_s": 4.0}  # fmt: skip
+            failing = {
+                "latency_ms": self.latency_ms,
+                "error_share": error_share,
+                "timeout_share": timeout_share,
+                "timeout_sleep_s": 4.0,
+            }
             sandbox_post(ants, "faults", failing)
             down = keys.health("ants", "down")
             wait_until(lambda: bool(client.exists(down)), self.timeout_s)
@@ -328,17 +374,20 @@ class Chaos:
             back = n // 4
             expected |= self.import_(ants, "failback", back, offset=FAILBACK_OFFSET)
             self.finished(client, "failback")
-            times = {"down_s": since(down_ms, failing_ms),
-                     "first_smsc_s": since(first_accepted_ms(client, "smsc", failing_ms),
-                                           failing_ms),
-                     "back_s": since(first_accepted_ms(client, "ants", healed_ms), healed_ms),
-                     "restored": not client.exists(keys.health("ants", "down"))}  # fmt: skip
+            times = {
+                "down_s": since(down_ms, failing_ms),
+                "first_smsc_s": since(first_accepted_ms(client, "smsc", failing_ms), failing_ms),
+                "back_s": since(first_accepted_ms(client, "ants", healed_ms), healed_ms),
+                "restored": not client.exists(keys.health("ants", "down")),
+            }
             return self.failover_result(ants, smsc, expected, seconds, times)
 
-    def failover_result(self, ants: str, smsc: str, expected: set[str], seconds: float,
-                        times: dict[str, Any]) -> Result:  # fmt: skip
-        at_ants = self.result("routed ANTS then SMSC.ru, ANTS failing half-way", ants,
-                              set(), seconds)  # fmt: skip
+    def failover_result(
+        self, ants: str, smsc: str, expected: set[str], seconds: float, times: dict[str, Any]
+    ) -> Result:
+        at_ants = self.result(
+            "routed ANTS then SMSC.ru, ANTS failing half-way", ants, set(), seconds
+        )
         by_number = {number_of(mid): mid for mid in expected}
         at_smsc: dict[str, int] = {}
         for key, count in sandbox_state(smsc, ids=1)["accepted"].items():
@@ -347,17 +396,30 @@ class Chaos:
         ants_seen: dict[str, int] = sandbox_state(ants, ids=1)["accepted"]
         sends = {m: ants_seen.get(m, 0) + at_smsc.get(m, 0) for m in expected | set(at_smsc)}
         failback = {m for m in ants_seen if m.startswith("failback-")}
-        note = (f"ANTS down {times['down_s']} s after its first failure, SMSC's first send "
-                f"{times['first_smsc_s']} s after; healed: ANTS sending again "
-                f"{times['back_s']} s after")  # fmt: skip
-        return Result(at_ants.scenario, len(expected), sum(sends.values()),
-                      sum(c - 1 for c in sends.values() if c > 1),
-                      sum(1 for m in expected if not sends.get(m)), seconds,
-                      f"{note}; {at_ants.note}".rstrip("; "),
-                      {"extra": len(set(sends) - expected), "ants": sum(ants_seen.values()),
-                       "smsc": sum(at_smsc.values()), "failback_at_ants": len(failback),
-                       "http": at_ants.details["http"], "asked": at_ants.details["asked"],
-                       "had": at_ants.details["had"], **times})  # fmt: skip
+        note = (
+            f"ANTS down {times['down_s']} s after its first failure, SMSC's first send "
+            f"{times['first_smsc_s']} s after; healed: ANTS sending again "
+            f"{times['back_s']} s after"
+        )
+        return Result(
+            at_ants.scenario,
+            len(expected),
+            sum(sends.values()),
+            sum(c - 1 for c in sends.values() if c > 1),
+            sum(1 for m in expected if not sends.get(m)),
+            seconds,
+            f"{note}; {at_ants.note}".rstrip("; "),
+            {
+                "extra": len(set(sends) - expected),
+                "ants": sum(ants_seen.values()),
+                "smsc": sum(at_smsc.values()),
+                "failback_at_ants": len(failback),
+                "http": at_ants.details["http"],
+                "asked": at_ants.details["asked"],
+                "had": at_ants.details["had"],
+                **times,
+            },
+        )
 
     def provider_faults(self, provider: str, n: int, batch_size: int | None = None) -> Result:
         """`provider` (smsc or smsmanager) at its sandbox's least favourable reading, with
@@ -515,9 +577,16 @@ class Chaos:
             seconds = time.monotonic() - started
         applied = sum(s == "delivered" for s in ledger.states(client, mids))
         refused = sum(1 for s in statuses if not 200 <= s < 300)
-        return Result("delivery-report burst, one report per POST", n, 0, 0, n - applied,
-                      round(seconds, 1), f"{refused} of {n} answered non-2xx",
-                      {"refused": refused})  # fmt: skip
+        return Result(
+            "delivery-report burst, one report per POST",
+            n,
+            0,
+            0,
+            n - applied,
+            round(seconds, 1),
+            f"{refused} of {n} answered non-2xx",
+            {"refused": refused},
+        )
 
 
 # ---------------------------------------------------------------- helpers
@@ -579,8 +648,9 @@ def sandbox_state(base: str, **flags: int) -> dict[str, Any]:
 
 
 def sandbox_post(base: str, section: str, body: dict[str, Any]) -> None:
-    req = urllib.request.Request(f"{base}/_sandbox/{section}", data=orjson.dumps(body),
-                                 method="POST")  # fmt: skip
+    req = urllib.request.Request(
+        f"{base}/_sandbox/{section}", data=orjson.dumps(body), method="POST"
+    )
     with urllib.request.urlopen(req, timeout=30) as resp:
         assert resp.status == 200
 
@@ -656,16 +726,20 @@ def descriptors(wanted: int) -> Iterator[None]:
 
 async def post_reports(hook: str, mids: list[str]) -> list[int]:
     """One 2018-format DELIVERED report per POST, all at once (status 0: no answer)."""
-    headers = {"Authorization": aiohttp.encode_basic_auth(HOOK_USER, HOOK_PASSWORD),
-               "Content-Type": "application/json"}  # fmt: skip
+    headers = {
+        "Authorization": aiohttp.encode_basic_auth(HOOK_USER, HOOK_PASSWORD),
+        "Content-Type": "application/json",
+    }
     status = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
     timeout = aiohttp.ClientTimeout(total=120)
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0),
-                                     timeout=timeout) as session:  # fmt: skip
+    async with aiohttp.ClientSession(
+        connector=aiohttp.TCPConnector(limit=0), timeout=timeout
+    ) as session:
 
         async def post(mid: str) -> int:
-            body = orjson.dumps({"results": [{"messageId": mid, "to": "66812345678",
-                                              "status": status}]})  # fmt: skip
+            body = orjson.dumps(
+                {"results": [{"messageId": mid, "to": "66812345678", "status": status}]}
+            )
             try:
                 async with session.post(hook, data=body, headers=headers) as resp:
                     await resp.read()

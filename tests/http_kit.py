@@ -34,9 +34,16 @@ class Api:
     base: str
     key: str = ""
 
-    def call(self, method: str, path: str, data: Any = None, *, key: str | None = None,
-             content_type: str = "application/json", headers: dict[str, str] | None = None,
-             ) -> Answer:  # fmt: skip
+    def call(
+        self,
+        method: str,
+        path: str,
+        data: Any = None,
+        *,
+        key: str | None = None,
+        content_type: str = "application/json",
+        headers: dict[str, str] | None = None,
+    ) -> Answer:
         raw = data if isinstance(data, bytes) else None if data is None else orjson.dumps(data)
         hdrs = {"Content-Type": content_type, **(headers or {})}
         token = self.key if key is None else key

@@ -58,8 +58,12 @@ try:  # a worker without the credentials its providers need refuses to start
 except ConfigError as exc:
     log.critical("%s", exc)
     raise SystemExit(CONFIG_EXIT_CODE) from None
-broker = make_broker(settings.broker_url, settings.redis_url, settings.heartbeat_timeout_ms,
-                     settings.maintenance_chance)  # fmt: skip
+broker = make_broker(
+    settings.broker_url,
+    settings.redis_url,
+    settings.heartbeat_timeout_ms,
+    settings.maintenance_chance,
+)
 if settings.metrics_port:
     metrics.install(broker, settings.metrics_port)
 broker.add_middleware(runtime.Runtime(settings))
@@ -70,8 +74,9 @@ def _sender(ctx: runtime.Context, provider: str, probe: bool = False) -> BatchSe
     limiter = AsyncLimiter(ctx.redis)
     gate = Gate(limiter, ctx.settings, spec.profile, provider)  # one per run: it remembers
     slots = Slots(limiter, ctx.settings, spec.profile, provider)  # flooding slots taken
-    return BatchSender(ctx, spec.sender(ctx.session, ctx.settings), gate, slots, spec.profile,
-                       provider, probe)  # fmt: skip
+    return BatchSender(
+        ctx, spec.sender(ctx.session, ctx.settings), gate, slots, spec.profile, provider, probe
+    )
 
 
 async def run_batch(raw: dict[str, Any]) -> None:
@@ -102,15 +107,20 @@ _OPTIONS: dict[str, Any] = {
 }
 
 
-@dramatiq.actor(actor_name=SEND_ACTOR, queue_name=CAMPAIGN_QUEUE, priority=CAMPAIGN_PRIORITY,
-                **_OPTIONS)  # fmt: skip
+@dramatiq.actor(
+    actor_name=SEND_ACTOR, queue_name=CAMPAIGN_QUEUE, priority=CAMPAIGN_PRIORITY, **_OPTIONS
+)
 async def send_batch(batch: dict[str, Any]) -> None:
     """Send one campaign batch."""
     await run_batch(batch)
 
 
-@dramatiq.actor(actor_name=TRANSACTIONAL_ACTOR, queue_name=TRANSACTIONAL_QUEUE,
-                priority=TRANSACTIONAL_PRIORITY, **_OPTIONS)  # fmt: skip
+@dramatiq.actor(
+    actor_name=TRANSACTIONAL_ACTOR,
+    queue_name=TRANSACTIONAL_QUEUE,
+    priority=TRANSACTIONAL_PRIORITY,
+    **_OPTIONS,
+)
 async def send_transactional(batch: dict[str, Any]) -> None:
     """Send one transactional batch (send_sms)."""
     await run_batch(batch)

@@ -117,9 +117,17 @@ def _declare(
 
 
 async def claims(
-    client: Any, mode: Mode, token: str, settle: int, campaign: str, via: Via,
-    dests: Sequence[Destination], *, legacy: str = "", stage: Stage = Stage.NONE,
-) -> Claims:  # fmt: skip
+    client: Any,
+    mode: Mode,
+    token: str,
+    settle: int,
+    campaign: str,
+    via: Via,
+    dests: Sequence[Destination],
+    *,
+    legacy: str = "",
+    stage: Stage = Stage.NONE,
+) -> Claims:
     """Claim `dests` for the run `token` sending as `via` (module docstring).  `legacy`:
     the provider of claims that name none (taken before claims recorded one: the
     SMS_PROVIDER of that time); else `via`'s.  `stage`: what the stamp says of the
@@ -131,8 +139,17 @@ async def claims(
     entries = await optout.acheck(client, [d.to for d in dests])  # a global key: not in claim.lua
     out.why = {e.number: f"{e.source}: {e.reason}" for e in entries if e is not None}
     keys_, items = _declare(campaign, dests, [e is not None for e in entries])
-    args = [RANK[State.ACCEPTED], mode.value, token, settle, NONFINAL_TTL, str(via),
-            str(fallback), orjson.dumps(items), stage.value]  # fmt: skip
+    args = [
+        RANK[State.ACCEPTED],
+        mode.value,
+        token,
+        settle,
+        NONFINAL_TTL,
+        str(via),
+        str(fallback),
+        orjson.dumps(items),
+        stage.value,
+    ]
     reply = await lua.script(client, "claim", "workers")(keys=keys_, args=args)
     marks = reply[0].decode()
     waits, askers = iter(orjson.loads(reply[1])), iter(orjson.loads(reply[2]))

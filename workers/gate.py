@@ -107,8 +107,9 @@ def split_held(
 class Gate:
     """Flooding then throughput for one batch run (see the module docstring)."""
 
-    def __init__(self, limiter: AsyncLimiter, settings: Settings, profile: Profile,
-                 provider: str = "") -> None:  # fmt: skip
+    def __init__(
+        self, limiter: AsyncLimiter, settings: Settings, profile: Profile, provider: str = ""
+    ) -> None:
         """The limits of one provider's account: its buckets and flooding logs are its own."""
         self.limiter, self.settings, self.provider = limiter, settings, provider
         varied = settings.flood_varied or profile.flood_varied  # an override, or the gateway's
@@ -130,8 +131,11 @@ class Gate:
         s = self.settings
         account = account_buckets(s.rate, s.burst, s.transactional_share, batch.transactional)
         found = (sender_bucket(s.sender_rate, batch.sender), *account)
-        return [replace(b, name=f"{self.provider}:{b.name}") if self.provider else b
-                for b in found if b is not None]  # fmt: skip
+        return [
+            replace(b, name=f"{self.provider}:{b.name}") if self.provider else b
+            for b in found
+            if b is not None
+        ]
 
     async def _flooding(self, batch: Batch) -> tuple[list[Destination], list[Held]]:
         dests = list(batch.destinations)
@@ -142,8 +146,9 @@ class Gate:
             return dests, []
         items = [(d.to, batch.text_of(d)) for d in fresh]
         members = [d.message_id for d in fresh]
-        waits = await self.limiter.flooding(items, self.varied, self.identical, members,
-                                            self.provider)  # fmt: skip
+        waits = await self.limiter.flooding(
+            items, self.varied, self.identical, members, self.provider
+        )
         why = self.why
         held = [
             Held(d, w, why, Waiting.ANTI_FLOODING)
@@ -157,8 +162,9 @@ class Gate:
         self, batch: Batch, bucket: Bucket, dests: list[Destination]
     ) -> tuple[list[Destination], list[Held]]:
         costs = [parts(batch.text_of(d)) for d in dests]
-        waits = await self.limiter.throughput(bucket.name, bucket.rate, bucket.burst, costs,
-                                              bucket.reserve)  # fmt: skip
+        waits = await self.limiter.throughput(
+            bucket.name, bucket.rate, bucket.burst, costs, bucket.reserve
+        )
         waits = burst_aligned(waits, bucket)
         why = f"throughput: {bucket.rate} SMS parts ({bucket.name})"
         code = Waiting.RATE_LIMIT

@@ -47,23 +47,35 @@ async def _call(client: Any, settings: Settings, mode: str, provider: str, *args
     provider last in the arguments."""
     base = [keys.HEALTH, mode, settings.failover_window_ms, BUCKET_MS]
     routed = [keys.health(provider, "down")]
-    return await lua.script(client, "health", "workers")(keys=routed, args=[*base, *args,
-                                                                           provider])  # fmt: skip
+    return await lua.script(client, "health", "workers")(keys=routed, args=[*base, *args, provider])
 
 
-async def record(client: Any, settings: Settings, provider: str, exc: BaseException | None,
-                 seconds: float, *, probe: bool = False) -> bool:  # fmt: skip
+async def record(
+    client: Any,
+    settings: Settings,
+    provider: str,
+    exc: BaseException | None,
+    seconds: float,
+    *,
+    probe: bool = False,
+) -> bool:
     """Count one request; True when it was a probe (sent though the provider was down:
     workers.routes.Leg) that went well, and so restored the provider."""
     slow = seconds * 1000 > settings.failover_slow_ms
-    return bool(await _call(client, settings, "record", provider, int(failed(exc)), int(slow),
-                            int(probe)))  # fmt: skip
+    return bool(
+        await _call(client, settings, "record", provider, int(failed(exc)), int(slow), int(probe))
+    )
 
 
 async def check(client: Any, settings: Settings, providers: Sequence[str]) -> list[Health]:
     s = settings
-    args = (s.failover_min_requests, s.failover_error_rate, s.failover_slow_share,
-            s.failover_probe_ms, s.failover_in_a_row)  # fmt: skip
+    args = (
+        s.failover_min_requests,
+        s.failover_error_rate,
+        s.failover_slow_share,
+        s.failover_probe_ms,
+        s.failover_in_a_row,
+    )
     marks = [(await _call(client, s, "check", p, *args))[0] for p in providers]
     return [Health(int(m)) for m in marks]
 

@@ -52,8 +52,11 @@ async def assign(client: Any, settings: Settings, batch: Batch) -> list[Leg]:
     healthy = {p for p, m in marks.items() if m is Health.HEALTHY}
     # a down provider is probed only by a batch that would send to it: one that comes
     # before every healthy provider of some destination's route
-    wanted = [p for p in names if p not in healthy and any(_before_healthy(p, ps, healthy)
-                                                             for ps in lists)]  # fmt: skip
+    wanted = [
+        p
+        for p in names
+        if p not in healthy and any(_before_healthy(p, ps, healthy) for ps in lists)
+    ]
     usable = healthy | await health.probes(client, settings, wanted)
     groups: dict[str, list[Destination]] = {}
     for d, ps in zip(batch.destinations, lists, strict=True):

@@ -133,9 +133,12 @@ class Runtime(Middleware):
         connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
         session = aiohttp.ClientSession(connector=connector)
         # the pool waits for a free connection; every command waits for Redis to come back
-        client = async_redis(self.settings.redis_url, wait_timeout=REDIS_POOL_WAIT_S,
-                             retry=async_outage_retry(),
-                             cluster=self.settings.redis_cluster)  # fmt: skip
+        client = async_redis(
+            self.settings.redis_url,
+            wait_timeout=REDIS_POOL_WAIT_S,
+            retry=async_outage_retry(),
+            cluster=self.settings.redis_cluster,
+        )
         return Context(self.settings, session, client, broker, self.stopping)
 
     def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
@@ -164,8 +167,9 @@ class Runtime(Middleware):
     def _release(self, broker: Any) -> None:
         """Put scheduled batches that are due on the queue (core.schedule), kept in REDIS_URL's
         Redis whatever the broker; the client rides out outages."""
-        client = sync_redis(self.settings.redis_url, retry=outage_retry(),
-                            cluster=self.settings.redis_cluster)  # fmt: skip
+        client = sync_redis(
+            self.settings.redis_url, retry=outage_retry(), cluster=self.settings.redis_cluster
+        )
         while not self._stop.wait(RELEASE_EVERY_S):
             if self.stopping.is_set():
                 return

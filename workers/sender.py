@@ -154,17 +154,35 @@ class Plan:
         self._backoff = self._backoff or backoff_ms(self.batch.attempt)
         return self._backoff
 
-    def event(self, d: Destination, state: State, v: Verdict | None = None, *,
-              keep_claim: bool = False, **kw: object) -> None:  # fmt: skip
+    def event(
+        self,
+        d: Destination,
+        state: State,
+        v: Verdict | None = None,
+        *,
+        keep_claim: bool = False,
+        **kw: object,
+    ) -> None:
         """One outcome event; it ends this run's claim on `d` unless `keep_claim`."""
         b = self.batch
         codes = {}
         if v is not None:
             codes = {"status_id": v.code, "status_name": v.name, "permanent": str(v.permanent)}
         release = "" if keep_claim else self.token
-        self.events.append(Event(d.message_id, b.campaign, state, b.bulk_id, d.to, b.attempt,
-                                 release=release, provider=self.provider, **codes,
-                                 **kw))  # type: ignore[arg-type]  # fmt: skip
+        self.events.append(
+            Event(
+                d.message_id,
+                b.campaign,
+                state,
+                b.bulk_id,
+                d.to,
+                b.attempt,
+                release=release,
+                provider=self.provider,
+                **codes,
+                **kw,
+            )
+        )  # type: ignore[arg-type]
 
 
 def _quick_retryable(exc: BaseException) -> bool:
@@ -178,9 +196,16 @@ def _quick_retryable(exc: BaseException) -> bool:
 
 
 class BatchSender:
-    def __init__(self, ctx: Context, provider: Provider, gate: Gate | None = None,
-                 slots: Slots | None = None, profile: Profile | None = None,
-                 name: str = "", probe: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        ctx: Context,
+        provider: Provider,
+        gate: Gate | None = None,
+        slots: Slots | None = None,
+        profile: Profile | None = None,
+        name: str = "",
+        probe: bool = False,
+    ) -> None:
         """`provider` sends (its registry `name`, `profile`); `gate` and `slots` are its
         limits; `probe`: the provider is marked down and this run's requests may restore it
         (workers.health)."""
@@ -218,8 +243,9 @@ class BatchSender:
         campaign still finishes."""
         tries = int(batch.meta.get("failed_runs", 0)) + 1
         why = f"unexpected error: {type(exc).__name__}: {exc}"[:300]
-        log.error("%s: run %d of %d failed: %s", batch.bulk_id, tries, UNEXPECTED_TRIES, why,
-                  exc_info=exc)  # fmt: skip
+        log.error(
+            "%s: run %d of %d failed: %s", batch.bulk_id, tries, UNEXPECTED_TRIES, why, exc_info=exc
+        )
         if tries >= UNEXPECTED_TRIES:
             return await self.dead_letter(batch, f"gave up after {tries} failed runs: {why}")
         delay = min(UNEXPECTED_MAX_BACKOFF_MS, UNEXPECTED_BACKOFF_MS * 2 ** (tries - 1))
@@ -290,8 +316,9 @@ class BatchSender:
         self._fresh = {d.message_id for d in c.ours}
         return c
 
-    async def _reconcile(self, plan: Plan, unknown: list[tuple[Destination, Via]]
-                         ) -> list[Destination]:  # fmt: skip
+    async def _reconcile(
+        self, plan: Plan, unknown: list[tuple[Destination, Via]]
+    ) -> list[Destination]:
         """Ask the gateway about settled claims we took over; record what it has; the rest
         is ours to send (its old stamp is re-stamped before the request).  A claim taken for
         another provider is settled with that one: those go there to be asked first."""
@@ -359,8 +386,11 @@ class BatchSender:
             return []
         log.info(
             "%s: asked %s about %d destinations with an unknown outcome: it has %d",
-            asked.bulk_id, self.name or "the gateway", len(mine), len(found),
-        )  # fmt: skip
+            asked.bulk_id,
+            self.name or "the gateway",
+            len(mine),
+            len(found),
+        )
         self._verdicts(plan, [d for d in mine if d.message_id in found], found)
         rest = [d for d in mine if d.message_id not in found]
         if rest and not self.proves_absence:
@@ -629,8 +659,12 @@ class BatchSender:
     def _unknown(self, plan: Plan, dests: list[Destination], why: str) -> None:
         """The gateway may have taken these: keep the claims; the next run asks it first."""
         why = f"outcome unknown ({why}): the gateway is asked before any resend"[:300]
-        log.info("%s: %d destinations with an unknown outcome at %s", plan.batch.bulk_id,
-                 len(dests), self.name or "the gateway")  # fmt: skip
+        log.info(
+            "%s: %d destinations with an unknown outcome at %s",
+            plan.batch.bulk_id,
+            len(dests),
+            self.name or "the gateway",
+        )
         self._later(
             plan,
             dests,
@@ -644,8 +678,14 @@ class BatchSender:
 
     # ------------------------------------------------------------ deciding what comes next
 
-    def _again(self, plan: Plan, dests: Sequence[Destination], why: str, throttled: bool,
-               retry_after: float | None) -> None:  # fmt: skip
+    def _again(
+        self,
+        plan: Plan,
+        dests: Sequence[Destination],
+        why: str,
+        throttled: bool,
+        retry_after: float | None,
+    ) -> None:
         """Throttled: deferred, not counted; else retried as an attempt. The gateway's
         Retry-After wins (up to a day); otherwise 1 s for throttling, the run's backoff."""
         delay = retry_after_ms(retry_after) or (THROTTLE_DEFAULT_MS if throttled else plan.backoff)
@@ -677,8 +717,7 @@ class BatchSender:
             if counted and attempt > self.ctx.settings.max_attempts:
                 self._dead(plan, d, f"gave up after {b.attempt} attempts: {why}", keep_claim)
             elif at >= b.expires_at:
-                self._dead(plan, d, f"validity period ends before the next try: {why}",
-                           keep_claim)  # fmt: skip
+                self._dead(plan, d, f"validity period ends before the next try: {why}", keep_claim)
             else:
                 plan.event(
                     d, state, reason=why, retry_at=at, keep_claim=keep_claim, waiting=waiting
@@ -752,8 +791,12 @@ class BatchSender:
         b, at = plan.batch, now_ms()
         pipe = self.r.pipeline(transaction=False)
         for d, why in plan.dead:
-            entry = {"batch": orjson.dumps(b.only([d]).to_dict()), "reason": why, "at": at,
-                     "campaign": b.campaign}  # fmt: skip
+            entry = {
+                "batch": orjson.dumps(b.only([d]).to_dict()),
+                "reason": why,
+                "at": at,
+                "campaign": b.campaign,
+            }
             pipe.hset(keys.deadletter(d.message_id), mapping=entry)
             pipe.expire(keys.deadletter(d.message_id), DEADLETTER_TTL)
             pipe.zadd(keys.DEADLETTERS, {d.message_id: at})

@@ -27,8 +27,9 @@ POLL_MAX_MS = 20  # a refused acquire retries after min(hint, this): slots free 
 
 
 @asynccontextmanager
-async def slot(limiter: AsyncLimiter, limit: int, ttl_ms: int,
-               name: str = SEMAPHORE) -> AsyncIterator[None]:  # fmt: skip
+async def slot(
+    limiter: AsyncLimiter, limit: int, ttl_ms: int, name: str = SEMAPHORE
+) -> AsyncIterator[None]:
     """Hold one of `limit` slots of semaphore `name` for the duration of the block."""
     holder = uuid.uuid4().hex
     while (wait := await limiter.acquire(name, limit, holder, ttl_ms)) > 0:
@@ -42,8 +43,13 @@ async def slot(limiter: AsyncLimiter, limit: int, ttl_ms: int,
 class Slots:
     """The account's concurrency slots for one worker (see the module docstring)."""
 
-    def __init__(self, limiter: AsyncLimiter | None, settings: Settings,
-                 profile: Profile | None = None, provider: str = "") -> None:  # fmt: skip
+    def __init__(
+        self,
+        limiter: AsyncLimiter | None,
+        settings: Settings,
+        profile: Profile | None = None,
+        provider: str = "",
+    ) -> None:
         """The lower of SMS_MAX_CONCURRENCY and the gateway's own cap (SMSC.ru: 4), where
         set; one semaphore per provider account."""
         self.limiter = limiter

@@ -50,8 +50,9 @@ def default_burst(rate: Rate) -> int:
     return max(1, round(rate.per_second * DEFAULT_BURST_SHARE))
 
 
-def account_buckets(rate: Rate | None, burst: int | None, share: float,
-                    transactional: bool) -> list[Bucket]:  # fmt: skip
+def account_buckets(
+    rate: Rate | None, burst: int | None, share: float, transactional: bool
+) -> list[Bucket]:
     """The account buckets campaign or transactional traffic asks, in order (none: no
     account rate); see the module docstring."""
     if rate is None:

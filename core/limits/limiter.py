@@ -42,8 +42,9 @@ class Limiter:
     def _run(self, call: ScriptCall[T]) -> T:
         return call.decode([] if call.empty else _send(self.client, call))
 
-    def throughput(self, name: str, rate: Limit, burst: int, costs: Sequence[int],
-                   reserve: int = 0) -> list[int]:  # fmt: skip
+    def throughput(
+        self, name: str, rate: Limit, burst: int, costs: Sequence[int], reserve: int = 0
+    ) -> list[int]:
         """GCRA: waits for items costing `costs` units (SMS parts); order kept (see gcra.lua)."""
         return self._run(plan.throughput(name, rate, burst, costs, reserve))
 

@@ -57,8 +57,9 @@ def _nothing(decode: Callable[[Any], T]) -> ScriptCall[T]:
     return ScriptCall("", [], [], decode, empty=True)
 
 
-def throughput(name: str, rate: Limit, burst: int, costs: Sequence[int],
-               reserve: int = 0) -> ScriptCall[list[int]]:  # fmt: skip
+def throughput(
+    name: str, rate: Limit, burst: int, costs: Sequence[int], reserve: int = 0
+) -> ScriptCall[list[int]]:
     """GCRA over `keys.gcra(name)`: `rate.attempts` units per `rate.window_ms`, plus `burst`,
     of which this caller leaves `reserve` units free (see gcra.lua)."""
     if burst < 0:
@@ -90,8 +91,12 @@ def windows(
     for item in items:
         if not item:
             raise ValueError("every item needs at least one (key, limit)")
-        packed.append([(key_index.setdefault(key, len(key_index) + 1), limit.attempts,
-                        limit.window_ms) for key, limit in item])  # fmt: skip
+        packed.append(
+            [
+                (key_index.setdefault(key, len(key_index) + 1), limit.attempts, limit.window_ms)
+                for key, limit in item
+            ]
+        )
     data: list[Any] = [packed, uuid.uuid4().hex[:NONCE_CHARS]]
     if members is not None:
         data.append(list(members))
@@ -110,9 +115,12 @@ FLOOD_MEMBER_HASH_CHARS = 8  # hex: 32 bits of the messageId
 
 
 def flooding(
-    items: Sequence[tuple[str, str]], varied: Limit | None, identical: Limit | None,
-    members: Sequence[str] | None = None, provider: str = "",
-) -> ScriptCall[list[int]]:  # fmt: skip
+    items: Sequence[tuple[str, str]],
+    varied: Limit | None,
+    identical: Limit | None,
+    members: Sequence[str] | None = None,
+    provider: str = "",
+) -> ScriptCall[list[int]]:
     """Anti-flooding for (number, text) items; `members`: their messageIds (counted once).
     A limit that is None is not checked; with neither, every item is allowed.  One log per
     number and provider, in small hashes (flooding.lua)."""
@@ -122,10 +130,14 @@ def flooding(
         raise ValueError("one member per item")
     longest = max(limit.window_ms for limit in (varied, identical) if limit is not None)
     packed = [
-        [zlib.crc32(number.encode()) % FLOOD_BUCKETS, number,
-         text_hash(text)[:FLOOD_TEXT_HASH_CHARS], _member_hash(members[i] if members else "")]
+        [
+            zlib.crc32(number.encode()) % FLOOD_BUCKETS,
+            number,
+            text_hash(text)[:FLOOD_TEXT_HASH_CHARS],
+            _member_hash(members[i] if members else ""),
+        ]
         for i, (number, text) in enumerate(items)
-    ]  # fmt: skip
+    ]
     data = [longest, _limit(varied), _limit(identical), packed]
     return ScriptCall("flooding", [keys.flood_log(provider)], [orjson.dumps(data)], _waits)
 

@@ -101,8 +101,7 @@ def make_app(settings: Settings) -> web.Application:
     if settings.redis_cluster:
         app[CLIENT] = sync_redis(settings.redis_url, cluster=True)
     else:
-        pool = redis.BlockingConnectionPool.from_url(settings.redis_url,
-                                                     max_connections=REDIS_POOL)  # fmt: skip
+        pool = redis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=REDIS_POOL)
         app[CLIENT] = redis.Redis(connection_pool=pool)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/openapi.json", openapi.serve)
@@ -146,8 +145,9 @@ async def _auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if who is None:
         return _unauthorized("unknown or revoked API key, or an ended session")
     if not who.may(scope):
-        return problem(403, "forbidden", f"this needs a key of scope {scope!r}; "
-                                         f"{who.name!r} has {who.scope!r}")  # fmt: skip
+        return problem(
+            403, "forbidden", f"this needs a key of scope {scope!r}; {who.name!r} has {who.scope!r}"
+        )
     request[auth.CALLER] = who
     return await handler(request)
 
@@ -176,12 +176,19 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        return problem(exc.status, exc.reason, exc.text or exc.reason,
-                       headers={k: v for k, v in exc.headers.items() if k == "Allow"})  # fmt: skip
+        return problem(
+            exc.status,
+            exc.reason,
+            exc.text or exc.reason,
+            headers={k: v for k, v in exc.headers.items() if k == "Allow"},
+        )
     except InputError as exc:
         file = Path(exc.file).name  # an upload's own name, never our temporary path
-        where = {k: v for k, v in (("field", exc.field), ("line", exc.line), ("file", file))
-                 if v not in ("", None)}  # fmt: skip
+        where = {
+            k: v
+            for k, v in (("field", exc.field), ("line", exc.line), ("file", file))
+            if v not in ("", None)
+        }
         return problem(400, "invalid input", exc.reason, **where)
     except (CampaignNotFound, OtpNotFound) as exc:
         return problem(404, "not found", str(exc))
@@ -189,8 +196,13 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
         return problem(409, "conflict", str(exc))
     except OtpLimited as exc:
         retry = max(1, round(exc.retry_after))
-        return problem(429, "too many requests", str(exc), retry_after=retry,
-                       headers={"Retry-After": str(retry)})  # fmt: skip
+        return problem(
+            429,
+            "too many requests",
+            str(exc),
+            retry_after=retry,
+            headers={"Retry-After": str(retry)},
+        )
     except GatewayError as exc:
         return problem(502, "gateway error", str(exc))
     except ConfigError as exc:  # e.g. OTP asked for with no OTP_APPLICATION_ID

@@ -155,8 +155,11 @@ async def _board(app: web.Application) -> Any:
 
 
 async def page(request: web.Request) -> web.Response:
-    return web.Response(body=(STATIC / "ops.html").read_bytes(), content_type="text/html",
-                        headers={"Content-Security-Policy": "default-src 'self'"})  # fmt: skip
+    return web.Response(
+        body=(STATIC / "ops.html").read_bytes(),
+        content_type="text/html",
+        headers={"Content-Security-Policy": "default-src 'self'"},
+    )
 
 
 async def asset(request: web.Request) -> web.Response:
@@ -197,9 +200,13 @@ async def logout(request: web.Request) -> web.Response:
 @scoped("admin")
 async def events(request: web.Request) -> web.StreamResponse:
     board = request.app[BOARD]
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream",
-                                           "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})  # fmt: skip
+    response = web.StreamResponse(
+        headers={
+            "Content-Type": "text/event-stream",
+            "Cache-Control": "no-cache",
+            "X-Accel-Buffering": "no",
+        }
+    )
     await response.prepare(request)
     board.watchers += 1
     try:

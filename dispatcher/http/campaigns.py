@@ -37,8 +37,17 @@ from dispatcher.reports import export, latency
 UPLOAD_CHUNK = 256 * 1024
 UPLOAD_NAME = "upload.csv"  # a text/csv body's name (a form's file keeps its own)
 CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
-FIELDS = ("campaign", "text", "sender", "provider", "send_at", "window", "phone_column",
-          "delimiter", "plan_hash")  # fmt: skip
+FIELDS = (
+    "campaign",
+    "text",
+    "sender",
+    "provider",
+    "send_at",
+    "window",
+    "phone_column",
+    "delimiter",
+    "plan_hash",
+)
 FLAGS = ("gsm_safe",)  # true/false (JSON) or "true"/"1"/"false"/"0" (query, form)
 REQUIRED = frozenset({"campaign", "text"})
 PLAN_CAMPAIGN = "plan"  # the campaign id a dry run without one is checked as
@@ -100,11 +109,21 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
 
 
 def _report(r: ImportReport) -> dict[str, Any]:
-    return {"campaign": r.campaign, "rows": r.rows, "valid": r.valid, "invalid": r.invalid,
-            "duplicates": r.duplicates, "opted_out": r.opted_out, "batches": r.batches,
-            "enqueued": r.enqueued, "replaced": r.replaced,
-            "skipped": r.skipped, "seconds": round(r.seconds, 3), "rejects": r.rejects,
-            "status": f"/v1/campaigns/{r.campaign}"}  # fmt: skip
+    return {
+        "campaign": r.campaign,
+        "rows": r.rows,
+        "valid": r.valid,
+        "invalid": r.invalid,
+        "duplicates": r.duplicates,
+        "opted_out": r.opted_out,
+        "batches": r.batches,
+        "enqueued": r.enqueued,
+        "replaced": r.replaced,
+        "skipped": r.skipped,
+        "seconds": round(r.seconds, 3),
+        "rejects": r.rejects,
+        "status": f"/v1/campaigns/{r.campaign}",
+    }
 
 
 async def _from_json(request: web.Request, dry: bool) -> ImportReport | plan.Plan:
@@ -113,37 +132,60 @@ async def _from_json(request: web.Request, dry: bool) -> ImportReport | plan.Pla
     if not isinstance(recipients, list) or not recipients:
         raise InputError("'recipients' must be a non-empty list of objects", field="recipients")
     if len(recipients) > MAX_RECIPIENTS_JSON:
-        raise InputError(f"more than {MAX_RECIPIENTS_JSON} recipients: upload a CSV instead",
-                         field="recipients")  # fmt: skip
+        raise InputError(
+            f"more than {MAX_RECIPIENTS_JSON} recipients: upload a CSV instead", field="recipients"
+        )
     for i, r in enumerate(recipients):
         if not isinstance(r, dict) or not all(isinstance(v, str | int) for v in r.values()):
             raise InputError("each recipient is an object of strings", field=f"recipients[{i}]")
     f, gsm_safe = _fields(data, dry), _flag(data, "gsm_safe")
-    common = {"text": f["text"], "sender": f["sender"] or None, "settings": settings(request),
-              "phone_column": f["phone_column"] or "phone", "provider": f["provider"] or None,
-              "send_at": f["send_at"] or None, "window": f["window"] or None,
-              "gsm_safe": gsm_safe}  # fmt: skip
+    common = {
+        "text": f["text"],
+        "sender": f["sender"] or None,
+        "settings": settings(request),
+        "phone_column": f["phone_column"] or "phone",
+        "provider": f["provider"] or None,
+        "send_at": f["send_at"] or None,
+        "window": f["window"] or None,
+        "gsm_safe": gsm_safe,
+    }
     if dry:
         return await call(api.plan_campaign, recipients, campaign=f["campaign"], **common)
-    return await call(api.enqueue_campaign, recipients, campaign=f["campaign"],
-                      plan_hash=f["plan_hash"] or None, **common)  # fmt: skip
+    return await call(
+        api.enqueue_campaign,
+        recipients,
+        campaign=f["campaign"],
+        plan_hash=f["plan_hash"] or None,
+        **common,
+    )
 
 
 def _fields(data: Mapping[str, Any], dry: bool = False) -> dict[str, str]:
     """The campaign's string fields; a dry run needs no campaign id (it checks one given)."""
-    f = {name: text(data, name, required=name in REQUIRED and not (dry and name == "campaign"))
-         for name in FIELDS}  # fmt: skip
+    f = {
+        name: text(data, name, required=name in REQUIRED and not (dry and name == "campaign"))
+        for name in FIELDS
+    }
     f["campaign"] = f["campaign"] or PLAN_CAMPAIGN
     return f
 
 
-async def _from_csv(request: web.Request, raw: dict[str, Any], path: Path,
-                    dry: bool) -> ImportReport | plan.Plan:  # fmt: skip
+async def _from_csv(
+    request: web.Request, raw: dict[str, Any], path: Path, dry: bool
+) -> ImportReport | plan.Plan:
     f, s = _fields(raw, dry), settings(request)
-    common = {"campaign": f["campaign"], "text": f["text"], "sender": f["sender"] or None,
-              "phone_column": f["phone_column"] or None, "delimiter": f["delimiter"] or None,
-              "settings": s, "provider": f["provider"] or None, "send_at": f["send_at"] or None,
-              "window": f["window"] or None, "gsm_safe": _flag(raw, "gsm_safe")}  # fmt: skip
+    common = {
+        "campaign": f["campaign"],
+        "text": f["text"],
+        "sender": f["sender"] or None,
+        "phone_column": f["phone_column"] or None,
+        "delimiter": f["delimiter"] or None,
+        "settings": s,
+        "provider": f["provider"] or None,
+        "send_at": f["send_at"] or None,
+        "window": f["window"] or None,
+        "gsm_safe": _flag(raw, "gsm_safe"),
+    }
     if dry:
         return await call(api.plan_csv, path, name=path.name, **common)
     plan_hash = f["plan_hash"] or None
@@ -195,8 +237,9 @@ async def _multipart(reader: MultipartReader, tmp: Path, cap: int) -> tuple[dict
             return fields, path
         if part.name in FIELDS or part.name in FLAGS:
             fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
-    raise InputError("no 'file' part (send the campaign's fields first, then the file)",
-                     field="file")  # fmt: skip
+    raise InputError(
+        "no 'file' part (send the campaign's fields first, then the file)", field="file"
+    )
 
 
 async def _next(reader: MultipartReader) -> Any:

@@ -38,16 +38,19 @@ class RedisCollector:
 
     def collect(self) -> Iterator[Any]:
         r = self.client
-        depth = GaugeMetricFamily("sms_queue_depth", "Batches on the queues.",
-                                  labels=["queue", "kind"])  # fmt: skip
+        depth = GaugeMetricFamily(
+            "sms_queue_depth", "Batches on the queues.", labels=["queue", "kind"]
+        )
         for q, (ready, delayed) in queue_depths(self.broker).items():
             depth.add_metric([q, "ready"], ready)
             depth.add_metric([q, "delayed"], delayed)
         yield depth
-        yield GaugeMetricFamily("sms_scheduled_batches", "Batches waiting in Redis.",
-                                value=self._scheduled())  # fmt: skip
-        down = GaugeMetricFamily("sms_provider_down", "1: failover passes it over.",
-                                 labels=["provider"])  # fmt: skip
+        yield GaugeMetricFamily(
+            "sms_scheduled_batches", "Batches waiting in Redis.", value=self._scheduled()
+        )
+        down = GaugeMetricFamily(
+            "sms_provider_down", "1: failover passes it over.", labels=["provider"]
+        )
         for p in registry.names():
             down.add_metric([p], int(bool(r.exists(keys.health(p, "down")))))
         yield down
@@ -58,8 +61,9 @@ class RedisCollector:
         return sum(self.client.zcard(keys.campaign_scheduled(c)) for c in campaigns)
 
     def _campaigns(self) -> Iterator[Any]:
-        msgs = GaugeMetricFamily("sms_campaign_messages", "Messages by state.",
-                                 labels=["campaign", "state"])  # fmt: skip
+        msgs = GaugeMetricFamily(
+            "sms_campaign_messages", "Messages by state.", labels=["campaign", "state"]
+        )
         buckets = dict.fromkeys([*map(str, latency.BUCKETS_S), latency.INF], 0.0)
         total = 0.0
         for c in newest(self.client):
@@ -76,8 +80,12 @@ class RedisCollector:
         for le, n in buckets.items():
             run += n
             cumulative.append((le, run))
-        yield HistogramMetricFamily("sms_dlr_latency_seconds", "Delivery-report latency.",
-                                    buckets=cumulative, sum_value=total)  # fmt: skip
+        yield HistogramMetricFamily(
+            "sms_dlr_latency_seconds",
+            "Delivery-report latency.",
+            buckets=cumulative,
+            sum_value=total,
+        )
 
 
 def routes(app: web.Application) -> None:

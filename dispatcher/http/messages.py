@@ -64,16 +64,21 @@ async def send(request: web.Request) -> web.Response:
     )
     mid = await call(api.send_checked, checked, settings=s)
     headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return reply({"messageId": mid, "campaign": ids.campaign_of(mid),
-                  "status": f"/v1/messages/{mid}"}, 202, headers)  # fmt: skip
+    return reply(
+        {"messageId": mid, "campaign": ids.campaign_of(mid), "status": f"/v1/messages/{mid}"},
+        202,
+        headers,
+    )
 
 
 def _idempotency_key(request: web.Request) -> str:
     """The request's Idempotency-Key ('' when none), checked."""
     key = request.headers.get(IDEMPOTENCY_HEADER, "")
     if len(key) > MAX_KEY_CHARS or not key.isprintable():
-        raise InputError(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_CHARS} printable characters",
-                         field=IDEMPOTENCY_HEADER)  # fmt: skip
+        raise InputError(
+            f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_CHARS} printable characters",
+            field=IDEMPOTENCY_HEADER,
+        )
     return key
 
 
@@ -110,7 +115,13 @@ async def otp_send(request: web.Request) -> web.Response:
 async def otp_verify(request: web.Request) -> web.Response:
     data = await body(request)
     pin = text(data, "pin", required=True, limit=32)
-    result = await call(api.verify_otp, request.match_info["pin_id"], pin,
-                        settings=settings(request))  # fmt: skip
-    return reply({"verified": result.verified, "attemptsRemaining": result.attempts_remaining,
-                  "pinError": result.pin_error})  # fmt: skip
+    result = await call(
+        api.verify_otp, request.match_info["pin_id"], pin, settings=settings(request)
+    )
+    return reply(
+        {
+            "verified": result.verified,
+            "attemptsRemaining": result.attempts_remaining,
+            "pinError": result.pin_error,
+        }
+    )

@@ -38,8 +38,7 @@ async def call(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 def reply(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(data), content_type=JSON,
-                        headers=headers)  # fmt: skip
+    return web.Response(status=status, body=orjson.dumps(data), content_type=JSON, headers=headers)
 
 
 async def body(request: web.Request) -> dict[str, Any]:

@@ -53,11 +53,15 @@ def message_ids(client: Any, campaign: str) -> Iterator[list[str]]:
     """The campaign's messageIds in export order, in chunks (some may have no state)."""
     last = last_line(client, campaign)
     for start in range(FIRST_LINE, last + 1, READ_CHUNK):
-        originals = [ids.message_id(campaign, n) for n in range(start, min(start + READ_CHUNK,
-                                                                           last + 1))]  # fmt: skip
+        originals = [
+            ids.message_id(campaign, n) for n in range(start, min(start + READ_CHUNK, last + 1))
+        ]
         resent = client.hmget(keys.campaign_resent(campaign), originals)
-        yield [mid for o, n in zip(originals, resent, strict=True)
-               for mid in (o, *(f"{o}-r{k}" for k in range(1, int(n or 0) + 1)))]  # fmt: skip
+        yield [
+            mid
+            for o, n in zip(originals, resent, strict=True)
+            for mid in (o, *(f"{o}-r{k}" for k in range(1, int(n or 0) + 1)))
+        ]
     listed = keys.campaign_ids(campaign)
     for start in range(0, client.zcard(listed), READ_CHUNK):
         yield [_text(m) for m in client.zrange(listed, start, start + READ_CHUNK - 1)]
@@ -68,8 +72,15 @@ def rows(client: Any, campaign: str) -> Iterator[tuple[str, ...]]:
     for chunk in message_ids(client, campaign):
         for mid, m in zip(chunk, ledger.read_many(client, chunk, campaign), strict=True):
             if m:
-                yield (mid, m["to"], m["state"], m["status"], m["error"], m["attempt"],
-                       _updated(m["ts"]))  # fmt: skip
+                yield (
+                    mid,
+                    m["to"],
+                    m["state"],
+                    m["status"],
+                    m["error"],
+                    m["attempt"],
+                    _updated(m["ts"]),
+                )
 
 
 def export(client: Any, campaign: str, fh: IO[str]) -> int:

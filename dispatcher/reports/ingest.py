@@ -57,9 +57,11 @@ log = logging.getLogger(__name__)
 
 
 def parse(
-    provider: str, body: bytes | str, content_type: str = "",
+    provider: str,
+    body: bytes | str,
+    content_type: str = "",
     query: Mapping[str, str] | None = None,
-) -> Parsed:  # fmt: skip
+) -> Parsed:
     """A provider's report body (or query, for receipts sent as a GET): its good reports and
     rejected records.
 
@@ -122,8 +124,12 @@ async def translate(client: Any, reports: Sequence[DeliveryReport]) -> list[Deli
     return known
 
 
-async def apply(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy,
-                learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS) -> int:  # fmt: skip
+async def apply(
+    client: Any,
+    reports: Sequence[DeliveryReport],
+    policy: StreamPolicy,
+    learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS,
+) -> int:
     """Record the reports with an asyncio client; returns how many changed a message.
     Numbers whose final report says they are bad or barred join the opt-out list,
     expiring after `learned_days`."""
@@ -152,12 +158,19 @@ async def apply_ours(
 
 def condemned(reports: Sequence[DeliveryReport]) -> list[tuple[str, str]]:
     """(number, why) of the reports whose code says the number is bad or barred."""
-    return [(r.to, " ".join(filter(None, (r.provider, r.status_name, r.error_code, r.error_name))))
-            for r in reports if r.suppress and r.to]  # fmt: skip
+    return [
+        (r.to, " ".join(filter(None, (r.provider, r.status_name, r.error_code, r.error_name))))
+        for r in reports
+        if r.suppress and r.to
+    ]
 
 
-def apply_sync(client: Any, reports: Sequence[DeliveryReport], policy: StreamPolicy,
-               learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS) -> int:  # fmt: skip
+def apply_sync(
+    client: Any,
+    reports: Sequence[DeliveryReport],
+    policy: StreamPolicy,
+    learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS,
+) -> int:
     """`apply` with a sync client."""
     at = _own_ids(reports)
     if at:
@@ -211,8 +224,12 @@ def _known(
     for r, state, claim in zip(reports, found[::2], found[1::2], strict=True):
         (known if state or claim else unknown).append(r)
     if unknown:
-        log.warning("%d reports for messageIds we never sent (first %r): kept in %s",
-                    len(unknown), unknown[0].message_id, keys.REPORTS_BAD)  # fmt: skip
+        log.warning(
+            "%d reports for messageIds we never sent (first %r): kept in %s",
+            len(unknown),
+            unknown[0].message_id,
+            keys.REPORTS_BAD,
+        )
     return known, unknown
 
 
@@ -236,17 +253,32 @@ def _translated(
         else:
             out[i] = replace(reports[i], message_id=mid.decode())
     if unknown:
-        log.warning("%d %s reports for ids we do not know (first %r): kept in %s",
-                    len(unknown), unknown[0].provider, unknown[0].message_id,
-                    keys.REPORTS_BAD)  # fmt: skip
+        log.warning(
+            "%d %s reports for ids we do not know (first %r): kept in %s",
+            len(unknown),
+            unknown[0].provider,
+            unknown[0].message_id,
+            keys.REPORTS_BAD,
+        )
     return [r for r in out if r is not None], unknown
 
 
 def _keep_unknown(pipe: Any, unknown: Sequence[DeliveryReport], why: str = UNKNOWN_ID) -> Any:
     at = int(time.time() * 1000)
-    entries = [orjson.dumps({"source": "reports", "provider": r.provider, "id": r.message_id,
-                             "to": r.to, "state": r.state, "reason": why, "at": at})
-               for r in reversed(unknown[:BAD_KEEP])]  # fmt: skip
+    entries = [
+        orjson.dumps(
+            {
+                "source": "reports",
+                "provider": r.provider,
+                "id": r.message_id,
+                "to": r.to,
+                "state": r.state,
+                "reason": why,
+                "at": at,
+            }
+        )
+        for r in reversed(unknown[:BAD_KEEP])
+    ]
     pipe.lpush(keys.REPORTS_BAD, *entries)
     pipe.ltrim(keys.REPORTS_BAD, 0, BAD_KEEP - 1)
     return pipe

@@ -90,5 +90,9 @@ def summary(raw: Mapping[bytes | str, bytes | str]) -> dict[str, Any]:
                 return None if bound == float("inf") else float(bound)
         return None
 
-    return {"count": count, "mean_s": round(total / count, 3), "p50_s": quantile(0.5),
-            "p95_s": quantile(0.95)}  # fmt: skip
+    return {
+        "count": count,
+        "mean_s": round(total / count, 3),
+        "p50_s": quantile(0.5),
+        "p95_s": quantile(0.95),
+    }

@@ -106,8 +106,9 @@ class Poller:
         for campaign in campaigns:
             async for chunk in self._open(campaign):
                 seen += await self.logs(chunk)
-        log.warning("a pull may have been lost: asked the logs about open messages, %d reports",
-                    seen)  # fmt: skip
+        log.warning(
+            "a pull may have been lost: asked the logs about open messages, %d reports", seen
+        )
         await self.r.delete(self._pulling)
         return seen
 
@@ -155,12 +156,16 @@ class Poller:
     async def _read(self, start: str | None) -> list[tuple[Any, dict]]:
         if start is None:
             claimed = await self.r.xautoclaim(
-                keys.REPORTS_STREAM, keys.REPORTS_GROUP, self.consumer, CLAIM_IDLE_MS,
+                keys.REPORTS_STREAM,
+                keys.REPORTS_GROUP,
+                self.consumer,
+                CLAIM_IDLE_MS,
                 count=READ_COUNT,
-            )  # fmt: skip
+            )
             return [e for e in claimed[1] if e[1]]
-        got = await self.r.xreadgroup(keys.REPORTS_GROUP, self.consumer,
-                                      {keys.REPORTS_STREAM: start}, count=READ_COUNT)  # fmt: skip
+        got = await self.r.xreadgroup(
+            keys.REPORTS_GROUP, self.consumer, {keys.REPORTS_STREAM: start}, count=READ_COUNT
+        )
         entries = got[0][1] if got else []
         gone = [entry_id for entry_id, fields in entries if not fields]  # deleted, still pending
         if gone:
@@ -181,16 +186,30 @@ class Poller:
         except ReportParseError as exc:
             log.error("inbox entry %s unparseable, moved to %s: %s", source, keys.REPORTS_BAD, exc)
             reports = []
-            bad = [orjson.dumps({"id": source, "reason": str(exc),
-                                 "body": body[:4096].decode("utf-8", "replace")})]  # fmt: skip
+            bad = [
+                orjson.dumps(
+                    {
+                        "id": source,
+                        "reason": str(exc),
+                        "body": body[:4096].decode("utf-8", "replace"),
+                    }
+                )
+            ]
         else:
             reports, rejected = parsed.reports, parsed.rejected
             if rejected:
-                log.error("inbox entry %s: %d of %d records unparseable, moved to %s (first: %s)",
-                          source, len(rejected), len(reports) + len(rejected), keys.REPORTS_BAD,
-                          rejected[0])  # fmt: skip
-            bad = [orjson.dumps({"id": source, "provider": PROVIDER, **exc.as_dict()})
-                   for exc in reversed(rejected[:BAD_KEEP])]  # fmt: skip
+                log.error(
+                    "inbox entry %s: %d of %d records unparseable, moved to %s (first: %s)",
+                    source,
+                    len(rejected),
+                    len(reports) + len(rejected),
+                    keys.REPORTS_BAD,
+                    rejected[0],
+                )
+            bad = [
+                orjson.dumps({"id": source, "provider": PROVIDER, **exc.as_dict()})
+                for exc in reversed(rejected[:BAD_KEEP])
+            ]
         if bad:
             await self.r.lpush(keys.REPORTS_BAD, *bad)
             await self.r.ltrim(keys.REPORTS_BAD, 0, BAD_KEEP - 1)
@@ -203,15 +222,17 @@ class Poller:
 
     async def _ensure_group(self) -> None:
         try:
-            await self.r.xgroup_create(keys.REPORTS_STREAM, keys.REPORTS_GROUP, id="0",
-                                       mkstream=True)  # fmt: skip
+            await self.r.xgroup_create(
+                keys.REPORTS_STREAM, keys.REPORTS_GROUP, id="0", mkstream=True
+            )
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
 
     async def _get(self, url: str, params: dict[str, str]) -> tuple[bytes, str]:
-        answer = await http.request(self.session, "GET", url, timeout=self.timeout,
-                                    headers=self.headers, params=params)  # fmt: skip
+        answer = await http.request(
+            self.session, "GET", url, timeout=self.timeout, headers=self.headers, params=params
+        )
         return check(answer), answer.headers.get("Content-Type", "")
 
 

@@ -163,8 +163,9 @@ def _redis_ctx(
         own = client is None
         if own and not settings.redis_url:
             raise ConfigError("REDIS_URL", "not set: the webhook needs the dispatcher's Redis")
-        app[REDIS_KEY] = (async_redis(settings.redis_url, cluster=settings.redis_cluster)
-                          if own else client)  # fmt: skip
+        app[REDIS_KEY] = (
+            async_redis(settings.redis_url, cluster=settings.redis_cluster) if own else client
+        )
         if own:
             await _warm_up(app[REDIS_KEY])
         if settings.resend_temporary and enqueue is not None:
@@ -212,8 +213,9 @@ def _basic_auth(settings: Settings, insecure_no_auth: bool) -> Callable[..., Awa
         if request.path in OPEN_PATHS or not (user and password):
             return await handler(request)
         if not hmac.compare_digest(_credentials(request), expected):
-            return web.Response(status=401, text="unauthorized\n",
-                                headers={"WWW-Authenticate": REALM})  # fmt: skip
+            return web.Response(
+                status=401, text="unauthorized\n", headers={"WWW-Authenticate": REALM}
+            )
         return await handler(request)
 
     return auth
@@ -243,19 +245,23 @@ class _Metrics:
     def __init__(self) -> None:
         self.registry = prometheus_client.CollectorRegistry()
         self.reports = prometheus_client.Counter(
-            "sms_reports_total", "Delivery reports received, by provider and state.",
-            ["provider", "state"], registry=self.registry,
-        )  # fmt: skip
+            "sms_reports_total",
+            "Delivery reports received, by provider and state.",
+            ["provider", "state"],
+            registry=self.registry,
+        )
         self.refused = prometheus_client.Counter(
             "sms_reports_refused_total",
             "Reports refused, by provider: each bad record, and each body refused whole (400).",
-            ["provider"], registry=self.registry,
-        )  # fmt: skip
+            ["provider"],
+            registry=self.registry,
+        )
         self.unavailable = prometheus_client.Counter(
             "sms_reports_unavailable_total",
             "Requests answered 503 (the gateway retries), by reason: busy or storage.",
-            ["reason"], registry=self.registry,
-        )  # fmt: skip
+            ["reason"],
+            registry=self.registry,
+        )
 
     def count(self, provider: str, reports: list[DeliveryReport]) -> None:
         for r in reports:
@@ -278,8 +284,13 @@ def _receiver(provider: str, policy: StreamPolicy) -> Handler:
             async with asyncio.timeout(gate.max_wait):
                 await gate.slots.acquire()
         except TimeoutError:
-            log.warning("busy: %s report from %s waited %.0fs for one of %d slots, answered 503",
-                        provider, request.remote, gate.max_wait, gate.limit)  # fmt: skip
+            log.warning(
+                "busy: %s report from %s waited %.0fs for one of %d slots, answered 503",
+                provider,
+                request.remote,
+                gate.max_wait,
+                gate.limit,
+            )
             request.app[METRICS_KEY].unavailable.labels(reason="busy").inc()
             detail = f"more than {gate.limit} requests in progress for {gate.max_wait:g}s"
             return _unavailable(detail)
@@ -303,8 +314,9 @@ async def _receive(request: web.Request, provider: str, policy: StreamPolicy) ->
         answer.force_close()  # nothing more is read from this connection
         return answer
     try:
-        parsed = ingest.parse(provider, body, request.headers.get("Content-Type", ""),
-                              dict(request.query))  # fmt: skip
+        parsed = ingest.parse(
+            provider, body, request.headers.get("Content-Type", ""), dict(request.query)
+        )
     except ReportParseError as exc:  # the envelope: nothing in the body can be used
         log.warning("refused %s report from %s: %s", provider, request.remote, exc)
         metrics.refused.labels(provider=provider).inc()
@@ -316,8 +328,7 @@ async def _receive(request: web.Request, provider: str, policy: StreamPolicy) ->
         detail = f"no usable report: {len(refused)} records refused, first {rejected[0]}"
         log.warning("refused %s report from %s: %s", provider, request.remote, detail)
         metrics.refused.labels(provider=provider).inc(len(refused))
-        await _keep_refused(app, provider, body, [e.as_dict() for e in rejected],
-                            best_effort=True)  # fmt: skip
+        await _keep_refused(app, provider, body, [e.as_dict() for e in rejected], best_effort=True)
         return _problem(400, "report refused", detail, refused=refused)
     try:
         await _keep_refused(app, provider, body, [e.as_dict() for e in rejected])
@@ -328,12 +339,22 @@ async def _receive(request: web.Request, provider: str, policy: StreamPolicy) ->
         metrics.unavailable.labels(reason="storage").inc()
         return _unavailable("storage unavailable, try again")
     if rejected:
-        log.warning("refused %d of %d %s records from %s (first: %s)", len(refused),
-                    len(parsed) + len(refused), provider, request.remote, rejected[0])  # fmt: skip
+        log.warning(
+            "refused %d of %d %s records from %s (first: %s)",
+            len(refused),
+            len(parsed) + len(refused),
+            provider,
+            request.remote,
+            rejected[0],
+        )
         metrics.refused.labels(provider=provider).inc(len(refused))
     metrics.count(provider, parsed.reports)
-    answer = {"received": len(parsed) + len(refused), "applied": applied, "resent": resent,
-              "refused": refused}  # fmt: skip
+    answer = {
+        "received": len(parsed) + len(refused),
+        "applied": applied,
+        "resent": resent,
+        "refused": refused,
+    }
     return web.Response(body=orjson.dumps(answer), content_type=JSON)
 
 
@@ -374,8 +395,13 @@ async def _keep_refused(
     except STORAGE_ERRORS as exc:
         if not best_effort:
             raise
-        log.error("could not keep %d refused %s records in %s: %r", len(kept), provider,
-                  keys.REPORTS_BAD, exc)  # fmt: skip
+        log.error(
+            "could not keep %d refused %s records in %s: %r",
+            len(kept),
+            provider,
+            keys.REPORTS_BAD,
+            exc,
+        )
 
 
 def _unavailable(detail: str) -> web.Response:

@@ -1,7 +1,7 @@
 """ANTS: the Infobip-style HTTP API (2018 document and the newer status codes).
 
 Sender `POST /sms/1/text/advanced`, lookup `GET /sms/1/logs`, delivery reports in
-both callback formats; its facts (`PROFILE`) from the seed documents: 25 parts or
+both callback formats and pulled (`GET /sms/1/reports`, `pull`); its facts (`PROFILE`) from the seed documents: 25 parts or
 4,000 bytes at most, validityPeriod up to 48 hours, sender ids of 1-11 characters
 without spaces, 20 varied / 6 identical messages per number per hour, and a reused
 messageId refused with 23 REJECTED_DUPLICATE_MESSAGE_ID.
@@ -13,6 +13,7 @@ import re
 
 from core.limits.spec import Limit
 from providers.ants import codes
+from providers.ants.pull import AntsReports
 from providers.ants.reports import parse_callback
 from providers.ants.sender import MAX_VALIDITY_MINUTES, AntsSender
 from providers.registry import Profile, Spec, register
@@ -43,5 +44,6 @@ SPEC = register(
         parse_report=lambda body, ctype, query: parse_callback(body, ctype),
         error_name=_error_name,
         configured=lambda s: bool(s.ants_api_key or (s.ants_username and s.ants_password)),
+        pull=AntsReports,
     )
 )

@@ -21,6 +21,7 @@ from core.errors import (
 )
 from providers import http
 from providers.ants import codes
+from providers.ants.auth import auth_header
 from providers.ants.sender import JSON_HEADERS, check
 
 APPLICATIONS_PATH = "/2fa/2/applications"
@@ -50,7 +51,7 @@ def application_config(settings: Settings) -> Json:
 class AntsOtp:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
         self.session, self.settings = session, settings
-        self.headers = {**JSON_HEADERS, "Authorization": settings.auth_header}
+        self.headers = {**JSON_HEADERS, "Authorization": auth_header(settings)}
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
     async def send_pin(self, application: str, message: str, to: str) -> str:
@@ -71,15 +72,26 @@ class AntsOtp:
         config = application_config(self.settings)
         app = await self._call("POST", APPLICATIONS_PATH, {"name": name, "configuration": config})
         app_id = _field(app, "applicationId")
-        template = {"pinType": "NUMERIC", "pinLength": PIN_LENGTH, "senderId": sender,
-                    "pinPlaceholder": PIN_PLACEHOLDER, "messageText": DEFAULT_TEMPLATE}  # fmt: skip
+        template = {
+            "pinType": "NUMERIC",
+            "pinLength": PIN_LENGTH,
+            "senderId": sender,
+            "pinPlaceholder": PIN_PLACEHOLDER,
+            "messageText": DEFAULT_TEMPLATE,
+        }
         message = await self._call("POST", MESSAGES_PATH.format(app=app_id), template)
         return app_id, _field(message, "messageId")
 
     async def _call(self, method: str, path: str, body: Json) -> Json:
         url = self.settings.ants_base_url + path
-        reply = await http.request(self.session, method, url, timeout=self.timeout,
-                                     headers=self.headers, data=orjson.dumps(body))  # fmt: skip
+        reply = await http.request(
+            self.session,
+            method,
+            url,
+            timeout=self.timeout,
+            headers=self.headers,
+            data=orjson.dumps(body),
+        )
         if reply.status == 404:
             raise OtpNotFound(f"{path}: {codes.service_exception(reply.body)[1] or 'not found'}")
         raw = check(reply)

@@ -25,6 +25,7 @@ from core.batch import Batch
 from core.errors import GatewayProtocolError
 from providers import http
 from providers.ants import codes
+from providers.ants.auth import auth_header
 from providers.base import Action, Result, Verdict
 
 ADVANCED_PATH = "/sms/1/text/advanced"
@@ -35,8 +36,15 @@ JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"
 TAKEN_GROUPS = frozenset({"0", "1", "2", "3", "4"})  # in its logs: the gateway took it
 _WHERE = re.compile(r"messages\[(\d+)\](?:\.destinations\[(\d+)\])?(?:\.(\w+))?")
 
-__all__ = ["LOGS_CHUNK", "MAX_VALIDITY_MINUTES", "AntsSender", "Result", "check", "logs",
-           "parse_answer"]  # fmt: skip
+__all__ = [
+    "LOGS_CHUNK",
+    "MAX_VALIDITY_MINUTES",
+    "AntsSender",
+    "Result",
+    "check",
+    "logs",
+    "parse_answer",
+]
 
 
 class AntsSender:
@@ -44,7 +52,7 @@ class AntsSender:
         self.session, self.settings = session, settings
         self.base = settings.ants_base_url
         self.url = self.base + ADVANCED_PATH
-        self.headers = {**JSON_HEADERS, "Authorization": settings.auth_header}
+        self.headers = {**JSON_HEADERS, "Authorization": auth_header(settings)}
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
     def body(self, batch: Batch) -> bytes:
@@ -55,10 +63,14 @@ class AntsSender:
             messages = [{"from": batch.sender, "destinations": dests, "text": batch.text, **extra}]
         else:
             messages = [
-                {"from": batch.sender, "destinations": [{"to": d.to, "messageId": d.message_id}],
-                 "text": d.text, **extra}
+                {
+                    "from": batch.sender,
+                    "destinations": [{"to": d.to, "messageId": d.message_id}],
+                    "text": d.text,
+                    **extra,
+                }
                 for d in batch.destinations
-            ]  # fmt: skip
+            ]
         return orjson.dumps({"bulkId": batch.bulk_id, "messages": messages})
 
     def _options(self, batch: Batch) -> dict[str, Any]:
@@ -73,8 +85,14 @@ class AntsSender:
 
     async def send(self, batch: Batch) -> list[Result]:
         """Send; per-destination results, or a GatewayError for the whole request."""
-        answer = await http.request(self.session, "POST", self.url, timeout=self.timeout,
-                                    headers=self.headers, data=self.body(batch))  # fmt: skip
+        answer = await http.request(
+            self.session,
+            "POST",
+            self.url,
+            timeout=self.timeout,
+            headers=self.headers,
+            data=self.body(batch),
+        )
         return parse_answer(check(answer, batch))
 
     def provider_ids(self, batch: Batch) -> dict[str, str]:
@@ -90,16 +108,20 @@ class AntsSender:
 
 
 async def logs(
-    session: aiohttp.ClientSession, base_url: str, headers: Mapping[str, str],
-    timeout: aiohttp.ClientTimeout, message_ids: Sequence[str],
-) -> AsyncIterator[http.Answer]:  # fmt: skip
+    session: aiohttp.ClientSession,
+    base_url: str,
+    headers: Mapping[str, str],
+    timeout: aiohttp.ClientTimeout,
+    message_ids: Sequence[str],
+) -> AsyncIterator[http.Answer]:
     """`GET /sms/1/logs` about these messageIds, LOGS_CHUNK at a time: each 2xx answer
     (kept 48 h by the gateway, readable any number of times); any other raises."""
     for i in range(0, len(message_ids), LOGS_CHUNK):
         chunk = message_ids[i : i + LOGS_CHUNK]
         params = {"messageId": ",".join(chunk), "limit": str(len(chunk))}
-        answer = await http.request(session, "GET", base_url + LOGS_PATH, timeout=timeout,
-                                    headers=headers, params=params)  # fmt: skip
+        answer = await http.request(
+            session, "GET", base_url + LOGS_PATH, timeout=timeout, headers=headers, params=params
+        )
         check(answer)
         yield answer
 
@@ -146,8 +168,9 @@ def parse_answer(raw: bytes) -> list[Result]:
         if not isinstance(messages, list):
             raise TypeError("messages is not a list")
     except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-        raise GatewayProtocolError(f"unreadable answer: {exc!r}", body=raw[:500].decode(
-            "utf-8", "replace")) from exc  # fmt: skip
+        raise GatewayProtocolError(
+            f"unreadable answer: {exc!r}", body=raw[:500].decode("utf-8", "replace")
+        ) from exc
     return list(_readable(messages))
 
 
@@ -165,8 +188,9 @@ def parse_logs(raw: bytes) -> list[Result]:
     out = []
     for r in _readable(results):
         if r.group in TAKEN_GROUPS:
-            taken = Verdict(Action.ALREADY_DONE, r.verdict.code, r.verdict.name,
-                            "the gateway's logs have it")  # fmt: skip
+            taken = Verdict(
+                Action.ALREADY_DONE, r.verdict.code, r.verdict.name, "the gateway's logs have it"
+            )
             r = Result(r.message_id, r.to, taken, r.group, r.sms_count)
         out.append(r)
     return out

@@ -71,8 +71,12 @@ def parse_report(body: bytes | str, content_type: str, query: Mapping[str, str])
 
 
 def error_name(code: str) -> str:
-    row = (codes.ERRORS.get(code) or codes.REQUEST_ERRORS.get(code)
-           or codes.SEND_ERRORS.get(code) or codes.REFUSED.get(code))  # fmt: skip
+    row = (
+        codes.ERRORS.get(code)
+        or codes.REQUEST_ERRORS.get(code)
+        or codes.SEND_ERRORS.get(code)
+        or codes.REFUSED.get(code)
+    )
     return row.name if row else ""
 
 
@@ -94,5 +98,4 @@ SPEC = register(
     )
 )
 
-__all__ = ["PROFILE", "SPEC", "error_name", "parse_report", "provider_key", "report_key",
-           "smsc_id"]  # fmt: skip
+__all__ = ["PROFILE", "SPEC", "error_name", "parse_report", "provider_key", "report_key", "smsc_id"]

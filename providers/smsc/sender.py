@@ -115,12 +115,15 @@ _PLAIN_ID = re.compile(r"[a-z0-9._-]{1,40}")
 DERIVED_PREFIX = "_"
 DERIVED_HEX = 39
 BODY_CHARS = 500
-DUPLICATE = Verdict(Action.PERMANENT, "DUPLICATE_NUMBER", "DUPLICATE_NUMBER",
-                    "the number is in this batch twice: SMSC names a message by (id, number)",
-                    permanent=True)  # fmt: skip
+DUPLICATE = Verdict(
+    Action.PERMANENT,
+    "DUPLICATE_NUMBER",
+    "DUPLICATE_NUMBER",
+    "the number is in this batch twice: SMSC names a message by (id, number)",
+    permanent=True,
+)
 
-__all__ = ["MAX_TEXT_CHARS", "MAX_VALIDITY_MINUTES", "SmscSender",
-           "provider_key", "smsc_id"]  # fmt: skip
+__all__ = ["MAX_TEXT_CHARS", "MAX_VALIDITY_MINUTES", "SmscSender", "provider_key", "smsc_id"]
 
 
 def smsc_id(bulk_id: str) -> str:
@@ -164,22 +167,26 @@ class SmscSender:
 
     def requests(self, batch: Batch, dests: Sequence[Destination]) -> list[dict[str, str]]:
         """The send.php forms for these destinations (numbers unique)."""
-        common = {**self.auth, "sender": batch.sender, "id": smsc_id(batch.bulk_id),
-                  "valid": validity(batch.expires_at), "fmt": "3", "charset": "utf-8",
-                  "op": "1"}  # fmt: skip
+        common = {
+            **self.auth,
+            "sender": batch.sender,
+            "id": smsc_id(batch.bulk_id),
+            "valid": validity(batch.expires_at),
+            "fmt": "3",
+            "charset": "utf-8",
+            "op": "1",
+        }
         if batch.text is not None:
             return [{**common, "phones": ",".join(d.to for d in dests), "mes": batch.text}]
         forms: list[dict[str, str]] = []
         lines = [f"{d.to}:{batch.text_of(d)}" for d in dests if listable(batch.text_of(d))]
         if lines:
-            forms.append({**common, "list": "\n".join(line.replace("\n", "\\n") for line in
-                                                      lines)})  # fmt: skip
+            forms.append({**common, "list": "\n".join(line.replace("\n", "\\n") for line in lines)})
         by_text: dict[str, list[str]] = {}
         for d in dests:
             if not listable(batch.text_of(d)):
                 by_text.setdefault(batch.text_of(d), []).append(d.to)
-        forms += [{**common, "phones": ",".join(tos), "mes": text} for text, tos in
-                  by_text.items()]  # fmt: skip
+        forms += [{**common, "phones": ",".join(tos), "mes": text} for text, tos in by_text.items()]
         return forms
 
     def provider_ids(self, batch: Batch) -> dict[str, str]:
@@ -212,11 +219,18 @@ class SmscSender:
                 results += _failed(exc, mine, sid)  # earlier requests were taken: keep them
         return results
 
-    async def _post(self, url: str, form: dict[str, str], seconds: float | None = None
-                    ) -> http.Answer:  # fmt: skip
+    async def _post(
+        self, url: str, form: dict[str, str], seconds: float | None = None
+    ) -> http.Answer:
         timeout = self.timeout if seconds is None else aiohttp.ClientTimeout(total=seconds)
-        return await http.request(self.session, "POST", url, timeout=timeout,
-                                  headers=FORM_HEADERS, data=urlencode(form).encode())  # fmt: skip
+        return await http.request(
+            self.session,
+            "POST",
+            url,
+            timeout=timeout,
+            headers=FORM_HEADERS,
+            data=urlencode(form).encode(),
+        )
 
     # ------------------------------------------------------------ lookup
 
@@ -265,8 +279,14 @@ def _failed(exc: GatewayError, dests: list[Destination], sid: str) -> list[Resul
         action = Action.FATAL
     else:
         action = Action.THROTTLED if isinstance(exc, GatewayThrottled) else Action.RETRY
-    v = Verdict(action, exc.code or str(exc.status or ""), type(exc).__name__, str(exc)[:200],
-                permanent=action is Action.PERMANENT, retry_after=exc.retry_after)  # fmt: skip
+    v = Verdict(
+        action,
+        exc.code or str(exc.status or ""),
+        type(exc).__name__,
+        str(exc)[:200],
+        permanent=action is Action.PERMANENT,
+        retry_after=exc.retry_after,
+    )
     return [Result(d.message_id, d.to, v, provider_id=provider_key(sid, d.to)) for d in dests]
 
 
@@ -284,8 +304,9 @@ def _json(answer: http.Answer, what: str) -> Any:
     try:
         return orjson.loads(answer.body)
     except orjson.JSONDecodeError as exc:
-        raise GatewayProtocolError(f"unreadable {what} answer: {exc}", status=answer.status,
-                                   body=_body(answer.body)) from exc  # fmt: skip
+        raise GatewayProtocolError(
+            f"unreadable {what} answer: {exc}", status=answer.status, body=_body(answer.body)
+        ) from exc
 
 
 def check_send(answer: http.Answer, dests: Sequence[Destination]) -> dict[str, Any]:
@@ -294,14 +315,22 @@ def check_send(answer: http.Answer, dests: Sequence[Destination]) -> dict[str, A
     _http_error(answer)
     doc = _json(answer, "send.php")
     if not isinstance(doc, dict):
-        raise GatewayProtocolError("send.php answer is not a JSON object", status=answer.status,
-                                   body=_body(answer.body))  # fmt: skip
+        raise GatewayProtocolError(
+            "send.php answer is not a JSON object", status=answer.status, body=_body(answer.body)
+        )
     if "error_code" in doc or "error" in doc:
         code = str(doc.get("error_code", "")).strip()
         verdict = codes.classify_send_error(code)
         if doc.get("error"):
-            verdict = Verdict(verdict.action, verdict.code, verdict.name, str(doc["error"])[:200],
-                              verdict.permanent, verdict.suppress, verdict.retry_after)  # fmt: skip
+            verdict = Verdict(
+                verdict.action,
+                verdict.code,
+                verdict.name,
+                str(doc["error"])[:200],
+                verdict.permanent,
+                verdict.suppress,
+                verdict.retry_after,
+            )
         named = tuple(d.message_id for d in dests) if code in codes.NUMBER_ERRORS else ()
         raise http.error_for(verdict, answer.status, answer.body, named)
     return doc
@@ -345,20 +374,25 @@ def parse_lookup(answer: http.Answer, dests: Sequence[Destination], sid: str) ->
         parsed = parse_status(answer.body, 3, 0, message_id=ids, phone=phones, charset="utf-8")
     except ReportParseError as exc:
         if exc.code:
-            raise http.error_for(codes.classify_error(exc.code), answer.status,
-                                 answer.body) from exc  # fmt: skip
-        raise GatewayProtocolError(f"unreadable status.php answer: {exc}", status=answer.status,
-                                   body=_body(answer.body)) from exc  # fmt: skip
+            raise http.error_for(
+                codes.classify_error(exc.code), answer.status, answer.body
+            ) from exc
+        raise GatewayProtocolError(
+            f"unreadable status.php answer: {exc}", status=answer.status, body=_body(answer.body)
+        ) from exc
     if parsed.rejected:
-        raise GatewayProtocolError(f"status.php answer with unreadable records: "
-                                   f"{parsed.rejected[0]}", body=_body(answer.body))  # fmt: skip
+        raise GatewayProtocolError(
+            f"status.php answer with unreadable records: {parsed.rejected[0]}",
+            body=_body(answer.body),
+        )
     reports = {(r.message_id, digits(r.to)): r for r in parsed.reports}
     found: dict[str, Result] = {}
     for d in dests:
         report = reports.get((sid, digits(d.to)))
         if report is None:
-            raise GatewayProtocolError(f"status.php answer says nothing of {d.to} (id {sid})",
-                                       body=_body(answer.body))  # fmt: skip
+            raise GatewayProtocolError(
+                f"status.php answer says nothing of {d.to} (id {sid})", body=_body(answer.body)
+            )
         if report.status_code == str(codes.NOT_FOUND):
             continue
         verdict, state = codes.classify_found(report.status_code, report.error_code)

@@ -183,8 +183,10 @@ from providers.smsmanager.ids import custom_id, normalise_number, provider_id
 SEND_PATH = "/Send"
 LIST_PATH = "/RequestList"
 STATUS_PATH = "/RequestStatus"
-FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                "Accept": "text/plain"}  # fmt: skip
+FORM_HEADERS = {
+    "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+    "Accept": "text/plain",
+}
 TEXT_HEADERS = {"Accept": "text/plain"}
 XML_FORM_HEADERS = {"Content-Type": FORM_HEADERS["Content-Type"], "Accept": "application/xml"}
 LOOKUP_CONCURRENCY = 8  # /RequestStatus requests at once during a lookup
@@ -226,12 +228,15 @@ class SmsManagerSender:
 
     def form(self, batch: Batch, text: str, dests: Sequence[Destination]) -> bytes:
         """The `/Send` form for these destinations of `batch` with this text."""
-        fields = [("apikey", self.key), ("number", ",".join(d.to for d in dests)),
-                  ("message", text), ("gateway", self.settings.smsmanager_gateway)]  # fmt: skip
+        fields = [
+            ("apikey", self.key),
+            ("number", ",".join(d.to for d in dests)),
+            ("message", text),
+            ("gateway", self.settings.smsmanager_gateway),
+        ]
         if batch.sender:
             fields.append(("sender", batch.sender))
-        fields += [("customid", custom_id(batch)),
-                   ("expiration", expiration(batch.expires_at))]  # fmt: skip
+        fields += [("customid", custom_id(batch)), ("expiration", expiration(batch.expires_at))]
         return urlencode(fields).encode("ascii")
 
     def provider_ids(self, batch: Batch) -> dict[str, str]:
@@ -293,12 +298,14 @@ class SmsManagerSender:
                 outcomes.append(exc)
         return combine(list(groups.values()), outcomes)
 
-    async def _send_one(self, batch: Batch, text: str, dests: list[Destination],
-                        seconds: float) -> list[Result]:  # fmt: skip
+    async def _send_one(
+        self, batch: Batch, text: str, dests: list[Destination], seconds: float
+    ) -> list[Result]:
         timeout = aiohttp.ClientTimeout(total=max(0.001, seconds))
         url, body = self.base + SEND_PATH, self.form(batch, text, dests)
-        answer = await http.request(self.session, "POST", url, timeout=timeout,
-                                    headers=FORM_HEADERS, data=body)  # fmt: skip
+        answer = await http.request(
+            self.session, "POST", url, timeout=timeout, headers=FORM_HEADERS, data=body
+        )
         own_text = batch.text is None
         return parse_send(answer, dests, custom_id(batch), own_text)
 
@@ -312,8 +319,11 @@ class SmsManagerSender:
         for d in batch.destinations:
             wanted.setdefault(normalise_number(d.to), d)
         exp, sender = expiration(batch.expires_at).replace("T", " "), batch.sender
-        rows = [row for row in await self._request_list()
-                if row.expiration == exp and (not sender or row.sender == sender)]  # fmt: skip
+        rows = [
+            row
+            for row in await self._request_list()
+            if row.expiration == exp and (not sender or row.sender == sender)
+        ]
         found: dict[str, Result] = {}
         cid = custom_id(batch)
         for i in range(0, len(rows), LOOKUP_CONCURRENCY):
@@ -328,16 +338,24 @@ class SmsManagerSender:
                         continue
                     r = taken(d, number, state, row.request_id, cid)
                     old = found.get(d.message_id)
-                    if old is None or (old.verdict.action is not Action.ALREADY_DONE
-                                       and r.verdict.action is Action.ALREADY_DONE):  # fmt: skip
+                    if old is None or (
+                        old.verdict.action is not Action.ALREADY_DONE
+                        and r.verdict.action is Action.ALREADY_DONE
+                    ):
                         found[d.message_id] = r
         return found
 
     async def _get(self, path: str, **params: str) -> http.Answer:
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         query = {"apikey": self.key, **params}
-        answer = await http.request(self.session, "GET", self.base + path, timeout=timeout,
-                                    headers=TEXT_HEADERS, params=query)  # fmt: skip
+        answer = await http.request(
+            self.session,
+            "GET",
+            self.base + path,
+            timeout=timeout,
+            headers=TEXT_HEADERS,
+            params=query,
+        )
         if not 200 <= answer.status < 300 or _text(answer.body).startswith("ERROR"):
             raise whole_request_error(answer, text_error_code(answer), ())
         return answer
@@ -378,8 +396,9 @@ def by_text(batch: Batch) -> dict[str, list[Destination]]:
     return groups
 
 
-def parse_send(answer: http.Answer, dests: Sequence[Destination], cid: str,
-               own_text: bool = False) -> list[Result]:  # fmt: skip
+def parse_send(
+    answer: http.Answer, dests: Sequence[Destination], cid: str, own_text: bool = False
+) -> list[Result]:
     """One `/Send` answer -> a result per destination, or the whole request's GatewayError.
 
     `own_text`: the text is these destinations' own (a 202 is then about them only)."""
@@ -388,20 +407,27 @@ def parse_send(answer: http.Answer, dests: Sequence[Destination], cid: str,
         return _accepted(text, answer.body, dests, cid)
     ids = tuple(d.message_id for d in dests)
     if 200 <= answer.status < 300 and not text.startswith("ERROR"):
-        raise GatewayProtocolError(f"unreadable /Send answer: {text[:80]!r}",
-                                   status=answer.status, body=_snippet(answer.body))  # fmt: skip
+        raise GatewayProtocolError(
+            f"unreadable /Send answer: {text[:80]!r}",
+            status=answer.status,
+            body=_snippet(answer.body),
+        )
     raise whole_request_error(answer, text_error_code(answer), ids, own_text)
 
 
 def _accepted(text: str, raw: bytes, dests: Sequence[Destination], cid: str) -> list[Result]:
     fields = text.splitlines()[0].split("|")
-    numbers = {normalise_number(n) for n in re.split(r"[,;]", fields[2]) if n.strip()} if (
-        len(fields) >= 3) else set()  # fmt: skip
+    numbers = (
+        {normalise_number(n) for n in re.split(r"[,;]", fields[2]) if n.strip()}
+        if (len(fields) >= 3)
+        else set()
+    )
     request_id = fields[1].strip() if len(fields) >= 2 else ""
     echoed = fields[3].strip() if len(fields) >= 4 else ""
     if fields[0] != "OK" or not request_id or not numbers or (echoed and echoed != cid):
-        raise GatewayProtocolError(f"unreadable OK answer: {text[:80]!r} (customid {cid})",
-                                   body=_snippet(raw))  # fmt: skip
+        raise GatewayProtocolError(
+            f"unreadable OK answer: {text[:80]!r} (customid {cid})", body=_snippet(raw)
+        )
     return results_of(dests, dict.fromkeys(numbers, request_id), cid)
 
 
@@ -468,8 +494,13 @@ def answer_verdict(answer: http.Answer, code: str | None) -> tuple[Verdict, int]
         verdict = status_verdict(status)
     if verdict.action is Action.THROTTLED or status == 429:
         wait = retry_after_seconds(answer.headers.get("Retry-After"))
-        verdict = Verdict(Action.THROTTLED, verdict.code or "429", verdict.name or "THROTTLED",
-                          verdict.description, retry_after=wait)  # fmt: skip
+        verdict = Verdict(
+            Action.THROTTLED,
+            verdict.code or "429",
+            verdict.name or "THROTTLED",
+            verdict.description,
+            retry_after=wait,
+        )
     return verdict, status
 
 
@@ -503,8 +534,9 @@ def whole_request_error(
 # ---------------------------------------------------------------------- several requests
 
 
-def combine(groups: list[list[Destination]],
-            outcomes: list[list[Result] | GatewayError | None]) -> list[Result]:  # fmt: skip
+def combine(
+    groups: list[list[Destination]], outcomes: list[list[Result] | GatewayError | None]
+) -> list[Result]:
     """The results of a batch's requests.  When nothing can have been taken (one request,
     or every request refused as a whole and none maybe taken), the first request's
     error is the batch's; otherwise each request's own outcome, destination by
@@ -535,8 +567,9 @@ def _whole(errors: list[GatewayError]) -> GatewayError:
     if named:
         ids = tuple(m for e in named for m in e.message_ids)
         first = named[0]
-        return GatewayRequestError(str(first), message_ids=ids, status=first.status,
-                                   code=first.code, body=first.body)  # fmt: skip
+        return GatewayRequestError(
+            str(first), message_ids=ids, status=first.status, code=first.code, body=first.body
+        )
     return errors[0]
 
 
@@ -550,12 +583,20 @@ def _refused(exc: GatewayError, dests: list[Destination]) -> list[Result]:
         action = Action.THROTTLED
     else:
         action = Action.RETRY
-    v = Verdict(action, exc.code or str(exc.status or ""), type(exc).__name__, str(exc)[:300],
-                permanent=action is Action.PERMANENT, retry_after=exc.retry_after)  # fmt: skip
+    v = Verdict(
+        action,
+        exc.code or str(exc.status or ""),
+        type(exc).__name__,
+        str(exc)[:300],
+        permanent=action is Action.PERMANENT,
+        retry_after=exc.retry_after,
+    )
     named = set(exc.message_ids) if isinstance(exc, GatewayRequestError) else set()
     retry = Verdict(Action.RETRY, v.code, v.name, v.description)
-    return [Result(d.message_id, d.to, v if not named or d.message_id in named else retry)
-            for d in dests]  # fmt: skip
+    return [
+        Result(d.message_id, d.to, v if not named or d.message_id in named else retry)
+        for d in dests
+    ]
 
 
 # ---------------------------------------------------------------------- lookup answers
@@ -583,8 +624,9 @@ def parse_request_list(raw: bytes) -> list[ListRow]:
             continue
         f = [x.strip() for x in line.split("|")]
         if len(f) < 7 or not f[0].isdigit():
-            raise GatewayProtocolError(f"unreadable /RequestList line: {line[:80]!r}",
-                                       body=_snippet(raw))  # fmt: skip
+            raise GatewayProtocolError(
+                f"unreadable /RequestList line: {line[:80]!r}", body=_snippet(raw)
+            )
         rows.append(ListRow(f[0], f[1], f[2], f[3].replace("T", " "), f[4], f[5], f[6]))
     return sorted(rows, key=lambda r: (r.time, int(r.request_id)), reverse=True)
 
@@ -597,8 +639,9 @@ def parse_request_status(raw: bytes) -> list[tuple[str, int]]:
             continue
         f = [x.strip() for x in line.split("|")]
         if len(f) < 2 or not f[1].isdigit() or not normalise_number(f[0]):
-            raise GatewayProtocolError(f"unreadable /RequestStatus line: {line[:80]!r}",
-                                       body=_snippet(raw))  # fmt: skip
+            raise GatewayProtocolError(
+                f"unreadable /RequestStatus line: {line[:80]!r}", body=_snippet(raw)
+            )
         out.append((normalise_number(f[0]), int(f[1])))
     return out
 
@@ -608,10 +651,16 @@ def taken(d: Destination, number: str, state: int, request_id: str, cid: str) ->
     row = codes.REQUEST_STATES.get(state)
     name = row.name.upper() if row else f"STATE_{state}"
     if state in TAKEN_REJECTED:
-        v = Verdict(Action.PERMANENT, str(state), name,
-                    f"request {request_id} has it, {name.lower()}", permanent=True)  # fmt: skip
+        v = Verdict(
+            Action.PERMANENT,
+            str(state),
+            name,
+            f"request {request_id} has it, {name.lower()}",
+            permanent=True,
+        )
     else:
-        v = Verdict(Action.ALREADY_DONE, str(state), name,
-                    f"the gateway's request {request_id} has it")  # fmt: skip
+        v = Verdict(
+            Action.ALREADY_DONE, str(state), name, f"the gateway's request {request_id} has it"
+        )
     mine = provider_id(cid, number)
     return Result(d.message_id, d.to, v, provider_id=mine, poll_ref=request_id)

@@ -38,20 +38,57 @@ ERRORS = {
 
 # status.php fields, in the seed's order
 ALL0 = ("status", "last_date", "last_timestamp", "flag", "err")
-ALL1 = (*ALL0, "send_date", "send_timestamp", "phone", "cost", "sender_id", "status_name",
-        "message", "comment", "type", "sms_cnt")  # fmt: skip
+ALL1 = (
+    *ALL0,
+    "send_date",
+    "send_timestamp",
+    "phone",
+    "cost",
+    "sender_id",
+    "status_name",
+    "message",
+    "comment",
+    "type",
+    "sms_cnt",
+)
 ALL2 = (*ALL1[:-2], "mccmnc", "country", "operator", "operator_orig", "region", "type", "sms_cnt")
 FIELDS = {0: ALL0, 1: ALL1, 2: ALL2}
 # fmt=1 positional fields (the seed's lists)
 CSV = {
     0: ("status", "last_timestamp", "err"),
-    1: ("status", "last_timestamp", "err", "send_timestamp", "phone", "cost", "sender_id",
-        "status_name", "message", "comment", "type"),
-    2: ("status", "last_timestamp", "err", "send_timestamp", "phone", "country", "operator",
-        "region", "cost", "sender_id", "status_name", "message", "comment", "type"),
-}  # fmt: skip
-INTEGERS = frozenset({"status", "last_timestamp", "flag", "err", "send_timestamp", "type",
-                      "sms_cnt"})  # fmt: skip
+    1: (
+        "status",
+        "last_timestamp",
+        "err",
+        "send_timestamp",
+        "phone",
+        "cost",
+        "sender_id",
+        "status_name",
+        "message",
+        "comment",
+        "type",
+    ),
+    2: (
+        "status",
+        "last_timestamp",
+        "err",
+        "send_timestamp",
+        "phone",
+        "country",
+        "operator",
+        "region",
+        "cost",
+        "sender_id",
+        "status_name",
+        "message",
+        "comment",
+        "type",
+    ),
+}
+INTEGERS = frozenset(
+    {"status", "last_timestamp", "flag", "err", "send_timestamp", "type", "sms_cnt"}
+)
 
 
 def id_value(sid: str) -> int | str:
@@ -80,8 +117,14 @@ def error(fmt: int, code: int, sid: str = "") -> tuple[bytes, str]:
     return f"ERROR = {code} ({text}){tail}".encode(), "text/plain"
 
 
-def sent(fmt: int, sid: str, cnt: int, cost: float | None, balance: float | None,
-         phones: Sequence[Json] | None) -> tuple[bytes, str]:  # fmt: skip
+def sent(
+    fmt: int,
+    sid: str,
+    cnt: int,
+    cost: float | None,
+    balance: float | None,
+    phones: Sequence[Json] | None,
+) -> tuple[bytes, str]:
     """A send.php answer; `cost`/`balance` when asked (cost=2/3), `phones` with op/err=1."""
     money: Json = {}
     if cost is not None:
@@ -140,6 +183,8 @@ def _csv(r: Json, all_: int, multi: bool) -> str:
 
 
 def _text(r: Json) -> str:
-    items = [("Status" if k == "status" else "check_time" if k == "last_date" else k, v)
-             for k, v in r.items()]  # fmt: skip
+    items = [
+        ("Status" if k == "status" else "check_time" if k == "last_date" else k, v)
+        for k, v in r.items()
+    ]
     return ", ".join(f"{k} = {v}" for k, v in items)

@@ -70,11 +70,15 @@ async def count(request: web.Request, handler: Handler) -> web.StreamResponse:
 
 async def read_params(request: web.Request) -> dict[str, str]:
     """Query and form fields (the form wins), decoded in the request's `charset`."""
-    raw: list[tuple[str, str]] = parse_qsl(request.rel_url.raw_query_string,
-                                           keep_blank_values=True, encoding="latin-1")  # fmt: skip
+    raw: list[tuple[str, str]] = parse_qsl(
+        request.rel_url.raw_query_string, keep_blank_values=True, encoding="latin-1"
+    )
     if request.method == "POST" and request.content_type in (
-        "application/x-www-form-urlencoded", "", "application/octet-stream", "text/plain",
-    ):  # fmt: skip
+        "application/x-www-form-urlencoded",
+        "",
+        "application/octet-stream",
+        "text/plain",
+    ):
         body = (await request.read()).decode("latin-1")
         raw += parse_qsl(body, keep_blank_values=True, encoding="latin-1")
     fields = dict(raw)
@@ -128,8 +132,14 @@ async def send(request: web.Request) -> web.StreamResponse:
             listed = phones
         elif params.get("err", "0").strip() == "1":
             listed = [p for p in phones if "status" in p]
-        answer = answers.sent(fmt, sid, cnt, total if cost in ("1", "2", "3") else None,
-                              sandbox.state.credit if cost == "3" else None, listed)  # fmt: skip
+        answer = answers.sent(
+            fmt,
+            sid,
+            cnt,
+            total if cost in ("1", "2", "3") else None,
+            sandbox.state.credit if cost == "3" else None,
+            listed,
+        )
         await faults.delay()
         if cost != "1" and faults.times_out():
             taken = [f"{sid}:{p['phone']}" for p in phones if "status" not in p]
@@ -137,8 +147,13 @@ async def send(request: web.Request) -> web.StreamResponse:
         return reply(answer)
 
 
-async def time_out(request: web.Request, sandbox: SmscSandbox, sid: str, taken: list[str],
-                   answer: tuple[bytes, str]) -> web.StreamResponse:  # fmt: skip
+async def time_out(
+    request: web.Request,
+    sandbox: SmscSandbox,
+    sid: str,
+    taken: list[str],
+    answer: tuple[bytes, str],
+) -> web.StreamResponse:
     """Taken and counted; now hang past the client's timeout, or drop the connection."""
     faults = sandbox.settings.faults
     event = TimeoutEvent(sid, len(taken), faults.timeout_mode, taken)
@@ -187,8 +202,9 @@ def add_routes(app: web.Application) -> None:
     app.router.add_post("/_sandbox/smsc", write_smsc)
 
 
-def make_app(settings: SandboxSettings | None = None,
-             smsc_settings: SmscSettings | None = None) -> web.Application:  # fmt: skip
+def make_app(
+    settings: SandboxSettings | None = None, smsc_settings: SmscSettings | None = None
+) -> web.Application:
     """A ready aiohttp Application; `app[SANDBOX]` is the SmscSandbox.  Without settings, a
     reused id is taken and counted again (SMSC.ru does not refuse one); with settings,
     their `dedupe_ids` decides."""

@@ -78,10 +78,17 @@ OUTCOMES = {
     "EXPIRED": (3, 0),
 }
 STATUS_NAMES = {
-    -3: "Message not found", -1: "Waiting to be sent", 0: "Transferred to the operator",
-    1: "Delivered", 3: "Expired", 20: "Impossible to deliver", 22: "Invalid number",
-    23: "Prohibited", 24: "Insufficient funds", 25: "Unavailable number",
-}  # fmt: skip
+    -3: "Message not found",
+    -1: "Waiting to be sent",
+    0: "Transferred to the operator",
+    1: "Delivered",
+    3: "Expired",
+    20: "Impossible to deliver",
+    22: "Invalid number",
+    23: "Prohibited",
+    24: "Insufficient funds",
+    25: "Unavailable number",
+}
 REFUSALS = {22: "INVALID_NUMBER", 23: "PROHIBITED", 25: "UNAVAILABLE_NUMBER"}
 
 
@@ -110,13 +117,28 @@ class Message:
         status, err = (self.final, self.err) if now >= self.due else (0, 0)
         last = self.due if now >= self.due else self.sent_at
         return {
-            "status": status, "last_date": _date(last), "last_timestamp": int(last), "flag": 0,
-            "err": err, "send_date": _date(self.sent_at), "send_timestamp": int(self.sent_at),
-            "phone": self.phone, "cost": f"{self.cost:.2f}", "sender_id": self.sender,
-            "status_name": STATUS_NAMES.get(status, str(status)), "message": self.text,
-            "comment": "", "type": 0, "sms_cnt": self.parts, "mccmnc": "", "country": "",
-            "operator": "", "operator_orig": "", "region": "", "id": self.sid,
-        }  # fmt: skip
+            "status": status,
+            "last_date": _date(last),
+            "last_timestamp": int(last),
+            "flag": 0,
+            "err": err,
+            "send_date": _date(self.sent_at),
+            "send_timestamp": int(self.sent_at),
+            "phone": self.phone,
+            "cost": f"{self.cost:.2f}",
+            "sender_id": self.sender,
+            "status_name": STATUS_NAMES.get(status, str(status)),
+            "message": self.text,
+            "comment": "",
+            "type": 0,
+            "sms_cnt": self.parts,
+            "mccmnc": "",
+            "country": "",
+            "operator": "",
+            "operator_orig": "",
+            "region": "",
+            "id": self.sid,
+        }
 
 
 def _date(ts: float) -> str:
@@ -294,8 +316,11 @@ class SmscSandbox(Sandbox):
 
     def _valid(self, text: str) -> bool:
         match = VALID_RE.fullmatch(text)
-        minutes = int(text) * 60 if text.isdigit() else (
-            int(match.group(1)) * 60 + int(match.group(2)) if match else 0)  # fmt: skip
+        minutes = (
+            int(text) * 60
+            if text.isdigit()
+            else (int(match.group(1)) * 60 + int(match.group(2)) if match else 0)
+        )
         return 1 <= minutes <= self.smsc.max_valid_minutes
 
     def _refusal(self, number: str) -> int:
@@ -308,12 +333,22 @@ class SmscSandbox(Sandbox):
             return 25
         return 0
 
-    def _take(self, sid: str, number: str, text: str, sender: str, parts: int, price: float,
-              refused: int, now: float) -> None:  # fmt: skip
+    def _take(
+        self,
+        sid: str,
+        number: str,
+        text: str,
+        sender: str,
+        parts: int,
+        price: float,
+        refused: int,
+        now: float,
+    ) -> None:
         state, k = self.state, key(sid, number)
         if refused:
-            self.messages[(sid, number)] = Message(sid, number, text, sender, parts, 0.0, now,
-                                                   now, refused)  # fmt: skip
+            self.messages[(sid, number)] = Message(
+                sid, number, text, sender, parts, 0.0, now, now, refused
+            )
             return
         if self.settings.dedupe_ids and k in state.accepted:
             state.rejected_ids[k] = state.rejected_ids.get(k, 0) + 1
@@ -326,8 +361,9 @@ class SmscSandbox(Sandbox):
         status, err = OUTCOMES.get(outcome, (1, 0))
         delay = (d.delay_ms + (rng.uniform(0, d.jitter_ms) if d.jitter_ms > 0 else 0)) / 1000
         due = now + delay if d.enabled else float("inf")
-        self.messages[(sid, number)] = Message(sid, number, text, sender, parts, parts * price,
-                                               now, due, status, err)  # fmt: skip
+        self.messages[(sid, number)] = Message(
+            sid, number, text, sender, parts, parts * price, now, due, status, err
+        )
         state.accepted[k] = state.accepted.get(k, 0) + 1
         state.final[k] = outcome
         state.statuses["ACCEPTED"] += 1

@@ -133,10 +133,12 @@ ERRORS: dict[str, tuple[int, str]] = {
 }
 
 
-def text_response(text: str, status: int = 200,
-                  headers: Mapping[str, str] | None = None) -> web.Response:  # fmt: skip
-    return web.Response(text=text, status=status, headers=headers, content_type="text/plain",
-                        charset="utf-8")  # fmt: skip
+def text_response(
+    text: str, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    return web.Response(
+        text=text, status=status, headers=headers, content_type="text/plain", charset="utf-8"
+    )
 
 
 def error(code: str) -> web.Response:
@@ -279,8 +281,14 @@ def _check(
     sb.state.statuses["INVALID_NUMBER"] += len(raw) - len(numbers)
     if not numbers:
         return "201"
-    return {"numbers": numbers, "text": text, "gateway": gateway, "sender": sender,
-            "custom_id": custom_id, "expiration": expiration.replace("T", " ")}  # fmt: skip
+    return {
+        "numbers": numbers,
+        "text": text,
+        "gateway": gateway,
+        "sender": sender,
+        "custom_id": custom_id,
+        "expiration": expiration.replace("T", " "),
+    }
 
 
 def split_numbers(field: str | None) -> list[str] | None:
@@ -489,7 +497,7 @@ def add_routes(app: web.Application) -> None:
         ("/GetUserInfo", user_info),
     ):
         app.router.add_route("GET", path, handler)
-        app.router.add_route("POST", path, handler)  # fmt: skip
+        app.router.add_route("POST", path, handler)
 
 
 async def _dlr_lifecycle(app: web.Application) -> Any:

@@ -50,8 +50,13 @@ def stack(r: redis.Redis, redis_url: str, tmp_path: Path) -> Iterator[Stack]:
 
 
 def settings_for(redis_url: str, base_url: str, **kw: Any) -> Settings:
-    return Settings(redis_url=redis_url, ants_base_url=base_url, ants_username=SANDBOX_USER,
-                    ants_password=SANDBOX_PASSWORD, **kw)  # fmt: skip
+    return Settings(
+        redis_url=redis_url,
+        ants_base_url=base_url,
+        ants_username=SANDBOX_USER,
+        ants_password=SANDBOX_PASSWORD,
+        **kw,
+    )
 
 
 def sandbox_get(base_url: str, section: str) -> dict[str, Any]:
@@ -66,7 +71,8 @@ def assert_sent_once(base_url: str, expected: set[str]) -> dict[str, Any]:
     sb = sandbox_state(base_url, ids=1)
     twice = {m: n for m, n in sb["accepted"].items() if n != 1}
     assert twice == {} and sb["doubleSends"] == 0, (
-        f"{len(twice)} sent more than once, e.g. {sorted(twice.items())[:5]}")  # fmt: skip
+        f"{len(twice)} sent more than once, e.g. {sorted(twice.items())[:5]}"
+    )
     missing, extra = expected - set(sb["accepted"]), set(sb["accepted"]) - expected
     assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
     return sb
@@ -84,7 +90,8 @@ def assert_numbers_sent_once(base_url: str, numbers: set[str]) -> dict[str, Any]
         sends[number] = sends.get(number, 0) + count
     twice = {n: c for n, c in sends.items() if c != 1}
     assert twice == {} and sb["doubleSends"] == 0, (
-        f"{len(twice)} numbers sent more than once, e.g. {sorted(twice.items())[:5]}")  # fmt: skip
+        f"{len(twice)} numbers sent more than once, e.g. {sorted(twice.items())[:5]}"
+    )
     missing, extra = numbers - set(sends), set(sends) - numbers
     assert not missing and not extra, f"missing {sorted(missing)[:5]}, extra {sorted(extra)[:5]}"
     return sb
@@ -106,8 +113,12 @@ def write_csv(path: Path, n: int, bad: int = 0, start: int = 0) -> Path:
     return path
 
 
-def wait_for(client: redis.Redis, campaign: str, done: Callable[[dict[str, Any]], bool],
-             timeout: float = 120.0) -> dict[str, Any]:  # fmt: skip
+def wait_for(
+    client: redis.Redis,
+    campaign: str,
+    done: Callable[[dict[str, Any]], bool],
+    timeout: float = 120.0,
+) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     st: dict[str, Any] = {}
     while time.monotonic() < deadline:

@@ -31,8 +31,14 @@ from tests.integration.conftest import settings_for
 
 pytestmark = pytest.mark.integration
 schema = schemathesis.openapi.from_dict(openapi.spec())
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_headers_conformance, response_schema_conformance, ignored_auth]  # fmt: skip
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    ignored_auth,
+]
 EXAMPLES = 25  # per operation: the whole run stays under a minute
 
 
@@ -59,13 +65,18 @@ def served(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
 
 
 @schema.parametrize()
-@hyp(max_examples=EXAMPLES, deadline=None,
-     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                            HealthCheck.filter_too_much])  # fmt: skip
+@hyp(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+    ],
+)
 def test_api_matches_its_description(case: schemathesis.Case, served: tuple[str, str]) -> None:
     base, key = served
     # What the issue asks: no 5xx, every answer as described, no route open without a key.
     # Left out: "schema-valid data is accepted" (no schema says which phone numbers are
     # real) and "schema-violating data is refused" (unknown query parameters are ignored).
-    case.call_and_validate(base_url=base, headers={"Authorization": f"Bearer {key}"},
-                           checks=CHECKS)  # fmt: skip
+    case.call_and_validate(base_url=base, headers={"Authorization": f"Bearer {key}"}, checks=CHECKS)

@@ -16,8 +16,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def chaos(r: redis.Redis, redis_url: str, tmp_path: Path) -> Chaos:
-    return Chaos(redis_url, tmp_path, processes=2, threads=4, batch_size=50, latency_ms=300,
-                 timeout_s=150)  # fmt: skip
+    return Chaos(
+        redis_url, tmp_path, processes=2, threads=4, batch_size=50, latency_ms=300, timeout_s=150
+    )
 
 
 def check(result: Result) -> None:

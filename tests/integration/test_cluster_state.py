@@ -74,8 +74,13 @@ def test_campaigns_import_on_their_own_nodes_and_rerun_idempotently(rc: RedisClu
     nodes = {rc.get_node_from_key(keys.campaign_meta(c)).name for c in CAMPAIGNS}
     assert len(nodes) >= 2
     for c in CAMPAIGNS:  # one slot per campaign, whatever the key
-        tagged = [keys.campaign_meta(c), keys.ledger(c, "0"), keys.outbox(c),
-                  keys.campaign_numbers(c, 0), keys.campaign_open(c)]  # fmt: skip
+        tagged = [
+            keys.campaign_meta(c),
+            keys.ledger(c, "0"),
+            keys.outbox(c),
+            keys.campaign_numbers(c, 0),
+            keys.campaign_open(c),
+        ]
         assert len({rc.keyslot(k) for k in tagged}) == 1
 
 
@@ -90,9 +95,22 @@ def test_claims_states_reports_sweep_export_and_relay(
         via = Via("ants", f"{c}-b0", now + 3_600_000)
         first = asyncio.run(_claim(cluster, "run-a", c, via, dests))
         assert first.ours == dests
-        accepted = [Event(d.message_id, c, State.ACCEPTED, f"{c}-b0", d.to, 1, "1", "26",
-                          expires_at=now - 10**7, release="run-a", provider="ants")
-                    for d in dests]  # fmt: skip
+        accepted = [
+            Event(
+                d.message_id,
+                c,
+                State.ACCEPTED,
+                f"{c}-b0",
+                d.to,
+                1,
+                "1",
+                "26",
+                expires_at=now - 10**7,
+                release="run-a",
+                provider="ants",
+            )
+            for d in dests
+        ]
         assert record(rc, accepted, P) == len(dests)
         again = asyncio.run(_claim(cluster, "run-b", c, via, dests))
         assert again.sent == dests  # never sent twice
@@ -142,23 +160,34 @@ def test_campaigns_end_to_end_on_the_cluster_with_the_queues_on_rabbitmq(
     host, port = cluster.nodes[0]
     url = f"redis://{host}:{port}/0"
     env = {"SMS_REDIS_CLUSTER": "1", "SMS_BROKER_URL": amqp_url}
-    dlr = {"format": "2018", "delay_ms": 50, "jitter_ms": 50, "username": HOOK_USER,
-           "password": HOOK_PASSWORD, "outcomes": {"DELIVERED": 1.0}}  # fmt: skip
+    dlr = {
+        "format": "2018",
+        "delay_ms": 50,
+        "jitter_ms": 50,
+        "username": HOOK_USER,
+        "password": HOOK_PASSWORD,
+        "outcomes": {"DELIVERED": 1.0},
+    }
     n, names = 300, ["east", "west", "north", "south"]
     with Stack(url, log_dir=tmp_path / "logs", sandbox_defaults=HONEST, **env) as stack:
         base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": dlr}).decode())
         hook = stack.webhook(HOOK_USER, HOOK_PASSWORD)
         stack.workers(processes=2, threads=4, SMS_NOTIFY_URL=hook)
-        settings = settings_for(url, base, batch_size=50, broker_url=amqp_url,
-                                redis_cluster=True)  # fmt: skip
+        settings = settings_for(url, base, batch_size=50, broker_url=amqp_url, redis_cluster=True)
         expected: set[str] = set()
         for c in names:
-            expected |= import_csv_campaign(url, base, tmp_path, c, n, batch_size=50,
-                                        broker_url=amqp_url, redis_cluster=True)  # fmt: skip
+            expected |= import_csv_campaign(
+                url, base, tmp_path, c, n, batch_size=50, broker_url=amqp_url, redis_cluster=True
+            )
         at = time.gmtime(time.time() + 2)  # a send-at campaign: held in the schedule
         later = write_csv(tmp_path / "later.csv", 20)
-        report = api.import_csv(later, campaign="later", text="Hi {name}", settings=settings,
-                                send_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", at))  # fmt: skip
+        report = api.import_csv(
+            later,
+            campaign="later",
+            text="Hi {name}",
+            settings=settings,
+            send_at=time.strftime("%Y-%m-%dT%H:%M:%S+00:00", at),
+        )
         assert report.valid == 20 and rc.zscore(keys.SCHEDULE, "later")
         expected |= expected_ids("later", 20)
         mid = api.send_sms("0812345678", "Your order shipped", key="o-1", settings=settings)

@@ -17,32 +17,57 @@ from tests.integration.conftest import sandbox_state, settings_for, wait_for, wr
 
 pytestmark = pytest.mark.integration
 HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
-SANDBOX_TO_STATE = {"DELIVERED": "delivered", "UNDELIVERABLE": "undeliverable",
-                    "UNDELIVERABLE_PERMANENT": "undeliverable", "EXPIRED": "expired"}  # fmt: skip
+SANDBOX_TO_STATE = {
+    "DELIVERED": "delivered",
+    "UNDELIVERABLE": "undeliverable",
+    "UNDELIVERABLE_PERMANENT": "undeliverable",
+    "EXPIRED": "expired",
+}
 NOT_FINAL = ("queued", "accepted", "pending", "retrying", "deferred")
 
 
-@pytest.mark.parametrize(("fmt", "content_type"), [("2018", "application/json"),
-                                                   ("new", "application/xml")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("fmt", "content_type"), [("2018", "application/json"), ("new", "application/xml")]
+)
 def test_final_states_match_the_gateway(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, fmt: str, content_type: str
 ) -> None:
-    dlr = {"format": fmt, "delay_ms": 50, "jitter_ms": 100, "delayed_share": 0.2,
-           "delayed_extra_ms": 1500, "duplicate_share": 0.2, "reorder_share": 0.3,
-           "intermediate_share": 0.3, "username": HOOK_USER, "password": HOOK_PASSWORD,
-           "outcomes": {"DELIVERED": 0.7, "UNDELIVERABLE": 0.1, "UNDELIVERABLE_PERMANENT": 0.1,
-                        "EXPIRED": 0.1}}  # fmt: skip
+    dlr = {
+        "format": fmt,
+        "delay_ms": 50,
+        "jitter_ms": 100,
+        "delayed_share": 0.2,
+        "delayed_extra_ms": 1500,
+        "duplicate_share": 0.2,
+        "reorder_share": 0.3,
+        "intermediate_share": 0.3,
+        "username": HOOK_USER,
+        "password": HOOK_PASSWORD,
+        "outcomes": {
+            "DELIVERED": 0.7,
+            "UNDELIVERABLE": 0.1,
+            "UNDELIVERABLE_PERMANENT": 0.1,
+            "EXPIRED": 0.1,
+        },
+    }
     base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": dlr}).decode())
     hook = stack.webhook(HOOK_USER, HOOK_PASSWORD)
-    stack.workers(processes=1, threads=4, SMS_NOTIFY_URL=hook,
-                  SMS_NOTIFY_CONTENT_TYPE=content_type)  # fmt: skip
+    stack.workers(processes=1, threads=4, SMS_NOTIFY_URL=hook, SMS_NOTIFY_CONTENT_TYPE=content_type)
     n = 2000
-    report = api.import_csv(write_csv(tmp_path / "c.csv", n), campaign="dlr", text="Hi {name}",
-                            settings=settings_for(redis_url, base, batch_size=250))  # fmt: skip
+    report = api.import_csv(
+        write_csv(tmp_path / "c.csv", n),
+        campaign="dlr",
+        text="Hi {name}",
+        settings=settings_for(redis_url, base, batch_size=250),
+    )
     assert report.valid == n
 
-    wait_for(r, "dlr", lambda s: sum(s["counts"].get(k, 0) for k in NOT_FINAL) == 0
-             and s["done_sending"] >= n, timeout=120)  # fmt: skip
+    wait_for(
+        r,
+        "dlr",
+        lambda s: sum(s["counts"].get(k, 0) for k in NOT_FINAL) == 0 and s["done_sending"] >= n,
+        timeout=120,
+    )
     decided = sandbox_state(base, final=1)["final"]
     assert len(decided) == n
     mine = dict(zip(decided, ledger.states(r, list(decided)), strict=True))

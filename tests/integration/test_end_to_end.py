@@ -22,8 +22,9 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 
-def test_campaign_accepted_exactly_once(r: redis.Redis, redis_url: str, stack: Stack,
-                                        tmp_path: Path) -> None:  # fmt: skip
+def test_campaign_accepted_exactly_once(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
+) -> None:
     base = stack.sandbox()
     stack.workers(processes=1, threads=4)
     settings = settings_for(redis_url, base, batch_size=250)
@@ -45,8 +46,9 @@ def test_campaign_accepted_exactly_once(r: redis.Redis, redis_url: str, stack: S
     assert rejects.count("invalid number") == 3
 
 
-def test_personalised_texts_reach_the_gateway(r: redis.Redis, redis_url: str, stack: Stack,
-                                              tmp_path: Path) -> None:  # fmt: skip
+def test_personalised_texts_reach_the_gateway(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
+) -> None:
     base = stack.sandbox()
     stack.workers(processes=1, threads=2)
     settings = settings_for(redis_url, base, batch_size=100)
@@ -65,17 +67,20 @@ def test_send_sms_is_idempotent_by_key(r: redis.Redis, redis_url: str, stack: St
     base = stack.sandbox()
     stack.workers(processes=1, threads=2)
     settings = settings_for(redis_url, base)
-    first = api.send_sms("0812345678", "Your parcel is on its way", key="order-1",
-                         settings=settings)  # fmt: skip
-    second = api.send_sms("0812345678", "Your parcel is on its way", key="order-1",
-                          settings=settings)  # fmt: skip
+    first = api.send_sms(
+        "0812345678", "Your parcel is on its way", key="order-1", settings=settings
+    )
+    second = api.send_sms(
+        "0812345678", "Your parcel is on its way", key="order-1", settings=settings
+    )
     assert first == second == "api~korder-1"
     wait_for(r, "api", lambda s: s["done_sending"] >= 1)
     assert_sent_once(base, {"api~korder-1"})
 
 
-def test_send_sms_with_a_long_key_and_a_dash_in_it(r: redis.Redis, redis_url: str,
-                                                   stack: Stack) -> None:  # fmt: skip
+def test_send_sms_with_a_long_key_and_a_dash_in_it(
+    r: redis.Redis, redis_url: str, stack: Stack
+) -> None:
     """The messageId is long (bulkId must stay within 100 characters) and its key has '-'
     (it must count in its own campaign, not in a phantom one)."""
     base = stack.sandbox()
@@ -101,8 +106,16 @@ def test_a_batch_for_a_provider_this_worker_lacks_is_dead_lettered(
     base = stack.sandbox()
     stack.workers(processes=1, threads=2)
     dests = (Destination("other-2", "66812345678"), Destination("other-3", "66812345679"))
-    b = Batch("other", 0, "other-b0", "Shop", "Hi", dests, int(time.time() * 1000) + 600_000,
-              provider="nope")  # fmt: skip
+    b = Batch(
+        "other",
+        0,
+        "other-b0",
+        "Shop",
+        "Hi",
+        dests,
+        int(time.time() * 1000) + 600_000,
+        provider="nope",
+    )
     api.enqueuer(settings_for(redis_url, base))(b.to_dict())
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:

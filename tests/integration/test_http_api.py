@@ -41,16 +41,20 @@ def multipart(fields: dict[str, str], filename: str, data: bytes) -> tuple[bytes
     boundary = uuid.uuid4().hex
     out = b""
     for k, v in fields.items():
-        out += (f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
-                ).encode()  # fmt: skip
-    out += (f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
-            f'filename="{filename}"\r\nContent-Type: text/csv\r\n\r\n').encode()  # fmt: skip
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{k}"\r\n\r\n{v}\r\n'
+        ).encode()
+    out += (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f'filename="{filename}"\r\nContent-Type: text/csv\r\n\r\n'
+    ).encode()
     out += data + f"\r\n--{boundary}--\r\n".encode()
     return out, f"multipart/form-data; boundary={boundary}"
 
 
-def test_keys_are_kept_as_hashes_and_scopes_are_nested(r: redis.Redis, http: Api,
-                                                       keys: dict[str, str]) -> None:  # fmt: skip
+def test_keys_are_kept_as_hashes_and_scopes_are_nested(
+    r: redis.Redis, http: Api, keys: dict[str, str]
+) -> None:
     stored = r.hgetall("sms:apikeys")
     assert len(stored) == 3 and not any(k.encode() in b"".join(stored) for k in keys.values())
     assert all(auth.digest(k).encode() in stored for k in keys.values())
@@ -59,8 +63,7 @@ def test_keys_are_kept_as_hashes_and_scopes_are_nested(r: redis.Redis, http: Api
     assert none.headers["Content-Type"].startswith(PROBLEM)
     assert http.call("GET", "/v1/campaigns", key="sk_wrong").status == 401
     assert http.call("GET", "/v1/campaigns", key=keys["read"]).status == 200
-    denied = http.call("POST", "/v1/messages", {"to": "0812345678", "text": "x"},
-                       key=keys["read"])  # fmt: skip
+    denied = http.call("POST", "/v1/messages", {"to": "0812345678", "text": "x"}, key=keys["read"])
     assert denied.status == 403 and "'send'" in denied.json()["detail"]
     assert http.call("POST", "/v1/campaigns/x/pause").status == 403  # send < admin
     assert auth.revoke(r, "test-read") == 1
@@ -156,8 +159,9 @@ def test_dry_run_plans_and_writes_nothing_then_the_plan_hash_approves(
         ("/v1/messages", b"{not json", "json", "body"),
     ],
 )
-def test_bad_input_is_a_400_problem_naming_the_field(http: Api, path: str, body: object,
-                                                     ctype: str, field: str) -> None:  # fmt: skip
+def test_bad_input_is_a_400_problem_naming_the_field(
+    http: Api, path: str, body: object, ctype: str, field: str
+) -> None:
     content_type = "text/csv" if ctype == "csv" else "application/json"
     ans = http.call("POST", path, body, content_type=content_type)
     assert ans.status == 400, ans.body
@@ -181,8 +185,9 @@ def test_idempotency_key_same_body_same_message_other_body_409(r: redis.Redis, h
     assert first.json()["messageId"] == again.json()["messageId"]
     assert again.headers.get("Idempotent-Replayed") == "true"
     assert r.llen("dramatiq:transactional") == 1  # enqueued once
-    other = http.call("POST", "/v1/messages", {**msg, "text": "changed"},
-                      headers={"Idempotency-Key": "order-1"})  # fmt: skip
+    other = http.call(
+        "POST", "/v1/messages", {**msg, "text": "changed"}, headers={"Idempotency-Key": "order-1"}
+    )
     assert other.status == 409 and other.headers["Content-Type"].startswith(PROBLEM)
     fresh = http.call("POST", "/v1/messages", msg, headers={"Idempotency-Key": "order-2"})
     assert fresh.json()["messageId"] != first.json()["messageId"]
@@ -198,8 +203,12 @@ def test_a_campaign_end_to_end_over_http_only(
     with api_server(settings) as url:
         svc, ops = Api(url, keys["send"]), Api(url, keys["admin"])
         data = write_csv(tmp_path / "e.csv", 1500).read_bytes()
-        ans = svc.call("POST", "/v1/campaigns?campaign=http&text=Hi%20%7Bname%7D", data,
-                       content_type="text/csv")  # fmt: skip
+        ans = svc.call(
+            "POST",
+            "/v1/campaigns?campaign=http&text=Hi%20%7Bname%7D",
+            data,
+            content_type="text/csv",
+        )
         assert ans.status == 201, ans.body
         time.sleep(1.0)
         paused = ops.call("POST", "/v1/campaigns/http/pause").json()
@@ -223,7 +232,11 @@ def test_a_message_state_is_read_by_its_id_an_otp_pin_too(r: redis.Redis, http: 
     record(r, [shop, Event("9C817C6F8AF3D48F", OTP_CAMPAIGN, State.ACCEPTED)], StreamPolicy())
     got = http.call("GET", "/v1/messages/shop-7").json()
     assert (got["state"], got["to"], got["campaign"], got["provider"]) == (
-        "delivered", "66810000007", "shop", "ants")  # fmt: skip
+        "delivered",
+        "66810000007",
+        "shop",
+        "ants",
+    )
     pin = http.call("GET", "/v1/messages/9C817C6F8AF3D48F").json()
     assert (pin["state"], pin["campaign"]) == ("accepted", OTP_CAMPAIGN)
     assert http.call("GET", "/v1/messages/shop-8").status == 404

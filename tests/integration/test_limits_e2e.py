@@ -39,16 +39,18 @@ def outcomes(client: redis.Redis, state: str) -> list[dict[str, str]]:
     return out
 
 
-def test_flooding_is_held_back_before_the_gateway_rejects(r: redis.Redis, redis_url: str,
-                                                          stack: Stack) -> None:  # fmt: skip
+def test_flooding_is_held_back_before_the_gateway_rejects(
+    r: redis.Redis, redis_url: str, stack: Stack
+) -> None:
     base = stack.sandbox()
     sandbox_set(base, "flooding", {"enabled": True, "varied": FLOOD, "identical": "6/1h"})
     stack.workers(processes=2, threads=4, SMS_FLOOD_VARIED=FLOOD)
     settings = settings_for(redis_url, base, validity_minutes=1, batch_size=50)
     people = [{"phone": f"081{i:07d}"} for i in range(NUMBERS)]
     for t in range(TEXTS):
-        api.enqueue_campaign(people, campaign=f"flood{t}", text=f"Offer number {t}",
-                             settings=settings)  # fmt: skip
+        api.enqueue_campaign(
+            people, campaign=f"flood{t}", text=f"Offer number {t}", settings=settings
+        )
     for t in range(TEXTS):
         wait_for(r, f"flood{t}", lambda s: s["done_sending"] >= NUMBERS, timeout=60)
 
@@ -68,11 +70,17 @@ def test_flooding_is_held_back_before_the_gateway_rejects(r: redis.Redis, redis_
 
 
 @pytest.mark.slow
-def test_four_processes_share_the_account_rate(r: redis.Redis, redis_url: str,
-                                               stack: Stack) -> None:  # fmt: skip
+def test_four_processes_share_the_account_rate(
+    r: redis.Redis, redis_url: str, stack: Stack
+) -> None:
     base = stack.sandbox()
-    stack.workers(processes=4, threads=8, SMS_RATE=f"{RATE}/1s", SMS_BURST=str(BURST),
-                  SMS_TRANSACTIONAL_SHARE="0")  # fmt: skip
+    stack.workers(
+        processes=4,
+        threads=8,
+        SMS_RATE=f"{RATE}/1s",
+        SMS_BURST=str(BURST),
+        SMS_TRANSACTIONAL_SHARE="0",
+    )
     settings = settings_for(redis_url, base, batch_size=100)
     people = [{"phone": f"08{i % 10}{i:07d}"} for i in range(RATE_RECIPIENTS)]
     api.enqueue_campaign(people, campaign="rate", text="Hello", settings=settings)
@@ -82,8 +90,10 @@ def test_four_processes_share_the_account_rate(r: redis.Redis, redis_url: str,
     seconds = sorted(per_second)
     steady = [per_second.get(s, 0) for s in range(seconds[0] + 1, seconds[-1])]  # whole seconds
     mean = sum(steady) / len(steady)
-    print(f"\nparts/s: mean {mean:.1f} over {len(steady)} s, max {max(per_second.values())}, "
-          f"per second {[per_second[s] for s in seconds]}")  # fmt: skip
+    print(
+        f"\nparts/s: mean {mean:.1f} over {len(steady)} s, max {max(per_second.values())}, "
+        f"per second {[per_second[s] for s in seconds]}"
+    )
     assert sum(per_second.values()) == RATE_RECIPIENTS
     assert abs(mean - RATE) <= RATE * TOLERANCE
     # the limiter admits at most RATE a second plus BURST, in Redis time; the sandbox

@@ -28,15 +28,18 @@ def scrape(port: int, timeout: float = 20.0) -> str:
             time.sleep(0.2)
 
 
-def test_workers_expose_prometheus_metrics(r: redis.Redis, redis_url: str, stack: Stack,
-                                           tmp_path: Path) -> None:  # fmt: skip
+def test_workers_expose_prometheus_metrics(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
+) -> None:
     base = stack.sandbox()
     port = free_port()
-    stack.workers(processes=2, threads=2, SMS_METRICS_PORT=str(port),
-                  dramatiq_prom_db=str(tmp_path / "prom"))  # fmt: skip
+    stack.workers(
+        processes=2, threads=2, SMS_METRICS_PORT=str(port), dramatiq_prom_db=str(tmp_path / "prom")
+    )
     settings = settings_for(redis_url, base, batch_size=100)
-    api.import_csv(write_csv(tmp_path / "c.csv", 500), campaign="m", text="Hi {name}",
-                   settings=settings)  # fmt: skip
+    api.import_csv(
+        write_csv(tmp_path / "c.csv", 500), campaign="m", text="Hi {name}", settings=settings
+    )
     wait_for(r, "m", lambda s: s["done_sending"] >= 500)
     text = scrape(port)
     assert 'sms_destinations_total{state="accepted"} 500.0' in text
@@ -44,8 +47,9 @@ def test_workers_expose_prometheus_metrics(r: redis.Redis, redis_url: str, stack
     assert "dramatiq_messages_total" in text
 
 
-def test_deferrals_by_reason_and_the_api_gauges(r: redis.Redis, redis_url: str, stack: Stack,
-                                                tmp_path: Path) -> None:  # fmt: skip
+def test_deferrals_by_reason_and_the_api_gauges(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
+) -> None:
     """Workers count what a limit put off, by reason; the API's /metrics shows queue depth,
     scheduled batches, provider health, messages by state and report latency."""
     from datetime import UTC, datetime, timedelta
@@ -56,18 +60,30 @@ def test_deferrals_by_reason_and_the_api_gauges(r: redis.Redis, redis_url: str, 
 
     base = stack.sandbox()
     port = free_port()
-    stack.workers(processes=1, threads=2, SMS_METRICS_PORT=str(port),
-                  dramatiq_prom_db=str(tmp_path / "prom"))  # fmt: skip
+    stack.workers(
+        processes=1, threads=2, SMS_METRICS_PORT=str(port), dramatiq_prom_db=str(tmp_path / "prom")
+    )
     settings = settings_for(redis_url, base, batch_size=100)
-    api.import_csv(write_csv(tmp_path / "c.csv", 300), campaign="d", text="Hi {name}",
-                   settings=settings)  # fmt: skip
+    api.import_csv(
+        write_csv(tmp_path / "c.csv", 300), campaign="d", text="Hi {name}", settings=settings
+    )
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).isoformat()
-    api.import_csv(write_csv(tmp_path / "t.csv", 250, start=1000), campaign="t", text="Hi",
-                   settings=settings, send_at=tomorrow)  # fmt: skip
+    api.import_csv(
+        write_csv(tmp_path / "t.csv", 250, start=1000),
+        campaign="t",
+        text="Hi",
+        settings=settings,
+        send_at=tomorrow,
+    )
     later = datetime.now(UTC) + timedelta(hours=9)  # Bangkok (UTC+7) time in two hours
     shut = f"{later:%H}:00-{later + timedelta(hours=1):%H}:00"
-    api.import_csv(write_csv(tmp_path / "w.csv", 40, start=2000), campaign="w", text="Hi",
-                   settings=settings, window=shut)  # closed now in Bangkok (UTC+7)  # fmt: skip
+    api.import_csv(
+        write_csv(tmp_path / "w.csv", 40, start=2000),
+        campaign="w",
+        text="Hi",
+        settings=settings,
+        window=shut,
+    )  # closed now in Bangkok (UTC+7)
     wait_for(r, "d", lambda s: s["done_sending"] >= 300)
     wait_for(r, "w", lambda s: s["counts"].get("deferred", 0) == 40)
     kind = 'sms_deferrals_total{reason="window",state="deferred"} 40.0'

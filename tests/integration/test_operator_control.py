@@ -46,8 +46,12 @@ def half_way(stack: Stack, redis_url: str, tmp_path: Path, campaign: str) -> tup
     base = stack.sandbox()
     stack.workers(processes=2, threads=4, SMS_RATE=f"{RATE}/1s")
     settings = settings_for(redis_url, base, batch_size=50)
-    api.import_csv(write_csv(tmp_path / f"{campaign}.csv", 2000), campaign=campaign,
-                   text="Hi {name}", settings=settings)  # fmt: skip
+    api.import_csv(
+        write_csv(tmp_path / f"{campaign}.csv", 2000),
+        campaign=campaign,
+        text="Hi {name}",
+        settings=settings,
+    )
     wait_sent(base, 300)
     return base, settings
 
@@ -99,8 +103,13 @@ def test_send_at_starts_the_campaign_then_not_before(
     stack.workers(processes=1, threads=4)
     settings = settings_for(redis_url, base, batch_size=100)
     start = datetime.now(UTC) + timedelta(seconds=4)
-    api.import_csv(write_csv(tmp_path / "s.csv", 500), campaign="later", text="Hi",
-                   settings=settings, send_at=start.isoformat())  # fmt: skip
+    api.import_csv(
+        write_csv(tmp_path / "s.csv", 500),
+        campaign="later",
+        text="Hi",
+        settings=settings,
+        send_at=start.isoformat(),
+    )
     assert control.status(r, "later")["state"] == "scheduled"
     while datetime.now(UTC) < start - timedelta(seconds=0.3):
         assert accepted(base) == 0, "sent before its send_at"
@@ -121,8 +130,13 @@ def test_a_delivery_window_holds_messages_until_it_opens_on_a_moved_clock(
     window = f"{opens:%H:%M}-{opens + timedelta(hours=1):%H:%M}"
     stack.workers(processes=1, threads=4, SMS_CLOCK_OFFSET_S=f"{offset:.3f}")
     settings = settings_for(redis_url, base, batch_size=100)
-    api.import_csv(write_csv(tmp_path / "w.csv", 300), campaign="win", text="Hi",
-                   settings=settings, window=window)  # fmt: skip
+    api.import_csv(
+        write_csv(tmp_path / "w.csv", 300),
+        campaign="win",
+        text="Hi",
+        settings=settings,
+        window=window,
+    )
     held_until = time.monotonic() + 3.0
     wait_for(r, "win", lambda s: s["counts"].get("deferred", 0) == 300, timeout=15)
     while time.monotonic() < held_until:

@@ -45,10 +45,15 @@ def test_progress_live_and_pause_from_the_page(
         page.get_by_role("button", name="log in").click()
         expect(page.get_by_test_id("live")).to_have_text("live", timeout=10_000)
 
-        api.import_csv(write_csv(tmp_path / "a.csv", 300), campaign="small", text="Hi",
-                       settings=settings)  # fmt: skip
-        api.import_csv(write_csv(tmp_path / "b.csv", 4000, start=300), campaign="big",
-                       text="Hi", settings=settings)  # fmt: skip
+        api.import_csv(
+            write_csv(tmp_path / "a.csv", 300), campaign="small", text="Hi", settings=settings
+        )
+        api.import_csv(
+            write_csv(tmp_path / "b.csv", 4000, start=300),
+            campaign="big",
+            text="Hi",
+            settings=settings,
+        )
         small = page.get_by_test_id("progress-small")
         expect(small).to_have_attribute("aria-valuenow", "100", timeout=30_000)
         expect(page.get_by_test_id("row-small")).to_contain_text("done")

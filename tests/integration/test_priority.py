@@ -23,8 +23,9 @@ def test_transactional_jumps_the_prefetched_campaign_batches(
     sandbox_set(base, "faults", {"latency_ms": LATENCY_MS})
     stack.workers(processes=1, threads=4)  # dramatiq prefetches 2 x 4 = 8 messages a queue
     settings = settings_for(redis_url, base, batch_size=10)
-    api.import_csv(write_csv(tmp_path / "c.csv", 300), campaign="bulk", text="Hi {name}",
-                   settings=settings)  # fmt: skip
+    api.import_csv(
+        write_csv(tmp_path / "c.csv", 300), campaign="bulk", text="Hi {name}", settings=settings
+    )
     wait_for(r, "bulk", lambda s: s["counts"].get("accepted", 0) >= 10)  # the worker is busy
     time.sleep(LATENCY_MS / 4000)  # and has prefetched the next batches behind those in hand
     api.send_sms("0899999999", "Your code is 1234", key="otp-1", settings=settings)

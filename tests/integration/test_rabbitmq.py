@@ -90,8 +90,9 @@ def test_campaign_over_rabbitmq_once_each_through_faults_and_a_killed_worker(
     env = {**WORKER_ENV, "SMS_BROKER_URL": amqp_url}
     master = stack.workers(processes=2, threads=4, **env)
     n = 4000
-    expected = import_campaign(redis_url, base, tmp_path, "rmq", n, batch_size=50,
-                               broker_url=amqp_url)  # fmt: skip
+    expected = import_campaign(
+        redis_url, base, tmp_path, "rmq", n, batch_size=50, broker_url=amqp_url
+    )
     assert r.keys("dramatiq:*") == []  # the queues are in RabbitMQ, not in Redis
     wait_for(r, "rmq", lambda s: s["counts"].get("accepted", 0) >= n // 4, timeout=60)
 
@@ -121,8 +122,9 @@ def test_one_message_api_and_scheduled_release_over_rabbitmq(
     path.write_text("phone\n0812345001\n0812345002\n", encoding="utf-8")
     at = time.time() + 3
     send_at = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(at))
-    report = api.import_csv(path, campaign="later", text="Hello", settings=settings,
-                            send_at=send_at)  # fmt: skip
+    report = api.import_csv(
+        path, campaign="later", text="Hello", settings=settings, send_at=send_at
+    )
     assert report.valid == 2
     wait_for(r, "later", lambda s: s["counts"].get("accepted", 0) == 2, timeout=60)
     assert time.time() >= at - 1  # not before its time (send-at has a 1 s resolution)

@@ -26,10 +26,17 @@ def test_sweep_status_export(
     r.sadd(keys.CAMPAIGNS, "c")
     r.hset(keys.campaign_meta("c"), mapping={"messages": 3, "text": "Hi", "last_line": 4})
     r.hset(keys.campaign_counts("c"), "queued", 3)
-    record(r, [Event(f"c-{i}", "c", State.ACCEPTED, "c-b0", f"+668{i}", 1, expires_at=1)
-               for i in range(2, 5)], P)  # fmt: skip
-    ingest.apply_sync(r, [DeliveryReport("c-2", "undeliverable", True, status_name="UNDEL",
-                                         error_code="27")], P)  # fmt: skip
+    record(
+        r,
+        [
+            Event(f"c-{i}", "c", State.ACCEPTED, "c-b0", f"+668{i}", 1, expires_at=1)
+            for i in range(2, 5)
+        ],
+        P,
+    )
+    ingest.apply_sync(
+        r, [DeliveryReport("c-2", "undeliverable", True, status_name="UNDEL", error_code="27")], P
+    )
     assert cli.main(["reports", "sweep", "--grace", "0"]) == 0
     assert ledger.state(r, "c-3") == "expired"
     assert cli.main(["status", "c", "--json"]) == 0
@@ -37,8 +44,10 @@ def test_sweep_status_export(
     assert cli.main(["export", "c", "--csv", str(out)]) == 0
     rows = list(csv.reader(out.open()))
     assert [row[:3] for row in rows[1:]] == [
-        ["c-2", "'+6682", "undeliverable"], ["c-3", "'+6683", "expired"],
-        ["c-4", "'+6684", "expired"]]  # fmt: skip
+        ["c-2", "'+6682", "undeliverable"],
+        ["c-3", "'+6683", "expired"],
+        ["c-4", "'+6684", "expired"],
+    ]
     assert cli.main(["export", "nope", "--csv", str(out)]) == 2
 
 

@@ -39,13 +39,18 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.integration
 
-WORKER_ENV = {"SMS_HTTP_TIMEOUT": "1.5", "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
-              "SMS_MAX_ATTEMPTS": "30"}  # fmt: skip
+WORKER_ENV = {
+    "SMS_HTTP_TIMEOUT": "1.5",
+    "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
+    "SMS_MAX_ATTEMPTS": "30",
+}
 HEARTBEATS = b"dramatiq:__heartbeats__"
 SIZE: dict[bytes, Callable[[redis.Redis, bytes], int]] = {
-    b"list": lambda c, k: c.llen(k), b"zset": lambda c, k: c.zcard(k),
-    b"hash": lambda c, k: c.hlen(k), b"set": lambda c, k: c.scard(k),
-}  # fmt: skip
+    b"list": lambda c, k: c.llen(k),
+    b"zset": lambda c, k: c.zcard(k),
+    b"hash": lambda c, k: c.hlen(k),
+    b"set": lambda c, k: c.scard(k),
+}
 
 
 # ---------------------------------------------------------------- shared checks
@@ -109,11 +114,22 @@ def assert_finished(client: redis.Redis, campaign: str, n: int) -> dict[str, Any
     return st
 
 
-def import_campaign(redis_url: str, base: str, tmp_path: Path, campaign: str, n: int,
-                    batch_size: int = 100, **kw: Any) -> set[str]:  # fmt: skip
+def import_campaign(
+    redis_url: str,
+    base: str,
+    tmp_path: Path,
+    campaign: str,
+    n: int,
+    batch_size: int = 100,
+    **kw: Any,
+) -> set[str]:
     settings = settings_for(redis_url, base, batch_size=batch_size, **kw)
-    report = api.import_csv(write_csv(tmp_path / f"{campaign}.csv", n), campaign=campaign,
-                            text="Hi {name}", settings=settings)  # fmt: skip
+    report = api.import_csv(
+        write_csv(tmp_path / f"{campaign}.csv", n),
+        campaign=campaign,
+        text="Hi {name}",
+        settings=settings,
+    )
     assert report.valid == n
     return expected_ids(campaign, n)
 
@@ -122,12 +138,23 @@ def import_campaign(redis_url: str, base: str, tmp_path: Path, campaign: str, n:
 
 
 @pytest.mark.parametrize("mode", ["sleep", "drop"])
-def test_faults_every_message_accepted_once(r: redis.Redis, redis_url: str, stack: Stack,
-                                            tmp_path: Path, mode: str) -> None:  # fmt: skip
+def test_faults_every_message_accepted_once(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, mode: str
+) -> None:
     base = stack.sandbox()
-    sandbox_set(base, "faults", {"error_share": 0.3, "timeout_every": 20, "timeout_mode": mode,
-                                 "timeout_sleep_s": 2.5, "throttle_every": 25,
-                                 "throttle_burst": 3, "retry_after_s": 1})  # fmt: skip
+    sandbox_set(
+        base,
+        "faults",
+        {
+            "error_share": 0.3,
+            "timeout_every": 20,
+            "timeout_mode": mode,
+            "timeout_sleep_s": 2.5,
+            "throttle_every": 25,
+            "throttle_burst": 3,
+            "retry_after_s": 1,
+        },
+    )
     stack.workers(processes=2, threads=8, **WORKER_ENV)
     n = 6000
     expected = import_campaign(redis_url, base, tmp_path, "flt", n, batch_size=50)
@@ -155,8 +182,9 @@ def ack_sets(client: redis.Redis) -> dict[bytes, int]:
     return {k: client.scard(k) for k in client.scan_iter("dramatiq:__acks__.*")}
 
 
-def test_sigkilled_worker_batches_come_back(r: redis.Redis, redis_url: str, stack: Stack,
-                                            tmp_path: Path) -> None:  # fmt: skip
+def test_sigkilled_worker_batches_come_back(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
+) -> None:
     base = stack.sandbox()
     sandbox_set(base, "faults", {"latency_ms": 150})
     master = stack.workers(processes=2, threads=4, **WORKER_ENV)
@@ -195,8 +223,9 @@ def _wait_requeued(client: redis.Redis, held: set[bytes], since: float) -> float
 # ---------------------------------------------------------------- (c) out of credit
 
 
-def test_out_of_credit_pauses_then_resume_finishes(r: redis.Redis, redis_url: str, stack: Stack,
-                                                   tmp_path: Path) -> None:  # fmt: skip
+def test_out_of_credit_pauses_then_resume_finishes(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
+) -> None:
     base = stack.sandbox()
     credit = 1500
     sandbox_set(base, "balance", {"set": credit})
@@ -260,9 +289,13 @@ def test_permanent_errors_not_retried_and_suppressed(
     assert set(learned) == failed
     assert all(e.source == optout.LEARNED and e.expires > time.time() for e in learned.values())
     assert {e.reason.split()[2] for e in learned.values()} == {
-        "REJECTED_DESTINATION", "REJECTED_PREFIX_MISSING"}  # fmt: skip
+        "REJECTED_DESTINATION",
+        "REJECTED_PREFIX_MISSING",
+    }
     assert {e["error_name"] or e["status"] for e in st["top_errors"]} >= {
-        "REJECTED_DESTINATION", "REJECTED_PREFIX_MISSING"}  # fmt: skip
+        "REJECTED_DESTINATION",
+        "REJECTED_PREFIX_MISSING",
+    }
     states = assert_stream_consistent(r, "prm")
     assert all(states[m] == ["failed"] for m in failed_ids)
 
@@ -282,9 +315,13 @@ def test_permanent_errors_not_retried_and_suppressed(
 
 
 def test_exhausted_retries_dead_letters_then_replay(
-    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-) -> None:  # fmt: skip
+    r: redis.Redis,
+    redis_url: str,
+    stack: Stack,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     base = stack.sandbox()
     sandbox_set(base, "faults", {"error_share": 1.0})
     stack.workers(processes=1, threads=4, **{**WORKER_ENV, "SMS_MAX_ATTEMPTS": "2"})
@@ -300,8 +337,10 @@ def test_exhausted_retries_dead_letters_then_replay(
     assert cli.main(["deadletters", "list", "--campaign", "dl"]) == 0
     rows = [orjson.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert {row["messageId"] for row in rows} == expected
-    assert all(row["reason"].startswith("gave up after 2 attempts: GatewayServerError: HTTP 500")
-               for row in rows)  # fmt: skip
+    assert all(
+        row["reason"].startswith("gave up after 2 attempts: GatewayServerError: HTTP 500")
+        for row in rows
+    )
     assert sandbox_state(base)["acceptedMessages"] == 0
 
     sandbox_set(base, "faults", {"error_share": 0.0})

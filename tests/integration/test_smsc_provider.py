@@ -31,8 +31,12 @@ from tests.integration.conftest import (
 
 pytestmark = pytest.mark.integration
 
-WORKER_ENV = {"SMS_PROVIDER": "smsc", "SMS_HTTP_TIMEOUT": "1.5",
-              "SMS_HEARTBEAT_TIMEOUT_MS": "3000", "SMS_MAX_ATTEMPTS": "30"}  # fmt: skip
+WORKER_ENV = {
+    "SMS_PROVIDER": "smsc",
+    "SMS_HTTP_TIMEOUT": "1.5",
+    "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
+    "SMS_MAX_ATTEMPTS": "30",
+}
 
 
 def accepted_keys(client: redis.Redis, campaign: str) -> dict[str, str]:
@@ -49,8 +53,13 @@ def import_smsc(
     redis_url: str, base: str, tmp_path: Path, campaign: str, n: int, batch_size: int = 50
 ) -> None:
     settings = settings_for(redis_url, base, batch_size=batch_size)
-    report = api.import_csv(write_csv(tmp_path / f"{campaign}.csv", n), campaign=campaign,
-                            text="Hi {name}", settings=settings, provider="smsc")  # fmt: skip
+    report = api.import_csv(
+        write_csv(tmp_path / f"{campaign}.csv", n),
+        campaign=campaign,
+        text="Hi {name}",
+        settings=settings,
+        provider="smsc",
+    )
     assert report.valid == n
 
 
@@ -124,8 +133,13 @@ def test_a_batch_larger_than_smsc_takes_per_request_goes_in_several(
     stack.workers(processes=1, threads=4, **WORKER_ENV)
     n = 3000
     settings = settings_for(redis_url, base, batch_size=2500)  # SMSC: 1,000 numbers a request
-    report = api.import_csv(write_csv(tmp_path / "big.csv", n), campaign="smsc-big",
-                            text="Hi", settings=settings, provider="smsc")  # fmt: skip
+    report = api.import_csv(
+        write_csv(tmp_path / "big.csv", n),
+        campaign="smsc-big",
+        text="Hi",
+        settings=settings,
+        provider="smsc",
+    )
     assert report.valid == n
     st = wait_for(r, "smsc-big", lambda s: s["done_sending"] >= n, timeout=60)
     assert st["counts"] == {"accepted": n}

@@ -38,15 +38,25 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.integration
 
 PROVIDER = "smsmanager"
-WORKER_ENV = {"SMS_PROVIDER": PROVIDER, "SMS_HTTP_TIMEOUT": "1.5",
-              "SMS_HEARTBEAT_TIMEOUT_MS": "3000", "SMS_MAX_ATTEMPTS": "30"}  # fmt: skip
+WORKER_ENV = {
+    "SMS_PROVIDER": PROVIDER,
+    "SMS_HTTP_TIMEOUT": "1.5",
+    "SMS_HEARTBEAT_TIMEOUT_MS": "3000",
+    "SMS_MAX_ATTEMPTS": "30",
+}
 
 
-def import_campaign(redis_url: str, base: str, tmp_path: Path, campaign: str, n: int,
-                    text: str, batch_size: int) -> None:  # fmt: skip
+def import_campaign(
+    redis_url: str, base: str, tmp_path: Path, campaign: str, n: int, text: str, batch_size: int
+) -> None:
     settings = settings_for(redis_url, base, batch_size=batch_size)
-    report = api.import_csv(write_csv(tmp_path / f"{campaign}.csv", n), campaign=campaign,
-                            text=text, settings=settings, provider=PROVIDER)  # fmt: skip
+    report = api.import_csv(
+        write_csv(tmp_path / f"{campaign}.csv", n),
+        campaign=campaign,
+        text=text,
+        settings=settings,
+        provider=PROVIDER,
+    )
     assert report.valid == n
 
 
@@ -82,8 +92,9 @@ def numbers_in_timeouts(sb: dict[str, Any]) -> set[str]:
     [("Hi, your parcel is on its way", {"/Send": 10}), ("Hi {name}", {"/Send XMLDATA": 10})],
     ids=["shared", "personal"],
 )
-def test_campaign_sent_exactly_once(r: redis.Redis, redis_url: str, stack: Stack,
-                                    tmp_path: Path, text: str, requests: int) -> None:  # fmt: skip
+def test_campaign_sent_exactly_once(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, text: str, requests: int
+) -> None:
     base = stack.sandbox(provider=PROVIDER)
     stack.workers(processes=1, threads=4, **WORKER_ENV)
     n = 1000

@@ -19,15 +19,18 @@ FLOODED = {"groupId": 5, "groupName": "REJECTED", "id": 20, "name": "REJECTED_FL
 
 
 def batch(shared: bool = True) -> Batch:
-    dests = tuple(Destination(f"c-{i}", f"6681234560{i}", None if shared else f"Hi {i}")
-                  for i in range(3))  # fmt: skip
-    return Batch("c", 0, "c-b0", "Shop", "Hi" if shared else None, dests,
-                 int(time.time() * 1000) + 60_000)  # fmt: skip
+    dests = tuple(
+        Destination(f"c-{i}", f"6681234560{i}", None if shared else f"Hi {i}") for i in range(3)
+    )
+    return Batch(
+        "c", 0, "c-b0", "Shop", "Hi" if shared else None, dests, int(time.time() * 1000) + 60_000
+    )
 
 
 def bad_request(text: str) -> bytes:
-    return orjson.dumps({"requestError": {"serviceException": {"messageId": "BAD_REQUEST",
-                                                                "text": text}}})  # fmt: skip
+    return orjson.dumps(
+        {"requestError": {"serviceException": {"messageId": "BAD_REQUEST", "text": text}}}
+    )
 
 
 @pytest.mark.parametrize(
@@ -43,7 +46,7 @@ def bad_request(text: str) -> bytes:
         (True, "Invalid login details", ()),
         (True, "", ()),
     ],
-)  # fmt: skip
+)
 def test_which_destinations_a_400_is_about(shared: bool, text: str, named: tuple) -> None:
     assert named_destinations(batch(shared), bad_request(text)) == named
 
@@ -61,15 +64,27 @@ def test_a_400_about_a_destination_names_it_else_the_campaign_pauses() -> None:
 
 
 def test_an_unreadable_entry_leaves_that_destination_unknown_not_the_batch() -> None:
-    body = orjson.dumps({"bulkId": "c-b0", "messages": [
-        {"to": "1", "messageId": "c-0", "status": PENDING, "smsCount": "many"},  # malformed count
-        {"to": "2", "messageId": "c-1", "status": "PENDING"},  # status not an object
-        {"to": "3", "status": PENDING},  # no messageId
-        {"to": "4", "messageId": "c-3", "status": PENDING, "smsCount": 2},
-    ]})  # fmt: skip
+    body = orjson.dumps(
+        {
+            "bulkId": "c-b0",
+            "messages": [
+                {
+                    "to": "1",
+                    "messageId": "c-0",
+                    "status": PENDING,
+                    "smsCount": "many",
+                },  # malformed count
+                {"to": "2", "messageId": "c-1", "status": "PENDING"},  # status not an object
+                {"to": "3", "status": PENDING},  # no messageId
+                {"to": "4", "messageId": "c-3", "status": PENDING, "smsCount": 2},
+            ],
+        }
+    )
     results = parse_answer(body)
     assert [(r.message_id, r.verdict.action, r.sms_count) for r in results] == [
-        ("c-0", Action.ACCEPTED, 0), ("c-3", Action.ACCEPTED, 2)]  # fmt: skip
+        ("c-0", Action.ACCEPTED, 0),
+        ("c-3", Action.ACCEPTED, 2),
+    ]
 
 
 @pytest.mark.parametrize("body", [b"", b"<html>", b"[]", b'{"messages": 3}', b'{"bulkId": "x"}'])
@@ -80,11 +95,18 @@ def test_an_unreadable_answer_may_hide_an_acceptance(body: bytes) -> None:
 
 
 def test_logs_say_what_the_gateway_took() -> None:
-    body = orjson.dumps({"results": [
-        {"messageId": "c-0", "to": "1", "status": PENDING},
-        {"messageId": "c-1", "to": "2", "status": DELIVERED},
-        {"messageId": "c-2", "to": "3", "status": FLOODED},  # refused: what the send said
-    ]})  # fmt: skip
+    body = orjson.dumps(
+        {
+            "results": [
+                {"messageId": "c-0", "to": "1", "status": PENDING},
+                {"messageId": "c-1", "to": "2", "status": DELIVERED},
+                {"messageId": "c-2", "to": "3", "status": FLOODED},  # refused: what the send said
+            ]
+        }
+    )
     by_id = {r.message_id: r.verdict.action for r in parse_logs(body)}
-    assert by_id == {"c-0": Action.ALREADY_DONE, "c-1": Action.ALREADY_DONE,
-                     "c-2": Action.THROTTLED}  # fmt: skip
+    assert by_id == {
+        "c-0": Action.ALREADY_DONE,
+        "c-1": Action.ALREADY_DONE,
+        "c-2": Action.THROTTLED,
+    }

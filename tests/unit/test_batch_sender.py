@@ -77,88 +77,196 @@ class Case:
 
 CASES = [
     Case("all accepted", {}, {0: "accepted", 1: "accepted", 2: "accepted"}),
-    Case("partial: only the retryable one is resent", {1: 21},
-         {0: "accepted", 1: "retrying", 2: "accepted"}, followup=[1]),
-    Case("duplicate messageId counts as accepted", {0: 23, 2: 23},
-         {0: "accepted", 1: "accepted", 2: "accepted"}),
-    Case("bad number fails and is suppressed", {2: 14},
-         {0: "accepted", 1: "accepted", 2: "failed"}, suppressed=[2]),
-    Case("out of credit pauses and parks", {1: 12},
-         {0: "accepted", 1: "paused", 2: "accepted"}, paused=True),
-    Case("flooding filter defers without counting an attempt", {0: 20},
-         {0: "deferred", 1: "accepted", 2: "accepted"}, followup=[0], followup_attempt=1),
-    Case("timeout: outcome unknown, nothing resent before the gateway is asked",
-         {-1: Timeout("t")}, {0: "retrying", 1: "retrying", 2: "retrying"},
-         followup=[0, 1, 2], followup_attempt=1, followup_delay_ms=UNKNOWN_DELAY, claimed=3),
-    Case("502 from a proxy: outcome unknown, not quick-retried",
-         {-1: GatewayServerError("HTTP 502", status=502)},
-         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], followup_attempt=1,
-         claimed=3),
-    Case("429: deferred, same attempt", {-1: GatewayThrottled("429", retry_after=2.0)},
-         {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1),
-    Case("400 naming no destination: pauses, burns nothing",
-         {-1: GatewayMisconfigured("HTTP 400: [messages[0].from : too long]", status=400)},
-         {0: "paused", 1: "paused", 2: "paused"}, paused=True),
-    Case("400 naming one destination: it fails, the others go at once",
-         {-2: GatewayRequestError("HTTP 400", status=400, message_ids=("c-1",))},
-         {0: "accepted", 1: "failed", 2: "accepted"}, sends=2),
-    Case("404 (a wrong URL): pauses, burns nothing",
-         {-1: GatewayMisconfigured("HTTP 404: No such resource", status=404)},
-         {0: "paused", 1: "paused", 2: "paused"}, paused=True),
-    Case("401: pauses the campaign", {-1: GatewayAuthError("no", status=401)},
-         {0: "paused", 1: "paused", 2: "paused"}, paused=True),
-    Case("no route to one destination: only it fails", {1: 19},
-         {0: "accepted", 1: "failed", 2: "accepted"}),
-    Case("no route for any destination: the account's, pauses", {0: 19, 1: 19, 2: 19},
-         {0: "paused", 1: "paused", 2: "paused"}, paused=True),
-    Case("missing from a 200 answer: outcome unknown", {1: "missing"},
-         {0: "accepted", 1: "retrying", 2: "accepted"}, followup=[1], followup_attempt=1,
-         claimed=1),
-    Case("retries exhausted go to dead letters", {1: 21},
-         {0: "accepted", 1: "dead", 2: "accepted"}, attempt=3,
-         dead_reason="gave up after 3 attempts: 21 REJECTED_SYSTEM_ERROR"),
-    Case("error permanent:true overrides a retryable status", {1: (21, err(34, "EC_SYSTEM_FAILURE",
-         True))}, {0: "accepted", 1: "failed", 2: "accepted"}),
-    Case("error permanent:true, unknown subscriber: failed and suppressed",
-         {1: (21, err(1, "EC_UNKNOWN_SUBSCRIBER", True))},
-         {0: "accepted", 1: "failed", 2: "accepted"}, suppressed=[1]),
-    Case("error permanent:false makes an undeliverable status retryable",
-         {0: (9, err(27, "EC_ABSENT_SUBSCRIBER", False))},
-         {0: "retrying", 1: "accepted", 2: "accepted"}, followup=[0]),
-    Case("429 Retry-After beyond validity: dead with the reason",
-         {-1: GatewayThrottled("HTTP 429", retry_after=120.0)},
-         {0: "dead", 1: "dead", 2: "dead"}, expires_in_ms=60_000,
-         dead_reason="validity period ends before the next try: GatewayThrottled"),
-    Case("flooding filter's hour beyond validity: dead with the reason", {2: 20},
-         {0: "accepted", 1: "accepted", 2: "dead"}, expires_in_ms=HOUR_MS // 2,
-         dead_reason="validity period ends before the next try: 20 REJECTED_FLOODING_FILTER"),
-    Case("Retry-After of a 429 is the follow-up's delay",
-         {-1: GatewayThrottled("HTTP 429", retry_after=7.0)},
-         {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1,
-         followup_delay_ms=7000),
-    Case("503 with Retry-After: not quick-retried, resent after it",
-         {-1: GatewayServerError("HTTP 503", status=503, retry_after=30.0)},
-         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2],
-         followup_delay_ms=30_000),
-    Case("500 without Retry-After: quick in-process retries first",
-         {-1: GatewayServerError("HTTP 500", status=500)},
-         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], sends=3),
-    Case("connection refused: quick in-process retries first",
-         {-1: GatewayConnectError("refused")},
-         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], sends=3),
-    Case("unreadable answer: outcome unknown, not quick-retried",
-         {-1: GatewayProtocolError("garbage")},
-         {0: "retrying", 1: "retrying", 2: "retrying"}, followup=[0, 1, 2], followup_attempt=1,
-         sends=1, claimed=3),
-    Case("an infinite Retry-After waits a day, no overflow",
-         {-1: GatewayThrottled("HTTP 429", retry_after=float("inf"))},
-         {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1,
-         followup_delay_ms=86_400_000),
-    Case("429 without Retry-After: deferred 1 s",
-         {-1: GatewayThrottled("HTTP 429", status=429)},
-         {0: "deferred", 1: "deferred", 2: "deferred"}, followup=[0, 1, 2], followup_attempt=1,
-         followup_delay_ms=1000),
-]  # fmt: skip
+    Case(
+        "partial: only the retryable one is resent",
+        {1: 21},
+        {0: "accepted", 1: "retrying", 2: "accepted"},
+        followup=[1],
+    ),
+    Case(
+        "duplicate messageId counts as accepted",
+        {0: 23, 2: 23},
+        {0: "accepted", 1: "accepted", 2: "accepted"},
+    ),
+    Case(
+        "bad number fails and is suppressed",
+        {2: 14},
+        {0: "accepted", 1: "accepted", 2: "failed"},
+        suppressed=[2],
+    ),
+    Case(
+        "out of credit pauses and parks",
+        {1: 12},
+        {0: "accepted", 1: "paused", 2: "accepted"},
+        paused=True,
+    ),
+    Case(
+        "flooding filter defers without counting an attempt",
+        {0: 20},
+        {0: "deferred", 1: "accepted", 2: "accepted"},
+        followup=[0],
+        followup_attempt=1,
+    ),
+    Case(
+        "timeout: outcome unknown, nothing resent before the gateway is asked",
+        {-1: Timeout("t")},
+        {0: "retrying", 1: "retrying", 2: "retrying"},
+        followup=[0, 1, 2],
+        followup_attempt=1,
+        followup_delay_ms=UNKNOWN_DELAY,
+        claimed=3,
+    ),
+    Case(
+        "502 from a proxy: outcome unknown, not quick-retried",
+        {-1: GatewayServerError("HTTP 502", status=502)},
+        {0: "retrying", 1: "retrying", 2: "retrying"},
+        followup=[0, 1, 2],
+        followup_attempt=1,
+        claimed=3,
+    ),
+    Case(
+        "429: deferred, same attempt",
+        {-1: GatewayThrottled("429", retry_after=2.0)},
+        {0: "deferred", 1: "deferred", 2: "deferred"},
+        followup=[0, 1, 2],
+        followup_attempt=1,
+    ),
+    Case(
+        "400 naming no destination: pauses, burns nothing",
+        {-1: GatewayMisconfigured("HTTP 400: [messages[0].from : too long]", status=400)},
+        {0: "paused", 1: "paused", 2: "paused"},
+        paused=True,
+    ),
+    Case(
+        "400 naming one destination: it fails, the others go at once",
+        {-2: GatewayRequestError("HTTP 400", status=400, message_ids=("c-1",))},
+        {0: "accepted", 1: "failed", 2: "accepted"},
+        sends=2,
+    ),
+    Case(
+        "404 (a wrong URL): pauses, burns nothing",
+        {-1: GatewayMisconfigured("HTTP 404: No such resource", status=404)},
+        {0: "paused", 1: "paused", 2: "paused"},
+        paused=True,
+    ),
+    Case(
+        "401: pauses the campaign",
+        {-1: GatewayAuthError("no", status=401)},
+        {0: "paused", 1: "paused", 2: "paused"},
+        paused=True,
+    ),
+    Case(
+        "no route to one destination: only it fails",
+        {1: 19},
+        {0: "accepted", 1: "failed", 2: "accepted"},
+    ),
+    Case(
+        "no route for any destination: the account's, pauses",
+        {0: 19, 1: 19, 2: 19},
+        {0: "paused", 1: "paused", 2: "paused"},
+        paused=True,
+    ),
+    Case(
+        "missing from a 200 answer: outcome unknown",
+        {1: "missing"},
+        {0: "accepted", 1: "retrying", 2: "accepted"},
+        followup=[1],
+        followup_attempt=1,
+        claimed=1,
+    ),
+    Case(
+        "retries exhausted go to dead letters",
+        {1: 21},
+        {0: "accepted", 1: "dead", 2: "accepted"},
+        attempt=3,
+        dead_reason="gave up after 3 attempts: 21 REJECTED_SYSTEM_ERROR",
+    ),
+    Case(
+        "error permanent:true overrides a retryable status",
+        {1: (21, err(34, "EC_SYSTEM_FAILURE", True))},
+        {0: "accepted", 1: "failed", 2: "accepted"},
+    ),
+    Case(
+        "error permanent:true, unknown subscriber: failed and suppressed",
+        {1: (21, err(1, "EC_UNKNOWN_SUBSCRIBER", True))},
+        {0: "accepted", 1: "failed", 2: "accepted"},
+        suppressed=[1],
+    ),
+    Case(
+        "error permanent:false makes an undeliverable status retryable",
+        {0: (9, err(27, "EC_ABSENT_SUBSCRIBER", False))},
+        {0: "retrying", 1: "accepted", 2: "accepted"},
+        followup=[0],
+    ),
+    Case(
+        "429 Retry-After beyond validity: dead with the reason",
+        {-1: GatewayThrottled("HTTP 429", retry_after=120.0)},
+        {0: "dead", 1: "dead", 2: "dead"},
+        expires_in_ms=60_000,
+        dead_reason="validity period ends before the next try: GatewayThrottled",
+    ),
+    Case(
+        "flooding filter's hour beyond validity: dead with the reason",
+        {2: 20},
+        {0: "accepted", 1: "accepted", 2: "dead"},
+        expires_in_ms=HOUR_MS // 2,
+        dead_reason="validity period ends before the next try: 20 REJECTED_FLOODING_FILTER",
+    ),
+    Case(
+        "Retry-After of a 429 is the follow-up's delay",
+        {-1: GatewayThrottled("HTTP 429", retry_after=7.0)},
+        {0: "deferred", 1: "deferred", 2: "deferred"},
+        followup=[0, 1, 2],
+        followup_attempt=1,
+        followup_delay_ms=7000,
+    ),
+    Case(
+        "503 with Retry-After: not quick-retried, resent after it",
+        {-1: GatewayServerError("HTTP 503", status=503, retry_after=30.0)},
+        {0: "retrying", 1: "retrying", 2: "retrying"},
+        followup=[0, 1, 2],
+        followup_delay_ms=30_000,
+    ),
+    Case(
+        "500 without Retry-After: quick in-process retries first",
+        {-1: GatewayServerError("HTTP 500", status=500)},
+        {0: "retrying", 1: "retrying", 2: "retrying"},
+        followup=[0, 1, 2],
+        sends=3,
+    ),
+    Case(
+        "connection refused: quick in-process retries first",
+        {-1: GatewayConnectError("refused")},
+        {0: "retrying", 1: "retrying", 2: "retrying"},
+        followup=[0, 1, 2],
+        sends=3,
+    ),
+    Case(
+        "unreadable answer: outcome unknown, not quick-retried",
+        {-1: GatewayProtocolError("garbage")},
+        {0: "retrying", 1: "retrying", 2: "retrying"},
+        followup=[0, 1, 2],
+        followup_attempt=1,
+        sends=1,
+        claimed=3,
+    ),
+    Case(
+        "an infinite Retry-After waits a day, no overflow",
+        {-1: GatewayThrottled("HTTP 429", retry_after=float("inf"))},
+        {0: "deferred", 1: "deferred", 2: "deferred"},
+        followup=[0, 1, 2],
+        followup_attempt=1,
+        followup_delay_ms=86_400_000,
+    ),
+    Case(
+        "429 without Retry-After: deferred 1 s",
+        {-1: GatewayThrottled("HTTP 429", status=429)},
+        {0: "deferred", 1: "deferred", 2: "deferred"},
+        followup=[0, 1, 2],
+        followup_attempt=1,
+        followup_delay_ms=1000,
+    ),
+]
 
 
 def batch(attempt: int = 1, expires_in_ms: int = 172_800_000) -> Batch:
@@ -189,8 +297,11 @@ class FakeGateway:
     async def lookup(self, b: Batch) -> dict[str, Result]:
         self.asked += [d.message_id for d in b.destinations]
         done = Verdict(Action.ALREADY_DONE, "26", "PENDING_ACCEPTED", "the gateway's logs have it")
-        return {d.message_id: Result(d.message_id, d.to, done, "1")
-                for d in b.destinations if d.message_id in self.taken}  # fmt: skip
+        return {
+            d.message_id: Result(d.message_id, d.to, done, "1")
+            for d in b.destinations
+            if d.message_id in self.taken
+        }
 
     def _result(self, d: Destination) -> Result | None:
         answer = self.answers.get(int(d.message_id.rsplit("-", 1)[1]))
@@ -609,8 +720,13 @@ def test_requests_are_numbered_for_a_gateway_that_knows_them_by_a_number() -> No
     async def go() -> None:
         for seq in range(3):
             b = batch()
-            await sender.process(replace(b, bulk_id=f"c-b{seq}", destinations=(
-                Destination(f"c-{seq}", f"6681234560{seq}"),)))  # fmt: skip
+            await sender.process(
+                replace(
+                    b,
+                    bulk_id=f"c-b{seq}",
+                    destinations=(Destination(f"c-{seq}", f"6681234560{seq}"),),
+                )
+            )
 
     asyncio.run(go())
     assert [b.meta[REQUEST_NUMBER_KEY] for b in sent] == [1, 2, 1]

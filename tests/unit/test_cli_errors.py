@@ -23,8 +23,9 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str]:
     return code, out.out + out.err
 
 
-def test_a_missing_csv_file_is_named(capsys: pytest.CaptureFixture[str],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_a_missing_csv_file_is_named(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REDIS_URL", UNREACHABLE)
     monkeypatch.setenv("ANTS_API_KEY", "k")
     code, text = run(capsys, "import", "/no/such/file.csv", "--campaign", "c", "--text", "hi")
@@ -42,9 +43,9 @@ def test_an_unreachable_redis_is_named_without_its_password(
     assert "s3cret" not in text and "Traceback" not in text
 
 
-def test_an_import_with_redis_down_is_named_too(capsys: pytest.CaptureFixture[str],
-                                                monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:  # fmt: skip
+def test_an_import_with_redis_down_is_named_too(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("REDIS_URL", UNREACHABLE)
     monkeypatch.setenv("ANTS_API_KEY", "k")
     csv = tmp_path / "c.csv"

@@ -170,8 +170,9 @@ def test_send_error_table_and_number_errors() -> None:
         (599, None, A.RETRY, None),
     ],
 )
-def test_http_status(status: int, retry_after: str | None, action: Action | None,
-                     wait: float | None) -> None:  # fmt: skip
+def test_http_status(
+    status: int, retry_after: str | None, action: Action | None, wait: float | None
+) -> None:
     verdict = codes.classify_http(status, retry_after)
     if action is None:
         assert verdict is None
@@ -198,8 +199,7 @@ MESSAGE_CASES: list[tuple[object, object, Action, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("status", "err", "action", "extra"), MESSAGE_CASES)
-def test_message_status(status: object, err: object, action: Action,
-                        extra: dict[str, Any]) -> None:  # fmt: skip
+def test_message_status(status: object, err: object, action: Action, extra: dict[str, Any]) -> None:
     verdict = codes.classify_message(status, err)  # type: ignore[arg-type]
     assert verdict.action is action
     for field, value in extra.items():

@@ -13,8 +13,9 @@ from dispatcher.csvsource import CsvSource, Reject, Row
 
 def source(text: str | bytes, **kw: object) -> CsvSource:
     raw = text.encode() if isinstance(text, str) else text
-    fh = io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", errors="surrogateescape",
-                          newline="")  # fmt: skip
+    fh = io.TextIOWrapper(
+        io.BytesIO(raw), encoding="utf-8-sig", errors="surrogateescape", newline=""
+    )
     return CsvSource(fh, name="c.csv", **kw)  # type: ignore[arg-type]
 
 

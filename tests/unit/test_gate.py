@@ -57,8 +57,15 @@ class CountingLimiter(AsyncLimiter):
         return await super().throughput(name, *args)
 
 
-def make_batch(n: int, *, to: str | None = None, text: str | None = "Hi", expires_ms: int = DAY_MS,
-               transactional: bool = False, seq: int = 0) -> Batch:  # fmt: skip
+def make_batch(
+    n: int,
+    *,
+    to: str | None = None,
+    text: str | None = "Hi",
+    expires_ms: int = DAY_MS,
+    transactional: bool = False,
+    seq: int = 0,
+) -> Batch:
     dests = tuple(Destination(f"c-{seq}-{i}", to or f"668123{i:05d}") for i in range(n))
     expires = int(time.time() * 1000) + expires_ms
     return Batch("c", seq, f"c-b{seq}", "Shop", text, dests, expires, transactional=transactional)
@@ -87,9 +94,15 @@ def test_costs_are_sms_parts() -> None:
 
 def test_flooding_holds_the_extra_messages_to_one_number() -> None:
     gate, limiter = gate_for(flood_varied=Limit(3, 3_600_000), flood_identical=Limit(2, 3_600_000))
-    batch = Batch("c", 0, "b", "Shop", None,
-                  tuple(Destination(f"m{i}", "66812345678", f"text {i % 2}") for i in range(5)),
-                  int(time.time() * 1000) + DAY_MS)  # fmt: skip
+    batch = Batch(
+        "c",
+        0,
+        "b",
+        "Shop",
+        None,
+        tuple(Destination(f"m{i}", "66812345678", f"text {i % 2}") for i in range(5)),
+        int(time.time() * 1000) + DAY_MS,
+    )
     admitted, held = asyncio.run(gate(batch))
     assert [d.message_id for d in admitted] == ["m0", "m1", "m2"]
     assert [h.dest.message_id for h in held] == ["m3", "m4"]
@@ -202,8 +215,10 @@ def followups(broker: StubBroker) -> list[tuple[dict[str, Any], int]]:
 
 
 async def events(client: Any) -> list[dict[str, str]]:
-    return [{k.decode(): v.decode() for k, v in f.items()}
-            for _, f in await client.xrange(keys.OUTCOMES)]  # fmt: skip
+    return [
+        {k.decode(): v.decode() for k, v in f.items()}
+        for _, f in await client.xrange(keys.OUTCOMES)
+    ]
 
 
 def test_short_waits_are_slept_in_the_worker_and_sent() -> None:
@@ -238,8 +253,7 @@ def test_long_waits_are_deferred_with_reason_and_retry_time() -> None:
     assert waiting == b"1"  # counted by its reason while it waits
     assert int(deferred[0]["retryAt"]) > time.time() * 1000 + 3_500_000
     assert followups(broker) == []  # an hour: it waits in Redis, not in a worker's memory
-    [(raw, due)] = asyncio.run(
-        client.zrange(keys.campaign_scheduled("c"), 0, -1, withscores=True))  # fmt: skip
+    [(raw, due)] = asyncio.run(client.zrange(keys.campaign_scheduled("c"), 0, -1, withscores=True))
     batch_dict = orjson.loads(raw)
     assert batch_dict["a"] == 1  # a deferral does not count as an attempt
     assert due > time.time() * 1000 + 3_500_000
@@ -305,12 +319,24 @@ def test_no_concurrency_limit_takes_no_slot() -> None:
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("SMS_RATE", "200"), ("SMS_RATE", "0/1s"), ("SMS_BURST", "-1"), ("SMS_SENDER_RATE", "5/1y"),
-     ("SMS_TRANSACTIONAL_SHARE", "1.2"), ("SMS_TRANSACTIONAL_SHARE", "a fifth"),
-     ("SMS_FLOOD_VARIED", "20/h"), ("SMS_FLOOD_IDENTICAL", "6"), ("SMS_FLOOD_ENABLED", "perhaps"),
-     ("SMS_MAX_CONCURRENCY", "-1"), ("OTP_SEND_PER_PHONE", "3/1w"), ("OTP_SEND_PER_APP", "x"),
-     ("OTP_VERIFY_PER_PHONE", "1/0s"), ("OTP_PIN_ATTEMPTS", "0"), ("OTP_PIN_TTL", "15 min")],
-)  # fmt: skip
+    [
+        ("SMS_RATE", "200"),
+        ("SMS_RATE", "0/1s"),
+        ("SMS_BURST", "-1"),
+        ("SMS_SENDER_RATE", "5/1y"),
+        ("SMS_TRANSACTIONAL_SHARE", "1.2"),
+        ("SMS_TRANSACTIONAL_SHARE", "a fifth"),
+        ("SMS_FLOOD_VARIED", "20/h"),
+        ("SMS_FLOOD_IDENTICAL", "6"),
+        ("SMS_FLOOD_ENABLED", "perhaps"),
+        ("SMS_MAX_CONCURRENCY", "-1"),
+        ("OTP_SEND_PER_PHONE", "3/1w"),
+        ("OTP_SEND_PER_APP", "x"),
+        ("OTP_VERIFY_PER_PHONE", "1/0s"),
+        ("OTP_PIN_ATTEMPTS", "0"),
+        ("OTP_PIN_TTL", "15 min"),
+    ],
+)
 def test_limit_settings_name_the_bad_variable(variable: str, value: str) -> None:
     with pytest.raises(ConfigError) as e:
         load({variable: value})
@@ -328,12 +354,24 @@ def test_limit_settings_defaults_and_values() -> None:
     assert (d.flood_varied, d.flood_identical) == (None, None)  # the gateway's own (profile)
     assert (str(ANTS.flood_varied), str(ANTS.flood_identical)) == ("20/1h", "6/1h")
     assert (str(d.otp_send_per_phone), str(d.otp_send_per_app), str(d.otp_verify_per_phone)) == (
-        "3/1d", "10000/1d", "1/3s")  # fmt: skip
+        "3/1d",
+        "10000/1d",
+        "1/3s",
+    )
     assert (d.otp_pin_attempts, d.otp_pin_ttl_ms) == (10, 900_000)
-    s = load({"SMS_RATE": "200/1s", "SMS_BURST": "30", "SMS_SENDER_RATE": "50/1s",
-              "SMS_TRANSACTIONAL_SHARE": "0", "SMS_FLOOD_ENABLED": "0",
-              "SMS_MAX_CONCURRENCY": "5", "OTP_APPLICATION_ID": "app", "OTP_MESSAGE_ID": "msg",
-              "OTP_PIN_TTL": "5m"})  # fmt: skip
+    s = load(
+        {
+            "SMS_RATE": "200/1s",
+            "SMS_BURST": "30",
+            "SMS_SENDER_RATE": "50/1s",
+            "SMS_TRANSACTIONAL_SHARE": "0",
+            "SMS_FLOOD_ENABLED": "0",
+            "SMS_MAX_CONCURRENCY": "5",
+            "OTP_APPLICATION_ID": "app",
+            "OTP_MESSAGE_ID": "msg",
+            "OTP_PIN_TTL": "5m",
+        }
+    )
     assert (s.rate, s.burst, s.sender_rate) == (Rate(200, 1000), 30, Rate(50, 1000))
     assert (s.transactional_share, s.flood_enabled, s.max_concurrency) == (0.0, False, 5)
     assert (s.otp_application_id, s.otp_message_id, s.otp_pin_ttl_ms) == ("app", "msg", 300_000)

@@ -70,18 +70,21 @@ VECTORS = [
     VECTORS,
     ids=[f"{v[1]}-{v[2]}u-{v[3]}p-{i}" for i, v in enumerate(VECTORS)],
 )
-def test_split_follows_gsm_0338(text: str, encoding: str, n_units: int, parts: int,
-                                remaining: int) -> None:  # fmt: skip
+def test_split_follows_gsm_0338(
+    text: str, encoding: str, n_units: int, parts: int, remaining: int
+) -> None:
     assert split(text) == Split(encoding, n_units, parts, remaining)  # type: ignore[arg-type]
     assert count_parts(text) == (encoding, parts)
 
 
 @pytest.mark.parametrize(
     "text",
-    ["A long time ago, in a galaxy far, far away...",
-     "It is a period of civil war. Rebel spaceships, striking from a hidden base, have won "
-     "their first victory against the evil Galactic Empire."],
-)  # fmt: skip
+    [
+        "A long time ago, in a galaxy far, far away...",
+        "It is a period of civil war. Rebel spaceships, striking from a hidden base, have won "
+        "their first victory against the evil Galactic Empire.",
+    ],
+)
 def test_ants_send_examples_are_one_part(text: str) -> None:
     """smsCount 1 in the seed's custom-id example (ants-http-api-2018.txt 6.2)."""
     assert count_parts(text) == ("GSM7", 1)
@@ -102,11 +105,13 @@ def test_lookalikes_become_gsm() -> None:
 
 @pytest.mark.parametrize(
     "text",
-    ["\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35 \u201cok\u201d",  # Thai: stays UCS-2 anyway
-     "Hi \u2014 " + GRIN,  # an emoji has no GSM-7 form
-     "\u041f\u0440\u0438\u0432\u0435\u0442\u2026",  # Cyrillic
-     "plain GSM text"],
-)  # fmt: skip
+    [
+        "\u0e2a\u0e27\u0e31\u0e2a\u0e14\u0e35 \u201cok\u201d",  # Thai: stays UCS-2 anyway
+        "Hi \u2014 " + GRIN,  # an emoji has no GSM-7 form
+        "\u041f\u0440\u0438\u0432\u0435\u0442\u2026",  # Cyrillic
+        "plain GSM text",
+    ],
+)
 def test_lookalikes_never_touch_text_that_stays_ucs2(text: str) -> None:
     assert lookalike_fix(text) == (text, {})
 

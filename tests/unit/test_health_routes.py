@@ -22,8 +22,13 @@ from core.errors import (
 from workers import health, routes
 from workers.health import Health
 
-S = Settings(failover_min_requests=4, failover_error_rate=0.5, failover_slow_share=0.5,
-             failover_slow_ms=1_000, failover_probe_ms=60_000)  # fmt: skip
+S = Settings(
+    failover_min_requests=4,
+    failover_error_rate=0.5,
+    failover_slow_share=0.5,
+    failover_slow_ms=1_000,
+    failover_probe_ms=60_000,
+)
 
 
 def go(body: Any) -> Any:
@@ -55,16 +60,29 @@ def test_a_provider_goes_down_on_errors_gets_one_probe_and_a_good_probe_restores
         seen.append(await health.check(r, S, ["ants"]))
         return seen
 
-    assert go(body) == [[Health.HEALTHY, Health.HEALTHY], [Health.DOWN, Health.HEALTHY],
-                        set(), {"ants"}, set(), False, [Health.DOWN], True,
-                        [Health.HEALTHY]]  # fmt: skip
+    assert go(body) == [
+        [Health.HEALTHY, Health.HEALTHY],
+        [Health.DOWN, Health.HEALTHY],
+        set(),
+        {"ants"},
+        set(),
+        False,
+        [Health.DOWN],
+        True,
+        [Health.HEALTHY],
+    ]
 
 
 def test_a_probe_turn_goes_only_to_a_batch_that_would_send_to_the_down_provider() -> None:
     """smsc is down; 66... routes to ants first (healthy): that batch must not use up
     smsc's probe turn, so the next 420... batch (smsc first) gets it."""
-    two = load({"SMS_ROUTES": "420=smsc,ants; *=ants,smsc", "SMS_FAILOVER_MIN_REQUESTS": "4",
-                "SMS_FAILOVER_PROBE_AFTER": "1m"})  # fmt: skip
+    two = load(
+        {
+            "SMS_ROUTES": "420=smsc,ants; *=ants,smsc",
+            "SMS_FAILOVER_MIN_REQUESTS": "4",
+            "SMS_FAILOVER_PROBE_AFTER": "1m",
+        }
+    )
 
     async def body(r: Any) -> list[list[tuple[str, bool]]]:
         for _ in range(4):
@@ -123,24 +141,34 @@ def test_failures_in_a_row_take_a_provider_down_whatever_its_history() -> None:
 
 def batch(*numbers: str, provider: str = "", sender: str = "Shop") -> Batch:
     dests = tuple(Destination(f"c-{i}", n) for i, n in enumerate(numbers))
-    return Batch("c", 0, "c-b0", sender, "Hi", dests, int(time.time() * 1000) + 60_000,
-                 provider=provider)  # fmt: skip
+    return Batch(
+        "c", 0, "c-b0", sender, "Hi", dests, int(time.time() * 1000) + 60_000, provider=provider
+    )
 
 
-ROUTED = load({"SMS_ROUTES": "66=ants,smsc; 420=smsc; sender:Alerts=smsmanager",
-               "SMS_PROVIDER": "ants", "SMS_FAILOVER_MIN_REQUESTS": "4"})  # fmt: skip
+ROUTED = load(
+    {
+        "SMS_ROUTES": "66=ants,smsc; 420=smsc; sender:Alerts=smsmanager",
+        "SMS_PROVIDER": "ants",
+        "SMS_FAILOVER_MIN_REQUESTS": "4",
+    }
+)
 
 
 @pytest.mark.parametrize(
     ("b", "expected"),
     [
-        (batch("66812345678", "420601234567", "15551234567"),
-         {"ants": ["c-0", "c-2"], "smsc": ["c-1"]}),  # by country; the rest: SMS_PROVIDER
+        (
+            batch("66812345678", "420601234567", "15551234567"),
+            {"ants": ["c-0", "c-2"], "smsc": ["c-1"]},
+        ),  # by country; the rest: SMS_PROVIDER
         (batch("66812345678", sender="Alerts"), {"smsmanager": ["c-0"]}),  # by sender first
-        (batch("66812345678", "420601234567", provider="smsc"),
-         {"smsc": ["c-0", "c-1"]}),  # asked for: that one only
+        (
+            batch("66812345678", "420601234567", provider="smsc"),
+            {"smsc": ["c-0", "c-1"]},
+        ),  # asked for: that one only
     ],
-)  # fmt: skip
+)
 def test_routes(b: Batch, expected: dict[str, list[str]]) -> None:
     legs = go(lambda r: routes.assign(r, ROUTED, b))
     assert {leg.provider: [d.message_id for d in leg.dests] for leg in legs} == expected

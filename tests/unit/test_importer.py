@@ -31,8 +31,9 @@ def spec(text: str = "Hi {name}", size: int = 2) -> CampaignSpec:
     return CampaignSpec("spring", "Shop", text, "TH", size, 60, profile=ANTS)
 
 
-def run(store: redis.Redis, sent: list[dict[str, Any]], text: str = "Hi {name}",
-        csv_text: str = CSV) -> tuple[Any, str]:  # fmt: skip
+def run(
+    store: redis.Redis, sent: list[dict[str, Any]], text: str = "Hi {name}", csv_text: str = CSV
+) -> tuple[Any, str]:
     out = io.StringIO()
     imp = Importer(store, sent.append, spec(text), SafeCsvWriter(out))
     report = imp.run(CsvSource(io.StringIO(csv_text), name="c.csv"))

@@ -46,13 +46,24 @@ def test_every_report_state_maps(state: str) -> None:
 
 
 def test_event_carries_codes_and_resend_ids_keep_their_campaign() -> None:
-    rp = report("spring-2024-12-r1", "undeliverable", group="UNDELIVERABLE", status_code="4",
-                status_name="UNDELIVERABLE_REJECTED_OPERATOR", error_code="27",
-                error_name="EC_ABSENT_SUBSCRIBER", permanent=False)  # fmt: skip
+    rp = report(
+        "spring-2024-12-r1",
+        "undeliverable",
+        group="UNDELIVERABLE",
+        status_code="4",
+        status_name="UNDELIVERABLE_REJECTED_OPERATOR",
+        error_code="27",
+        error_name="EC_ABSENT_SUBSCRIBER",
+        permanent=False,
+    )
     ev = ingest.to_event(rp)
     assert ev.campaign == "spring-2024"
     assert (ev.group, ev.status_id, ev.status_name, ev.permanent) == (
-        "UNDELIVERABLE", "4", "UNDELIVERABLE_REJECTED_OPERATOR", "False")  # fmt: skip
+        "UNDELIVERABLE",
+        "4",
+        "UNDELIVERABLE_REJECTED_OPERATOR",
+        "False",
+    )
     assert ev.reason == "EC_ABSENT_SUBSCRIBER"
 
 
@@ -99,11 +110,12 @@ def test_open_index_follows_accepted_and_final(store: redis.Redis) -> None:
     record(store, [accepted(m, expires + i) for i, m in enumerate(mids)], P)
     index = keys.campaign_open("c")
     assert store.zrange(index, 0, -1, withscores=True) == [
-        (ledger.place(m).key.encode(), float(expires + i)) for i, m in ((1, "c-1"),
-                                                                       (3, "c-65"), (4, "c-128"))
-    ]  # fmt: skip
-    ingest.apply_sync(store, [report("c-0", "pending"), report("c-1", "delivered"),
-                              report("c-128", "expired")], P)  # fmt: skip
+        (ledger.place(m).key.encode(), float(expires + i))
+        for i, m in ((1, "c-1"), (3, "c-65"), (4, "c-128"))
+    ]
+    ingest.apply_sync(
+        store, [report("c-0", "pending"), report("c-1", "delivered"), report("c-128", "expired")], P
+    )
     assert store.zcard(index) == 2  # bucket 2 is all final
     ingest.apply_sync(store, [report("c-64", "expired"), report("c-65", "rejected")], P)
     assert store.zrange(index, 0, -1) == [ledger.place("c-0").key.encode()]

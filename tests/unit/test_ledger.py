@@ -56,15 +56,34 @@ def test_ids_with_no_line_spread_over_hashed_buckets() -> None:
 
 def test_the_packed_state_reads_back_field_by_field(store: redis.Redis) -> None:
     before = int(time.time() * 1000)
-    ev = Event("c-5", "c", State.UNDELIVERABLE, "c-b0", "66810000005", 2, "5", "5",
-               "UNDELIVERABLE_NOT_DELIVERED", "27|x", provider="smsc")  # fmt: skip
+    ev = Event(
+        "c-5",
+        "c",
+        State.UNDELIVERABLE,
+        "c-b0",
+        "66810000005",
+        2,
+        "5",
+        "5",
+        "UNDELIVERABLE_NOT_DELIVERED",
+        "27|x",
+        provider="smsc",
+    )
     record(store, [ev], P)
     got = ledger.read(store, "c-5")
     assert got is not None
     ts = int(got.pop("ts"))
     assert before - 1000 <= ts <= int(time.time() * 1000) + 1000
-    assert got == {"state": "undeliverable", "rank": "5", "status": "5", "error": "27/x",
-                   "attempt": "2", "provider": "smsc", "to": "66810000005", "ekey": ""}  # fmt: skip
+    assert got == {
+        "state": "undeliverable",
+        "rank": "5",
+        "status": "5",
+        "error": "27/x",
+        "attempt": "2",
+        "provider": "smsc",
+        "to": "66810000005",
+        "ekey": "",
+    }
     assert ledger.read(store, "c-6") is None
 
 
@@ -92,9 +111,22 @@ def test_a_bucket_lives_the_live_ttl_while_it_holds_a_live_state(store: redis.Re
 def test_a_full_bucket_of_final_states_stays_a_small_encoding(r: redis.Redis) -> None:
     """The memory promise (README "Redis memory"): 64 typical final states in one
     listpack, under 64 bytes a state."""
-    evs = [Event(f"camp-{n}", "camp", State.UNDELIVERABLE, "camp-b12", f"6681{n:07d}", 3, "5",
-                 "5", "UNDELIVERABLE_NOT_DELIVERED", "27", provider="smsmanager")
-           for n in range(64, 128)]  # fmt: skip
+    evs = [
+        Event(
+            f"camp-{n}",
+            "camp",
+            State.UNDELIVERABLE,
+            "camp-b12",
+            f"6681{n:07d}",
+            3,
+            "5",
+            "5",
+            "UNDELIVERABLE_NOT_DELIVERED",
+            "27",
+            provider="smsmanager",
+        )
+        for n in range(64, 128)
+    ]
     record(r, evs, P)
     key = ledger.place("camp-64").key
     assert r.hlen(key) == 64
@@ -113,8 +145,11 @@ def test_a_bucket_accepted_and_ended_in_one_call_is_not_left_in_the_open_index(
     store: redis.Redis,
 ) -> None:
     expires = int(time.time() * 1000) + 3_600_000
-    record(store, [Event("c-1", "c", State.ACCEPTED, expires_at=expires),
-                   Event("c-1", "c", State.DELIVERED)], P)  # fmt: skip
+    record(
+        store,
+        [Event("c-1", "c", State.ACCEPTED, expires_at=expires), Event("c-1", "c", State.DELIVERED)],
+        P,
+    )
     assert store.zcard(keys.campaign_open("c")) == 0
 
 

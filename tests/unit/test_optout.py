@@ -65,21 +65,30 @@ def test_legacy_set_is_adopted(store: redis.Redis) -> None:
 # from the seeds: ANTS 2018 error 1 EC_UNKNOWN_SUBSCRIBER (permanent), ANTS v1 status 404
 # (invalid MSISDN), SMSC.ru status 22 (invalid number), SmsManager receipt state 7.
 BAD = [
-    ("ants", "application/json",
-     b'{"results":[{"messageId":"c-2","to":"66811111112","status":{"groupId":2,'
-     b'"groupName":"UNDELIVERABLE","id":5,"name":"UNDELIVERABLE_REJECTED_OPERATOR"},'
-     b'"error":{"groupId":1,"groupName":"HANDSET_ERRORS","id":1,'
-     b'"name":"EC_UNKNOWN_SUBSCRIBER","permanent":true}}]}', {}),
-    ("ants", "application/json",
-     b'{"bulkId":"b","details":[{"messageId":"c-2","to":"66811111112",'
-     b'"status":{"code":"404","name":"REJECTED"}}]}', {}),
+    (
+        "ants",
+        "application/json",
+        b'{"results":[{"messageId":"c-2","to":"66811111112","status":{"groupId":2,'
+        b'"groupName":"UNDELIVERABLE","id":5,"name":"UNDELIVERABLE_REJECTED_OPERATOR"},'
+        b'"error":{"groupId":1,"groupName":"HANDSET_ERRORS","id":1,'
+        b'"name":"EC_UNKNOWN_SUBSCRIBER","permanent":true}}]}',
+        {},
+    ),
+    (
+        "ants",
+        "application/json",
+        b'{"bulkId":"b","details":[{"messageId":"c-2","to":"66811111112",'
+        b'"status":{"code":"404","name":"REJECTED"}}]}',
+        {},
+    ),
     ("smsc", "application/json", b'[{"id": "c-2", "phone": "66811111112", "status": 22}]', {}),
     ("smsmanager", "", b"", {"id": "c-2", "to": "66811111112", "status": "7"}),
-]  # fmt: skip
+]
 
 
-@pytest.mark.parametrize(("provider", "ctype", "body", "query"), BAD,
-                         ids=["ants-2018", "ants-v1", "smsc", "smsmanager"])  # fmt: skip
+@pytest.mark.parametrize(
+    ("provider", "ctype", "body", "query"), BAD, ids=["ants-2018", "ants-v1", "smsc", "smsmanager"]
+)
 def test_a_bad_number_report_opts_the_number_out(
     store: redis.Redis, provider: str, ctype: str, body: bytes, query: dict[str, str]
 ) -> None:
@@ -97,8 +106,10 @@ def test_a_bad_number_report_opts_the_number_out(
 
 
 def test_a_delivered_report_opts_nobody_out(store: redis.Redis) -> None:
-    body = (b'{"results":[{"messageId":"c-2","to":"66811111112","status":{"groupId":3,'
-            b'"groupName":"DELIVERED","id":5,"name":"DELIVERED_TO_HANDSET"}}]}')  # fmt: skip
+    body = (
+        b'{"results":[{"messageId":"c-2","to":"66811111112","status":{"groupId":3,'
+        b'"groupName":"DELIVERED","id":5,"name":"DELIVERED_TO_HANDSET"}}]}'
+    )
     reports = list(registry.get("ants").parse_report(body, "application/json", {}).reports)
     assert [r.suppress for r in reports] == [False]
     ingest.apply_sync(store, reports, P)

@@ -20,8 +20,12 @@ def test_events_wait_in_the_outbox_until_relayed_in_order(store: redis.Redis) ->
     assert outbox.relay_all(store, P) == 0  # moved once
     got = [(f[b"messageId"], f[b"state"]) for _, f in store.xrange(keys.OUTCOMES)]
     a = [g for g in got if g[0].startswith(b"a-")]
-    assert a == [(b"a-0", b"accepted"), (b"a-1", b"accepted"), (b"a-2", b"accepted"),
-                 (b"a-0", b"delivered")]  # fmt: skip
+    assert a == [
+        (b"a-0", b"accepted"),
+        (b"a-1", b"accepted"),
+        (b"a-2", b"accepted"),
+        (b"a-0", b"delivered"),
+    ]
     assert (b"b-1", b"accepted") in got
     fields = next(f for _, f in store.xrange(keys.OUTCOMES) if f[b"messageId"] == b"a-1")
     assert fields[b"campaign"] == b"a" and fields[b"ts"].isdigit()

@@ -19,8 +19,9 @@ P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 
 def batch(seq: int, n: int = 3) -> dict[str, Any]:
     dests = tuple(Destination(f"c-{seq}-{i}", f"668123{seq:02d}{i:03d}") for i in range(n))
-    return Batch("c", seq, f"c-b{seq}", "Shop", "Hi", dests, int(time.time() * 1000) + 60_000
-                 ).to_dict()  # fmt: skip
+    return Batch(
+        "c", seq, f"c-b{seq}", "Shop", "Hi", dests, int(time.time() * 1000) + 60_000
+    ).to_dict()
 
 
 def parked_ids(store: redis.Redis) -> list[int]:
@@ -107,8 +108,9 @@ def test_cancel_ends_the_parked_destinations_and_stops_later_batches(store: redi
     sent: list[dict[str, Any]] = []
     assert pause.cancel(store, sent.append, "c", P) == 6
     assert sent == [] and parked_ids(store) == []
-    states = {f"c-{s}-{i}": ledger.state(store, f"c-{s}-{i}", "c")
-              for s in range(2) for i in range(3)}  # fmt: skip
+    states = {
+        f"c-{s}-{i}": ledger.state(store, f"c-{s}-{i}", "c") for s in range(2) for i in range(3)
+    }
     assert states.pop("c-0-0") == "accepted"  # sent: a cancel never relabels it
     assert set(states.values()) == {"canceled"}
     assert pause.park(store, "c", batch(5)) == pause.CANCELED  # a batch met later: not parked

@@ -43,8 +43,9 @@ def spec(text: str = "Hi {name}, see you", gsm_safe: bool = False, **kw: Any) ->
 
 def settings(tmp_path: Path, **kw: Any) -> Settings:
     prices = tmp_path / "prices.csv"
-    prices.write_text("# comment\ncountry,provider,price_per_part,currency\n"
-                      "TH,ants,0.25,THB\n*,*,2,EUR\n")  # fmt: skip
+    prices.write_text(
+        "# comment\ncountry,provider,price_per_part,currency\nTH,ants,0.25,THB\n*,*,2,EUR\n"
+    )
     return Settings(provider="ants", prices=str(prices), **kw)
 
 
@@ -60,8 +61,12 @@ def test_counts_groups_changes_and_cost(store: redis.Redis, tmp_path: Path) -> N
     assert (p.rows, p.valid, p.invalid, p.duplicates, p.opted_out) == (8, 5, 1, 1, 1)
     assert (p.encoding, p.parts) == ("GSM7", 1)
     groups = {k: (g.recipients, g.parts) for k, g in p.groups.items()}
-    assert groups == {"TH|GSM7|1": (1, 1), "TH|UCS2|1": (2, 2), "TH|GSM7|2": (1, 2),
-                      "CZ|GSM7|1": (1, 1)}  # fmt: skip
+    assert groups == {
+        "TH|GSM7|1": (1, 1),
+        "TH|UCS2|1": (2, 2),
+        "TH|GSM7|2": (1, 2),
+        "CZ|GSM7|1": (1, 1),
+    }
     assert p.recipients_parts == 6
     # lines 3 (Thai) and 5 (ë: not in GSM 03.38) turn UCS-2; line 7 needs a second part
     assert [(e.line, e.chars) for e in p.examples_encoding] == [(3, "สมศรี"), (5, "ë")]
@@ -69,8 +74,9 @@ def test_counts_groups_changes_and_cost(store: redis.Redis, tmp_path: Path) -> N
     assert (p.changed_encoding, p.changed_parts) == (2, 1)
     assert p.chars["ë"] == 1 and p.chars["ส"] == 1
     assert p.cost == {"EUR": "2", "THB": "1.25"}  # 5 TH parts at 0.25, 1 CZ part at 2
-    assert p.rejects == ["line 4 [phone]: not a phone number: The string supplied did not "
-                         "seem to be a phone number."]  # fmt: skip
+    assert p.rejects == [
+        "line 4 [phone]: not a phone number: The string supplied did not seem to be a phone number."
+    ]
 
 
 def test_plan_writes_nothing(store: redis.Redis, tmp_path: Path) -> None:
@@ -102,8 +108,9 @@ def test_import_gsm_safe_sends_the_replaced_text(store: redis.Redis) -> None:
     sent: list[dict[str, Any]] = []
     text = "Hi {name}, it\u2019s on"
     imp = Importer(store, sent.append, spec(text, gsm_safe=True))
-    report = imp.run(CsvSource(io.StringIO("phone,name\n0812345601,Ann\n0812345602,สม\n"),
-                               name="c.csv"))  # fmt: skip
+    report = imp.run(
+        CsvSource(io.StringIO("phone,name\n0812345601,Ann\n0812345602,สม\n"), name="c.csv")
+    )
     texts = [d[2] for b in sent for d in b["d"]]
     assert texts == ["Hi Ann, it's on", "Hi สม, it\u2019s on"]
     assert report.replaced == {"\u2019": 1}
@@ -155,15 +162,17 @@ def test_plan_hash_approves_only_the_planned_file_and_text(
     assert not r.exists(keys.campaign_meta("c1"))
     again = api.plan_csv(path, text="Hi {name}", settings=s)
     assert again.hash != p.hash
-    report = api.import_csv(path, campaign="c1", text="Hi {name}", settings=s,
-                            plan_hash=again.hash)  # fmt: skip
+    report = api.import_csv(path, campaign="c1", text="Hi {name}", settings=s, plan_hash=again.hash)
     assert (report.enqueued, report.valid) == (1, 7)
 
 
 def test_cli_plan_json_and_optout_commands(
-    r: redis.Redis, redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    r: redis.Redis,
+    redis_url: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     from dispatcher import cli
 
     monkeypatch.setenv("REDIS_URL", redis_url)

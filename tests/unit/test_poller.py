@@ -49,8 +49,14 @@ class Gateway:
         self.auth = request.headers.get("Authorization", "")
         self.requests.append(request.path_qs)
         if self.auth != "App k3y":
-            return web.json_response({"requestError": {"serviceException": {
-                "messageId": "UNAUTHORIZED", "text": "bad"}}}, status=401)  # fmt: skip
+            return web.json_response(
+                {
+                    "requestError": {
+                        "serviceException": {"messageId": "UNAUTHORIZED", "text": "bad"}
+                    }
+                },
+                status=401,
+            )
         n = int(request.query.get("limit", "50"))
         taken, self.queue = self.queue[:n], self.queue[n:]
         return web.json_response({"results": taken})
@@ -205,7 +211,9 @@ def test_only_the_bad_records_of_a_page_are_set_aside(clients: Clients) -> None:
     assert sync.xlen(keys.REPORTS_STREAM) == 0  # the page left the inbox
     kept = [orjson.loads(e) for e in sync.lrange(keys.REPORTS_BAD, 0, -1)]
     assert [(e["index"], e["field"]) for e in kept] == [
-        (1, "results[1].status.groupId"), (3, "results[3].status")]  # fmt: skip
+        (1, "results[1].status.groupId"),
+        (3, "results[3].status"),
+    ]
     assert all(e["id"] and e["provider"] == "ants" and e["reason"] for e in kept)
     assert orjson.loads(kept[0]["record"]) == bad
     assert all("body" not in e for e in kept)  # the records, not the whole page

@@ -21,8 +21,9 @@ def modules() -> list[ModuleType]:
 CASES = [(m, case) for m in modules() for case in m.CASES]
 
 
-@pytest.mark.parametrize(("module", "case"), CASES,
-                         ids=[f"{m.PROVIDER}: {c.name}" for m, c in CASES])  # fmt: skip
+@pytest.mark.parametrize(
+    ("module", "case"), CASES, ids=[f"{m.PROVIDER}: {c.name}" for m, c in CASES]
+)
 def test_contract(module: ModuleType, case: harness.Case) -> None:
     harness.run(module.PROVIDER, module.settings, case)
 

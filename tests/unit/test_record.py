@@ -49,7 +49,11 @@ def test_retry_decisions_each_leave_an_event(store: redis.Redis) -> None:
     record(store, [Event("c-1", "c", State.DEFERRED, attempt=2, retry_at=11)], P)
     record(store, [Event("c-1", "c", State.ACCEPTED, attempt=3)], P)
     assert [e[1][b"state"] for e in store.xrange(keys.OUTCOMES)] == [
-        b"retrying", b"retrying", b"deferred", b"accepted"]  # fmt: skip
+        b"retrying",
+        b"retrying",
+        b"deferred",
+        b"accepted",
+    ]
     assert counts(store) == {"accepted": 1, "queued": -1}  # nothing was enqueued in this test
 
 
@@ -66,8 +70,10 @@ def test_a_real_report_replaces_our_own_inferred_final(store: redis.Redis) -> No
     record(store, [Event("c-2", "c", State.ACCEPTED)], P)
     record(store, [Event("c-2", "c", State.EXPIRED, inferred=True, reason="no report")], P)
     assert counts(store) == {"dead": 1, "expired": 1}
-    assert record(store, [Event("c-1", "c", State.DELIVERED), Event("c-2", "c", State.DELIVERED)],
-                  P) == 2  # fmt: skip
+    assert (
+        record(store, [Event("c-1", "c", State.DELIVERED), Event("c-2", "c", State.DELIVERED)], P)
+        == 2
+    )
     assert counts(store) == {"delivered": 2}
     errors = {k: int(v) for k, v in store.hgetall(keys.campaign_errors("c")).items() if int(v)}
     assert errors == {}  # the inferred failures no longer count as errors
@@ -95,8 +101,14 @@ def test_an_event_ends_its_own_claim_only(store: redis.Redis) -> None:
     c1, c2 = ledger.place("c-1"), ledger.place("c-2")
     store.hset(c1.claim_key, c1.field, "run-a:1|ants|1|c-b0")
     store.hset(c2.claim_key, c2.field, "run-b:1|ants|1|c-b0")
-    record(store, [Event("c-1", "c", State.RETRYING, release="run-a"),
-                   Event("c-2", "c", State.RETRYING, release="run-a")], P)  # fmt: skip
+    record(
+        store,
+        [
+            Event("c-1", "c", State.RETRYING, release="run-a"),
+            Event("c-2", "c", State.RETRYING, release="run-a"),
+        ],
+        P,
+    )
     assert store.hget(c1.claim_key, c1.field) is None
     assert store.hget(c2.claim_key, c2.field) == b"run-b:1|ants|1|c-b0"
 
@@ -126,8 +138,14 @@ def test_without_consumer_groups_the_stream_keeps_about_maxlen(store: redis.Redi
 
 
 def test_the_provider_is_stored_streamed_and_counted_once(store: redis.Redis) -> None:
-    record(store, [Event("c-1", "c", State.ACCEPTED, provider="smsc"),
-                   Event("c-2", "c", State.ACCEPTED, provider="ants")], P)  # fmt: skip
+    record(
+        store,
+        [
+            Event("c-1", "c", State.ACCEPTED, provider="smsc"),
+            Event("c-2", "c", State.ACCEPTED, provider="ants"),
+        ],
+        P,
+    )
     record(store, [Event("c-1", "c", State.ACCEPTED, provider="smsc")], P)  # redelivered
     record(store, [Event("c-1", "c", State.DELIVERED, provider="smsc")], P)
     assert ledger.read(store, "c-1")["provider"] == "smsc"

@@ -363,10 +363,14 @@ def test_a_report_names_the_message_the_sender_recorded() -> None:
     `provider_id` the sender recorded for it (`{id}:{number}`)."""
     from providers.smsc import provider_key, report_key
 
-    reports = parse_status(body("smsc_fmt3_multi.json"), 3, 0, message_id="101,102,103",
-                           phone="7,7,7")  # fmt: skip
+    reports = parse_status(
+        body("smsc_fmt3_multi.json"), 3, 0, message_id="101,102,103", phone="7,7,7"
+    )
     assert [report_key(r) for r in reports] == [
-        "101:79999999991", "102:79999999992", "103:79999999993"]  # fmt: skip
+        "101:79999999991",
+        "102:79999999992",
+        "103:79999999993",
+    ]
     assert report_key(reports[0]) == provider_key("101", "+7 999 999-99-91")
 
 
@@ -375,8 +379,14 @@ def test_webhook_reports_are_named_by_id_and_phone() -> None:
     worker kept our messageId under; a record without a phone keeps its bare id."""
     from providers.smsc import parse_report
 
-    parsed = parse_report(b'[{"id": "c-b0", "phone": "+66812345600", "status": 1},'
-                          b' {"id": "c-b0", "status": 1}, {"status": "x"}]', "", {})  # fmt: skip
+    parsed = parse_report(
+        b'[{"id": "c-b0", "phone": "+66812345600", "status": 1},'
+        b' {"id": "c-b0", "status": 1}, {"status": "x"}]',
+        "",
+        {},
+    )
     assert [(r.message_id, r.state) for r in parsed] == [
-        ("c-b0:66812345600", "delivered"), ("c-b0", "delivered")]  # fmt: skip
+        ("c-b0:66812345600", "delivered"),
+        ("c-b0", "delivered"),
+    ]
     assert len(parsed.rejected) == 1

@@ -35,14 +35,18 @@ class Kit:
     client: TestClient
     sandbox: SmscSandbox
 
-    async def call(self, path: str, form: dict[str, str], *, auth: bool = True,
-                   method: str = "POST") -> tuple[int, bytes]:  # fmt: skip
+    async def call(
+        self, path: str, form: dict[str, str], *, auth: bool = True, method: str = "POST"
+    ) -> tuple[int, bytes]:
         fields = {**AUTH, **form} if auth else form
         if method == "GET":
             resp = await self.client.get(path, params=fields)
         else:
-            resp = await self.client.post(path, data=urlencode(fields).encode(), headers={
-                "Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+            resp = await self.client.post(
+                path,
+                data=urlencode(fields).encode(),
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         async with resp:
             return resp.status, await resp.read()
 
@@ -81,8 +85,9 @@ async def smsc(settings: SandboxSettings | None = None) -> AsyncIterator[Kit]:
 def test_send_shared_text_op1_json() -> None:
     async def go() -> None:
         async with smsc() as kit:
-            answer = await kit.send(phones=f"{N0},+{N1};{N2}", mes="Hello", id="camp-b1",
-                                    op="1", charset="utf-8")  # fmt: skip
+            answer = await kit.send(
+                phones=f"{N0},+{N1};{N2}", mes="Hello", id="camp-b1", op="1", charset="utf-8"
+            )
             assert answer["id"] == "camp-b1" and answer["cnt"] == 3
             assert [p["phone"] for p in answer["phones"]] == [N0, N1, N2]
             assert all("status" not in p for p in answer["phones"])
@@ -107,8 +112,9 @@ def test_send_without_op_answers_id_and_parts_only_and_numeric_ids_stay_numbers(
 def test_send_list_gives_each_number_its_text_and_reads_backslash_n() -> None:
     async def go() -> None:
         async with smsc() as kit:
-            answer = await kit.send(list=f"{N0}:Hi Ann\n{N1}:Hi\\nBob: see you", id="b",
-                                    op="1", charset="utf-8")  # fmt: skip
+            answer = await kit.send(
+                list=f"{N0}:Hi Ann\n{N1}:Hi\\nBob: see you", id="b", op="1", charset="utf-8"
+            )
             assert answer["cnt"] == 2 and len(answer["phones"]) == 2
             records = await kit.status(phone=f"{N0},{N1}", id="b,b", all="1", charset="utf-8")
             assert [r["message"] for r in records] == ["Hi Ann", "Hi\nBob: see you"]
@@ -119,14 +125,17 @@ def test_send_list_gives_each_number_its_text_and_reads_backslash_n() -> None:
 
 def test_bad_numbers_are_listed_with_their_status_and_err1_lists_only_them() -> None:
     async def go() -> None:
-        settings = SandboxSettings(dedupe_ids=False, blacklist=frozenset({N1}),
-                                   bad_prefixes=("6699",))  # fmt: skip
+        settings = SandboxSettings(
+            dedupe_ids=False, blacklist=frozenset({N1}), bad_prefixes=("6699",)
+        )
         async with smsc(settings) as kit:
-            answer = await kit.send(phones=f"{N0},{N1},12,66990000000", mes="Hi", id="b",
-                                    err="1")  # fmt: skip
+            answer = await kit.send(phones=f"{N0},{N1},12,66990000000", mes="Hi", id="b", err="1")
             assert answer["cnt"] == 1
             assert [(p["phone"], p["status"]) for p in answer["phones"]] == [
-                (N1, "23"), ("12", "22"), ("66990000000", "25")]  # fmt: skip
+                (N1, "23"),
+                ("12", "22"),
+                ("66990000000", "25"),
+            ]
             assert (await kit.state("?ids=1"))["accepted"] == {f"b:{N0}": 1}
             # refused numbers are messages too: a status request finds them with their status
             records = await kit.status(phone=f"{N1},12", id="b,b")
@@ -187,11 +196,14 @@ def test_not_enough_credit_is_error_3_and_takes_nothing() -> None:
     [
         ("0", b"OK - 1 SMS, ID - b", b"ERROR = 2 (authorise error)"),
         ("1", b"b,1", b"0,-2"),
-        ("2", b"<result><cnt>1</cnt><id>b</id></result>",
-         b"<result><error>authorise error</error><error_code>2</error_code></result>"),
+        (
+            "2",
+            b"<result><cnt>1</cnt><id>b</id></result>",
+            b"<result><error>authorise error</error><error_code>2</error_code></result>",
+        ),
         ("3", b'{"id":"b","cnt":1}', b'{"error":"authorise error","error_code":2}'),
     ],
-)  # fmt: skip
+)
 def test_answer_formats(fmt: str, ok: bytes, error: bytes) -> None:
     async def go() -> None:
         async with smsc() as kit:
@@ -206,8 +218,9 @@ def test_get_and_the_default_windows_1251_charset() -> None:
     async def go() -> None:
         async with smsc() as kit:
             text = "Привет"
-            query = urlencode({**AUTH, "phones": N0, "mes": text, "id": "b", "fmt": "3"},
-                              encoding="cp1251")  # fmt: skip
+            query = urlencode(
+                {**AUTH, "phones": N0, "mes": text, "id": "b", "fmt": "3"}, encoding="cp1251"
+            )
             async with kit.client.get(f"/sys/send.php?{query}") as resp:
                 assert orjson.loads(await resp.read())["cnt"] == 1
             (record,) = await kit.status(phone=f"{N0},", id="b,", all="1", charset="utf-8")
@@ -326,7 +339,10 @@ def test_status_single_multiple_and_not_found() -> None:
             assert set(single) == {"status", "last_date", "last_timestamp", "flag", "err"}
             many = await kit.status(phone=f"{N0},{N1},{N2}", id="b,b,b")
             assert [(r["status"], r["id"], r["phone"]) for r in many] == [
-                (1, "b", N0), (1, "b", N1), (-3, "b", N2)]  # fmt: skip
+                (1, "b", N0),
+                (1, "b", N1),
+                (-3, "b", N2),
+            ]
             assert await kit.status(phone=N0, id="other") == {"status": -3}
             full = await kit.status(phone=N0, id="b", all="2")
             assert full["sms_cnt"] == 1 and full["message"] == "Hi" and "region" in full
@@ -350,10 +366,13 @@ def test_status_before_the_report_is_due_is_transferred_to_the_operator() -> Non
     [
         ("0", b"Status = -3\nStatus = -3"),
         ("1", b"-3,0,0,x,1\n-3,0,0,x,2"),
-        ("2", b"<list><sms><status>-3</status><id>x</id><phone>1</phone></sms>"
-              b"<sms><status>-3</status><id>x</id><phone>2</phone></sms></list>"),
+        (
+            "2",
+            b"<list><sms><status>-3</status><id>x</id><phone>1</phone></sms>"
+            b"<sms><status>-3</status><id>x</id><phone>2</phone></sms></list>",
+        ),
     ],
-)  # fmt: skip
+)
 def test_status_formats_of_a_multiple_answer(fmt: str, expected: bytes) -> None:
     async def go() -> None:
         async with smsc() as kit:
@@ -421,8 +440,10 @@ def test_a_refused_status_request_counts_too() -> None:
     run(go)
 
 
-@pytest.mark.parametrize("form", [{"phone": N0}, {"id": "b"}, {"phone": "1,2", "id": "b"},
-                                  {"phone": N0, "id": "b", "all": "3"}])  # fmt: skip
+@pytest.mark.parametrize(
+    "form",
+    [{"phone": N0}, {"id": "b"}, {"phone": "1,2", "id": "b"}, {"phone": N0, "id": "b", "all": "3"}],
+)
 def test_status_parameter_errors(form: dict[str, str]) -> None:
     async def go() -> None:
         async with smsc() as kit:
@@ -534,12 +555,14 @@ def test_the_smsc_sender_and_the_sandbox_agree_on_every_key() -> None:
         app = make_app()
         async with TestServer(app) as srv, aiohttp.ClientSession() as session:
             base = str(srv.make_url("")).rstrip("/")
-            settings = Settings(smsc_base_url=base, smsc_login="sandbox",
-                                smsc_password="sandbox")  # fmt: skip
+            settings = Settings(smsc_base_url=base, smsc_login="sandbox", smsc_password="sandbox")
             sender = SmscSender(session, settings)
             expires = int(time.time() * 1000) + 3_600_000
-            dests = (Destination("C-1", N0, "Hi\nAnn"), Destination("C-2", N1, "C:\\new"),
-                     Destination("C-3", "12", "Hi"))  # fmt: skip
+            dests = (
+                Destination("C-1", N0, "Hi\nAnn"),
+                Destination("C-2", N1, "C:\\new"),
+                Destination("C-3", "12", "Hi"),
+            )
             batch = Batch("C", 0, "C-b0", "Shop", None, dests, expires)
             results = {r.message_id: r for r in await sender.send(batch)}
             assert {m: r.verdict.action for m, r in results.items()} == {

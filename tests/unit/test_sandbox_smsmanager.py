@@ -200,9 +200,14 @@ def test_valid_values_are_accepted() -> None:
     async def go() -> None:
         async with sandbox() as k:
             for gateway in ("high", "economy", "lowcost", "direct"):
-                status, _ = await k.send(number=ANN, message="x" * 1000, gateway=gateway,
-                                         sender="ElevenChars", customid="9999999999",
-                                         expiration="2030-01-22T13:00:00")  # fmt: skip
+                status, _ = await k.send(
+                    number=ANN,
+                    message="x" * 1000,
+                    gateway=gateway,
+                    sender="ElevenChars",
+                    customid="9999999999",
+                    expiration="2030-01-22T13:00:00",
+                )
                 assert status == 200
 
     run(go)
@@ -225,8 +230,13 @@ def test_request_list_and_status() -> None:
     async def go() -> None:
         async with sandbox() as k:
             await k.control("smsmanager", {"queue_s": 60})  # both requests still queued
-            _, a = await k.send(number=f"{ANN},{BOB}", message="Hi", sender="Shop",
-                                customid="5", expiration="2030-01-22T13:00:00")  # fmt: skip
+            _, a = await k.send(
+                number=f"{ANN},{BOB}",
+                message="Hi",
+                sender="Shop",
+                customid="5",
+                expiration="2030-01-22T13:00:00",
+            )
             _, b = await k.send(number=CID_NUMBER, message="Yo", gateway="lowcost")
             rid_a, rid_b = a.split("|")[1], b.split("|")[1]
             status, listed = await k.get("/RequestList")
@@ -557,8 +567,7 @@ def test_throttle_fault_is_429_with_retry_after() -> None:
     async def go() -> None:
         async with sandbox() as k:
             await k.control("faults", {"throttle_every": 1, "retry_after_s": 3})
-            status, _, headers = await k.call("POST", "/Send", apikey=KEY, number=ANN,
-                                              message="Hi")  # fmt: skip
+            status, _, headers = await k.call("POST", "/Send", apikey=KEY, number=ANN, message="Hi")
             assert status == 429 and headers["Retry-After"] == "3"
             assert k.sandbox.state.accepted == {}
 
@@ -608,8 +617,10 @@ EXPIRES = 1_895_313_600_000
 
 
 def batch(n: int = 2, texts: list[str] | None = None, bulk: str = "b-0") -> Batch:
-    dests = tuple(Destination(f"{bulk}-{i}", f"42077700{i:04d}", texts[i] if texts else None)
-                  for i in range(n))  # fmt: skip
+    dests = tuple(
+        Destination(f"{bulk}-{i}", f"42077700{i:04d}", texts[i] if texts else None)
+        for i in range(n)
+    )
     return Batch("b", 0, bulk, "Shop", None if texts else "Hi", dests, EXPIRES)
 
 
@@ -719,8 +730,12 @@ def test_a_503_is_not_maybe_sent_and_a_timeout_is(monkeypatch: pytest.MonkeyPatc
                 assert info.value.status == 503 and info.value.retryable
                 assert not info.value.maybe_sent and k.sandbox.state.accepted == {}
 
-            hang = {"latency_ms": 0, "timeout_share": 1.0, "timeout_mode": "sleep",
-                    "timeout_sleep_s": 2.0}  # fmt: skip
+            hang = {
+                "latency_ms": 0,
+                "timeout_share": 1.0,
+                "timeout_mode": "sleep",
+                "timeout_sleep_s": 2.0,
+            }
             await k.control("faults", hang)
             for b in (batch(), batch(texts=["a", "b"], bulk="b-1")):
                 with pytest.raises(GatewayTimeout) as timed_out:

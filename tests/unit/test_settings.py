@@ -17,12 +17,17 @@ ROOT = Path(__file__).parents[2]
 
 @pytest.mark.parametrize(
     ("env", "variable"),
-    [({"REDIS_URL": "http://x"}, "REDIS_URL"), ({"SMS_BATCH_SIZE": "0"}, "SMS_BATCH_SIZE"),
-     ({"SMS_BATCH_SIZE": "ten"}, "SMS_BATCH_SIZE"),
-     ({"SMS_SENDER": "Too Long Sender"}, "SMS_SENDER"), ({"SMS_REGION": "XX"}, "SMS_REGION"),
-     ({"SMS_VALIDITY_MINUTES": "3000"}, "SMS_VALIDITY_MINUTES"),
-     ({"ANTS_USERNAME": "u"}, "ANTS_PASSWORD"), ({"SMS_HTTP_TIMEOUT": "-1"}, "SMS_HTTP_TIMEOUT")],
-)  # fmt: skip
+    [
+        ({"REDIS_URL": "http://x"}, "REDIS_URL"),
+        ({"SMS_BATCH_SIZE": "0"}, "SMS_BATCH_SIZE"),
+        ({"SMS_BATCH_SIZE": "ten"}, "SMS_BATCH_SIZE"),
+        ({"SMS_SENDER": "Too Long Sender"}, "SMS_SENDER"),
+        ({"SMS_REGION": "XX"}, "SMS_REGION"),
+        ({"SMS_VALIDITY_MINUTES": "3000"}, "SMS_VALIDITY_MINUTES"),
+        ({"ANTS_USERNAME": "u"}, "ANTS_PASSWORD"),
+        ({"SMS_HTTP_TIMEOUT": "-1"}, "SMS_HTTP_TIMEOUT"),
+    ],
+)
 def test_bad_values_name_the_variable(env: dict[str, str], variable: str) -> None:
     with pytest.raises(ConfigError) as e:
         load(env)
@@ -52,12 +57,21 @@ def test_broker_url_takes_amqp_or_redis_and_hides_its_password() -> None:
 def test_delivery_report_settings() -> None:
     from config.settings import load
 
-    s = load({"SMS_RESEND_TEMPORARY": "1", "SMS_RESEND_DELAY": "120", "SMS_RESEND_MAX": "3",
-              "SMS_EXPIRY_GRACE": "60"})  # fmt: skip
+    s = load(
+        {
+            "SMS_RESEND_TEMPORARY": "1",
+            "SMS_RESEND_DELAY": "120",
+            "SMS_RESEND_MAX": "3",
+            "SMS_EXPIRY_GRACE": "60",
+        }
+    )
     assert (s.resend_temporary, s.resend_delay, s.resend_max, s.expiry_grace) == (True, 120, 3, 60)
     assert load({}).resend_temporary is False
-    for name, bad in [("SMS_RESEND_TEMPORARY", "maybe"), ("SMS_RESEND_MAX", "0"),
-                      ("WEBHOOK_USERNAME", "only-user")]:  # fmt: skip
+    for name, bad in [
+        ("SMS_RESEND_TEMPORARY", "maybe"),
+        ("SMS_RESEND_MAX", "0"),
+        ("WEBHOOK_USERNAME", "only-user"),
+    ]:
         with pytest.raises(ConfigError, match=name.split("_")[0]):
             load({name: bad})
 

@@ -31,16 +31,18 @@ def test_a_batch_s_forms_share_one_time_budget() -> None:
     async def handler(request: web.Request) -> web.Response:
         forms.append(await request.read())
         await asyncio.sleep(0.45)
-        return web.json_response({"id": "c-b0", "cnt": 1, "phones": [
-            {"phone": N0, "mccmnc": "52001", "cost": "1.0"}]})  # fmt: skip
+        return web.json_response(
+            {"id": "c-b0", "cnt": 1, "phones": [{"phone": N0, "mccmnc": "52001", "cost": "1.0"}]}
+        )
 
     async def go() -> list[tuple[str, Action]]:
         app = web.Application()
         app.router.add_post("/sys/send.php", handler)
         async with TestServer(app) as server, aiohttp.ClientSession() as session:
             url = str(server.make_url("")).rstrip("/")
-            settings = Settings(smsc_base_url=url, smsc_login="u", smsc_password="p",
-                                http_timeout=0.6)  # fmt: skip
+            settings = Settings(
+                smsc_base_url=url, smsc_login="u", smsc_password="p", http_timeout=0.6
+            )
             sender = registry.get("smsc").sender(session, settings)
             b = batch(Destination("c-0", N0, "Hi\r\nAnn"), Destination("c-1", N1, "C:\\new"))
             return [(r.message_id, r.verdict.action) for r in await sender.send(b)]

@@ -28,14 +28,24 @@ GRACE = 600
 
 def campaign(store: redis.Redis, c: str = "c", n: int = 4, text: str = "Hi there") -> None:
     store.sadd(keys.CAMPAIGNS, c)
-    store.hset(keys.campaign_meta(c), mapping={"text": text, "sender": "Shop", "messages": n,
-                                               "last_line": n})  # fmt: skip
+    store.hset(
+        keys.campaign_meta(c),
+        mapping={"text": text, "sender": "Shop", "messages": n, "last_line": n},
+    )
     store.hset(keys.campaign_counts(c), "queued", n)
 
 
 def accept(store: redis.Redis, mids: list[str], expires_at: int, c: str = "c") -> None:
-    record(store, [Event(m, c, State.ACCEPTED, f"{c}-b0", f"6681{i:07d}", 1, "1", "26",
-                         expires_at=expires_at) for i, m in enumerate(mids)], P)  # fmt: skip
+    record(
+        store,
+        [
+            Event(
+                m, c, State.ACCEPTED, f"{c}-b0", f"6681{i:07d}", 1, "1", "26", expires_at=expires_at
+            )
+            for i, m in enumerate(mids)
+        ],
+        P,
+    )
 
 
 def state(store: redis.Redis, mid: str) -> str:
@@ -47,8 +57,11 @@ def test_sweep_expires_only_overdue_open_messages(store: redis.Redis) -> None:
     mids = ["c-1", "c-2", "c-3", "c-100"]  # c-100 in a ledger bucket of its own
     accept(store, mids[:3], NOW - GRACE * 1000 - 1)  # overdue
     accept(store, mids[3:], NOW)  # validity ended, but still within grace
-    ingest.apply_sync(store, [DeliveryReport("c-2", "pending", False),
-                              DeliveryReport("c-3", "delivered", True)], P)  # fmt: skip
+    ingest.apply_sync(
+        store,
+        [DeliveryReport("c-2", "pending", False), DeliveryReport("c-3", "delivered", True)],
+        P,
+    )
     assert sweep(store, P, GRACE, now_ms=NOW) == 2
     assert [state(store, m) for m in mids] == ["expired", "expired", "delivered", "accepted"]
     assert store.zrange(keys.campaign_open("c"), 0, -1) == [ledger.place("c-100").key.encode()]
@@ -95,8 +108,9 @@ def test_export_rows_in_line_order_formula_safe(store: redis.Redis) -> None:
     campaign(store, "c-x", n=1)  # "c-x-1" must not be exported with "c"
     accept(store, [f"c-{i}" for i in (10, 2, 1)] + ["c-2-r1"], NOW + 10**7)
     accept(store, ["c-x-1"], NOW, c="c-x")
-    evil = DeliveryReport("c-2", "undeliverable", True, status_code="=HYPERLINK(\"x\")",
-                          error_code="27")  # fmt: skip
+    evil = DeliveryReport(
+        "c-2", "undeliverable", True, status_code='=HYPERLINK("x")', error_code="27"
+    )
     ingest.apply_sync(store, [evil], P)
     store.set(keys.enqueued_once("c-5"), 1)  # a marker key, not a message
     store.hset(keys.campaign_resent("c"), "c-2", 1)  # as the resender writes it
@@ -122,20 +136,32 @@ def test_export_index_of_send_sms(store: redis.Redis) -> None:
     out = io.StringIO()
     assert export(store, "old", out) == 4
     assert [r[0] for r in csv.reader(io.StringIO(out.getvalue()))][1:] == [
-        "old-2", "old-3", "old~ka", "old~kb"]  # fmt: skip
+        "old-2",
+        "old-3",
+        "old~ka",
+        "old~kb",
+    ]
 
 
 def test_status_top_errors_names_ants_errors(store: redis.Redis) -> None:
     campaign(store)
     name = "UNDELIVERABLE_NOT_DELIVERED"
-    reps = [DeliveryReport(f"c-{i}", "undeliverable", True, status_code="5", status_name=name,
-                           error_code="27") for i in range(3)]  # fmt: skip
+    reps = [
+        DeliveryReport(
+            f"c-{i}", "undeliverable", True, status_code="5", status_name=name, error_code="27"
+        )
+        for i in range(3)
+    ]
     reps.append(DeliveryReport("c-9", "rejected", True, status_name="REJ"))
     in_flight(store, *(r.message_id for r in reps))  # sent: reports apply to them
     ingest.apply_sync(store, reps, P)
     top = control.status(store, "c")["top_errors"]
-    assert top[0] == {"status": "UNDELIVERABLE_NOT_DELIVERED", "error": "27",
-                      "error_name": "EC_ABSENT_SUBSCRIBER", "count": 3}  # fmt: skip
+    assert top[0] == {
+        "status": "UNDELIVERABLE_NOT_DELIVERED",
+        "error": "27",
+        "error_name": "EC_ABSENT_SUBSCRIBER",
+        "count": 3,
+    }
     assert top[1]["status"] == "REJ" and top[1]["count"] == 1
 
 
@@ -143,12 +169,19 @@ def test_status_top_errors_names_ants_errors(store: redis.Redis) -> None:
 
 
 def temporary(mid: str) -> DeliveryReport:
-    return DeliveryReport(mid, "undeliverable", True, status_name="UNDELIVERABLE_NOT_DELIVERED",
-                          error_code="27", permanent=False)  # fmt: skip
+    return DeliveryReport(
+        mid,
+        "undeliverable",
+        True,
+        status_name="UNDELIVERABLE_NOT_DELIVERED",
+        error_code="27",
+        permanent=False,
+    )
 
 
-def resend_run(server: fakeredis.FakeServer, reports: list[DeliveryReport],
-               settings: Settings) -> tuple[int, list[tuple[dict, int]]]:  # fmt: skip
+def resend_run(
+    server: fakeredis.FakeServer, reports: list[DeliveryReport], settings: Settings
+) -> tuple[int, list[tuple[dict, int]]]:
     enqueued: list[tuple[dict[str, Any], int]] = []
 
     async def go() -> int:

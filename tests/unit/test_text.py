@@ -33,10 +33,15 @@ def test_unknown_placeholder_names_the_columns() -> None:
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("0812345678", "66812345678"), ("66812345678", "66812345678"),
-     ("+66 81 234 5678", "66812345678"), ("081-234-5678", "66812345678"),
-     ("812345678", "66812345678"), ("+447911123456", "447911123456")],
-)  # fmt: skip
+    [
+        ("0812345678", "66812345678"),
+        ("66812345678", "66812345678"),
+        ("+66 81 234 5678", "66812345678"),
+        ("081-234-5678", "66812345678"),
+        ("812345678", "66812345678"),
+        ("+447911123456", "447911123456"),
+    ],
+)
 def test_normalise(raw: str, expected: str) -> None:
     assert normalise(raw, "TH") == expected
 
@@ -61,11 +66,20 @@ def test_ids_are_deterministic_and_within_limits() -> None:
 
 @pytest.mark.parametrize(
     ("text", "encoding", "parts"),
-    [("a" * 160, "GSM7", 1), ("a" * 161, "GSM7", 2), ("a" * 306, "GSM7", 2),
-     ("a" * 307, "GSM7", 3), ("€" * 80, "GSM7", 1), ("€" * 81, "GSM7", 2),
-     ("ก" * 70, "UCS2", 1), ("ก" * 71, "UCS2", 2), ("ก" * 134, "UCS2", 2),
-     ("ก" * 135, "UCS2", 3), ("😀" * 35, "UCS2", 1)],
-)  # fmt: skip
+    [
+        ("a" * 160, "GSM7", 1),
+        ("a" * 161, "GSM7", 2),
+        ("a" * 306, "GSM7", 2),
+        ("a" * 307, "GSM7", 3),
+        ("€" * 80, "GSM7", 1),
+        ("€" * 81, "GSM7", 2),
+        ("ก" * 70, "UCS2", 1),
+        ("ก" * 71, "UCS2", 2),
+        ("ก" * 134, "UCS2", 2),
+        ("ก" * 135, "UCS2", 3),
+        ("😀" * 35, "UCS2", 1),
+    ],
+)
 def test_parts(text: str, encoding: str, parts: int) -> None:
     assert count_parts(text) == (encoding, parts)
 

@@ -44,10 +44,18 @@ def body(name: str) -> bytes:
 def results(*items: tuple[str, int, str]) -> bytes:
     """A 2018 callback body: (messageId, groupId, status name) per report."""
     groups = {0: "ACCEPTED", 1: "PENDING", 2: "UNDELIVERABLE", 3: "DELIVERED", 4: "EXPIRED"}
-    return orjson.dumps({"results": [
-        {"messageId": m, "to": "66811111111",
-         "status": {"groupId": g, "groupName": groups[g], "id": 5, "name": n}}
-        for m, g, n in items]})  # fmt: skip
+    return orjson.dumps(
+        {
+            "results": [
+                {
+                    "messageId": m,
+                    "to": "66811111111",
+                    "status": {"groupId": g, "groupName": groups[g], "id": 5, "name": n},
+                }
+                for m, g, n in items
+            ]
+        }
+    )
 
 
 def serve(server: FakeServer, call: Call, settings: Settings = SETTINGS, **kw: Any) -> Any:
@@ -81,8 +89,13 @@ def state(server: fakeredis.FakeServer, mid: str) -> str | None:
     return ledger.state(fakeredis.FakeRedis(server=server), mid) or None
 
 
-async def post(c: TestClient, data: bytes, ctype: str = JSON, path: str = "/dlr",
-               headers: dict[str, str] | None = None) -> tuple[int, str]:  # fmt: skip
+async def post(
+    c: TestClient,
+    data: bytes,
+    ctype: str = JSON,
+    path: str = "/dlr",
+    headers: dict[str, str] | None = None,
+) -> tuple[int, str]:
     resp = await c.post(path, data=data, headers={"Content-Type": ctype, **(headers or AUTH)})
     return resp.status, await resp.text()
 
@@ -93,15 +106,24 @@ def test_refuses_to_start_without_credentials() -> None:
 
 
 def test_insecure_flag_allows_no_auth(server: fakeredis.FakeServer) -> None:
-    status, _ = serve(server, lambda c: post(c, results(("c-1", 3, "DELIVERED")), headers={}),
-                      Settings(), insecure_no_auth=True)  # fmt: skip
+    status, _ = serve(
+        server,
+        lambda c: post(c, results(("c-1", 3, "DELIVERED")), headers={}),
+        Settings(),
+        insecure_no_auth=True,
+    )
     assert status == 200 and state(server, "c-1") == "delivered"
 
 
-@pytest.mark.parametrize("headers", [
-    {}, {"Authorization": "Basic " + base64.b64encode(b"ants:wrong").decode()},
-    {"Authorization": "Basic !!!notbase64"}, {"Authorization": "Bearer s3cret"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"Authorization": "Basic " + base64.b64encode(b"ants:wrong").decode()},
+        {"Authorization": "Basic !!!notbase64"},
+        {"Authorization": "Bearer s3cret"},
+    ],
+)
 def test_401_without_the_right_credentials(server: fakeredis.FakeServer, headers: dict) -> None:
     async def call(c: TestClient) -> tuple[int, str]:
         resp = await c.post("/dlr", data=results(("c-1", 3, "D")), headers=headers)
@@ -112,20 +134,23 @@ def test_401_without_the_right_credentials(server: fakeredis.FakeServer, headers
     assert state(server, "c-1") is None
 
 
-@pytest.mark.parametrize(("name", "ctype", "why"), [
-    ("ants_malformed.json", JSON, "malformed"),
-    ("ants_malformed.xml", XML, "malformed"),
-    ("ants_truncated.json", JSON, "truncated"),
-    ("ants_xxe_file.xml", XML, "DTD"),
-    ("ants_xxe_external_dtd.xml", XML, "DTD"),
-    ("ants_xxe_parameter_entity.xml", XML, "DTD"),
-    ("ants_billion_laughs.xml", XML, "DTD"),
-    ("ants_neither_format.json", JSON, "exactly one"),
-    ("ants_wrong_type_details.json", JSON, "details"),
-    ("ants_top_level_array.json", JSON, "object"),
-    ("ants_unknown_group.json", JSON, "unknown status group 9"),  # its only record is bad
-    ("ants_missing_message_id.xml", XML, "messageId"),  # its only record is bad
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "ctype", "why"),
+    [
+        ("ants_malformed.json", JSON, "malformed"),
+        ("ants_malformed.xml", XML, "malformed"),
+        ("ants_truncated.json", JSON, "truncated"),
+        ("ants_xxe_file.xml", XML, "DTD"),
+        ("ants_xxe_external_dtd.xml", XML, "DTD"),
+        ("ants_xxe_parameter_entity.xml", XML, "DTD"),
+        ("ants_billion_laughs.xml", XML, "DTD"),
+        ("ants_neither_format.json", JSON, "exactly one"),
+        ("ants_wrong_type_details.json", JSON, "details"),
+        ("ants_top_level_array.json", JSON, "object"),
+        ("ants_unknown_group.json", JSON, "unknown status group 9"),  # its only record is bad
+        ("ants_missing_message_id.xml", XML, "messageId"),  # its only record is bad
+    ],
+)
 def test_400_with_the_parsers_reason(
     server: fakeredis.FakeServer, name: str, ctype: str, why: str, caplog: Any
 ) -> None:
@@ -137,7 +162,10 @@ def test_400_with_the_parsers_reason(
     problem = orjson.loads(raw)
     assert status == 400 and ctype_out.startswith(PROBLEM)
     assert {k: problem[k] for k in ("type", "title", "status")} == {
-        "type": "about:blank", "title": "report refused", "status": 400}  # fmt: skip
+        "type": "about:blank",
+        "title": "report refused",
+        "status": 400,
+    }
     assert why in problem["detail"]
     assert any("refused ants report" in r.getMessage() for r in caplog.records)
     kept = bad_entries(server)
@@ -149,17 +177,24 @@ def test_413_over_the_body_limit(server: fakeredis.FakeServer) -> None:
     assert serve(server, lambda c: post(c, big))[0] == 413
 
 
-@pytest.mark.parametrize(("name", "ctype", "mid", "expected"), [
-    ("ants_2018_reports.json", JSON, None, None),
-    ("ants_2018_reports.xml", XML, None, None),
-    ("ants_v1_callback.json", JSON, "25501288135972440649", "delivered"),
-    ("ants_v1_callback_utf16.xml", "application/xml; charset=utf-16", "25501288135972440649",
-     "delivered"),
-    ("ants_v1_callback_utf16be_nobom.xml", XML, "25501288135972440650", "delivered"),
-    ("ants_v1_callback_utf16_declared_sent_utf8.xml", XML, "25501288135972440650", "delivered"),
-    ("ants_2018_callback_mixed.json", JSON, "m-exp", "expired"),
-    ("ants_v1_callback_mixed.json", JSON, None, None),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("name", "ctype", "mid", "expected"),
+    [
+        ("ants_2018_reports.json", JSON, None, None),
+        ("ants_2018_reports.xml", XML, None, None),
+        ("ants_v1_callback.json", JSON, "25501288135972440649", "delivered"),
+        (
+            "ants_v1_callback_utf16.xml",
+            "application/xml; charset=utf-16",
+            "25501288135972440649",
+            "delivered",
+        ),
+        ("ants_v1_callback_utf16be_nobom.xml", XML, "25501288135972440650", "delivered"),
+        ("ants_v1_callback_utf16_declared_sent_utf8.xml", XML, "25501288135972440650", "delivered"),
+        ("ants_2018_callback_mixed.json", JSON, "m-exp", "expired"),
+        ("ants_v1_callback_mixed.json", JSON, None, None),
+    ],
+)
 def test_both_formats_json_and_xml(
     server: fakeredis.FakeServer, name: str, ctype: str, mid: str | None, expected: str | None
 ) -> None:
@@ -272,8 +307,9 @@ def test_a_report_for_a_message_we_never_sent_creates_nothing(
     assert (kept["id"], kept["reason"]) == ("nope-1", ingest.UNKNOWN_MESSAGE)
 
 
-async def post_full(c: TestClient, data: bytes, ctype: str = JSON,
-                    path: str = "/dlr") -> tuple[int, dict[str, str], Any]:  # fmt: skip
+async def post_full(
+    c: TestClient, data: bytes, ctype: str = JSON, path: str = "/dlr"
+) -> tuple[int, dict[str, str], Any]:
     resp = await c.post(path, data=data, headers={"Content-Type": ctype, **AUTH})
     return resp.status, dict(resp.headers), orjson.loads(await resp.read())
 
@@ -317,31 +353,73 @@ def test_redis_down_does_not_turn_a_bad_body_into_a_503(server: fakeredis.FakeSe
 
 _G2018 = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
 ONE_GOOD_ONE_BAD = {
-    "ants 2018 json": ("/dlr", JSON, orjson.dumps({"results": [
-        {"messageId": "c-1", "status": _G2018},
-        {"messageId": "c-2", "status": {"groupId": 9, "id": 5}}]})),
-    "ants 2018 xml": ("/dlr", XML, b"<reportResponse><results>"
+    "ants 2018 json": (
+        "/dlr",
+        JSON,
+        orjson.dumps(
+            {
+                "results": [
+                    {"messageId": "c-1", "status": _G2018},
+                    {"messageId": "c-2", "status": {"groupId": 9, "id": 5}},
+                ]
+            }
+        ),
+    ),
+    "ants 2018 xml": (
+        "/dlr",
+        XML,
+        b"<reportResponse><results>"
         b"<result><messageId>c-1</messageId><status><groupId>3</groupId></status></result>"
         b"<result><messageId>c-2</messageId><smsCount>two</smsCount>"
-        b"<status><groupId>3</groupId></status></result></results></reportResponse>"),
-    "ants v1 json": ("/dlr", JSON, orjson.dumps({"bulkId": "b", "details": [
-        {"messageId": "c-1", "status": {"code": "000", "name": "DELIVERED"}},
-        {"messageId": "c-2", "status": {"code": "999", "name": "MYSTERY"}}]})),
-    "ants v1 xml": ("/dlr", XML, b"<CALLBACK><bulkId>b</bulkId><details>"
+        b"<status><groupId>3</groupId></status></result></results></reportResponse>",
+    ),
+    "ants v1 json": (
+        "/dlr",
+        JSON,
+        orjson.dumps(
+            {
+                "bulkId": "b",
+                "details": [
+                    {"messageId": "c-1", "status": {"code": "000", "name": "DELIVERED"}},
+                    {"messageId": "c-2", "status": {"code": "999", "name": "MYSTERY"}},
+                ],
+            }
+        ),
+    ),
+    "ants v1 xml": (
+        "/dlr",
+        XML,
+        b"<CALLBACK><bulkId>b</bulkId><details>"
         b"<detail><messageId>c-1</messageId><status><code>000</code></status></detail>"
         b"<detail><to>66811111111</to><status><code>000</code></status></detail>"
-        b"</details></CALLBACK>"),
-    "smsmanager json": ("/dlr/smsmanager", JSON,
-        b'[{"id": "c-1", "status": 2}, {"id": "c-2", "status": 42}]'),
-    "smsmanager xml": ("/dlr/smsmanager", XML,
-        b'<Receipts><Receipt ID="c-1" Status="2"/><Receipt ID="c-2" Status="x"/></Receipts>'),
-    "smsc fmt0": ("/dlr/smsc?fmt=0", "text/plain",
-        b"Status = 1, err = 0, id = c-1\nStatus = ok, id = c-2"),
-    "smsc fmt2": ("/dlr/smsc?fmt=2", XML,
-        b"<list><sms><id>c-1</id><status>1</status></sms><sms><status>1</status></sms></list>"),
-    "smsc fmt3": ("/dlr/smsc?fmt=3", JSON,
-        b'[{"id": "c-1", "status": 1}, {"id": "c-2", "status": "delivered"}]'),
-}  # fmt: skip
+        b"</details></CALLBACK>",
+    ),
+    "smsmanager json": (
+        "/dlr/smsmanager",
+        JSON,
+        b'[{"id": "c-1", "status": 2}, {"id": "c-2", "status": 42}]',
+    ),
+    "smsmanager xml": (
+        "/dlr/smsmanager",
+        XML,
+        b'<Receipts><Receipt ID="c-1" Status="2"/><Receipt ID="c-2" Status="x"/></Receipts>',
+    ),
+    "smsc fmt0": (
+        "/dlr/smsc?fmt=0",
+        "text/plain",
+        b"Status = 1, err = 0, id = c-1\nStatus = ok, id = c-2",
+    ),
+    "smsc fmt2": (
+        "/dlr/smsc?fmt=2",
+        XML,
+        b"<list><sms><id>c-1</id><status>1</status></sms><sms><status>1</status></sms></list>",
+    ),
+    "smsc fmt3": (
+        "/dlr/smsc?fmt=3",
+        JSON,
+        b'[{"id": "c-1", "status": 1}, {"id": "c-2", "status": "delivered"}]',
+    ),
+}
 
 
 @pytest.mark.parametrize("case", sorted(ONE_GOOD_ONE_BAD))
@@ -393,8 +471,12 @@ def test_only_bad_records_is_a_400_listing_them(server: fakeredis.FakeServer) ->
 
 def test_bad_list_is_capped(server: fakeredis.FakeServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(webhook, "BAD_KEEP", 3)
-    data = orjson.dumps({"results": [{"messageId": "c-1", "status": _G2018}]
-                         + [{"messageId": f"c-{i}"} for i in range(2, 7)]})  # fmt: skip
+    data = orjson.dumps(
+        {
+            "results": [{"messageId": "c-1", "status": _G2018}]
+            + [{"messageId": f"c-{i}"} for i in range(2, 7)]
+        }
+    )
     status, _, answer = serve(server, lambda c: post_full(c, data))
     assert status == 200 and len(answer["refused"]) == 5
     assert len(bad_entries(server)) == 3

@@ -44,7 +44,8 @@ def test_a_window_over_midnight_and_to_24() -> None:
 def test_several_zones_only_while_open_in_all_or_the_middle_one() -> None:
     # Czech numbers: one zone; a window across DST uses each day's own offset
     assert opening(Window.parse("09:00-20:00"), "420601234567", ms("2026-07-01T08:30+02:00")) == ms(
-        "2026-07-01T09:00+02:00")  # fmt: skip
+        "2026-07-01T09:00+02:00"
+    )
     # 16 zones from UTC+2 to UTC+12 never share an hour of 09:00-12:00: the middle zone
     short = Window.parse("09:00-12:00")
     at = opening(short, RU_MOBILE, ms("2026-12-01T00:00+00:00"))
@@ -64,8 +65,10 @@ def test_no_zone_known_uses_the_fallback() -> None:
     assert at == 0  # 17:00 in Tokyo
 
 
-@pytest.mark.parametrize("bad", ["9-20", "09:00", "25:00-26:00", "09:00-09:00", "09:60-10:00",
-                                 "24:30-10:00", "09:00-24:30"])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    ["9-20", "09:00", "25:00-26:00", "09:00-09:00", "09:60-10:00", "24:30-10:00", "09:00-24:30"],
+)
 def test_bad_windows_are_input_errors_naming_the_field(bad: str) -> None:
     with pytest.raises(InputError) as e:
         Window.parse(bad)

@@ -66,49 +66,104 @@ D0, D1 = ("c-0", "66812345600"), ("c-1", "66812345601")
 
 
 def answer(*statuses: dict) -> Answer:
-    return Answer(200, {"bulkId": "c-b0", "messages": [
-        {"to": to, "status": st, "smsCount": 1, "messageId": mid}
-        for (mid, to), st in zip((D0, D1), statuses, strict=False)]})  # fmt: skip
+    return Answer(
+        200,
+        {
+            "bulkId": "c-b0",
+            "messages": [
+                {"to": to, "status": st, "smsCount": 1, "messageId": mid}
+                for (mid, to), st in zip((D0, D1), statuses, strict=False)
+            ],
+        },
+    )
 
 
 def bad_request(text: str) -> Answer:
-    return Answer(400, {"requestError": {"serviceException": {"messageId": "BAD_REQUEST",
-                                                              "text": text}}})  # fmt: skip
+    return Answer(
+        400, {"requestError": {"serviceException": {"messageId": "BAD_REQUEST", "text": text}}}
+    )
 
 
 def logs_request(*mids: str) -> Request:
-    return Request("GET", "/sms/1/logs", query={"messageId": ",".join(mids),
-                                                "limit": str(len(mids))})  # fmt: skip
+    return Request(
+        "GET", "/sms/1/logs", query={"messageId": ",".join(mids), "limit": str(len(mids))}
+    )
 
 
 CASES = [
-    Case("shared text, both accepted", batch(), [answer(PENDING, PENDING)], [advanced(D0, D1)],
-         {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED}),
-    Case("personalised texts: one message each", batch(texts=["Hi Ann", "Hi Bob"]),
-         [answer(PENDING, PENDING)], [advanced(D0, D1, texts=["Hi Ann", "Hi Bob"])],
-         {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED}),
-    Case("a reused messageId is already done; a blacklisted number permanent", batch(),
-         [answer(DUPLICATE, BLACKLISTED)], [advanced(D0, D1)],
-         {"c-0": A.ALREADY_DONE, "c-1": A.PERMANENT}),
-    Case("a destination missing from the answer: unknown outcome", batch(),
-         [answer(PENDING)], [advanced(D0, D1)], {"c-0": A.ACCEPTED}),
-    Case("400 naming a destination", batch(),
-         [bad_request("[messages[0].destinations[1].to : must be digits]")],
-         [advanced(D0, D1)], error=GatewayRequestError),
-    Case("400 about the request itself: misconfigured", batch(),
-         [bad_request("[messages[0].from : must be 1 to 11 characters]")],
-         [advanced(D0, D1)], error=GatewayMisconfigured),
-    Case("401: credentials", batch(), [Answer(401, b"")], [advanced(D0, D1)],
-         error=GatewayAuthError),
-    Case("404: a wrong URL pauses", batch(), [Answer(404, b"404: Not Found")],
-         [advanced(D0, D1)], error=GatewayMisconfigured),
-    Case("429 with Retry-After", batch(), [Answer(429, b"", {"Retry-After": "7"})],
-         [advanced(D0, D1)], error=GatewayThrottled),
+    Case(
+        "shared text, both accepted",
+        batch(),
+        [answer(PENDING, PENDING)],
+        [advanced(D0, D1)],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "personalised texts: one message each",
+        batch(texts=["Hi Ann", "Hi Bob"]),
+        [answer(PENDING, PENDING)],
+        [advanced(D0, D1, texts=["Hi Ann", "Hi Bob"])],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "a reused messageId is already done; a blacklisted number permanent",
+        batch(),
+        [answer(DUPLICATE, BLACKLISTED)],
+        [advanced(D0, D1)],
+        {"c-0": A.ALREADY_DONE, "c-1": A.PERMANENT},
+    ),
+    Case(
+        "a destination missing from the answer: unknown outcome",
+        batch(),
+        [answer(PENDING)],
+        [advanced(D0, D1)],
+        {"c-0": A.ACCEPTED},
+    ),
+    Case(
+        "400 naming a destination",
+        batch(),
+        [bad_request("[messages[0].destinations[1].to : must be digits]")],
+        [advanced(D0, D1)],
+        error=GatewayRequestError,
+    ),
+    Case(
+        "400 about the request itself: misconfigured",
+        batch(),
+        [bad_request("[messages[0].from : must be 1 to 11 characters]")],
+        [advanced(D0, D1)],
+        error=GatewayMisconfigured,
+    ),
+    Case(
+        "401: credentials", batch(), [Answer(401, b"")], [advanced(D0, D1)], error=GatewayAuthError
+    ),
+    Case(
+        "404: a wrong URL pauses",
+        batch(),
+        [Answer(404, b"404: Not Found")],
+        [advanced(D0, D1)],
+        error=GatewayMisconfigured,
+    ),
+    Case(
+        "429 with Retry-After",
+        batch(),
+        [Answer(429, b"", {"Retry-After": "7"})],
+        [advanced(D0, D1)],
+        error=GatewayThrottled,
+    ),
     Case("500", batch(), [Answer(500, b"")], [advanced(D0, D1)], error=GatewayServerError),
-    Case("an unreadable 200 may hide an acceptance", batch(), [Answer(200, b"<html>")],
-         [advanced(D0, D1)], error=GatewayProtocolError),
-    Case("lookup: the logs have one of the two", batch(),
-         [Answer(200, {"results": [{"messageId": "c-1", "to": "66812345601",
-                                    "status": PENDING}]})],
-         [logs_request("c-0", "c-1")], {"c-1": A.ALREADY_DONE}, lookup=True),
-]  # fmt: skip
+    Case(
+        "an unreadable 200 may hide an acceptance",
+        batch(),
+        [Answer(200, b"<html>")],
+        [advanced(D0, D1)],
+        error=GatewayProtocolError,
+    ),
+    Case(
+        "lookup: the logs have one of the two",
+        batch(),
+        [Answer(200, {"results": [{"messageId": "c-1", "to": "66812345601", "status": PENDING}]})],
+        [logs_request("c-0", "c-1")],
+        {"c-1": A.ALREADY_DONE},
+        lookup=True,
+    ),
+]

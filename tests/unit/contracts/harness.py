@@ -76,8 +76,14 @@ class Case:
     check: Callable[[Any], None] | None = None  # extra checks on the results
 
 
-def batch(n: int = 2, *, text: str | None = "Hi", texts: list[str] | None = None,
-          sender: str = "Shop", campaign: str = "c") -> Batch:  # fmt: skip
+def batch(
+    n: int = 2,
+    *,
+    text: str | None = "Hi",
+    texts: list[str] | None = None,
+    sender: str = "Shop",
+    campaign: str = "c",
+) -> Batch:
     """A batch of `n` destinations c-0.. to 6681234560N (personalised when `texts`)."""
     dests = tuple(
         Destination(f"{campaign}-{i}", f"6681234560{i}", texts[i] if texts else None)
@@ -107,8 +113,15 @@ async def _run(provider: str, settings_for: Callable[[str], Settings], case: Cas
     answers = iter(case.answers)
 
     async def handler(request: web.Request) -> web.StreamResponse:
-        seen.append(Seen(request.method, request.path, dict(request.query),
-                         await request.read(), request.headers))  # fmt: skip
+        seen.append(
+            Seen(
+                request.method,
+                request.path,
+                dict(request.query),
+                await request.read(),
+                request.headers,
+            )
+        )
         try:
             return next(answers).response()
         except StopIteration:
@@ -137,7 +150,9 @@ def _check_requests(case: Case, seen: list[Seen]) -> None:
         assert got.query == dict(want.query), (case.name, got.query)
         if want.form is not None:
             assert dict(parse_qsl(got.body.decode(), keep_blank_values=True)) == dict(want.form), (
-                case.name, got.body)  # fmt: skip
+                case.name,
+                got.body,
+            )
         elif want.json is not None:
             assert orjson.loads(got.body) == want.json, (case.name, got.body)
         for name, value in want.headers.items():
