@@ -1,10 +1,11 @@
 """ANTS: the Infobip-style HTTP API (2018 document and the newer status codes).
 
 Sender `POST /sms/1/text/advanced`, lookup `GET /sms/1/logs`, delivery reports in
-both callback formats and pulled (`GET /sms/1/reports`, `pull`); its facts (`PROFILE`) from the seed documents: 25 parts or
-4,000 bytes at most, validityPeriod up to 48 hours, sender ids of 1-11 characters
-without spaces, 20 varied / 6 identical messages per number per hour, and a reused
-messageId refused with 23 REJECTED_DUPLICATE_MESSAGE_ID.
+both callback formats and pulled (`GET /sms/1/reports`: `pull`); its facts (`PROFILE`)
+from the seed documents: 25 parts or 4,000 bytes at most, validityPeriod up to 48
+hours, sender ids of 1-11 characters without spaces, 20 varied / 6 identical messages
+per number per hour, and a reused messageId refused with 23
+REJECTED_DUPLICATE_MESSAGE_ID.
 """
 
 from __future__ import annotations
