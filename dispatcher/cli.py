@@ -189,8 +189,8 @@ def _reports_args(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(required=True, metavar="ACTION")
     poll = sub.add_parser(
         "poll",
-        help="ask the gateways for delivery states (ANTS: pull its reports; SMSC.ru, "
-        "SmsManager: ask about every message waiting for a report), within their limits",
+        help="ask the gateways for delivery states (pull the reports of a gateway that keeps "
+        "them; ask the others about every message waiting for a report), within their limits",
     )
     poll.add_argument(
         "--provider",
@@ -203,13 +203,16 @@ def _reports_args(p: argparse.ArgumentParser) -> None:
     poll.add_argument(
         "--interval", type=float, default=DEFAULT_POLL_INTERVAL, help="seconds between rounds"
     )
-    poll.add_argument("--limit", type=int, default=100, help="ANTS: reports per request")
+    poll.add_argument(
+        "--limit", type=int, default=100, help="reports per pull (a gateway that keeps them)"
+    )
     poll.add_argument(
         "--logs",
         nargs="+",
         metavar="MESSAGE_ID",
         default=None,
-        help="ANTS: ask GET /sms/1/logs about these messages instead",
+        help="ask the message logs of each --provider that keeps its reports about these "
+        "messages instead",
     )
     poll.set_defaults(func=cmd_reports_poll)
     sw = sub.add_parser("sweep", help="mark messages with no final report after validity EXPIRED")
@@ -789,7 +792,7 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
 
     import aiohttp
 
-    from dispatcher.reports.poller import Poller
+    from dispatcher.reports.poller import Poller, pullable
     from providers import registry
 
     names = args.provider or [n for n in registry.names() if registry.get(n).configured(settings)]
@@ -799,8 +802,13 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
     try:
         async with aiohttp.ClientSession() as session:
             if args.logs:
-                poller = Poller(client, session, settings, limit=args.limit)
-                console.print(f"{await poller.logs(args.logs)} reports from /sms/1/logs")
+                kept = [name for name in names if pullable(name)]
+                if not kept:
+                    raise ConfigError("--provider", "no provider asked keeps message logs")
+                for name in kept:
+                    poller = Poller(client, session, settings, name, limit=args.limit)
+                    seen = await poller.logs(args.logs)
+                    console.print(f"{name}: {seen} reports from its message logs")
                 return 0
             rounds = [_poll_round(client, session, settings, args, name) for name in names]
             while True:
@@ -815,12 +823,13 @@ async def _poll(settings: config.Settings, args: argparse.Namespace) -> int:
 def _poll_round(
     client: Any, session: Any, settings: config.Settings, args: argparse.Namespace, name: str
 ) -> Callable[[], Awaitable[str]]:
-    """One provider's round (ANTS: pull its reports; the others: ask their status reader),
-    which prints what it did and returns why it stopped early ("" if it did not)."""
+    """One provider's round (one that keeps its reports: pull them; the others: ask their
+    status reader), which prints what it did and returns why it stopped early ("" if it
+    did not)."""
     from dispatcher.reports import poller, status_poll
 
-    if name == poller.PROVIDER:
-        puller = poller.Poller(client, session, settings, limit=args.limit)
+    if poller.pullable(name):
+        puller = poller.Poller(client, session, settings, name, limit=args.limit)
 
         async def pull() -> str:
             console.print(f"{name}: {await puller.poll_once()} reports applied")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
+import orjson
 import pytest
 import redis
 
@@ -100,3 +104,64 @@ def test_poll_asks_the_configured_providers(
     err = capsys.readouterr().err
     assert "smsc: asked about 0" in err and "GatewayConnectError" in err, err
     assert ledger.state(r, "c-1") == "accepted"
+
+
+class AntsReports(BaseHTTPRequestHandler):
+    """GET /sms/1/reports hands out `pages` once each; GET /sms/1/logs knows `c-2`."""
+
+    pages: ClassVar[list[list[dict[str, object]]]] = []
+
+    def do_GET(self) -> None:
+        path = self.path.split("?")[0]
+        if path == "/sms/1/reports":
+            results = self.pages.pop(0) if self.pages else []
+        elif path == "/sms/1/logs":
+            results = [delivered("c-2")]
+        else:
+            self.send_error(404)
+            return
+        body = orjson.dumps({"results": results})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def delivered(message_id: str) -> dict[str, object]:
+    status = {"groupId": 3, "groupName": "DELIVERED", "id": 5, "name": "DELIVERED_TO_HANDSET"}
+    return {"messageId": message_id, "to": "66811111111", "status": status}
+
+
+def test_poll_pulls_the_reports_of_a_provider_that_keeps_them(
+    r: redis.Redis,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`reports poll` finds ANTS's report source through the registry: its pages are
+    pulled and applied; `--logs` asks its message logs; a provider without one has none."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), AntsReports)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.setenv("REDIS_URL", redis_url)
+        monkeypatch.setenv("ANTS_BASE_URL", f"http://127.0.0.1:{server.server_address[1]}")
+        monkeypatch.setenv("ANTS_API_KEY", "k")
+        r.sadd(keys.CAMPAIGNS, "c")
+        expires = int(time.time() * 1000) + 3_600_000
+        record(r, [Event(f"c-{i}", "c", State.ACCEPTED, expires_at=expires) for i in (1, 2)], P)
+        monkeypatch.setattr(AntsReports, "pages", [[delivered("c-1")]])
+        capsys.readouterr()
+        assert cli.main(["reports", "poll", "--provider", "ants", "--once"]) == 0
+        assert "ants: 1 reports applied" in capsys.readouterr().err
+        assert ledger.state(r, "c-1") == "delivered" and ledger.state(r, "c-2") == "accepted"
+        assert cli.main(["reports", "poll", "--provider", "ants", "--logs", "c-2"]) == 0
+        assert "ants: 1 reports from its message logs" in capsys.readouterr().err
+        assert ledger.state(r, "c-2") == "delivered"
+        assert cli.main(["reports", "poll", "--provider", "smsc", "--logs", "c-2"]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()

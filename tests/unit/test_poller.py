@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,10 +18,13 @@ from aiohttp.test_utils import TestServer
 
 from config.settings import Settings
 from core import keys, ledger
-from core.errors import GatewayAuthError
+from core.errors import ConfigError, GatewayAuthError
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest, poller
 from dispatcher.reports.poller import Poller
+from providers import registry
+from providers.pull import ReportSource
+from providers.reports import DeliveryReport, Parsed
 from tests.unit.sent_kit import in_flight
 
 P = StreamPolicy()
@@ -79,7 +83,7 @@ def run(gateway: Gateway, connect: Connect, use: Use, api_key: str = "k3y", **kw
         async with TestServer(gateway.app()) as srv, aiohttp.ClientSession() as session:
             s = Settings(ants_base_url=str(srv.make_url("")).rstrip("/"), ants_api_key=api_key)
             try:
-                return await use(Poller(client, session, s, consumer="test", **kw), gateway)
+                return await use(Poller(client, session, s, "ants", consumer="test", **kw), gateway)
             finally:
                 await client.aclose()
 
@@ -98,6 +102,12 @@ def clients(request: pytest.FixtureRequest) -> Clients:
     in_flight(sync, *(f"c-{i}" for i in range(100)))
     url = request.getfixturevalue("redis_url")
     return lambda: aioredis.Redis.from_url(url), sync
+
+
+def ants_source() -> ReportSource:
+    factory = registry.get("ants").pull
+    assert factory is not None
+    return factory(None, Settings())
 
 
 def states(sync: redis.Redis, n: int) -> list[str]:
@@ -181,7 +191,7 @@ def test_other_consumers_stale_entries_are_claimed(
     async def left_by_another(p: Poller, g: Gateway) -> int:
         await p._ensure_group()
         await p.store(orjson.dumps({"results": [result("c-0")]}), "application/json")
-        await p.r.xreadgroup(keys.REPORTS_GROUP, "dead-poller", {keys.REPORTS_STREAM: ">"})
+        await p.client.xreadgroup(keys.REPORTS_GROUP, "dead-poller", {keys.REPORTS_STREAM: ">"})
         return await p.poll_once()
 
     assert run(Gateway([]), aclient, left_by_another) == 1
@@ -236,10 +246,11 @@ def test_bad_record_entries_are_capped(clients: Clients, monkeypatch: pytest.Mon
 
 
 def test_count_counts_good_and_bad_records() -> None:
+    source = ants_source()
     page = orjson.dumps({"results": [result("c-0"), {"messageId": "c-1"}]})
-    assert poller._count(page, "application/json") == 2
-    assert poller._count(b'{"results": []}', "application/json") == 0
-    assert poller._count(b"{oops", "application/json") == -1
+    assert poller._count(source, page, "application/json") == 2
+    assert poller._count(source, b'{"results": []}', "application/json") == 0
+    assert poller._count(source, b"{oops", "application/json") == -1
 
 
 def test_bad_credentials_are_fatal_and_store_nothing(clients: Clients) -> None:
@@ -255,3 +266,66 @@ def test_logs_lookup_for_stragglers(clients: Clients) -> None:
     gw = Gateway([], logs=[result("c-0", 2), result("c-1", 1), result("c-2")])
     assert run(gw, aclient, lambda p, g: p.logs(["c-0", "c-1"])) == 2
     assert states(sync, 3) == ["undeliverable", "pending", ""]
+
+
+class Tagged:
+    """Another gateway's report source: a page is the messageIds it delivered, one a line."""
+
+    logs_chunk = 10
+
+    def __init__(self, session: Any, settings: Settings) -> None:
+        pass
+
+    async def pull(self, limit: int) -> tuple[bytes, str]:
+        return b"", "text/plain"
+
+    def parse(self, body: bytes, content_type: str) -> Parsed:
+        ids = body.decode().split()
+        return Parsed([DeliveryReport(i, "delivered", True, provider="other") for i in ids])
+
+    async def logs(self, message_ids: Any) -> Any:
+        return
+        yield
+
+
+def test_an_inbox_entry_is_read_by_the_source_of_the_provider_it_names(
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A page stays its provider's: drained by another provider's poller, it is parsed by
+    the source its entry names; an entry written before entries named one is the
+    poller's own, and one naming a provider without a source is set aside."""
+    aclient, sync = clients
+    other = dataclasses.replace(registry.get("ants"), name="other", pull=Tagged)
+    monkeypatch.setitem(registry._SPECS, "other", other)
+
+    async def mixed(p: Poller, g: Gateway) -> int:
+        await p._ensure_group()
+        await p.client.xadd(keys.REPORTS_STREAM, {"body": b"c-0 c-1", "provider": "other"})
+        untagged = orjson.dumps({"results": [result("c-2")]})
+        await p.client.xadd(keys.REPORTS_STREAM, {"body": untagged, "ctype": "application/json"})
+        await p.client.xadd(keys.REPORTS_STREAM, {"body": b"c-3", "provider": "smsc"})
+        return await p.poll_once()
+
+    assert run(Gateway([]), aclient, mixed) == 3
+    assert states(sync, 4) == ["delivered", "delivered", "delivered", ""]
+    assert sync.xlen(keys.REPORTS_STREAM) == 0
+    (kept,) = [orjson.loads(e) for e in sync.lrange(keys.REPORTS_BAD, 0, -1)]
+    assert "smsc" in kept["reason"]
+
+
+def test_the_poller_stores_the_name_of_its_provider_with_each_page(clients: Clients) -> None:
+    aclient, sync = clients
+    sync.xgroup_create(keys.REPORTS_STREAM, keys.REPORTS_GROUP, id="0", mkstream=True)
+
+    async def crash_before_apply(p: Poller, g: Gateway) -> str:
+        return await p.store(orjson.dumps({"results": [result("c-0")]}), "application/json")
+
+    entry = run(Gateway([]), aclient, crash_before_apply)
+    ((_, fields),) = sync.xrange(keys.REPORTS_STREAM, entry, entry)
+    assert fields[b"provider"] == b"ants"
+
+
+def test_a_provider_without_a_report_source_cannot_be_pulled() -> None:
+    assert poller.pullable("ants") and not poller.pullable("smsc")
+    with pytest.raises(ConfigError):
+        Poller(None, None, Settings(), "smsc")  # type: ignore[arg-type]
