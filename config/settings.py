@@ -7,7 +7,6 @@ here and never printed: `Settings.redacted()` is what logs and `status` show.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -192,14 +191,6 @@ class Settings:
         if self.smsmanager_xml_url:
             return self.smsmanager_xml_url
         return self.smsmanager_base_url.replace(SMSMANAGER_HTTP_HOST, SMSMANAGER_XML_HOST, 1)
-
-    @property
-    def auth_header(self) -> str:
-        """`Authorization` header for ANTS: App key when set, else Basic."""
-        if self.ants_api_key:
-            return f"App {self.ants_api_key}"
-        raw = f"{self.ants_username}:{self.ants_password}".encode()
-        return "Basic " + base64.b64encode(raw).decode()
 
 
 def _int(name: str, raw: str, lo: int, hi: int) -> int:

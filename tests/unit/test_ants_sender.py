@@ -7,8 +7,10 @@ import time
 import orjson
 import pytest
 
+from config.settings import load
 from core.batch import Batch, Destination
 from core.errors import GatewayMisconfigured, GatewayProtocolError, GatewayRequestError
+from providers.ants.auth import auth_header
 from providers.ants.sender import check, named_destinations, parse_answer, parse_logs
 from providers.base import Action
 from providers.http import Answer
@@ -110,3 +112,10 @@ def test_logs_say_what_the_gateway_took() -> None:
         "c-1": Action.ALREADY_DONE,
         "c-2": Action.THROTTLED,
     }
+
+
+def test_the_authorization_header_is_built_from_the_raw_ants_settings() -> None:
+    basic = load({"ANTS_USERNAME": "Aladdin", "ANTS_PASSWORD": "opensesame"})
+    assert auth_header(basic) == "Basic QWxhZGRpbjpvcGVuc2VzYW1l"  # the example in the ANTS doc
+    assert auth_header(load({"ANTS_API_KEY": "k1"})) == "App k1"
+    assert not hasattr(basic, "auth_header")  # settings hold the variables, ANTS the header
