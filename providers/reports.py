@@ -70,7 +70,7 @@ class DeliveryReport:
     sms_count: int | None = None
     price: str = ""
     callback_data: str = ""
-    provider: str = "ants"
+    provider: str = dataclasses.field(kw_only=True)  # every parser names its own
     format: str = ""  # "2018" | "v1" | "smsc" | "smsmanager"
 
 

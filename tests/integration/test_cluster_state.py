@@ -114,7 +114,9 @@ def test_claims_states_reports_sweep_export_and_relay(
         assert record(rc, accepted, P) == len(dests)
         again = asyncio.run(_claim(cluster, "run-b", c, via, dests))
         assert again.sent == dests  # never sent twice
-        reports = [DeliveryReport(d.message_id, "delivered", True) for d in dests[:60]]
+        reports = [
+            DeliveryReport(d.message_id, "delivered", True, provider="ants") for d in dests[:60]
+        ]
         assert ingest.apply_sync(rc, reports, P) == 60
     assert sweep(rc, P, 0) == 40 * len(CAMPAIGNS)  # the 40 with no report, each campaign
     for c in CAMPAIGNS:

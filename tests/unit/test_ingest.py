@@ -23,6 +23,7 @@ HOUR_MS = 3_600_000
 
 def report(mid: str = "c-1", state: str = "delivered", **kw: object) -> DeliveryReport:
     final = state not in ("pending", "accepted")
+    kw.setdefault("provider", "ants")
     return DeliveryReport(message_id=mid, state=state, final=final, **kw)  # type: ignore[arg-type]
 
 

@@ -31,6 +31,7 @@ def temporary(mid: str) -> DeliveryReport:
         status_name="UNDELIVERABLE_NOT_DELIVERED",
         error_code="27",
         permanent=False,
+        provider="ants",
     )
 
 

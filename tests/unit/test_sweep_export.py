@@ -59,7 +59,10 @@ def test_sweep_expires_only_overdue_open_messages(store: redis.Redis) -> None:
     accept(store, mids[3:], NOW)  # validity ended, but still within grace
     ingest.apply_sync(
         store,
-        [DeliveryReport("c-2", "pending", False), DeliveryReport("c-3", "delivered", True)],
+        [
+            DeliveryReport("c-2", "pending", False, provider="ants"),
+            DeliveryReport("c-3", "delivered", True, provider="ants"),
+        ],
         P,
     )
     assert sweep(store, P, GRACE, now_ms=NOW) == 2
@@ -98,7 +101,7 @@ def test_a_bucket_is_swept_by_its_latest_validity_and_leaves_once_all_final(
 def test_sweep_loses_to_a_late_final_report(store: redis.Redis) -> None:
     campaign(store, n=1)
     accept(store, ["c-1"], NOW - 10**7)
-    ingest.apply_sync(store, [DeliveryReport("c-1", "delivered", True)], P)
+    ingest.apply_sync(store, [DeliveryReport("c-1", "delivered", True, provider="ants")], P)
     assert sweep(store, P, GRACE, ["c"], now_ms=NOW) == 0
     assert state(store, "c-1") == "delivered"
 
@@ -109,7 +112,12 @@ def test_export_rows_in_line_order_formula_safe(store: redis.Redis) -> None:
     accept(store, [f"c-{i}" for i in (10, 2, 1)] + ["c-2-r1"], NOW + 10**7)
     accept(store, ["c-x-1"], NOW, c="c-x")
     evil = DeliveryReport(
-        "c-2", "undeliverable", True, status_code='=HYPERLINK("x")', error_code="27"
+        "c-2",
+        "undeliverable",
+        True,
+        status_code='=HYPERLINK("x")',
+        error_code="27",
+        provider="ants",
     )
     ingest.apply_sync(store, [evil], P)
     store.set(keys.enqueued_once("c-5"), 1)  # a marker key, not a message
@@ -148,11 +156,17 @@ def test_status_top_errors_names_ants_errors(store: redis.Redis) -> None:
     name = "UNDELIVERABLE_NOT_DELIVERED"
     reps = [
         DeliveryReport(
-            f"c-{i}", "undeliverable", True, status_code="5", status_name=name, error_code="27"
+            f"c-{i}",
+            "undeliverable",
+            True,
+            status_code="5",
+            status_name=name,
+            error_code="27",
+            provider="ants",
         )
         for i in range(3)
     ]
-    reps.append(DeliveryReport("c-9", "rejected", True, status_name="REJ"))
+    reps.append(DeliveryReport("c-9", "rejected", True, status_name="REJ", provider="ants"))
     in_flight(store, *(r.message_id for r in reps))  # sent: reports apply to them
     ingest.apply_sync(store, reps, P)
     top = control.status(store, "c")["top_errors"]
@@ -176,6 +190,7 @@ def temporary(mid: str) -> DeliveryReport:
         status_name="UNDELIVERABLE_NOT_DELIVERED",
         error_code="27",
         permanent=False,
+        provider="ants",
     )
 
 
@@ -201,7 +216,9 @@ def test_resend_temporary_failure_once_per_report_with_chain_ids() -> None:
     sync = fakeredis.FakeRedis(server=server)
     campaign(sync)
     accept(sync, ["c-1", "c-2"], NOW + 10**9)
-    permanent = DeliveryReport("c-2", "undeliverable", True, error_code="1", permanent=True)
+    permanent = DeliveryReport(
+        "c-2", "undeliverable", True, error_code="1", permanent=True, provider="ants"
+    )
     n, enq = resend_run(server, [temporary("c-1"), permanent], ON)
     assert n == 1 and len(enq) == 1
     batch, delay = enq[0]
@@ -225,7 +242,7 @@ def test_no_resend_when_off_personalised_or_already_delivered() -> None:
     accept(sync, ["c-1", "c-2"], NOW + 10**9)
     accept(sync, ["p-1"], NOW + 10**9, c="p")
     assert resend_run(server, [temporary("c-1")], Settings())[0] == 0  # off by default
-    ingest.apply_sync(sync, [DeliveryReport("c-2", "delivered", True)], P)
+    ingest.apply_sync(sync, [DeliveryReport("c-2", "delivered", True, provider="ants")], P)
     assert resend_run(server, [temporary("c-2")], ON)[0] == 0  # first final was delivered
     assert resend_run(server, [temporary("p-1")], ON)[0] == 0  # personalised text
 
