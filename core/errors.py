@@ -45,6 +45,8 @@ until an operator fixes the account or the configuration and resumes.
 
 from __future__ import annotations
 
+from typing import TypedDict, Unpack
+
 
 class DispatchError(Exception):
     """Base of every error the dispatcher raises on purpose."""
@@ -142,6 +144,15 @@ class OtpNotFound(OtpError):
     """No such PIN id (expired or never sent)."""
 
 
+class GatewayFields(TypedDict, total=False):
+    """The keyword arguments of a GatewayError, as a subclass passes them on."""
+
+    status: int | None
+    code: str
+    retry_after: float | None
+    body: str
+
+
 class GatewayError(DispatchError):
     """The gateway could not be asked, or answered with an error for the whole request."""
 
@@ -188,7 +199,7 @@ class GatewayServerError(GatewayError):
     retryable = True
 
     @property
-    def maybe_sent(self) -> bool:  # type: ignore[override]
+    def maybe_sent(self) -> bool:  # type: ignore[override]  # read like the base's attribute
         return self.status in MAYBE_SENT_STATUSES
 
 
@@ -201,8 +212,10 @@ class GatewayThrottled(GatewayError):
 class GatewayRequestError(GatewayError):
     """HTTP 400 about some destinations (`message_ids`): those fail, the rest can go."""
 
-    def __init__(self, message: str, *, message_ids: tuple[str, ...] = (), **kw: object) -> None:
-        super().__init__(message, **kw)  # type: ignore[arg-type]
+    def __init__(
+        self, message: str, *, message_ids: tuple[str, ...] = (), **kw: Unpack[GatewayFields]
+    ) -> None:
+        super().__init__(message, **kw)
         self.message_ids = message_ids
 
 

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import orjson
@@ -73,7 +73,8 @@ class OrjsonEncoder(Encoder):
         return orjson.dumps(data)
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        return orjson.loads(data)
+        body: dict[str, Any] = orjson.loads(data)
+        return body
 
 
 class _OutageBackoff(ExponentialWithJitterBackoff):
@@ -158,7 +159,8 @@ def queue_depths(broker: dramatiq.Broker) -> dict[str, tuple[int, int]]:
         if isinstance(broker, RabbitmqBroker):
             ready, delayed, _dead = broker.get_queue_message_counts(q)
         else:
-            client, ns = broker.client, broker.namespace  # type: ignore[attr-defined]
+            redis_broker = cast(RedisBroker, broker)  # the only other kind make_broker builds
+            client, ns = redis_broker.client, redis_broker.namespace
             ready, delayed = client.llen(f"{ns}:{q}"), client.hlen(f"{ns}:{q}.DQ.msgs")
         out[q] = (int(ready), int(delayed))
     return out
@@ -186,7 +188,7 @@ def enqueue_batch(broker: dramatiq.Broker, batch_dict: dict[str, Any], delay_ms:
     transactional = bool(batch_dict.get("o"))
     queue = TRANSACTIONAL_QUEUE if transactional else CAMPAIGN_QUEUE
     actor = TRANSACTIONAL_ACTOR if transactional else SEND_ACTOR
-    message = dramatiq.Message(
+    message: dramatiq.Message[Any] = dramatiq.Message(
         queue_name=queue, actor_name=actor, args=(batch_dict,), kwargs={}, options={}
     )
     broker.enqueue(message, delay=delay_ms or None)

@@ -68,7 +68,7 @@ def async_redis(
     if max_connections < 1:
         raise ValueError(f"max_connections must be at least 1, got {max_connections}")
     if cluster:  # a client per node, each opening connections as needed (no cap to wait on)
-        return aiocluster.RedisCluster.from_url(  # type: ignore[return-value]
+        return aiocluster.RedisCluster.from_url(  # type: ignore[return-value]  # same command API
             url,
             socket_timeout=socket_timeout,
             socket_connect_timeout=socket_connect_timeout,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TypedDict
 
 import aiohttp
 
@@ -70,6 +71,14 @@ async def request(
         raise GatewayTimeout(f"connection to {url} broke: {exc!r}") from exc
 
 
+class _Answered(TypedDict):
+    """What every whole-request error says of the gateway's answer."""
+
+    status: int
+    code: str
+    body: str
+
+
 def error_for(
     verdict: Verdict, status: int, raw: bytes, message_ids: tuple[str, ...] = ()
 ) -> GatewayError:
@@ -79,7 +88,7 @@ def error_for(
     fail alone instead of pausing the campaign."""
     body = raw[:ERROR_BODY_CHARS].decode("utf-8", "replace")
     text = f"HTTP {status}: {verdict.description or verdict.name}"
-    common = {"status": status, "code": verdict.code, "body": body}
+    common: _Answered = {"status": status, "code": verdict.code, "body": body}
     if message_ids and verdict.action is Action.PERMANENT:
         return GatewayRequestError(text, message_ids=message_ids, **common)
     if status in AUTH_STATUSES and verdict.action is Action.FATAL:
