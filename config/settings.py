@@ -15,11 +15,6 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, redact_url
-from core.limits.plan import (
-    OTP_SEND_PER_APP,
-    OTP_SEND_PER_PHONE,
-    OTP_VERIFY,
-)
 from core.limits.spec import Limit, Rate, parse_duration
 from core.outcomes import StreamPolicy
 
@@ -45,8 +40,6 @@ MAX_RESENDS = 10
 DEFAULT_EXPIRY_GRACE = 7200  # s after the validity end before an open message is EXPIRED
 DEFAULT_TRANSACTIONAL_SHARE = 0.2  # of SMS_RATE, kept for the transactional queue and OTPs
 MAX_TRANSACTIONAL_SHARE = 0.9
-DEFAULT_PIN_ATTEMPTS = 10
-DEFAULT_PIN_TTL_MS = 15 * 60_000
 MAX_CONCURRENCY = 1000
 SECRET_FIELDS = frozenset(
     {"ants_password", "ants_api_key", "webhook_password", "smsmanager_api_key", "smsc_password"}
@@ -153,11 +146,12 @@ class Settings:
     max_concurrency: int = 0  # concurrent gateway requests per account; 0: no limit
     otp_application_id: str = ""
     otp_message_id: str = ""
-    otp_send_per_phone: Limit = OTP_SEND_PER_PHONE
-    otp_send_per_app: Limit = OTP_SEND_PER_APP
-    otp_verify_per_phone: Limit = OTP_VERIFY
-    otp_pin_attempts: int = DEFAULT_PIN_ATTEMPTS
-    otp_pin_ttl_ms: int = DEFAULT_PIN_TTL_MS
+    # OTP limits; None: the OTP gateway's own default (providers.otp.OtpLimits.chosen)
+    otp_send_per_phone: Limit | None = None
+    otp_send_per_app: Limit | None = None
+    otp_verify_per_phone: Limit | None = None
+    otp_pin_attempts: int | None = None
+    otp_pin_ttl_ms: int | None = None
 
     def redacted(self) -> dict[str, Any]:
         """The settings as a dict, with every secret replaced by '***'."""

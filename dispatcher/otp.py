@@ -1,22 +1,25 @@
-"""One-time PINs through the ANTS 2FA API, behind our own limits.
+"""One-time PINs through a gateway's 2FA API, behind our own limits.
 
-`Otp` (asyncio) does the work; `dispatcher.api.send_otp / resend_otp / verify_otp`
-are its synchronous faces.  A send:
+The gateway is the provider that registers an OTP service (`Spec.otp`,
+`providers.otp`; `registry.otp_service`): its PIN endpoints and its defaults for our
+limits, each replaced by its OTP_* variable when that is set.  `Otp` (asyncio) does the
+work; `dispatcher.api.send_otp / resend_otp / verify_otp` are its synchronous faces.
+A send:
 
 1. checks the per-phone and per-application send logs (`OTP_SEND_PER_PHONE`,
    `OTP_SEND_PER_APP`, exact sliding logs in Redis): over them -> OtpLimited;
 2. takes one part of the transactional share of the account throughput
    (`core.limits.buckets.account_buckets(..., transactional=True)`): a wait under
    `THROUGHPUT_MAX_WAIT_MS` is slept, a longer one -> OtpLimited;
-3. calls POST /2fa/1/pin synchronously (the caller needs the pinId);
+3. asks the gateway for a PIN synchronously (the caller needs the pinId);
 4. keeps a small PIN record (`sms:otp:pin:{pinId}`: phone, application, attempts
    used; it lives `OTP_PIN_TTL`) and writes an `accepted` event to the outcome
    stream under campaign `otp`.
 
 A verify checks `OTP_VERIFY_PER_PHONE` (OtpLimited) and our count of attempts
 (`OTP_PIN_ATTEMPTS`: none left answers NO_MORE_PIN_ATTEMPTS without asking the
-gateway), then calls /2fa/1/pin/{pinId}/verify.  The gateway's own 429 becomes
-OtpLimited too.
+gateway), then asks the gateway to verify it.  The gateway's own 429 becomes OtpLimited
+too.
 """
 
 from __future__ import annotations
@@ -37,7 +40,8 @@ from core.limits.buckets import account_buckets
 from core.outcomes import Event, State, arecord
 from core.redis_pool import async_redis
 from dispatcher.numbers import normalise
-from providers.ants.otp import AntsOtp
+from providers import registry
+from providers.otp import OtpGateway, OtpLimits
 
 OTP_CAMPAIGN = "otp"
 THROUGHPUT_MAX_WAIT_MS = 1_000
@@ -62,7 +66,8 @@ class Otp:
         config.check_otp(settings)
         self.settings, self.redis = settings, redis
         self.limiter = AsyncLimiter(redis)
-        self.gateway = AntsOtp(session, settings)
+        self.limits = limits(settings)
+        self.gateway = gateway(session, settings, self.limits)
         self.policy = settings.stream_policy
 
     async def send(self, phone: str, application: str | None = None) -> str:
@@ -75,7 +80,7 @@ class Otp:
         pin_id = await self._gateway(self.gateway.send_pin(app, s.otp_message_id, number))
         pipe = self.redis.pipeline(transaction=False)  # keys of three cluster slots
         pipe.hset(keys.otp_pin(pin_id), mapping={"to": number, "app": app, "attempts": 0})
-        pipe.pexpire(keys.otp_pin(pin_id), s.otp_pin_ttl_ms)
+        pipe.pexpire(keys.otp_pin(pin_id), self.limits.pin_ttl_ms)
         pipe.sadd(keys.CAMPAIGNS, OTP_CAMPAIGN)
         pipe.hincrby(keys.campaign_meta(OTP_CAMPAIGN), "messages", 1)
         await pipe.execute()
@@ -99,16 +104,16 @@ class Otp:
 
     async def verify(self, pin_id: str, pin: str) -> VerifyResult:
         record = await self._record(pin_id)
-        limit = self.settings.otp_verify_per_phone
+        limit = self.limits.verify_per_phone
         wait = await self.limiter.otp_verify_allowed(record["to"], limit)
         if wait:
             raise OtpLimited(f"verifications per phone {limit}", wait / 1000)
         used = await self._attempt(pin_id)
-        if used > self.settings.otp_pin_attempts:
+        if used > self.limits.pin_attempts:
             return VerifyResult(False, 0, NO_MORE_ATTEMPTS)
         answer = await self._gateway(self.gateway.verify_pin(pin_id, pin))
         left = int(answer.get("attemptsRemaining") or 0)
-        left = min(left, self.settings.otp_pin_attempts - used)
+        left = min(left, self.limits.pin_attempts - used)
         return VerifyResult(bool(answer.get("verified")), left, str(answer.get("pinError") or ""))
 
     async def _attempt(self, pin_id: str) -> int:
@@ -130,13 +135,10 @@ class Otp:
         return {k.decode(): v.decode() for k, v in raw.items()}
 
     async def _send_allowed(self, app: str, number: str) -> None:
-        s = self.settings
-        wait = await self.limiter.otp_send_allowed(
-            app, number, s.otp_send_per_phone, s.otp_send_per_app
-        )
+        per_phone, per_app = self.limits.send_per_phone, self.limits.send_per_app
+        wait = await self.limiter.otp_send_allowed(app, number, per_phone, per_app)
         if wait:
-            limits = f"sends: {s.otp_send_per_phone} per phone, {s.otp_send_per_app} per app"
-            raise OtpLimited(limits, wait / 1000)
+            raise OtpLimited(f"sends: {per_phone} per phone, {per_app} per app", wait / 1000)
 
     async def _throughput(self) -> None:
         """One part of the transactional share; short waits are slept."""
@@ -156,6 +158,18 @@ class Otp:
             raise OtpLimited("the gateway's 2FA limits", exc.retry_after or 1.0) from exc
 
 
+def limits(settings: config.Settings) -> OtpLimits:
+    """The OTP limits: each OTP_* variable that is set, else the gateway's default."""
+    return registry.otp_service(settings.provider).defaults.chosen(settings)
+
+
+def gateway(
+    session: aiohttp.ClientSession, settings: config.Settings, chosen: OtpLimits
+) -> OtpGateway:
+    """The PIN endpoints of the provider that sends one-time PINs."""
+    return registry.otp_service(settings.provider).gateway(session, settings, chosen)
+
+
 async def with_otp(settings: config.Settings, work: Callable[[Otp], Awaitable[T]]) -> T:
     """Open a Redis client and an HTTP session, run `work(Otp)`, close both."""
     client: Any = async_redis(settings.redis_url, cluster=settings.redis_cluster)
@@ -172,11 +186,12 @@ def run(settings: config.Settings, work: Callable[[Otp], Awaitable[T]]) -> T:
 
 
 def create_application(settings: config.Settings, name: str) -> tuple[str, str]:
-    """Create a 2FA application (configured from the OTP_* settings) and its PIN template;
+    """Create a 2FA application (configured with our OTP limits) and its PIN template;
     returns (OTP_APPLICATION_ID, OTP_MESSAGE_ID)."""
 
     async def create() -> tuple[str, str]:
         async with aiohttp.ClientSession() as session:
-            return await AntsOtp(session, settings).create_application(name, settings.sender)
+            pins = gateway(session, settings, limits(settings))
+            return await pins.create_application(name, settings.sender)
 
     return asyncio.run(create())

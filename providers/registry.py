@@ -17,7 +17,9 @@ everything the rest of the product needs to know about a gateway:
 * `status(session, settings)`: its `providers.status.StatusReader`, when the gateway can be
   asked what became of the messages it took (`smsdispatch reports poll`); None otherwise;
 * `pull(session, settings)`: its `providers.pull.ReportSource`, when the gateway keeps its
-  reports for us to fetch (`smsdispatch reports poll`); None otherwise.
+  reports for us to fetch (`smsdispatch reports poll`); None otherwise;
+* `otp`: its `providers.otp.OtpService` (PIN endpoints and their default limits), when
+  the gateway sends one-time PINs (`dispatcher.otp`); None otherwise.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from core.errors import ConfigError
 from core.limits.spec import Limit
 from core.sms import UCS2_MULTI, count_parts
 from providers.base import Provider
+from providers.otp import OtpService
 from providers.pull import SourceFactory
 from providers.reports import Parsed
 from providers.status import ReaderFactory
@@ -88,6 +91,7 @@ class Spec:
     own_ids: bool = False
     status: ReaderFactory | None = None
     pull: SourceFactory | None = None
+    otp: OtpService | None = None
 
 
 _SPECS: dict[str, Spec] = {}
@@ -111,6 +115,16 @@ def get(name: str) -> Spec:
 
 def names() -> list[str]:
     return sorted(_SPECS)
+
+
+def otp_service(preferred: str) -> OtpService:
+    """The OTP service of the provider that sends one-time PINs: `preferred`
+    (SMS_PROVIDER) when it sends them, else the first by name that does; a ConfigError
+    when none does."""
+    services = {name: spec.otp for name, spec in sorted(_SPECS.items()) if spec.otp}
+    if not services:
+        raise ConfigError("provider", "no provider sends one-time PINs")
+    return services.get(preferred) or next(iter(services.values()))
 
 
 def check(settings: Any) -> None:

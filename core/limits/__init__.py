@@ -58,17 +58,9 @@ item, so they assume a single Redis (not Redis Cluster).
 """
 
 from core.limits.limiter import AsyncLimiter, Limiter
-from core.limits.plan import (
-    OTP_SEND_PER_APP,
-    OTP_SEND_PER_PHONE,
-    OTP_VERIFY,
-)
 from core.limits.spec import Limit, Rate, parse_duration
 
 __all__ = [
-    "OTP_SEND_PER_APP",
-    "OTP_SEND_PER_PHONE",
-    "OTP_VERIFY",
     "AsyncLimiter",
     "Limit",
     "Limiter",

@@ -15,13 +15,7 @@ import redis
 import redis.asyncio
 
 from core.limits import plan
-from core.limits.plan import (
-    OTP_SEND_PER_APP,
-    OTP_SEND_PER_PHONE,
-    OTP_VERIFY,
-    ScriptCall,
-    Windows,
-)
+from core.limits.plan import ScriptCall, Windows
 from core.limits.scripts import script
 from core.limits.spec import Limit
 
@@ -68,13 +62,13 @@ class Limiter:
         self,
         app: str,
         phone: str,
-        per_phone: Limit = OTP_SEND_PER_PHONE,
-        per_app: Limit = OTP_SEND_PER_APP,
+        per_phone: Limit,
+        per_app: Limit,
     ) -> int:
         """Wait before this application may send a PIN to `phone` (0: allowed and counted)."""
         return self._run(plan.otp_send(app, phone, per_phone, per_app))
 
-    def otp_verify_allowed(self, subject: str, limit: Limit = OTP_VERIFY) -> int:
+    def otp_verify_allowed(self, subject: str, limit: Limit) -> int:
         """Wait before a PIN verification for `subject` (phone or PIN id) is allowed."""
         return self._run(plan.otp_verify(subject, limit))
 
@@ -118,12 +112,12 @@ class AsyncLimiter:
         self,
         app: str,
         phone: str,
-        per_phone: Limit = OTP_SEND_PER_PHONE,
-        per_app: Limit = OTP_SEND_PER_APP,
+        per_phone: Limit,
+        per_app: Limit,
     ) -> int:
         return await self._run(plan.otp_send(app, phone, per_phone, per_app))
 
-    async def otp_verify_allowed(self, subject: str, limit: Limit = OTP_VERIFY) -> int:
+    async def otp_verify_allowed(self, subject: str, limit: Limit) -> int:
         return await self._run(plan.otp_verify(subject, limit))
 
     async def acquire(self, name: str, limit: int, holder: str, ttl_ms: int) -> int:

@@ -24,12 +24,6 @@ T = TypeVar("T")
 NONCE_CHARS = 12  # per call, in sliding-log members: unique across calls without a counter
 TEXT_HASH_BYTES = 12  # 96-bit blake2b of the text: identical-text key suffix
 
-# ANTS 2FA application defaults: sendPinPerPhoneNumberLimit, sendPinPerApplicationLimit,
-# verifyPinLimit.
-OTP_SEND_PER_PHONE = Limit(3, 86_400_000)
-OTP_SEND_PER_APP = Limit(10_000, 86_400_000)
-OTP_VERIFY = Limit(1, 3_000)
-
 Arg = str | int | float
 Windows = Sequence[tuple[str, Limit]]
 

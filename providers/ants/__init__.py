@@ -14,9 +14,12 @@ import re
 
 from core.limits.spec import Limit
 from providers.ants import codes
+from providers.ants.otp import DEFAULTS as OTP_DEFAULTS
+from providers.ants.otp import AntsOtp
 from providers.ants.pull import AntsReports
 from providers.ants.reports import parse_callback
 from providers.ants.sender import MAX_VALIDITY_MINUTES, AntsSender
+from providers.otp import OtpService
 from providers.registry import Profile, Spec, register
 
 PROFILE = Profile(
@@ -46,5 +49,6 @@ SPEC = register(
         error_name=_error_name,
         configured=lambda s: bool(s.ants_api_key or (s.ants_username and s.ants_password)),
         pull=AntsReports,
+        otp=OtpService(gateway=AntsOtp, defaults=OTP_DEFAULTS),
     )
 )

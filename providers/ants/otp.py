@@ -5,6 +5,11 @@ become `core.errors` types: 404 -> OtpNotFound, 429 -> GatewayThrottled
 (with Retry-After), 401/403 -> GatewayAuthError, 400 -> GatewayRequestError,
 5xx -> GatewayServerError, no connection -> GatewayConnectError, no answer ->
 GatewayTimeout, an unreadable body -> GatewayProtocolError.
+
+`DEFAULTS` are the 2FA application defaults of the ANTS document (pinAttempts 10,
+pinTimeToLive 15m, verifyPinLimit 1/3s, sendPinPerApplicationLimit 10000/1d,
+sendPinPerPhoneNumberLimit 3/1d): our limits in front of the gateway when no OTP_*
+variable says otherwise, and what `create_application` configures then.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from core.errors import (
     GatewayProtocolError,
     OtpNotFound,
 )
+from core.limits.spec import Limit
 from providers import http
 from providers.ants import codes
 from providers.ants.auth import auth_header
 from providers.ants.sender import JSON_HEADERS, check
+from providers.otp import OtpLimits
 
 APPLICATIONS_PATH = "/2fa/2/applications"
 MESSAGES_PATH = "/2fa/1/applications/{app}/messages"
@@ -32,25 +39,37 @@ VERIFY_PATH = "/2fa/1/pin/{pin_id}/verify"
 PIN_PLACEHOLDER = "{{pin}}"
 DEFAULT_TEMPLATE = f"Your verification code is {PIN_PLACEHOLDER}"
 PIN_LENGTH = 6
+DAY_MS = 86_400_000
+DEFAULTS = OtpLimits(
+    send_per_phone=Limit(3, DAY_MS),
+    send_per_app=Limit(10_000, DAY_MS),
+    verify_per_phone=Limit(1, 3_000),
+    pin_attempts=10,
+    pin_ttl_ms=15 * 60_000,
+)
 
 Json = dict[str, Any]
 
 
-def application_config(settings: Settings) -> Json:
+def application_config(limits: OtpLimits) -> Json:
     """The 2FA application configuration matching our own OTP limits."""
     return {
-        "pinAttempts": settings.otp_pin_attempts,
+        "pinAttempts": limits.pin_attempts,
         "allowMultiplePinVerifications": False,
-        "pinTimeToLive": f"{settings.otp_pin_ttl_ms // 1000}s",
-        "verifyPinLimit": str(settings.otp_verify_per_phone),
-        "sendPinPerApplicationLimit": str(settings.otp_send_per_app),
-        "sendPinPerPhoneNumberLimit": str(settings.otp_send_per_phone),
+        "pinTimeToLive": f"{limits.pin_ttl_ms // 1000}s",
+        "verifyPinLimit": str(limits.verify_per_phone),
+        "sendPinPerApplicationLimit": str(limits.send_per_app),
+        "sendPinPerPhoneNumberLimit": str(limits.send_per_phone),
     }
 
 
 class AntsOtp:
-    def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
-        self.session, self.settings = session, settings
+    def __init__(
+        self, session: aiohttp.ClientSession, settings: Settings, limits: OtpLimits
+    ) -> None:
+        self.session = session
+        self.settings = settings
+        self.limits = limits
         self.headers = {**JSON_HEADERS, "Authorization": auth_header(settings)}
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
@@ -69,7 +88,7 @@ class AntsOtp:
 
     async def create_application(self, name: str, sender: str) -> tuple[str, str]:
         """A 2FA application configured from the settings and its template: (app id, msg id)."""
-        config = application_config(self.settings)
+        config = application_config(self.limits)
         app = await self._call("POST", APPLICATIONS_PATH, {"name": name, "configuration": config})
         app_id = _field(app, "applicationId")
         template = {

@@ -39,7 +39,18 @@ def test_sweep_status_export(
         P,
     )
     ingest.apply_sync(
-        r, [DeliveryReport("c-2", "undeliverable", True, status_name="UNDEL", error_code="27")], P
+        r,
+        [
+            DeliveryReport(
+                "c-2",
+                "undeliverable",
+                True,
+                status_name="UNDEL",
+                error_code="27",
+                provider="ants",
+            )
+        ],
+        P,
     )
     assert cli.main(["reports", "sweep", "--grace", "0"]) == 0
     assert ledger.state(r, "c-3") == "expired"

@@ -6,6 +6,7 @@ The real-Redis, real-workers path is covered by tests/integration/test_limits_e2
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import Counter
 from typing import Any
@@ -28,6 +29,7 @@ from core.limits.buckets import (
 )
 from core.outcomes import Waiting
 from core.queues import QUEUES
+from dispatcher import otp
 from providers.ants import PROFILE as ANTS
 from providers.ants.codes import classify_status
 from providers.ants.sender import Result
@@ -353,12 +355,14 @@ def test_limit_settings_defaults_and_values() -> None:
     )
     assert (d.flood_varied, d.flood_identical) == (None, None)  # the gateway's own (profile)
     assert (str(ANTS.flood_varied), str(ANTS.flood_identical)) == ("20/1h", "6/1h")
-    assert (str(d.otp_send_per_phone), str(d.otp_send_per_app), str(d.otp_verify_per_phone)) == (
-        "3/1d",
-        "10000/1d",
+    assert (d.otp_send_per_phone, d.otp_pin_attempts) == (None, None)  # the OTP gateway's own
+    chosen = otp.limits(d)  # ANTS's 2FA defaults (providers.ants.otp)
+    assert (str(chosen.send_per_phone), str(chosen.send_per_app)) == ("3/1d", "10000/1d")
+    assert (str(chosen.verify_per_phone), chosen.pin_attempts, chosen.pin_ttl_ms) == (
         "1/3s",
+        10,
+        900_000,
     )
-    assert (d.otp_pin_attempts, d.otp_pin_ttl_ms) == (10, 900_000)
     s = load(
         {
             "SMS_RATE": "200/1s",
@@ -375,6 +379,7 @@ def test_limit_settings_defaults_and_values() -> None:
     assert (s.rate, s.burst, s.sender_rate) == (Rate(200, 1000), 30, Rate(50, 1000))
     assert (s.transactional_share, s.flood_enabled, s.max_concurrency) == (0.0, False, 5)
     assert (s.otp_application_id, s.otp_message_id, s.otp_pin_ttl_ms) == ("app", "msg", 300_000)
+    assert otp.limits(s) == dataclasses.replace(chosen, pin_ttl_ms=300_000)  # the rest: ANTS's
     assert s.redacted()["rate"] == "200/1s"
 
 

@@ -16,6 +16,8 @@ from providers.ants import PROFILE as ANTS
 
 ANTS_FLOODING = (ANTS.flood_varied, ANTS.flood_identical)
 
+OTP_SENDS = (Limit(3, 86_400_000), Limit(10_000, 86_400_000))  # per phone, per app
+
 
 def test_every_script_is_read_from_its_file_by_name() -> None:
     for name in SCRIPT_NAMES:
@@ -59,8 +61,8 @@ def test_the_async_limiter_gives_the_same_answers(
                 await limiter.throughput("acct", Rate.parse("200/1s"), 1, [1, 1, 1]),
                 await limiter.flooding([("668", "same")] * 7, *ANTS_FLOODING),
                 await limiter.windows([[("sms:rl:test", Limit(1, 1_000))]] * 2),
-                [await limiter.otp_send_allowed("app", "668") for _ in range(4)],
-                [await limiter.otp_verify_allowed("668") for _ in range(2)],
+                [await limiter.otp_send_allowed("app", "668", *OTP_SENDS) for _ in range(4)],
+                [await limiter.otp_verify_allowed("668", Limit(1, 3_000)) for _ in range(2)],
                 [await limiter.acquire("smsc", 1, h, 10_000) for h in ("a", "b")],
                 await limiter.release("smsc", "a"),
                 await limiter.throughput("acct", Rate.parse("200/1s"), 1, []),

@@ -9,8 +9,9 @@ import pytest
 import redis
 
 from core import keys
-from core.limits import OTP_SEND_PER_APP, OTP_SEND_PER_PHONE, Limit, Limiter, plan
+from core.limits import Limit, Limiter, plan
 from providers.ants import PROFILE as ANTS
+from providers.ants.otp import DEFAULTS as ANTS_OTP
 
 ANTS_FLOODING = (ANTS.flood_varied, ANTS.flood_identical)
 
@@ -114,28 +115,31 @@ def test_custom_flooding_limits(limiter: Limiter) -> None:
 
 
 def test_otp_three_per_day_allows_the_third_and_defers_the_fourth(limiter: Limiter) -> None:
-    assert Limit.parse("3/1d") == OTP_SEND_PER_PHONE
-    sends = [limiter.otp_send_allowed("app1", NUMBER) for _ in range(4)]
+    per_phone, per_app = ANTS_OTP.send_per_phone, ANTS_OTP.send_per_app
+    assert Limit.parse("3/1d") == per_phone
+    sends = [limiter.otp_send_allowed("app1", NUMBER, per_phone, per_app) for _ in range(4)]
     assert sends[:3] == [0, 0, 0]
     assert DAY_MS - SLACK_MS < sends[3] <= DAY_MS
     # another phone of the same application is still fine
-    assert limiter.otp_send_allowed("app1", "66800000000") == 0
+    assert limiter.otp_send_allowed("app1", "66800000000", per_phone, per_app) == 0
 
 
 def test_otp_per_application_limit(limiter: Limiter) -> None:
     per_app = Limit.parse("2/1d")
-    assert limiter.otp_send_allowed("app2", "1", per_app=per_app) == 0
-    assert limiter.otp_send_allowed("app2", "2", per_app=per_app) == 0
-    assert limiter.otp_send_allowed("app2", "3", per_app=per_app) > DAY_MS - SLACK_MS
+    assert limiter.otp_send_allowed("app2", "1", ANTS_OTP.send_per_phone, per_app) == 0
+    assert limiter.otp_send_allowed("app2", "2", ANTS_OTP.send_per_phone, per_app) == 0
+    assert (
+        limiter.otp_send_allowed("app2", "3", ANTS_OTP.send_per_phone, per_app) > DAY_MS - SLACK_MS
+    )
     # a refused send is not counted for the phone either
-    assert limiter.otp_send_allowed("app3", "3", per_app=per_app) == 0
+    assert limiter.otp_send_allowed("app3", "3", ANTS_OTP.send_per_phone, per_app) == 0
 
 
 def test_otp_per_application_default_holds_10000_entries(
     limiter: Limiter, backend: redis.Redis
 ) -> None:
-    assert Limit.parse("10000/1d") == OTP_SEND_PER_APP
-    items = [[(keys.otp_send_app("big"), OTP_SEND_PER_APP)]] * 10_001
+    assert Limit.parse("10000/1d") == ANTS_OTP.send_per_app
+    items = [[(keys.otp_send_app("big"), ANTS_OTP.send_per_app)]] * 10_001
     waits = limiter.windows(items)
     assert waits[:10_000] == [0] * 10_000 and waits[10_000] > DAY_MS - SLACK_MS
     assert backend.zcard(keys.otp_send_app("big")) == 10_000
@@ -145,7 +149,7 @@ def test_verify_limit_one_per_three_seconds_gives_the_retry_time(limiter: Limite
     assert limiter.otp_verify_allowed(NUMBER, Limit.parse("1/3s")) == 0
     wait = limiter.otp_verify_allowed(NUMBER, Limit.parse("1/3s"))
     assert 1_500 < wait <= 3_000
-    assert limiter.otp_verify_allowed("pin-id-42") == 0  # default 1/3s, other subject
+    assert limiter.otp_verify_allowed("pin-id-42", ANTS_OTP.verify_per_phone) == 0  # other subject
 
 
 def test_a_window_opens_again_after_the_wait(limiter: Limiter) -> None:
