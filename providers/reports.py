@@ -319,7 +319,10 @@ def load_xml(body: bytes, content_type: str = "") -> Element:
     text = decode_body(body, content_type, xml=True).lstrip("\ufeff")
     try:
         # A str is handed to expat already decoded, so the declared encoding is ignored.
-        return SafeET.fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
+        root: Element = SafeET.fromstring(
+            text, forbid_dtd=True, forbid_entities=True, forbid_external=True
+        )
+        return root
     except DefusedXmlException as exc:
         raise ReportParseError(
             f"XML with a DTD or entity declaration is refused ({type(exc).__name__})"

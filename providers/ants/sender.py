@@ -101,7 +101,8 @@ class AntsSender:
     async def lookup(self, batch: Batch) -> dict[str, Result]:
         """What the gateway's message logs say of these destinations (absent: not taken)."""
         mids = [d.message_id for d in batch.destinations]
-        wanted, found = set(mids), {}
+        wanted = set(mids)
+        found: dict[str, Result] = {}
         async for answer in logs(self.session, self.base, self.headers, self.timeout, mids):
             found |= {r.message_id: r for r in parse_logs(answer.body) if r.message_id in wanted}
         return found
@@ -217,7 +218,9 @@ def _result(m: dict[str, Any]) -> Result:
 
 def _count(value: object) -> int:
     """smsCount is informational: a malformed one is 0, never a reason to resend."""
+    if not isinstance(value, int | float | str):
+        return 0  # None, a list, an object: int() refuses them
     try:
-        return max(0, int(value))  # type: ignore[call-overload]
+        return max(0, int(value))
     except (TypeError, ValueError, OverflowError):
         return 0

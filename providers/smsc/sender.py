@@ -410,7 +410,9 @@ def parse_lookup(answer: http.Answer, dests: Sequence[Destination], sid: str) ->
 
 def _count(value: object) -> int:
     """`cnt` is informational: a malformed one is 0, never a reason to resend."""
+    if not isinstance(value, int | float | str):
+        return 0  # None, a list, an object: int() refuses them
     try:
-        return max(0, int(value))  # type: ignore[call-overload]
+        return max(0, int(value))
     except (TypeError, ValueError, OverflowError):
         return 0

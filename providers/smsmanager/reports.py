@@ -99,8 +99,9 @@ def _from_form(text: str) -> dict[str, str]:
     return _flat_mapping(dict(pairs), "")
 
 
-def _flat_mapping(data: Mapping[object, object], where: str) -> dict[str, str]:
-    """Lower-cased keys; every value must be a string or an integer."""
+def _flat_mapping(data: Mapping[Any, object], where: str) -> dict[str, str]:
+    """Lower-cased keys (any key not a string is refused); every value must be a string or
+    an integer."""
     fields: dict[str, str] = {}
     for key, value in data.items():
         if not isinstance(key, str):

@@ -316,8 +316,8 @@ class SmsManagerSender:
         which proves nothing, see above): the batch's requests in `/RequestList`, their
         numbers in `/RequestStatus`."""
         wanted: dict[str, Destination] = {}
-        for d in batch.destinations:
-            wanted.setdefault(normalise_number(d.to), d)
+        for destination in batch.destinations:
+            wanted.setdefault(normalise_number(destination.to), destination)
         exp, sender = expiration(batch.expires_at).replace("T", " "), batch.sender
         rows = [
             row
