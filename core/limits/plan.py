@@ -24,7 +24,7 @@ T = TypeVar("T")
 NONCE_CHARS = 12  # per call, in sliding-log members: unique across calls without a counter
 TEXT_HASH_BYTES = 12  # 96-bit blake2b of the text: identical-text key suffix
 
-Arg = str | int | float
+Arg = str | int | float | bytes  # bytes: an orjson-packed argument
 Windows = Sequence[tuple[str, Limit]]
 
 
