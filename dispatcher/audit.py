@@ -14,11 +14,15 @@ for the command line.  Read it with `smsdispatch audit [--campaign C]` or
 from __future__ import annotations
 
 import getpass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis
 
 from core import keys
+from core.replies import text
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 AUDIT_MAXLEN = 100_000  # entries kept (a soft cap: XADD MAXLEN ~)
 DETAIL_CHARS = 500
@@ -41,7 +45,12 @@ def key_name(name: str) -> str:
 def record(
     client: redis.Redis, who: str, action: str, campaign: str = "", detail: str = ""
 ) -> None:
-    fields = {"who": who, "action": action, "campaign": campaign, "detail": detail[:DETAIL_CHARS]}
+    fields: dict[FieldT, EncodableT] = {
+        "who": who,
+        "action": action,
+        "campaign": campaign,
+        "detail": detail[:DETAIL_CHARS],
+    }
     client.xadd(keys.AUDIT, fields, maxlen=AUDIT_MAXLEN, approximate=True)
 
 
@@ -51,15 +60,23 @@ def read(client: redis.Redis, campaign: str = "", limit: int = 100) -> list[dict
     out: list[dict[str, Any]] = []
     last = "+"
     while len(out) < limit:
-        page = client.xrevrange(keys.AUDIT, max=last, count=READ_LIMIT)
-        for entry_id, fields in page:
-            row = {k.decode(): v.decode() for k, v in fields.items()}
+        page = _page(client, last)
+        for entry_id, row in page:
             if campaign and row.get("campaign") != campaign:
                 continue
-            out.append({"at": int(entry_id.decode().split("-")[0]), **row})
+            out.append({"at": int(entry_id.split("-")[0]), **row})
             if len(out) >= limit:
                 break
         if len(page) < READ_LIMIT:
             break
-        last = "(" + page[-1][0].decode()
+        last = "(" + page[-1][0]
     return out
+
+
+def _page(client: redis.Redis, last: str) -> list[tuple[str, dict[str, str]]]:
+    """Up to READ_LIMIT entries before `last`, newest first: (id, fields) as text."""
+    return [
+        (text(entry_id), {text(k): text(v) for k, v in fields.items()})
+        for entry_id, fields in client.xrevrange(keys.AUDIT, max=last, count=READ_LIMIT) or []
+        if entry_id is not None and fields is not None  # XREVRANGE answers both
+    ]

@@ -22,6 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from core import keys
+from core.replies import members, text
 from core.queues import queue_depths
 from dispatcher.api import producer
 from dispatcher.http.board import newest
@@ -57,7 +58,7 @@ class RedisCollector:
         yield from self._campaigns()
 
     def _scheduled(self) -> int:
-        campaigns = [c.decode() for c in self.client.zrange(keys.SCHEDULE, 0, -1)]
+        campaigns = members(self.client.zrange(keys.SCHEDULE, 0, -1))
         return sum(self.client.zcard(keys.campaign_scheduled(c)) for c in campaigns)
 
     def _campaigns(self) -> Iterator[Any]:
@@ -67,10 +68,10 @@ class RedisCollector:
         buckets = dict.fromkeys([*map(str, latency.BUCKETS_S), latency.INF], 0.0)
         total = 0.0
         for c in newest(self.client):
-            for state, n in self.client.hgetall(keys.campaign_counts(c)).items():
-                msgs.add_metric([c, state.decode()], int(n))
+            for state, count in self.client.hgetall(keys.campaign_counts(c)).items():
+                msgs.add_metric([c, text(state)], int(count))
             for k, v in self.client.hgetall(keys.campaign_dlr(c)).items():
-                name = k.decode()
+                name = text(k)
                 if name in buckets:
                     buckets[name] += float(v)
                 elif name == "sum":
