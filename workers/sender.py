@@ -36,6 +36,7 @@ import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 import orjson
 from redis.exceptions import RedisError
@@ -53,6 +54,7 @@ from core.errors import (
 from core.limits.limiter import AsyncLimiter
 from core.outcomes import Event, State, Waiting, arecord
 from core.queues import enqueue_batch
+from core.replies import text
 from core.window import Window
 from providers import status
 from providers.base import Action, Provider, Result, Verdict
@@ -73,6 +75,9 @@ from workers.gate import PACE_BUDGET_MS, Gate, Held, split_held
 from workers.metrics import METRICS
 from workers.runtime import Context
 from workers.slots import Slots
+
+if TYPE_CHECKING:
+    from redis.typing import EncodableT, FieldT
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +127,22 @@ def now_ms() -> int:
     return clock.now_ms()
 
 
+class EventDetails(TypedDict, total=False):
+    """What a run says of one destination's outcome besides its state (core.outcomes.Event)."""
+
+    group: str
+    reason: str
+    retry_at: int
+    expires_at: int
+    waiting: str
+
+
+class _Codes(TypedDict, total=False):
+    status_id: str
+    status_name: str
+    permanent: str
+
+
 @dataclass
 class Plan:
     """What a run decided; carried out by `BatchSender._commit`."""
@@ -161,11 +182,11 @@ class Plan:
         v: Verdict | None = None,
         *,
         keep_claim: bool = False,
-        **kw: object,
+        **kw: Unpack[EventDetails],
     ) -> None:
         """One outcome event; it ends this run's claim on `d` unless `keep_claim`."""
         b = self.batch
-        codes = {}
+        codes: _Codes = {}
         if v is not None:
             codes = {"status_id": v.code, "status_name": v.name, "permanent": str(v.permanent)}
         release = "" if keep_claim else self.token
@@ -182,7 +203,7 @@ class Plan:
                 **codes,
                 **kw,
             )
-        )  # type: ignore[arg-type]
+        )
 
 
 def _quick_retryable(exc: BaseException) -> bool:
@@ -230,7 +251,7 @@ class BatchSender:
         plan = Plan(batch, self.token, self.max_validity, self.name)
         reason = await self.r.hget(keys.campaign_meta(batch.campaign), "paused")
         if reason:
-            self._park(plan, list(batch.destinations), reason.decode())
+            self._park(plan, list(batch.destinations), text(reason))
         else:
             await self._run(plan)
         await self._commit(plan)
@@ -501,7 +522,7 @@ class BatchSender:
         sends the rest again at once.  A campaign paused (or canceled) meanwhile sends
         nothing more: these are parked."""
         if reason := await self.r.hget(keys.campaign_meta(plan.batch.campaign), "paused"):
-            return self._park(plan, dests, reason.decode())
+            return self._park(plan, dests, text(reason))
         for _ in range(MAX_SPLITS):
             mine, results, exc = await self._attempts(plan, dests)
             if exc is None:
@@ -791,7 +812,7 @@ class BatchSender:
         b, at = plan.batch, now_ms()
         pipe = self.r.pipeline(transaction=False)
         for d, why in plan.dead:
-            entry = {
+            entry: dict[FieldT, EncodableT] = {
                 "batch": orjson.dumps(b.only([d]).to_dict()),
                 "reason": why,
                 "at": at,
