@@ -22,8 +22,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily
 
 from core import keys
-from core.replies import members, text
 from core.queues import queue_depths
+from core.replies import members, text
 from dispatcher.api import producer
 from dispatcher.http.board import newest
 from dispatcher.http.state import CLIENT, SETTINGS, call, scoped
