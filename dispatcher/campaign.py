@@ -31,7 +31,7 @@ from typing import Any, Protocol
 
 import redis
 
-from core import clock, ids, keys, lua, optout, pause, schedule, sms
+from core import clock, ids, keys, lua, optout, pause, replies, schedule, sms
 from core.batch import WINDOW_KEY, Batch, Destination
 from core.errors import CampaignCanceled, CampaignConflict, InputError
 from dispatcher.csvout import SafeCsvWriter
@@ -148,7 +148,8 @@ class RowCheck:
     def __init__(self, spec: CampaignSpec, template: Template, source: CsvSource) -> None:
         self.spec, self.template = spec, template
         self.phone_index, self.phone_field = source.phone_index, source.header[source.phone_index]
-        self.shared, self.shared_replaced = None, {}
+        self.shared: str | None = None
+        self.shared_replaced: dict[str, int] = {}
         if not template.personalised:
             self.shared, self.shared_replaced = self._fix(template.shared_text)
             if why := self.too_long(self.shared):
@@ -322,10 +323,10 @@ class Importer:
         before = self.r.hmget(keys.campaign_meta(s.campaign), *FIXED)
         now = {"text": s.text, "sender": s.sender, "provider": s.provider}
         for name, was in zip(FIXED, before, strict=True):
-            if was is not None and was.decode() != now[name]:
+            if was is not None and replies.text(was) != now[name]:
                 raise CampaignConflict(
                     f"campaign {s.campaign!r} was imported with another {name} "
-                    f"({was.decode()!r}, not {now[name]!r}): import it as another campaign"
+                    f"({replies.text(was)!r}, not {now[name]!r}): import it as another campaign"
                 )
 
     def _take(self, item: Row | Reject) -> None:
@@ -446,7 +447,7 @@ class Importer:
             keys.campaign_meta(c),
         ]
         args = [mode, seq, self._token, arg, CAMPAIGN_TTL]
-        return lua.script(self.r, "enqueue_once", "dispatcher")(keys=keys_, args=args)  # type: ignore[no-any-return]
+        return lua.script(self.r, "enqueue_once", "dispatcher")(keys=keys_, args=args)
 
     def _finish(self) -> None:
         rp, meta = self.report, keys.campaign_meta(self.report.campaign)

@@ -104,7 +104,10 @@ def _metadata(region: str) -> tuple[str, str, re.Pattern[str], re.Pattern[str]]:
     descs = [getattr(md, n) for n in TYPE_DESCS]
     patterns = [d.national_number_pattern for d in descs if d and d.national_number_pattern]
     types = re.compile("|".join(f"(?:{p})" for p in patterns) or "(?!)")
-    general = re.compile(md.general_desc.national_number_pattern)
+    general_desc = md.general_desc
+    if general_desc is None or general_desc.national_number_pattern is None:
+        raise InputError(f"no number pattern for region {region!r}", field="region")
+    general = re.compile(general_desc.national_number_pattern)
     return str(md.country_code), md.national_prefix or "", general, types
 
 

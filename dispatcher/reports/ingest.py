@@ -220,7 +220,8 @@ def _known(
     reports: Sequence[DeliveryReport], found: Sequence[Any]
 ) -> tuple[list[DeliveryReport], list[DeliveryReport]]:
     """The reports whose message has a state or a claim, and the others."""
-    known, unknown = [], []
+    known: list[DeliveryReport] = []
+    unknown: list[DeliveryReport] = []
     for r, state, claim in zip(reports, found[::2], found[1::2], strict=True):
         (known if state or claim else unknown).append(r)
     if unknown:
