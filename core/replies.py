@@ -21,3 +21,8 @@ def text(raw: bytes | str) -> str:
 def members(reply: ZSetRangeResponse) -> list[str]:
     """The members of a sorted-set range read without scores, as text."""
     return [text(member) for member in cast(list[bytes | str], reply)]  # no withscores
+
+
+def scored(reply: ZSetRangeResponse) -> list[tuple[str, float]]:
+    """The (member, score) pairs of a sorted-set range read with its scores (floats)."""
+    return [(text(member), score) for member, score in cast(list[tuple[bytes | str, float]], reply)]

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 import redis
 
-from core import clock, ids, keys, ledger, lua, pause, schedule
+from core import clock, ids, keys, ledger, lua, pause, replies, schedule
 from core.batch import Batch
 from core.errors import CampaignCanceled, CampaignConflict, CampaignNotFound
 from core.outcomes import NONFINAL_TTL, SENT, TAKEN, UNSENT, State, StreamPolicy, Waiting, stream_of
@@ -287,8 +287,7 @@ def resume_if_paused(
 def deadletters(client: redis.Redis, campaign: str | None = None, limit: int = 1000) -> list[dict]:
     """Dead messages, oldest first: messageId, campaign, to, reason, when."""
     out = []
-    for mid_raw, score in client.zrange(keys.DEADLETTERS, 0, -1, withscores=True):
-        mid = _text(mid_raw)
+    for mid, score in replies.scored(client.zrange(keys.DEADLETTERS, 0, -1, withscores=True)):
         entry = client.hgetall(keys.deadletter(mid))
         if not entry:  # expired with its TTL: the index entry goes too
             client.zrem(keys.DEADLETTERS, mid)

@@ -33,7 +33,7 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from config import settings as config
-from core import keys
+from core import keys, replies
 from core.errors import GatewayThrottled, OtpLimited, OtpNotFound
 from core.limits import AsyncLimiter
 from core.limits.buckets import account_buckets
@@ -132,7 +132,7 @@ class Otp:
         raw = await self.redis.hgetall(keys.otp_pin(pin_id))
         if not raw:
             raise OtpNotFound(f"no PIN {pin_id} (expired or never sent)")
-        return {k.decode(): v.decode() for k, v in raw.items()}
+        return {replies.text(k): replies.text(v) for k, v in raw.items()}
 
     async def _send_allowed(self, app: str, number: str) -> None:
         per_phone, per_app = self.limits.send_per_phone, self.limits.send_per_app
