@@ -18,6 +18,11 @@ def text(raw: bytes | str) -> str:
     return raw.decode() if isinstance(raw, bytes) else raw
 
 
+def bytes_of(raw: bytes | str) -> bytes:
+    """The reply as bytes (a `str` encoded as UTF-8)."""
+    return raw if isinstance(raw, bytes) else raw.encode()
+
+
 def members(reply: ZSetRangeResponse) -> list[str]:
     """The members of a sorted-set range read without scores, as text."""
     return [text(member) for member in cast(list[bytes | str], reply)]  # no withscores

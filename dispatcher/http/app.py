@@ -40,6 +40,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 from aiohttp import web
@@ -88,7 +89,7 @@ MAX_HEADERS = 100  # more headers in one request: a 400
 IDLE_S = 75.0  # keep-alive, and a connection that never completes its headers, is closed
 BODY_WINDOW_S = 10.0  # a body must keep coming: at least BODY_MIN_BYTES in every window
 BODY_MIN_BYTES = 1024  # ... while a handler waits for it, else 408 and the connection closes
-SERVER_LIMITS = {
+SERVER_LIMITS: dict[str, Any] = {  # run_app hands them on to aiohttp's server (**kwargs)
     "max_line_size": MAX_LINE_BYTES,
     "max_field_size": MAX_FIELD_BYTES,
     "max_headers": MAX_HEADERS,
@@ -189,7 +190,7 @@ async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             for k, v in (("field", exc.field), ("line", exc.line), ("file", file))
             if v not in ("", None)
         }
-        return problem(400, "invalid input", exc.reason, **where)
+        return problem(400, "invalid input", exc.reason, headers=None, **where)
     except (CampaignNotFound, OtpNotFound) as exc:
         return problem(404, "not found", str(exc))
     except (CampaignCanceled, CampaignConflict, PlanChanged) as exc:

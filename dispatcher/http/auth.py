@@ -61,7 +61,7 @@ def create(client: redis.Redis, name: str, scope: str, who: str = "") -> str:
     return key
 
 
-def caller(entry: bytes | None) -> Caller | None:
+def caller(entry: bytes | str | None) -> Caller | None:
     if entry is None:
         return None
     data = orjson.loads(entry)

@@ -27,7 +27,7 @@ import redis
 from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from core import keys
+from core import keys, replies
 from core.errors import InputError
 from dispatcher import api, control, plan
 from dispatcher.campaign import REJECTS_KEPT, REJECTS_TOTAL, ImportReport, KeptRejects
@@ -288,11 +288,11 @@ async def rejects(request: web.Request) -> web.StreamResponse:
     await call(control.known, r, campaign)  # 404 when unknown
     total, kept = await call(r.hmget, keys.campaign_meta(campaign), REJECTS_TOTAL, REJECTS_KEPT)
     response = _csv_response(f"{campaign}.rejects.csv")
-    if total is not None:  # kept by an import over HTTP
+    if total is not None and kept is not None:  # kept (both) by an import over HTTP
         response.headers.update(
             {
-                "Rejects-Total": total.decode(),
-                "Rejects-Kept": kept.decode(),
+                "Rejects-Total": replies.text(total),
+                "Rejects-Kept": replies.text(kept),
                 "Rejects-Truncated": str(total != kept).lower(),
             }
         )
@@ -300,7 +300,7 @@ async def rejects(request: web.Request) -> web.StreamResponse:
     key, at = keys.campaign_rejects(campaign), 0
     while pieces := await call(r.lrange, key, at, at + 15):
         for piece in pieces:
-            await response.write(piece)
+            await response.write(replies.bytes_of(piece))
         at += len(pieces)
     await response.write_eof()
     return response

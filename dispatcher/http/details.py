@@ -11,7 +11,7 @@ from typing import Any
 import redis
 from aiohttp import web
 
-from core import keys
+from core import keys, replies
 from dispatcher import control
 from dispatcher.campaign import KIND, kind_of
 from dispatcher.http.state import call, client, reply, scoped
@@ -27,7 +27,7 @@ def routes(router: web.UrlDispatcher) -> None:
 def read(store: redis.Redis, campaign: str) -> dict[str, Any]:
     control.known(store, campaign)
     raw = store.hmget(keys.campaign_meta(campaign), *TEXTS, *NUMBERS)
-    values = [v.decode() if v is not None else None for v in raw]
+    values = [replies.text(v) if v is not None else None for v in raw]
     out: dict[str, Any] = {"campaign": campaign}
     out.update((name, value or "") for name, value in zip(TEXTS, values, strict=False))
     out[KIND] = kind_of(campaign, out[KIND])

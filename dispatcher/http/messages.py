@@ -23,7 +23,7 @@ import orjson
 import redis
 from aiohttp import web
 
-from core import ids, keys
+from core import ids, keys, replies
 from core.errors import InputError
 from dispatcher import api, control
 from dispatcher.http import auth
@@ -89,7 +89,7 @@ def _claim_key(r: redis.Redis, caller: str, key: str, data: dict[str, Any], ttl:
     name = keys.idempotency(caller, hashlib.sha256(key.encode()).hexdigest())
     if r.set(name, digest, nx=True, ex=ttl):
         return False
-    if (r.get(name) or b"").decode() != digest:
+    if replies.text(r.get(name) or b"") != digest:
         raise web.HTTPConflict(text=f"this {IDEMPOTENCY_HEADER} was used with another body")
     return True
 

@@ -15,7 +15,7 @@ import secrets
 
 import redis
 
-from core import keys
+from core import keys, replies
 from dispatcher.http import auth
 
 SESSION_TTL_S = 12 * 3600
@@ -40,7 +40,7 @@ def caller(client: redis.Redis, session_id: str) -> auth.Caller | None:
     digest = client.get(_name(session_id))
     if digest is None:
         return None
-    return auth.caller(client.hget(keys.API_KEYS, digest.decode()))
+    return auth.caller(client.hget(keys.API_KEYS, replies.text(digest)))
 
 
 def close(client: redis.Redis, session_id: str) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import orjson
@@ -26,7 +26,7 @@ def scoped(scope: str) -> Callable[[Handler], Handler]:
     """Mark a handler as needing an API key of at least `scope` (see dispatcher.http.auth)."""
 
     def mark(handler: Handler) -> Handler:
-        handler.scope = scope  # type: ignore[attr-defined]
+        handler.scope = scope  # type: ignore[attr-defined]  # read by app._auth (getattr)
         return handler
 
     return mark
@@ -54,7 +54,7 @@ async def body(request: web.Request) -> dict[str, Any]:
     return data
 
 
-def text(data: dict[str, Any], name: str, *, required: bool = False, limit: int = 10_000) -> str:
+def text(data: Mapping[str, Any], name: str, *, required: bool = False, limit: int = 10_000) -> str:
     """A string member of a JSON body ('' when absent and not required)."""
     value = data.get(name)
     if value is None:

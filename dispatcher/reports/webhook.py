@@ -99,7 +99,7 @@ MAX_FIELD_BYTES = 8190  # one header line: longer is a 400
 MAX_HEADERS = 100  # more headers in one request: a 400
 IDLE_S = 75.0  # keep-alive, and a connection that never completes its headers, is closed
 BODY_TIMEOUT_S = 10.0  # a report body (at most MAX_REPORT_BYTES) arrives within this: else 408
-SERVER_LIMITS = {
+SERVER_LIMITS: dict[str, Any] = {  # run_app hands them on to aiohttp's server (**kwargs)
     "max_line_size": MAX_LINE_BYTES,
     "max_field_size": MAX_FIELD_BYTES,
     "max_headers": MAX_HEADERS,
