@@ -164,7 +164,9 @@ def _redis_ctx(
         if own and not settings.redis_url:
             raise ConfigError("REDIS_URL", "not set: the webhook needs the dispatcher's Redis")
         app[REDIS_KEY] = (
-            async_redis(settings.redis_url, cluster=settings.redis_cluster) if own else client
+            client
+            if client is not None
+            else async_redis(settings.redis_url, cluster=settings.redis_cluster)
         )
         if own:
             await _warm_up(app[REDIS_KEY])
@@ -349,13 +351,13 @@ async def _receive(request: web.Request, provider: str, policy: StreamPolicy) ->
         )
         metrics.refused.labels(provider=provider).inc(len(refused))
     metrics.count(provider, parsed.reports)
-    answer = {
+    summary = {
         "received": len(parsed) + len(refused),
         "applied": applied,
         "resent": resent,
         "refused": refused,
     }
-    return web.Response(body=orjson.dumps(answer), content_type=JSON)
+    return web.Response(body=orjson.dumps(summary), content_type=JSON)
 
 
 def _whole(exc: ReportParseError) -> dict[str, object]:
