@@ -345,7 +345,7 @@ def _checked(chosen: Sequence[str] = ()) -> config.Settings:
 
 
 def _client(url: str) -> redis.Redis:
-    return sync_redis(url, cluster=config.load().redis_cluster)  # type: ignore[no-any-return]
+    return sync_redis(url, cluster=config.load().redis_cluster)
 
 
 def cmd_import(args: argparse.Namespace) -> int:

