@@ -327,7 +327,7 @@ def _content_type(name: str, raw: str) -> str:
 
 
 # variable -> (Settings field, parser(variable, raw value))
-_PARSERS = {
+_PARSERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable: (field, parser)
     "REDIS_URL": ("redis_url", lambda n, v: _url(n, v, REDIS_SCHEMES)),
     "SMS_BROKER_URL": ("broker_url", lambda n, v: _url(n, v, BROKER_SCHEMES)),
     "ANTS_BASE_URL": ("ants_base_url", lambda n, v: _url(n, v, ("http://", "https://"))),
