@@ -41,6 +41,7 @@ demo: $(STAMP)
 test: $(STAMP) chromium rabbitmq
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
