@@ -65,7 +65,8 @@ class StoreUnavailable(DispatchError):
     """Redis cannot be reached (the CLI says where; the password is never shown)."""
 
     def __init__(self, url: str, reason: str) -> None:
-        self.url, self.reason = redact_url(url), reason
+        self.url = redact_url(url)
+        self.reason = reason
         super().__init__(f"cannot reach Redis at {self.url} (REDIS_URL): {reason}")
 
 
@@ -85,7 +86,10 @@ class InputError(DispatchError):
     def __init__(
         self, message: str, *, file: str = "", line: int | None = None, field: str = ""
     ) -> None:
-        self.file, self.line, self.field, self.reason = file, line, field, message
+        self.file = file
+        self.line = line
+        self.field = field
+        self.reason = message
         where = ":".join(p for p in (file, str(line) if line is not None else "") if p)
         where += f" [{field}]" if field else ""
         super().__init__(f"{where}: {message}" if where else message)
@@ -107,7 +111,8 @@ class CampaignPaused(CampaignError):
     """The campaign is paused; its messages are parked until `resume`."""
 
     def __init__(self, campaign: str, reason: str) -> None:
-        self.campaign, self.reason = campaign, reason
+        self.campaign = campaign
+        self.reason = reason
         super().__init__(f"campaign {campaign} is paused: {reason}")
 
 
@@ -136,7 +141,8 @@ class OtpLimited(OtpError):
     """An OTP limit (per phone, per application, verify rate, attempts) is exhausted."""
 
     def __init__(self, limit: str, retry_after: float) -> None:
-        self.limit, self.retry_after = limit, retry_after
+        self.limit = limit
+        self.retry_after = retry_after
         super().__init__(f"OTP limit {limit} reached; retry after {retry_after:.1f}s")
 
 
@@ -169,7 +175,9 @@ class GatewayError(DispatchError):
         retry_after: float | None = None,
         body: str = "",
     ) -> None:
-        self.status, self.code, self.retry_after = status, code, retry_after
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
         self.body = body[:500]
         super().__init__(message)
 

@@ -155,7 +155,8 @@ class _Call:
     """One record.lua call: a campaign's keys, then its buckets' (declared, by index)."""
 
     def __init__(self, campaign: str, policy: StreamPolicy) -> None:
-        self.campaign, self.policy = campaign, policy
+        self.campaign = campaign
+        self.policy = policy
         self.declared = lua.Declared(
             stream_of(campaign, policy),
             keys.campaign_counts(campaign),

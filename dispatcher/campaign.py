@@ -146,8 +146,10 @@ class RowCheck:
     `Reject` naming the field."""
 
     def __init__(self, spec: CampaignSpec, template: Template, source: CsvSource) -> None:
-        self.spec, self.template = spec, template
-        self.phone_index, self.phone_field = source.phone_index, source.header[source.phone_index]
+        self.spec = spec
+        self.template = template
+        self.phone_index = source.phone_index
+        self.phone_field = source.header[source.phone_index]
         self.shared: str | None = None
         self.shared_replaced: dict[str, int] = {}
         if not template.personalised:
@@ -220,7 +222,8 @@ class BothRejects:
     """Rejects written to a writer of the caller's (the whole rejects file) and kept."""
 
     def __init__(self, first: RejectsWriter, kept: KeptRejects) -> None:
-        self.first, self.kept = first, kept
+        self.first = first
+        self.kept = kept
 
     def writerow(self, row: Iterable[Any]) -> None:
         self.first.writerow(row)
@@ -249,8 +252,11 @@ class Importer:
         rejects: RejectsWriter | None = None,
         progress: Progress | None = None,
     ) -> None:
-        self.r, self.enqueue, self.spec = client, enqueue, spec
-        self.rejects, self.progress = rejects, progress
+        self.client = client
+        self.enqueue = enqueue
+        self.spec = spec
+        self.rejects = rejects
+        self.progress = progress
         self.report = ImportReport(spec.campaign)
         self._check: list[tuple[int, str, str | None]] = []
         self._last_line = 0  # the highest line with a message (export's index)
@@ -272,7 +278,7 @@ class Importer:
         items = rows_of(source)
         first = next(items)  # refused before anything is written
         self._begin()
-        self._dedupe = Dedupe(self.r, self.spec.campaign, source.size_bytes, CAMPAIGN_TTL)
+        self._dedupe = Dedupe(self.client, self.spec.campaign, source.size_bytes, CAMPAIGN_TTL)
         with ThreadPoolExecutor(1, thread_name_prefix="import-redis") as self._redis_side:
             self._take(first)
             for item in items:
@@ -287,8 +293,8 @@ class Importer:
 
     def _begin(self) -> None:
         s, meta = self.spec, keys.campaign_meta(self.spec.campaign)
-        check_kind(self.r, s.campaign, transactional=False)
-        if self.r.exists(keys.legacy_campaign_meta(s.campaign)):
+        check_kind(self.client, s.campaign, transactional=False)
+        if self.client.exists(keys.legacy_campaign_meta(s.campaign)):
             raise InputError(
                 f"campaign {s.campaign!r} was imported by a release before the "
                 "ledger, which does not know what it sent: import it as another",
@@ -296,7 +302,7 @@ class Importer:
             )
         expires = max(clock.now_ms(), s.send_at_ms) + s.validity_minutes * 60_000
         self._same_as_before()
-        pipe = self.r.pipeline()
+        pipe = self.client.pipeline()
         pipe.sadd(keys.CAMPAIGNS, s.campaign)
         pipe.hsetnx(meta, IMPORTED, int(time.time()))
         pipe.hsetnx(meta, "expires_at", expires)
@@ -314,13 +320,14 @@ class Importer:
         pipe.hget(meta, "expires_at")
         pipe.get(keys.campaign_enqueued(s.campaign))
         *_, expires_at, bits = pipe.execute()
-        self._expires_at, self._bits = int(expires_at), bits or b""
+        self._expires_at = int(expires_at)
+        self._bits = bits or b""
 
     def _same_as_before(self) -> None:
         """CampaignConflict when the campaign was imported before with another text, sender
         or provider (FIXED): a re-import enqueues only what is missing, never new texts."""
         s = self.spec
-        before = self.r.hmget(keys.campaign_meta(s.campaign), *FIXED)
+        before = self.client.hmget(keys.campaign_meta(s.campaign), *FIXED)
         now = {"text": s.text, "sender": s.sender, "provider": s.provider}
         for name, was in zip(FIXED, before, strict=True):
             if was is not None and replies.text(was) != now[name]:
@@ -364,12 +371,13 @@ class Importer:
         while len(self._sent) >= IN_FLIGHT:
             self._sent.popleft().result()  # raises what the Redis side raised
         self._sent.append(self._redis_side.submit(self._settle, self._check, self._fields))
-        self._check, self._fields = [], {}
+        self._check = []
+        self._fields = {}
 
     def _settle(self, rows: list[tuple[int, str, str | None]], fields: dict[int, Any]) -> None:
         """On the Redis side: dedupe a chunk, reject its duplicates, batch and enqueue the rest."""
         owners = self._dedupe.owners([(number, line) for line, number, _ in rows])
-        opted = optout.check(self.r, [number for _, number, _ in rows])
+        opted = optout.check(self.client, [number for _, number, _ in rows])
         for i, (line, number, text) in enumerate(rows):
             if owner := owners.get(i):
                 why = f"duplicate of line {int(owner)}"
@@ -426,7 +434,7 @@ class Importer:
         )
         try:
             if s.send_at_ms > clock.now_ms():
-                schedule.later(self.r, s.campaign, s.send_at_ms, [batch.to_dict()])
+                schedule.later(self.client, s.campaign, s.send_at_ms, [batch.to_dict()])
             else:
                 self.enqueue(batch.to_dict())
         except BaseException:
@@ -447,12 +455,12 @@ class Importer:
             keys.campaign_meta(c),
         ]
         args = [mode, seq, self._token, arg, CAMPAIGN_TTL]
-        return lua.script(self.r, "enqueue_once", "dispatcher")(keys=keys_, args=args)
+        return lua.script(self.client, "enqueue_once", "dispatcher")(keys=keys_, args=args)
 
     def _finish(self) -> None:
         rp, meta = self.report, keys.campaign_meta(self.report.campaign)
-        before = int(self.r.hget(meta, "last_line") or 0)  # a re-run with a shorter file
-        self.r.hset(
+        before = int(self.client.hget(meta, "last_line") or 0)  # a re-run with a shorter file
+        self.client.hset(
             meta,
             mapping={
                 "rows": rp.rows,

@@ -42,7 +42,9 @@ class Dedupe:
     """The duplicate check of one campaign (its bucket count settled on creation)."""
 
     def __init__(self, client: Any, campaign: str, size_bytes: int, ttl: int) -> None:
-        self.r, self.campaign, self.ttl = client, campaign, ttl
+        self.client = client
+        self.campaign = campaign
+        self.ttl = ttl
         meta = keys.campaign_meta(campaign)
         pipe = client.pipeline()
         pipe.hsetnx(meta, META_FIELD, bucket_count(size_bytes))
@@ -59,5 +61,5 @@ class Dedupe:
         declared = lua.Declared()
         items = [(number, line, declared.at(self.key(number))) for number, line in pairs]
         args = [self.ttl, orjson.dumps(items)]
-        flat = lua.script(self.r, "dedupe", "dispatcher")(keys=declared.keys, args=args)
+        flat = lua.script(self.client, "dedupe", "dispatcher")(keys=declared.keys, args=args)
         return {int(flat[j]) - 1: flat[j + 1] for j in range(0, len(flat), 2)}

@@ -64,7 +64,8 @@ class Otp:
         self, settings: config.Settings, redis: aioredis.Redis, session: aiohttp.ClientSession
     ) -> None:
         config.check_otp(settings)
-        self.settings, self.redis = settings, redis
+        self.settings = settings
+        self.redis = redis
         self.limiter = AsyncLimiter(redis)
         self.limits = limits(settings)
         self.gateway = gateway(session, settings, self.limits)

@@ -161,9 +161,13 @@ class Planner:
         file: str,
         progress: Progress | None = None,
     ) -> None:
-        self.r, self.spec, self.s, self.progress = client, spec, settings, progress
+        self.client = client
+        self.spec = spec
+        self.s = settings
+        self.progress = progress
         self.prices = Prices.load(settings.prices)
-        self._hash, self._file = plan_hash, file
+        self._hash = plan_hash
+        self._file = file
         self._chunk: list[Checked] = []
         self._sent: deque[Future[None]] = deque()  # chunks handed to the Redis side
         self._costs: dict[str, Decimal] = {}
@@ -179,8 +183,8 @@ class Planner:
         self.plan = self._blank(template)
         self.plan.replaced = dict(self.check.shared_replaced)  # a shared text's, once
         temp = f"plan-{uuid.uuid4().hex[:16]}"
-        self._dedupe = Dedupe(self.r, temp, source.size_bytes, PLAN_TTL)
-        self.r.expire(keys.campaign_meta(temp), PLAN_TTL)
+        self._dedupe = Dedupe(self.client, temp, source.size_bytes, PLAN_TTL)
+        self.client.expire(keys.campaign_meta(temp), PLAN_TTL)
         try:
             with ThreadPoolExecutor(1, thread_name_prefix="plan-redis") as self._redis_side:
                 for item in rows_of(source):
@@ -189,7 +193,7 @@ class Planner:
                 while self._sent:
                     self._sent.popleft().result()
         finally:
-            _drop(self.r, temp, self._dedupe.buckets)
+            _drop(self.client, temp, self._dedupe.buckets)
         self._finish()
         self.plan.seconds = round(time.perf_counter() - started, 3)
         return self.plan
@@ -243,7 +247,7 @@ class Planner:
 
     def _settle(self, rows: list[Checked]) -> None:
         owners = self._dedupe.owners([(c.number, c.line) for c in rows])
-        opted = optout.check(self.r, [c.number for c in rows])
+        opted = optout.check(self.client, [c.number for c in rows])
         for i, c in enumerate(rows):
             if i in owners:
                 self.plan.duplicates += 1

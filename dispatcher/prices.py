@@ -24,7 +24,8 @@ Price = tuple[Decimal, str]  # per part, currency
 
 class Prices:
     def __init__(self, rows: dict[tuple[str, str], Price], source: str = "") -> None:
-        self.rows, self.source = rows, source
+        self.rows = rows
+        self.source = source
         self._cache: dict[tuple[str, str], Price | None] = {}
 
     @classmethod

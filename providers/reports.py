@@ -90,7 +90,10 @@ class ReportParseError(ValueError):
     def __init__(
         self, reason: str, *, field: str = "", index: int | None = None, code: str = ""
     ) -> None:
-        self.reason, self.field, self.index, self.code = reason, field, index, code
+        self.reason = reason
+        self.field = field
+        self.index = index
+        self.code = code
         self.record = ""
         super().__init__(self._message())
 
@@ -353,7 +356,9 @@ class Record:
         if not isinstance(data, Mapping | Element):
             kind = type(data).__name__
             raise ReportParseError(f"expected an object, got {kind}", field=path, index=index)
-        self._data, self.path, self.index = data, path, index
+        self._data = data
+        self.path = path
+        self.index = index
 
     def error(self, key: str, reason: str) -> ReportParseError:
         return ReportParseError(reason, field=self.where(key), index=self.index)

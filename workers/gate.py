@@ -111,10 +111,13 @@ class Gate:
         self, limiter: AsyncLimiter, settings: Settings, profile: Profile, provider: str = ""
     ) -> None:
         """The limits of one provider's account: its buckets and flooding logs are its own."""
-        self.limiter, self.settings, self.provider = limiter, settings, provider
+        self.limiter = limiter
+        self.settings = settings
+        self.provider = provider
         varied = settings.flood_varied or profile.flood_varied  # an override, or the gateway's
         identical = settings.flood_identical or profile.flood_identical
-        self.varied, self.identical = with_margin(varied), with_margin(identical)
+        self.varied = with_margin(varied)
+        self.identical = with_margin(identical)
         self.flooding_on = settings.flood_enabled and (varied or identical) is not None
         self.why = f"anti-flooding: at most {varied} messages, {identical} identical, per number"
         self._flood_passed: set[str] = set()  # messageIds holding a flooding slot (this run)

@@ -144,7 +144,7 @@ class _Codes(TypedDict, total=False):
 
 
 @dataclass
-class Plan:
+class Decisions:
     """What a run decided; carried out by `BatchSender._commit`."""
 
     batch: Batch
@@ -230,7 +230,10 @@ class BatchSender:
         """`provider` sends (its registry `name`, `profile`); `gate` and `slots` are its
         limits; `probe`: the provider is marked down and this run's requests may restore it
         (workers.health)."""
-        self.ctx, self.provider, self.gate, self.name = ctx, provider, gate, name
+        self.ctx = ctx
+        self.provider = provider
+        self.gate = gate
+        self.name = name
         self.probe = probe
         self.slots = slots or Slots(None, ctx.settings)
         self.max_validity = profile.max_validity_minutes if profile else 0
@@ -238,7 +241,7 @@ class BatchSender:
         self.proves_absence = profile.lookup_proves_absence if profile else True
         self.status_rate = profile.status_rate if profile else None  # lookups share it
         self.limiter = AsyncLimiter(ctx.redis)
-        self.r = ctx.redis
+        self.client = ctx.redis
         s = ctx.settings
         self.policy = s.stream_policy
         self.token = uuid.uuid4().hex  # this run's claims
@@ -248,8 +251,8 @@ class BatchSender:
 
     async def process(self, batch: Batch) -> None:
         started = time.perf_counter()
-        plan = Plan(batch, self.token, self.max_validity, self.name)
-        reason = await self.r.hget(keys.campaign_meta(batch.campaign), "paused")
+        plan = Decisions(batch, self.token, self.max_validity, self.name)
+        reason = await self.client.hget(keys.campaign_meta(batch.campaign), "paused")
         if reason:
             self._park(plan, list(batch.destinations), text(reason))
         else:
@@ -277,12 +280,12 @@ class BatchSender:
     async def dead_letter(self, batch: Batch, why: str) -> None:
         """Every destination of `batch` to the dead letters (what was sent stays as it is:
         the rank rule), keeping any claims so a replay asks the gateway first."""
-        plan = Plan(batch, self.token, self.max_validity, self.name)
+        plan = Decisions(batch, self.token, self.max_validity, self.name)
         for d in batch.destinations:
             self._dead(plan, d, why, keep_claim=True)
         await self._commit(plan)
 
-    async def _run(self, plan: Plan) -> None:
+    async def _run(self, plan: Decisions) -> None:
         b = plan.batch
         found = await self._claim(plan, Mode.START, list(b.destinations))
         todo = found.ours + await self._reconcile(plan, found.unknown)
@@ -294,11 +297,11 @@ class BatchSender:
         if todo and self.gate is not None:
             await self._gated(plan, todo)
         elif todo:
-            await self._send(plan, todo)
+            await self._send_and_act(plan, todo)
 
     # ------------------------------------------------------------ claiming and asking
 
-    async def _claim(self, plan: Plan, mode: Mode, dests: list[Destination]) -> Claims:
+    async def _claim(self, plan: Decisions, mode: Mode, dests: list[Destination]) -> Claims:
         """Claim (START: take over settled claims too); record what is suppressed, defer what
         another run holds; remember which claims were stamped just now."""
         b = plan.batch
@@ -309,7 +312,7 @@ class BatchSender:
         legacy = self.ctx.settings.provider
         started = monotonic()  # the stamps are at least this old
         c = await claims(
-            self.r,
+            self.client,
             mode,
             self.token,
             self.settle,
@@ -338,7 +341,7 @@ class BatchSender:
         return c
 
     async def _reconcile(
-        self, plan: Plan, unknown: list[tuple[Destination, Via]]
+        self, plan: Decisions, unknown: list[tuple[Destination, Via]]
     ) -> list[Destination]:
         """Ask the gateway about settled claims we took over; record what it has; the rest
         is ours to send (its old stamp is re-stamped before the request).  A claim taken for
@@ -369,7 +372,7 @@ class BatchSender:
             todo += await self._ask(plan, asked)
         return todo
 
-    async def _ask(self, plan: Plan, asked: Batch) -> list[Destination]:
+    async def _ask(self, plan: Decisions, asked: Batch) -> list[Destination]:
         """Ask the gateway about one request's destinations (`asked` carries the bulkId and
         validity end that request had); record what it has, return the rest."""
         mine = list(asked.destinations)
@@ -419,7 +422,7 @@ class BatchSender:
             return []
         return rest
 
-    def _hold(self, plan: Plan, dests: list[Destination]) -> None:
+    def _hold(self, plan: Decisions, dests: list[Destination]) -> None:
         """The gateway may have these and its lookup cannot say it has not (it proves no
         absence): `unknown`, never resent by itself; kept for an operator (core.unknown)."""
         why = (
@@ -437,7 +440,7 @@ class BatchSender:
         the batch itself asked for this provider."""
         return b.meta.get("ask") == self.name and b.provider != self.name
 
-    def _in_window(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
+    def _in_window(self, plan: Decisions, todo: list[Destination]) -> list[Destination]:
         """With a delivery window (`meta["window"]`): what is inside it now; the rest
         waits for its opening (never sent early), or fails when its validity ends first."""
         raw = plan.batch.meta.get(WINDOW_KEY)
@@ -462,7 +465,7 @@ class BatchSender:
             )
         return ready
 
-    def _unexpired(self, plan: Plan, todo: list[Destination]) -> list[Destination]:
+    def _unexpired(self, plan: Decisions, todo: list[Destination]) -> list[Destination]:
         if now_ms() < plan.batch.expires_at:
             return todo
         for d in todo:
@@ -471,14 +474,14 @@ class BatchSender:
 
     # ------------------------------------------------------------ pacing and sending
 
-    async def _gated(self, plan: Plan, todo: list[Destination]) -> None:
+    async def _gated(self, plan: Decisions, todo: list[Destination]) -> None:
         """Send what the gate admits; sleep on short waits and recheck; defer the rest."""
         assert self.gate is not None
         deadline = now_ms() + PACE_BUDGET_MS
         while todo:
             admitted, held = await self.gate(plan.batch.only(todo))
             if admitted:
-                await self._send(plan, admitted)
+                await self._send_and_act(plan, admitted)
             until = min(deadline, plan.batch.expires_at)  # past the validity: deferred, so failed
             todo, defer, sleep_ms = split_held(held, until - now_ms())
             self._defer(plan, defer)
@@ -496,7 +499,7 @@ class BatchSender:
             if todo:
                 await asyncio.sleep(sleep_ms / 1000)
 
-    def _defer(self, plan: Plan, held: list[Held]) -> None:
+    def _defer(self, plan: Decisions, held: list[Held]) -> None:
         """Held back by a limit: throughput-paced ones all come back when the head of the
         line may go (one follow-up, gated again then), the others each at its own time."""
         paced = [h for h in held if h.paced]
@@ -517,11 +520,11 @@ class BatchSender:
                     plan, [h.dest], h.wait, h.why, State.DEFERRED, counted=False, waiting=h.code
                 )
 
-    async def _send(self, plan: Plan, dests: list[Destination]) -> None:
+    async def _send_and_act(self, plan: Decisions, dests: list[Destination]) -> None:
         """Claim, send and act on the answer; a 400 naming destinations fails those and
         sends the rest again at once.  A campaign paused (or canceled) meanwhile sends
         nothing more: these are parked."""
-        if reason := await self.r.hget(keys.campaign_meta(plan.batch.campaign), "paused"):
+        if reason := await self.client.hget(keys.campaign_meta(plan.batch.campaign), "paused"):
             return self._park(plan, dests, text(reason))
         for _ in range(MAX_SPLITS):
             mine, results, exc = await self._attempts(plan, dests)
@@ -544,7 +547,7 @@ class BatchSender:
         return None
 
     async def _attempts(
-        self, plan: Plan, dests: list[Destination]
+        self, plan: Decisions, dests: list[Destination]
     ) -> tuple[list[Destination], list[Result], GatewayError | None]:
         """Up to QUICK_ATTEMPTS tries; each holds a slot, numbers the request and keeps the
         gateway's ids, then (re)claims: the claim is the last Redis step before the write,
@@ -574,11 +577,11 @@ class BatchSender:
         one, and the gateway's own ids of its destinations, if it has such, kept for report
         intake (a destination whose claim then turns out lost leaves a harmless mapping)."""
         if self.numbered:  # a number of ours the gateway knows the request by, unique
-            n = await self.r.incr(keys.request_numbers(self.name))
+            n = await self.client.incr(keys.request_numbers(self.name))
             meta = {**batch.meta, REQUEST_NUMBER_KEY: (n - 1) % self.numbered + 1}
             batch = batch.only(list(batch.destinations), meta=meta)
         if pids := self.provider.provider_ids(batch):
-            pipe = self.r.pipeline(transaction=False)
+            pipe = self.client.pipeline(transaction=False)
             for mid, pid in pids.items():  # report intake translates them back
                 pipe.set(keys.provider_id(self.name, pid), mid, ex=self.policy.final_ttl)
             await pipe.execute()
@@ -602,12 +605,12 @@ class BatchSender:
         Redis outages) must not hide what the gateway answered, which is recorded next."""
         try:
             s, name = self.ctx.settings, self.name
-            if await health.record(self.r, s, name, failure, seconds, probe=self.probe):
+            if await health.record(self.client, s, name, failure, seconds, probe=self.probe):
                 log.warning("provider %s is healthy again (its probe went well)", self.name)
         except RedisError as exc:
             log.warning("provider %s: its request was not counted for health: %s", self.name, exc)
 
-    async def _claimed(self, plan: Plan, dests: list[Destination]) -> list[Destination]:
+    async def _claimed(self, plan: Decisions, dests: list[Destination]) -> list[Destination]:
         """What of `dests` this run may send now: claims stamped a moment ago (measured from
         before the call that stamped them) are still good; older ones (pacing, quick
         retries, asked about, a slow Redis) are re-stamped (CLAIM), which never takes
@@ -629,14 +632,16 @@ class BatchSender:
         )
         return []
 
-    def _answered(self, plan: Plan, mine: list[Destination], results: list[Result]) -> None:
+    def _answered(self, plan: Decisions, mine: list[Destination], results: list[Result]) -> None:
         by_id = {r.message_id: r for r in results}
         self._verdicts(plan, [d for d in mine if d.message_id in by_id], by_id)
         missing = [d for d in mine if d.message_id not in by_id]
         if missing:
             self._unknown(plan, missing, "missing from the gateway's answer")
 
-    def _verdicts(self, plan: Plan, dests: list[Destination], by_id: dict[str, Result]) -> None:
+    def _verdicts(
+        self, plan: Decisions, dests: list[Destination], by_id: dict[str, Result]
+    ) -> None:
         """Act on each destination's verdict.  A FATAL code that may concern one destination
         only (no route to its network) pauses only when every destination of the request
         got a fatal code; otherwise just that destination fails."""
@@ -653,7 +658,7 @@ class BatchSender:
             if v.sent and r.state:  # taken and already final (a lookup saw it)
                 plan.event(d, State(r.state), v, group=r.group, reason=v.description[:300])
 
-    def _verdict(self, plan: Plan, d: Destination, v: Verdict, group: str) -> None:
+    def _verdict(self, plan: Decisions, d: Destination, v: Verdict, group: str) -> None:
         a = v.action
         if a in (Action.ACCEPTED, Action.ALREADY_DONE):
             why = v.description if a is Action.ALREADY_DONE else ""
@@ -668,7 +673,7 @@ class BatchSender:
             why = f"{v.code} {v.name}".strip()
             self._again(plan, [d], why, a is Action.THROTTLED, v.retry_after)
 
-    def _request_failed(self, plan: Plan, dests: list[Destination], exc: GatewayError) -> None:
+    def _request_failed(self, plan: Decisions, dests: list[Destination], exc: GatewayError) -> None:
         why = f"{type(exc).__name__}: {exc}"[:300]
         if exc.maybe_sent:
             return self._unknown(plan, dests, why)
@@ -677,7 +682,7 @@ class BatchSender:
         self._again(plan, dests, why, isinstance(exc, GatewayThrottled), exc.retry_after)
         return None
 
-    def _unknown(self, plan: Plan, dests: list[Destination], why: str) -> None:
+    def _unknown(self, plan: Decisions, dests: list[Destination], why: str) -> None:
         """The gateway may have taken these: keep the claims; the next run asks it first."""
         why = f"outcome unknown ({why}): the gateway is asked before any resend"[:300]
         log.info(
@@ -701,7 +706,7 @@ class BatchSender:
 
     def _again(
         self,
-        plan: Plan,
+        plan: Decisions,
         dests: Sequence[Destination],
         why: str,
         throttled: bool,
@@ -716,7 +721,7 @@ class BatchSender:
 
     def _later(
         self,
-        plan: Plan,
+        plan: Decisions,
         dests: Sequence[Destination],
         delay: int,
         why: str,
@@ -748,11 +753,13 @@ class BatchSender:
                 put_off += 1
         METRICS.deferred(state.value, waiting, put_off)  # the dead ones are not put off
 
-    def _dead(self, plan: Plan, d: Destination, why: str, keep_claim: bool = False) -> None:
+    def _dead(self, plan: Decisions, d: Destination, why: str, keep_claim: bool = False) -> None:
         plan.dead.append((d, why))
         plan.event(d, State.DEAD, reason=why[:300], keep_claim=keep_claim)
 
-    def _park(self, plan: Plan, dests: list[Destination], why: str, pause: bool = False) -> None:
+    def _park(
+        self, plan: Decisions, dests: list[Destination], why: str, pause: bool = False
+    ) -> None:
         plan.park += dests
         plan.pause = why if pause else plan.pause
         for d in dests:
@@ -760,7 +767,7 @@ class BatchSender:
 
     # ------------------------------------------------------------ carrying it out
 
-    async def _commit(self, plan: Plan) -> None:
+    async def _commit(self, plan: Decisions) -> None:
         await self._park_or_resend(plan)
         broker = self.ctx.broker
         for (attempt, delay, ask), dests in plan.followups.items():
@@ -769,22 +776,24 @@ class BatchSender:
                 dests, attempt=attempt, meta={**meta, **({"ask": ask} if ask else {})}
             )
             if delay > schedule.IN_REDIS_AFTER_MS:  # waits in Redis, not in a worker's memory
-                await schedule.alater(self.r, follow.campaign, now_ms() + delay, [follow.to_dict()])
+                await schedule.alater(
+                    self.client, follow.campaign, now_ms() + delay, [follow.to_dict()]
+                )
             else:
                 await asyncio.to_thread(enqueue_batch, broker, follow.to_dict(), delay)
         await self._side_effects(plan)
-        await unknown.aput(self.r, plan.batch.campaign, plan.unknown)  # before the state
+        await unknown.aput(self.client, plan.batch.campaign, plan.unknown)  # before the state
         if plan.poll_refs:
-            await refs.aput(self.r, plan.batch.campaign, plan.poll_refs, self.policy.final_ttl)
-        await arecord(self.r, plan.events, self.policy)
+            await refs.aput(self.client, plan.batch.campaign, plan.poll_refs, self.policy.final_ttl)
+        await arecord(self.client, plan.events, self.policy)
         METRICS.recorded(plan.events)
 
-    async def _park_or_resend(self, plan: Plan) -> None:
+    async def _park_or_resend(self, plan: Decisions) -> None:
         """Park atomically with the pause check; resumed meanwhile: send them on now."""
         if not plan.park:
             return
         b = plan.batch
-        answer = await pause.park(self.r, b.campaign, b.only(plan.park).to_dict(), plan.pause)
+        answer = await pause.park(self.client, b.campaign, b.only(plan.park).to_dict(), plan.pause)
         if answer == pause.PARKED:
             if plan.pause:
                 log.warning("campaign %s paused: %s", b.campaign, plan.pause)
@@ -800,17 +809,17 @@ class BatchSender:
             plan.event(d, State.DEFERRED, reason=why, waiting=Waiting.RESUMED)
         plan.followups.setdefault((b.attempt, 0, ""), []).extend(plan.park)
 
-    async def _side_effects(self, plan: Plan) -> None:
+    async def _side_effects(self, plan: Decisions) -> None:
         """Suppressions and dead letters: plain idempotent writes (safe to repeat)."""
         if not (plan.suppress or plan.dead):
             return
         if plan.suppress:
             days = self.ctx.settings.optout_learned_days
-            await optout.aadd(self.r, optout.learned(plan.suppress, days))
+            await optout.aadd(self.client, optout.learned(plan.suppress, days))
         if not plan.dead:
             return
         b, at = plan.batch, now_ms()
-        pipe = self.r.pipeline(transaction=False)
+        pipe = self.client.pipeline(transaction=False)
         for d, why in plan.dead:
             entry: dict[FieldT, EncodableT] = {
                 "batch": orjson.dumps(b.only([d]).to_dict()),

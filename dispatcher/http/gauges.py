@@ -35,7 +35,8 @@ REGISTRY = web.AppKey("registry", CollectorRegistry)
 
 class RedisCollector:
     def __init__(self, client: redis.Redis, broker: dramatiq.Broker) -> None:
-        self.client, self.broker = client, broker
+        self.client = client
+        self.broker = broker
 
     def collect(self) -> Iterator[Any]:
         r = self.client

@@ -65,7 +65,9 @@ class Candidate:
 
 class Resender:
     def __init__(self, client: Any, settings: Settings, enqueue: Enqueue) -> None:
-        self.r, self.s, self.enqueue = client, settings, enqueue
+        self.client = client
+        self.s = settings
+        self.enqueue = enqueue
 
     def candidates(self, reports: Sequence[DeliveryReport]) -> list[Candidate]:
         """Temporary undeliverable reports whose chain has resends left."""
@@ -91,7 +93,7 @@ class Resender:
         return sent
 
     async def _campaign(self, campaign: str, cands: list[Candidate]) -> int:
-        meta = await self.r.hmget(keys.campaign_meta(campaign), "text", "sender")
+        meta = await self.client.hmget(keys.campaign_meta(campaign), "text", "sender")
         text, sender = _text(meta[0]), _text(meta[1]) or self.s.sender
         shared = _shared_text(text)
         if shared is None:
@@ -103,10 +105,10 @@ class Resender:
             )
             return 0
         stale = await self._stale(campaign)
-        marked = await mark(self.r, campaign, cands)
+        marked = await mark(self.client, campaign, cands)
         for batch in self._batches(campaign, sender, shared, [*stale, *marked]):
             await asyncio.to_thread(self.enqueue, batch.to_dict(), self.s.resend_delay * 1000)
-            await _pending(self.r, campaign, "done", [_member(d) for d in batch.destinations])
+            await _pending(self.client, campaign, "done", [_member(d) for d in batch.destinations])
         if stale:
             log.info("enqueued %d resends of %s again (their enqueue died)", len(stale), campaign)
         if marked:
@@ -115,7 +117,7 @@ class Resender:
 
     async def _stale(self, campaign: str) -> list[Destination]:
         """Pending resends of the campaign whose enqueue died (marked long enough ago)."""
-        raws = await _pending(self.r, campaign, "stale", [PENDING_STALE_MS])
+        raws = await _pending(self.client, campaign, "stale", [PENDING_STALE_MS])
         return [Destination(*_text(raw).split("|", 1)) for raw in raws]
 
     def _batches(

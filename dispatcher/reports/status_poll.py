@@ -93,7 +93,9 @@ class StatusPoller:
         factory = registry.get(provider).status
         if factory is None:
             raise ConfigError("provider", f"provider {provider!r} cannot be asked for states")
-        self.client, self.provider, self.sleep = client, provider, sleep
+        self.client = client
+        self.provider = provider
+        self.sleep = sleep
         self.reader: StatusReader = factory(session, settings)
         self.policy: StreamPolicy = settings.stream_policy
         self.learned_days = settings.optout_learned_days

@@ -107,7 +107,7 @@ SERVER_LIMITS: dict[str, Any] = {  # run_app hands them on to aiohttp's server (
 
 
 @dataclass(frozen=True)
-class Gate:
+class Backpressure:
     """Back-pressure: at most `slots` requests in progress; a wait over `max_wait` is a 503."""
 
     slots: asyncio.Semaphore
@@ -115,7 +115,7 @@ class Gate:
     max_wait: float
 
 
-GATE_KEY = web.AppKey("gate", Gate)
+GATE_KEY = web.AppKey("gate", Backpressure)
 LEARNED_DAYS_KEY = web.AppKey("optout_learned_days", float)  # SMS_OPTOUT_LEARNED_DAYS
 # Failures of the storage step, answered 503: Redis errors (including "no free connection"
 # from the pool), and OSErrors such as EMFILE when a burst has used every file descriptor
@@ -146,7 +146,7 @@ def make_app(
     policy = settings.stream_policy
     app[METRICS_KEY] = _Metrics()
     app[LEARNED_DAYS_KEY] = settings.optout_learned_days
-    app[GATE_KEY] = Gate(asyncio.Semaphore(max_in_flight), max_in_flight, max_wait)
+    app[GATE_KEY] = Backpressure(asyncio.Semaphore(max_in_flight), max_in_flight, max_wait)
     app.router.add_get("/healthz", _health)
     app.router.add_get("/metrics", _metrics)
     default = settings.provider

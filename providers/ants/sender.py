@@ -49,7 +49,8 @@ __all__ = [
 
 class AntsSender:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
-        self.session, self.settings = session, settings
+        self.session = session
+        self.settings = settings
         self.base = settings.ants_base_url
         self.url = self.base + ADVANCED_PATH
         self.headers = {**JSON_HEADERS, "Authorization": auth_header(settings)}

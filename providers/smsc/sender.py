@@ -157,9 +157,11 @@ def listable(text: str) -> bool:
 
 class SmscSender:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
-        self.session, self.settings = session, settings
+        self.session = session
+        self.settings = settings
         base = settings.smsc_base_url.rstrip("/")
-        self.send_url, self.status_url = base + SEND_PATH, base + STATUS_PATH
+        self.send_url = base + SEND_PATH
+        self.status_url = base + STATUS_PATH
         self.auth = {"login": settings.smsc_login, "psw": settings.smsc_password}
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 

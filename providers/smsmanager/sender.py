@@ -218,7 +218,8 @@ def expiration(expires_at_ms: int) -> str:
 
 class SmsManagerSender:
     def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
-        self.session, self.settings = session, settings
+        self.session = session
+        self.settings = settings
         self.base = settings.smsmanager_base_url.rstrip("/")
         self.xml_base = settings.smsmanager_xml_base_url.rstrip("/")
         self.key = settings.smsmanager_api_key
