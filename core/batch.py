@@ -1,4 +1,5 @@
-"""A batch: the unit of work a worker sends as one `POST /sms/1/text/advanced`.
+"""A batch: the unit of work a worker sends through one provider, as one request where
+the gateway takes that many destinations (a provider's `Profile.max_batch`).
 
 It travels as a dramatiq message argument (a plain dict, orjson-encoded).  Every
 destination carries its own deterministic messageId, so a resend of the batch, or

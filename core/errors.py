@@ -1,8 +1,8 @@
 """The whole exception tree of the dispatcher, in one place.
 
 Exceptions raised by the libraries underneath (aiohttp, redis-py, csv, orjson)
-are translated into these at one boundary each: the provider transport
-(`providers.base`), the CSV reader (`dispatcher.csvsource`) and the
+are translated into these at one boundary each: the gateways' HTTP transport
+(`providers.http`), the CSV reader (`dispatcher.csvsource`) and the
 configuration loader (`config.settings`).  Nothing above those boundaries
 catches a library exception.
 
