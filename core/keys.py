@@ -32,7 +32,7 @@ Cluster they share one slot; so do a provider's health keys and its flooding log
 | sms:m:{messageId}:enqueued            | string | send_sms idempotency marker                    |
 | sms:reports:pending                   | stream | polled report bodies, applied then XDEL'd      |
 | sms:reports:bad                       | list   | report records (or bodies) refused, with why   |
-| sms:reports:pulling:{consumer}        | string | a GET /sms/1/reports is under way (see poller) |
+| sms:reports:pulling:{consumer}        | string | a pull of reports is under way (see poller) |
 | sms:pid:{provider}:{id}               | string | a gateway's own id -> our messageId (TTL)      |
 | sms:reqno:{provider}                  | string | counter numbering a provider's requests        |
 | sms:health:{provider}:b:{bucket}      | hash   | requests, failed, slow in a 10 s bucket        |

@@ -86,7 +86,7 @@ LOOKALIKES: dict[str, str] = {
 @dataclass(frozen=True, slots=True)
 class Split:
     """How a text travels: encoding, length in units, parts, and the units still free in
-    the last part (what ANTS's POST /sms/1/preview calls charactersRemaining)."""
+    the last part (what a gateway's preview calls the characters remaining)."""
 
     encoding: Encoding
     units: int

@@ -19,7 +19,7 @@ written, or the answer could not be read.  Such a destination is
   another SMS_HTTP_TIMEOUT (a rolling change) never takes a claim over early; a
   claim written before claims carried one is settled on the reader's;
 * then taken over (atomically, keeping the old stamp) by a run, which asks the
-  gateway what it took (the provider's `lookup`, e.g. ANTS `GET /sms/1/logs`) and
+  gateway what it took (the provider's `lookup`: ANTS's message logs, for one) and
   sends only what the gateway does not know.  Each claim says where its request may
   have gone (`Via`: the provider, and the bulkId and validity end the request carried,
   which a gateway's lookup may need to find it), so it is asked there and about that
