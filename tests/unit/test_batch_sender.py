@@ -350,7 +350,7 @@ async def states(client: Any) -> dict[int, str]:
 
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_decisions(case: Case, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("workers.sender.QUICK_WAIT_MAX_S", 0.0)
+    monkeypatch.setattr("workers.send.requesting.QUICK_WAIT_MAX_S", 0.0)
     sender, broker, sent, client = harness(case.answers)
     started = time.time() * 1000
 
@@ -907,7 +907,7 @@ def test_a_claim_taken_over_during_a_stall_before_the_request_stops_the_request(
     run's request still went out.  The stall is driven at the request numbering: the
     first run's stamps age past the settle time (Redis time) and its clock moves on as
     much; a second copy of the batch then runs start to end."""
-    import workers.sender as sender_module
+    import workers.send.claiming as sender_module
 
     clock = _Clock()
     monkeypatch.setattr(sender_module, "monotonic", clock, raising=False)
@@ -953,7 +953,7 @@ def test_a_claim_answered_too_late_is_claimed_again_or_nothing_is_sent(
     long before the request that another run could take it over while the request is on
     its way: it is claimed again; when every answer is that late, nothing is sent (the
     destinations are deferred).  `slow`: how many CLAIM answers come late."""
-    import workers.sender as sender_module
+    import workers.send.claiming as sender_module
 
     clock = _Clock()
     monkeypatch.setattr(sender_module, "monotonic", clock, raising=False)
