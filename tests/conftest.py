@@ -29,6 +29,28 @@ if "COVERAGE_PROCESS_CONFIG" in os.environ:
     os.environ.setdefault("COVERAGE_FILE", str(Path(__file__).resolve().parents[1] / ".coverage"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The order for pytest-xdist's `--dist worksteal`, which gives each of its N workers
+    one contiguous 1/N of the list and lets an idle one take the end of another's queue:
+    the list is N lanes, each dealt its share of the `slow` tests first, then of the other
+    tests in tests/integration, then of the unit tests.  So the longest tests start at once on
+    different workers, and what is left to share at the end is short.  Without xdist it
+    is one lane: slow, integration, unit."""
+    lanes: list[list[pytest.Item]] = [[] for _ in range(xdist_workers())]
+    heavy = sorted(
+        (item for item in items if "integration" in item.path.parts),
+        key=lambda item: item.get_closest_marker("slow") is None,
+    )
+    light = [item for item in items if "integration" not in item.path.parts]
+    for i, item in enumerate([*heavy, *light]):
+        lanes[i % len(lanes)].append(item)
+    items[:] = [item for lane in lanes for item in lane]
+
+
+def xdist_workers() -> int:
+    return max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+
+
 def _reachable(url: str) -> bool:
     try:
         redis.Redis.from_url(url, socket_connect_timeout=0.5).ping()

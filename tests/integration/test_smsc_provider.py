@@ -86,6 +86,7 @@ def test_campaign_sent_once_with_fewer_than_five_concurrent_requests(
     assert sb["requests"] == {"/sys/send.php": n // 50}  # one request per batch, no lookups
 
 
+@pytest.mark.slow  # about 2 minutes: SMSC.ru error 9 holds a repeat for its minute
 @pytest.mark.parametrize("mode", ["drop", "sleep"])
 def test_faults_no_double_sends(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, mode: str

@@ -24,7 +24,7 @@ from sandbox.gateway import SANDBOX
 from sandbox.settings import SandboxSettings
 from sandbox.smsc.app import make_app
 from sandbox.smsc.gateway import SmscSandbox
-from tests.unit.sandbox_kit import run
+from tests.sandbox.sandbox_kit import run
 
 AUTH = {"login": "sandbox", "psw": "sandbox"}
 N0, N1, N2 = "66812345600", "66812345601", "66812345602"

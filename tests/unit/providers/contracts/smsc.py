@@ -15,7 +15,7 @@ from core.errors import (
     GatewayThrottled,
 )
 from providers.base import Action
-from tests.unit.contracts.harness import Answer, Case, Request, batch
+from tests.unit.providers.contracts.harness import Answer, Case, Request, batch
 
 PROVIDER = "smsc"
 A = Action

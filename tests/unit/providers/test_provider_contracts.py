@@ -9,13 +9,13 @@ from types import ModuleType
 import pytest
 
 from providers import registry
-from tests.unit import contracts
-from tests.unit.contracts import harness
+from tests.unit.providers import contracts
+from tests.unit.providers.contracts import harness
 
 
 def modules() -> list[ModuleType]:
     names = [m.name for m in pkgutil.iter_modules(contracts.__path__) if m.name != "harness"]
-    return [importlib.import_module(f"tests.unit.contracts.{n}") for n in sorted(names)]
+    return [importlib.import_module(f"tests.unit.providers.contracts.{n}") for n in sorted(names)]
 
 
 CASES = [(m, case) for m in modules() for case in m.CASES]

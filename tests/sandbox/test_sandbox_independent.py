@@ -19,7 +19,7 @@ import pytest
 
 from sandbox import parts
 from sandbox.parts import GSM7, MAX_BYTES, MAX_PARTS, UCS2, count_parts, split, too_long
-from tests.unit.sandbox_kit import run, sandbox
+from tests.sandbox.sandbox_kit import run, sandbox
 
 ROOT = Path(__file__).resolve().parents[2]
 SANDBOX = ROOT / "sandbox"

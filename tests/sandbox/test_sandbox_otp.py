@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from tests.unit.sandbox_kit import Kit, run, sandbox
+from tests.sandbox.sandbox_kit import Kit, run, sandbox
 
 TO = "66847781470"
 APP_KEY = "App sandbox-key"

@@ -17,6 +17,6 @@ def test_servers_listen_on_loopback_unless_told(command: str) -> None:
 def test_the_procfile_says_where_a_container_listens() -> None:
     from pathlib import Path
 
-    lines = Path(__file__).parents[2].joinpath("Procfile").read_text().splitlines()
+    lines = Path(__file__).parents[3].joinpath("Procfile").read_text().splitlines()
     servers = [line for line in lines if line.startswith(("api:", "webhook:"))]
     assert len(servers) == 2 and all("--host 0.0.0.0" in line for line in servers)

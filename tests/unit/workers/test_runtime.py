@@ -45,7 +45,7 @@ def test_runtime_open_from_worker_boot_to_after_shutdown(broker: StubBroker) -> 
         runtime.current()
 
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 WITHOUT_SMSC = {
     "SMS_ROUTES": "*=ants,smsc",
     "ANTS_API_KEY": "k",

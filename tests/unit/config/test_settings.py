@@ -12,7 +12,7 @@ import pytest
 from config.settings import load
 from core.errors import ConfigError
 
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from providers.reports import DeliveryReport, ReportParseError
 from providers.smsmanager.reports import RECEIPT_STATES, parse_receipt
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
 
 
 def body(name: str) -> bytes:

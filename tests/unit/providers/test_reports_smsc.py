@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from providers.reports import STATES, DeliveryReport, ReportParseError
 from providers.smsc.reports import STATUSES, parse_status
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
 
 
 def body(name: str) -> bytes:

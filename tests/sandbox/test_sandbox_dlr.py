@@ -15,7 +15,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from sandbox.settings import DlrSettings, SandboxSettings
-from tests.unit.sandbox_kit import Kit, message, run, sandbox
+from tests.sandbox.sandbox_kit import Kit, message, run, sandbox
 
 NUMBERS = [f"6681234{i:04d}" for i in range(20)]
 IDS = [f"dlr-{i}" for i in range(20)]

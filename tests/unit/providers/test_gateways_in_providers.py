@@ -15,7 +15,7 @@ import pytest
 
 from providers.reports import DeliveryReport
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 EXEMPT = ("providers", "sandbox", "tests", ".venv", "build")
 # endpoint paths of ANTS (/sms/1/..., /2fa/...), SmsManager (/Send, /RequestList,
 # /RequestStatus, /send/..., /xml/...) and SMSC.ru (/sys/*.php)

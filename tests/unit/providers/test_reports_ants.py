@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from providers.ants.reports import parse_callback, parse_reports_response
 from providers.reports import MAX_REPORT_BYTES, DeliveryReport, Parsed, ReportParseError
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
 JSON, XML = "application/json", "application/xml"
 
 

@@ -13,7 +13,7 @@ from core.errors import redact_url
 from dispatcher import cli
 
 UNREACHABLE = "redis://app:s3cret@127.0.0.1:1/0"
-ROOT = Path(__file__).parents[2]
+ROOT = Path(__file__).parents[3]
 CREDENTIALS = ("ANTS_USERNAME", "ANTS_PASSWORD", "ANTS_API_KEY", "SMSC_LOGIN", "SMSC_PASSWORD")
 
 

@@ -22,7 +22,7 @@ from core.errors import (
     GatewayThrottled,
 )
 from providers.base import Action
-from tests.unit.contracts.harness import Answer, Case, Request, batch
+from tests.unit.providers.contracts.harness import Answer, Case, Request, batch
 
 PROVIDER = "smsmanager"
 KEY = "secret-key"

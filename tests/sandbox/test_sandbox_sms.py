@@ -6,7 +6,7 @@ import base64
 
 from sandbox.settings import SandboxSettings
 from sandbox.statuses import OUTCOMES
-from tests.unit.sandbox_kit import message, run, sandbox
+from tests.sandbox.sandbox_kit import message, run, sandbox
 
 NUMBERS = [f"668477814{i:02d}" for i in range(10)]
 
@@ -242,7 +242,7 @@ def test_start_serves_on_a_real_port() -> None:
     import aiohttp
 
     from sandbox.server import bound_port, start
-    from tests.unit.sandbox_kit import BASIC
+    from tests.sandbox.sandbox_kit import BASIC
 
     async def go() -> None:
         runner, state = await start("127.0.0.1", 0, SandboxSettings())

@@ -7,7 +7,7 @@ import orjson
 import pytest
 
 from sandbox.settings import FaultSettings, InjectRule, SandboxSettings
-from tests.unit.sandbox_kit import BASIC, message, run, sandbox
+from tests.sandbox.sandbox_kit import BASIC, message, run, sandbox
 
 N = ["66800000001", "66800000002", "66800000003", "66800000007"]
 

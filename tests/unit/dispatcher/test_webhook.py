@@ -27,7 +27,7 @@ from providers import registry
 from providers.reports import MAX_REPORT_BYTES
 from tests.unit.sent_kit import in_flight
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "reports"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "reports"
 JSON, XML = "application/json", "application/xml"
 PROBLEM = "application/problem+json"
 SETTINGS = Settings(redis_url="redis://unused", webhook_username="ants", webhook_password="s3cret")
