@@ -38,12 +38,20 @@ install: $(STAMP) chromium rabbitmq
 demo: $(STAMP)
 	$(BIN)/smsdispatch demo
 
+# pytest in three processes (pytest-xdist): the integration tests mostly wait, so three keep
+# two cores busy; an idle one takes tests queued for another; each uses its own Redis database
+# (tests/conftest.py).  Coverage of the five packages, the worker, webhook and CLI processes
+# the tests start included (pyproject.toml's [tool.coverage.run]); the sandbox is not measured.
+PYTEST_PARALLEL ?= -n 3 --dist worksteal
+PYTEST_COVERAGE ?= --cov=core --cov=providers --cov=workers --cov=dispatcher --cov=config \
+	--cov-report=term-missing:skip-covered
+
 test: $(STAMP) chromium rabbitmq
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q $(PYTEST_PARALLEL) $(PYTEST_COVERAGE)
 
 bench: $(STAMP)
 	$(BIN)/python bench/end_to_end.py

