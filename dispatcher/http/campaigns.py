@@ -93,7 +93,10 @@ async def create(request: web.Request) -> web.Response:
             text=f"send {JSON}, text/csv or multipart/form-data, not {request.content_type!r}"
         )
     if isinstance(report, plan.Plan):
-        return reply(report.as_dict())
+        answer = report.as_dict()
+        # the price table by its file name: the server's folders are nobody's business
+        answer["prices"] = Path(str(answer.get("prices", ""))).name
+        return reply(answer)
     return reply(_report(report), 201, {"Location": f"/v1/campaigns/{report.campaign}"})
 
 
