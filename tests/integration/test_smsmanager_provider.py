@@ -144,11 +144,14 @@ def test_faults_never_twice_what_was_taken_is_held_unknown(
     assert_no_worker_errors(tmp_path)
 
 
-def test_worker_kills_at_latency_lose_nothing_and_send_nothing_twice(
+def test_worker_kills_at_latency_send_nothing_twice_and_lose_nothing_silently(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
 ) -> None:
     """400 ms gateway latency, a worker process SIGKILLed 3 times mid-campaign: what a
-    killed run had taken but not sent goes out once; what it may have sent is held."""
+    killed run had claimed but not started goes out once; what it may have sent is held
+    `unknown`, never resent.  A kill between a request's `sending` stamp and its bytes
+    reaching the gateway leaves a number held that the gateway never got: rare, visible
+    (`smsdispatch unknown list`), never silent; every other number reaches it once."""
     base = stack.sandbox(provider=PROVIDER)
     sandbox_set(base, "faults", {"latency_ms": 400})
     master = stack.workers(processes=2, threads=4, **WORKER_ENV)
@@ -162,8 +165,14 @@ def test_worker_kills_at_latency_lose_nothing_and_send_nothing_twice(
         master = stack.workers(processes=2, threads=4, **WORKER_ENV)
 
     st = finish(r, "smk", n, timeout=200)
-    sb = assert_numbers_sent_once(base, csv_numbers(n))
+    sends: dict[str, int] = {}
+    for key, count in sandbox_state(base, ids=1)["accepted"].items():
+        number = key.rsplit(":", 1)[1]
+        sends[number] = sends.get(number, 0) + count
+    assert {number: c for number, c in sends.items() if c > 1} == {}  # never twice
     held = held_numbers(r, "smk")
     assert st["unknown"] == len(held)
-    # held ones were taken by the gateway (a kill cut their answer off): reached, once
-    assert held <= {key.rsplit(":", 1)[1] for key in sb["accepted"]}
+    never_sent = csv_numbers(n) - set(sends)
+    assert never_sent <= held, sorted(never_sent - held)[:5]  # none lost silently
+    # at most the requests in flight in the killed process: its threads x a batch, per kill
+    assert len(never_sent) <= 3 * 4 * 25, never_sent
