@@ -58,11 +58,12 @@ class Api:
 
 
 @contextmanager
-def api_server(settings: Settings) -> Iterator[str]:
-    """Serve the API on a free loopback port until the block ends; yields its base URL."""
+def serving(app: web.Application, **runner_options: Any) -> Iterator[int]:
+    """Serve `app` on a free loopback port, in a thread of its own, until the block ends
+    (`runner_options`: aiohttp's server limits and timeouts); yields the port."""
     port = free_port()
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(make_app(settings))
+    runner = web.AppRunner(app, **runner_options)
     started = threading.Event()
 
     def serve() -> None:
@@ -76,9 +77,16 @@ def api_server(settings: Settings) -> Iterator[str]:
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
-    assert started.wait(20), "the API server did not start"
+    assert started.wait(20), "the server did not start"
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield port
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(20)
+
+
+@contextmanager
+def api_server(settings: Settings) -> Iterator[str]:
+    """Serve the API on a free loopback port until the block ends; yields its base URL."""
+    with serving(make_app(settings)) as port:
+        yield f"http://127.0.0.1:{port}"

@@ -10,7 +10,6 @@ while a normal request is answered at once.
 
 from __future__ import annotations
 
-import asyncio
 import socket
 import threading
 import time
@@ -29,7 +28,7 @@ from config.settings import Settings
 from dispatcher.http import app as api_app
 from dispatcher.http import auth
 from dispatcher.reports import webhook
-from dispatcher.stack import free_port
+from tests import http_kit
 
 pytestmark = pytest.mark.integration
 IDLE_S = 2.0  # the servers' IDLE_S, shortened
@@ -48,26 +47,8 @@ class Server:
 @contextmanager
 def serving(app: web.Application, limits: dict[str, int]) -> Iterator[int]:
     """`app` on a loopback port with the limits `run()` uses, in a thread of its own."""
-    port, loop, started = free_port(), asyncio.new_event_loop(), threading.Event()
-    runner = web.AppRunner(app, keepalive_timeout=IDLE_S, **limits)
-
-    def serve() -> None:
-        asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", port).start())
-        started.set()
-        loop.run_forever()
-        loop.run_until_complete(runner.cleanup())
-        loop.close()
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    assert started.wait(20), "the server did not start"
-    try:
+    with http_kit.serving(app, keepalive_timeout=IDLE_S, **limits) as port:
         yield port
-    finally:
-        loop.call_soon_threadsafe(loop.stop)
-        thread.join(20)
 
 
 @pytest.fixture(params=["api", "webhook"])
