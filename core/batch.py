@@ -4,6 +4,11 @@ the gateway takes that many destinations (a provider's `Profile.max_batch`).
 It travels as a dramatiq message argument (a plain dict, orjson-encoded).  Every
 destination carries its own deterministic messageId, so a resend of the batch, or
 of some of its destinations, carries the same ids.
+
+A binary batch (`Batch.meta[BINARY_KEY]`: its data coding and ESM class, `core.binary`)
+carries each payload's canonical hex where a text batch carries its text: `Batch.text`
+for one payload shared by all, `Destination.text` for one each.  Only a provider whose
+`Profile.binary` is set sends it; the others never send it as text.
 """
 
 from __future__ import annotations
@@ -11,9 +16,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from core.binary import Binary
+
 # `Batch.meta` keys set by the worker for one request
 REQUEST_NUMBER_KEY = "request"  # a number unique per request (Profile.numbered_requests)
 # set by the producer for every request of a batch
+BINARY_KEY = "binary"  # {"data_coding", "esm_class"}: payloads in hex, not texts (above)
 WINDOW_KEY = "window"  # "HH:MM-HH:MM": only while the recipient's local time is inside
 
 
@@ -37,6 +45,11 @@ class Batch:
     transactional: bool = False
     meta: dict[str, Any] = field(default_factory=dict)  # see the *_KEY names below
     provider: str = ""  # the gateway asked for ("": by route, else SMS_PROVIDER)
+
+    @property
+    def binary(self) -> Binary | None:
+        """A binary batch's data coding and ESM class (`BINARY_KEY`); None for texts."""
+        return Binary.from_meta(self.meta.get(BINARY_KEY))
 
     def text_of(self, dest: Destination) -> str:
         return dest.text if dest.text is not None else (self.text or "")

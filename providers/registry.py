@@ -60,6 +60,9 @@ class Profile:
     # SMSC.ru status -3 by id and number).  False: a lookup can only prove presence, so a
     # destination it does not find is held `unknown`, never resent by itself (SmsManager)
     lookup_proves_absence: bool = True
+    # it sends binary messages (a hex payload, a data coding, an ESM class: core.binary);
+    # False: a binary campaign is refused at import, and a binary batch failed at send time
+    binary: bool = False
     # status requests (a lookup, a poll) per account in a window, across processes
     # (providers.status.turn); None: none stated
     status_rate: Limit | None = None
@@ -111,6 +114,14 @@ def get(name: str) -> Spec:
     except KeyError:
         known = ", ".join(sorted(_SPECS))
         raise ConfigError("provider", f"no provider {name!r}; known: {known}") from None
+
+
+def binary_refusal(name: str) -> str:
+    """Why gateway `name` cannot send binary messages ("" when it can): a binary payload is
+    never sent as text."""
+    if get(name).profile.binary:
+        return ""
+    return f"gateway {name} cannot send binary messages (a hex payload is never sent as text)"
 
 
 def names() -> list[str]:

@@ -1,7 +1,8 @@
 """ANTS: the Infobip-style HTTP API (2018 document and the newer status codes).
 
-Sender `POST /sms/1/text/advanced`, lookup `GET /sms/1/logs`, delivery reports in
-both callback formats and pulled (`GET /sms/1/reports`: `pull`); its facts (`PROFILE`)
+Sender `POST /sms/1/text/advanced` (binary messages: `/sms/1/binary/advanced`), lookup
+`GET /sms/1/logs`, delivery reports in both callback formats and pulled (`GET
+/sms/1/reports`: `pull`); its facts (`PROFILE`)
 from the seed documents: 25 parts or 4,000 bytes at most, validityPeriod up to 48
 hours, sender ids of 1-11 characters without spaces, 20 varied / 6 identical messages
 per number per hour, and a reused messageId refused with 23
@@ -31,6 +32,7 @@ PROFILE = Profile(
     flood_varied=Limit(20, 3_600_000),
     flood_identical=Limit(6, 3_600_000),
     rejects_reused_ids=True,
+    binary=True,
     max_batch=10_000,
 )
 

@@ -52,6 +52,9 @@ PROFILE = Profile(
     flood_varied=None,
     flood_identical=None,
     rejects_reused_ids=False,
+    # no binary: the send.php parameters read (providers.smsc.sender) carry a text; the
+    # pages at hand state no way to give a payload its data coding and ESM class
+    binary=False,
     max_batch=MAX_BATCH,
     status_rate=MASS_STATUS,  # a lookup is a status.php request too: shared with the poller
 )

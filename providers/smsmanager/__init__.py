@@ -49,6 +49,7 @@ PROFILE = Profile(
     max_batch=1000,
     numbered_requests=CUSTOM_ID_MAX,
     lookup_proves_absence=False,
+    binary=False,  # its APIs take a text (`message`, `<Message Type="Text">`), no payload
 )
 
 
