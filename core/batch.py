@@ -23,6 +23,7 @@ REQUEST_NUMBER_KEY = "request"  # a number unique per request (Profile.numbered_
 # set by the producer for every request of a batch
 BINARY_KEY = "binary"  # {"data_coding", "esm_class"}: payloads in hex, not texts (above)
 WINDOW_KEY = "window"  # "HH:MM-HH:MM": only while the recipient's local time is inside
+OPTIONS_KEY = "options"  # the campaign's message options (core.options.SendOptions.to_meta)
 
 
 @dataclass(frozen=True, slots=True)
