@@ -66,6 +66,9 @@ DEFAULT_FAILOVER_ERROR_RATE = 0.3
 DEFAULT_FAILOVER_SLOW_SHARE = 0.15
 DEFAULT_FAILOVER_SLOW_MS = 10_000
 DEFAULT_FAILOVER_PROBE_MS = 60_000  # an unhealthy provider gets one probe batch this often
+DEFAULT_LINK_TTL = 30 * 86400  # s a tracked short link answers (SMS_LINK_TTL)
+MAX_LINK_TTL = 366 * 86400
+MAX_LINK_BASE_CHARS = 100  # every short link carries it: a long one costs SMS parts
 
 
 @dataclass(frozen=True)
@@ -113,6 +116,8 @@ class Settings:
     batch_size: int = DEFAULT_BATCH_SIZE
     http_timeout: float = DEFAULT_HTTP_TIMEOUT
     public_url: str = ""  # where people reach the API and page (https: its cookie is Secure)
+    link_base: str = ""  # SMS_LINK_BASE: public origin of tracked links (dispatcher.links)
+    link_ttl: int = DEFAULT_LINK_TTL  # SMS_LINK_TTL: how long a short link answers, s
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     validity_minutes: int = DEFAULT_VALIDITY_MINUTES
     optout_learned_days: float = DEFAULT_OPTOUT_LEARNED_DAYS
@@ -305,6 +310,28 @@ def _url(name: str, raw: str, schemes: tuple[str, ...]) -> str:
     return raw.rstrip("/")
 
 
+def _link_base(name: str, raw: str) -> str:
+    """An origin such as https://s.example.com (a path prefix is allowed; no query,
+    fragment, user or spaces): every short link is it, /l/ and a code."""
+    from urllib.parse import urlsplit
+
+    base = _url(name, raw, ("http://", "https://"))
+    parts = urlsplit(base)
+    bad = parts.query or parts.fragment or "@" in parts.netloc or any(c.isspace() for c in base)
+    if bad or not parts.hostname:
+        raise ConfigError(name, f"expected an origin such as https://s.example.com, got {raw!r}")
+    if len(base) > MAX_LINK_BASE_CHARS:
+        raise ConfigError(name, f"at most {MAX_LINK_BASE_CHARS} characters, got {len(base)}")
+    return base
+
+
+def _link_ttl(name: str, raw: str) -> int:
+    seconds = parse_duration(raw, name) // 1000
+    if not 60 <= seconds <= MAX_LINK_TTL:
+        raise ConfigError(name, f"must be between 1m and {MAX_LINK_TTL // 86400}d, got {raw!r}")
+    return seconds
+
+
 def check_sender(name: str, raw: str) -> str:
     if not SENDER_RE.match(raw):
         raise ConfigError(name, "sender must be 1 to 11 characters without spaces")
@@ -359,6 +386,8 @@ _PARSERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable: (fie
     "SMS_BATCH_SIZE": ("batch_size", lambda n, v: _int(n, v, 1, MAX_BATCH_SIZE)),
     "SMS_HTTP_TIMEOUT": ("http_timeout", lambda n, v: _float(n, v, 0.1, 300)),
     "SMS_PUBLIC_URL": ("public_url", lambda n, v: _url(n, v, ("http://", "https://"))),
+    "SMS_LINK_BASE": ("link_base", _link_base),
+    "SMS_LINK_TTL": ("link_ttl", _link_ttl),
     "SMS_MAX_ATTEMPTS": ("max_attempts", lambda n, v: _int(n, v, 1, 100)),
     "SMS_VALIDITY_MINUTES": ("validity_minutes", lambda n, v: _int(n, v, 1, 2880)),
     "SMS_OPTOUT_LEARNED_DAYS": ("optout_learned_days", lambda n, v: _float(n, v, 0, 3650)),

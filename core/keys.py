@@ -61,6 +61,14 @@ Cluster they share one slot; so do a provider's health keys and its flooding log
 | sms:otp:send:{app}:phone:{phone}      | zset   | OTP sends per phone number log (3/1d)          |
 | sms:otp:verify:{phoneOrPinId}         | zset   | PIN verification log (1/3s)                    |
 | sms:otp:pin:{pinId}                   | hash   | a sent PIN: to, app, attempts used (PIN TTL)   |
+| sms:l:{tag}                           | hash   | a campaign's tracked links: campaign, clicks,  |
+|                                       |        | clicked (messages), ua:{family} counts         |
+| sms:l:{tag}:c:{rest}                  | hash   | one short link: target, campaign, messageId,   |
+|                                       |        | clicks, first, last, agent (SMS_LINK_TTL)      |
+| sms:l:{tag}:ids                       | hash   | "{messageId}#{n}" -> its link's rest (re-runs) |
+| sms:l:{tag}:bymsg                     | hash   | messageId -> its clicks (export)               |
+| sms:l:{tag}:minutes                   | hash   | epoch minute -> clicks in it (the page's chart)|
+| sms:l:{tag}:outbox                    | stream | click events before the relay (cluster mode)   |
 """
 
 from __future__ import annotations
@@ -300,3 +308,35 @@ def otp_verify(subject: str) -> str:
 def otp_pin(pin_id: str) -> str:
     """A PIN we sent: phone, application and verification attempts used."""
     return otp(f"pin:{pin_id}")
+
+
+def link_tag(tag: str) -> str:
+    """A campaign's tracked links (dispatcher.links): the campaign that owns the tag, its
+    clicks, clicked messages and clicks by user-agent family.  Every key of the tag's
+    links carries the tag as a hash tag: one click touches one Redis Cluster slot."""
+    return f"{PREFIX}l:{{{tag}}}"
+
+
+def link(tag: str, rest: str) -> str:
+    """One short link (its code is the tag, then `rest`): target, campaign, messageId, clicks."""
+    return f"{link_tag(tag)}:c:{rest}"
+
+
+def link_ids(tag: str) -> str:
+    """Which link each message got: "{messageId}#{n}" -> the rest of its code (re-runs)."""
+    return f"{link_tag(tag)}:ids"
+
+
+def link_clicks_by_message(tag: str) -> str:
+    """Clicks of each message that has some: messageId -> clicks (the export's column)."""
+    return f"{link_tag(tag)}:bymsg"
+
+
+def link_minutes(tag: str) -> str:
+    """Clicks by epoch minute (the campaign page's clicks over time)."""
+    return f"{link_tag(tag)}:minutes"
+
+
+def link_outbox(tag: str) -> str:
+    """Click events on their way to the outcome stream on a Redis Cluster (core.outbox)."""
+    return f"{link_tag(tag)}:outbox"

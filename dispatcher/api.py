@@ -24,8 +24,8 @@ from core.batch import Batch, Destination
 from core.errors import ConfigError, InputError, PlanChanged
 from core.redis_pool import sync_redis
 from core.window import Window
+from dispatcher import links, plan
 from dispatcher import otp as otp_service
-from dispatcher import plan
 from dispatcher.campaign import (
     KIND,
     TRANSACTIONAL,
@@ -90,12 +90,15 @@ def _spec(
     send_at: datetime | str | None = None,
     window: str | None = None,
     gsm_safe: bool = False,
+    *,
+    track_links: bool = False,
 ) -> CampaignSpec:
     """The campaign's facts; its texts and sender are checked against the gateway asked for
     (`provider`, else SMS_PROVIDER: routes may pick others, with the same profile facts).
     `send_at`: when it starts (ISO 8601 with a zone); `window`: "HH:MM-HH:MM" in each
     recipient's local time (core.window); `gsm_safe`: look-alikes become GSM-7 where that
-    makes a text GSM-7 (core.sms.lookalike_fix)."""
+    makes a text GSM-7 (core.sms.lookalike_fix); `track_links`: every http(s) URL of the text
+    is a tracked link, as `{link:...}` is (dispatcher.links: needs SMS_LINK_BASE)."""
     sender = _sender(sender) if sender else s.sender
     spec = _provider(provider or s.provider)
     if not spec.profile.check_sender(sender):
@@ -113,6 +116,7 @@ def _spec(
         send_at_ms(send_at),
         when,
         gsm_safe,
+        links=links.spec_for(text, track_links, s.link_base, s.link_ttl),
     )
 
 
@@ -168,6 +172,7 @@ def import_csv(
     send_at: datetime | str | None = None,
     window: str | None = None,
     gsm_safe: bool = False,
+    track_links: bool = False,
     plan_hash: str | None = None,
 ) -> ImportReport:
     """Import a CSV file as a campaign; bad rows go to the rejects CSV (`rejects`: its path,
@@ -177,7 +182,9 @@ def import_csv(
     campaign's texts are those `plan_csv` gave this hash for."""
     s = _settings(settings)
     path = Path(path)
-    spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
+    spec = _spec(
+        s, campaign, text, sender, provider, send_at, window, gsm_safe, track_links=track_links
+    )
     if plan_hash is not None:
         _approved(plan.file_blocks(path), spec, phone_column, delimiter, plan_hash)
     client = sync_redis(s.redis_url, cluster=s.redis_cluster)
@@ -225,6 +232,7 @@ def plan_csv(
     send_at: datetime | str | None = None,
     window: str | None = None,
     gsm_safe: bool = False,
+    track_links: bool = False,
     progress: plan.Progress | None = None,
     campaign: str = "plan",
     name: str | None = None,
@@ -234,7 +242,9 @@ def plan_csv(
     path when not given)."""
     s = _settings(settings)
     path = Path(path)
-    spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
+    spec = _spec(
+        s, campaign, text, sender, provider, send_at, window, gsm_safe, track_links=track_links
+    )
     digest = plan.fingerprint(plan.file_blocks(path), spec, phone_column, delimiter)
     with open_text(path) as fh:
         source = CsvSource(fh, name=str(path), phone_column=phone_column, delimiter=delimiter)
@@ -267,13 +277,16 @@ def enqueue_campaign(
     send_at: datetime | str | None = None,
     window: str | None = None,
     gsm_safe: bool = False,
+    track_links: bool = False,
     plan_hash: str | None = None,
 ) -> ImportReport:
     """A campaign from dicts (one per recipient); returns the same report as import_csv
     (`plan_hash`: what `plan_campaign` gave for the same recipients and texts)."""
     text_csv = _recipients_csv(recipients, phone_column)
     s = _settings(settings)
-    spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
+    spec = _spec(
+        s, campaign, text, sender, provider, send_at, window, gsm_safe, track_links=track_links
+    )
     if plan_hash is not None:
         _approved([text_csv.encode()], spec, phone_column, None, plan_hash)
     client, kept = sync_redis(s.redis_url, cluster=s.redis_cluster), KeptRejects()
@@ -293,12 +306,15 @@ def plan_campaign(
     send_at: datetime | str | None = None,
     window: str | None = None,
     gsm_safe: bool = False,
+    track_links: bool = False,
     campaign: str = "plan",
 ) -> plan.Plan:
     """A dry run of `enqueue_campaign` with the same arguments (dispatcher.plan)."""
     text_csv = _recipients_csv(recipients, phone_column)
     s = _settings(settings)
-    spec = _spec(s, campaign, text, sender, provider, send_at, window, gsm_safe)
+    spec = _spec(
+        s, campaign, text, sender, provider, send_at, window, gsm_safe, track_links=track_links
+    )
     digest = plan.fingerprint([text_csv.encode()], spec, phone_column, None)
     client = sync_redis(s.redis_url, cluster=s.redis_cluster)
     source = from_csv_text(text_csv, phone_column)

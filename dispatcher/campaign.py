@@ -26,7 +26,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 import redis
@@ -34,9 +34,11 @@ import redis
 from core import clock, ids, keys, lua, optout, pause, replies, schedule, sms
 from core.batch import WINDOW_KEY, Batch, Destination
 from core.errors import CampaignCanceled, CampaignConflict, InputError
+from dispatcher import links
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.dedupe import Dedupe
+from dispatcher.links import LinkSpec
 from dispatcher.numbers import normalise
 from dispatcher.otp import OTP_CAMPAIGN
 from dispatcher.template import Template
@@ -128,6 +130,7 @@ class CampaignSpec:
     send_at_ms: int = 0  # when it starts (0: now); its batches wait in core.schedule
     window: str = ""  # "HH:MM-HH:MM" in each recipient's local time (core.window)
     gsm_safe: bool = False  # look-alikes become GSM-7 where that makes a text GSM-7
+    links: LinkSpec | None = None  # tracked links: a short link per recipient
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +141,12 @@ class Checked:
     number: str
     text: str | None
     replaced: dict[str, int]  # --gsm-safe replacements in this row's text
+
+
+def template_of(spec: CampaignSpec, source: CsvSource) -> Template:
+    """The campaign's text over the source's columns (its links' placeholders too)."""
+    base, track = (spec.links.base, spec.links.track_all) if spec.links else ("", False)
+    return Template(spec.text, source.header, file=source.name, link_base=base, track_links=track)
 
 
 class RowCheck:
@@ -269,7 +278,7 @@ class Importer:
 
     def run(self, source: CsvSource) -> ImportReport:
         started = time.perf_counter()
-        self.template = Template(self.spec.text, source.header, file=source.name)
+        self.template = template_of(self.spec, source)
         self._row = RowCheck(self.spec, self.template, source)
         self.report.replaced = dict(self._row.shared_replaced)
         self._phone_field = self._row.phone_field
@@ -322,6 +331,9 @@ class Importer:
         *_, expires_at, bits = pipe.execute()
         self._expires_at = int(expires_at)
         self._bits = bits or b""
+        self._link_tag = ""
+        if s.links and self.template.links:  # its links live under the campaign's tag
+            self._link_tag = links.claim_tag(self.client, s.campaign, s.links.ttl)
 
     def _same_as_before(self) -> None:
         """CampaignConflict when the campaign was imported before with another text, sender
@@ -419,6 +431,8 @@ class Importer:
             self.report.busy += claim == b"busy"
             return
         s = self.spec
+        if self._link_tag:
+            dests = self._with_links(dests)
         shared = self._row.shared
         meta = {WINDOW_KEY: s.window} if s.window else {}
         batch = Batch(
@@ -444,6 +458,18 @@ class Importer:
         self.report.enqueued += 1
         if self.progress:
             self.progress(self.report)
+
+    def _with_links(self, dests: list[Destination]) -> list[Destination]:
+        """The destinations with their short links in place: minted now, or those their
+        messageIds got before (a re-run, or a batch enqueued again)."""
+        spec, targets = self.spec.links, self.template.links
+        assert spec is not None
+        wanted = [(d.message_id, targets) for d in dests]
+        codes = links.mint(self.client, self._link_tag, self.spec.campaign, wanted, spec.ttl)
+        return [
+            replace(d, text=links.fill(d.text or "", spec.base, mine))
+            for d, mine in zip(dests, codes, strict=True)
+        ]
 
     def _once(self, mode: str, seq: int, arg: int) -> bytes:
         """The one wrapper of enqueue_once.lua (claim a batch, then mark it enqueued)."""

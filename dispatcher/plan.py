@@ -39,7 +39,7 @@ import orjson
 from config.settings import Settings
 from core import clock, keys, optout, sms
 from core.window import Window, zones
-from dispatcher.campaign import IN_FLIGHT, CampaignSpec, Checked, RowCheck, rows_of
+from dispatcher.campaign import IN_FLIGHT, CampaignSpec, Checked, RowCheck, rows_of, template_of
 from dispatcher.csvsource import CsvSource, Reject, Row
 from dispatcher.dedupe import Dedupe
 from dispatcher.numbers import country_of
@@ -113,6 +113,7 @@ class Plan:
     forecast: Forecast | None = None
     rejects: list[str] = field(default_factory=list)  # first few reasons
     seconds: float = 0.0
+    links: list[str] = field(default_factory=list)  # tracked: parts count their short links
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -145,6 +146,8 @@ def fingerprint(
         phone_column or "",
         delimiter or "",
     ]
+    if spec.links and spec.links.track_all:  # only then: other plans keep their hash
+        options.append("track_links")
     h.update(b"\0" + orjson.dumps(options))
     return h.hexdigest()[:HASH_CHARS]
 
@@ -178,9 +181,10 @@ class Planner:
 
     def run(self, source: CsvSource) -> Plan:
         started = time.perf_counter()
-        template = Template(self.spec.text, source.header, file=source.name)
+        template = template_of(self.spec, source)
         self.check = RowCheck(self.spec, template, source)
         self.plan = self._blank(template)
+        self.plan.links = list(template.links)
         self.plan.replaced = dict(self.check.shared_replaced)  # a shared text's, once
         temp = f"plan-{uuid.uuid4().hex[:16]}"
         self._dedupe = Dedupe(self.client, temp, source.size_bytes, PLAN_TTL)
