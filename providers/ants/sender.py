@@ -1,5 +1,10 @@
 """ANTS sender: a batch becomes one `POST /sms/1/text/advanced`, the answer per-destination results.
 
+A binary batch (`Batch.binary`) goes to `POST /sms/1/binary/advanced` instead, the same
+request with `binary` {hex, dataCoding, esmClass} where a message has its `text`; the hex
+is written as the 2018 document writes it, octets in two hex digits separated by a space
+("0f c2 4a bf"), the one form every example of the document shows.
+
 `lookup` asks `GET /sms/1/logs` what the gateway took of some messageIds (kept 48 h,
 readable any number of times), before anything whose outcome is unknown is resent.
 
@@ -14,21 +19,23 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import aiohttp
 import orjson
 
 from config.settings import Settings
-from core.batch import Batch
+from core.batch import OPTIONS_KEY, Batch
 from core.errors import GatewayProtocolError
+from core.options import SendOptions
 from providers import http
 from providers.ants import codes
 from providers.ants.auth import auth_header
 from providers.base import Action, Result, Verdict
 
 ADVANCED_PATH = "/sms/1/text/advanced"
+BINARY_PATH = "/sms/1/binary/advanced"
 LOGS_PATH = "/sms/1/logs"
 LOGS_CHUNK = 50  # messageIds per GET /sms/1/logs (the query string stays short)
 MAX_VALIDITY_MINUTES = 2880
@@ -53,21 +60,26 @@ class AntsSender:
         self.settings = settings
         self.base = settings.ants_base_url
         self.url = self.base + ADVANCED_PATH
+        self.binary_url = self.base + BINARY_PATH
         self.headers = {**JSON_HEADERS, "Authorization": auth_header(settings)}
         self.timeout = aiohttp.ClientTimeout(total=settings.http_timeout)
 
     def body(self, batch: Batch) -> bytes:
-        """The advanced-SMS request: one messages[] entry for a shared text, else one each."""
+        """The advanced-SMS request: one messages[] entry for a shared text (or payload),
+        else one each."""
         extra = self._options(batch)
+        content = content_of(batch)
         if batch.text is not None:
             dests = [{"to": d.to, "messageId": d.message_id} for d in batch.destinations]
-            messages = [{"from": batch.sender, "destinations": dests, "text": batch.text, **extra}]
+            messages = [
+                {"from": batch.sender, "destinations": dests, **content(batch.text), **extra}
+            ]
         else:
             messages = [
                 {
                     "from": batch.sender,
                     "destinations": [{"to": d.to, "messageId": d.message_id}],
-                    "text": d.text,
+                    **content(d.text),
                     **extra,
                 }
                 for d in batch.destinations
@@ -82,14 +94,14 @@ class AntsSender:
             opts |= {"notifyUrl": s.notify_url, "notifyContentType": s.notify_content_type}
         if s.callback_data:
             opts["callbackData"] = s.callback_data
-        return opts
+        return opts | message_options(SendOptions.from_meta(batch.meta.get(OPTIONS_KEY)))
 
     async def send(self, batch: Batch) -> list[Result]:
         """Send; per-destination results, or a GatewayError for the whole request."""
         answer = await http.request(
             self.session,
             "POST",
-            self.url,
+            self.binary_url if batch.binary else self.url,
             timeout=self.timeout,
             headers=self.headers,
             data=self.body(batch),
@@ -107,6 +119,24 @@ class AntsSender:
         async for answer in logs(self.session, self.base, self.headers, self.timeout, mids):
             found |= {r.message_id: r for r in parse_logs(answer.body) if r.message_id in wanted}
         return found
+
+
+def message_options(options: SendOptions) -> dict[str, Any]:
+    """The advanced request's fields for a campaign's message options (only those asked)."""
+    fields: dict[str, Any] = {}
+    if options.flash:
+        fields["flash"] = True
+    if options.transliteration:
+        fields["transliteration"] = options.transliteration
+    if lang := options.language:
+        fields["language"] = {
+            "languageCode": lang.code,
+            "singleShift": lang.single_shift,
+            "lockingShift": lang.locking_shift,
+        }
+    if options.intermediate_reports:
+        fields["intermediateReport"] = True
+    return fields
 
 
 async def logs(
@@ -128,6 +158,21 @@ async def logs(
         yield answer
 
 
+def content_of(batch: Batch) -> Callable[[str | None], dict[str, Any]]:
+    """How a message's content is written: its `text`, or a binary batch's `binary` (the
+    payload's octets in spaced hex pairs, its dataCoding and esmClass)."""
+    binary = batch.binary
+    if binary is None:
+        return lambda text: {"text": text}
+    coding = {"dataCoding": binary.data_coding, "esmClass": binary.esm_class}
+    return lambda payload: {"binary": {"hex": spaced_hex(payload or ""), **coding}}
+
+
+def spaced_hex(canonical: str) -> str:
+    """A canonical hex ("0fc24abf") as the document writes it: "0f c2 4a bf"."""
+    return " ".join(canonical[i : i + 2] for i in range(0, len(canonical), 2))
+
+
 def check(answer: http.Answer, batch: Batch | None = None) -> bytes:
     """The body of a 2xx ANTS answer; any other status raises its GatewayError."""
     verdict = codes.classify_http(answer.status, answer.body, answer.headers.get("Retry-After"))
@@ -147,7 +192,7 @@ def named_destinations(batch: Batch, body: bytes) -> tuple[str, ...]:
         i, j, field = int(m.group(1)), m.group(2), m.group(3)
         if j is not None:  # messages[i].destinations[j]...
             index = int(j) if batch.text is not None else i
-        elif batch.text is None and field == "text":  # one recipient's own text
+        elif batch.text is None and field in ("text", "binary"):  # one recipient's own
             index = i
         else:  # from, validityPeriod, notifyUrl...: the request itself
             return ()

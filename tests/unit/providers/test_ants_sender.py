@@ -41,6 +41,8 @@ def bad_request(text: str) -> bytes:
         (True, "[messages[0].destinations[2].to : must be digits]", ("c-2",)),
         (False, "[messages[1].destinations[0].to : must be digits]", ("c-1",)),
         (False, "[messages[2].text : may not be empty]", ("c-2",)),  # one recipient's own text
+        (False, "[messages[1].binary.hex : invalid]", ("c-1",)),  # one recipient's own payload
+        (True, "[messages[0].binary.hex : invalid]", ()),  # the shared payload: the request
         (True, "[messages[0].text : may not be empty]", ()),  # the shared text: the request
         (False, "[messages[1].from : must be 1 to 11 characters]", ()),  # the sender: request
         (True, "[messages[0].validityPeriod : must be 1 to 2880 minutes]", ()),

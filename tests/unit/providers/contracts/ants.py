@@ -1,10 +1,12 @@
-"""ANTS: POST /sms/1/text/advanced and GET /sms/1/logs, per the 2018 API document."""
+"""ANTS: POST /sms/1/text/advanced, /sms/1/binary/advanced and GET /sms/1/logs, per the 2018
+API document."""
 
 from __future__ import annotations
 
 import base64
 
 from config.settings import Settings
+from core.binary import Binary
 from core.errors import (
     GatewayAuthError,
     GatewayMisconfigured,
@@ -62,7 +64,34 @@ def advanced(*dests: tuple[str, str], text: str = "Hi", texts: list[str] | None 
     )
 
 
+def binary_advanced(*messages: tuple[list[tuple[str, str]], str], coding: Binary) -> Request:
+    """The exact binary advanced body: a message per (destinations, spaced hex)."""
+    return Request(
+        "POST",
+        "/sms/1/binary/advanced",
+        json={
+            "bulkId": "c-b0",
+            "messages": [
+                {
+                    "from": "Shop",
+                    "destinations": [{"to": to, "messageId": mid} for mid, to in dests],
+                    "binary": {
+                        "hex": hex_,
+                        "dataCoding": coding.data_coding,
+                        "esmClass": coding.esm_class,
+                    },
+                    "validityPeriod": 2880,
+                }
+                for dests, hex_ in messages
+            ],
+        },
+        headers={"Authorization": AUTH, "Content-Type": "application/json"},
+    )
+
+
 D0, D1 = ("c-0", "66812345600"), ("c-1", "66812345601")
+WAP = Binary(0xF5, 64)  # 8-bit data, class 1, with a user data header (port addressing)
+PORTS = "0605040b8423f0"
 
 
 def answer(*statuses: dict) -> Answer:
@@ -157,6 +186,31 @@ CASES = [
         [Answer(200, b"<html>")],
         [advanced(D0, D1)],
         error=GatewayProtocolError,
+    ),
+    Case(
+        "binary: one payload for all, spaced hex with dataCoding and esmClass",
+        batch(text="00ff7f80", binary=Binary()),
+        [answer(PENDING, PENDING)],
+        [binary_advanced(([D0, D1], "00 ff 7f 80"), coding=Binary(4, 0))],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "binary: a payload each, with a user data header",
+        batch(texts=[PORTS + "01", PORTS + "02"], binary=WAP),
+        [answer(PENDING, PENDING)],
+        [
+            binary_advanced(
+                ([D0], "06 05 04 0b 84 23 f0 01"), ([D1], "06 05 04 0b 84 23 f0 02"), coding=WAP
+            )
+        ],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "binary: 400 naming one recipient's payload is about that one",
+        batch(texts=["0a", "0b"], binary=Binary()),
+        [bad_request("[messages[1].binary.hex : invalid]")],
+        [binary_advanced(([D0], "0a"), ([D1], "0b"), coding=Binary())],
+        error=GatewayRequestError,
     ),
     Case(
         "lookup: the logs have one of the two",

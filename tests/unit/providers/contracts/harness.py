@@ -7,7 +7,10 @@ case's canned answers, then checks:
 * the requests, exactly: method, path, query and body (form fields, JSON or raw
   bytes, compared as parsed values) and the headers the case names;
 * the outcome: each destination's action (a destination the provider leaves out has
-  an unknown outcome), or the error the whole request raised, or what `lookup` found.
+  an unknown outcome), or the error the whole request raised, or what `lookup` found;
+* or, for a batch the provider cannot send (a binary batch to a gateway without
+  `Profile.binary`: `registry.binary_refusal`, which the worker asks too), the refusal
+  and that no request left.
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config.settings import Settings
-from core.batch import Batch, Destination
+from core.batch import BINARY_KEY, Batch, Destination
+from core.binary import Binary
 from core.errors import GatewayError
 from providers import registry
 from providers.base import Action
@@ -74,6 +78,7 @@ class Case:
     error: type[GatewayError] | None = None
     lookup: bool = False  # ask `lookup` instead of sending: `actions` is what it found
     check: Callable[[Any], None] | None = None  # extra checks on the results
+    refused: str = ""  # the batch is refused before any request, for this reason
 
 
 def batch(
@@ -83,8 +88,10 @@ def batch(
     texts: list[str] | None = None,
     sender: str = "Shop",
     campaign: str = "c",
+    binary: Binary | None = None,
 ) -> Batch:
-    """A batch of `n` destinations c-0.. to 6681234560N (personalised when `texts`)."""
+    """A batch of `n` destinations c-0.. to 6681234560N (personalised when `texts`; with
+    `binary`, the texts are hex payloads)."""
     dests = tuple(
         Destination(f"{campaign}-{i}", f"6681234560{i}", texts[i] if texts else None)
         for i in range(n)
@@ -92,7 +99,9 @@ def batch(
     # beyond every gateway's validity cap (ANTS 48 h), so each request states its cap, however
     # long after this module's import the case runs
     expires = int(time.time() * 1000) + VALID_FOR_MS
-    return Batch(campaign, 0, f"{campaign}-b0", sender, None if texts else text, dests, expires)
+    meta = {BINARY_KEY: binary.to_meta()} if binary else {}
+    shared = None if texts else text
+    return Batch(campaign, 0, f"{campaign}-b0", sender, shared, dests, expires, meta=meta)
 
 
 @dataclass
@@ -105,6 +114,11 @@ class Seen:
 
 
 def run(provider: str, settings_for: Callable[[str], Settings], case: Case) -> None:
+    refusal = registry.binary_refusal(provider) if case.batch.binary else ""
+    assert bool(refusal) == bool(case.refused), (case.name, refusal)
+    if refusal:  # refused before any request: nothing is sent, as text or otherwise
+        assert case.refused in refusal and not case.requests, (case.name, refusal)
+        return
     asyncio.run(_run(provider, settings_for, case))
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from config.settings import Settings
 from core.batch import Destination
+from core.binary import Binary
 from core.errors import (
     GatewayMisconfigured,
     GatewayProtocolError,
@@ -110,6 +111,13 @@ def suppressed(mid: str) -> Callable[[Any], None]:
 BOTH = send(phones=f"{N0},{N1}", mes="Hi")
 
 CASES = [
+    Case(
+        "binary: refused before any request, never sent as text",
+        batch(text="00ff", binary=Binary()),
+        [],
+        [],
+        refused="gateway smsc cannot send binary messages",
+    ),
     Case(
         "shared text: one request with every number, both accepted",
         batch(),

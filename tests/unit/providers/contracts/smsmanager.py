@@ -13,6 +13,7 @@ from typing import Any
 
 from config.settings import Settings
 from core.batch import Batch
+from core.binary import Binary
 from core.errors import (
     GatewayAuthError,
     GatewayMisconfigured,
@@ -168,6 +169,13 @@ def provider_ids(expected: dict[str, str]) -> Any:
 
 
 CASES = [
+    Case(
+        "binary: refused before any request, never sent as text",
+        batch(text="00ff", binary=Binary()),
+        [],
+        [],
+        refused="gateway smsmanager cannot send binary messages",
+    ),
     Case(
         "shared text: one request, every number accepted",
         fixed(batch()),
