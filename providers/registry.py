@@ -30,7 +30,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.errors import ConfigError
+from core.gsm_national import Language
 from core.limits.spec import Limit
+from core.options import SendOptions
 from core.sms import UCS2_MULTI, count_parts
 from providers.base import Provider
 from providers.otp import OtpService
@@ -66,16 +68,42 @@ class Profile:
     # status requests (a lookup, a poll) per account in a window, across processes
     # (providers.status.turn); None: none stated
     status_rate: Limit | None = None
+    # message options it takes (core.options): flash SMS; the transliteration tables; the
+    # national languages whose shift tables it sends (a locking shift only where
+    # `locking_languages` has it); intermediate delivery reports asked per message
+    flash: bool = False
+    transliterations: frozenset[str] = frozenset()
+    languages: frozenset[str] = frozenset()
+    locking_languages: frozenset[str] = frozenset()
+    intermediate_reports: bool = False
+
+    def lacks(self, options: SendOptions) -> list[str]:
+        """The options asked that this gateway does not take, named ([] when it takes all)."""
+        missing = []
+        if options.flash and not self.flash:
+            missing.append("flash SMS")
+        if options.transliteration and options.transliteration not in self.transliterations:
+            missing.append(f"transliteration {options.transliteration}")
+        if (lang := options.language) and (
+            lang.code not in self.languages
+            or (lang.locking_shift and lang.code not in self.locking_languages)
+        ):
+            missing.append(f"national language {lang}")
+        if options.intermediate_reports and not self.intermediate_reports:
+            missing.append("intermediate reports")
+        return missing
 
     def check_sender(self, sender: str) -> bool:
         return bool(self.sender_rule.fullmatch(sender))
 
-    def too_long(self, text: str) -> str:
-        """Why the gateway would refuse this text as too long ("" when it would not)."""
+    def too_long(self, text: str, language: Language | None = None) -> str:
+        """Why the gateway would refuse this text as too long ("" when it would not), its
+        parts counted by a national language's tables when one is given."""
         n = len(text)  # at most 2 units (septets or UTF-16) and 4 UTF-8 bytes a character
         if 2 * n <= self.max_parts * UCS2_MULTI and 4 * n <= self.max_bytes:
             return ""  # short enough in any encoding: no need to count
-        if count_parts(text)[1] > self.max_parts or len(text.encode("utf-8")) > self.max_bytes:
+        parts = count_parts(text, language)[1]
+        if parts > self.max_parts or len(text.encode("utf-8")) > self.max_bytes:
             return f"text longer than {self.max_parts} parts or {self.max_bytes} bytes"
         return ""
 
@@ -126,6 +154,12 @@ def binary_refusal(name: str) -> str:
 
 def names() -> list[str]:
     return sorted(_SPECS)
+
+
+def refusal(name: str, options: SendOptions) -> str:
+    """Why gateway `name` cannot send a message with these options ("" when it can)."""
+    missing = get(name).profile.lacks(options)
+    return f"gateway {name} does not take {', '.join(missing)}" if missing else ""
 
 
 def otp_service(preferred: str) -> OtpService:

@@ -6,14 +6,20 @@ Sender `POST /sms/1/text/advanced` (binary messages: `/sms/1/binary/advanced`), 
 from the seed documents: 25 parts or 4,000 bytes at most, validityPeriod up to 48
 hours, sender ids of 1-11 characters without spaces, 20 varied / 6 identical messages
 per number per hour, and a reused messageId refused with 23
-REJECTED_DUPLICATE_MESSAGE_ID.
+REJECTED_DUPLICATE_MESSAGE_ID.  The advanced request takes every message option
+(`core.options`): `flash`, `transliteration` (the Infobip-style tables), `language`
+(`languageCode` with `singleShift` / `lockingShift`: the national tables of TS 23.038 it
+has, Turkish, Spanish and Portuguese; Spanish has no locking shift) and
+`intermediateReport`.
 """
 
 from __future__ import annotations
 
 import re
 
+from core import gsm_national
 from core.limits.spec import Limit
+from core.options import TRANSLITERATIONS
 from providers.ants import codes
 from providers.ants.otp import DEFAULTS as OTP_DEFAULTS
 from providers.ants.otp import AntsOtp
@@ -34,6 +40,11 @@ PROFILE = Profile(
     rejects_reused_ids=True,
     binary=True,
     max_batch=10_000,
+    flash=True,
+    transliterations=TRANSLITERATIONS,
+    languages=gsm_national.CODES,
+    locking_languages=frozenset(gsm_national.LOCKING_SHIFT),
+    intermediate_reports=True,
 )
 
 

@@ -5,7 +5,9 @@ for what the public API documentation says and where it was read).  Its facts
 (`PROFILE`): a text of at most 1,000 characters (stated here as 1,000 UTF-8 bytes, the
 tightest bound a Profile can state: see `MAX_TEXT_BYTES`), validity 1 to 24 hours, sender
 ids of 11 characters or 15 digits, fewer than five concurrent requests per login (five
-or more: error 9), no anti-flooding limits documented, reused ids not refused.  SMSC names a
+or more: error 9), no anti-flooding limits documented, reused ids not refused; flash SMS
+(`flash=1`) and transliteration of Cyrillic into Latin letters (`translit=1`: our
+CYRILLIC), no national language tables and no intermediate reports to ask for.  SMSC names a
 message by (request id, number), not by our messageId: `own_ids=True`, and
 `Result.provider_id` is `{id}:{number}` (`sender.provider_key`).
 
@@ -27,6 +29,7 @@ from providers.smsc.reports import parse_status
 from providers.smsc.sender import (
     MAX_TEXT_CHARS,
     MAX_VALIDITY_MINUTES,
+    TRANSLIT_CYRILLIC,
     SmscSender,
     provider_key,
     smsc_id,
@@ -57,6 +60,8 @@ PROFILE = Profile(
     binary=False,
     max_batch=MAX_BATCH,
     status_rate=MASS_STATUS,  # a lookup is a status.php request too: shared with the poller
+    flash=True,
+    transliterations=frozenset({TRANSLIT_CYRILLIC}),
 )
 
 

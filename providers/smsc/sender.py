@@ -23,7 +23,9 @@ error}]`; an error answer `error`, `error_code`, `id`); and several public clien
   `valid` (validity, 1 to 24 hours, or hh:mm); `fmt` (0 text, 1 numbers, 2 XML, 3 JSON);
   `cost` (1 price only, 2 and 3 also send); `err=1` (add the list of bad numbers with
   their statuses) and `op=1` (add every number with its status, mcc/mnc, cost and, for a
-  bad number, its error code).
+  bad number, its error code); `flash=1` (a flash SMS, shown at once and not stored) and
+  `translit` (1: Cyrillic written in Latin letters, 2: in look-alike letters, 0: as it
+  is; metacpan's SMS::API::SMSC quotes "translit (1, 2 or 0)").
 * `id`: "assigned by the client, identifies the message later; not necessarily unique:
   with two equal ids a status request gives the last message's status.  A 32-bit number
   from 1 to 2147483647, or a string of up to 40 Latin letters, digits and '.-_'."  ONE id
@@ -71,6 +73,10 @@ What this sender does with it
   sending (22-24): that verdict.  A destination the answer does not mention, or a record
   it cannot read, makes the whole lookup fail (GatewayProtocolError): the worker asks
   again later, it never guesses "not taken".
+* Options (`core.options`): flash is `flash=1`, transliteration CYRILLIC is `translit=1`
+  (the only table it has); a form carries neither when not asked.  SMSC has no national
+  language tables and no intermediate reports to ask for: its Profile says so, and the
+  worker never sends a batch asking for them here.
 * Errors: SMSC answers its errors with HTTP 200; they go through `http.error_for` with
   the verdicts of `codes.SEND_ERRORS` (status.php: `codes.REQUEST_ERRORS`): 2, 3, 4 pause
   the campaign, 1, 5, 6 too (a request refused for what it is: never burn the messages),
@@ -93,13 +99,14 @@ import aiohttp
 import orjson
 
 from config.settings import Settings
-from core.batch import Batch, Destination
+from core.batch import OPTIONS_KEY, Batch, Destination
 from core.errors import (
     GatewayError,
     GatewayProtocolError,
     GatewayRequestError,
     GatewayThrottled,
 )
+from core.options import SendOptions
 from providers import http
 from providers.base import NOT_IN_TIME, Action, Result, Verdict, budget_s
 from providers.reports import ReportParseError
@@ -110,6 +117,7 @@ SEND_PATH = "/sys/send.php"
 STATUS_PATH = "/sys/status.php"
 MAX_VALIDITY_MINUTES = 1440  # `valid`: 1 to 24 hours
 MAX_TEXT_CHARS = 1000  # `mes`: at most 1,000 characters
+TRANSLIT_CYRILLIC = "CYRILLIC"  # `translit=1`: Cyrillic into Latin letters
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
 _PLAIN_ID = re.compile(r"[a-z0-9._-]{1,40}")
 DERIVED_PREFIX = "_"
@@ -123,7 +131,14 @@ DUPLICATE = Verdict(
     permanent=True,
 )
 
-__all__ = ["MAX_TEXT_CHARS", "MAX_VALIDITY_MINUTES", "SmscSender", "provider_key", "smsc_id"]
+__all__ = [
+    "MAX_TEXT_CHARS",
+    "MAX_VALIDITY_MINUTES",
+    "TRANSLIT_CYRILLIC",
+    "SmscSender",
+    "provider_key",
+    "smsc_id",
+]
 
 
 def smsc_id(bulk_id: str) -> str:
@@ -148,6 +163,16 @@ def validity(expires_at_ms: int, now_ms: float | None = None) -> str:
     now = time.time() * 1000 if now_ms is None else now_ms
     minutes = max(1, min(MAX_VALIDITY_MINUTES, int((expires_at_ms - now) / 60_000)))
     return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def option_fields(options: SendOptions) -> dict[str, str]:
+    """send.php's fields for a campaign's message options (only those asked)."""
+    fields = {}
+    if options.flash:
+        fields["flash"] = "1"
+    if options.transliteration == TRANSLIT_CYRILLIC:
+        fields["translit"] = "1"
+    return fields
 
 
 def listable(text: str) -> bool:
@@ -177,6 +202,7 @@ class SmscSender:
             "fmt": "3",
             "charset": "utf-8",
             "op": "1",
+            **option_fields(SendOptions.from_meta(batch.meta.get(OPTIONS_KEY))),
         }
         if batch.text is not None:
             return [{**common, "phones": ",".join(d.to for d in dests), "mes": batch.text}]

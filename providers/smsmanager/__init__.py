@@ -15,7 +15,10 @@ public documentation says and where).  Its facts (`PROFILE`):
 * no concurrency cap and no anti-flooding limit are stated; SmsManager does not check
   reused ids (customid is free-form, not unique);
 * batch: "unlimited recipients of one message": 1000 numbers per request keeps the form,
-  the answer and a lookup's request status small.
+  the answer and a lookup's request status small;
+* message options: none.  Its only send option is the gateway type (high, economy,
+  lowcost, direct: a route and a price, not a kind of message); no flash SMS, no
+  transliteration, no national language tables, no intermediate reports to ask for.
 
 Its messages are known to it by (customid, number), our `Result.provider_id`
 `"{customid}:{number}"` (`own_ids=True`).  Receipts come as a POST body (form, JSON or
