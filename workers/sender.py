@@ -153,6 +153,7 @@ class BatchSender(Gating):
             why = f"not at {self.name}, where it was asked about: sent through its route"
             self._later(plan, todo, 0, why, State.RETRYING, counted=False, waiting=Waiting.REROUTED)
             return
+        todo = self._options_taken(plan, todo)
         todo = self._in_window(plan, self._unexpired(plan, todo))
         if todo and self.gate is not None:
             await self._gated(plan, todo)

@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 
 from core import window
-from core.batch import WINDOW_KEY, Batch, Destination
+from core.batch import OPTIONS_KEY, WINDOW_KEY, Batch, Destination
+from core.options import SendOptions
 from core.outcomes import State, Waiting
 from core.window import Window
+from providers import registry
+from providers.base import Action, Verdict
 from workers.gate import PACE_BUDGET_MS, Held, split_held
 from workers.send.deciding import Decisions, now_ms
 from workers.send.requesting import Requesting
 
 STOPPING_DELAY_MS = 1_000  # what a stopping worker has not sent yet comes back this soon
+OPTION_UNSUPPORTED = "OPTION_UNSUPPORTED"  # the code of a message asking what its gateway lacks
 
 
 class Gating(Requesting):
@@ -63,6 +67,21 @@ class Gating(Requesting):
                 plan, dests, at - now, why, State.DEFERRED, counted=False, waiting=Waiting.WINDOW
             )
         return ready
+
+    def _options_taken(self, plan: Decisions, todo: list[Destination]) -> list[Destination]:
+        """A batch asking for message options this provider lacks (`Profile.lacks`: a route
+        that failed over to it): every destination fails permanently, OPTION_UNSUPPORTED,
+        never sent without them."""
+        options = SendOptions.from_meta(plan.batch.meta.get(OPTIONS_KEY))
+        if not todo or not options or not self.name:
+            return todo
+        why = registry.refusal(self.name, options)
+        if not why:
+            return todo
+        verdict = Verdict(Action.PERMANENT, OPTION_UNSUPPORTED, OPTION_UNSUPPORTED, why, True)
+        for d in todo:
+            plan.event(d, State.FAILED, verdict, reason=why)
+        return []
 
     async def _gated(self, plan: Decisions, todo: list[Destination]) -> None:
         """Send what the gate admits; sleep on short waits and recheck; defer the rest."""
