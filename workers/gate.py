@@ -6,7 +6,8 @@ most one limiter call per limit, whatever its size:
 
 1. anti-flooding (`SMS_FLOOD_VARIED` / `SMS_FLOOD_IDENTICAL` per number): ONE
    sliding-log call for every (number, rendered text);
-2. throughput (GCRA, cost = SMS parts of each text): ONE call per bucket, only
+2. throughput (GCRA, cost = SMS parts of each text, or of each binary payload as
+   `core.binary` counts them): ONE call per bucket, only
    for what flooding admitted; the sender's bucket (`SMS_SENDER_RATE`) first,
    then the account's (`SMS_RATE`) for what the sender's admitted.
 
@@ -37,12 +38,13 @@ a recheck admits a chunk of destinations in one request instead of one each.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import lru_cache
 from typing import NamedTuple
 
 from config.settings import Settings
+from core import binary
 from core.batch import Batch, Destination
 from core.limits import AsyncLimiter, Limit
 from core.limits.buckets import Bucket, account_buckets, sender_bucket
@@ -68,6 +70,24 @@ class Held(NamedTuple):
 @lru_cache(maxsize=4096)
 def parts(text: str) -> int:
     return count_parts(text)[1]
+
+
+@lru_cache(maxsize=4096)
+def binary_parts(payload: str, options: binary.Binary) -> int:
+    """Parts of a binary payload; one for a payload the import would have refused (the
+    gateway refuses it: the limits still count it)."""
+    try:
+        return binary.check(payload, options).parts
+    except binary.BinaryError:
+        return 1
+
+
+def cost_of(batch: Batch) -> Callable[[str], int]:
+    """What one message of the batch costs in the throughput buckets: its parts."""
+    options = batch.binary
+    if options is None:
+        return parts
+    return lambda payload: binary_parts(payload, options)
 
 
 def with_margin(limit: Limit | None) -> Limit | None:
@@ -164,7 +184,8 @@ class Gate:
     async def _throughput(
         self, batch: Batch, bucket: Bucket, dests: list[Destination]
     ) -> tuple[list[Destination], list[Held]]:
-        costs = [parts(batch.text_of(d)) for d in dests]
+        cost = cost_of(batch)
+        costs = [cost(batch.text_of(d)) for d in dests]
         waits = await self.limiter.throughput(
             bucket.name, bucket.rate, bucket.burst, costs, bucket.reserve
         )

@@ -154,7 +154,7 @@ class BatchSender(Gating):
             self._later(plan, todo, 0, why, State.RETRYING, counted=False, waiting=Waiting.REROUTED)
             return
         todo = self._options_taken(plan, todo)
-        todo = self._in_window(plan, self._unexpired(plan, todo))
+        todo = self._in_window(plan, self._unexpired(plan, self._binary_sendable(plan, todo)))
         if todo and self.gate is not None:
             await self._gated(plan, todo)
         elif todo:

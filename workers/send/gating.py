@@ -1,10 +1,11 @@
 """Stage: gate.  What of the claimed destinations may go now, and when the rest comes back.
 
-A run that came only to ask another provider sends nothing here; what has outlived
-its validity is dead; with a delivery window, what is outside it waits for it to open;
-then the limits gate (`workers.gate`) admits what may go now: short waits are slept in
-the worker and rechecked, longer ones deferred with a retry time.  Each admitted group
-goes to the request stage (`workers.send.requesting`).
+A run that came only to ask another provider sends nothing here; a binary batch at a
+provider that cannot send binary (a route that failed over to it) fails, never sent as
+text; what has outlived its validity is dead; with a delivery window, what is outside
+it waits for it to open; then the limits gate (`workers.gate`) admits what may go now:
+short waits are slept in the worker and rechecked, longer ones deferred with a retry
+time.  Each admitted group goes to the request stage (`workers.send.requesting`).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from workers.send.requesting import Requesting
 
 STOPPING_DELAY_MS = 1_000  # what a stopping worker has not sent yet comes back this soon
 OPTION_UNSUPPORTED = "OPTION_UNSUPPORTED"  # the code of a message asking what its gateway lacks
+BINARY_UNSUPPORTED = "BINARY_UNSUPPORTED"  # the code of a binary message its gateway cannot send
 
 
 class Gating(Requesting):
@@ -35,6 +37,17 @@ class Gating(Requesting):
         it does not have goes back through the routes (the provider may be down), unless
         the batch itself asked for this provider."""
         return b.meta.get("ask") == self.name and b.provider != self.name
+
+    def _binary_sendable(self, plan: Decisions, todo: list[Destination]) -> list[Destination]:
+        """A binary batch at a provider without binary (`Profile.binary`): every destination
+        fails permanently, BINARY_UNSUPPORTED; none is ever sent as text."""
+        if not todo or not self.binary_refusal or plan.batch.binary is None:
+            return todo
+        why = self.binary_refusal
+        verdict = Verdict(Action.PERMANENT, BINARY_UNSUPPORTED, BINARY_UNSUPPORTED, why, True)
+        for d in todo:
+            plan.event(d, State.FAILED, verdict, reason=why)
+        return []
 
     def _unexpired(self, plan: Decisions, todo: list[Destination]) -> list[Destination]:
         if now_ms() < plan.batch.expires_at:

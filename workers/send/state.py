@@ -9,6 +9,7 @@ from __future__ import annotations
 import uuid
 
 from core.limits.limiter import AsyncLimiter
+from providers import registry
 from providers.base import Provider
 from providers.registry import Profile
 from workers.claims import settle_ms
@@ -43,6 +44,8 @@ class SenderState:
         self.numbered = profile.numbered_requests if profile else 0
         self.proves_absence = profile.lookup_proves_absence if profile else True
         self.status_rate = profile.status_rate if profile else None  # lookups share it
+        # why this provider cannot send a binary batch ("" when it can: core.binary)
+        self.binary_refusal = registry.binary_refusal(name) if profile and name else ""
         self.limiter = AsyncLimiter(ctx.redis)
         self.client = ctx.redis
         s = ctx.settings

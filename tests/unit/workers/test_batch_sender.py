@@ -20,7 +20,8 @@ from dramatiq.brokers.stub import StubBroker
 
 from config.settings import Settings
 from core import keys, ledger
-from core.batch import Batch, Destination
+from core.batch import BINARY_KEY, Batch, Destination
+from core.binary import Binary
 from core.errors import (
     GatewayAuthError,
     GatewayConnectError,
@@ -33,6 +34,7 @@ from core.errors import (
 )
 from core.errors import GatewayTimeout as Timeout
 from core.queues import QUEUES
+from providers import registry
 from providers.ants.codes import classify_status
 from providers.base import Action, Result, Verdict
 from workers.claims import settle_ms
@@ -1008,3 +1010,28 @@ def test_a_lookup_the_gateway_throttles_waits_its_retry_after() -> None:
     assert sent == [] and followup_messages(broker) == []
     [follow] = asyncio.run(scheduled(client))  # ten minutes: kept in Redis
     assert 590_000 < follow["options"]["eta"] - time.time() * 1000 <= 601_000
+
+
+@pytest.mark.parametrize(("provider", "sent_as"), [("smsmanager", None), ("ants", "binary")])
+def test_a_binary_batch_at_a_gateway_without_binary_fails_never_sent_as_text(
+    provider: str, sent_as: str | None
+) -> None:
+    """A route failed over to SmsManager: each message fails BINARY_UNSUPPORTED, nothing is
+    sent; ANTS sends it."""
+    _, _, _, client = harness({})
+    s = Settings(redis_url="redis://x")
+    gateway = FakeGateway({})
+    ctx = Context(s, None, client, StubBroker())  # type: ignore[arg-type]
+    sender = BatchSender(ctx, gateway, profile=registry.get(provider).profile, name=provider)
+    b = batch()
+    binary = b.only(list(b.destinations), text="00ff", meta={BINARY_KEY: Binary().to_meta()})
+    asyncio.run(sender.process(binary))
+    events = [f for _, f in asyncio.run(client.xrange(keys.OUTCOMES))]
+    if sent_as is None:
+        assert gateway.sent == []
+        assert {e[b"state"] for e in events} == {b"failed"}
+        assert {e[b"statusId"] for e in events} == {b"BINARY_UNSUPPORTED"}
+        assert b"gateway smsmanager cannot send binary messages" in events[0][b"reason"]
+    else:
+        assert [sent.binary for sent in gateway.sent] == [Binary()]
+        assert {e[b"state"] for e in events} == {b"accepted"}

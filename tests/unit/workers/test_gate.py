@@ -18,7 +18,8 @@ from dramatiq.brokers.stub import StubBroker
 
 from config.settings import Settings, load
 from core import keys
-from core.batch import Batch, Destination
+from core.batch import BINARY_KEY, Batch, Destination
+from core.binary import Binary
 from core.errors import ConfigError
 from core.limits import AsyncLimiter, Limit, Rate
 from core.limits.buckets import (
@@ -92,6 +93,15 @@ def test_costs_are_sms_parts() -> None:
     admitted, held = asyncio.run(gate(make_batch(8, text=LONG_TEXT)))
     assert len(admitted) == 5 and len(held) == 3
     assert all("throughput" in h.why and h.paced for h in held)
+
+
+def test_a_binary_payload_costs_its_parts() -> None:
+    gate, _ = gate_for(rate=Rate(10, 1000), burst=9, transactional_share=0)
+    payload = "ab" * 269  # 269 octets: 3 parts of 134 (as a text, 538 characters: 4 parts)
+    b = make_batch(4, text=payload)
+    binary = b.only(list(b.destinations), meta={BINARY_KEY: Binary().to_meta()})
+    admitted, held = asyncio.run(gate(binary))
+    assert len(admitted) == 3 and len(held) == 1  # 9 parts of the 10 a fresh bucket admits
 
 
 def test_flooding_holds_the_extra_messages_to_one_number() -> None:
