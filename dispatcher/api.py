@@ -6,7 +6,9 @@
     api.send_sms("0812345678", "Your parcel is on its way", key="order-1234")
 
 Same validation, normalisation, ids and idempotency as the CSV import: calling
-either twice with the same campaign / key enqueues nothing new.
+either twice with the same campaign / key enqueues nothing new.  A campaign's message
+options (flash, a national language, transliteration, intermediate reports) are
+`options=api.send_options(flash=True, language_code="TR", single_shift=True)`.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from config import settings as config
 from core import clock, ids, keys
 from core.batch import Batch, Destination
 from core.errors import ConfigError, InputError, PlanChanged
+from core.options import SendOptions
+from core.options import send_options as send_options  # re-exported: see above
 from core.redis_pool import sync_redis
 from core.window import Window
 from dispatcher import links, plan
@@ -90,6 +94,7 @@ def _spec(
     send_at: datetime | str | None = None,
     window: str | None = None,
     gsm_safe: bool = False,
+    options: SendOptions | None = None,
     *,
     track_links: bool = False,
 ) -> CampaignSpec:
@@ -97,12 +102,17 @@ def _spec(
     (`provider`, else SMS_PROVIDER: routes may pick others, with the same profile facts).
     `send_at`: when it starts (ISO 8601 with a zone); `window`: "HH:MM-HH:MM" in each
     recipient's local time (core.window); `gsm_safe`: look-alikes become GSM-7 where that
-    makes a text GSM-7 (core.sms.lookalike_fix); `track_links`: every http(s) URL of the text
-    is a tracked link, as `{link:...}` is (dispatcher.links: needs SMS_LINK_BASE)."""
+    makes a text GSM-7 (core.sms.lookalike_fix); `options`: flash, a national language,
+    transliteration, intermediate reports (core.options), refused when that gateway does not
+    take one of them; `track_links`: every http(s) URL of the text is a tracked link, as
+    `{link:...}` is (dispatcher.links: needs SMS_LINK_BASE)."""
     sender = _sender(sender) if sender else s.sender
     spec = _provider(provider or s.provider)
     if not spec.profile.check_sender(sender):
         raise InputError(f"sender {sender!r} is not one {spec.name} accepts", field="sender")
+    options = options or SendOptions()
+    if why := registry.refusal(spec.name, options):
+        raise InputError(why, field="options")
     when = str(Window.parse(window)) if window else ""
     return CampaignSpec(
         ids.check_campaign(campaign),
@@ -116,6 +126,7 @@ def _spec(
         send_at_ms(send_at),
         when,
         gsm_safe,
+        options=options,
         links=links.spec_for(text, track_links, s.link_base, s.link_ttl),
     )
 
@@ -174,16 +185,26 @@ def import_csv(
     gsm_safe: bool = False,
     track_links: bool = False,
     plan_hash: str | None = None,
+    options: SendOptions | None = None,
 ) -> ImportReport:
     """Import a CSV file as a campaign; bad rows go to the rejects CSV (`rejects`: its path,
     default FILE.rejects.csv, or a writer that keeps them).  `provider`: the
     gateway to send through (else the routes, else SMS_PROVIDER); `send_at`, `window`,
-    `gsm_safe`: see `_spec`.  `plan_hash`: refuse (PlanChanged) unless the file and the
+    `gsm_safe`, `options`: see `_spec`.  `plan_hash`: refuse (PlanChanged) unless the file and the
     campaign's texts are those `plan_csv` gave this hash for."""
     s = _settings(settings)
     path = Path(path)
     spec = _spec(
-        s, campaign, text, sender, provider, send_at, window, gsm_safe, track_links=track_links
+        s,
+        campaign,
+        text,
+        sender,
+        provider,
+        send_at,
+        window,
+        gsm_safe,
+        options,
+        track_links=track_links,
     )
     if plan_hash is not None:
         _approved(plan.file_blocks(path), spec, phone_column, delimiter, plan_hash)
@@ -233,6 +254,7 @@ def plan_csv(
     window: str | None = None,
     gsm_safe: bool = False,
     track_links: bool = False,
+    options: SendOptions | None = None,
     progress: plan.Progress | None = None,
     campaign: str = "plan",
     name: str | None = None,
@@ -243,7 +265,16 @@ def plan_csv(
     s = _settings(settings)
     path = Path(path)
     spec = _spec(
-        s, campaign, text, sender, provider, send_at, window, gsm_safe, track_links=track_links
+        s,
+        campaign,
+        text,
+        sender,
+        provider,
+        send_at,
+        window,
+        gsm_safe,
+        options,
+        track_links=track_links,
     )
     digest = plan.fingerprint(plan.file_blocks(path), spec, phone_column, delimiter)
     with open_text(path) as fh:
@@ -279,13 +310,23 @@ def enqueue_campaign(
     gsm_safe: bool = False,
     track_links: bool = False,
     plan_hash: str | None = None,
+    options: SendOptions | None = None,
 ) -> ImportReport:
     """A campaign from dicts (one per recipient); returns the same report as import_csv
     (`plan_hash`: what `plan_campaign` gave for the same recipients and texts)."""
     text_csv = _recipients_csv(recipients, phone_column)
     s = _settings(settings)
     spec = _spec(
-        s, campaign, text, sender, provider, send_at, window, gsm_safe, track_links=track_links
+        s,
+        campaign,
+        text,
+        sender,
+        provider,
+        send_at,
+        window,
+        gsm_safe,
+        options,
+        track_links=track_links,
     )
     if plan_hash is not None:
         _approved([text_csv.encode()], spec, phone_column, None, plan_hash)
@@ -308,12 +349,22 @@ def plan_campaign(
     gsm_safe: bool = False,
     track_links: bool = False,
     campaign: str = "plan",
+    options: SendOptions | None = None,
 ) -> plan.Plan:
     """A dry run of `enqueue_campaign` with the same arguments (dispatcher.plan)."""
     text_csv = _recipients_csv(recipients, phone_column)
     s = _settings(settings)
     spec = _spec(
-        s, campaign, text, sender, provider, send_at, window, gsm_safe, track_links=track_links
+        s,
+        campaign,
+        text,
+        sender,
+        provider,
+        send_at,
+        window,
+        gsm_safe,
+        options,
+        track_links=track_links,
     )
     digest = plan.fingerprint([text_csv.encode()], spec, phone_column, None)
     client = sync_redis(s.redis_url, cluster=s.redis_cluster)

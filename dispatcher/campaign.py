@@ -32,8 +32,9 @@ from typing import Any, Protocol
 import redis
 
 from core import clock, ids, keys, lua, optout, pause, replies, schedule, sms
-from core.batch import WINDOW_KEY, Batch, Destination
+from core.batch import OPTIONS_KEY, WINDOW_KEY, Batch, Destination
 from core.errors import CampaignCanceled, CampaignConflict, InputError
+from core.options import NO_OPTIONS, SendOptions
 from dispatcher import links
 from dispatcher.csvout import SafeCsvWriter
 from dispatcher.csvsource import CsvSource, Reject, Row
@@ -49,7 +50,8 @@ REJECTS_CHUNK = 64 * 1024  # rejects are kept in Redis in pieces this big
 REJECTS_KEPT_ROWS = 10_000  # the first rejected rows of an import kept for GET .../rejects
 REJECTS_KEPT_BYTES = 4 * 1024 * 1024  # and at most this much of them
 REJECTS_TOTAL, REJECTS_KEPT = "rejects_total", "rejects_kept"  # the campaign meta's counts
-FIXED = ("text", "sender", "provider")  # what a re-import of a campaign cannot change
+# what a re-import of a campaign cannot change
+FIXED = ("text", "sender", "provider", "options")
 DEDUPE_CHUNK = 1000
 IN_FLIGHT = 2  # chunks of DEDUPE_CHUNK rows handed to the import's Redis side at once
 STALE_CLAIM_MS = 5_000  # another import's batch claim this old: that import died
@@ -130,6 +132,7 @@ class CampaignSpec:
     send_at_ms: int = 0  # when it starts (0: now); its batches wait in core.schedule
     window: str = ""  # "HH:MM-HH:MM" in each recipient's local time (core.window)
     gsm_safe: bool = False  # look-alikes become GSM-7 where that makes a text GSM-7
+    options: SendOptions = NO_OPTIONS  # flash, language, transliteration, interim reports
     links: LinkSpec | None = None  # tracked links: a short link per recipient
 
 
@@ -170,7 +173,8 @@ class RowCheck:
         return sms.lookalike_fix(text) if self.spec.gsm_safe else (text, {})
 
     def too_long(self, text: str) -> str:
-        return self.spec.profile.too_long(text) if self.spec.profile else ""
+        profile, language = self.spec.profile, self.spec.options.language
+        return profile.too_long(text, language) if profile else ""
 
     def __call__(self, item: Row | Reject) -> Checked | Reject:
         if isinstance(item, Reject):
@@ -326,6 +330,7 @@ class Importer:
             },
         )
         pipe.hsetnx(meta, "provider", s.provider)
+        pipe.hsetnx(meta, "options", str(s.options))
         pipe.hget(meta, "expires_at")
         pipe.get(keys.campaign_enqueued(s.campaign))
         *_, expires_at, bits = pipe.execute()
@@ -336,11 +341,17 @@ class Importer:
             self._link_tag = links.claim_tag(self.client, s.campaign, s.links.ttl)
 
     def _same_as_before(self) -> None:
-        """CampaignConflict when the campaign was imported before with another text, sender
-        or provider (FIXED): a re-import enqueues only what is missing, never new texts."""
+        """CampaignConflict when the campaign was imported before with another text, sender,
+        provider or message options (FIXED): a re-import enqueues only what is missing,
+        never new texts."""
         s = self.spec
         before = self.client.hmget(keys.campaign_meta(s.campaign), *FIXED)
-        now = {"text": s.text, "sender": s.sender, "provider": s.provider}
+        now = {
+            "text": s.text,
+            "sender": s.sender,
+            "provider": s.provider,
+            "options": str(s.options),
+        }
         for name, was in zip(FIXED, before, strict=True):
             if was is not None and replies.text(was) != now[name]:
                 raise CampaignConflict(
@@ -434,7 +445,9 @@ class Importer:
         if self._link_tag:
             dests = self._with_links(dests)
         shared = self._row.shared
-        meta = {WINDOW_KEY: s.window} if s.window else {}
+        meta: dict[str, Any] = {WINDOW_KEY: s.window} if s.window else {}
+        if s.options:
+            meta[OPTIONS_KEY] = s.options.to_meta()
         batch = Batch(
             s.campaign,
             seq,

@@ -43,6 +43,7 @@ from rich.table import Table
 from config import CONFIG_EXIT_CODE
 from config import settings as config
 from core.errors import ConfigError, DispatchError, InputError, StoreUnavailable
+from core.options import SendOptions, send_options
 from core.redis_pool import async_redis, sync_redis
 from dispatcher import api, audit, control, embedded
 from dispatcher.stack import worker_command
@@ -275,6 +276,42 @@ def _file_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="delivery window in each recipient's local time, e.g. 09:00-20:00",
     )
+    _option_args(p)
+
+
+def _option_args(p: argparse.ArgumentParser) -> None:
+    """The message options (core.options), refused when the gateway does not take one."""
+    p.add_argument("--flash", action="store_true", help="flash SMS: shown at once, not stored")
+    p.add_argument(
+        "--language",
+        default=None,
+        metavar="CODE",
+        help="national language table (TR, ES, PT) with --single-shift and/or --locking-shift",
+    )
+    p.add_argument("--single-shift", action="store_true", help="the language's single shift")
+    p.add_argument("--locking-shift", action="store_true", help="the language's locking shift")
+    p.add_argument(
+        "--translit",
+        default=None,
+        metavar="TABLE",
+        help="transliterated by the gateway: TURKISH, GREEK, CYRILLIC...",
+    )
+    p.add_argument(
+        "--intermediate-reports",
+        action="store_true",
+        help="ask for intermediate delivery reports (messages move to pending)",
+    )
+
+
+def _options(args: argparse.Namespace) -> SendOptions:
+    return send_options(
+        flash=args.flash,
+        transliteration=args.translit,
+        language_code=args.language,
+        single_shift=args.single_shift,
+        locking_shift=args.locking_shift,
+        intermediate_reports=args.intermediate_reports,
+    )
 
 
 def _optout_args(p: argparse.ArgumentParser) -> None:
@@ -367,6 +404,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             window=args.window,
             gsm_safe=args.gsm_safe,
             plan_hash=args.plan_hash,
+            options=_options(args),
         )
     _print_import(report, args.rejects or api.default_rejects(args.file))
     return 0
@@ -411,6 +449,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             send_at=args.send_at,
             window=args.window,
             gsm_safe=args.gsm_safe,
+            options=_options(args),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if args.json:
@@ -435,6 +474,8 @@ def _print_plan(p: Any) -> None:
         groups.add_row(country, encoding, parts, str(g.recipients), str(g.parts))
     console.print(groups)
     text = f"text: {p.encoding}, {p.parts} part(s) without merged fields"
+    if p.options:
+        text += f"; options: {p.options}"
     if p.not_gsm:
         text += f"; UCS-2 because of {p.not_gsm!r}"
         if p.gsm_safe_would_fix:

@@ -92,6 +92,7 @@ class Plan:
     encoding: str  # of the text without its merged fields
     parts: int  # ... and its parts
     not_gsm: str  # characters of the text itself that make it UCS-2
+    options: str = ""  # the message options asked, in words (parts count by its language)
     rows: int = 0
     valid: int = 0
     invalid: int = 0
@@ -146,6 +147,8 @@ def fingerprint(
         phone_column or "",
         delimiter or "",
     ]
+    if spec.options:  # only then: a plan without options keeps the hash it had
+        options.append(str(spec.options))
     if spec.links and spec.links.track_all:  # only then: other plans keep their hash
         options.append("track_links")
     h.update(b"\0" + orjson.dumps(options))
@@ -205,8 +208,9 @@ class Planner:
     def _blank(self, template: Template) -> Plan:
         fixed = sms.lookalike_fix(template.shared_text)[0]  # the text without merged fields
         literal = fixed if self.spec.gsm_safe else template.shared_text
-        base = self._shared_split = sms.split(literal)
-        would_fix = sms.encoding_of(fixed) == "GSM7"
+        language = self.spec.options.language
+        base = self._shared_split = sms.split(literal, language)
+        would_fix = sms.encoding_of(fixed, language) == "GSM7"
         return Plan(
             self._file,
             self._hash,
@@ -215,7 +219,8 @@ class Planner:
             self.spec.provider or self.s.provider,
             base.encoding,
             base.parts,
-            "".join(sms.not_gsm(literal)),
+            "".join(sms.not_gsm(literal, language)),
+            str(self.spec.options),
             gsm_safe_would_fix=base.encoding == "UCS2" and would_fix,
             prices=self.prices.source,
         )
@@ -263,7 +268,8 @@ class Planner:
     def _count(self, c: Checked) -> None:
         p = self.plan
         p.valid += 1
-        split = self._shared_split if c.text is None else sms.split(c.text)
+        language = self.spec.options.language
+        split = self._shared_split if c.text is None else sms.split(c.text, language)
         country = country_of(c.number) or "??"
         g = p.groups.setdefault(f"{country}|{split.encoding}|{split.parts}", Group())
         g.recipients += 1
@@ -279,7 +285,7 @@ class Planner:
         p = self.plan
         if split.encoding != p.encoding:
             p.changed_encoding += 1
-            chars = sms.not_gsm(text)
+            chars = sms.not_gsm(text, self.spec.options.language)
             for ch in chars:
                 p.chars[ch] = p.chars.get(ch, 0) + 1
             if len(p.examples_encoding) < EXAMPLES:
