@@ -139,24 +139,6 @@ def message_options(options: SendOptions) -> dict[str, Any]:
     return fields
 
 
-def message_options(options: SendOptions) -> dict[str, Any]:
-    """The advanced request's fields for a campaign's message options (only those asked)."""
-    fields: dict[str, Any] = {}
-    if options.flash:
-        fields["flash"] = True
-    if options.transliteration:
-        fields["transliteration"] = options.transliteration
-    if lang := options.language:
-        fields["language"] = {
-            "languageCode": lang.code,
-            "singleShift": lang.single_shift,
-            "lockingShift": lang.locking_shift,
-        }
-    if options.intermediate_reports:
-        fields["intermediateReport"] = True
-    return fields
-
-
 async def logs(
     session: aiohttp.ClientSession,
     base_url: str,
