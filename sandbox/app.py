@@ -1,7 +1,8 @@
 """The aiohttp Application of the sandbox gateway: auth, the ANTS routes, the wiring.
 
 ANTS routes (auth: Basic or `App <key>`):
-    POST /sms/1/text/advanced, /sms/1/text/single, /sms/1/preview
+    POST /sms/1/text/advanced, /sms/1/text/single, /sms/1/binary/advanced (sandbox.binary),
+         /sms/1/preview
     GET  /sms/1/reports (each report once), /sms/1/logs, /account/1/balance
     POST/GET /2fa/2/applications, GET/PUT /2fa/2/applications/{appId}
     POST/GET /2fa/1/applications/{appId}/messages, GET/PUT .../messages/{messageId}
@@ -19,6 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from sandbox.binary import check_binary
 from sandbox.control import add_control_routes
 from sandbox.faults import Fault, hang_or_drop
 from sandbox.gateway import SANDBOX, Sandbox
@@ -34,7 +36,7 @@ from sandbox.validation import BadRequest, check_advanced, check_single
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_BODY = 64 * 1024 * 1024
 UNAUTHORIZED = orjson.dumps(service_error("UNAUTHORIZED", "Invalid login details"))
-SEND_ROUTES = frozenset({"/sms/1/text/advanced", "/sms/1/text/single"})
+SEND_ROUTES = frozenset({"/sms/1/text/advanced", "/sms/1/text/single", "/sms/1/binary/advanced"})
 
 
 def json_response(
@@ -131,6 +133,10 @@ async def time_out(
 
 async def text_advanced(request: web.Request) -> web.StreamResponse:
     return await send(request, check_advanced)
+
+
+async def binary_advanced(request: web.Request) -> web.StreamResponse:
+    return await send(request, lambda body: check_advanced(body, check_binary))
 
 
 async def text_single(request: web.Request) -> web.StreamResponse:
@@ -291,6 +297,7 @@ async def verify_pin(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/sms/1/text/advanced", text_advanced)
     app.router.add_post("/sms/1/text/single", text_single)
+    app.router.add_post("/sms/1/binary/advanced", binary_advanced)
     app.router.add_post("/sms/1/preview", preview)
     app.router.add_get("/sms/1/reports", reports)
     app.router.add_get("/sms/1/logs", logs)

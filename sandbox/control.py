@@ -3,7 +3,8 @@
 GET  /_sandbox/state          summary (acceptedMoreThanOnce, doubleSends, inflight,
                               maxConcurrentRequests, ...); ?ids=1 times accepted / seen per
                               messageId, ?final=1 decided outcome per messageId (the
-                              latest acceptance's), ?pins=1 2FA PINs
+                              latest acceptance's), ?pins=1 2FA PINs, ?payloads=1
+                              each binary message's payload as accepted (hex)
 POST /_sandbox/reset          forget everything received (the concurrency count too),
                               re-seed the generators
 GET|POST /_sandbox/faults     read / partially update FaultSettings
@@ -42,6 +43,8 @@ async def get_state(request: web.Request) -> web.Response:
         data.update(state.ids())
     if _flag(request, "final"):
         data["final"] = state.final
+    if _flag(request, "payloads"):
+        data["payloads"] = state.payloads
     if _flag(request, "pins"):
         data["otp"].update(state.otp_json())
     return _json(data)

@@ -103,6 +103,7 @@ class SandboxState:
         self.accepted_parts = 0
         self.credit = self.settings.credit
         self.final: dict[str, str] = {}  # messageId -> outcome of its latest acceptance
+        self.payloads: dict[str, str] = {}  # messageId -> binary payload accepted (hex)
         self.reports: dict[str, Report] = {}  # pull queue, each returned once
         self.reports_again: dict[str, list[Report]] = {}  # more reports of a reused messageId
         self.logs: dict[str, LogEntry] = {}  # messageId -> its latest acceptance or report

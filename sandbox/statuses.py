@@ -59,6 +59,9 @@ REJECTED = {
     "REJECTED_DUPLICATE_MESSAGE_ID": _rejected(
         23, "REJECTED_DUPLICATE_MESSAGE_ID", "Duplicate message id"
     ),
+    "REJECTED_INVALID_UDH": _rejected(
+        24, "REJECTED_INVALID_UDH", "Invalid ESM class or user data header"
+    ),
     "REJECTED_MESSAGE_TOO_LONG": _rejected(
         25, "REJECTED_MESSAGE_TOO_LONG", "Message longer than 25 parts or 4000 bytes"
     ),

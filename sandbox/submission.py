@@ -1,6 +1,7 @@
 """One send request, destination by destination: the sandbox's per-destination verdicts.
 
-Order of the checks for each destination: message too long (25), reused
+Order of the checks for each destination: message too long (25; a binary message's
+payload: its header malformed, 24, see `sandbox.binary`), reused
 messageId (23, only when `dedupe_ids` is on), bad prefix (8) / blacklisted (14),
 injected fault status, not enough credit (12), anti-flooding (20); otherwise
 accepted (26 or 0).  Accepted destinations are counted per messageId
@@ -21,6 +22,7 @@ import time
 from bisect import bisect
 from typing import Any
 
+from sandbox import binary
 from sandbox.callbacks import DlrDispatcher
 from sandbox.faults import FaultInjector
 from sandbox.flooding import FloodingFilter
@@ -90,13 +92,13 @@ class Submitter:
         return PENDING_ACCEPTED if self.settings.accept_status == "PENDING" else MESSAGE_ACCEPTED
 
     def _message(
-        self, bulk_id: str, m: dict, parts: int, wall: float, accept_status: Json
+        self, bulk_id: str, m: dict, text: str, parts: int, wall: float, accept_status: Json
     ) -> Message:
         s = self.settings
         return Message(
             bulk_id=bulk_id,
             sender=m.get("from") or "",
-            text=m["text"],
+            text=text,
             sms_count=parts,
             price=parts * s.price_per_part,
             currency=s.currency,
@@ -118,10 +120,14 @@ class Submitter:
         answers: list[Json],
         records: list[Record],
     ) -> None:
-        text: str = m["text"]
-        parts = count_parts(text)
-        rejected_long = too_long(text, parts)
-        message = self._message(bulk_id, m, parts, wall, ok_status)
+        payload = binary.read(m["binary"]) if "binary" in m else None
+        if payload is None:
+            text: str = m["text"]
+            parts = count_parts(text)
+            refused = "REJECTED_MESSAGE_TOO_LONG" if too_long(text, parts) else None
+        else:  # its hex stands for its text (flooding compares it, reports carry it)
+            text, parts, refused = payload.octets.hex(), payload.parts, payload.refused or None
+        message = self._message(bulk_id, m, text, parts, wall, ok_status)
         state, accepted = self.state, self.state.accepted
         names, cumulative, total = self.dlr.outcome_table()
         rnd = state.rng_dlr.random
@@ -134,13 +140,13 @@ class Submitter:
             client_id = mid is not None
             if not client_id:
                 mid = new_id()
-            rejection = (
-                "REJECTED_MESSAGE_TOO_LONG"
-                if rejected_long
-                else self._verdict(to, mid if client_id else None, text, message.price, now)
+            rejection = refused or self._verdict(
+                to, mid if client_id else None, text, message.price, now
             )
             if rejection is None:
                 accepted[mid] = accepted.get(mid, 0) + 1
+                if payload is not None:
+                    state.payloads[mid] = text
                 outcome = names[bisect(cumulative, rnd() * total)]
                 final[mid] = outcome
                 records.append((message, mid, to, outcome))

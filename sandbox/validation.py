@@ -6,6 +6,7 @@ half-accepted request behind.  Messages keep their parsed dicts; nothing is copi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 MAX_BULK_ID = 100
@@ -49,8 +50,9 @@ def check_text(data: dict, where: str) -> None:
         raise BadRequest(f"{where}text", "may not be empty")
 
 
-def check_advanced(body: Any) -> list[dict]:
-    """The messages of a valid /sms/1/text/advanced body; BadRequest otherwise."""
+def check_advanced(body: Any, content: Callable[[dict, str], None] = check_text) -> list[dict]:
+    """The messages of a valid /sms/1/text/advanced body (each message's content checked by
+    `content`: its text, or for /sms/1/binary/advanced its `binary`); BadRequest otherwise."""
     if not isinstance(body, dict):
         raise BadRequest("body", "must be a JSON object")
     _optional_str(body, "bulkId", "", MAX_BULK_ID)
@@ -58,15 +60,17 @@ def check_advanced(body: Any) -> list[dict]:
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages", "may not be empty")
     for i, message in enumerate(messages):
-        check_message(message, f"messages[{i}].")
+        check_message(message, f"messages[{i}].", content)
     return messages
 
 
-def check_message(message: Any, where: str) -> None:
+def check_message(
+    message: Any, where: str, content: Callable[[dict, str], None] = check_text
+) -> None:
     if not isinstance(message, dict):
         raise BadRequest(where.rstrip("."), "must be an object")
     check_sender(message, where)
-    check_text(message, where)
+    content(message, where)
     check_options(message, where)
     destinations = message.get("destinations")
     if not isinstance(destinations, list) or not destinations:
