@@ -45,9 +45,11 @@ from typing import NamedTuple
 
 from config.settings import Settings
 from core import binary
-from core.batch import Batch, Destination
+from core.batch import OPTIONS_KEY, Batch, Destination
+from core.gsm_national import Language
 from core.limits import AsyncLimiter, Limit
 from core.limits.buckets import Bucket, account_buckets, sender_bucket
+from core.options import SendOptions
 from core.outcomes import Waiting
 from core.sms import count_parts
 from providers.registry import Profile
@@ -68,8 +70,9 @@ class Held(NamedTuple):
 
 
 @lru_cache(maxsize=4096)
-def parts(text: str) -> int:
-    return count_parts(text)[1]
+def parts(text: str, language: Language | None = None) -> int:
+    """Parts of a text (by a national language's tables when the batch names one)."""
+    return count_parts(text, language)[1]
 
 
 @lru_cache(maxsize=4096)
@@ -86,7 +89,8 @@ def cost_of(batch: Batch) -> Callable[[str], int]:
     """What one message of the batch costs in the throughput buckets: its parts."""
     options = batch.binary
     if options is None:
-        return parts
+        language = SendOptions.from_meta(batch.meta.get(OPTIONS_KEY)).language
+        return parts if language is None else lambda text: parts(text, language)
     return lambda payload: binary_parts(payload, options)
 
 

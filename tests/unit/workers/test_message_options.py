@@ -10,8 +10,10 @@ from dataclasses import replace
 from core import keys
 from core.batch import OPTIONS_KEY, Batch
 from core.gsm_national import Language
+from core.limits.spec import Rate
 from core.options import SendOptions
 from tests.unit.workers.test_batch_sender import batch, harness, states
+from tests.unit.workers.test_gate import gate_for, make_batch
 from workers.send.gating import OPTION_UNSUPPORTED
 
 
@@ -45,3 +47,17 @@ def test_a_batch_without_options_goes_anywhere() -> None:
     sender.name = "smsmanager"
     asyncio.run(sender.process(batch()))
     assert len(sent) == 1
+
+
+def test_a_national_language_costs_its_parts_in_the_limits() -> None:
+    """156 letters: one part by the default tables, two of 149 with a shift element."""
+    text = "a" * 156
+    gate, _ = gate_for(rate=Rate(10, 1000), burst=9, transactional_share=0)
+    admitted, held = asyncio.run(gate(make_batch(6, text=text)))
+    assert (len(admitted), len(held)) == (6, 0)
+    gate, _ = gate_for(rate=Rate(10, 1000), burst=9, transactional_share=0)
+    b = make_batch(6, text=text)
+    turkish = SendOptions(language=Language("TR", single_shift=True))
+    b = b.only(list(b.destinations), meta={OPTIONS_KEY: turkish.to_meta()})
+    admitted, held = asyncio.run(gate(b))
+    assert (len(admitted), len(held)) == (5, 1)  # 10 parts of the 10 a fresh bucket admits
