@@ -4,6 +4,7 @@ API document."""
 from __future__ import annotations
 
 import base64
+from typing import Any
 
 from config.settings import Settings
 from core.binary import Binary
@@ -15,6 +16,8 @@ from core.errors import (
     GatewayServerError,
     GatewayThrottled,
 )
+from core.gsm_national import Language
+from core.options import SendOptions
 from providers.base import Action
 from tests.unit.providers.contracts.harness import Answer, Case, Request, batch
 
@@ -35,8 +38,14 @@ def settings(base_url: str) -> Settings:
     return Settings(ants_base_url=base_url, ants_username="user", ants_password="secret")
 
 
-def advanced(*dests: tuple[str, str], text: str = "Hi", texts: list[str] | None = None) -> Request:
-    """The exact advanced-SMS body for these (messageId, number) destinations."""
+def advanced(
+    *dests: tuple[str, str],
+    text: str = "Hi",
+    texts: list[str] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Request:
+    """The exact advanced-SMS body for these (messageId, number) destinations (`fields`:
+    what every message carries besides)."""
     if texts is None:
         messages = [
             {
@@ -44,6 +53,7 @@ def advanced(*dests: tuple[str, str], text: str = "Hi", texts: list[str] | None 
                 "text": text,
                 "validityPeriod": 2880,  # the cap: 48 h
                 "destinations": [{"to": to, "messageId": mid} for mid, to in dests],
+                **(fields or {}),
             }
         ]
     else:
@@ -53,6 +63,7 @@ def advanced(*dests: tuple[str, str], text: str = "Hi", texts: list[str] | None 
                 "text": t,
                 "validityPeriod": 2880,  # the cap: 48 h
                 "destinations": [{"to": to, "messageId": mid}],
+                **(fields or {}),
             }
             for (mid, to), t in zip(dests, texts, strict=True)
         ]
@@ -119,7 +130,56 @@ def logs_request(*mids: str) -> Request:
     )
 
 
+# every message option, as the 2018 document writes its fields (the advanced example)
+EVERY_OPTION = SendOptions(True, "TURKISH", Language("TR", single_shift=True), True)
+EVERY_FIELD = {
+    "flash": True,
+    "transliteration": "TURKISH",
+    "language": {"languageCode": "TR", "singleShift": True, "lockingShift": False},
+    "intermediateReport": True,
+}
+
 CASES = [
+    Case(
+        "options: flash, transliteration, language and intermediateReport in the message",
+        batch(options=EVERY_OPTION),
+        [answer(PENDING, PENDING)],
+        [advanced(D0, D1, fields=EVERY_FIELD)],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "options: every personalised message carries them; a locking shift alone",
+        batch(
+            texts=["Merhaba Ayşe", "Olá João"],
+            options=SendOptions(language=Language("PT", locking_shift=True)),
+        ),
+        [answer(PENDING, PENDING)],
+        [
+            advanced(
+                D0,
+                D1,
+                texts=["Merhaba Ayşe", "Olá João"],
+                fields={
+                    "language": {"languageCode": "PT", "singleShift": False, "lockingShift": True}
+                },
+            )
+        ],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "options: intermediateReport alone, nothing else added",
+        batch(options=SendOptions(intermediate_reports=True)),
+        [answer(PENDING, PENDING)],
+        [advanced(D0, D1, fields={"intermediateReport": True})],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "options: a Spanish locking shift (no such table) is refused before any request",
+        batch(options=SendOptions(language=Language("ES", locking_shift=True))),
+        [],
+        [],
+        refused="gateway ants does not take national language ES (locking shift)",
+    ),
     Case(
         "shared text, both accepted",
         batch(),

@@ -9,8 +9,8 @@ case's canned answers, then checks:
 * the outcome: each destination's action (a destination the provider leaves out has
   an unknown outcome), or the error the whole request raised, or what `lookup` found;
 * or, for a batch the provider cannot send (a binary batch to a gateway without
-  `Profile.binary`: `registry.binary_refusal`, which the worker asks too), the refusal
-  and that no request left.
+  `Profile.binary`: `registry.binary_refusal`; message options it lacks:
+  `registry.refusal`; the worker asks both), the refusal and that no request left.
 """
 
 from __future__ import annotations
@@ -28,9 +28,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from config.settings import Settings
-from core.batch import BINARY_KEY, Batch, Destination
+from core.batch import BINARY_KEY, OPTIONS_KEY, Batch, Destination
 from core.binary import Binary
 from core.errors import GatewayError
+from core.options import SendOptions
 from providers import registry
 from providers.base import Action
 
@@ -89,9 +90,10 @@ def batch(
     sender: str = "Shop",
     campaign: str = "c",
     binary: Binary | None = None,
+    options: SendOptions | None = None,
 ) -> Batch:
     """A batch of `n` destinations c-0.. to 6681234560N (personalised when `texts`; with
-    `binary`, the texts are hex payloads)."""
+    `binary`, the texts are hex payloads; `options`: the campaign's message options)."""
     dests = tuple(
         Destination(f"{campaign}-{i}", f"6681234560{i}", texts[i] if texts else None)
         for i in range(n)
@@ -99,7 +101,9 @@ def batch(
     # beyond every gateway's validity cap (ANTS 48 h), so each request states its cap, however
     # long after this module's import the case runs
     expires = int(time.time() * 1000) + VALID_FOR_MS
-    meta = {BINARY_KEY: binary.to_meta()} if binary else {}
+    meta: dict[str, Any] = {BINARY_KEY: binary.to_meta()} if binary else {}
+    if options:
+        meta[OPTIONS_KEY] = options.to_meta()
     shared = None if texts else text
     return Batch(campaign, 0, f"{campaign}-b0", sender, shared, dests, expires, meta=meta)
 
@@ -113,8 +117,16 @@ class Seen:
     headers: Mapping[str, str]
 
 
+def refusal_of(provider: str, batch: Batch) -> str:
+    """Why the worker refuses this batch at this provider, before any request ("": it
+    sends it): binary it cannot send, or message options it lacks."""
+    if batch.binary and (why := registry.binary_refusal(provider)):
+        return why
+    return registry.refusal(provider, SendOptions.from_meta(batch.meta.get(OPTIONS_KEY)))
+
+
 def run(provider: str, settings_for: Callable[[str], Settings], case: Case) -> None:
-    refusal = registry.binary_refusal(provider) if case.batch.binary else ""
+    refusal = refusal_of(provider, case.batch)
     assert bool(refusal) == bool(case.refused), (case.name, refusal)
     if refusal:  # refused before any request: nothing is sent, as text or otherwise
         assert case.refused in refusal and not case.requests, (case.name, refusal)

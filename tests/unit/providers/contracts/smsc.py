@@ -15,6 +15,8 @@ from core.errors import (
     GatewayServerError,
     GatewayThrottled,
 )
+from core.gsm_national import Language
+from core.options import SendOptions
 from providers.base import Action
 from tests.unit.providers.contracts.harness import Answer, Case, Request, batch
 
@@ -111,6 +113,41 @@ def suppressed(mid: str) -> Callable[[Any], None]:
 BOTH = send(phones=f"{N0},{N1}", mes="Hi")
 
 CASES = [
+    Case(
+        "options: flash=1 and translit=1 (CYRILLIC) in the form",
+        batch(options=SendOptions(flash=True, transliteration="CYRILLIC")),
+        [ok(phone(N0), phone(N1))],
+        [send(phones=f"{N0},{N1}", mes="Hi", flash="1", translit="1")],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "options: flash alone, no translit field",
+        batch(options=SendOptions(flash=True)),
+        [ok(phone(N0), phone(N1))],
+        [send(phones=f"{N0},{N1}", mes="Hi", flash="1")],
+        {"c-0": A.ACCEPTED, "c-1": A.ACCEPTED},
+    ),
+    Case(
+        "options: a national language is refused before any request",
+        batch(options=SendOptions(language=Language("TR", single_shift=True))),
+        [],
+        [],
+        refused="gateway smsc does not take national language TR (single shift)",
+    ),
+    Case(
+        "options: intermediate reports are refused before any request",
+        batch(options=SendOptions(intermediate_reports=True)),
+        [],
+        [],
+        refused="gateway smsc does not take intermediate reports",
+    ),
+    Case(
+        "options: a transliteration other than Cyrillic is refused before any request",
+        batch(options=SendOptions(transliteration="GREEK")),
+        [],
+        [],
+        refused="gateway smsc does not take transliteration GREEK",
+    ),
     Case(
         "binary: refused before any request, never sent as text",
         batch(text="00ff", binary=Binary()),

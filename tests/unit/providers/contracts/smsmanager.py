@@ -22,6 +22,8 @@ from core.errors import (
     GatewayServerError,
     GatewayThrottled,
 )
+from core.gsm_national import Language
+from core.options import SendOptions
 from providers.base import Action
 from tests.unit.providers.contracts.harness import Answer, Case, Request, batch
 
@@ -169,6 +171,24 @@ def provider_ids(expected: dict[str, str]) -> Any:
 
 
 CASES = [
+    *(
+        Case(
+            f"options: {named} refused before any request (no such option)",
+            batch(options=options),
+            [],
+            [],
+            refused=f"gateway smsmanager does not take {named}",
+        )
+        for named, options in (
+            ("flash SMS", SendOptions(flash=True)),
+            ("transliteration CYRILLIC", SendOptions(transliteration="CYRILLIC")),
+            (
+                "national language PT (single shift)",
+                SendOptions(language=Language("PT", single_shift=True)),
+            ),
+            ("intermediate reports", SendOptions(intermediate_reports=True)),
+        )
+    ),
     Case(
         "binary: refused before any request, never sent as text",
         batch(text="00ff", binary=Binary()),
