@@ -52,6 +52,9 @@ DEFAULT_SMSMANAGER_BASE_URL = "https://http-api.smsmanager.cz"
 # SmsManager's two hosts differ in their first label only (http-api., xml-api.)
 SMSMANAGER_HTTP_HOST, SMSMANAGER_XML_HOST = "://http-api.", "://xml-api."
 DEFAULT_SMSC_BASE_URL = "https://smsc.ru"
+# SMSC.ru's per-minute limits (error 9: a repeated send, a second mass status request):
+# how long its "minute" lasts.  Only a gateway with a shorter minute (a sandbox) wants less.
+DEFAULT_SMSC_WINDOW_S = 60.0
 PROVIDER_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 # failover on health (see workers/health.py): a provider is passed over for new batches
 # when its last SMS_FAILOVER_IN_A_ROW requests all failed, or when, over the last
@@ -103,6 +106,7 @@ class Settings:
     smsc_base_url: str = DEFAULT_SMSC_BASE_URL
     smsc_login: str = ""
     smsc_password: str = ""
+    smsc_window_s: float = DEFAULT_SMSC_WINDOW_S  # SMSC_WINDOW_S
     failover_window_ms: int = DEFAULT_FAILOVER_WINDOW_MS
     failover_min_requests: int = DEFAULT_FAILOVER_MIN_REQUESTS
     failover_in_a_row: int = DEFAULT_FAILOVER_IN_A_ROW
@@ -373,6 +377,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable: (fie
     "SMSC_BASE_URL": ("smsc_base_url", lambda n, v: _url(n, v, ("http://", "https://"))),
     "SMSC_LOGIN": ("smsc_login", lambda n, v: v),
     "SMSC_PASSWORD": ("smsc_password", lambda n, v: v),
+    "SMSC_WINDOW_S": ("smsc_window_s", lambda n, v: _float(n, v, 1, 3600)),
     "SMS_FAILOVER_WINDOW": ("failover_window_ms", lambda n, v: parse_duration(v, n)),
     "SMS_FAILOVER_MIN_REQUESTS": ("failover_min_requests", lambda n, v: _int(n, v, 1, 10**6)),
     "SMS_FAILOVER_IN_A_ROW": ("failover_in_a_row", lambda n, v: _int(n, v, 1, 10**6)),

@@ -123,6 +123,9 @@ class Spec:
     status: ReaderFactory | None = None
     pull: SourceFactory | None = None
     otp: OtpService | None = None
+    # the profile's status_rate as the settings make it (SMSC_WINDOW_S: how long the
+    # gateway's minute is); None: the profile's own
+    status_rate: Callable[[Any], Limit] | None = None
 
 
 _SPECS: dict[str, Spec] = {}
@@ -150,6 +153,13 @@ def binary_refusal(name: str) -> str:
     if get(name).profile.binary:
         return ""
     return f"gateway {name} cannot send binary messages (a hex payload is never sent as text)"
+
+
+def status_rate(name: str, settings: Any) -> Limit | None:
+    """Status requests (lookups, polls) per account that gateway `name` allows, as the
+    settings make it."""
+    spec = get(name)
+    return spec.status_rate(settings) if spec.status_rate else spec.profile.status_rate
 
 
 def names() -> list[str]:

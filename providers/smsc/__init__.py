@@ -34,7 +34,7 @@ from providers.smsc.sender import (
     provider_key,
     smsc_id,
 )
-from providers.smsc.status import MASS_STATUS, SmscStatusReader
+from providers.smsc.status import MASS_STATUS, SmscStatusReader, mass_status
 
 DEFAULT_FMT = 3  # JSON
 # `mes` is at most 1,000 characters; a Profile states bytes and parts, so: 1,000 UTF-8
@@ -103,6 +103,7 @@ SPEC = register(
         configured=lambda s: bool(s.smsc_login and s.smsc_password),
         own_ids=True,
         status=SmscStatusReader,
+        status_rate=mass_status,
     )
 )
 

@@ -17,6 +17,7 @@ a wrong URL or the server itself), and `classify_message` the state of one messa
 
 from __future__ import annotations
 
+from core.errors import GatewayError
 from providers.base import Action, CodeRow, StateRow, Verdict
 from providers.classify import (
     http_rows,
@@ -31,7 +32,8 @@ from providers.classify import (
 A = Action
 
 IP_BLOCK_DELAY = 600.0  # error 4: the IP is blocked "temporarily"; wait long
-TOO_MANY_DELAY = 60.0  # error 9: the limits are per minute
+TOO_MANY_DELAY = 60.0  # error 9: the limits are per minute (SMSC_WINDOW_S says how long)
+TOO_MANY = "9"
 FOUND = "SMSC has it (status.php)"
 
 ERROR_ROWS: tuple[CodeRow, ...] = (
@@ -46,7 +48,7 @@ ERROR_ROWS: tuple[CodeRow, ...] = (
     ),
     CodeRow("5", "DELETE_FAILED", A.PERMANENT, "Error deleting a message"),
     CodeRow(
-        "9",
+        TOO_MANY,
         "TOO_MANY_REQUESTS",
         A.THROTTLED,
         "Too many status / mass requests per minute, or too many concurrent requests",
@@ -127,7 +129,7 @@ SEND_ERROR_ROWS: tuple[CodeRow, ...] = (
     CodeRow("7", "BAD_NUMBER", A.PERMANENT, "Invalid phone number format"),
     CodeRow("8", "UNDELIVERABLE_NUMBER", A.PERMANENT, "Cannot be delivered to this number"),
     CodeRow(
-        "9",
+        TOO_MANY,
         "TOO_MANY_REQUESTS",
         A.THROTTLED,
         "The same send request twice within a minute, or too many concurrent requests",
@@ -162,6 +164,14 @@ COVERAGE: dict[str, int] = {
     "smsc_err_codes": len(ERRORS),
     "smsc_err_codes_in_seed": len(SEED_ERR_CODES),
 }
+
+
+def in_window(exc: GatewayError, window_s: float) -> GatewayError:
+    """Error 9 waits out SMSC's minute, which lasts `window_s` (SMSC_WINDOW_S): the rows
+    say TOO_MANY_DELAY, the minute of the real gateway."""
+    if exc.code == TOO_MANY:
+        exc.retry_after = window_s
+    return exc
 
 
 def classify_error(code: int | str) -> Verdict:

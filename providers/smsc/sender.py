@@ -271,7 +271,10 @@ class SmscSender:
             return {}
         phones, ids = ",".join(d.to for d in dests), ",".join(sid for _ in dests)
         form = {**self.auth, "phone": phones, "id": ids, "fmt": "3", "all": "0", "charset": "utf-8"}
-        return parse_lookup(await self._post(self.status_url, form), dests, sid)
+        try:
+            return parse_lookup(await self._post(self.status_url, form), dests, sid)
+        except GatewayError as exc:
+            raise codes.in_window(exc, self.settings.smsc_window_s) from None
 
 
 def _unique_numbers(dests: Iterable[Destination]) -> tuple[list[Destination], list[Result]]:

@@ -26,7 +26,7 @@ from dataclasses import replace
 import aiohttp
 
 from config.settings import Settings
-from core.errors import GatewayProtocolError
+from core.errors import GatewayError, GatewayProtocolError
 from core.limits.spec import Limit
 from providers import http
 from providers.reports import DeliveryReport, ReportParseError
@@ -36,6 +36,13 @@ from providers.smsc.sender import SmscSender, digits
 from providers.status import Asked
 
 MASS_STATUS = Limit(1, 60_000)  # mass status.php requests per login (error 9 past it)
+
+
+def mass_status(settings: Settings) -> Limit:
+    """MASS_STATUS over SMSC's minute as long as SMSC_WINDOW_S says."""
+    return Limit(MASS_STATUS.attempts, round(settings.smsc_window_s * 1000))
+
+
 STATUS_CHUNK = 1000  # messages per mass request (SMSC states no maximum)
 STATUS_FORM = {"fmt": "3", "all": "0", "charset": "utf-8"}  # JSON, the status alone
 BODY_CHARS = 500
@@ -51,10 +58,10 @@ class SmscStatusReader:
     """Reads status.php for batches of messages (one mass request per `read`)."""
 
     refs_per_read = STATUS_CHUNK
-    rate: Limit | None = MASS_STATUS
 
     def __init__(self, session: aiohttp.ClientSession, settings: Settings) -> None:
         self.sender = SmscSender(session, settings)
+        self.rate: Limit | None = mass_status(settings)
 
     def usable(self, ref: str) -> bool:
         return split_ref(ref) != ("", "")
@@ -70,7 +77,10 @@ class SmscStatusReader:
         if not asked:
             return []
         answer = await self.sender._post(self.sender.status_url, self.form(asked))
-        return parse_answer(answer, asked)
+        try:
+            return parse_answer(answer, asked)
+        except GatewayError as exc:
+            raise codes.in_window(exc, self.sender.settings.smsc_window_s) from None
 
 
 def parse_answer(answer: http.Answer, asked: Sequence[Asked]) -> list[DeliveryReport]:

@@ -43,7 +43,8 @@ class SenderState:
         self.max_validity = profile.max_validity_minutes if profile else 0
         self.numbered = profile.numbered_requests if profile else 0
         self.proves_absence = profile.lookup_proves_absence if profile else True
-        self.status_rate = profile.status_rate if profile else None  # lookups share it
+        # lookups share it with the poller
+        self.status_rate = registry.status_rate(name, ctx.settings) if profile and name else None
         # why this provider cannot send a binary batch ("" when it can: core.binary)
         self.binary_refusal = registry.binary_refusal(name) if profile and name else ""
         self.limiter = AsyncLimiter(ctx.redis)

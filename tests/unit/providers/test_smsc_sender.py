@@ -10,10 +10,15 @@ import aiohttp
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from config.settings import Settings
+from config.settings import DEFAULT_SMSC_WINDOW_S, Settings
 from core.batch import Batch, Destination
+from core.errors import GatewayThrottled
+from core.limits.spec import Limit
 from providers import registry
 from providers.base import Action
+from providers.smsc.codes import TOO_MANY_DELAY
+from providers.smsc.status import SmscStatusReader
+from providers.status import Asked
 
 N0, N1 = "66812345600", "66812345601"
 
@@ -92,3 +97,42 @@ def test_a_lookup_is_one_status_request_however_many_destinations() -> None:
 
     assert asyncio.run(go()) == {"c-0": "delivered"}
     assert len(asked) == 1 and asked[0]["phone"].split(",") == numbers
+
+
+def test_error_9_waits_out_the_minute_smsc_window_s_says() -> None:
+    """SMSC.ru's minute is 60 s; SMSC_WINDOW_S shortens it only against a gateway whose
+    minute is shorter (a sandbox): error 9 on a send, on a lookup and on a poll waits that
+    long, and one mass status request goes per window."""
+
+    async def too_many(request: web.Request) -> web.Response:
+        return web.json_response({"error": "too many requests", "error_code": 9})
+
+    async def go(window_s: float) -> list[float | None]:
+        app = web.Application()
+        app.router.add_post("/sys/send.php", too_many)
+        app.router.add_post("/sys/status.php", too_many)
+        waits: list[float | None] = []
+        async with TestServer(app) as server, aiohttp.ClientSession() as session:
+            url = str(server.make_url("")).rstrip("/")
+            settings = Settings(
+                smsc_base_url=url, smsc_login="u", smsc_password="p", smsc_window_s=window_s
+            )
+            sender = registry.get("smsc").sender(session, settings)
+            reader = SmscStatusReader(session, settings)
+            for call in (
+                sender.send(batch(Destination("c-0", N0, None))),
+                sender.lookup(batch(Destination("c-0", N0, None))),
+                reader.read([Asked("c-0", f"c-b0:{N0}", N0)]),
+            ):
+                try:
+                    await call
+                except GatewayThrottled as exc:
+                    waits.append(exc.retry_after)
+        return waits
+
+    assert asyncio.run(go(DEFAULT_SMSC_WINDOW_S)) == [TOO_MANY_DELAY] * 3
+    assert registry.status_rate("smsc", Settings()) == Limit(1, 60_000)
+    short = Settings(smsc_window_s=5)
+    assert asyncio.run(go(5)) == [5, 5, 5]
+    assert registry.status_rate("smsc", short) == Limit(1, 5_000)
+    assert registry.status_rate("ants", short) == registry.get("ants").profile.status_rate
