@@ -4,7 +4,8 @@ GET  /_sandbox/state          summary (acceptedMoreThanOnce, doubleSends, inflig
                               maxConcurrentRequests, ...); ?ids=1 times accepted / seen per
                               messageId, ?final=1 decided outcome per messageId (the
                               latest acceptance's), ?pins=1 2FA PINs, ?payloads=1
-                              each binary message's payload as accepted (hex)
+                              each binary message's payload as accepted (hex),
+                              ?options=1 each message's options as accepted
 POST /_sandbox/reset          forget everything received (the concurrency count too),
                               re-seed the generators
 GET|POST /_sandbox/faults     read / partially update FaultSettings
@@ -45,6 +46,8 @@ async def get_state(request: web.Request) -> web.Response:
         data["final"] = state.final
     if _flag(request, "payloads"):
         data["payloads"] = state.payloads
+    if _flag(request, "options"):
+        data["options"] = state.options
     if _flag(request, "pins"):
         data["otp"].update(state.otp_json())
     return _json(data)

@@ -70,7 +70,9 @@ class DlrSettings:
     delayed_extra_ms: float = 2000.0
     duplicate_share: float = 0.0  # share of reports POSTed twice
     reorder_share: float = 0.0  # share of reports swapped with another one of their batch
-    intermediate_share: float = 0.0  # PENDING report first (always when intermediateReport)
+    # SmsManager: a receipt 5 half way for this share; ANTS sends its PENDING report only to
+    # a message that asked (intermediateReport), never by chance
+    intermediate_share: float = 0.0
     outcomes: dict[str, float] = field(
         default_factory=lambda: {"DELIVERED": 0.90, "UNDELIVERABLE": 0.05, "EXPIRED": 0.05}
     )

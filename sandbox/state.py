@@ -104,6 +104,9 @@ class SandboxState:
         self.credit = self.settings.credit
         self.final: dict[str, str] = {}  # messageId -> outcome of its latest acceptance
         self.payloads: dict[str, str] = {}  # messageId -> binary payload accepted (hex)
+        # messageId -> the message options it was accepted with (flash, transliteration,
+        # language, intermediateReport; SMSC: flash, translit), only for those that had any
+        self.options: dict[str, Json] = {}
         self.reports: dict[str, Report] = {}  # pull queue, each returned once
         self.reports_again: dict[str, list[Report]] = {}  # more reports of a reused messageId
         self.logs: dict[str, LogEntry] = {}  # messageId -> its latest acceptance or report

@@ -34,6 +34,7 @@ from sandbox.statuses import MESSAGE_ACCEPTED, PENDING_ACCEPTED, REJECTED
 
 Json = dict[str, Any]
 
+OPTIONS = ("flash", "transliteration", "language", "intermediateReport")  # kept per message
 _PREFIX = os.urandom(4).hex()
 _ids = itertools.count(1)
 
@@ -128,6 +129,7 @@ class Submitter:
         else:  # its hex stands for its text (flooding compares it, reports carry it)
             text, parts, refused = payload.octets.hex(), payload.parts, payload.refused or None
         message = self._message(bulk_id, m, text, parts, wall, ok_status)
+        options = {k: m[k] for k in OPTIONS if m.get(k) not in (None, False)}
         state, accepted = self.state, self.state.accepted
         names, cumulative, total = self.dlr.outcome_table()
         rnd = state.rng_dlr.random
@@ -147,6 +149,8 @@ class Submitter:
                 accepted[mid] = accepted.get(mid, 0) + 1
                 if payload is not None:
                     state.payloads[mid] = text
+                if options:
+                    state.options[mid] = options
                 outcome = names[bisect(cumulative, rnd() * total)]
                 final[mid] = outcome
                 records.append((message, mid, to, outcome))

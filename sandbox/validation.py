@@ -2,6 +2,19 @@
 
 Everything is checked before anything is accepted, so a 400 never leaves a
 half-accepted request behind.  Messages keep their parsed dicts; nothing is copied.
+
+The advanced message's options, read the least favourable way where the 2018 document
+only shows an example (`"flash": false`, `"language": {"languageCode": "TR",
+"singleShift": true, "lockingShift": false}`, `"transliteration": "TURKISH"`,
+`"intermediateReport": true`):
+
+* `flash`, `intermediateReport`: JSON booleans only (not "true", not 1);
+* `transliteration`: a string, exactly one of TRANSLITERATIONS in upper case (the example
+  shows TURKISH; the rest are the values of the Infobip API the document is modelled on);
+* `language`: an object whose `languageCode` is one of the national languages of 3GPP TS
+  23.038 Annex A the API names (TR, ES, PT: no AUTODETECT, no lower case) and whose
+  `singleShift` and `lockingShift` are both present, booleans; a locking shift for a
+  language without such a table (Spanish: A.3.2 is void) is refused.
 """
 
 from __future__ import annotations
@@ -14,6 +27,20 @@ MAX_MESSAGE_ID = 200
 MAX_FROM = 11
 MAX_VALIDITY = 2880  # minutes (48 hours)
 CONTENT_TYPES = ("application/json", "application/xml")
+TRANSLITERATIONS = (
+    "TURKISH",
+    "GREEK",
+    "CYRILLIC",
+    "SERBIAN_CYRILLIC",
+    "BULGARIAN_CYRILLIC",
+    "CENTRAL_EUROPEAN",
+    "BALTIC",
+    "PORTUGUESE",
+    "COLOMBIAN",
+    "NON_UNICODE",
+)
+LANGUAGE_CODES = ("TR", "ES", "PT")
+LOCKING_SHIFT_CODES = ("TR", "PT")  # TS 23.038 A.3: no Spanish locking shift table
 NUMBER_RULE = "must be digits in international format without '+' (6 to 15 digits)"
 
 
@@ -105,6 +132,24 @@ def check_options(message: dict, where: str) -> None:
     send_at = message.get("sendAt")
     if send_at is not None and type(send_at) is not str:
         raise BadRequest(f"{where}sendAt", "must be a date-time string")
+    table = message.get("transliteration")
+    if table is not None and table not in TRANSLITERATIONS:
+        raise BadRequest(f"{where}transliteration", f"must be one of {', '.join(TRANSLITERATIONS)}")
+    if message.get("language") is not None:
+        check_language(message["language"], f"{where}language")
+
+
+def check_language(language: Any, where: str) -> None:
+    if type(language) is not dict:
+        raise BadRequest(where, "must be an object")
+    code = language.get("languageCode")
+    if code not in LANGUAGE_CODES:
+        raise BadRequest(f"{where}.languageCode", f"must be one of {', '.join(LANGUAGE_CODES)}")
+    for flag in ("singleShift", "lockingShift"):
+        if type(language.get(flag)) is not bool:
+            raise BadRequest(f"{where}.{flag}", "must be a boolean")
+    if language["lockingShift"] and code not in LOCKING_SHIFT_CODES:
+        raise BadRequest(f"{where}.lockingShift", f"{code} has no locking shift table")
 
 
 def check_single(body: Any) -> list[dict]:

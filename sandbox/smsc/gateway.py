@@ -44,6 +44,9 @@ smsc.ru/api/http/ and its English copy smscentre.com/api/http/, "the API pages")
   about the second.
 * `list` carries one text per number (a number listed twice in a request goes once, with
   its first text).
+* `flash` (0 or 1) and `translit` (0, 1 or 2): any other value, or one that is not a
+  number, refuses the request (error 1, parameters); what a message was taken with is
+  kept (`state.options` by `{id}:{phone}`, `GET /_sandbox/state?options=1`).
 """
 
 from __future__ import annotations
@@ -243,6 +246,8 @@ class SmscSandbox(Sandbox):
         Raises SmscError for a request refused as a whole."""
         s, state = self.settings, self.state
         cost_mode = _int(params, "cost", 0, range(4))
+        flash, translit = _int(params, "flash", 0, range(2)), _int(params, "translit", 0, range(3))
+        options = {n: v for n, v in (("flash", flash), ("translit", translit)) if v}
         pairs = self._pairs(params)
         sid = self._id(params)
         sender = params.get("sender", "")
@@ -280,6 +285,8 @@ class SmscSandbox(Sandbox):
             phones.append(entry)
             if cost_mode != 1:
                 self._take(sid, number, text, sender, parts, price, refused, now)
+                if options and not refused:
+                    state.options[key(sid, number)] = options
         state.destinations_received += len(plan)
         return sid, cnt, phones, total
 
