@@ -158,6 +158,9 @@ def test_worker_kills_at_latency_send_nothing_twice_and_lose_nothing_silently(
     n = 1500
     import_campaign(redis_url, base, tmp_path, "smk", n, "Hi {name}", batch_size=25)
     for k in range(3):
+        # booted (a child killed before it is ready holds its master for dramatiq's
+        # worker_fork_timeout, 30 s), and the campaign k+1 fifths through
+        stack.wait_ready(master)
         target = n * (k + 1) // 5
         wait_until(lambda t=target: sandbox_state(base)["acceptedMessages"] >= t, 120)
         os.kill(worker_children(master.pid)[0], signal.SIGKILL)
