@@ -112,6 +112,9 @@ class Binary:
             raise BinaryError(f"ESM class {self.esm_class} is not 0-255", "esm_class")
         unit_of(self.data_coding)
 
+    def __str__(self) -> str:
+        return f"data coding {self.data_coding}, ESM class {self.esm_class}"
+
     @property
     def udhi(self) -> bool:
         return bool(self.esm_class & UDHI)

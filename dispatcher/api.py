@@ -13,7 +13,7 @@ options (flash, a national language, transliteration, intermediate reports) are
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +23,7 @@ from typing import IO, Any
 from config import settings as config
 from core import clock, ids, keys
 from core.batch import Batch, Destination
+from core.binary import DEFAULT_DATA_CODING, DEFAULT_ESM_CLASS, Binary, BinaryError, octets_of
 from core.errors import ConfigError, InputError, PlanChanged
 from core.options import SendOptions
 from core.options import send_options as send_options  # re-exported: see above
@@ -97,6 +98,7 @@ def _spec(
     options: SendOptions | None = None,
     *,
     track_links: bool = False,
+    binary: BinaryPayload | None = None,
 ) -> CampaignSpec:
     """The campaign's facts; its texts and sender are checked against the gateway asked for
     (`provider`, else SMS_PROVIDER: routes may pick others, with the same profile facts).
@@ -105,11 +107,23 @@ def _spec(
     makes a text GSM-7 (core.sms.lookalike_fix); `options`: flash, a national language,
     transliteration, intermediate reports (core.options), refused when that gateway does not
     take one of them; `track_links`: every http(s) URL of the text is a tracked link, as
-    `{link:...}` is (dispatcher.links: needs SMS_LINK_BASE)."""
+    `{link:...}` is (dispatcher.links: needs SMS_LINK_BASE); `binary`: binary payloads
+    instead of a text (`BinaryPayload`)."""
     sender = _sender(sender) if sender else s.sender
     spec = _provider(provider or s.provider)
     if not spec.profile.check_sender(sender):
         raise InputError(f"sender {sender!r} is not one {spec.name} accepts", field="sender")
+    coding, gateway_of = None, None
+    if binary is not None:
+        unsent = [n for n, on in (("text", text), ("gsm_safe", gsm_safe)) if on]
+        written = options and (options.flash or options.transliteration or options.language)
+        unsent += [n for n, on in (("track_links", track_links), ("options", written)) if on]
+        coding, text = binary.coding(unsent), binary.template()
+        if provider or not s.routes:  # one gateway for every row
+            if why := registry.binary_refusal(spec.name):
+                raise InputError(why, field="provider")
+        else:  # each row's route: checked per row
+            gateway_of = _first_routed(s, sender)
     options = options or SendOptions()
     if why := registry.refusal(spec.name, options):
         raise InputError(why, field="options")
@@ -128,7 +142,62 @@ def _spec(
         gsm_safe,
         options=options,
         links=links.spec_for(text, track_links, s.link_base, s.link_ttl),
+        binary=coding,
+        gateway_of=gateway_of,
     )
+
+
+@dataclass(frozen=True)
+class BinaryPayload:
+    """A binary campaign's payloads instead of a text (`core.binary`): `hex` one for every
+    recipient, or `column` one per recipient (a CSV column, a recipients' key); their
+    `data_coding` (default 4: 8-bit data) and `esm_class` (64: each payload begins with
+    a user data header)."""
+
+    hex: str = ""
+    column: str = ""
+    data_coding: int = DEFAULT_DATA_CODING
+    esm_class: int = DEFAULT_ESM_CLASS
+
+    def template(self) -> str:
+        """The payload's template: the hex itself (checked here) or `{column}`."""
+        if bool(self.hex) == bool(self.column):
+            why = "give one payload for all (hex) or a column of payloads, not both"
+            raise InputError(
+                why if self.hex else "a binary campaign needs a payload", field="binary"
+            )
+        if self.column:
+            return "{" + self.column + "}"
+        try:
+            octets_of(self.hex)
+        except BinaryError as exc:
+            raise InputError(exc.reason, field="binary") from None
+        return self.hex
+
+    def coding(self, unsent: list[str]) -> Binary:
+        """Its data coding and ESM class; an InputError naming the field when one is out of
+        range, or when `unsent` names what a payload cannot have (a text, text options)."""
+        if unsent:
+            raise InputError(
+                f"a binary campaign sends payloads, not texts: {', '.join(unsent)} cannot go with it",
+                field=unsent[0],
+            )
+        try:
+            return Binary(self.data_coding, self.esm_class)
+        except BinaryError as exc:
+            raise InputError(exc.reason, field=exc.field) from None
+
+
+def _first_routed(s: config.Settings, sender: str) -> Callable[[str], str]:
+    """The provider a number's route picks first (SMS_ROUTES, else SMS_PROVIDER)."""
+
+    def gateway(number: str) -> str:
+        for route in s.routes:
+            if route.matches(number, sender):
+                return route.providers[0]
+        return s.provider
+
+    return gateway
 
 
 def _sender(sender: str) -> str:
@@ -172,7 +241,7 @@ def import_csv(
     path: str | Path,
     *,
     campaign: str,
-    text: str,
+    text: str = "",
     sender: str | None = None,
     phone_column: str | None = None,
     delimiter: str | None = None,
@@ -186,6 +255,7 @@ def import_csv(
     track_links: bool = False,
     plan_hash: str | None = None,
     options: SendOptions | None = None,
+    binary: BinaryPayload | None = None,
 ) -> ImportReport:
     """Import a CSV file as a campaign; bad rows go to the rejects CSV (`rejects`: its path,
     default FILE.rejects.csv, or a writer that keeps them).  `provider`: the
@@ -205,6 +275,7 @@ def import_csv(
         gsm_safe,
         options,
         track_links=track_links,
+        binary=binary,
     )
     if plan_hash is not None:
         _approved(plan.file_blocks(path), spec, phone_column, delimiter, plan_hash)
@@ -244,7 +315,7 @@ def _approved(
 def plan_csv(
     path: str | Path,
     *,
-    text: str,
+    text: str = "",
     sender: str | None = None,
     phone_column: str | None = None,
     delimiter: str | None = None,
@@ -255,6 +326,7 @@ def plan_csv(
     gsm_safe: bool = False,
     track_links: bool = False,
     options: SendOptions | None = None,
+    binary: BinaryPayload | None = None,
     progress: plan.Progress | None = None,
     campaign: str = "plan",
     name: str | None = None,
@@ -275,6 +347,7 @@ def plan_csv(
         gsm_safe,
         options,
         track_links=track_links,
+        binary=binary,
     )
     digest = plan.fingerprint(plan.file_blocks(path), spec, phone_column, delimiter)
     with open_text(path) as fh:
@@ -300,7 +373,7 @@ def enqueue_campaign(
     recipients: Iterable[Mapping[str, str]],
     *,
     campaign: str,
-    text: str,
+    text: str = "",
     sender: str | None = None,
     phone_column: str = "phone",
     settings: config.Settings | None = None,
@@ -311,6 +384,7 @@ def enqueue_campaign(
     track_links: bool = False,
     plan_hash: str | None = None,
     options: SendOptions | None = None,
+    binary: BinaryPayload | None = None,
 ) -> ImportReport:
     """A campaign from dicts (one per recipient); returns the same report as import_csv
     (`plan_hash`: what `plan_campaign` gave for the same recipients and texts)."""
@@ -327,6 +401,7 @@ def enqueue_campaign(
         gsm_safe,
         options,
         track_links=track_links,
+        binary=binary,
     )
     if plan_hash is not None:
         _approved([text_csv.encode()], spec, phone_column, None, plan_hash)
@@ -339,7 +414,7 @@ def enqueue_campaign(
 def plan_campaign(
     recipients: Iterable[Mapping[str, str]],
     *,
-    text: str,
+    text: str = "",
     sender: str | None = None,
     phone_column: str = "phone",
     settings: config.Settings | None = None,
@@ -350,6 +425,7 @@ def plan_campaign(
     track_links: bool = False,
     campaign: str = "plan",
     options: SendOptions | None = None,
+    binary: BinaryPayload | None = None,
 ) -> plan.Plan:
     """A dry run of `enqueue_campaign` with the same arguments (dispatcher.plan)."""
     text_csv = _recipients_csv(recipients, phone_column)
@@ -365,6 +441,7 @@ def plan_campaign(
         gsm_safe,
         options,
         track_links=track_links,
+        binary=binary,
     )
     digest = plan.fingerprint([text_csv.encode()], spec, phone_column, None)
     client = sync_redis(s.redis_url, cluster=s.redis_cluster)

@@ -31,8 +31,9 @@ from typing import Any, Protocol
 
 import redis
 
-from core import clock, ids, keys, lua, optout, pause, replies, schedule, sms
-from core.batch import OPTIONS_KEY, WINDOW_KEY, Batch, Destination
+from core import binary, clock, ids, keys, lua, optout, pause, replies, schedule, sms
+from core.batch import BINARY_KEY, OPTIONS_KEY, WINDOW_KEY, Batch, Destination
+from core.binary import Binary
 from core.errors import CampaignCanceled, CampaignConflict, InputError
 from core.options import NO_OPTIONS, SendOptions
 from dispatcher import links
@@ -43,6 +44,7 @@ from dispatcher.links import LinkSpec
 from dispatcher.numbers import normalise
 from dispatcher.otp import OTP_CAMPAIGN
 from dispatcher.template import Template
+from providers import registry
 from providers.registry import Profile
 
 CAMPAIGN_TTL = 30 * 86400  # how long re-import protection lasts
@@ -51,7 +53,7 @@ REJECTS_KEPT_ROWS = 10_000  # the first rejected rows of an import kept for GET 
 REJECTS_KEPT_BYTES = 4 * 1024 * 1024  # and at most this much of them
 REJECTS_TOTAL, REJECTS_KEPT = "rejects_total", "rejects_kept"  # the campaign meta's counts
 # what a re-import of a campaign cannot change
-FIXED = ("text", "sender", "provider", "options")
+FIXED = ("text", "sender", "provider", "options", "binary")
 DEDUPE_CHUNK = 1000
 IN_FLIGHT = 2  # chunks of DEDUPE_CHUNK rows handed to the import's Redis side at once
 STALE_CLAIM_MS = 5_000  # another import's batch claim this old: that import died
@@ -134,6 +136,12 @@ class CampaignSpec:
     gsm_safe: bool = False  # look-alikes become GSM-7 where that makes a text GSM-7
     options: SendOptions = NO_OPTIONS  # flash, language, transliteration, interim reports
     links: LinkSpec | None = None  # tracked links: a short link per recipient
+    # a binary campaign: `text` is its payload's template, the hex itself or `{column}`,
+    # each payload checked by core.binary against this data coding and ESM class
+    binary: Binary | None = None
+    # a binary campaign sent by route: the provider a number's route picks (each row's
+    # gateway must send binary); None: the provider asked for, checked once
+    gateway_of: Callable[[str], str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,6 +152,7 @@ class Checked:
     number: str
     text: str | None
     replaced: dict[str, int]  # --gsm-safe replacements in this row's text
+    parts: int = 0  # a binary payload's parts (core.binary); texts are counted by the plan
 
 
 def template_of(spec: CampaignSpec, source: CsvSource) -> Template:
@@ -164,10 +173,22 @@ class RowCheck:
         self.phone_field = source.header[source.phone_index]
         self.shared: str | None = None
         self.shared_replaced: dict[str, int] = {}
-        if not template.personalised:
+        self.shared_parts = 0  # a shared binary payload's
+        self.payload_field = spec.text.strip("{} ")  # a binary payload's column
+        if not template.personalised and spec.binary:
+            try:
+                checked = binary.check(template.shared_text, spec.binary, self.max_parts)
+            except binary.BinaryError as exc:
+                raise InputError(exc.reason, file=source.name, field="binary") from None
+            self.shared, self.shared_parts = checked.hex, checked.parts
+        elif not template.personalised:
             self.shared, self.shared_replaced = self._fix(template.shared_text)
             if why := self.too_long(self.shared):
                 raise InputError(why, file=source.name, field="text")
+
+    @property
+    def max_parts(self) -> int:
+        return self.spec.profile.max_parts if self.spec.profile else 0
 
     def _fix(self, text: str) -> tuple[str, dict[str, int]]:
         return sms.lookalike_fix(text) if self.spec.gsm_safe else (text, {})
@@ -183,12 +204,30 @@ class RowCheck:
             number = normalise(item.fields[self.phone_index], self.spec.region)
         except InputError as exc:
             return Reject(item.line, self.phone_field, exc.reason, item.fields)
+        if self.spec.binary:
+            return self._binary(item, number)
         if not self.template.personalised:
             return Checked(item.line, number, None, {})
         text, replaced = self._fix(self.template.render(item.fields))
         if why := self.too_long(text):
             return Reject(item.line, "text", why, item.fields)
         return Checked(item.line, number, text, replaced)
+
+    def _binary(self, item: Row, number: str) -> Checked | Reject:
+        """A binary campaign's row: its gateway sends binary, its payload (a column's) is
+        one core.binary takes."""
+        spec = self.spec
+        if spec.gateway_of and (why := registry.binary_refusal(gateway := spec.gateway_of(number))):
+            why = f"{why}; SMS_ROUTES sends {number} to {gateway}: import it with --provider"
+            return Reject(item.line, self.phone_field, why, item.fields)
+        if not self.template.personalised:
+            return Checked(item.line, number, None, {}, self.shared_parts)
+        assert spec.binary is not None
+        try:
+            checked = binary.check(self.template.render(item.fields), spec.binary, self.max_parts)
+        except binary.BinaryError as exc:
+            return Reject(item.line, self.payload_field, exc.reason, item.fields)
+        return Checked(item.line, number, checked.hex, {}, checked.parts)
 
 
 class KeptRejects:
@@ -331,6 +370,7 @@ class Importer:
         )
         pipe.hsetnx(meta, "provider", s.provider)
         pipe.hsetnx(meta, "options", str(s.options))
+        pipe.hsetnx(meta, "binary", str(s.binary or ""))
         pipe.hget(meta, "expires_at")
         pipe.get(keys.campaign_enqueued(s.campaign))
         *_, expires_at, bits = pipe.execute()
@@ -351,6 +391,7 @@ class Importer:
             "sender": s.sender,
             "provider": s.provider,
             "options": str(s.options),
+            "binary": str(s.binary or ""),
         }
         for name, was in zip(FIXED, before, strict=True):
             if was is not None and replies.text(was) != now[name]:
@@ -448,6 +489,8 @@ class Importer:
         meta: dict[str, Any] = {WINDOW_KEY: s.window} if s.window else {}
         if s.options:
             meta[OPTIONS_KEY] = s.options.to_meta()
+        if s.binary:
+            meta[BINARY_KEY] = s.binary.to_meta()
         batch = Batch(
             s.campaign,
             seq,

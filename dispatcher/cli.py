@@ -42,6 +42,7 @@ from rich.table import Table
 
 from config import CONFIG_EXIT_CODE
 from config import settings as config
+from core.binary import DEFAULT_DATA_CODING, DEFAULT_ESM_CLASS
 from core.errors import ConfigError, DispatchError, InputError, StoreUnavailable
 from core.options import SendOptions, send_options
 from core.redis_pool import async_redis, sync_redis
@@ -253,7 +254,10 @@ def _file_args(p: argparse.ArgumentParser) -> None:
     """What `import` and `plan` both read: the file and the campaign's texts."""
     p.add_argument("file", type=Path)
     p.add_argument("--sender", default=None, help="sender id (default SMS_SENDER)")
-    p.add_argument("--text", required=True, help="message text; {column} placeholders")
+    content = p.add_mutually_exclusive_group(required=True)
+    content.add_argument("--text", help="message text; {column} placeholders")
+    content.add_argument("--binary", metavar="HEX", help="one binary payload (hex) for every row")
+    content.add_argument("--binary-column", metavar="NAME", help="a binary payload (hex) per row")
     p.add_argument("--phone-column", default=None)
     p.add_argument("--delimiter", default=None)
     p.add_argument(
@@ -277,6 +281,35 @@ def _file_args(p: argparse.ArgumentParser) -> None:
         help="delivery window in each recipient's local time, e.g. 09:00-20:00",
     )
     _option_args(p)
+    _binary_args(p)
+
+
+def _binary_args(p: argparse.ArgumentParser) -> None:
+    """A binary campaign's coding (core.binary), with --binary or --binary-column."""
+    p.add_argument(
+        "--data-coding",
+        type=int,
+        default=DEFAULT_DATA_CODING,
+        metavar="N",
+        help="the payloads' data coding scheme, TS 23.038 (default 4: 8-bit data)",
+    )
+    p.add_argument(
+        "--esm-class",
+        type=int,
+        default=DEFAULT_ESM_CLASS,
+        metavar="N",
+        help="ESM class (default 0; 64: each payload begins with a user data header)",
+    )
+
+
+def _binary(args: argparse.Namespace) -> api.BinaryPayload | None:
+    if args.binary is None and args.binary_column is None:
+        if (args.data_coding, args.esm_class) != (DEFAULT_DATA_CODING, DEFAULT_ESM_CLASS):
+            raise InputError("only with --binary or --binary-column", field="data-coding")
+        return None
+    return api.BinaryPayload(
+        args.binary or "", args.binary_column or "", args.data_coding, args.esm_class
+    )
 
 
 def _option_args(p: argparse.ArgumentParser) -> None:
@@ -392,7 +425,7 @@ def cmd_import(args: argparse.Namespace) -> int:
         report = api.import_csv(
             args.file,
             campaign=args.campaign,
-            text=args.text,
+            text=args.text or "",
             sender=args.sender,
             phone_column=args.phone_column,
             delimiter=args.delimiter,
@@ -405,6 +438,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             gsm_safe=args.gsm_safe,
             plan_hash=args.plan_hash,
             options=_options(args),
+            binary=_binary(args),
         )
     _print_import(report, args.rejects or api.default_rejects(args.file))
     return 0
@@ -440,7 +474,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         settings = config.load().with_overrides(redis_url=url)
         plan = api.plan_csv(
             args.file,
-            text=args.text,
+            text=args.text or "",
             sender=args.sender,
             phone_column=args.phone_column,
             delimiter=args.delimiter,
@@ -450,6 +484,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             window=args.window,
             gsm_safe=args.gsm_safe,
             options=_options(args),
+            binary=_binary(args),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if args.json:
@@ -473,14 +508,7 @@ def _print_plan(p: Any) -> None:
         country, encoding, parts = key.split("|")
         groups.add_row(country, encoding, parts, str(g.recipients), str(g.parts))
     console.print(groups)
-    text = f"text: {p.encoding}, {p.parts} part(s) without merged fields"
-    if p.options:
-        text += f"; options: {p.options}"
-    if p.not_gsm:
-        text += f"; UCS-2 because of {p.not_gsm!r}"
-        if p.gsm_safe_would_fix:
-            text += " (--gsm-safe would make it GSM-7)"
-    console.print(escape(text))
+    console.print(escape(_binary_line(p) if p.binary else _text_line(p)))
     _print_changes(p)
     cost = ", ".join(f"{amount} {cur}" for cur, amount in p.cost.items()) or "nothing priced"
     console.print(f"cost: {cost} ({escape(p.prices)})")
@@ -493,6 +521,24 @@ def _print_plan(p: Any) -> None:
         f"planned in {p.seconds:.2f}s; plan hash: [bold]{p.hash}[/] "
         f"(smsdispatch import ... --plan-hash {p.hash})"
     )
+
+
+def _text_line(p: Any) -> str:
+    text = f"text: {p.encoding}, {p.parts} part(s) without merged fields"
+    if p.options:
+        text += f"; options: {p.options}"
+    if p.not_gsm:
+        text += f"; UCS-2 because of {p.not_gsm!r}"
+        if p.gsm_safe_would_fix:
+            text += " (--gsm-safe would make it GSM-7)"
+    return text
+
+
+def _binary_line(p: Any) -> str:
+    coding = f"data coding {p.binary['data_coding']}, ESM class {p.binary['esm_class']}"
+    if p.parts:
+        return f"binary: {coding}; one payload for all, {p.parts} part(s)"
+    return f"binary: {coding}; a payload per row (their parts above)"
 
 
 def _print_replaced(replaced: dict[str, int]) -> None:

@@ -5,7 +5,8 @@ the same opt-out list) and sends nothing, enqueues nothing and writes nothing to
 campaign.  It tells:
 
 - rows: valid (would be sent), invalid, duplicate, opted out;
-- recipients and SMS parts by country x encoding x parts;
+- recipients and SMS parts by country x encoding x parts (a binary campaign's payloads:
+  encoding BINARY, parts as `core.binary` counts them);
 - the rows whose merged fields change the text's encoding or add a part to it, with
   their line numbers and the characters responsible (the first EXAMPLES of each);
 - what --gsm-safe replaced, or would make GSM-7;
@@ -46,6 +47,7 @@ from dispatcher.numbers import country_of
 from dispatcher.prices import Prices
 from dispatcher.template import Template
 
+BINARY = "BINARY"  # the encoding a binary campaign's payloads are shown with
 EXAMPLES = 20  # example lines kept for each kind of change
 CHUNK = 1000  # rows checked against Redis at once
 PLAN_TTL = 3600  # the temporary duplicate check outlives a plan that died this long
@@ -115,6 +117,7 @@ class Plan:
     rejects: list[str] = field(default_factory=list)  # first few reasons
     seconds: float = 0.0
     links: list[str] = field(default_factory=list)  # tracked: parts count their short links
+    binary: dict[str, int] = field(default_factory=dict)  # data coding, ESM class; {}: texts
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -151,6 +154,8 @@ def fingerprint(
         options.append(str(spec.options))
     if spec.links and spec.links.track_all:  # only then: other plans keep their hash
         options.append("track_links")
+    if spec.binary:  # only then, too
+        options.append(spec.binary.to_meta())
     h.update(b"\0" + orjson.dumps(options))
     return h.hexdigest()[:HASH_CHARS]
 
@@ -206,6 +211,20 @@ class Planner:
         return self.plan
 
     def _blank(self, template: Template) -> Plan:
+        spec = self.spec
+        if spec.binary:  # payloads: no encoding to choose; the parts of a shared one
+            return Plan(
+                self._file,
+                self._hash,
+                spec.text,
+                spec.sender,
+                spec.provider or self.s.provider,
+                BINARY,
+                self.check.shared_parts,
+                "",
+                binary=spec.binary.to_meta(),
+                prices=self.prices.source,
+            )
         fixed = sms.lookalike_fix(template.shared_text)[0]  # the text without merged fields
         literal = fixed if self.spec.gsm_safe else template.shared_text
         language = self.spec.options.language
@@ -268,17 +287,22 @@ class Planner:
     def _count(self, c: Checked) -> None:
         p = self.plan
         p.valid += 1
-        language = self.spec.options.language
-        split = self._shared_split if c.text is None else sms.split(c.text, language)
         country = country_of(c.number) or "??"
-        g = p.groups.setdefault(f"{country}|{split.encoding}|{split.parts}", Group())
+        split: sms.Split | None = None
+        if self.spec.binary:
+            encoding, parts = BINARY, c.parts
+        else:
+            language = self.spec.options.language
+            split = self._shared_split if c.text is None else sms.split(c.text, language)
+            encoding, parts = split.encoding, split.parts
+        g = p.groups.setdefault(f"{country}|{encoding}|{parts}", Group())
         g.recipients += 1
-        g.parts += split.parts
-        p.recipients_parts += split.parts
-        self._cost(country, self._provider(c.number), split.parts)
+        g.parts += parts
+        p.recipients_parts += parts
+        self._cost(country, self._provider(c.number), parts)
         if self.spec.window:
-            self._zone(c.number, country, split.parts)
-        if c.text is not None:
+            self._zone(c.number, country, parts)
+        if c.text is not None and split is not None:
             self._changes(c.line, c.text, split)
 
     def _changes(self, line: int, text: str, split: sms.Split) -> None:
