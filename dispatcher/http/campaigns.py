@@ -29,6 +29,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from core import keys, replies
 from core.errors import InputError
+from core.options import SendOptions, send_options
 from dispatcher import api, control, plan
 from dispatcher.campaign import REJECTS_KEPT, REJECTS_TOTAL, ImportReport, KeptRejects
 from dispatcher.http.state import JSON, body, call, client, reply, scoped, settings, text, who
@@ -47,8 +48,12 @@ FIELDS = (
     "phone_column",
     "delimiter",
     "plan_hash",
+    "language",
+    "transliteration",
 )
 FLAGS = ("gsm_safe",)  # true/false (JSON) or "true"/"1"/"false"/"0" (query, form)
+# the message options' flags (core.options; `language` and `transliteration` are fields)
+OPTION_FLAGS = ("flash", "single_shift", "locking_shift", "intermediate_reports")
 REQUIRED = frozenset({"campaign", "text"})
 PLAN_CAMPAIGN = "plan"  # the campaign id a dry run without one is checked as
 MAX_RECIPIENTS_JSON = 100_000  # more: upload a CSV
@@ -111,6 +116,18 @@ def _flag(data: Mapping[str, Any], name: str) -> bool:
     raise InputError(f"{name!r} must be true or false", field=name)
 
 
+def _options(data: Mapping[str, Any], fields: Mapping[str, str]) -> SendOptions:
+    """The campaign's message options (a gateway that lacks one refuses it: 400)."""
+    return send_options(
+        flash=_flag(data, "flash"),
+        transliteration=fields["transliteration"] or None,
+        language_code=fields["language"] or None,
+        single_shift=_flag(data, "single_shift"),
+        locking_shift=_flag(data, "locking_shift"),
+        intermediate_reports=_flag(data, "intermediate_reports"),
+    )
+
+
 def _report(r: ImportReport) -> dict[str, Any]:
     return {
         "campaign": r.campaign,
@@ -142,7 +159,7 @@ async def _from_json(request: web.Request, dry: bool) -> ImportReport | plan.Pla
         if not isinstance(r, dict) or not all(isinstance(v, str | int) for v in r.values()):
             raise InputError("each recipient is an object of strings", field=f"recipients[{i}]")
     f, gsm_safe = _fields(data, dry), _flag(data, "gsm_safe")
-    common = {
+    common: dict[str, Any] = {
         "text": f["text"],
         "sender": f["sender"] or None,
         "settings": settings(request),
@@ -152,6 +169,7 @@ async def _from_json(request: web.Request, dry: bool) -> ImportReport | plan.Pla
         "window": f["window"] or None,
         "gsm_safe": gsm_safe,
     }
+    common["options"] = _options(data, f)
     if dry:
         return await call(api.plan_campaign, recipients, campaign=f["campaign"], **common)
     return await call(
@@ -177,7 +195,7 @@ async def _from_csv(
     request: web.Request, raw: dict[str, Any], path: Path, dry: bool
 ) -> ImportReport | plan.Plan:
     f, s = _fields(raw, dry), settings(request)
-    common = {
+    common: dict[str, Any] = {
         "campaign": f["campaign"],
         "text": f["text"],
         "sender": f["sender"] or None,
@@ -189,6 +207,7 @@ async def _from_csv(
         "window": f["window"] or None,
         "gsm_safe": _flag(raw, "gsm_safe"),
     }
+    common["options"] = _options(raw, f)
     if dry:
         return await call(api.plan_csv, path, name=path.name, **common)
     plan_hash = f["plan_hash"] or None
@@ -238,7 +257,7 @@ async def _multipart(reader: MultipartReader, tmp: Path, cap: int) -> tuple[dict
             path = tmp / name
             await _save(part, path, cap)
             return fields, path
-        if part.name in FIELDS or part.name in FLAGS:
+        if part.name in FIELDS or part.name in FLAGS or part.name in OPTION_FLAGS:
             fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
     raise InputError(
         "no 'file' part (send the campaign's fields first, then the file)", field="file"

@@ -12,7 +12,9 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from core import gsm_national
 from core.ids import CAMPAIGN_RE
+from core.options import TRANSLITERATIONS
 from dispatcher.api import MAX_SEND_AHEAD
 from dispatcher.campaign import KINDS, REJECTS_KEPT_ROWS
 from dispatcher.control import STATES
@@ -134,6 +136,27 @@ _CAMPAIGN_FIELDS = {
     "plan_hash": {
         "type": "string",
         "description": "refuse (409) unless file and texts are what a dry run hashed",
+    },
+}
+# the message options (core.options): a gateway that lacks one refuses the campaign (400)
+_OPTION_FIELDS: dict[str, Any] = {
+    "flash": {"type": "boolean", "description": "flash SMS: shown at once, not stored"},
+    "language": {
+        "type": "string",
+        "enum": sorted(gsm_national.CODES),
+        "description": "national language table (3GPP TS 23.038), with single_shift "
+        "and/or locking_shift: parts are counted by it",
+    },
+    "single_shift": {"type": "boolean", "description": "the language's single shift table"},
+    "locking_shift": {"type": "boolean", "description": "the language's locking shift table"},
+    "transliteration": {
+        "type": "string",
+        "enum": sorted(TRANSLITERATIONS),
+        "description": "the gateway transliterates the text by this table",
+    },
+    "intermediate_reports": {
+        "type": "boolean",
+        "description": "ask for intermediate delivery reports: messages move to pending",
     },
 }
 _COUNT_OR_DETAIL = {"oneOf": [_INT, {"type": "object"}]}
@@ -301,6 +324,7 @@ SCHEMAS: dict[str, Any] = {
             "recipients",
             **_CAMPAIGN_FIELDS,
             gsm_safe={"type": "boolean", **_GSM_SAFE},
+            **_OPTION_FIELDS,
             recipients={
                 "type": "array",
                 "minItems": 1,
@@ -447,6 +471,10 @@ def _paths() -> dict[str, Any]:
     ]
     csv_query += [
         {"name": "gsm_safe", "in": "query", "schema": {"type": "boolean"}, **_GSM_SAFE},
+        *(
+            {"name": name, "in": "query", "schema": {"type": field["type"]}, **field}
+            for name, field in _OPTION_FIELDS.items()
+        ),
         {
             "name": "dry_run",
             "in": "query",
@@ -474,6 +502,7 @@ def _paths() -> dict[str, Any]:
                                 "properties": {
                                     **_CAMPAIGN_FIELDS,
                                     "gsm_safe": _STR,
+                                    **{name: _STR for name in _OPTION_FIELDS},
                                     "file": {"type": "string", "format": "binary"},
                                 },
                             }
