@@ -266,6 +266,11 @@ def _file_args(p: argparse.ArgumentParser) -> None:
         help="look-alikes (curly quotes, dashes...) to GSM-7 if it fits",
     )
     p.add_argument(
+        "--track-links",
+        action="store_true",
+        help="every http(s) URL of --text becomes a tracked short link, as {link:URL} does",
+    )
+    p.add_argument(
         "--provider",
         default=None,
         help="the gateway to send through (else SMS_ROUTES, else SMS_PROVIDER)",
@@ -436,6 +441,7 @@ def cmd_import(args: argparse.Namespace) -> int:
             send_at=args.send_at,
             window=args.window,
             gsm_safe=args.gsm_safe,
+            track_links=args.track_links,
             plan_hash=args.plan_hash,
             options=_options(args),
             binary=_binary(args),
@@ -483,6 +489,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
             send_at=args.send_at,
             window=args.window,
             gsm_safe=args.gsm_safe,
+            track_links=args.track_links,
             options=_options(args),
             binary=_binary(args),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
@@ -612,6 +619,11 @@ def cmd_status(args: argparse.Namespace) -> int:
         )
     for provider, n in st.get("accepted_by_provider", {}).items():
         console.print(f"accepted by {provider}: {n}")
+    if (clicks := st.get("clicks", {})).get("tracked"):
+        console.print(
+            f"clicks: {clicks['total']} on {clicks['messages']} messages "
+            f"({clicks['rate']:.1%} of those sent clicked)"
+        )
     _print_errors(st.get("top_errors", []))
     console.print(f"state: {st['state']}")
     if st["scheduled_batches"]:

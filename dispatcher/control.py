@@ -25,7 +25,7 @@ from core.batch import Batch
 from core.errors import CampaignCanceled, CampaignConflict, CampaignNotFound
 from core.outcomes import NONFINAL_TTL, SENT, TAKEN, UNSENT, State, StreamPolicy, Waiting, stream_of
 from core.window import Window
-from dispatcher import audit
+from dispatcher import audit, links
 from dispatcher.campaign import IMPORTED_KIND, KIND, kind_of
 from dispatcher.otp import OTP_CAMPAIGN
 from providers import registry
@@ -86,6 +86,7 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     summary["state"] = _state(summary)
     summary["sending"] = summary["state"] == "sending"
     summary["waiting"] = _waiting(summary, waiting, counts)
+    summary["clicks"] = links.summary(client, meta.get(links.TAG_FIELD, ""), summary["sent"])
     return summary
 
 

@@ -27,9 +27,10 @@ import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import orjson
+from redis.exceptions import NoScriptError
 
 from core import clock, keys, lua, replies
 from core.errors import ConfigError, InputError
@@ -49,6 +50,7 @@ CODE_RE = re.compile(f"[0-9A-Za-z]{{{CODE_CHARS}}}")
 URL_RE = re.compile(r"https?://[^\s<>\"{}|\\^`]+", re.IGNORECASE)
 URL_TAIL = ".,;:!?)]'\""  # punctuation after a URL in a sentence is not part of it
 BASE_VARIABLE = "SMS_LINK_BASE"
+URL_SAFE = "".join(chr(c) for c in range(33, 127))  # printable ASCII stays as written
 
 # user-agent families, first match wins: (family, markers in the lower-cased header)
 # fmt: off
@@ -107,11 +109,11 @@ def check_target(url: str, *, file: str = "") -> str:
         parts = urlsplit(url)
     except ValueError:
         parts = None
-    bad = any(c.isspace() or ord(c) < 32 for c in url)
+    bad = any(c.isspace() or ord(c) < 32 or ord(c) == 127 for c in url)
     if bad or parts is None or parts.scheme.lower() not in ("http", "https") or not parts.hostname:
         why = f"{{link:{url}}} is not an http(s) URL with a host"
         raise InputError(why, file=file, line=1, field="text")
-    return url
+    return quote(url, safe=URL_SAFE)  # a Location header is ASCII: the rest percent-encoded
 
 
 def urls(text: str) -> Iterator[tuple[int, int]]:
@@ -246,20 +248,43 @@ def click_keys(code: str, policy: StreamPolicy) -> list[str]:
     ]
 
 
-async def click(client: Any, code: str, agent: str, policy: StreamPolicy) -> str | None:
-    """Record a click on `code` (asyncio client); its target, None for no such link (the one
-    wrapper of click.lua)."""
+async def clicks(
+    client: Any, wanted: Sequence[tuple[str, str]], policy: StreamPolicy
+) -> list[str | None]:
+    """Record clicks, (code, user-agent family) each, with an asyncio client: one pipeline
+    of click.lua calls (the redirect sends the clicks of one moment together); each click's
+    target, None for no such link (the one wrapper of click.lua)."""
     script = lua.script(client, "click", "dispatcher")
-    maxlen = 0 if policy.outbox else policy.maxlen
-    target = await script(keys=click_keys(code, policy), args=[clock.now_ms(), agent, maxlen])
-    return replies.text(target) if target else None
+    maxlen, now = 0 if policy.outbox else policy.maxlen, clock.now_ms()
+    got: list[Any] = [None] * len(wanted)
+    todo = list(range(len(wanted)))
+    for _ in range(2):  # those refused NOSCRIPT (a Redis restarted, or flushed) once more
+        pipe = client.pipeline(transaction=False)
+        for i in todo:
+            code, agent = wanted[i]
+            names = click_keys(code, policy)
+            pipe.evalsha(script.sha, len(names), *names, now, agent, maxlen)
+        for i, answer in zip(todo, await pipe.execute(raise_on_error=False), strict=True):
+            got[i] = answer
+        todo = [i for i in todo if isinstance(got[i], NoScriptError)]
+        if not todo:
+            break
+        await client.script_load(script.script)
+    for answer in got:
+        if isinstance(answer, Exception):
+            raise answer
+    return [replies.text(target) if target else None for target in got]
 
 
-def summary(client: Any, campaign: str, sent: int) -> dict[str, Any]:
-    """The campaign's clicks for its status: total clicks, messages clicked (unique), the
-    click-through rate (clicked messages / messages sent: the gateway took them) and clicks
-    by user-agent family."""
-    tag = tag_of(client, campaign)
+async def click(client: Any, code: str, agent: str, policy: StreamPolicy) -> str | None:
+    """One click (`clicks`): its target, None for no such link."""
+    return (await clicks(client, [(code, agent)], policy))[0]
+
+
+def summary(client: Any, tag: str, sent: int) -> dict[str, Any]:
+    """A campaign's clicks for its status, from its tag (`tag_of`; "": it tracks no links):
+    total clicks, messages clicked (unique), the click-through rate (clicked messages /
+    messages sent: the gateway took them) and clicks by user-agent family."""
     raw = client.hgetall(keys.link_tag(tag)) if tag else {}
     counts = {replies.text(k): replies.text(v) for k, v in raw.items()}
     total, clicked = int(counts.get("clicks", 0)), int(counts.get("clicked", 0))
@@ -273,9 +298,8 @@ def summary(client: Any, campaign: str, sent: int) -> dict[str, Any]:
     }
 
 
-def clicks_of(client: Any, campaign: str, message_ids: Sequence[str]) -> list[int]:
-    """Each message's clicks (0 for none, or for a campaign that tracks no links)."""
-    tag = tag_of(client, campaign)
+def clicks_of(client: Any, tag: str, message_ids: Sequence[str]) -> list[int]:
+    """Each message's clicks, from its campaign's tag (`tag_of`; "": no links, all 0)."""
     if not tag or not message_ids:
         return [0] * len(message_ids)
     got = client.hmget(keys.link_clicks_by_message(tag), list(message_ids))

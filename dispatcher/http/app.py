@@ -5,6 +5,8 @@
     /                the live operations page (dispatcher.http.board); admin key login
     /openapi.json    its OpenAPI 3.1 description (dispatcher.http.openapi)
     /metrics         Prometheus (dispatcher.http.gauges), read scope   /healthz   liveness
+    /l/{code}        a tracked short link: 302 to its target, the click recorded
+                     (dispatcher.http.redirect); no key
 
 Errors are translated here, at one boundary, into RFC 9457 problems
 (`dispatcher.problems`), never a traceback:
@@ -72,6 +74,7 @@ from dispatcher.http import (
     messages,
     openapi,
     optouts,
+    redirect,
     sessions,
     unknown,
 )
@@ -105,6 +108,7 @@ def make_app(settings: Settings) -> web.Application:
         pool = redis.BlockingConnectionPool.from_url(settings.redis_url, max_connections=REDIS_POOL)
         app[CLIENT] = redis.Redis(connection_pool=pool)
     app.router.add_get("/healthz", _health)
+    redirect.routes(app, settings.redis_url, settings.redis_cluster, settings.stream_policy)
     app.router.add_get("/openapi.json", openapi.serve)
     campaigns.routes(app.router)
     messages.routes(app.router)

@@ -51,7 +51,7 @@ FIELDS = (
     "language",
     "transliteration",
 )
-FLAGS = ("gsm_safe",)  # true/false (JSON) or "true"/"1"/"false"/"0" (query, form)
+FLAGS = ("gsm_safe", "track_links")  # true/false (JSON) or "true"/"1"/"false"/"0" (query, form)
 # the message options' flags (core.options; `language` and `transliteration` are fields)
 OPTION_FLAGS = ("flash", "single_shift", "locking_shift", "intermediate_reports")
 REQUIRED = frozenset({"campaign", "text"})
@@ -168,6 +168,7 @@ async def _from_json(request: web.Request, dry: bool) -> ImportReport | plan.Pla
         "send_at": f["send_at"] or None,
         "window": f["window"] or None,
         "gsm_safe": gsm_safe,
+        "track_links": _flag(data, "track_links"),
     }
     common["options"] = _options(data, f)
     if dry:
@@ -206,6 +207,7 @@ async def _from_csv(
         "send_at": f["send_at"] or None,
         "window": f["window"] or None,
         "gsm_safe": _flag(raw, "gsm_safe"),
+        "track_links": _flag(raw, "track_links"),
     }
     common["options"] = _options(raw, f)
     if dry:

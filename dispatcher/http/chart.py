@@ -18,7 +18,9 @@ Both expire with the campaign's final states (SMS_FINAL_TTL) after the last writ
     GET /v1/campaigns/{campaign}/chart[?since=EPOCH_S]   read scope
 
 answers the points after `since` (every point when absent): the minutes before the last
-hour, then the seconds of the last hour, oldest first, as [second, sent, delivered].
+hour, then the seconds of the last hour, oldest first, as [second, sent, delivered];
+and, for a campaign that tracks links, `clicks`: its clicks by minute (dispatcher.links,
+the last CLICK_MINUTES minutes that had some), as [minute's first second, clicks].
 """
 
 from __future__ import annotations
@@ -33,11 +35,12 @@ from aiohttp import web
 from core import keys
 from core.errors import InputError
 from core.outcomes import TAKEN, State
-from dispatcher import control
+from dispatcher import control, links
 from dispatcher.http.state import call, client, reply, scoped
 
 FINE_S, FINE_KEEP_S = 1, 3600
 COARSE_S, COARSE_KEEP_S = 60, 30 * 86400
+CLICK_MINUTES = 1440  # minutes with clicks the chart answers, the latest
 
 
 class Point(NamedTuple):
@@ -102,5 +105,7 @@ async def chart(request: web.Request) -> web.Response:
         raise InputError("'since' is a whole number of seconds since the epoch", field="since")
     await call(control.known, store, campaign)  # 404 when unknown
     points = await call(read, store, campaign, int(raw))
+    clicks = (await call(links.minutes, store, campaign))[-CLICK_MINUTES:]
     body: dict[str, Any] = {"campaign": campaign, "now": int(time.time()), "points": points}
+    body["clicks"] = [list(point) for point in clicks]
     return reply({**body, "fine_s": FINE_S, "coarse_s": COARSE_S})

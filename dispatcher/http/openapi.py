@@ -122,7 +122,8 @@ _CAMPAIGN_FIELDS = {
     "text": {
         "type": "string",
         "minLength": 1,
-        "description": "message text; {column} placeholders",
+        "description": "message text; {column} placeholders (required, unless binary or "
+        "binary_column gives payloads instead)",
     },
     "sender": _STR,
     "provider": _STR,
@@ -157,6 +158,30 @@ _OPTION_FIELDS: dict[str, Any] = {
     "intermediate_reports": {
         "type": "boolean",
         "description": "ask for intermediate delivery reports: messages move to pending",
+    },
+}
+# a binary campaign (core.binary): payloads instead of `text`, one for all or one per row
+_BINARY_FIELDS: dict[str, Any] = {
+    "binary": {
+        "type": "string",
+        "description": "one hex payload for every recipient, instead of text (octet pairs, "
+        "spaces allowed); a gateway that cannot send binary refuses it (400)",
+    },
+    "binary_column": {
+        "type": "string",
+        "description": "the column (a recipients' key) holding each row's hex payload",
+    },
+    "data_coding": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 255,
+        "description": "the payloads' data coding scheme, 3GPP TS 23.038 (default 4: 8-bit)",
+    },
+    "esm_class": {
+        "type": "integer",
+        "minimum": 0,
+        "maximum": 255,
+        "description": "ESM class (default 0; 64: each payload begins with a user data header)",
     },
 }
 _COUNT_OR_DETAIL = {"oneOf": [_INT, {"type": "object"}]}
@@ -219,6 +244,23 @@ _STATUS_FIELDS: dict[str, Any] = {
     },
 }
 _GSM_SAFE = {"description": "look-alikes (curly quotes, dashes...) to GSM-7 where that fits"}
+_TRACK_LINKS = {
+    "description": "every http(s) URL of the text becomes a tracked short link, as "
+    "{link:URL} does (needs SMS_LINK_BASE: else a 503 naming it)"
+}
+_CLICKS = {
+    "type": "object",
+    "description": "clicks on the campaign's tracked links: total, messages clicked (unique), "
+    "rate (messages clicked / sent), agents (clicks by user-agent family); tracked: whether "
+    "its text has links",
+    "properties": {
+        "tracked": {"type": "boolean"},
+        "total": _INT,
+        "messages": _INT,
+        "rate": {"type": "number", "minimum": 0},
+        "agents": {"type": "object", "additionalProperties": _INT},
+    },
+}
 
 SCHEMAS: dict[str, Any] = {
     "Problem": {
@@ -282,6 +324,7 @@ SCHEMAS: dict[str, Any] = {
         window=_STR,
         awaiting_report=_INT,
         unknown=_INT,
+        clicks=_CLICKS,
         **_STATUS_FIELDS,
     ),
     "Plan": _fields(
@@ -313,6 +356,11 @@ SCHEMAS: dict[str, Any] = {
         unpriced_parts=_INT,
         forecast={"type": "object"},
         rejects={"type": "array", "items": _STR},
+        links={
+            "type": "array",
+            "items": _STR,
+            "description": "the tracked links' targets (parts count each as its short link)",
+        },
     ),
     "CampaignList": _fields(
         "total", "campaigns", total=_INT, campaigns={"type": "array", "items": _ref("Status")}
@@ -320,11 +368,12 @@ SCHEMAS: dict[str, Any] = {
     "CampaignJson": {
         **_fields(
             "campaign",
-            "text",
             "recipients",
             **_CAMPAIGN_FIELDS,
             gsm_safe={"type": "boolean", **_GSM_SAFE},
+            track_links={"type": "boolean", **_TRACK_LINKS},
             **_OPTION_FIELDS,
+            **_BINARY_FIELDS,
             recipients={
                 "type": "array",
                 "minItems": 1,
@@ -383,6 +432,12 @@ SCHEMAS: dict[str, Any] = {
         points={
             "type": "array",
             "items": {"type": "array", "items": _INT, "minItems": 3, "maxItems": 3},
+        },
+        clicks={
+            "type": "array",
+            "description": "clicks by minute on its tracked links: [minute's first second, "
+            "clicks], the latest minutes that had some",
+            "items": {"type": "array", "items": _INT, "minItems": 2, "maxItems": 2},
         },
     ),
     "Details": _fields(
@@ -466,14 +521,24 @@ SCHEMAS: dict[str, Any] = {
 def _paths() -> dict[str, Any]:
     status = _json(_ref("Status"), "the campaign's status")
     csv_query = [
-        {"name": n, "in": "query", "required": n in ("campaign", "text"), "schema": _STR}
+        {"name": n, "in": "query", "required": n == "campaign", "schema": _STR}
         for n in (*_CAMPAIGN_FIELDS, "delimiter")
     ]
     csv_query += [
         {"name": "gsm_safe", "in": "query", "schema": {"type": "boolean"}, **_GSM_SAFE},
+        {"name": "track_links", "in": "query", "schema": {"type": "boolean"}, **_TRACK_LINKS},
         *(
             {"name": name, "in": "query", "schema": {"type": field["type"]}, **field}
             for name, field in _OPTION_FIELDS.items()
+        ),
+        *(
+            {
+                "name": name,
+                "in": "query",
+                "schema": {k: v for k, v in field.items() if k != "description"},
+                "description": field["description"],
+            }
+            for name, field in _BINARY_FIELDS.items()
         ),
         {
             "name": "dry_run",
@@ -502,7 +567,9 @@ def _paths() -> dict[str, Any]:
                                 "properties": {
                                     **_CAMPAIGN_FIELDS,
                                     "gsm_safe": _STR,
+                                    "track_links": _STR,
                                     **{name: _STR for name in _OPTION_FIELDS},
+                                    **{name: _STR for name in _BINARY_FIELDS},
                                     "file": {"type": "string", "format": "binary"},
                                 },
                             }
@@ -591,6 +658,36 @@ def _paths() -> dict[str, Any]:
                 "responses": {
                     "200": _json(_ref("Chart"), "points after `since`"),
                     **_problems(400, 404),
+                },
+            }
+        },
+        "/l/{code}": {
+            "get": {
+                "summary": "A tracked short link: 302 to its target, the click recorded (no key)",
+                "security": [],
+                "parameters": [
+                    {
+                        "name": "code",
+                        "in": "path",
+                        "required": True,
+                        "schema": {"type": "string", "maxLength": 64},
+                        "description": "13 base62 characters; anything else is a 404",
+                    }
+                ],
+                "responses": {
+                    "302": {
+                        "description": "to the link's target",
+                        "headers": {"Location": {"required": True, "schema": _STR}},
+                    },
+                    "404": {
+                        "description": "no such link (unknown, expired or malformed: the same "
+                        "page for all)",
+                        "content": {"text/html": {"schema": _STR}},
+                    },
+                    "503": {
+                        "description": "storage unavailable, retry later",
+                        "content": {"application/problem+json": {"schema": _PROBLEM}},
+                    },
                 },
             }
         },

@@ -1,8 +1,8 @@
 """Export a campaign's messages to CSV, one row each, safe to open in a spreadsheet.
 
-Rows: messageId, to, state, status, error, attempt, updated (ISO 8601 UTC), in
-CSV line order (resends right after their original), through `SafeCsvWriter`
-(formula injection).
+Rows: messageId, to, state, status, error, attempt, updated (ISO 8601 UTC), clicks
+(on the message's tracked links, dispatcher.links; 0 without any), in CSV line order
+(resends right after their original), through `SafeCsvWriter` (formula injection).
 
 Enumeration walks the campaign's own index, never the keyspace:
 
@@ -27,9 +27,10 @@ from datetime import UTC, datetime
 from typing import IO, Any
 
 from core import ids, keys, ledger
+from dispatcher import links
 from dispatcher.csvout import SafeCsvWriter
 
-HEADER = ("messageId", "to", "state", "status", "error", "attempt", "updated")
+HEADER = ("messageId", "to", "state", "status", "error", "attempt", "updated", "clicks")
 FIRST_LINE = 1  # a file's line 1 is its header; rows given in code may start there
 READ_CHUNK = 1000
 
@@ -69,8 +70,11 @@ def message_ids(client: Any, campaign: str) -> Iterator[list[str]]:
 
 def rows(client: Any, campaign: str) -> Iterator[tuple[str, ...]]:
     """One row per message that still has a state, in export order."""
+    tag = links.tag_of(client, campaign)
     for chunk in message_ids(client, campaign):
-        for mid, m in zip(chunk, ledger.read_many(client, chunk, campaign), strict=True):
+        states = ledger.read_many(client, chunk, campaign)
+        clicks = links.clicks_of(client, tag, chunk)
+        for mid, m, n in zip(chunk, states, clicks, strict=True):
             if m:
                 yield (
                     mid,
@@ -80,6 +84,7 @@ def rows(client: Any, campaign: str) -> Iterator[tuple[str, ...]]:
                     m["error"],
                     m["attempt"],
                     _updated(m["ts"]),
+                    str(n),
                 )
 
 

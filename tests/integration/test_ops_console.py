@@ -1,20 +1,27 @@
 """The operator console in a real browser (Playwright driving Debian's Chromium): a
 campaign made from the page alone, through plan and approve, watched to `done` with its
-funnel and chart, its export downloaded; and the dead-letter, unknown-outcome, opt-out and
-API-key pages.  SMS_OPS_SCREENSHOTS=DIR keeps screenshots of the plan and the campaign's
-page (README's: SMS_OPS_SCREENSHOTS=docs)."""
+funnel and chart, its export downloaded; then a campaign with a tracked link whose short
+links are opened (its clicks on its page, in `status --json` and in the export); and the
+dead-letter, unknown-outcome, opt-out and API-key pages.  SMS_OPS_SCREENSHOTS=DIR keeps
+screenshots of the plan and the campaign's page (README's: SMS_OPS_SCREENSHOTS=docs)."""
 
 from __future__ import annotations
 
+import base64
 import csv
+import http.client
 import io
 import os
 import re
+import subprocess
+import sys
 import time
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 import pytest
@@ -26,11 +33,11 @@ from core import keys, optout
 from core.batch import Batch, Destination
 from core.outcomes import Event, State, StreamPolicy, record
 from core.unknown import entries
-from dispatcher import audit, control
+from dispatcher import api, audit, control
 from dispatcher.http import auth
-from dispatcher.stack import Stack
+from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, Stack
 from tests.http_kit import api_server
-from tests.integration.conftest import settings_for
+from tests.integration.conftest import settings_for, wait_for
 from tests.integration.test_ops_page import CHROMIUM
 
 pytestmark = pytest.mark.integration
@@ -113,7 +120,8 @@ def test_a_campaign_from_the_browser_planned_approved_watched_and_exported(
     base = stack.sandbox(SANDBOX_CONFIG=orjson.dumps({"dlr": REPORTS}).decode())
     hook = stack.webhook(HOOK_USER, HOOK_PASSWORD)
     stack.workers(processes=2, threads=4, SMS_NOTIFY_URL=hook)
-    with serving(settings_for(redis_url, base), page) as url:
+    settings = settings_for(redis_url, base)
+    with serving(settings, page) as url:
         log_in(page, url, key)
         page.get_by_test_id("new-campaign").click()
         page.get_by_test_id("csv-file").set_input_files(EXAMPLE)
@@ -193,6 +201,77 @@ def test_a_campaign_from_the_browser_planned_approved_watched_and_exported(
             page.get_by_test_id("rejects-link").click()
         rejected = Path(rejects.value.path()).read_text().splitlines()
         assert len(rejected) == 1 + 7  # the header, 6 invalid rows and 1 duplicate
+
+        # the same page, server and workers: issue 23's tracked links, "done when"
+        clicks_are_shown(r, page, redis_url, base, settings.with_overrides(link_base=url))
+
+
+SALE = "https://example.org/sale"
+LINKED, OPENED = 120, 100  # recipients of the tracked campaign, short links opened
+
+
+def sent_texts(base: str, message_ids: list[str]) -> dict[str, str]:
+    """messageId -> the text the sandbox gateway took (its GET /sms/1/logs)."""
+    auth_header = base64.b64encode(f"{SANDBOX_USER}:{SANDBOX_PASSWORD}".encode()).decode()
+    request = urllib.request.Request(
+        f"{base}/sms/1/logs?limit=1000&messageId={','.join(message_ids)}",
+        headers={"Authorization": f"Basic {auth_header}"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as resp:
+        return {m["messageId"]: m["text"] for m in orjson.loads(resp.read())["results"]}
+
+
+def clicks_are_shown(
+    r: redis.Redis, page: Page, redis_url: str, base: str, settings: Settings
+) -> None:
+    """A campaign whose text holds {link:...} goes through the sandbox; opening OPENED of its
+    short links records OPENED clicks, shown on its page, in `status --json`, in the export."""
+    recipients = [{"phone": f"08123{n:05d}", "name": f"N{n}"} for n in range(LINKED)]
+    text = f"Hi {{name}}, the sale is on: {{link:{SALE}}}"
+    report = api.enqueue_campaign(recipients, campaign="links", text=text, settings=settings)
+    assert report.valid == LINKED
+    wait_for(r, "links", lambda st: st["sent"] >= LINKED, timeout=60)
+    texts = sent_texts(base, [f"links-{line}" for line in range(2, LINKED + 2)])
+    assert len(texts) == LINKED
+    short = {mid: t.rsplit(" ", 1)[1] for mid, t in texts.items()}
+    assert len(set(short.values())) == LINKED  # a link per recipient
+    assert all(link.startswith(settings.link_base + "/l/") for link in short.values())
+    where = urlsplit(settings.link_base)
+    connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
+    opened = sorted(short)[:OPENED]
+    for mid in opened:
+        connection.request("GET", urlsplit(short[mid]).path, headers={"User-Agent": "Firefox/121"})
+        answer = connection.getresponse()
+        answer.read()
+        assert (answer.status, answer.getheader("Location")) == (302, SALE)
+    for path in ("/l/" + "A" * 13, "/l/short", "/l/" + "A" * 13 + "/x"):  # leaks nothing
+        connection.request("GET", path)
+        answer = connection.getresponse()
+        assert answer.status == 404 and b"does not exist" in answer.read()
+    connection.close()
+
+    shown = subprocess.run(
+        [sys.executable, "-m", "dispatcher.cli", "status", "links", "--json"],
+        env={**os.environ, "REDIS_URL": redis_url},
+        capture_output=True,
+        check=True,
+    )
+    clicks = orjson.loads(shown.stdout)["clicks"]
+    assert (clicks["total"], clicks["messages"]) == (OPENED, OPENED)
+    assert clicks["rate"] == round(OPENED / LINKED, 4) and clicks["agents"] == {"Firefox": OPENED}
+
+    exported = page.evaluate("fetch('/v1/campaigns/links/export').then(r => r.text())")
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert {row["messageId"]: int(row["clicks"]) for row in rows} == {
+        mid: int(mid in opened) for mid in texts
+    }
+
+    page.goto(page.url.split("#")[0] + "#/c/links")
+    expect(page.get_by_test_id("clicks")).to_have_text(f"{OPENED:,}", timeout=10_000)
+    expect(page.get_by_test_id("clicked-messages")).to_have_text(f"{OPENED:,}")
+    expect(page.get_by_test_id("click-rate")).to_have_text(f"{100 * OPENED / LINKED:.1f} %")
+    chart = page.get_by_test_id("clicks-chart")
+    expect(chart).to_have_attribute("data-points", re.compile(r"^[1-9]"))
 
 
 def dead_letter(store: redis.Redis, message_id: str, to: str) -> None:

@@ -17,7 +17,7 @@ const WAITING_REASONS = {
 };
 const PSEUDO_KINDS = new Set(["messages", "otp", "transactional"]); // channels, not campaigns
 const RATE_WINDOW_S = 30; // the ETA's rate: sent over the last this many seconds
-const campaign = { id: null, status: null, details: null, points: [], fetching: false, audited: "" };
+const campaign = { id: null, status: null, details: null, points: [], clicks: [], fetching: false, audited: "" };
 
 // The funnel's figures from the counts by state: waiting + sent + unknown + not sent =
 // messages, and the sent ones by what became of them. `uncounted`: messages with no count.
@@ -188,12 +188,26 @@ function renderCampaign(st) {
   $("d-waiting").replaceChildren(...waitingLines(st).map((l) => el("li", {}, l)));
   renderFunnel(st);
   renderErrors(st);
+  renderClicks(st);
   kv($("d-counts"), Object.entries(st.counts).map(([k, v]) => [k, num(v), "count-" + k]));
   const d = st.dlr_latency || {};
   const secs = (v) => (v === null ? "over a day" : v === undefined ? "–" : v + " s");
   kv($("d-dlr"), [["reports", num(d.count || 0)], ["mean", secs(d.mean_s)], ["p50 within", secs(d.p50_s)],
     ["p95 within", secs(d.p95_s)]]);
   if (campaign.audited !== st.state) { campaign.audited = st.state; loadAudit(); }
+}
+
+// Clicks on the campaign's tracked links (status `clicks`: total, messages clicked, the
+// click-through rate over the sent) and clicks per minute (the chart's `clicks`).
+function renderClicks(st) {
+  const c = st.clicks || {};
+  $("clicks-card").hidden = !c.tracked;
+  if (!c.tracked) return;
+  $("d-clicks").textContent = num(c.total || 0);
+  $("d-clicked").textContent = num(c.messages || 0);
+  $("d-click-rate").textContent = `${((c.rate || 0) * 100).toFixed(1)} %`;
+  const agents = Object.entries(c.agents || {}).map(([a, n]) => `${a} ${num(n)}`).join(" · ");
+  $("clicks-note").textContent = agents ? `(by browser: ${agents})` : "";
 }
 
 async function loadAudit() {
@@ -217,6 +231,8 @@ async function loadChart() {
     const data = await api("GET", `/v1/campaigns/${encodeURIComponent(id)}/chart?since=${since}`);
     if (id !== campaign.id) return;
     campaign.points.push(...data.points);
+    campaign.clicks = data.clicks || [];
+    if (campaign.clicks.length) drawClicks($("clicks-chart"), campaign.clicks);
     const moving = campaign.status && !["done", "canceled"].includes(campaign.status.state);
     drawChart($("chart"), campaign.points, moving ? data.now : 0);
     $("chart-note").textContent = `(${num(campaign.points.length)} points: a second apart for the last hour, a minute before)`;
@@ -226,10 +242,10 @@ async function loadChart() {
 
 function openCampaign(id) {
   if (campaign.id !== id) {
-    Object.assign(campaign, { id, status: null, details: null, points: [], audited: "" });
+    Object.assign(campaign, { id, status: null, details: null, points: [], clicks: [], audited: "" });
     $("d-name").textContent = id;
     $("d-state").textContent = "…";
-    for (const t of ["d-details", "d-waiting", "funnel", "d-errors", "d-counts", "d-dlr", "d-audit", "chart"]) $(t).replaceChildren();
+    for (const t of ["d-details", "d-waiting", "funnel", "d-errors", "d-counts", "d-dlr", "d-audit", "chart", "clicks-chart"]) $(t).replaceChildren();
     $("action-result").textContent = "";
     const path = "/v1/campaigns/" + encodeURIComponent(id);
     $("export-link").href = path + "/export";

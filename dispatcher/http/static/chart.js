@@ -78,3 +78,30 @@ function drawChart(box, points, until) {
   root.append(legend);
   box.replaceChildren(root);
 }
+
+// Clicks per minute on a campaign's tracked links (the chart's `clicks`: [minute's first
+// second, clicks] for the minutes that had some), as bars over the minutes since the first.
+function drawClicks(box, minutes) {
+  const c = CHART;
+  const root = svg("svg", { viewBox: `0 0 ${c.width} ${c.height}`, role: "img",
+    "aria-label": "clicks per minute", "data-testid": "clicks-chart",
+    "data-points": String(minutes.length), class: "chart" });
+  const w = c.width - c.left - c.right, h = c.height - c.top - c.bottom;
+  const t0 = minutes[0][0], t1 = Math.max(minutes[minutes.length - 1][0] + 60, t0 + 600);
+  const top = niceMax(Math.max(...minutes.map((m) => m[1])));
+  const x = (t) => c.left + ((t - t0) / (t1 - t0)) * w;
+  const y = (v) => c.top + h - (v / top) * h;
+  for (const v of [0, top / 2, top]) {
+    root.append(svg("line", { x1: c.left, x2: c.left + w, y1: y(v), y2: y(v), class: "grid" }));
+    root.append(svg("text", { x: c.left - 6, y: y(v) + 4, "text-anchor": "end", class: "axis" },
+      `${Number(v.toPrecision(3))}/min`));
+  }
+  root.append(svg("text", { x: c.left, y: c.height - 8, class: "axis" }, clock(t0)));
+  root.append(svg("text", { x: c.left + w, y: c.height - 8, "text-anchor": "end", class: "axis" }, clock(t1)));
+  const bar = Math.max(1, x(t0 + 60) - x(t0) - 1);
+  for (const [t, n] of minutes) {
+    root.append(svg("rect", { x: x(t).toFixed(1), y: y(n).toFixed(1), width: bar.toFixed(1),
+      height: (y(0) - y(n)).toFixed(1), class: "sent" }, undefined));
+  }
+  box.replaceChildren(root);
+}

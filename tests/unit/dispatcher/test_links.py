@@ -158,7 +158,7 @@ def test_clicks_are_counted_per_link_message_campaign_and_minute(r: redis.Redis)
     assert _click(where, tag + "000000000") is None  # unknown: nothing written
     link = r.hgetall(keys.link(tag, one[links.TAG_CHARS :]))
     assert link[b"n"] == b"2" and link[b"a"] == b"bot" and int(link[b"f"]) <= int(link[b"l"])
-    status = links.summary(r, "spring", sent=4)
+    status = links.summary(r, tag, sent=4)
     assert status == {
         "tracked": True,
         "total": 3,
@@ -166,7 +166,7 @@ def test_clicks_are_counted_per_link_message_campaign_and_minute(r: redis.Redis)
         "rate": 0.5,
         "agents": {"bot": 1, "Chrome": 2},
     }
-    assert links.clicks_of(r, "spring", ["spring-2", "spring-3", "spring-4"]) == [2, 1, 0]
+    assert links.clicks_of(r, tag, ["spring-2", "spring-3", "spring-4"]) == [2, 1, 0]
     assert sum(n for _, n in links.minutes(r, "spring")) == 3
     events = [fields for _, fields in r.xrange(keys.OUTCOMES)]
     assert [e[b"first"] for e in events] == [b"1", b"0", b"1"]

@@ -126,7 +126,8 @@ def test_export_rows_in_line_order_formula_safe(store: redis.Redis) -> None:
     out = io.StringIO()
     assert export(store, "c", out) == 4
     rows = list(csv.reader(io.StringIO(out.getvalue())))
-    assert rows[0] == ["messageId", "to", "state", "status", "error", "attempt", "updated"]
+    header = ["messageId", "to", "state", "status", "error", "attempt", "updated", "clicks"]
+    assert rows[0] == header and {r[7] for r in rows[1:]} == {"0"}  # no tracked links
     assert [r[0] for r in rows[1:]] == ["c-1", "c-2", "c-2-r1", "c-10"]
     c2 = rows[2]
     assert c2[2:6] == ["undeliverable", '\'=HYPERLINK("x")', "27", "1"]
