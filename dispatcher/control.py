@@ -83,6 +83,7 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     summary["accepted_by_provider"] = {_text(k): int(v) for k, v in sorted(providers.items())}
     summary["scheduled_batches"], summary["next_due"] = schedule.scheduled(client, campaign)
     summary["window"] = meta.get("window", "")
+    summary["options"] = meta.get("options", "")  # its message options, in words
     summary["state"] = _state(summary)
     summary["sending"] = summary["state"] == "sending"
     summary["waiting"] = _waiting(summary, waiting, counts)

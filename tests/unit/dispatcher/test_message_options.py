@@ -132,3 +132,11 @@ def test_cli_plan_takes_the_options(
     assert "gateway smsmanager does not take intermediate reports" in capsys.readouterr().err
     assert cli.main([*smsmanager, "--translit", "CYRILLIC"]) == 2
     assert "does not take transliteration CYRILLIC" in capsys.readouterr().err
+
+
+def test_status_names_the_options(store: redis.Redis) -> None:
+    from dispatcher import control
+
+    options = SendOptions(flash=True, intermediate_reports=True)
+    Importer(store, lambda b: None, spec(options)).run(CsvSource(io.StringIO(CSV), name="c.csv"))
+    assert control.status(store, "tr")["options"] == "flash, intermediate reports"
