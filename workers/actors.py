@@ -79,10 +79,11 @@ def _sender(ctx: runtime.Context, provider: str, probe: bool = False) -> BatchSe
     )
 
 
-async def run_batch(raw: dict[str, Any]) -> None:
-    """Send one batch through the providers its routes choose (workers.routes), each part
-    (at most the provider's `max_batch` numbers: one request) by its own BatchSender; an
-    unexpected error is handled there too."""
+async def send_batch(raw: dict[str, Any]) -> None:
+    """The function of both sending actors (campaign, transactional): send one batch
+    through the providers its routes choose (workers.routes), each part (at most the
+    provider's `max_batch` numbers: one request) by its own BatchSender; an unexpected error
+    is handled there too."""
     ctx = runtime.current()
     batch = Batch.from_dict(raw)
     for leg in await routes.assign(ctx.redis, ctx.settings, batch):
@@ -107,23 +108,15 @@ _OPTIONS: dict[str, Any] = {
 }
 
 
-@dramatiq.actor(
+send_campaign_batch = dramatiq.actor(
     actor_name=SEND_ACTOR, queue_name=CAMPAIGN_QUEUE, priority=CAMPAIGN_PRIORITY, **_OPTIONS
-)
-async def send_batch(batch: dict[str, Any]) -> None:
-    """Send one campaign batch."""
-    await run_batch(batch)
-
-
-@dramatiq.actor(
+)(send_batch)
+send_transactional = dramatiq.actor(
     actor_name=TRANSACTIONAL_ACTOR,
     queue_name=TRANSACTIONAL_QUEUE,
     priority=TRANSACTIONAL_PRIORITY,
     **_OPTIONS,
-)
-async def send_transactional(batch: dict[str, Any]) -> None:
-    """Send one transactional batch (send_sms)."""
-    await run_batch(batch)
+)(send_batch)
 
 
 @dramatiq.actor(actor_name=EXHAUSTED_ACTOR, queue_name=TRANSACTIONAL_QUEUE, max_retries=None)

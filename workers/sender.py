@@ -48,7 +48,7 @@ import logging
 import time
 
 from core import keys
-from core.batch import Batch
+from core.batch import Batch, Destination
 from core.outcomes import State, Waiting
 from core.queues import enqueue_batch
 from core.replies import text
@@ -115,8 +115,11 @@ class BatchSender(Gating):
         reason = await self.client.hget(keys.campaign_meta(batch.campaign), "paused")
         if reason:
             self._park(plan, list(batch.destinations), text(reason))
-        else:
-            await self._run(plan)
+        elif todo := await self._sendable(plan):
+            if self.gate is not None:
+                await self._gated(plan, todo)
+            else:
+                await self._send_and_act(plan, todo)
         await commit(self.ctx, plan)
         METRICS.batch_took(time.perf_counter() - started)
 
@@ -145,17 +148,15 @@ class BatchSender(Gating):
             self._dead(plan, d, why, keep_claim=True)
         await commit(self.ctx, plan)
 
-    async def _run(self, plan: Decisions) -> None:
+    async def _sendable(self, plan: Decisions) -> list[Destination]:
+        """What of the batch may be sent now: claimed (what has an unknown outcome asked
+        about), its options and payload takeable here, inside its validity and window."""
         b = plan.batch
         found = await self._claim(plan, Mode.START, list(b.destinations))
         todo = found.ours + await self._reconcile(plan, found.unknown)
         if todo and self._only_asking(b):
             why = f"not at {self.name}, where it was asked about: sent through its route"
             self._later(plan, todo, 0, why, State.RETRYING, counted=False, waiting=Waiting.REROUTED)
-            return
+            return []
         todo = self._options_taken(plan, todo)
-        todo = self._in_window(plan, self._unexpired(plan, self._binary_sendable(plan, todo)))
-        if todo and self.gate is not None:
-            await self._gated(plan, todo)
-        elif todo:
-            await self._send_and_act(plan, todo)
+        return self._in_window(plan, self._unexpired(plan, self._binary_sendable(plan, todo)))

@@ -9,8 +9,10 @@ request is counted for its provider's health (`workers.health`).
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
+from collections.abc import AsyncIterator
 
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
@@ -98,7 +100,8 @@ class Requesting(Claiming):
                         mine = await self._claimed(plan, mine)
                         if not mine:
                             return [], [], None
-                        return mine, await self._request(prepared.only(mine)), None
+                        async with self._counted():  # nothing in Redis between claim and write
+                            return mine, await self.provider.send(prepared.only(mine)), None
         except GatewayError as exc:
             return mine, [], exc
         raise AssertionError("unreachable")  # pragma: no cover
@@ -118,12 +121,13 @@ class Requesting(Claiming):
             await pipe.execute()
         return batch
 
-    async def _request(self, batch: Batch) -> list[Result]:
-        """One request to the gateway, counted for its health (failover, workers.health);
-        nothing in Redis between the claim check and the write."""
+    @contextlib.asynccontextmanager
+    async def _counted(self) -> AsyncIterator[None]:
+        """Around one request to the gateway: counted for its health (failover,
+        workers.health) once it is over, whatever it ended with."""
         started, failure = time.monotonic(), None
         try:
-            return await self.provider.send(batch)
+            yield
         except GatewayError as exc:
             failure = exc
             raise
