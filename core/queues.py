@@ -31,11 +31,27 @@ messages it holds in memory (it does so on a connection error) or lose a retry.
 Queues: `transactional` (send_sms, its own actor with a higher priority, so a
 transactional batch prefetched behind campaign batches is taken first) and
 `campaign`.
+
+Picking up a transactional batch at once (issue 24): dramatiq's Redis consumer polls an
+empty queue with a growing sleep, up to its idle timeout (`dramatiq_worker_timeout`,
+1 s), so an idle worker saw a new OTP only 0.5-1 s later.  Every enqueue on
+`transactional` (producer or worker) also PUBLISHes on `nudge_channel`, and that queue's
+consumers (`NudgedConsumer`) wait for a nudge on a subscribed connection instead of
+sleeping: an idle one fetches within milliseconds, and idle campaign consumers poll as
+before, so no idle worker spins on Redis.  A nudge lost (an outage, a consumer starting)
+costs only the old wait: the poll is still there.  A worker that also serves `campaign`
+gives a nudged batch `SHARED_PICKUP_DELAY_MS` to a worker serving only `transactional`
+(the Procfile's `otp`) before it fetches: its threads and event loop are busy with
+campaign batches (up to the gateway's latency before a thread is free, then a loop
+shared with them), where a dedicated worker sends at once.  On RabbitMQ, which pushes,
+a dedicated worker's transactional consumer has a higher consumer priority
+(`DEDICATED_CONSUMER_PRIORITY`) for the same reason.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -43,10 +59,12 @@ import dramatiq
 import orjson
 import redis
 import redis.asyncio.retry
-from dramatiq.brokers.rabbitmq import RabbitmqBroker
-from dramatiq.brokers.redis import RedisBroker
+from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer
+from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
+from dramatiq.common import compute_backoff
 from dramatiq.encoder import Encoder
-from dramatiq.middleware import AsyncIO
+from dramatiq.errors import ConnectionClosed
+from dramatiq.middleware import AsyncIO, Middleware
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
@@ -64,6 +82,10 @@ OUTAGE_BACKOFF_BASE_S = 0.05
 OUTAGE_BACKOFF_CAP_S = 2.0
 OUTAGE_LOG_EVERY = 25  # failures between two "still unreachable" warnings (~50 s)
 AMQP_SCHEMES = ("amqp://", "amqps://")
+# a worker that also serves campaigns leaves a nudged transactional batch this long to a
+# worker that serves only transactional ones (module docstring)
+SHARED_PICKUP_DELAY_MS = 50
+DEDICATED_CONSUMER_PRIORITY = 10  # RabbitMQ's x-priority; other consumers have 0
 
 
 class OrjsonEncoder(Encoder):
@@ -97,15 +119,128 @@ def async_outage_retry() -> redis.asyncio.retry.Retry:
     return redis.asyncio.retry.Retry(backoff, -1)
 
 
+def nudge_channel(namespace: str = BROKER_NAMESPACE) -> str:
+    """The pub/sub channel an enqueue on `transactional` publishes on (module docstring)."""
+    return f"{namespace}:{TRANSACTIONAL_QUEUE}.nudge"
+
+
 class ProducerBroker(RedisBroker):
-    """A RedisBroker that only enqueues, without looking like a worker (module docstring)."""
+    """A RedisBroker that only enqueues, without looking like a worker (module docstring);
+    an enqueue on `transactional` nudges that queue's consumers."""
 
     def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> None:
         key = f"{self.namespace}:{queue_name}"
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(f"{key}.msgs", message_id, data)
         pipe.rpush(key, message_id)
+        if queue_name == TRANSACTIONAL_QUEUE:
+            pipe.publish(nudge_channel(self.namespace), b"")
         pipe.execute()
+
+
+class NudgedConsumer(_RedisConsumer):
+    """dramatiq's Redis consumer, waiting for a nudge (or its idle timeout) where dramatiq
+    sleeps: the same growing wait up to `timeout` ms, cut short by a PUBLISH on
+    `nudge_channel`.  `pickup_delay_ms`: how long after a nudge it waits before fetching
+    (a worker that also serves campaigns: SHARED_PICKUP_DELAY_MS)."""
+
+    def __init__(
+        self,
+        broker: RedisBroker,
+        queue_name: str,
+        prefetch: int,
+        timeout: int,
+        pickup_delay_ms: int = 0,
+    ) -> None:
+        super().__init__(broker, queue_name, prefetch, 0)  # type: ignore[no-untyped-call]
+        # dramatiq's own sleep is 0 ms (its backoff capped at 0): the wait is ours
+        self.idle_timeout_ms = timeout
+        self.pickup_delay_ms = pickup_delay_ms
+        self.idle_misses = 0
+        self.nudges = broker.client.pubsub(ignore_subscribe_messages=True)
+        self.nudges.subscribe(nudge_channel(broker.namespace))
+
+    def __next__(self) -> Any:
+        message = super().__next__()  # type: ignore[no-untyped-call]
+        if message is not None:  # dramatiq's: a fetch when its cache is empty, never a sleep
+            self.idle_misses = 0
+            return message
+        self.idle_misses, wait_ms = compute_backoff(
+            self.idle_misses, max_backoff=self.idle_timeout_ms
+        )
+        if self.wait(wait_ms / 1000) and self.pickup_delay_ms:
+            time.sleep(self.pickup_delay_ms / 1000)
+        return None
+
+    def wait(self, seconds: float) -> bool:
+        """Until a nudge comes or `seconds` pass; whether one came (all waiting are taken)."""
+        try:
+            nudged = self.nudges.get_message(timeout=seconds) is not None
+            while self.nudges.get_message() is not None:
+                nudged = True
+        except redis.ConnectionError as exc:
+            raise ConnectionClosed(exc) from None
+        return nudged
+
+    def close(self) -> None:
+        self.nudges.close()
+        super().close()
+
+
+class WorkerBroker(RedisBroker):
+    """The workers' Redis broker: its `transactional` consumers are `NudgedConsumer`s and
+    its enqueues on `transactional` (follow-ups, delayed batches falling due) nudge them.
+    `dedicated`: the worker serves only `transactional` (set by `QueuesServed`)."""
+
+    dedicated = False
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        if queue_name != TRANSACTIONAL_QUEUE:
+            return super().consume(queue_name, prefetch, timeout)
+        delay = 0 if self.dedicated else SHARED_PICKUP_DELAY_MS
+        return NudgedConsumer(self, queue_name, prefetch, timeout, delay)
+
+    def do_enqueue(self, queue_name: str, message_id: str, data: bytes) -> None:
+        self._dispatch("enqueue")(queue_name, message_id, data)
+        if queue_name == TRANSACTIONAL_QUEUE:
+            self.client.publish(nudge_channel(self.namespace), b"")
+
+
+class PrioritizedConsumer(_RabbitmqConsumer):
+    """dramatiq's RabbitMQ consumer with a consumer priority: RabbitMQ delivers to the
+    highest-priority consumer with room in its prefetch, to the others only after."""
+
+    def __init__(
+        self, broker: RabbitmqBroker, queue_name: str, prefetch: int, timeout: int, priority: int
+    ) -> None:
+        super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
+        self.channel.cancel()  # dramatiq's consume, without arguments: anything it got goes back
+        arguments = {"x-priority": priority}
+        self.iterator = self.channel.consume(
+            queue_name, inactivity_timeout=timeout / 1000, arguments=arguments
+        )
+
+
+class WorkerRabbitmqBroker(RabbitmqBroker):
+    """The workers' RabbitMQ broker: a dedicated worker's `transactional` consumer comes
+    first (`PrioritizedConsumer`).  `dedicated`: set by `QueuesServed`."""
+
+    dedicated = False
+
+    def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
+        if queue_name != TRANSACTIONAL_QUEUE or not self.dedicated:
+            return super().consume(queue_name, prefetch, timeout)
+        self.declare_queue(queue_name, ensure=True)
+        return PrioritizedConsumer(self, queue_name, prefetch, timeout, DEDICATED_CONSUMER_PRIORITY)
+
+
+class QueuesServed(Middleware):
+    """Before a worker's consumers start: whether it serves only `transactional` (dramatiq's
+    `-Q transactional`), on the broker (`WorkerBroker.dedicated`, RabbitMQ's priority)."""
+
+    def before_worker_boot(self, broker: Any, worker: dramatiq.Worker) -> None:
+        served = worker.consumer_whitelist or set()
+        broker.dedicated = served == {TRANSACTIONAL_QUEUE}
 
 
 def _url(broker_url: str, redis_url: str) -> str:
@@ -126,15 +261,16 @@ def make_broker(
     url = _url(broker_url, redis_url)
     broker: dramatiq.Broker
     if is_amqp(url):
-        broker = RabbitmqBroker(url=url, confirm_delivery=True)
+        broker = WorkerRabbitmqBroker(url=url, confirm_delivery=True)
     else:
-        broker = RedisBroker(
+        broker = WorkerBroker(
             client=redis.Redis.from_url(url, retry=outage_retry()),
             namespace=BROKER_NAMESPACE,
             heartbeat_timeout=heartbeat_timeout_ms,
             maintenance_chance=maintenance_chance,
         )
     broker.add_middleware(AsyncIO())
+    broker.add_middleware(QueuesServed())
     _declare(broker)
     return broker
 
