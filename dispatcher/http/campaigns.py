@@ -41,6 +41,8 @@ CSV_TYPES = frozenset({"text/csv", "application/csv", "text/plain"})
 FIELDS = (
     "campaign",
     "text",
+    "binary",  # a binary campaign (api.BinaryPayload): one hex payload for every recipient,
+    "binary_column",  # or a column (a recipients' key) of payloads, instead of `text`
     "sender",
     "provider",
     "send_at",
@@ -54,7 +56,8 @@ FIELDS = (
 FLAGS = ("gsm_safe", "track_links")  # true/false (JSON) or "true"/"1"/"false"/"0" (query, form)
 # the message options' flags (core.options; `language` and `transliteration` are fields)
 OPTION_FLAGS = ("flash", "single_shift", "locking_shift", "intermediate_reports")
-REQUIRED = frozenset({"campaign", "text"})
+REQUIRED = frozenset({"campaign"})  # and `text`, unless a binary payload stands for it
+NUMBERS = ("data_coding", "esm_class")  # a binary campaign's: integers (JSON) or digits
 PLAN_CAMPAIGN = "plan"  # the campaign id a dry run without one is checked as
 MAX_RECIPIENTS_JSON = 100_000  # more: upload a CSV
 LIST_LIMIT, LIST_MAX = 100, 1000
@@ -128,6 +131,25 @@ def _options(data: Mapping[str, Any], fields: Mapping[str, str]) -> SendOptions:
     )
 
 
+def _binary(data: Mapping[str, Any], fields: Mapping[str, str]) -> api.BinaryPayload | None:
+    """A binary campaign's payloads and their coding (None: a text campaign)."""
+    numbers = {name: _number(data, name) for name in NUMBERS if data.get(name) is not None}
+    if not (fields["binary"] or fields["binary_column"]):
+        if numbers:
+            raise InputError("only with binary or binary_column", field=next(iter(numbers)))
+        return None
+    return api.BinaryPayload(fields["binary"], fields["binary_column"], **numbers)
+
+
+def _number(data: Mapping[str, Any], name: str) -> int:
+    value = data[name]
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    raise InputError(f"{name!r} must be an integer", field=name)
+
+
 def _report(r: ImportReport) -> dict[str, Any]:
     return {
         "campaign": r.campaign,
@@ -171,6 +193,7 @@ async def _from_json(request: web.Request, dry: bool) -> ImportReport | plan.Pla
         "track_links": _flag(data, "track_links"),
     }
     common["options"] = _options(data, f)
+    common["binary"] = _binary(data, f)
     if dry:
         return await call(api.plan_campaign, recipients, campaign=f["campaign"], **common)
     return await call(
@@ -210,6 +233,7 @@ async def _from_csv(
         "track_links": _flag(raw, "track_links"),
     }
     common["options"] = _options(raw, f)
+    common["binary"] = _binary(raw, f)
     if dry:
         return await call(api.plan_csv, path, name=path.name, **common)
     plan_hash = f["plan_hash"] or None
@@ -259,7 +283,7 @@ async def _multipart(reader: MultipartReader, tmp: Path, cap: int) -> tuple[dict
             path = tmp / name
             await _save(part, path, cap)
             return fields, path
-        if part.name in FIELDS or part.name in FLAGS or part.name in OPTION_FLAGS:
+        if part.name in (*FIELDS, *FLAGS, *OPTION_FLAGS, *NUMBERS):
             fields[part.name] = (await part.read(decode=True)).decode("utf-8", "replace")
     raise InputError(
         "no 'file' part (send the campaign's fields first, then the file)", field="file"

@@ -528,7 +528,12 @@ def _paths() -> dict[str, Any]:
         {"name": "gsm_safe", "in": "query", "schema": {"type": "boolean"}, **_GSM_SAFE},
         {"name": "track_links", "in": "query", "schema": {"type": "boolean"}, **_TRACK_LINKS},
         *(
-            {"name": name, "in": "query", "schema": {"type": field["type"]}, **field}
+            {
+                "name": name,
+                "in": "query",
+                "schema": {k: v for k, v in field.items() if k != "description"},
+                "description": field["description"],
+            }
             for name, field in _OPTION_FIELDS.items()
         ),
         *(

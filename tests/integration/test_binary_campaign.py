@@ -14,7 +14,9 @@ from config.settings import Settings
 from core import keys
 from core.errors import InputError
 from dispatcher import api
+from dispatcher.http import auth
 from dispatcher.stack import Stack
+from tests.http_kit import Api, api_server
 from tests.integration.conftest import assert_sent_once, sandbox_state, settings_for, wait_for
 
 pytestmark = pytest.mark.integration
@@ -78,3 +80,30 @@ def test_a_binary_campaign_for_smsmanager_is_refused_at_import(
     )
     assert not r.exists(keys.campaign_meta("bin-sm"))
     assert not (tmp_path / "c.csv.rejects.csv").exists()
+
+
+def test_the_http_api_takes_binary_campaigns(r: redis.Redis, redis_url: str) -> None:
+    key = auth.create(r, "binary", "send")
+    with api_server(Settings(redis_url=redis_url, ants_username="u", ants_password="p")) as base:
+        http = Api(base, key)
+        rows = [{"phone": "0812345678", "payload": PORTS.hex() + "ff" * 134}]
+        js = {"binary_column": "payload", "esm_class": 64, "recipients": rows}
+        plan = http.call("POST", "/v1/campaigns?dry_run=true", js)
+        assert plan.status == 200, plan.body
+        p = plan.json()
+        assert (p["encoding"], p["recipients_parts"], p["binary"]["esm_class"]) == ("BINARY", 2, 64)
+        csv_plan = http.call(
+            "POST",
+            "/v1/campaigns?dry_run=true&binary=0a%200b&data_coding=8",
+            b"phone\n0812345678\n",
+            content_type="text/csv",
+        )
+        assert csv_plan.status == 200 and csv_plan.json()["binary"]["data_coding"] == 8
+        refused = http.call(
+            "POST", "/v1/campaigns", {**js, "campaign": "bin-sm", "provider": "smsmanager"}
+        )
+        assert refused.status == 400
+        assert "gateway smsmanager cannot send binary messages" in refused.json()["detail"]
+        assert not r.exists(keys.campaign_meta("bin-sm"))
+        bad = http.call("POST", "/v1/campaigns", {**js, "campaign": "b", "esm_class": "x"})
+        assert bad.status == 400 and bad.json()["field"] == "esm_class"
