@@ -13,6 +13,7 @@ options (flash, a national language, transliteration, intermediate reports) are
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -82,8 +83,7 @@ def enqueuer(settings: config.Settings) -> Any:
     """enqueue(batch_dict) on the producer broker."""
     from core.queues import enqueue_batch
 
-    broker = producer(settings)
-    return lambda batch: enqueue_batch(broker, batch)
+    return functools.partial(enqueue_batch, producer(settings))  # no call of ours between
 
 
 def _spec(

@@ -336,9 +336,10 @@ class Importer:
             for item in items:
                 self._take(item)
             self._flush_check()
-            self._sent.append(self._redis_side.submit(self._emit_ready, final=True))
             while self._sent:
                 self._sent.popleft().result()
+            for chunk in self._chunks(final=True):  # the Redis side is idle: the last batches
+                self._emit(chunk)
         self.report.seconds = time.perf_counter() - started
         self._finish()
         return self.report
@@ -454,7 +455,8 @@ class Importer:
                 continue
             self.report.valid += 1
             self._ready.append(Destination(ids.message_id(self.spec.campaign, line), number, text))
-        self._emit_ready(final=False)
+        for chunk in self._chunks(final=False):
+            self._emit(chunk)
 
     def _opted_out(self, line: int, entry: optout.Entry, fields: Any) -> None:
         with self._lock:
@@ -463,11 +465,12 @@ class Importer:
                 why = f"on the opt-out list ({entry.source}: {entry.reason})"
                 self.rejects.writerow([line, self._phone_field, why, *fields])
 
-    def _emit_ready(self, *, final: bool) -> None:
+    def _chunks(self, *, final: bool) -> Iterator[list[Destination | None]]:
+        """Whole batches of the ready destinations (and, when `final`, the last part one)."""
         size = self.spec.batch_size
         while len(self._ready) >= size or (final and self._ready):
             chunk, self._ready = self._ready[:size], self._ready[size:]
-            self._emit(chunk)
+            yield chunk
 
     def _emit(self, chunk: list[Destination | None]) -> None:
         seq, self._seq = self._seq, self._seq + 1

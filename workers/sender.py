@@ -21,24 +21,21 @@ a message through Redis, is no call of ours):
 
     dispatcher.api.enqueue_campaign
      1 → dispatcher.campaign.Importer.run
-     2 → Importer._emit_ready
-     3 → Importer._emit
-     4 → the enqueuer (dispatcher.api.enqueuer)
-     5 → core.queues.enqueue_batch
-     6 → broker.enqueue                                   [Redis → a worker]
-         workers.actors.send_batch (the actor)
-     7 → workers.actors.run_batch
-     8 → BatchSender.process
-     9 → BatchSender._run
-    10 → Gating._gated                                    (workers.send.gating)
-    11 → Requesting._send_and_act                         (workers.send.requesting)
-    12 → Requesting._attempts
-    13 → Requesting._request
-    14 → provider.send                                    (e.g. providers.ants.sender)
-    15 → providers.http.request
+     2 → Importer._emit                                   (each batch, as it fills)
+     3 → core.queues.enqueue_batch                        (the enqueuer: a partial of it)
+     4 → broker.enqueue                                   [Redis → a worker]
+         workers.actors.send_batch                        (the function of both actors)
+     5 → BatchSender.process                              (the stages, in order)
+     6 → Gating._gated                                    (workers.send.gating)
+     7 → Requesting._send_and_act                         (workers.send.requesting)
+     8 → Requesting._attempts
+     9 → provider.send                                    (e.g. providers.ants.sender)
+    10 → providers.http.request
 
-15 calls: 6 in the producer (dispatcher/), 9 in the worker from its actor; without
-the limits gate (`gate=None`) `_run` calls `_send_and_act` itself: 14.
+10 calls: 4 in the producer (dispatcher/), 6 in the worker from its actor; without the
+limits gate (`gate=None`) `process` calls `_send_and_act` itself: 9.  A call that returns
+before the send (the claim stage `_sendable`, the health count around the request) is
+beside the path, not on it.
 """
 
 from __future__ import annotations
