@@ -19,6 +19,7 @@ smsdispatch export CAMPAIGN --csv FILE   one row per message
 smsdispatch api [--host --port]   the HTTP API and the live operations page
 smsdispatch apikey create NAME --scope send|read|admin   (also: list, revoke NAME)
 smsdispatch plan FILE --text ... [--json]   a dry run: counts, parts, cost, time; sends nothing
+    (import and plan: --binary HEX or --binary-column NAME instead of --text, binary payloads)
 smsdispatch optout add|remove NUMBER... | import FILE | list | upgrade   the opt-out list
 """
 
