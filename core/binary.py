@@ -131,7 +131,7 @@ class Binary:
 
 
 @dataclass(frozen=True, slots=True)
-class Checked:
+class Sendable:
     """A payload that can be sent: its canonical hex (lower case, no separators) and parts."""
 
     hex: str
@@ -201,7 +201,7 @@ def parts(body: int, header: int, unit: Unit) -> int:
     return -(-body // per_part)
 
 
-def check(hex_text: str, options: Binary, max_parts: int = 0) -> Checked:
+def check(hex_text: str, options: Binary, max_parts: int = 0) -> Sendable:
     """The payload checked against its options (and `max_parts`, a gateway's cap, when
     given); BinaryError saying why it cannot be sent."""
     payload = octets_of(hex_text)
@@ -230,4 +230,4 @@ def check(hex_text: str, options: Binary, max_parts: int = 0) -> Checked:
         raise BinaryError(f"the payload's user data header {why}: it must fit in one part")
     if max_parts and count > max_parts:
         raise BinaryError(f"{count} parts, over the gateway's {max_parts}")
-    return Checked(payload.hex(), len(payload), count)
+    return Sendable(payload.hex(), len(payload), count)
