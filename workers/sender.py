@@ -21,7 +21,9 @@ a message through Redis, is no call of ours):
 
     dispatcher.api.enqueue_campaign
      1 → dispatcher.campaign.Importer.run
-     2 → Importer._emit                                   (each batch, as it fills)
+     2 → Importer._emit                                   (the last batch; the others
+                                                          from the import's Redis-side
+                                                          thread: _settle → _emit)
      3 → core.queues.enqueue_batch                        (the enqueuer: a partial of it)
      4 → broker.enqueue                                   [Redis → a worker]
          workers.actors.send_batch                        (the function of both actors)
@@ -35,7 +37,7 @@ a message through Redis, is no call of ours):
 10 calls: 4 in the producer (dispatcher/), 6 in the worker from its actor; without the
 limits gate (`gate=None`) `process` calls `_send_and_act` itself: 9.  A call that returns
 before the send (the claim stage `_sendable`, the health count around the request) is
-beside the path, not on it.
+beside the path, not on it.  `tests/unit/test_call_path.py` counts it on the real stack.
 """
 
 from __future__ import annotations
