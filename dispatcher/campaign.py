@@ -163,7 +163,8 @@ def template_of(spec: CampaignSpec, source: CsvSource) -> Template:
 
 class RowCheck:
     """What import and plan both do to one row: number normalised, text merged and
-    (with --gsm-safe) its look-alikes replaced, length checked.  A row that fails is a
+    (with --gsm-safe) its look-alikes replaced, length checked (a binary campaign's: its
+    gateway sends binary, its payload checked by core.binary).  A row that fails is a
     `Reject` naming the field."""
 
     def __init__(self, spec: CampaignSpec, template: Template, source: CsvSource) -> None:
@@ -174,7 +175,6 @@ class RowCheck:
         self.shared: str | None = None
         self.shared_replaced: dict[str, int] = {}
         self.shared_parts = 0  # a shared binary payload's
-        self.payload_field = spec.text.strip("{} ")  # a binary payload's column
         if not template.personalised and spec.binary:
             try:
                 checked = binary.check(template.shared_text, spec.binary, self.max_parts)
@@ -205,7 +205,7 @@ class RowCheck:
         except InputError as exc:
             return Reject(item.line, self.phone_field, exc.reason, item.fields)
         if self.spec.binary:
-            return self._binary(item, number)
+            return self._binary(item, number, self.spec.binary)
         if not self.template.personalised:
             return Checked(item.line, number, None, {})
         text, replaced = self._fix(self.template.render(item.fields))
@@ -213,20 +213,20 @@ class RowCheck:
             return Reject(item.line, "text", why, item.fields)
         return Checked(item.line, number, text, replaced)
 
-    def _binary(self, item: Row, number: str) -> Checked | Reject:
+    def _binary(self, item: Row, number: str, coding: Binary) -> Checked | Reject:
         """A binary campaign's row: its gateway sends binary, its payload (a column's) is
-        one core.binary takes."""
-        spec = self.spec
-        if spec.gateway_of and (why := registry.binary_refusal(gateway := spec.gateway_of(number))):
+        one core.binary takes; a bad one is rejected naming its column."""
+        route = self.spec.gateway_of
+        if route and (why := registry.binary_refusal(gateway := route(number))):
             why = f"{why}; SMS_ROUTES sends {number} to {gateway}: import it with --provider"
             return Reject(item.line, self.phone_field, why, item.fields)
         if not self.template.personalised:
             return Checked(item.line, number, None, {}, self.shared_parts)
-        assert spec.binary is not None
         try:
-            checked = binary.check(self.template.render(item.fields), spec.binary, self.max_parts)
+            checked = binary.check(self.template.render(item.fields), coding, self.max_parts)
         except binary.BinaryError as exc:
-            return Reject(item.line, self.payload_field, exc.reason, item.fields)
+            column = self.spec.text.strip("{} ")  # the template of a payload column: {name}
+            return Reject(item.line, column, exc.reason, item.fields)
         return Checked(item.line, number, checked.hex, {}, checked.parts)
 
 
