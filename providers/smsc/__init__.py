@@ -55,8 +55,10 @@ PROFILE = Profile(
     flood_varied=None,
     flood_identical=None,
     rejects_reused_ids=False,
-    # no binary: the send.php parameters read (providers.smsc.sender) carry a text; the
-    # pages at hand state no way to give a payload its data coding and ESM class
+    # not sent as binary here: SMSC's own client libraries (smsc_api for PHP, Python, C#,
+    # Java) name `bin=1` (raw) and `bin=2` (hex) formats of `mes`, but no page at hand says
+    # which data coding such a payload goes with, nor whether it must begin with a user data
+    # header (no ESM class is taken), and its sandbox has no binary: refused, never guessed
     binary=False,
     max_batch=MAX_BATCH,
     status_rate=MASS_STATUS,  # a lookup is a status.php request too: shared with the poller
