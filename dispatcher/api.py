@@ -179,7 +179,7 @@ class BinaryPayload:
         range, or when `unsent` names what a payload cannot have (a text, text options)."""
         if unsent:
             raise InputError(
-                f"a binary campaign sends payloads, not texts: {', '.join(unsent)} cannot go with it",
+                f"a binary campaign sends payloads: {', '.join(unsent)} cannot go with them",
                 field=unsent[0],
             )
         try:

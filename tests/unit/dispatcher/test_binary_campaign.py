@@ -131,8 +131,8 @@ def test_rows_routed_to_a_gateway_without_binary_are_rejected(
         (api.BinaryPayload(hex="00", column="payload"), {}, "binary", "not both"),
         (api.BinaryPayload(hex="00", data_coding=0x80), {}, "data_coding", "reserved"),
         (api.BinaryPayload(hex="00", esm_class=256), {}, "esm_class", "ESM class 256"),
-        (api.BinaryPayload(hex="00"), {"text": "Hi"}, "text", "payloads, not texts: text"),
-        (api.BinaryPayload(hex="00"), {"gsm_safe": True}, "gsm_safe", "cannot go with it"),
+        (api.BinaryPayload(hex="00"), {"text": "Hi"}, "text", "sends payloads: text cannot"),
+        (api.BinaryPayload(hex="00"), {"gsm_safe": True}, "gsm_safe", "cannot go with them"),
     ],
 )
 def test_bad_binary_options_name_the_field(
