@@ -310,6 +310,9 @@ def otp_pin(pin_id: str) -> str:
     return otp(f"pin:{pin_id}")
 
 
+LINK_TAG_FIELD = "link_tag"  # the campaign meta's field naming its link tag
+
+
 def link_tag(tag: str) -> str:
     """A campaign's tracked links (dispatcher.links): the campaign that owns the tag, its
     clicks, clicked messages and clicks by user-agent family.  Every key of the tag's

@@ -8,6 +8,9 @@ campaign's outbox (`keys.outbox`) instead, and `relay` moves outbox entries, in
 order, into `sms:outcomes` (`relay.lua`, which trims the stream the way record.lua
 does), then deletes them from the outbox.  Consumers keep reading one stream.
 
+A campaign that tracks links (dispatcher.links) has a second outbox, its link tag's:
+click.lua writes there, in the tag's slot, and `relay` moves it the same way.
+
 Delivery is at least once: a relay stopped between its XADDs and its XDEL adds
 those entries again on its next run.  An entry keeps its fields, `ts` (when the
 state changed) included; its stream id is the relay's time.
@@ -28,8 +31,16 @@ RELAY_CHUNK = 1000
 
 
 def relay(client: Any, campaign: str, policy: StreamPolicy) -> int:
-    """Move the campaign's outbox into the outcome stream; returns the entries moved."""
-    box, moved = keys.outbox(campaign), 0
+    """Move the campaign's outboxes (its events', its links' clicks') into the outcome
+    stream; returns the entries moved."""
+    moved = _relay_box(client, keys.outbox(campaign), policy)
+    if tag := client.hget(keys.campaign_meta(campaign), keys.LINK_TAG_FIELD):
+        moved += _relay_box(client, keys.link_outbox(_text(tag)), policy)
+    return moved
+
+
+def _relay_box(client: Any, box: str, policy: StreamPolicy) -> int:
+    moved = 0
     script = lua.script(client, "relay")
     while entries := client.xrange(box, count=RELAY_CHUNK):
         flat = [[x for pair in fields.items() for x in pair] for _, fields in entries]

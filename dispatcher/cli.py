@@ -517,6 +517,9 @@ def _print_plan(p: Any) -> None:
         groups.add_row(country, encoding, parts, str(g.recipients), str(g.parts))
     console.print(groups)
     console.print(escape(_binary_line(p) if p.binary else _text_line(p)))
+    if p.links:
+        targets = ", ".join(p.links)
+        console.print(escape(f"tracked links: {targets} (parts counted with each short link)"))
     _print_changes(p)
     cost = ", ".join(f"{amount} {cur}" for cur, amount in p.cost.items()) or "nothing priced"
     console.print(f"cost: {cost} ({escape(p.prices)})")

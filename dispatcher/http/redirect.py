@@ -91,7 +91,7 @@ def routes(app: web.Application, url: str, cluster: bool, policy: StreamPolicy) 
 
     app.on_startup.append(open_client)
     app.on_cleanup.append(close_client)
-    app.router.add_get(links.PATH + "{code:.*}", redirect)
+    app.router.add_get(links.PATH + r"{code:[\s\S]*}", redirect)  # a newline too
 
 
 def not_found() -> web.Response:

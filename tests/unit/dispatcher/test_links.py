@@ -12,7 +12,7 @@ import pytest
 import redis
 import redis.asyncio as aioredis
 
-from core import keys, sms
+from core import keys, outbox, sms
 from core.errors import ConfigError, InputError
 from core.outcomes import StreamPolicy
 from dispatcher import links
@@ -212,3 +212,26 @@ def test_an_import_gives_each_message_its_own_link_and_a_rerun_the_same(
     assert again == texts  # the same codes: nothing new minted
     tag = links.tag_of(store, "spring")
     assert store.hlen(keys.link_ids(tag)) == 3
+
+
+def test_clicks_on_a_cluster_reach_the_outcome_stream_through_the_relay(r: redis.Redis) -> None:
+    url = r.connection_pool.connection_kwargs
+    where = f"redis://{url.get('host', '127.0.0.1')}:{url.get('port', 6379)}/{url.get('db', 0)}"
+    r.sadd(keys.CAMPAIGNS, "spring")
+    tag = links.claim_tag(r, "spring", 600)
+    ((code,),) = links.mint(r, tag, "spring", [("spring-2", [SALE])], 600)
+    boxed = StreamPolicy(outbox=True)
+
+    async def go() -> str | None:
+        client = aioredis.Redis.from_url(where)
+        try:
+            return await links.click(client, code, "Safari", boxed)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(go()) == SALE
+    assert r.xlen(keys.OUTCOMES) == 0 and r.xlen(keys.link_outbox(tag)) == 1
+    assert outbox.relay_all(r, boxed) == 1
+    ((_, event),) = r.xrange(keys.OUTCOMES)
+    assert event[b"state"] == b"clicked" and event[b"agent"] == b"Safari"
+    assert r.xlen(keys.link_outbox(tag)) == 0
