@@ -23,7 +23,9 @@ the header, so a header of H octets leaves floor((140 * 8 - H * 8) / 7) septets:
     2       1 + 6 = 7: (1120 - 56) / 7   1 + 5 + 6 = 12:    (1120 - 96) / 7
               = 152                         = 146.3 -> 146
 
-A UCS-2 text takes no shift table: a language changes nothing for it (70 / 67).  We count
+A UCS-2 text takes no shift table: a language changes nothing for it (70 / 67).  A text the
+asked tables cannot write (a default letter a locking shift table lacks, e.g. Turkish `è`)
+is UCS-2, never the default alphabet without the shift: the costlier reading.  We count
 the shift elements whenever a language is asked and the text is GSM-7 with its tables,
 even when no character needs them: the gateway may send the header anyway, and counting
 a part too many never lets a limit be passed.

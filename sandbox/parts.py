@@ -14,6 +14,11 @@ borrows the dispatcher's code.
   starts the next one.  So 152 basic characters, a '€' and 152 more (306 septets)
   take three parts, not two.
 
+A message with a national `language` is counted by its tables and header instead
+(`sandbox.national`: 155 / 149 septets with one shift, 152 / 146 with both); a text those
+tables cannot write is UCS-2 (the least favourable reading: never the default alphabet
+without the shift the message asked for).
+
 ANTS rejects a message of more than MAX_PARTS parts or MAX_BYTES bytes (UTF-8)
 with 25 REJECTED_MESSAGE_TOO_LONG.
 """
@@ -22,6 +27,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+
+from sandbox import national
 
 GSM7 = "GSM7"
 UCS2 = "UCS2"
@@ -89,24 +96,37 @@ def _doubles(text: str, encoding: str) -> int:
     return len(text.encode("utf-16-le", "surrogatepass")) // 2 - len(text)
 
 
-def _is_double(ch: str, encoding: str) -> bool:
-    return ch in EXTENSION if encoding == GSM7 else ord(ch) > 0xFFFF
-
-
-def split(text: str) -> Split:
-    """Encoding, units, parts and remaining units of one message text."""
+def split(text: str, language: dict | None = None) -> Split:
+    """Encoding, units, parts and remaining units of one message text (by the national
+    tables of a checked `language` object, when the message has one)."""
+    if language is not None:
+        t = national.tables(language, DEFAULT_ALPHABET, EXTENSION)
+        if all(ch in t.basic or ch in t.extension for ch in text):
+            doubles = sum(text.count(c) for c in t.extension)
+            return _split(text, GSM7, doubles, (t.single, t.multi), t.extension)
+        # not in the tables the message asked for (a letter its locking shift lacks):
+        # UCS-2, the least favourable reading (not the default alphabet without the shift)
+        doubles = _doubles(text, UCS2)
+        return _split(text, UCS2, doubles, (SINGLE[UCS2], MULTI[UCS2]), EXTENSION)
     encoding = encoding_of(text)
     doubles = _doubles(text, encoding)
+    return _split(text, encoding, doubles, (SINGLE[encoding], MULTI[encoding]), EXTENSION)
+
+
+def _split(
+    text: str, encoding: str, doubles: int, sizes: tuple[int, int], extension: frozenset[str]
+) -> Split:
     units = len(text) + doubles
-    if units <= SINGLE[encoding]:
-        return Split(encoding, units, 1, SINGLE[encoding] - units)
-    per_part = MULTI[encoding]
+    single, per_part = sizes
+    if units <= single:
+        return Split(encoding, units, 1, single - units)
     if doubles == 0:  # nothing can straddle a boundary
         parts = -(-units // per_part)
         return Split(encoding, units, parts, parts * per_part - units)
     parts, used = 1, 0
     for ch in text:
-        cost = 2 if _is_double(ch, encoding) else 1
+        double = ch in extension if encoding == GSM7 else ord(ch) > 0xFFFF
+        cost = 2 if double else 1
         if used + cost > per_part:
             parts, used = parts + 1, cost
         else:
@@ -114,9 +134,9 @@ def split(text: str) -> Split:
     return Split(encoding, units, parts, per_part - used)
 
 
-def count_parts(text: str) -> int:
+def count_parts(text: str, language: dict | None = None) -> int:
     """The number of SMS parts the text is billed and sent as."""
-    return split(text).parts
+    return split(text, language).parts
 
 
 def too_long(text: str, parts: int | None = None) -> bool:

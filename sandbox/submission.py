@@ -124,7 +124,7 @@ class Submitter:
         payload = binary.read(m["binary"]) if "binary" in m else None
         if payload is None:
             text: str = m["text"]
-            parts = count_parts(text)
+            parts = count_parts(text, m.get("language"))
             refused = "REJECTED_MESSAGE_TOO_LONG" if too_long(text, parts) else None
         else:  # its hex stands for its text (flooding compares it, reports carry it)
             text, parts, refused = payload.octets.hex(), payload.parts, payload.refused or None

@@ -7,7 +7,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as examples
+from hypothesis import strategies as st
 
+from core.gsm_national import Language
+from core.sms import split as core_split
+from sandbox.parts import split
 from tests.sandbox.sandbox_kit import message, run, sandbox
 from tests.sandbox.test_sandbox_dlr import IDS, NUMBERS, parse_2018_json, receiver, send, settings
 from tests.sandbox.test_sandbox_smsc import N0, N1, N2, smsc
@@ -99,3 +105,59 @@ def test_smsc_takes_flash_and_translit_and_keeps_them() -> None:
                 assert refused["error_code"] == 1
 
     run(go)
+
+
+@pytest.mark.parametrize(
+    ("text", "language", "sms_count"),
+    [
+        ("a" * 155, TURKISH, 1),
+        ("a" * 156, TURKISH, 2),
+        ("a" * 160, None, 1),
+        ("ğ" * 77 + "a", TURKISH, 1),
+        ("ğ" * 78, TURKISH, 2),
+        ("ğ" * 155, {**TURKISH, "singleShift": False, "lockingShift": True}, 1),
+        ("ğ" * 70, None, 1),  # UCS-2 without the table
+    ],
+)
+def test_sms_count_by_the_national_table(text: str, language: dict | None, sms_count: int) -> None:
+    async def go() -> None:
+        async with sandbox() as k:
+            extra = {"language": language} if language else {}
+            status, body = await k.advanced(message(NUMBERS[0], text=text, **extra))
+            assert status == 200
+            assert body["messages"][0]["smsCount"] == sms_count
+
+    run(go)
+
+
+LETTERS = "aZ 9.ğĞşŞıİçÇüöáéíóúñãõâêôÁÍÓÚÀÂÃÊÔÕ€{}[]^~|\\ªº`∞èìòΦΓΩΠΨΣΘ\fПр🙂"
+LANGUAGES = [
+    {"languageCode": code, "singleShift": single, "lockingShift": locking}
+    for code, single, locking in (
+        ("TR", True, False),
+        ("TR", False, True),
+        ("TR", True, True),
+        ("ES", True, False),
+        ("PT", True, False),
+        ("PT", False, True),
+        ("PT", True, True),
+    )
+]
+
+
+@examples(max_examples=300, deadline=None)
+@given(text=st.text(LETTERS, min_size=1, max_size=400), language=st.sampled_from(LANGUAGES))
+def test_the_sandbox_and_the_dispatcher_count_national_parts_alike(
+    text: str, language: dict
+) -> None:
+    """Two tables written apart from the same Annex (the sandbox's and core's) agree."""
+    ours = core_split(
+        text, Language(language["languageCode"], language["singleShift"], language["lockingShift"])
+    )
+    theirs = split(text, language)
+    assert (ours.encoding, ours.units, ours.parts, ours.remaining) == (
+        theirs.encoding,
+        theirs.units,
+        theirs.parts,
+        theirs.remaining,
+    )
