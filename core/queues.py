@@ -41,16 +41,18 @@ sleeping: an idle one fetches within milliseconds, and idle campaign consumers p
 before, so no idle worker spins on Redis.  A nudge lost (an outage, a consumer starting)
 costs only the old wait: the poll is still there.  A worker that also serves `campaign`
 gives a nudged batch `SHARED_PICKUP_DELAY_MS` to a worker serving only `transactional`
-(the Procfile's `otp`) before it fetches: its threads and event loop are busy with
-campaign batches (up to the gateway's latency before a thread is free, then a loop
-shared with them), where a dedicated worker sends at once.  On RabbitMQ, which pushes,
-a dedicated worker's transactional consumer has a higher consumer priority
-(`DEDICATED_CONSUMER_PRIORITY`) for the same reason.
+(the Procfile's `otp`) before it fetches while it has batches in hand: its threads and
+event loop are busy with campaign batches (up to the gateway's latency before a thread
+is free, then a loop shared with them), where a dedicated worker sends at once; an idle
+one fetches at once.  On RabbitMQ, which pushes, a dedicated worker's transactional
+consumer has a higher consumer priority (`DEDICATED_CONSUMER_PRIORITY`) for the same
+reason.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Mapping
 from typing import Any, cast
@@ -59,6 +61,7 @@ import dramatiq
 import orjson
 import redis
 import redis.asyncio.retry
+from dramatiq.broker import MessageProxy
 from dramatiq.brokers.rabbitmq import RabbitmqBroker, _RabbitmqConsumer
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff
@@ -142,7 +145,8 @@ class NudgedConsumer(_RedisConsumer):
     """dramatiq's Redis consumer, waiting for a nudge (or its idle timeout) where dramatiq
     sleeps: the same growing wait up to `timeout` ms, cut short by a PUBLISH on
     `nudge_channel`.  `pickup_delay_ms`: how long after a nudge it waits before fetching
-    (a worker that also serves campaigns: SHARED_PICKUP_DELAY_MS)."""
+    while its worker has messages in hand (one that also serves campaigns:
+    SHARED_PICKUP_DELAY_MS)."""
 
     def __init__(
         self,
@@ -168,7 +172,7 @@ class NudgedConsumer(_RedisConsumer):
         self.idle_misses, wait_ms = compute_backoff(
             self.idle_misses, max_backoff=self.idle_timeout_ms
         )
-        if self.wait(wait_ms / 1000) and self.pickup_delay_ms:
+        if self.wait(wait_ms / 1000) and self.pickup_delay_ms and self.broker.in_hand:
             time.sleep(self.pickup_delay_ms / 1000)
         return None
 
@@ -190,9 +194,10 @@ class NudgedConsumer(_RedisConsumer):
 class WorkerBroker(RedisBroker):
     """The workers' Redis broker: its `transactional` consumers are `NudgedConsumer`s and
     its enqueues on `transactional` (follow-ups, delayed batches falling due) nudge them.
-    `dedicated`: the worker serves only `transactional` (set by `QueuesServed`)."""
+    `dedicated`, `in_hand`: set by `QueuesServed`."""
 
     dedicated = False
+    in_hand = 0  # messages this worker process is running
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
         if queue_name != TRANSACTIONAL_QUEUE:
@@ -214,7 +219,7 @@ class PrioritizedConsumer(_RabbitmqConsumer):
         self, broker: RabbitmqBroker, queue_name: str, prefetch: int, timeout: int, priority: int
     ) -> None:
         super().__init__(broker, queue_name, prefetch, timeout)  # type: ignore[no-untyped-call]
-        self.channel.cancel()  # dramatiq's consume, without arguments: anything it got goes back
+        # pika's consume is a generator: dramatiq's (without arguments) never started
         arguments = {"x-priority": priority}
         self.iterator = self.channel.consume(
             queue_name, inactivity_timeout=timeout / 1000, arguments=arguments
@@ -235,12 +240,35 @@ class WorkerRabbitmqBroker(RabbitmqBroker):
 
 
 class QueuesServed(Middleware):
-    """Before a worker's consumers start: whether it serves only `transactional` (dramatiq's
-    `-Q transactional`), on the broker (`WorkerBroker.dedicated`, RabbitMQ's priority)."""
+    """On the broker, for its consumers: whether the worker serves only `transactional`
+    (dramatiq's `-Q transactional`: `dedicated`, set before the consumers start) and how many
+    messages its threads have in hand (`in_hand`)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
 
     def before_worker_boot(self, broker: Any, worker: dramatiq.Worker) -> None:
         served = worker.consumer_whitelist or set()
         broker.dedicated = served == {TRANSACTIONAL_QUEUE}
+
+    def before_process_message(self, broker: Any, message: MessageProxy) -> None:
+        with self.lock:
+            broker.in_hand += 1
+
+    def after_process_message(
+        self,
+        broker: Any,
+        message: MessageProxy,
+        *,
+        result: Any | None = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        with self.lock:
+            broker.in_hand -= 1
+
+    def after_skip_message(self, broker: Any, message: MessageProxy) -> None:
+        with self.lock:
+            broker.in_hand -= 1
 
 
 def _url(broker_url: str, redis_url: str) -> str:

@@ -25,6 +25,7 @@ from core.queues import (
     enqueue_batch,
     make_broker,
     make_producer,
+    nudge_channel,
 )
 
 HEARTBEATS = "dramatiq:__heartbeats__"
@@ -111,5 +112,33 @@ def test_a_worker_that_also_sends_campaigns_leaves_a_nudged_batch_to_a_dedicated
     consumer.close()
 
 
-def test_the_queues_served_are_known_before_the_consumers_start(broker: WorkerBroker) -> None:
-    assert any(isinstance(m, QueuesServed) for m in broker.middleware)
+@pytest.mark.parametrize(("in_hand", "slept"), [(0, []), (1, [SHARED_PICKUP_DELAY_MS / 1000])])
+def test_a_shared_worker_defers_a_nudged_batch_only_while_it_has_batches_in_hand(
+    r: redis.Redis,
+    broker: WorkerBroker,
+    monkeypatch: pytest.MonkeyPatch,
+    in_hand: int,
+    slept: list[float],
+) -> None:
+    """An idle `smsdispatch worker` (both queues, no `otp` process) fetches at once; one
+    busy with campaign batches leaves the batch to a dedicated worker for a moment."""
+    consumer = broker.consume(TRANSACTIONAL_QUEUE, prefetch=8, timeout=IDLE_TIMEOUT_MS)
+    assert isinstance(consumer, NudgedConsumer)
+    sleeps: list[float] = []
+    monkeypatch.setattr("core.queues.time.sleep", sleeps.append)
+    broker.in_hand = in_hand
+    r.publish(nudge_channel(), b"")  # a nudge waiting: no idle wait at all
+    assert next(consumer) is None  # it fetched (nothing there), then took the nudge
+    assert [s for s in sleeps if s] == slept  # dramatiq's own is 0 s: the wait is ours
+    consumer.close()
+
+
+def test_the_worker_counts_the_messages_in_hand(broker: WorkerBroker) -> None:
+    served = next(m for m in broker.middleware if isinstance(m, QueuesServed))
+    message: Any = SimpleNamespace()
+    served.before_process_message(broker, message)
+    served.before_process_message(broker, message)
+    assert broker.in_hand == 2
+    served.after_process_message(broker, message, exception=RuntimeError("failed"))
+    served.after_skip_message(broker, message)
+    assert broker.in_hand == 0
