@@ -5,8 +5,9 @@ the Procfile's layout (`worker`: --processes x --threads on both queues; `otp`: 
 `transactional`), with dramatiq's own idle timeout (1 s, what `smsdispatch worker` runs),
 on REDIS_URL (default the local server's db 11).  Each `api.send_sms` is timed from the
 call until its message is `accepted` (the ledger's `ts`); our own share is that minus the
-gateway's --latency.  For each case it prints p50, p99 and max of our share (and of the
-whole), in milliseconds.  The cases (--cases, comma-separated):
+gateway's --latency.  For each case it prints p50, p99 and max of our share, of the time
+until the gateway had the request (the sandbox's log, `sentAt`) and of the whole, in ms.
+The cases (--cases, comma-separated):
 
 - `idle`: the workers idle for --idle seconds (60), then one send_sms; then
   --idle-otps - 1 more, each after --idle-gap seconds (5: long enough for an idle
@@ -28,6 +29,7 @@ empties the Redis database after each case (it holds the whole campaign).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import csv
 import json
@@ -40,6 +42,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +66,7 @@ ACCEPTED_TIMEOUT = 60.0
 DRAMATIQ_IDLE_TIMEOUT_MS = 1000  # dramatiq's default worker_timeout: what production runs
 OTP_PROCESSES, OTP_THREADS = 1, 4  # the Procfile's `otp`
 MS = 1000
+LOGGED_SPARE = 10_000  # messageIds the sandbox's log keeps beyond the campaign's
 Timed = tuple[str, float]  # (messageId, wall time before the call)
 
 
@@ -170,8 +174,30 @@ def accepted_after(client: redis.Redis, sent: list[Timed]) -> list[float]:
     return [took[mid] for mid, _ in sent]
 
 
-def shares(whole: list[float], latency_ms: float) -> dict[str, dict[str, float]]:
-    return {"ours": summary([w - latency_ms for w in whole]), "whole": summary(whole)}
+def arrivals(base: str, sent: list[Timed]) -> list[float]:
+    """Milliseconds from each call until the gateway had its request (the sandbox's log:
+    `sentAt`, the wall clock when the request came in, before its latency)."""
+    auth = base64.b64encode(f"{SANDBOX_USER}:{SANDBOX_PASSWORD}".encode()).decode()
+    ids = ",".join(mid for mid, _ in sent)
+    request = urllib.request.Request(
+        f"{base}/sms/1/logs?messageId={ids}&limit=1000", headers={"Authorization": f"Basic {auth}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as resp:
+        logged = {r["messageId"]: r["sentAt"] for r in orjson.loads(resp.read())["results"]}
+    stamp = "%Y-%m-%dT%H:%M:%S.%f%z"
+    return [
+        datetime.strptime(logged[mid], stamp).timestamp() * MS - start * MS for mid, start in sent
+    ]
+
+
+def shares(
+    whole: list[float], latency_ms: float, to_gateway: list[float]
+) -> dict[str, dict[str, float]]:
+    return {
+        "ours": summary([w - latency_ms for w in whole]),
+        "gateway": summary(to_gateway),
+        "whole": summary(whole),
+    }
 
 
 def procfile_workers(stack: Stack, a: argparse.Namespace) -> None:
@@ -183,13 +209,15 @@ def procfile_workers(stack: Stack, a: argparse.Namespace) -> None:
     stack.wait_ready(only)
 
 
-def sandbox_config(latency_ms: float) -> str:
-    return json.dumps({"faults": {"latency_ms": latency_ms}, "dlr": {"enabled": False}})
+def sandbox_config(latency_ms: float, recipients: int) -> str:
+    """Every send --latency ms late; no delivery reports; every messageId kept in its log."""
+    dlr = {"enabled": False, "logs_max": 2 * recipients + LOGGED_SPARE}
+    return json.dumps({"faults": {"latency_ms": latency_ms}, "dlr": dlr})
 
 
 def idle_case(a: argparse.Namespace, tmp: Path, client: redis.Redis) -> dict[str, Any]:
     with Stack(REDIS_URL, log_dir=tmp / "logs") as stack:
-        base = stack.sandbox(SANDBOX_CONFIG=sandbox_config(a.latency))
+        base = stack.sandbox(SANDBOX_CONFIG=sandbox_config(a.latency, a.recipients))
         procfile_workers(stack, a)
         settings = settings_of(base)
         sent = []
@@ -198,7 +226,8 @@ def idle_case(a: argparse.Namespace, tmp: Path, client: redis.Redis) -> dict[str
             sent.append(send(settings, f"0613{i:06d}"))
             accepted_after(client, sent[-1:])  # idle again only after it went
         whole = accepted_after(client, sent)
-    figures = shares(whole, a.latency)
+        to_gateway = arrivals(base, sent)
+    figures = shares(whole, a.latency, to_gateway)
     figures["first"] = {"ours": whole[0] - a.latency}
     print(
         f"idle {a.idle:.0f} s, then one send_sms: our share {figures['first']['ours']:.1f} ms; "
@@ -244,7 +273,7 @@ def campaign_case(
     env = {"SMS_BROKER_URL": broker_url} if broker_url else {}
     write_csv(tmp / "campaign.csv", a.recipients)
     with Stack(REDIS_URL, log_dir=tmp / "logs", **env) as stack:
-        base = stack.sandbox(SANDBOX_CONFIG=sandbox_config(a.latency))
+        base = stack.sandbox(SANDBOX_CONFIG=sandbox_config(a.latency, a.recipients))
         procfile_workers(stack, a)
         settings = settings_of(base, broker_url=broker_url)
         imported = importer(stack, tmp / "campaign.csv")
@@ -258,12 +287,13 @@ def campaign_case(
                 raise TimeoutError("the campaign never drained")
         took = time.monotonic() - began
         whole = accepted_after(client, sent)
+        to_gateway = arrivals(base, sent)
     where = "RabbitMQ" if broker_url else "Redis"
     print(
         f"queues on {where}: {len(sent)} send_sms every {a.interval} s while "
         f"{a.recipients:,} recipients drained in {took:.1f} s ({a.recipients / took:,.0f}/s)"
     )
-    return shares(whole, a.latency)
+    return shares(whole, a.latency, to_gateway)
 
 
 def pin_case(a: argparse.Namespace, tmp: Path, client: redis.Redis) -> dict[str, Any]:
@@ -324,7 +354,11 @@ def run_case(case: str, a: argparse.Namespace, client: redis.Redis) -> dict[str,
             client.flushdb()
 
 
-NAMES = {"ours": "our share", "whole": "send_sms -> accepted"}
+NAMES = {
+    "ours": "our share",
+    "gateway": "send_sms -> the gateway has it",
+    "whole": "send_sms -> accepted",
+}
 
 
 def main() -> None:
