@@ -53,7 +53,7 @@ REJECTS_KEPT_ROWS = 10_000  # the first rejected rows of an import kept for GET 
 REJECTS_KEPT_BYTES = 4 * 1024 * 1024  # and at most this much of them
 REJECTS_TOTAL, REJECTS_KEPT = "rejects_total", "rejects_kept"  # the campaign meta's counts
 # what a re-import of a campaign cannot change
-FIXED = ("text", "sender", "provider", "options", "binary")
+FIXED = ("text", "sender", "provider", "options", "binary", "track_links")
 DEDUPE_CHUNK = 1000
 IN_FLIGHT = 2  # chunks of DEDUPE_CHUNK rows handed to the import's Redis side at once
 STALE_CLAIM_MS = 5_000  # another import's batch claim this old: that import died
@@ -153,6 +153,11 @@ class Checked:
     text: str | None
     replaced: dict[str, int]  # --gsm-safe replacements in this row's text
     parts: int = 0  # a binary payload's parts (core.binary); texts are counted by the plan
+
+
+def _track_links(spec: CampaignSpec) -> str:
+    """The meta's `track_links`: "1" when every URL of the text is a tracked link."""
+    return "1" if spec.links and spec.links.track_all else "0"
 
 
 def template_of(spec: CampaignSpec, source: CsvSource) -> Template:
@@ -372,6 +377,7 @@ class Importer:
         pipe.hsetnx(meta, "provider", s.provider)
         pipe.hsetnx(meta, "options", str(s.options))
         pipe.hsetnx(meta, "binary", str(s.binary or ""))
+        pipe.hsetnx(meta, "track_links", _track_links(s))
         pipe.hget(meta, "expires_at")
         pipe.get(keys.campaign_enqueued(s.campaign))
         *_, expires_at, bits = pipe.execute()
@@ -393,6 +399,7 @@ class Importer:
             "provider": s.provider,
             "options": str(s.options),
             "binary": str(s.binary or ""),
+            "track_links": _track_links(s),
         }
         for name, was in zip(FIXED, before, strict=True):
             if was is not None and replies.text(was) != now[name]:

@@ -446,3 +446,30 @@ def test_a_stray_quote_rejects_its_line_and_the_rows_after_it_are_imported(http:
     assert ans.status == 201 and (ans.json()["valid"], ans.json()["invalid"]) == (3, 1), ans.body
     rejects = http.call("GET", "/v1/campaigns/quote/rejects").body.decode().splitlines()
     assert rejects[1].startswith("3,name,") and "never closed" in rejects[1]
+
+
+def test_tracked_links_over_http_need_sms_link_base_and_plan_with_the_short_link(
+    r: redis.Redis, redis_url: str, keys: dict[str, str]
+) -> None:
+    people = [{"phone": "0812345678", "name": "Ann"}, {"phone": "0812345679", "name": "Bo"}]
+    linked = {"campaign": "sale", "text": "Hi {name} {link:https://example.org/s}"}
+    with api_server(Settings(redis_url=redis_url)) as base:
+        refused = Api(base, keys["send"]).call(
+            "POST", "/v1/campaigns", {**linked, "recipients": people}
+        )
+        assert refused.status == 503 and "SMS_LINK_BASE" in refused.json()["detail"]
+        assert not r.sismember("sms:campaigns", "sale")  # nothing written
+    with api_server(Settings(redis_url=redis_url, link_base="https://s.example.com")) as base:
+        http = Api(base, keys["send"])
+        body = {"text": "Sale at https://example.org/s, {name}", "recipients": people}
+        plan = http.call("POST", "/v1/campaigns?dry_run=true", {**body, "track_links": True})
+        assert plan.status == 200 and plan.json()["links"] == ["https://example.org/s"]
+        assert http.call("POST", "/v1/campaigns?dry_run=true", body).json()["links"] == []
+        bad = http.call(
+            "POST", "/v1/campaigns", {**linked, "text": "{link:ftp://x}", "recipients": people}
+        )
+        assert bad.status == 400 and bad.json()["field"] == "text"
+        made = http.call("POST", "/v1/campaigns", {**linked, "recipients": people})
+        assert made.status == 201 and made.json()["valid"] == 2, made.body
+        clicks = http.call("GET", "/v1/campaigns/sale").json()["clicks"]
+        assert clicks == {"tracked": True, "total": 0, "messages": 0, "rate": 0.0, "agents": {}}

@@ -13,7 +13,7 @@ import redis
 import redis.asyncio as aioredis
 
 from core import keys, outbox, sms
-from core.errors import ConfigError, InputError
+from core.errors import CampaignConflict, ConfigError, InputError
 from core.outcomes import StreamPolicy
 from dispatcher import links
 from dispatcher.campaign import CampaignSpec, Importer
@@ -235,3 +235,19 @@ def test_clicks_on_a_cluster_reach_the_outcome_stream_through_the_relay(r: redis
     ((_, event),) = r.xrange(keys.OUTCOMES)
     assert event[b"state"] == b"clicked" and event[b"agent"] == b"Safari"
     assert r.xlen(keys.link_outbox(tag)) == 0
+
+
+def test_a_reimport_that_would_track_other_urls_is_refused(store: redis.Redis) -> None:
+    csv_text = "phone\n0812345601\n"
+    text = f"Sale {SALE} {{link:{SALE}}}"
+
+    def run(track_all: bool) -> None:
+        spec = CampaignSpec(
+            "spring", "Shop", text, "TH", 2, 60, links=links.LinkSpec(BASE, 600, track_all)
+        )
+        importer = Importer(store, lambda batch: None, spec, SafeCsvWriter(io.StringIO()))
+        importer.run(CsvSource(io.StringIO(csv_text), name="c.csv"))
+
+    run(False)
+    with pytest.raises(CampaignConflict, match="track_links"):
+        run(True)
