@@ -34,7 +34,7 @@ import redis
 from core import binary, clock, ids, keys, lua, optout, pause, replies, schedule, sms
 from core.batch import BINARY_KEY, OPTIONS_KEY, WINDOW_KEY, Batch, Destination
 from core.binary import Binary
-from core.errors import CampaignCanceled, CampaignConflict, InputError
+from core.errors import CampaignCanceled, CampaignConflict, InputError, PlaceholderError
 from core.options import NO_OPTIONS, SendOptions
 from dispatcher import links
 from dispatcher.csvout import SafeCsvWriter
@@ -161,9 +161,19 @@ def _track_links(spec: CampaignSpec) -> str:
 
 
 def template_of(spec: CampaignSpec, source: CsvSource) -> Template:
-    """The campaign's text over the source's columns (its links' placeholders too)."""
+    """The campaign's text over the source's columns (its links' placeholders too; a binary
+    campaign's payload column)."""
     base, track = (spec.links.base, spec.links.track_all) if spec.links else ("", False)
-    return Template(spec.text, source.header, file=source.name, link_base=base, track_links=track)
+    try:
+        return Template(
+            spec.text, source.header, file=source.name, link_base=base, track_links=track
+        )
+    except PlaceholderError as exc:
+        if not spec.binary:
+            raise
+        column, known = spec.text.strip("{} "), ", ".join(h.strip() for h in source.header)
+        why = f"no column {column!r} for the binary payloads; columns are: {known}"
+        raise InputError(why, file=source.name, line=1, field="binary_column") from exc
 
 
 class RowCheck:

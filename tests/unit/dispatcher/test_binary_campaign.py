@@ -82,6 +82,9 @@ def test_a_shared_payload_is_checked_once_naming_the_option(store: redis.Redis) 
     ucs2 = r"^c.csv \[binary\]: data coding 8 is UCS-2, two octets a character"
     with pytest.raises(InputError, match=ucs2):
         Importer(store, sent.append, spec("0a0b0c", Binary(8, 0), "odd")).run(source())
+    missing = r"^c.csv:1 \[binary_column\]: no column 'hex' for the binary payloads; columns"
+    with pytest.raises(InputError, match=missing):
+        Importer(store, sent.append, spec("{hex}", Binary(), "no-column")).run(source())
 
 
 def write(tmp_path: Path) -> Path:
