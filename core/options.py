@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from core.errors import InputError
 from core.gsm_national import Language, language
 
@@ -48,7 +50,7 @@ class SendOptions:
         return self != NO_OPTIONS
 
     def __str__(self) -> str:
-        """The options that are on, in words ("" for none): a campaign's meta keeps it."""
+        """The options that are on, in words ("" for none)."""
         named = [
             "flash" if self.flash else "",
             f"transliteration {self.transliteration}" if self.transliteration else "",
@@ -69,6 +71,15 @@ class SendOptions:
         if self.intermediate_reports:
             meta["interim"] = True
         return meta
+
+    def stored(self) -> str:
+        """How a campaign's meta keeps them: `to_meta` as sorted JSON ("{}": none)."""
+        return orjson.dumps(self.to_meta(), option=orjson.OPT_SORT_KEYS).decode()
+
+    @classmethod
+    def from_stored(cls, raw: str | bytes | None) -> SendOptions:
+        """The options a campaign's meta keeps (`stored`; nothing: none)."""
+        return cls.from_meta(orjson.loads(raw)) if raw else NO_OPTIONS
 
     @classmethod
     def from_meta(cls, meta: dict[str, Any] | None) -> SendOptions:

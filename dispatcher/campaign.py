@@ -385,7 +385,7 @@ class Importer:
             },
         )
         pipe.hsetnx(meta, "provider", s.provider)
-        pipe.hsetnx(meta, "options", str(s.options))
+        pipe.hsetnx(meta, "options", s.options.stored())
         pipe.hsetnx(meta, "binary", str(s.binary or ""))
         pipe.hsetnx(meta, "track_links", _track_links(s))
         pipe.hget(meta, "expires_at")
@@ -407,7 +407,7 @@ class Importer:
             "text": s.text,
             "sender": s.sender,
             "provider": s.provider,
-            "options": str(s.options),
+            "options": s.options.stored(),
             "binary": str(s.binary or ""),
             "track_links": _track_links(s),
         }

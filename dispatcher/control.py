@@ -23,6 +23,7 @@ import redis
 from core import clock, ids, keys, ledger, lua, pause, replies, schedule
 from core.batch import Batch
 from core.errors import CampaignCanceled, CampaignConflict, CampaignNotFound
+from core.options import SendOptions
 from core.outcomes import NONFINAL_TTL, SENT, TAKEN, UNSENT, State, StreamPolicy, Waiting, stream_of
 from core.window import Window
 from dispatcher import audit, links
@@ -83,7 +84,7 @@ def status(client: redis.Redis, campaign: str) -> dict[str, Any]:
     summary["accepted_by_provider"] = {_text(k): int(v) for k, v in sorted(providers.items())}
     summary["scheduled_batches"], summary["next_due"] = schedule.scheduled(client, campaign)
     summary["window"] = meta.get("window", "")
-    summary["options"] = meta.get("options", "")  # its message options, in words
+    summary["options"] = str(SendOptions.from_stored(meta.get("options")))  # in words
     summary["state"] = _state(summary)
     summary["sending"] = summary["state"] == "sending"
     summary["waiting"] = _waiting(summary, waiting, counts)

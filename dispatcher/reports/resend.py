@@ -18,6 +18,9 @@ crash, the broker away) is enqueued again by the next resend of its campaign onc
 it has been pending for PENDING_STALE_MS (enqueued twice at worst, which the send
 claims absorb: the messageId is the same).
 
+A resend carries the campaign's message options (its meta's `options`: flash, a national
+language...), as its first send did.
+
 Limitation: the text comes from the campaign's meta hash (`text`, `sender`),
 which is the shared text of the campaign.  Personalised campaigns (a text with
 {placeholders}) store no per-message text, so their messages are not resent;
@@ -38,8 +41,9 @@ import orjson
 
 from config.settings import Settings
 from core import clock, ids, keys, ledger, lua
-from core.batch import Batch, Destination
+from core.batch import OPTIONS_KEY, Batch, Destination
 from core.errors import InputError
+from core.options import SendOptions
 from core.outcomes import State
 from dispatcher.template import Template
 from providers.reports import DeliveryReport
@@ -93,8 +97,10 @@ class Resender:
         return sent
 
     async def _campaign(self, campaign: str, cands: list[Candidate]) -> int:
-        meta = await self.client.hmget(keys.campaign_meta(campaign), "text", "sender")
+        fields = ("text", "sender", "options")
+        meta = await self.client.hmget(keys.campaign_meta(campaign), *fields)
         text, sender = _text(meta[0]), _text(meta[1]) or self.s.sender
+        options = SendOptions.from_stored(meta[2])
         shared = _shared_text(text)
         if shared is None:
             log.warning(
@@ -106,7 +112,7 @@ class Resender:
             return 0
         stale = await self._stale(campaign)
         marked = await mark(self.client, campaign, cands)
-        for batch in self._batches(campaign, sender, shared, [*stale, *marked]):
+        for batch in self._batches(campaign, sender, shared, [*stale, *marked], options):
             await asyncio.to_thread(self.enqueue, batch.to_dict(), self.s.resend_delay * 1000)
             await _pending(self.client, campaign, "done", [_member(d) for d in batch.destinations])
         if stale:
@@ -121,9 +127,15 @@ class Resender:
         return [Destination(*_text(raw).split("|", 1)) for raw in raws]
 
     def _batches(
-        self, campaign: str, sender: str, text: str, dests: list[Destination]
+        self,
+        campaign: str,
+        sender: str,
+        text: str,
+        dests: list[Destination],
+        options: SendOptions,
     ) -> list[Batch]:
-        """One batch per resend number (`-r{n}`)."""
+        """One batch per resend number (`-r{n}`), with the campaign's message options."""
+        meta = {OPTIONS_KEY: options.to_meta()} if options else {}
         delay_ms = self.s.resend_delay * 1000
         expires = clock.now_ms() + delay_ms + self.s.validity_minutes * 60_000
         by_n: dict[int, list[Destination]] = defaultdict(list)
@@ -138,6 +150,7 @@ class Resender:
                 text,
                 tuple(by_n[n]),
                 expires,
+                meta=dict(meta),
             )
             for n in sorted(by_n)
         ]

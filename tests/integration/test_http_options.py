@@ -38,7 +38,7 @@ def test_json_options_plan_by_the_language_then_import(r: redis.Redis, http: Api
     assert p["options"] == "flash, language TR (single shift), intermediate reports"
     made = http.call("POST", "/v1/campaigns", campaign)
     assert made.status == 201, made.body
-    assert r.hget(redis_keys.campaign_meta("tr"), "options") == p["options"].encode()
+    assert http.call("GET", "/v1/campaigns/tr").json()["options"] == p["options"]
 
 
 def test_a_gateway_lacking_an_option_is_a_400_naming_it(

@@ -60,7 +60,7 @@ def test_import_carries_the_options_and_checks_length_by_the_language(
     batch = Batch.from_dict(sent[0])
     assert SendOptions.from_meta(batch.meta[OPTIONS_KEY]) == options
     meta = keys.campaign_meta("tr")
-    assert store.hget(meta, "options") == str(options).encode()
+    assert SendOptions.from_stored(store.hget(meta, "options")) == options
 
 
 def test_a_reimport_with_other_options_is_refused(store: redis.Redis) -> None:

@@ -13,6 +13,9 @@ import pytest
 
 from config.settings import Settings
 from core import keys
+from core.batch import OPTIONS_KEY, Batch
+from core.gsm_national import Language
+from core.options import SendOptions
 from core.outcomes import Event, State, StreamPolicy, record
 from dispatcher.reports import ingest, resend
 from dispatcher.reports.resend import Resender
@@ -131,3 +134,23 @@ def test_a_resend_whose_enqueue_died_goes_with_the_next_resend(
     assert sorted(d[0] for b in enqueued for d in b["d"]) == ["c-1-r1", "c-2-r1"]
     assert counted(sync) == (6, 2, 2)
     assert sync.zcard(resend.pending_key("c")) == 0
+
+
+def test_a_resend_carries_the_campaigns_message_options() -> None:
+    """Flash and the Turkish single shift went with the first send: the resend has them."""
+    server = fakeredis.FakeServer()
+    sync = campaign(server)
+    options = SendOptions(flash=True, language=Language("TR", single_shift=True))
+    sync.hset(keys.campaign_meta("c"), "options", options.stored())
+    enqueued: list[dict[str, Any]] = []
+
+    async def go() -> int:
+        client = fakeredis.FakeAsyncRedis(server=server)
+        await ingest.apply(client, [temporary("c-1")], P)
+        return await Resender(client, ON, lambda b, d: enqueued.append(b)).resend(
+            [temporary("c-1")]
+        )
+
+    assert asyncio.run(go()) == 1
+    batch = Batch.from_dict(enqueued[0])
+    assert SendOptions.from_meta(batch.meta[OPTIONS_KEY]) == options
