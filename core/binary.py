@@ -48,10 +48,12 @@ import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from core.sms import GSM7_SINGLE
+
 Unit = Literal["septets", "octets", "ucs2"]
 
 PART_OCTETS = 140  # user data of one part (TS 23.040 9.2.3.16)
-PART_SEPTETS = 160  # ... in the GSM 7-bit default alphabet
+PART_SEPTETS = GSM7_SINGLE  # ... in the GSM 7-bit default alphabet: 160 septets
 CONCAT_ELEMENT = 5  # identifier 00, length 3, reference, parts, part number
 CONCAT_HEADER = 1 + CONCAT_ELEMENT  # with the header's length octet: 6
 CONCAT_IDS = frozenset({0x00, 0x08})  # concatenation, 8-bit and 16-bit reference

@@ -40,14 +40,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from sandbox.parts import MAX_BYTES, MAX_PARTS
 from sandbox.validation import BadRequest
 
 PART = 140
 SEPTETS = 160
 CONCAT = 6
 UDHI = 64
-MAX_PARTS = 25
-MAX_OCTETS = 4000
 _SPACED_HEX = re.compile(r"[0-9a-fA-F]{2}( [0-9a-fA-F]{2})*")
 
 
@@ -110,7 +109,7 @@ def read(binary: dict[str, Any]) -> Payload:
     if (kind == "7bit" and any(o > 0x7F for o in body)) or (kind == "ucs2" and len(body) % 2):
         return Payload(octets, 1, "REJECTED_INVALID_UDH")
     parts = _parts(len(body), header, kind)
-    if not parts or parts > MAX_PARTS or len(octets) > MAX_OCTETS:
+    if not parts or parts > MAX_PARTS or len(octets) > MAX_BYTES:
         return Payload(octets, max(parts, 1), "REJECTED_MESSAGE_TOO_LONG")
     return Payload(octets, parts, "")
 
