@@ -39,6 +39,7 @@ from providers.ants.codes import classify_status
 from providers.base import Action, Result, Verdict
 from workers.claims import settle_ms
 from workers.runtime import Context
+from workers.send.gating import BINARY_UNSUPPORTED
 from workers.sender import UNKNOWN_MARGIN_MS, BatchSender, grouped_delay
 
 ACCEPTED = {"groupId": 1, "groupName": "PENDING", "id": 26, "name": "PENDING_ACCEPTED"}
@@ -1030,7 +1031,7 @@ def test_a_binary_batch_at_a_gateway_without_binary_fails_never_sent_as_text(
     if sent_as is None:
         assert gateway.sent == []
         assert {e[b"state"] for e in events} == {b"failed"}
-        assert {e[b"statusId"] for e in events} == {b"BINARY_UNSUPPORTED"}
+        assert {e[b"statusId"] for e in events} == {BINARY_UNSUPPORTED.encode()}
         assert b"gateway smsmanager cannot send binary messages" in events[0][b"reason"]
     else:
         assert [sent.binary for sent in gateway.sent] == [Binary()]
