@@ -101,7 +101,7 @@ class AntsSender:
         answer = await http.request(
             self.session,
             "POST",
-            self.binary_url if batch.binary else self.url,
+            self.binary_url if batch.binary is not None else self.url,
             timeout=self.timeout,
             headers=self.headers,
             data=self.body(batch),
