@@ -142,7 +142,8 @@ class Sendable:
 
 
 def octets_of(hex_text: str) -> bytes:
-    """The payload's octets; separators (spaces, colons) between pairs are allowed."""
+    """The payload's octets: two hex digits an octet, either case; spaces and colons are
+    dropped ("0F C2:4a" is 0fc24a)."""
     compact = _SEPARATORS.sub("", hex_text)
     if not compact:
         raise BinaryError("the payload is empty")
