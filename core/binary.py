@@ -9,9 +9,8 @@ and where they come from:
 - The user data header (TS 23.040 9.2.3.23 TP-UDHI, 9.2.3.24): with TP-UDHI set, the user
   data begins with the header: its length octet (UDHL), then information elements of an
   identifier octet, a length octet and that many octets, which fill exactly UDHL octets.
-  SMPP 3.4 5.2.12 carries TP-UDHI as bit 6 of `esm_class` (`UDHI` = 0x40): "64 = UDHI set"
-  in the ANTS document's `esmClass` (its status 24 REJECTED_INVALID_UDH is "an invalid ESM
-  class or an inaccurate amount of characters when using esmclass:64").
+  SMPP 3.4 5.2.12 carries TP-UDHI as bit 6 of `esm_class` (`UDHI` = 0x40): an ESM class
+  of 64 says the payload begins with a header (the gateways' binary APIs take it so).
 - Concatenation (TS 23.040 9.2.3.24.1): a payload longer than one part travels in parts
   that each carry a concatenation element (identifier 00, length 3: a reference, the number
   of parts, this part's number), 5 octets, in a header of their own: 1 + 5 = 6 octets
@@ -29,7 +28,7 @@ and where they come from:
   character: the payload after its header is whole characters, and a part carries an
   even number of octets, so no character is split between two parts.  Compressed user
   data (bit 5 of groups 00xx and 01xx) is counted in octets.
-- The data coding scheme (TS 23.038 section 4; the ANTS document's `dataCoding` links it;
+- The data coding scheme (TS 23.038 section 4, which the gateways' binary APIs cite;
   SMPP's data_coding agrees on 0, 4 and 8): coding groups 00xx and 01xx name the alphabet
   in bits 3-2 (00 GSM 7-bit, 01 8-bit data, 10 UCS-2, 11 reserved); 1000-1011 are
   reserved; 1100 and 1101 (message waiting) are GSM 7-bit, 1110 UCS-2; 1111 is GSM 7-bit
