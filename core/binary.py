@@ -21,13 +21,13 @@ and where they come from:
   payload whose header already holds a concatenation element (00, or 08 with a 16-bit
   reference) was split by its author: it must fit in one part.
 - Units (TS 23.038 section 4, the data coding scheme; TS 23.040 9.2.3.16): with the GSM
-  7-bit default alphabet the payload is one septet per octet of the hex (00-7F; the SMSC
-  packs them) and a part holds 160 septets; a header of H octets takes ceil(H * 8 / 7)
-  septets (fill bits up to a septet boundary), so 153 per concatenated part without a
-  header of the payload's own.  8-bit data counts octets.  UCS-2 counts octets, two per
-  character: the payload after its header is whole characters, and a part carries an
-  even number of octets, so no character is split between two parts.  Compressed user
-  data (bit 5 of groups 00xx and 01xx) is counted in octets.
+  7-bit default alphabet the payload is one septet per octet of the hex (00-7F; the
+  service centre packs them) and a part holds 160 septets; a header of H octets takes
+  ceil(H * 8 / 7) septets (fill bits up to a septet boundary), so 153 per concatenated
+  part without a header of the payload's own.  8-bit data counts octets.  UCS-2 counts
+  octets, two per character: the payload after its header is whole characters, and a
+  part carries an even number of octets, so no character is split between two parts.
+  Compressed user data (bit 5 of groups 00xx and 01xx) is counted in octets.
 - The data coding scheme (TS 23.038 section 4, which the gateways' binary APIs cite;
   SMPP's data_coding agrees on 0, 4 and 8): coding groups 00xx and 01xx name the alphabet
   in bits 3-2 (00 GSM 7-bit, 01 8-bit data, 10 UCS-2, 11 reserved); 1000-1011 are
