@@ -21,6 +21,7 @@ Everything expires with SMS_LINK_TTL.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import string
@@ -67,6 +68,7 @@ FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 # fmt: on
 OTHER = "other"
+AGENTS_KEPT = 2048  # user-agent headers whose family is remembered (at most 512 chars each)
 AGENTS = (*(family for family, _ in FAMILIES), OTHER)
 
 
@@ -153,8 +155,14 @@ def is_code(code: str) -> bool:
 
 def agent_family(header: str) -> str:
     """A User-Agent header's family: bot, Edge, Opera, Samsung, Firefox, Chrome, Safari,
-    or other."""
-    lowered = header[:512].lower()
+    or other (its first 512 characters decide; the answers of the last AGENTS_KEPT headers
+    seen are kept: a campaign's clicks come from a few browsers' headers)."""
+    return _family(header[:512])
+
+
+@functools.lru_cache(maxsize=AGENTS_KEPT)
+def _family(header: str) -> str:
+    lowered = header.lower()
     for family, markers in FAMILIES:
         if any(marker in lowered for marker in markers):
             return family
@@ -235,45 +243,58 @@ def mint(
     return out
 
 
-def click_keys(code: str, policy: StreamPolicy) -> list[str]:
-    """The keys of one click on `code` (a well-formed one: `is_code`)."""
-    tag, rest = code[:TAG_CHARS], code[TAG_CHARS:]
+def click_keys(codes: Sequence[str], policy: StreamPolicy) -> list[str]:
+    """The keys of clicks on `codes`, well-formed ones (`is_code`) of one tag: the tag's
+    counters, the stream (or the tag's outbox), then each code's link."""
+    tag = codes[0][:TAG_CHARS]
     stream = keys.link_outbox(tag) if policy.outbox else keys.OUTCOMES
     return [
-        keys.link(tag, rest),
         keys.link_tag(tag),
         keys.link_clicks_by_message(tag),
         keys.link_minutes(tag),
         stream,
+        *(keys.link(tag, code[TAG_CHARS:]) for code in codes),
     ]
 
 
 async def clicks(
     client: Any, wanted: Sequence[tuple[str, str]], policy: StreamPolicy
 ) -> list[str | None]:
-    """Record clicks, (code, user-agent family) each, with an asyncio client: one pipeline
-    of click.lua calls (the redirect sends the clicks of one moment together); each click's
-    target, None for no such link (the one wrapper of click.lua)."""
+    """Record clicks, (code, user-agent family) each, with an asyncio client: one click.lua
+    call per tag among them, all in one pipeline (the redirect sends the clicks of one
+    moment together); each click's target, None for no such link (the one wrapper of
+    click.lua)."""
     script = lua.script(client, "click", "dispatcher")
     maxlen, now = 0 if policy.outbox else policy.maxlen, clock.now_ms()
+    by_tag: dict[str, list[int]] = {}
+    for i, (code, _) in enumerate(wanted):
+        by_tag.setdefault(code[:TAG_CHARS], []).append(i)
     got: list[Any] = [None] * len(wanted)
-    todo = list(range(len(wanted)))
-    for _ in range(2):  # those refused NOSCRIPT (a Redis restarted, or flushed) once more
+    todo = list(by_tag.values())
+    for _ in range(2):  # the calls refused NOSCRIPT (a Redis restarted, or flushed) once more
         pipe = client.pipeline(transaction=False)
-        for i in todo:
-            code, agent = wanted[i]
-            names = click_keys(code, policy)
-            pipe.evalsha(script.sha, len(names), *names, now, agent, maxlen)
-        for i, answer in zip(todo, await pipe.execute(raise_on_error=False), strict=True):
-            got[i] = answer
-        todo = [i for i in todo if isinstance(got[i], NoScriptError)]
+        for group in todo:
+            names = click_keys([wanted[i][0] for i in group], policy)
+            pipe.evalsha(
+                script.sha, len(names), *names, now, maxlen, *(wanted[i][1] for i in group)
+            )
+        answers = await pipe.execute(raise_on_error=False)
+        refused = []
+        for group, answer in zip(todo, answers, strict=True):
+            if isinstance(answer, NoScriptError):
+                refused.append(group)
+            elif isinstance(answer, Exception):
+                raise answer
+            else:
+                for i, target in zip(group, answer, strict=True):
+                    got[i] = replies.text(target) if target else None
+        todo = refused
         if not todo:
             break
         await client.script_load(script.script)
-    for answer in got:
-        if isinstance(answer, Exception):
-            raise answer
-    return [replies.text(target) if target else None for target in got]
+    if todo:
+        raise NoScriptError("click.lua is not loaded on every node")
+    return got
 
 
 async def click(client: Any, code: str, agent: str, policy: StreamPolicy) -> str | None:

@@ -1,6 +1,6 @@
 """`GET /l/{code}`: a tracked short link (dispatcher.links), answered to anyone (no key).
 
-A code of the right shape (`links.is_code`) is one click.lua call (`links.clicks`): it
+A code of the right shape (`links.is_code`) goes to click.lua (`links.clicks`), which
 records the click (the link's count, first and last click, user-agent
 family; the campaign's counters and clicks by minute; a `clicked` event in the outcome
 stream) and gives back the target, answered as a 302.  Anything else under /l/ (an
@@ -8,8 +8,8 @@ unknown or expired code, a malformed one, a longer path) is the same plain 404 p
 which says nothing about why.  The handler runs on the event loop with an asyncio Redis
 client of its own (no thread hop); the app's middlewares pass a GET without a key
 straight through.  The clicks that arrive while one pipeline is out go together in the
-next (`Clicks`): one Redis round trip, and one pool checkout, for many redirects
-(bench/link_redirect.py measures it).
+next (`Clicks`), one click.lua call per campaign among them: one Redis round trip, one
+pool checkout and one command for many redirects (bench/link_redirect.py measures it).
 """
 
 from __future__ import annotations

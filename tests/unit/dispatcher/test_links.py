@@ -176,8 +176,8 @@ def test_clicks_are_counted_per_link_message_campaign_and_minute(r: redis.Redis)
 
 def test_a_click_on_a_cluster_goes_to_the_tags_outbox() -> None:
     code = "abcd" + "123456789"
-    names = links.click_keys(code, StreamPolicy(outbox=True))
-    assert names[-1] == keys.link_outbox("abcd")
+    names = links.click_keys([code, "abcd" + "987654321"], StreamPolicy(outbox=True))
+    assert names[3] == keys.link_outbox("abcd") and len(names) == 6
     assert {name.split("}")[0] for name in names} == {keys.link_tag("abcd").split("}")[0]}
 
 
@@ -251,3 +251,25 @@ def test_a_reimport_that_would_track_other_urls_is_refused(store: redis.Redis) -
     run(False)
     with pytest.raises(CampaignConflict, match="track_links"):
         run(True)
+
+
+def test_the_clicks_of_one_moment_go_in_one_call_per_tag(r: redis.Redis) -> None:
+    url = r.connection_pool.connection_kwargs
+    where = f"redis://{url.get('host', '127.0.0.1')}:{url.get('port', 6379)}/{url.get('db', 0)}"
+    spring, autumn = links.claim_tag(r, "spring", 600), links.claim_tag(r, "autumn", 600)
+    ((one,),) = links.mint(r, spring, "spring", [("spring-2", [SALE])], 600)
+    ((other,),) = links.mint(r, autumn, "autumn", [("autumn-2", ["https://example.org/b"])], 600)
+    wanted = [(one, "Chrome"), (spring + "000000000", "Chrome"), (other, "bot"), (one, "bot")]
+
+    async def go() -> list[str | None]:
+        client = aioredis.Redis.from_url(where)
+        try:
+            return await links.clicks(client, wanted, POLICY)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(go()) == [SALE, None, "https://example.org/b", SALE]
+    assert links.summary(r, spring, 1)["total"] == 2 and links.summary(r, autumn, 1)["total"] == 1
+    assert r.hget(keys.link(spring, one[links.TAG_CHARS :]), "n") == b"2"
+    assert links.clicks_of(r, spring, ["spring-2"]) == [2]
+    assert r.hget(keys.link_tag(spring), "clicked") == b"1" and r.xlen(keys.OUTCOMES) == 3
