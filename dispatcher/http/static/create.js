@@ -47,7 +47,7 @@ async function readSample(file) {
 }
 
 function messageText() {
-  const text = $("text").value;
+  const text = $("track-links").checked ? trackedUrls($("text").value) : $("text").value;
   return $("gsm-safe").checked ? gsmSafe(text) : text;
 }
 
@@ -105,6 +105,7 @@ function campaignFields() {
     fields.window = `${from}-${to}`;
   }
   if ($("gsm-safe").checked) fields.gsm_safe = "true";
+  if ($("track-links").checked) fields.track_links = "true";
   return fields;
 }
 

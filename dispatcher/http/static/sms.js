@@ -48,12 +48,27 @@ function gsmSafe(text) {
   return chars.map((ch) => (ch in LOOKALIKES ? LOOKALIKES[ch] : ch)).join("");
 }
 
-// The text with {placeholders} filled from one row: {text, error}.
+// A tracked link's stand-in in the preview, as long as a short link (dispatcher.links: 13
+// characters after /l/) on this page's origin; the plan counts SMS_LINK_BASE's.
+function shortLinkPreview() {
+  return `${location.origin}/l/${"x".repeat(13)}`;
+}
+
+// The text with every http(s) URL a tracked link (--track-links), sentence ends kept.
+function trackedUrls(text) {
+  return text.replace(/https?:\/\/[^\s<>"{}|\\^`]+/gi, (url) => {
+    const tail = url.match(/[.,;:!?)\]'"]+$/);
+    return shortLinkPreview() + (tail ? tail[0] : "");
+  });
+}
+
+// The text with {placeholders} filled from one row: {text, error}; {link:URL} a short link.
 function fillTemplate(template, header, fields) {
   const columns = new Map(header.map((h, i) => [h.trim().toLowerCase(), i]));
   let error = "";
   const text = template.replace(/\{\{|\}\}|\{([^{}]*)\}/g, (m, name) => {
     if (name === undefined) return m[0];
+    if (/^\s*link:/i.test(name)) return shortLinkPreview();
     const i = columns.get(name.trim().toLowerCase());
     if (i === undefined) {
       error ||= `unknown placeholder {${name}}; columns are: ${header.map((h) => h.trim()).join(", ")}`;
