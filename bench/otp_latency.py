@@ -13,8 +13,9 @@ The cases (--cases, comma-separated):
   --idle-otps - 1 more, each after --idle-gap seconds (5: long enough for an idle
   consumer's poll to have grown to its ceiling).  The first one is printed on its own.
 - `campaign`: a campaign of --recipients numbers imported (a subprocess: `smsdispatch
-  import`) and, once the workers are sending it, one send_sms every --interval seconds
-  (0.2) until the campaign has been sent, each to a new number.
+  import`; --batch-size: its SMS_BATCH_SIZE) and, once the workers are sending it, one
+  send_sms every --interval seconds (0.2) until the campaign has been sent, each to a new
+  number.
 - `rabbitmq`: `campaign` with the queues on RabbitMQ (SMS_BROKER_URL; a virtual host of its
   own on the machine's server, made and removed with rabbitmqctl; --amqp to name another).
 - `pin`: `api.send_otp` (the gateway's 2FA API, called from the producer: no queue) --otps
@@ -82,6 +83,7 @@ def args() -> argparse.Namespace:
     p.add_argument("--idle-otps", type=int, default=5)
     p.add_argument("--idle-gap", type=float, default=5.0)
     p.add_argument("--interval", type=float, default=0.2, help="seconds between sends")
+    p.add_argument("--batch-size", type=int, default=0, help="SMS_BATCH_SIZE of the campaign")
     p.add_argument("--amqp", default="", help="a RabbitMQ URL (default: a vhost of our own)")
     p.add_argument("--otps", type=int, default=200, help="pin: send_otp calls")
     p.add_argument("--rate", default="1000/1s", help="pin: SMS_RATE of the account")
@@ -271,6 +273,8 @@ def campaign_case(
     a: argparse.Namespace, tmp: Path, client: redis.Redis, broker_url: str = ""
 ) -> dict[str, Any]:
     env = {"SMS_BROKER_URL": broker_url} if broker_url else {}
+    if a.batch_size:
+        env["SMS_BATCH_SIZE"] = str(a.batch_size)
     write_csv(tmp / "campaign.csv", a.recipients)
     with Stack(REDIS_URL, log_dir=tmp / "logs", **env) as stack:
         base = stack.sandbox(SANDBOX_CONFIG=sandbox_config(a.latency, a.recipients))
