@@ -34,7 +34,7 @@ import orjson
 from redis.exceptions import NoScriptError
 
 from core import clock, keys, lua, replies
-from core.errors import ConfigError, InputError
+from core.errors import ConfigError, DispatchError, InputError
 from core.outcomes import StreamPolicy
 
 ALPHABET = string.digits + string.ascii_letters  # base62
@@ -234,7 +234,7 @@ def mint(
         for i, rest in zip(todo, got, strict=True):
             rests[i] = replies.text(rest)
     if not all(rests):
-        raise RuntimeError(f"no free link code in {MINT_TRIES} draws: is the tag's keyspace full?")
+        raise DispatchError(f"no free link code in {MINT_TRIES} draws: is the tag's keyspace full?")
     out: list[list[str]] = []
     at = 0
     for _, targets in messages:

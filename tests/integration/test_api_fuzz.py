@@ -40,6 +40,7 @@ CHECKS = [
     ignored_auth,
 ]
 EXAMPLES = 25  # per operation: the whole run stays under a minute
+LINK_BASE = "https://s.example.com"
 
 
 def test_the_description_is_valid_openapi_3_1() -> None:
@@ -58,6 +59,7 @@ def served(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator
         settings = settings_for(redis_url, stack.sandbox())
         app_id, message_id = otp.create_application(settings, "fuzz")
         settings = settings.with_overrides(otp_application_id=app_id, otp_message_id=message_id)
+        settings = settings.with_overrides(link_base=LINK_BASE)  # a text may track links
         with api_server(settings) as base:
             assert Api(base, key).call("GET", "/openapi.json").json() == openapi.spec()
             yield base, key

@@ -61,7 +61,7 @@ class Served:
 def served(redis_url: str) -> Iterator[Served]:
     """The API on a flushed Redis, with an admin key."""
     client = redis.Redis.from_url(redis_url)
-    with api_server(Settings(redis_url=redis_url)) as base:
+    with api_server(Settings(redis_url=redis_url, link_base="https://s.example.com")) as base:
         yield Served(base, client)
     client.flushdb()
     client.close()
