@@ -26,7 +26,7 @@ from core import keys, ledger, outbox
 from core.batch import Destination
 from core.errors import TransportError
 from core.outcomes import Event, State, StreamPolicy, record
-from dispatcher import api
+from dispatcher import api, links
 from dispatcher.campaign import CampaignSpec, Importer
 from dispatcher.csvsource import CsvSource
 from dispatcher.reports import export, ingest
@@ -227,3 +227,55 @@ def test_provider_health_on_the_cluster(cluster: RedisClusterServers, rc: RedisC
     marks, _ = asyncio.run(go())
     assert marks == [Health.HEALTHY, Health.DOWN, Health.HEALTHY]
     assert len({rc.keyslot(keys.health(p, "down")) for p in providers}) == 3
+
+
+def test_tracked_links_mint_and_click_on_the_cluster(
+    rc: RedisCluster, cluster: RedisClusterServers
+) -> None:
+    """A campaign's links (their tag's slot) are minted per batch, clicked through the
+    redirect's pipeline (one click.lua call per tag, several tags at once, on whichever
+    nodes hold them), and their `clicked` events relayed from the tag's outbox into the
+    outcome stream."""
+    sale = "https://example.org/sale"
+    tracked = links.LinkSpec("https://s.io", 600)
+    texts: dict[str, list[str]] = {}
+    for c in CAMPAIGNS[:4]:
+        rc.sadd(keys.CAMPAIGNS, c)
+        csv_text = "phone\n" + "".join(f"0812{n:06d}\n" for n in range(20))
+        spec = CampaignSpec(
+            c,
+            "Shop",
+            f"Sale {{link:{sale}}}",
+            "TH",
+            8,
+            60,
+            links=tracked,
+        )
+        sent: list[dict[str, Any]] = []
+        Importer(rc, sent.append, spec).run(CsvSource(io.StringIO(csv_text), name=f"{c}.csv"))
+        texts[c] = [d[2] for b in sent for d in b["d"]]
+    tags = {c: links.tag_of(rc, c) for c in texts}
+    for tag in tags.values():  # one slot per tag, whatever the key (the tags: random, spread)
+        tagged = [
+            keys.link_tag(tag),
+            keys.link_ids(tag),
+            keys.link(tag, "x"),
+            keys.link_outbox(tag),
+        ]
+        assert len({rc.keyslot(k) for k in tagged}) == 1
+    codes = [(t.rsplit("/", 1)[1], "Chrome") for c in texts for t in texts[c][:5]]
+
+    async def go() -> list[str | None]:
+        nodes = [async_cluster.ClusterNode(h, p) for h, p in cluster.nodes]
+        client = async_cluster.RedisCluster(startup_nodes=nodes)
+        try:
+            return await links.clicks(client, codes, P)
+        finally:
+            await client.aclose()
+
+    assert asyncio.run(go()) == [sale] * len(codes)
+    for tag in tags.values():
+        assert links.summary(rc, tag, 20)["total"] == 5 and rc.xlen(keys.link_outbox(tag)) == 5
+    before = rc.xlen(keys.OUTCOMES) if rc.exists(keys.OUTCOMES) else 0
+    outbox.relay_all(rc, P)
+    assert rc.xlen(keys.OUTCOMES) - before == len(codes)
