@@ -297,6 +297,12 @@ async def clicks(
     return got
 
 
+async def target(client: Any, code: str) -> str | None:
+    """A link's target without a click (asyncio client; a well-formed code: `is_code`)."""
+    found = await client.hget(keys.link(code[:TAG_CHARS], code[TAG_CHARS:]), "t")
+    return replies.text(found) if found else None
+
+
 async def click(client: Any, code: str, agent: str, policy: StreamPolicy) -> str | None:
     """One click (`clicks`): its target, None for no such link."""
     return (await clicks(client, [(code, agent)], policy))[0]

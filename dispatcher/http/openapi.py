@@ -262,6 +262,34 @@ _CLICKS = {
     },
 }
 
+_LINK_OPERATION: dict[str, Any] = {  # GET and HEAD of /l/{code}
+    "security": [],
+    "parameters": [
+        {
+            "name": "code",
+            "in": "path",
+            "required": True,
+            "schema": {"type": "string", "maxLength": 64},
+            "description": "13 base62 characters; anything else is a 404",
+        }
+    ],
+    "responses": {
+        "302": {
+            "description": "to the link's target",
+            "headers": {"Location": {"required": True, "schema": _STR}},
+        },
+        "404": {
+            "description": "no such link (unknown, expired or malformed: the same page for all)",
+            "content": {"text/html": {"schema": _STR}},
+        },
+        "503": {
+            "description": "storage unavailable, retry later",
+            "content": {"application/problem+json": {"schema": _PROBLEM}},
+        },
+    },
+}
+
+
 SCHEMAS: dict[str, Any] = {
     "Problem": {
         "type": "object",
@@ -669,32 +697,12 @@ def _paths() -> dict[str, Any]:
         "/l/{code}": {
             "get": {
                 "summary": "A tracked short link: 302 to its target, the click recorded (no key)",
-                "security": [],
-                "parameters": [
-                    {
-                        "name": "code",
-                        "in": "path",
-                        "required": True,
-                        "schema": {"type": "string", "maxLength": 64},
-                        "description": "13 base62 characters; anything else is a 404",
-                    }
-                ],
-                "responses": {
-                    "302": {
-                        "description": "to the link's target",
-                        "headers": {"Location": {"required": True, "schema": _STR}},
-                    },
-                    "404": {
-                        "description": "no such link (unknown, expired or malformed: the same "
-                        "page for all)",
-                        "content": {"text/html": {"schema": _STR}},
-                    },
-                    "503": {
-                        "description": "storage unavailable, retry later",
-                        "content": {"application/problem+json": {"schema": _PROBLEM}},
-                    },
-                },
-            }
+                **_LINK_OPERATION,
+            },
+            "head": {
+                "summary": "The same answer as GET, without recording a click (link checkers)",
+                **_LINK_OPERATION,
+            },
         },
         "/v1/campaigns/{campaign}/details": {
             "get": _campaign_op(

@@ -5,11 +5,12 @@ records the click (the link's count, first and last click, user-agent
 family; the campaign's counters and clicks by minute; a `clicked` event in the outcome
 stream) and gives back the target, answered as a 302.  Anything else under /l/ (an
 unknown or expired code, a malformed one, a longer path) is the same plain 404 page,
-which says nothing about why.  The handler runs on the event loop with an asyncio Redis
-client of its own (no thread hop); the app's middlewares pass a GET without a key
-straight through.  The clicks that arrive while one pipeline is out go together in the
-next (`Clicks`), one click.lua call per campaign among them: one Redis round trip, one
-pool checkout and one command for many redirects (bench/link_redirect.py measures it).
+which says nothing about why.  HEAD answers as GET does and records nothing.  The
+handler runs on the event loop with an asyncio Redis client of its own (no thread hop);
+the app's middlewares pass a GET without a key straight through.  The clicks that
+arrive while one pipeline is out go together in the next (`Clicks`), one click.lua call
+per campaign among them: one Redis round trip, one pool checkout and one command for
+many redirects (bench/link_redirect.py measures it).
 """
 
 from __future__ import annotations
@@ -91,7 +92,9 @@ def routes(app: web.Application, url: str, cluster: bool, policy: StreamPolicy) 
 
     app.on_startup.append(open_client)
     app.on_cleanup.append(close_client)
-    app.router.add_get(links.PATH + r"{code:[\s\S]*}", redirect)  # a newline too
+    path = links.PATH + r"{code:[\s\S]*}"  # a newline in it too
+    app.router.add_get(path, redirect, allow_head=False)
+    app.router.add_route("HEAD", path, peek)
 
 
 def not_found() -> web.Response:
@@ -112,5 +115,17 @@ async def redirect(request: web.Request) -> web.Response:
     target = await request.app[CLICKS].click(code, agent)
     if target is None:
         return not_found()
+    return found(target)
+
+
+async def peek(request: web.Request) -> web.Response:
+    """HEAD: the same answer as GET, but no click is recorded (link checkers and some
+    previews ask HEAD first; a person's browser always GETs)."""
+    code = request.match_info["code"]
+    target = await links.target(request.app[CLICKS].client, code) if links.is_code(code) else None
+    return found(target) if target else not_found()
+
+
+def found(target: str) -> web.Response:
     headers = {"Location": target, "Cache-Control": NO_STORE, "Referrer-Policy": "no-referrer"}
     return web.Response(status=302, headers=headers)

@@ -239,6 +239,11 @@ def clicks_are_shown(
     where = urlsplit(settings.link_base)
     connection = http.client.HTTPConnection(where.hostname or "", where.port, timeout=10)
     opened = sorted(short)[:OPENED]
+    for path, status in ((urlsplit(short[opened[0]]).path, 302), ("/l/" + "B" * 13, 404)):
+        connection.request("HEAD", path)  # a link checker's: answered, never counted
+        answer = connection.getresponse()
+        answer.read()
+        assert answer.status == status
     for mid in opened:
         connection.request("GET", urlsplit(short[mid]).path, headers={"User-Agent": "Firefox/121"})
         answer = connection.getresponse()
