@@ -277,6 +277,7 @@ def clicks_are_shown(
     expect(page.get_by_test_id("click-rate")).to_have_text(f"{100 * OPENED / LINKED:.1f} %")
     chart = page.get_by_test_id("clicks-chart")
     expect(chart).to_have_attribute("data-points", re.compile(r"^[1-9]"))
+    shot(page, "ops-clicks")
 
 
 def dead_letter(store: redis.Redis, message_id: str, to: str) -> None:
