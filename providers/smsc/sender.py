@@ -242,6 +242,7 @@ class SmscSender:
                 answer = await self._post(self.send_url, form, left)
                 results += parse_send(check_send(answer, mine), mine, sid)
             except GatewayError as exc:
+                codes.in_window(exc, self.settings.smsc_window_s)
                 if i == 0:  # nothing of the batch went out yet: the whole request failed
                     raise
                 results += _failed(exc, mine, sid)  # earlier requests were taken: keep them
