@@ -228,9 +228,10 @@ class PrioritizedConsumer(_RabbitmqConsumer):
 
 class WorkerRabbitmqBroker(RabbitmqBroker):
     """The workers' RabbitMQ broker: a dedicated worker's `transactional` consumer comes
-    first (`PrioritizedConsumer`).  `dedicated`: set by `QueuesServed`."""
+    first (`PrioritizedConsumer`).  `dedicated`, `in_hand`: set by `QueuesServed`."""
 
     dedicated = False
+    in_hand = 0  # messages this worker process is running
 
     def consume(self, queue_name: str, prefetch: int = 1, timeout: int = 5000) -> Any:
         if queue_name != TRANSACTIONAL_QUEUE or not self.dedicated:
@@ -250,6 +251,7 @@ class QueuesServed(Middleware):
     def before_worker_boot(self, broker: Any, worker: dramatiq.Worker) -> None:
         served = worker.consumer_whitelist or set()
         broker.dedicated = served == {TRANSACTIONAL_QUEUE}
+        broker.in_hand = 0
 
     def before_process_message(self, broker: Any, message: MessageProxy) -> None:
         with self.lock:
