@@ -5,7 +5,9 @@ GET  /_sandbox/state          summary (acceptedMoreThanOnce, doubleSends, inflig
                               messageId, ?final=1 decided outcome per messageId (the
                               latest acceptance's), ?pins=1 2FA PINs, ?payloads=1
                               each binary message's payload as accepted (hex),
-                              ?options=1 each message's options as accepted
+                              ?options=1 each message's options as accepted,
+                              ?arrivals=1 when each message's latest accepted request came
+                              in (wall clock, seconds)
 POST /_sandbox/reset          forget everything received (the concurrency count too),
                               re-seed the generators
 GET|POST /_sandbox/faults     read / partially update FaultSettings
@@ -25,6 +27,7 @@ import orjson
 from aiohttp import web
 
 from sandbox.gateway import SANDBOX, Sandbox
+from sandbox.reports import arrived
 from sandbox.settings import update
 from sandbox.statuses import service_error
 
@@ -50,6 +53,8 @@ async def get_state(request: web.Request) -> web.Response:
         data["options"] = state.options
     if _flag(request, "pins"):
         data["otp"].update(state.otp_json())
+    if _flag(request, "arrivals"):
+        data["arrivals"] = {mid: arrived(entry) for mid, entry in state.logs.items()}
     return _json(data)
 
 

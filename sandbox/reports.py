@@ -62,6 +62,11 @@ class Report:
 LogEntry = Record | Report
 
 
+def arrived(entry: LogEntry) -> float:
+    """The wall clock when the request that submitted a logged message came in."""
+    return entry.sent_at if isinstance(entry, Report) else entry[0].sent_at
+
+
 @lru_cache(maxsize=1024)
 def stamp_2018(t: float) -> str:
     """2015-02-12T09:51:43.123+0000"""
