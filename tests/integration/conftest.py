@@ -16,7 +16,13 @@ from redis.cluster import ClusterNode, RedisCluster
 
 from config.settings import Settings
 from dispatcher import control
-from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, RedisClusterServers, Stack
+from dispatcher.stack import (
+    COVERAGE_VAR,
+    SANDBOX_PASSWORD,
+    SANDBOX_USER,
+    RedisClusterServers,
+    Stack,
+)
 from tests.chaos import HONEST, sandbox_state
 from tests.chaos import sandbox_post as sandbox_set
 
@@ -40,6 +46,13 @@ def rc(cluster: RedisClusterServers) -> Iterator[RedisCluster]:
     client.flushall(target_nodes=RedisCluster.PRIMARIES)
     yield client
     client.close()
+
+
+@pytest.fixture(autouse=True)
+def unmeasured(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test marked `unmeasured` starts its processes without coverage (see pyproject)."""
+    if request.node.get_closest_marker("unmeasured"):
+        monkeypatch.delenv(COVERAGE_VAR, raising=False)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from config.settings import Settings
 from dispatcher import api, cli
 from tests.integration.conftest import write_csv
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.unmeasured]  # dozens of CLI processes
 
 ROOT = Path(__file__).parents[2]
 BAD_ID = "../bad id;*?\t'\""

@@ -36,6 +36,7 @@ def message_id(i: int) -> str:
     return f"{CAMPAIGN}-{i}"
 
 
+@pytest.mark.unmeasured
 def test_a_burst_of_single_report_posts_loses_nothing(
     r: redis.Redis, redis_url: str, stack: Stack
 ) -> None:

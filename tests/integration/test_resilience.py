@@ -137,6 +137,7 @@ def import_campaign(
 # ---------------------------------------------------------------- (a) faults
 
 
+@pytest.mark.unmeasured
 @pytest.mark.parametrize("mode", ["sleep", "drop"])
 def test_faults_every_message_accepted_once(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, mode: str

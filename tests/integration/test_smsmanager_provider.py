@@ -115,6 +115,7 @@ def test_campaign_sent_exactly_once(
     [("mixed", "Hello from the shop"), ("sleep", "Hello from the shop"), ("mixed", "Hi {name}")],
     ids=["mixed-shared", "sleep-shared", "mixed-personal"],
 )
+@pytest.mark.unmeasured
 def test_faults_never_twice_what_was_taken_is_held_unknown(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, mode: str, text: str
 ) -> None:
@@ -144,6 +145,7 @@ def test_faults_never_twice_what_was_taken_is_held_unknown(
     assert_no_worker_errors(tmp_path)
 
 
+@pytest.mark.unmeasured
 def test_worker_kills_at_latency_send_nothing_twice_and_lose_nothing_silently(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
 ) -> None:
