@@ -48,6 +48,7 @@ CANCEL_REASON = "campaign canceled by an operator"
 RESUME_REASON = "campaign resumed: back on the queue"
 PARKED, NOT_PAUSED, CANCELED = 1, 0, 2  # park.lua's answers
 STALE_UNPARK_MS = 30_000  # a batch taken off the list this long ago: its resume died
+CANCELED_FIELD = "canceled"  # the campaign meta's field marking a cancel (its time, ms)
 RESUMING = "1"  # unpark.lua `take` for a resume: stops once the campaign is canceled
 
 
@@ -76,7 +77,7 @@ def pause(client: redis.Redis, campaign: str, reason: str = OPERATOR_PAUSE) -> b
 
 
 def canceled(client: redis.Redis, campaign: str) -> bool:
-    return bool(client.hexists(keys.campaign_meta(campaign), "canceled"))
+    return bool(client.hexists(keys.campaign_meta(campaign), CANCELED_FIELD))
 
 
 def cancel(client: redis.Redis, enqueue: Enqueue, campaign: str, policy: StreamPolicy) -> int:
@@ -93,7 +94,7 @@ def mark_canceled(client: redis.Redis, campaign: str) -> None:
     never clears `paused` of a canceled campaign: unpark.lua)."""
     meta = keys.campaign_meta(campaign)
     pipe = client.pipeline(transaction=True)
-    pipe.hsetnx(meta, "canceled", int(time.time() * 1000))
+    pipe.hsetnx(meta, CANCELED_FIELD, int(time.time() * 1000))
     pipe.hset(meta, "paused", CANCEL_REASON)
     pipe.execute()
 

@@ -79,6 +79,20 @@ def producer(settings: config.Settings) -> Any:
     return _brokers[where]
 
 
+_clients: dict[tuple[str, bool], Any] = {}
+
+
+def state_client(settings: config.Settings) -> Any:
+    """The Redis client of these settings for single messages, made once per server (as
+    `producer`): a client made per call opened two connections for every `send_sms`, each
+    a TCP handshake and its set-up commands, round trips that wait behind a campaign's
+    calls like any other (docs/performance.md, "Transactional latency")."""
+    where = (settings.redis_url, settings.redis_cluster)
+    if where not in _clients:
+        _clients[where] = sync_redis(settings.redis_url, cluster=settings.redis_cluster)
+    return _clients[where]
+
+
 def enqueuer(settings: config.Settings) -> Any:
     """enqueue(batch_dict) on the producer broker."""
     from core.queues import enqueue_batch
@@ -519,7 +533,7 @@ def check_sms(
             f"campaign {spec.campaign!r} holds the one-time PINs (POST /v1/otp)", field="campaign"
         )
     mid = ids.keyed_message_id(spec.campaign, key)
-    check_kind(sync_redis(s.redis_url, cluster=s.redis_cluster), spec.campaign, transactional=True)
+    check_kind(state_client(s), spec.campaign, transactional=True)
     return Sms(mid, number, text, spec)
 
 
@@ -527,7 +541,7 @@ def send_checked(sms: Sms, *, settings: config.Settings | None = None) -> str:
     """Enqueue an SMS `check_sms` passed (once per messageId); returns its messageId."""
     s = _settings(settings)
     mid, spec = sms.message_id, sms.spec
-    client = sync_redis(s.redis_url, cluster=s.redis_cluster)
+    client = state_client(s)
     marker = keys.enqueued_once(mid)
     if client.exists(marker):
         return mid  # enqueued before: idempotent

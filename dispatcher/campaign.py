@@ -85,9 +85,13 @@ def check_kind(client: redis.Redis, campaign: str, *, transactional: bool) -> No
     """Refuse to add to a canceled campaign (CampaignCanceled), to add single messages to
     an imported one, or to import into one of single messages (InputError, field campaign)."""
     another = "send with another" if transactional else "import it as another"
-    if pause.canceled(client, campaign):
+    # one round trip (send_sms makes this check on every call: docs/performance.md,
+    # "Transactional latency"); what pause.canceled reads, with the kind
+    canceled, imported, kind = client.hmget(
+        keys.campaign_meta(campaign), pause.CANCELED_FIELD, IMPORTED, KIND
+    )
+    if canceled is not None:
         raise CampaignCanceled(f"campaign {campaign!r} was canceled: {another}")
-    imported, kind = client.hmget(keys.campaign_meta(campaign), IMPORTED, KIND)
     if transactional and imported:
         raise InputError(
             f"campaign {campaign!r} was imported (a CSV or recipients): single "

@@ -36,7 +36,29 @@ taken and sent; a SENDING one is asked about, and what the lookup cannot show is
 So redelivered batches, double imports, double resumes and replays can all
 carry the same destination at once; at most one of them sends it.
 
-`claims(client, mode, ...)` is the one wrapper of `claim.lua`.
+`claims(client, mode, ...)` is the one wrapper of `claim.lua`.  It claims a batch
+`CLAIM_CHUNK` destinations to a call, so no call holds Redis long enough to keep a
+transactional message waiting behind a 1,000-destination campaign batch
+(docs/performance.md, "Transactional latency").  Chunks keep "never twice, never lost":
+
+* a destination's decision reads and writes only its own state and its own claim, so
+  what a single call decided for it, its chunk decides the same way; the calls run one
+  after another, in the batch's order, so a destination listed twice still meets its own
+  claim (re-stamped: ours);
+* each chunk stamps its claims with Redis's time when that chunk runs, never earlier
+  than the caller's clock read before the first chunk (`Claiming._stamped`): the checks
+  that a claim is fresh enough to send under (`RESTAMP_AFTER_MS`, `CLAIM_ANSWER_MAX_MS`)
+  are measured from that read, so they cover every chunk and err on the safe side;
+* no request leaves until every chunk has answered (a START claims before anything is
+  sent; a CLAIM re-stamps the destinations of one request before it is written), so a
+  run that dies or fails between chunks has sent nothing: the claims its chunks took
+  stay, and its batch comes back (unacked or its follow-up) to meet them as another run's
+  claims, waited out and then asked about at the gateway (staged: one still `c` taken as
+  never sent, an `s` one asked about) exactly as after a death right after a single
+  call; its later chunks were never claimed or re-stamped, as after a death before the
+  call.  Each destination is left as a crash of the single call could have left it, so
+  none is sent twice, and a claim never strands a message: the run that meets it
+  settles it.
 """
 
 from __future__ import annotations
@@ -54,6 +76,9 @@ from core.outcomes import NONFINAL_TTL, RANK, State
 
 SETTLE_MARGIN_MS = 5_000  # a gateway may still process a request this long after the client gave up
 RESTAMP_AFTER_MS = 1_000  # claims older than this are re-stamped before a request (< the margin)
+# destinations per claim.lua call: ~1-2 ms of Redis each (a batch of 1,000 in one call held
+# Redis ~10 ms, and every transactional message's round trips queued behind it)
+CLAIM_CHUNK = 200
 
 
 class Stage(StrEnum):
@@ -89,7 +114,7 @@ class Via:
 
 @dataclass
 class Claims:
-    """One claim.lua answer, destination by destination."""
+    """What claim.lua answered for a batch (its chunks together), destination by destination."""
 
     ours: list[Destination] = field(default_factory=list)  # free or ours: stamped now
     sent: list[Destination] = field(default_factory=list)  # state accepted or later
@@ -138,19 +163,28 @@ async def claims(
     fallback = Via(legacy or via.provider, via.bulk_id, via.expires_at)
     entries = await optout.acheck(client, [d.to for d in dests])  # a global key: not in claim.lua
     out.why = {e.number: f"{e.source}: {e.reason}" for e in entries if e is not None}
-    keys_, items = _declare(campaign, dests, [e is not None for e in entries])
-    args = [
-        RANK[State.ACCEPTED],
-        mode.value,
-        token,
-        settle,
-        NONFINAL_TTL,
-        str(via),
-        str(fallback),
-        orjson.dumps(items),
-        stage.value,
-    ]
-    reply = await lua.script(client, "claim", "workers")(keys=keys_, args=args)
+    suppressed = [e is not None for e in entries]
+    script = lua.script(client, "claim", "workers")
+    for at in range(0, len(dests), CLAIM_CHUNK):  # in order: the module docstring says why
+        chunk = dests[at : at + CLAIM_CHUNK]
+        keys_, items = _declare(campaign, chunk, suppressed[at : at + CLAIM_CHUNK])
+        args = [
+            RANK[State.ACCEPTED],
+            mode.value,
+            token,
+            settle,
+            NONFINAL_TTL,
+            str(via),
+            str(fallback),
+            orjson.dumps(items),
+            stage.value,
+        ]
+        _read(out, chunk, await script(keys=keys_, args=args))
+    return out
+
+
+def _read(out: Claims, dests: Sequence[Destination], reply: Any) -> None:
+    """One claim.lua answer for `dests`, added to `out` destination by destination."""
     marks = reply[0].decode()
     waits, askers = iter(orjson.loads(reply[1])), iter(orjson.loads(reply[2]))
     lists = {"0": out.ours, "1": out.sent, "2": out.suppressed}
@@ -161,4 +195,3 @@ async def claims(
             out.unknown.append((d, Via.parse(next(askers))))
         else:
             lists[mark].append(d)
-    return out

@@ -5,7 +5,8 @@ one instance serves one run of one batch.  A call decides the batch with at
 most one limiter call per limit, whatever its size:
 
 1. anti-flooding (`SMS_FLOOD_VARIED` / `SMS_FLOOD_IDENTICAL` per number): ONE
-   sliding-log call for every (number, rendered text);
+   sliding-log call for every (number, rendered text) (the limiter sends it to
+   Redis in chunks of `core.limits.plan.FLOOD_CHUNK` items, which decide as one);
 2. throughput (GCRA, cost = SMS parts of each text, or of each binary payload as
    `core.binary` counts them): ONE call per bucket, only
    for what flooding admitted; the sender's bucket (`SMS_SENDER_RATE`) first,

@@ -12,7 +12,7 @@
 5. decide (`workers.send.deciding`): each destination's verdict becomes an event and
    maybe a follow-up, a dead letter, a suppression or a pause, in `Decisions`;
 6. record (`workers.send.recording`): park, enqueue the follow-ups, then everything is
-   written in one `record.lua` call that also ends this run's claims.
+   written through `record.lua` (in chunks), which also ends this run's claims.
 The message is acked only after that, so a crash anywhere leads to a resend of the
 same messageIds, where the claim stage keeps anything from going out twice.
 

@@ -6,7 +6,9 @@ with EVALSHA (NOSCRIPT falls back on loading the source).  Every script
 
 * takes the time from Redis `TIME`, never from the caller, so workers with
   skewed clocks agree;
-* is atomic and decides a whole batch (e.g. 1,000 destinations) in ONE call;
+* is atomic and decides a whole batch (e.g. 1,000 destinations) in ONE call
+  (flooding: in calls of `plan.FLOOD_CHUNK` items, which decide as one would, so
+  no call holds Redis for long);
 * answers, per item, a wait in milliseconds: 0 = allowed now (and counted),
   n > 0 = refused, try again in n ms.
 

@@ -2,8 +2,11 @@
 
 Both are thin: the packing and decoding live in `core.limits.plan`, the
 decisions in the Lua scripts.  Each method is ONE script call whatever the
-batch size (none for an empty batch).  Every answer is a wait in milliseconds:
-0 = allowed now (and counted), n > 0 = refused, try again in n ms.
+batch size (none for an empty batch), except `flooding`: one call per
+`plan.FLOOD_CHUNK` items (its per-item work is the heaviest, and one call for a
+1,000-destination batch held Redis long enough to delay every other client; the
+chunks decide as one call would: `plan.flooding_calls`).  Every answer is a wait
+in milliseconds: 0 = allowed now (and counted), n > 0 = refused, try again in n ms.
 """
 
 from __future__ import annotations
@@ -55,8 +58,9 @@ class Limiter:
         provider: str = "",
     ) -> list[int]:
         """Anti-flooding per recipient for (number, text) items (members: their messageIds),
-        counted per provider."""
-        return self._run(plan.flooding(items, varied, identical, members, provider))
+        counted per provider; FLOOD_CHUNK items to a script call."""
+        calls = plan.flooding_calls(items, varied, identical, members, provider)
+        return [wait for call in calls for wait in self._run(call)]
 
     def otp_send_allowed(
         self,
@@ -106,7 +110,11 @@ class AsyncLimiter:
         members: Sequence[str] | None = None,
         provider: str = "",
     ) -> list[int]:
-        return await self._run(plan.flooding(items, varied, identical, members, provider))
+        waits: list[int] = []
+        for call in plan.flooding_calls(items, varied, identical, members, provider):
+            chunk: list[int] = await self._run(call)
+            waits += chunk
+        return waits
 
     async def otp_send_allowed(
         self,

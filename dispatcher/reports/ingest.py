@@ -1,4 +1,4 @@
-"""Apply parsed delivery reports to Redis: one `record.lua` call per body.
+"""Apply parsed delivery reports to Redis: `record.lua` calls of `core.outcomes.CHUNK`.
 
 Every provider's parser returns `DeliveryReport`s with a normalized `state`;
 `to_event` maps it onto `core.outcomes.State` and `apply` records them

@@ -4,7 +4,8 @@ Routes: `POST /dlr` and `/dlr/ants` (ANTS 2018 `results[]` or newer `details[]`,
 JSON or XML, any declared encoding the parser handles), `POST|GET /dlr/smsmanager`,
 `POST /dlr/smsc?fmt=N`, and `GET /healthz`.
 
-Each request is one parse and one `record.lua` call, so it answers fast.  It is
+Each request is one parse and its `record.lua` calls (one per `core.outcomes.CHUNK`
+reports), so it answers fast.  It is
 idempotent (a repeated report changes nothing) and order-tolerant (the rank
 rule: see `dispatcher.reports.ingest`).
 

@@ -2,10 +2,13 @@
 
 Parked destinations are parked atomically with the pause check (resumed meanwhile:
 sent on now); follow-ups are enqueued (long waits wait in Redis, core.schedule);
-suppressions and dead letters are written; then every event goes in one `record.lua`
-call that also ends this run's claims.  The message is acked only after that, so a
-crash anywhere leads to a resend of the same messageIds, where the claim stage keeps
-anything from going out twice.
+suppressions and dead letters are written; then every event goes to `record.lua`
+(`core.outcomes.arecord`, `CHUNK` events a call), which also ends this run's claims.
+The message is acked only after that, so a crash anywhere leads to a resend of the same
+messageIds, where the claim stage keeps anything from going out twice: an event already
+recorded made its message sent (dropped), one not yet recorded left its claim (asked
+about at the gateway first), so a crash between two of those calls is no worse than one
+before the first (core.outcomes says why each event alone needs to be atomic).
 """
 
 from __future__ import annotations
@@ -34,7 +37,7 @@ DEADLETTER_TTL = 30 * 86400
 
 async def commit(ctx: Context, plan: Decisions) -> None:
     """Carry out what a run decided: park, enqueue the follow-ups, the side effects, then
-    every event in one `record.lua` call that also ends this run's claims."""
+    every event through `record.lua` (in chunks), which also ends this run's claims."""
     client = ctx.redis
     policy = ctx.settings.stream_policy
     await park_or_resend(client, plan)

@@ -189,18 +189,33 @@ def test_the_wait_is_the_longest_of_the_full_windows(limiter: Limiter) -> None:
     assert 59_000 < wait <= 60_000
 
 
-def test_a_batch_of_1000_is_one_script_call(limiter: Limiter, script_calls: list[str]) -> None:
+def test_a_batch_of_1000_goes_in_chunks_that_decide_as_one_call(
+    limiter: Limiter, script_calls: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FLOOD_CHUNK items a call (no call holds Redis long), the same waits as one call: each
+    chunk holds every one of the 100 numbers once, so a number's 10 messages are decided
+    across 10 calls, each seeing the entries the calls before it logged."""
     limiter.flooding([("0", "warm-up")], *ANTS_FLOODING)  # first use may load the script (NOSCRIPT)
-    script_calls.clear()
     items = [(f"668{i % 100:08d}", f"text {i % 3}") for i in range(1000)]
-    waits = limiter.flooding(items, *ANTS_FLOODING)
-    assert script_calls == ["EVALSHA"]
+    members = [f"c-{i}" for i in range(1000)]
+    whole = []  # the reference: the same items in one call, counted for another provider
+    with monkeypatch.context() as one_call:
+        one_call.setattr(plan, "FLOOD_CHUNK", len(items))
+        whole.append(limiter.flooding(items, *ANTS_FLOODING, members, provider="one"))
+        whole.append(limiter.flooding(items, *ANTS_FLOODING, provider="one"))
+    script_calls.clear()
+    waits = limiter.flooding(items, *ANTS_FLOODING, members, provider="chunked")
+    assert script_calls == ["EVALSHA"] * (1000 // plan.FLOOD_CHUNK)
     # each of 100 numbers gets 10 messages, texts 4/3/3: within 6 identical / 20 varied
-    assert waits == [0] * 1000
-    waits = limiter.flooding(items, *ANTS_FLOODING)
-    assert script_calls == ["EVALSHA", "EVALSHA"]
+    assert waits == whole[0] == [0] * 1000
+    again = limiter.flooding(items, *ANTS_FLOODING, provider="chunked")  # new messages
+    assert len(script_calls) == 2 * (1000 // plan.FLOOD_CHUNK)
     # the same again: the text sent 4 times per number reaches 8 > 6, so 2 per number wait
-    assert sum(w > 0 for w in waits) == 2 * 100
+    assert sum(w > 0 for w in again) == 2 * 100
+    assert [w > 0 for w in again] == [w > 0 for w in whole[1]]
+    assert all(abs(a - b) < SLACK_MS for a, b in zip(again, whole[1], strict=True))
+    # a run of the batch again (the same messageIds) passes on the slots it holds
+    assert limiter.flooding(items, *ANTS_FLOODING, members, provider="chunked") == [0] * 1000
 
 
 def test_the_batch_is_packed_with_each_key_once() -> None:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+import pytest
 import redis
 
-from core import ids, keys, ledger
-from core.outcomes import Event, State, StreamPolicy, Waiting, record
+from core import ids, keys, ledger, lua, outcomes
+from core.outcomes import CHUNK, Event, State, StreamPolicy, Waiting, record
 
 P = StreamPolicy(maxlen=10_000, final_ttl=3600)
 
@@ -240,3 +244,86 @@ def test_waiting_messages_are_counted_by_reason_while_they_wait(store: redis.Red
     }
     record(store, [Event("c-1", "c", State.DEAD), Event("c-2", "c", State.CANCELED)], P)
     assert {k: v for k, v in waiting().items() if ":" not in k} == {"window": "1"}
+
+
+def test_a_batch_of_1000_is_recorded_in_chunks_to_the_state_one_call_left(
+    store: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CHUNK events a call at most, and the same states, counters, claims, open index and
+    stream as one call: 1,000 events of a run (accepted, retrying, failed, each ending the
+    run's claim) and then 20 reports for messages of its first chunk (order kept)."""
+
+    def events(c: str) -> list[Event]:
+        kinds = [
+            dict(state=State.ACCEPTED, provider="ants", expires_at=10**13 + 1),
+            dict(state=State.ACCEPTED, provider="ants", expires_at=10**13 + 2),
+            dict(state=State.RETRYING, retry_at=10**13, waiting=Waiting.RETRY),
+            dict(state=State.FAILED, status_name="REJECTED", error_id="8"),
+        ]
+        run = [
+            Event(f"{c}-{i}", c, bulk_id=f"{c}-b0", to=f"668{i:08d}", release="a", **kinds[i % 4])
+            for i in range(1000)
+        ]
+        reports = [Event(f"{c}-{i}", c, State.DELIVERED) for i in range(0, 80, 4)]
+        return run + reports
+
+    def state_of(c: str) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for name in ("counts", "errors", "providers", "waiting"):
+            found[name] = store.hgetall(getattr(keys, f"campaign_{name}")(c))
+        raw_open = store.zrange(keys.campaign_open(c), 0, -1, withscores=True)
+        found["open"] = [(k.decode().replace(c, "C"), score) for k, score in raw_open]
+        found["states"] = [
+            {k: v for k, v in (ledger.read(store, f"{c}-{i}") or {}).items() if k != "ts"}
+            for i in range(1000)
+        ]
+        found["claims"] = [store.hlen(keys.claims(c, str(b))) for b in range(16)]
+        found["stream"] = [
+            (e[b"messageId"].decode().replace(c, "C"), e[b"state"])
+            for _, e in store.xrange(keys.OUTCOMES)
+            if e[b"campaign"] == c.encode()
+        ]
+        return found
+
+    ended: list[dict[str, Any]] = []
+    for c, chunk in (("one", 10_000), ("chunked", CHUNK)):
+        for i in range(1000):
+            p = ledger.place(f"{c}-{i}")
+            store.hset(p.claim_key, p.field, f"a:1+10000|ants|{10**13}|{c}-b0")
+        with monkeypatch.context() as m:
+            m.setattr(outcomes, "CHUNK", chunk)
+            sizes = _spy(m)
+            assert record(store, events(c), P) == 1020
+        ended.append(state_of(c))
+    assert sizes == [CHUNK] * (1020 // CHUNK) + [1020 % CHUNK] * bool(1020 % CHUNK)
+    assert ended[0] == ended[1]
+    chunked = ended[1]
+    assert chunked["claims"] == [0] * 16  # every claim ended
+    assert {k.decode(): int(v) for k, v in chunked["counts"].items() if int(v)} == {
+        "accepted": 480,
+        "delivered": 20,
+        "retrying": 250,
+        "failed": 250,
+        "queued": -1000,
+    }
+    assert len(chunked["stream"]) == 1020 and chunked["stream"][-1] == ("C-76", b"delivered")
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The number of events of each record.lua call from now on."""
+    sizes: list[int] = []
+    real = lua.script
+
+    def spying(client: Any, name: str, package: str = "core") -> Any:
+        handle = real(client, name, package)
+        if name != "record":
+            return handle
+
+        def call(*, keys: Any, args: Any) -> Any:
+            sizes.append(len(orjson.loads(args[4])))
+            return handle(keys=keys, args=args)
+
+        return call
+
+    monkeypatch.setattr(lua, "script", spying)
+    return sizes

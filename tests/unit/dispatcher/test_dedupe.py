@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import orjson
+import pytest
 import redis
 
-from core import keys
+from core import keys, lua
 from dispatcher import dedupe
 from dispatcher.dedupe import Dedupe
 
@@ -52,3 +56,29 @@ def test_a_bucket_of_a_plausible_file_stays_a_small_encoding(r: redis.Redis) -> 
     assert r.object("encoding", keys.campaign_numbers("big", 0)) == b"listpack"
     used = sum(r.memory_usage(keys.campaign_numbers("big", b)) for b in range(d.buckets))
     assert used / rows < 32
+
+
+def test_a_chunk_of_1000_rows_goes_in_calls_of_call_chunk_with_the_first_line_owning(
+    store: redis.Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CALL_CHUNK pairs a call (none holds Redis long), each duplicate at its index in the
+    whole list and owned by its first line, also when that line was in an earlier call."""
+    sizes: list[int] = []
+    real = lua.script
+
+    def spying(client: Any, name: str, package: str = "core") -> Any:
+        handle = real(client, name, package)
+
+        def call(*, keys: Any, args: Any) -> Any:
+            sizes.append(len(orjson.loads(args[1])))
+            return handle(keys=keys, args=args)
+
+        return call if name == "dedupe" else handle
+
+    d = Dedupe(store, "c", 12 * 64 * 16, TTL)
+    pairs = [(f"6681{i % 700:07d}", line) for line, i in enumerate(range(1000), start=2)]
+    monkeypatch.setattr(lua, "script", spying)
+    found = d.owners(pairs)
+    assert sizes == [dedupe.CALL_CHUNK] * (1000 // dedupe.CALL_CHUNK)
+    assert found == {i: str(i - 700 + 2).encode() for i in range(700, 1000)}
+    assert d.owners(pairs) == found  # a re-run: the same owners, the same duplicates

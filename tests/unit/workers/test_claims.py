@@ -8,13 +8,15 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import fakeredis
+import orjson
 import pytest
 import redis.asyncio as aioredis
 
-from core import ledger, optout
+from core import ledger, lua, optout
 from core.batch import Destination
-from core.outcomes import Event, State, StreamPolicy, arecord
-from workers.claims import Claims, Mode, Via, claims
+from core.outcomes import CHUNK, Event, State, StreamPolicy, arecord
+from workers import claims as claims_module
+from workers.claims import CLAIM_CHUNK, Claims, Mode, Via, claims
 
 D = [Destination(f"c-{i}", f"6681234560{i}") for i in range(4)]
 SETTLE = 10_000
@@ -194,3 +196,146 @@ def _at(message_id: str) -> tuple[str, str]:
 async def _redis_ms(client: Any) -> int:
     seconds, micros = await client.time()
     return int(seconds) * 1000 + int(micros) // 1000
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str, arg: int, fail_at: int = 0) -> list[int]:
+    """The item count of each call of the Lua script `name` (its JSON items at ARGV[arg]),
+    from now on; with `fail_at`, that call fails before it runs (a run dying between
+    chunks)."""
+    sizes: list[int] = []
+    real = lua.script
+
+    def spying(client: Any, script: str, package: str = "core") -> Any:
+        handle = real(client, script, package)
+        if script != name:
+            return handle
+
+        def call(*, keys: Any, args: Any) -> Any:
+            sizes.append(len(orjson.loads(args[arg])))
+            if len(sizes) == fail_at:
+                raise ConnectionError("the run died here")
+            return handle(keys=keys, args=args)
+
+        return call
+
+    monkeypatch.setattr(lua, "script", spying)
+    return sizes
+
+
+def _batch(campaign: str, n: int = 1000) -> list[Destination]:
+    return [Destination(f"{campaign}-{i}", f"668{i:08d}") for i in range(n)]
+
+
+async def _claimed_by(client: Any, campaign: str, dests: list[Destination]) -> list[str]:
+    """Each destination's claim as "{owner}|{via}" (the stamps vary), "" for none."""
+    found = []
+    for d in dests:
+        p = ledger.place(d.message_id, campaign)
+        raw = await client.hget(p.claim_key, p.field)
+        found.append(re.sub(r":\d+\+\d+", "", raw.decode()) if raw else "")
+    return found
+
+
+def test_a_batch_of_1000_is_claimed_in_chunks_to_the_state_one_call_left(
+    on: Callable[[Body], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CLAIM_CHUNK destinations a call at most, and the same answers and claims as one
+    call: of every ten, one already sent, one another run's young claim, one another
+    run's settled claim (taken over, to ask about), one opted out in the second half
+    (free in the first), six free."""
+
+    async def prepare(client: Any, campaign: str) -> list[Destination]:
+        now, dests = await _redis_ms(client), _batch(campaign)
+        for i, d in enumerate(dests):
+            p = ledger.place(d.message_id, campaign)
+            if i % 10 == 1:
+                await client.hset(p.key, p.field, "accepted|2")
+            elif i % 10 == 3:
+                await client.hset(p.claim_key, p.field, f"other:{now}+{SETTLE}|{VIA}")
+            elif i % 10 == 4:
+                await client.hset(p.claim_key, p.field, f"other:1+{SETTLE}|{VIA}")
+        opted = [d.to for i, d in enumerate(dests) if i % 10 == 2 and i >= 500]
+        await optout.aadd(client, optout.entries_for(opted, optout.MANUAL, "asked"))
+        return dests
+
+    def by_index(found: Claims, dests: list[Destination]) -> list[list[int]]:
+        at = {d.message_id: i for i, d in enumerate(dests)}
+        lists = [found.ours, found.sent, found.suppressed]
+        lists += [[d for d, _ in found.busy], [d for d, _ in found.unknown]]
+        return [[at[d.message_id] for d in each] for each in lists]
+
+    async def body(client: Any, call: Any) -> None:
+        answers, claimed = [], []
+        for campaign, chunk in (("one", 10_000), ("chunked", CLAIM_CHUNK)):
+            dests = await prepare(client, campaign)
+            with monkeypatch.context() as m:
+                m.setattr(claims_module, "CLAIM_CHUNK", chunk)
+                sizes = _spy(m, "claim", 7)
+                found = await claims(client, Mode.START, "a", SETTLE, campaign, VIA, dests)
+            answers.append(by_index(found, dests))
+            claimed.append(await _claimed_by(client, campaign, dests))
+        assert sizes == [CLAIM_CHUNK] * (1000 // CLAIM_CHUNK)  # the chunked run's calls
+        ours, sent, suppressed, busy, unknown = answers[1]
+        assert (len(ours), len(sent), len(suppressed), len(busy), len(unknown)) == (
+            650,
+            100,
+            50,
+            100,
+            100,
+        )
+        assert answers[0] == answers[1] and claimed[0] == claimed[1]
+        ours, other = f"a|{VIA}", f"other|{VIA}"
+        assert claimed[1][:6] == [ours, "", ours, other, ours, ours]  # 1 sent
+        assert claimed[1][500:506] == [ours, "", "", other, ours, ours]  # 502 opted out
+
+    on(body)
+
+
+def test_a_run_that_dies_between_claim_chunks_leaves_claims_that_are_asked_about(
+    on: Callable[[Body], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run a dies after its first chunk: those destinations keep its claims, and once they
+    settle the next run asks the gateway about them (unknown), as if a had died after one
+    call; the rest were never claimed, as if it had died before: the next run's own."""
+
+    async def body(client: Any, call: Any) -> None:
+        dests, settle = _batch("c"), 1_000
+        with monkeypatch.context() as m:
+            _spy(m, "claim", 7, fail_at=2)
+            with pytest.raises(ConnectionError):
+                await claims(client, Mode.START, "a", settle, "c", VIA, dests)
+        held = await _claimed_by(client, "c", dests)
+        assert held == [f"a|{VIA}"] * CLAIM_CHUNK + [""] * (1000 - CLAIM_CHUNK)
+        assert [d for d, _ in (await call(Mode.START, "b", dests)).busy] == dests[:CLAIM_CHUNK]
+        await asyncio.sleep(settle * 2 / 1000)
+        found = await claims(client, Mode.START, "b", SETTLE, "c", VIA, dests)
+        assert found.unknown == [(d, VIA) for d in dests[:CLAIM_CHUNK]]  # asked first
+        assert found.ours == dests[CLAIM_CHUNK:] and not found.busy
+
+    on(body)
+
+
+def test_a_run_that_dies_between_record_chunks_leaves_the_rest_to_be_asked_about(
+    on: Callable[[Body], None], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Run a sent 1,000 and dies recording them, after the first chunk of events: those
+    are sent (the next run drops them), the rest keep a's claims and are asked about at
+    the gateway, never sent again unasked; no claim is left to nobody."""
+
+    async def body(client: Any, call: Any) -> None:
+        dests, settle = _batch("c"), 50
+        assert (await claims(client, Mode.START, "a", settle, "c", VIA, dests)).ours == dests
+        accepted = [
+            Event(d.message_id, "c", State.ACCEPTED, "c-b0", d.to, 1, release="a") for d in dests
+        ]
+        with monkeypatch.context() as m:
+            _spy(m, "record", 4, fail_at=2)
+            with pytest.raises(ConnectionError):
+                await arecord(client, accepted, StreamPolicy())
+        await asyncio.sleep(settle * 2 / 1000)
+        found = await claims(client, Mode.START, "b", SETTLE, "c", VIA, dests)
+        assert found.sent == dests[:CHUNK]
+        assert found.unknown == [(d, VIA) for d in dests[CHUNK:]]
+        assert not found.ours and not found.busy
+
+    on(body)
