@@ -57,6 +57,7 @@ from core.outcomes import State  # noqa: E402
 from dispatcher import api, control, otp  # noqa: E402
 from dispatcher.stack import SANDBOX_PASSWORD, SANDBOX_USER, WORKER_TIMEOUT_VAR, Stack  # noqa: E402
 
+CAMPAIGN_NICE = 10  # the Procfile's `worker --nice 10`
 REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/11")
 AMQP_SERVER = "amqp://guest:guest@127.0.0.1:5672"
 CAMPAIGN = "otpbench"
@@ -87,6 +88,12 @@ def args() -> argparse.Namespace:
     p.add_argument("--rate", default="1000/1s", help="pin: SMS_RATE of the account")
     p.add_argument("--share", default="0.2", help="pin: SMS_TRANSACTIONAL_SHARE")
     p.add_argument("--alone", type=float, default=10.0, help="pin: seconds of campaign alone")
+    p.add_argument(
+        "--nice",
+        type=int,
+        default=CAMPAIGN_NICE,
+        help="the `worker` processes' --nice (the Procfile's; 0: the otp ones' priority)",
+    )
     p.add_argument("--processes", type=int, default=2)
     p.add_argument("--threads", type=int, default=8)
     p.add_argument("--flush", action="store_true", help="FLUSHDB the Redis database after each")
@@ -195,7 +202,7 @@ def shares(
 def procfile_workers(stack: Stack, a: argparse.Namespace) -> None:
     """`worker` on both queues and `otp` on `transactional`, with dramatiq's idle timeout."""
     timeout = {WORKER_TIMEOUT_VAR: str(DRAMATIQ_IDLE_TIMEOUT_MS)}
-    both = stack.workers(processes=a.processes, threads=a.threads, **timeout)
+    both = stack.workers(processes=a.processes, threads=a.threads, nice=a.nice, **timeout)
     only = stack.workers(OTP_PROCESSES, OTP_THREADS, ["transactional"], **timeout)
     stack.wait_ready(both)
     stack.wait_ready(only)

@@ -106,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     w.add_argument("-p", "--processes", type=int, default=None)
     w.add_argument("-t", "--threads", type=int, default=None)
     w.add_argument("-Q", "--queues", nargs="*", default=None)
+    w.add_argument(
+        "--nice",
+        type=_niceness,
+        default=0,
+        help="run this many steps below the default CPU priority (0-19): campaign workers "
+        "below the otp ones on one host",
+    )
     w.set_defaults(func=cmd_worker)
     s = sub.add_parser("status", help="a campaign's counts by state")
     s.add_argument("campaign")
@@ -812,6 +819,16 @@ def cmd_unknown(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_NICE = 19
+
+
+def _niceness(raw: str) -> int:
+    """--nice: 0 to MAX_NICE (raising a priority needs root; lowering it does not)."""
+    if not raw.isdigit() or int(raw) > MAX_NICE:
+        raise argparse.ArgumentTypeError(f"must be 0 to {MAX_NICE}, got {raw[:20]!r}")
+    return int(raw)
+
+
 def cmd_worker(args: argparse.Namespace) -> int:
     """exec dramatiq when REDIS_URL is set (signals reach it directly); with an embedded
     Redis, run it as a child, forward SIGTERM, and stop the embedded server after it."""
@@ -826,6 +843,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
             args.threads or settings.worker_threads,
             args.queues,
             settings.shutdown_timeout_ms,
+            args.nice,
         )
         env = dramatiq_env({**os.environ, "REDIS_URL": url})
         if production:

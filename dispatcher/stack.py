@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -117,9 +118,14 @@ def worker_command(
     threads: int,
     queues: list[str] | None = None,
     shutdown_timeout_ms: int = DEFAULT_SHUTDOWN_TIMEOUT_MS,
+    nice: int = 0,
 ) -> list[str]:
-    """The dramatiq command line for N processes of M threads (what `smsdispatch worker` runs)."""
+    """The dramatiq command line for N processes of M threads (what `smsdispatch worker` runs);
+    `nice` > 0 runs them that much below the default CPU priority (`nice -n`): campaign
+    workers below the transactional ones sharing their host."""
+    prefix = [shutil.which("nice") or "/usr/bin/nice", "-n", str(nice)] if nice else []
     cmd = [
+        *prefix,
         sys.executable,
         "-m",
         "dramatiq",
@@ -197,13 +203,18 @@ class Stack:
         return f"http://127.0.0.1:{port}/dlr"
 
     def workers(
-        self, processes: int = 2, threads: int = 8, queues: list[str] | None = None, **env: str
+        self,
+        processes: int = 2,
+        threads: int = 8,
+        queues: list[str] | None = None,
+        nice: int = 0,
+        **env: str,
     ) -> subprocess.Popen[bytes]:
         from core.queues import dramatiq_env
 
         full = {WORKER_TIMEOUT_VAR: str(WORKER_TIMEOUT_MS), **self.env, **env}
         timeout = int(full.get("SMS_SHUTDOWN_TIMEOUT_MS") or DEFAULT_SHUTDOWN_TIMEOUT_MS)
-        cmd = worker_command(processes, threads, queues, timeout)
+        cmd = worker_command(processes, threads, queues, timeout, nice)
         master = self._spawn("workers", cmd, dramatiq_env(full))
         self.shapes[master.pid] = processes
         return master

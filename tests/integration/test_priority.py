@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -36,3 +37,21 @@ def test_transactional_jumps_the_prefetched_campaign_batches(
     # the batches in hand finish, then its own request: under 2 x latency.  Behind the 4
     # campaign batches prefetched (4 threads: one more round) it would take 3 x latency.
     assert waited < 2.5 * LATENCY_MS / 1000, waited
+
+
+def test_nice_workers_run_below_the_default_cpu_priority(stack: Stack) -> None:
+    """`smsdispatch worker --nice N` (the Procfile's campaign `worker`): its dramatiq master
+    and every worker process run N steps below this process's priority, so a transactional
+    worker on the same host gets a core first."""
+    from tests.chaos import worker_children
+
+    stack.sandbox()
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    niced = stack.workers(processes=2, threads=1, nice=7)
+    plain = stack.workers(processes=1, threads=1)
+    stack.wait_ready(niced)
+    stack.wait_ready(plain)
+    for pid in (niced.pid, *worker_children(niced.pid)):
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + 7), pid
+    for pid in (plain.pid, *worker_children(plain.pid)):
+        assert os.getpriority(os.PRIO_PROCESS, pid) == ours, pid

@@ -125,3 +125,11 @@ def test_servers_and_workers_refuse_a_route_without_credentials(
     assert done.returncode == 2, done.stderr
     assert "SMSC_LOGIN and SMSC_PASSWORD: not set, but SMS_ROUTES names smsc" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("nice", ["20", "-1", "x"])
+def test_worker_nice_is_0_to_19(nice: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """Lowering a priority needs no privilege; raising one does: --nice only lowers."""
+    with pytest.raises(SystemExit) as stopped:
+        cli.main(["worker", "--nice", nice])
+    assert stopped.value.code == 2 and "--nice: must be 0 to 19" in capsys.readouterr().err
