@@ -202,9 +202,15 @@ def test_campaigns_end_to_end_on_the_cluster_with_the_queues_on_rabbitmq(
     assert len({rc.get_node_from_key(keys.campaign_meta(c)).name for c in names}) >= 2
     assert settings.stream_policy.outbox
     moved = outbox.relay_all(rc, settings.stream_policy)
-    states = [f[b"state"] for _, f in rc.xrange(keys.OUTCOMES)]
-    assert moved == len(states) and states.count(b"delivered") == n * len(names) + 21
-    assert states.count(b"accepted") == n * len(names) + 21
+    events = [f for _, f in rc.xrange(keys.OUTCOMES)]
+    delivered = [f[b"messageId"].decode() for f in events if f[b"state"] == b"delivered"]
+    accepted = [f[b"messageId"].decode() for f in events if f[b"state"] == b"accepted"]
+    assert moved == len(events) and sorted(delivered) == sorted(expected)
+    # each at most once: a report 50-100 ms after the gateway took a message may overtake the
+    # worker's own `accepted` on a loaded machine, and the rank rule then writes none (CI saw
+    # two batches of 50 so); most come first
+    assert len(accepted) == len(set(accepted)) and set(accepted) <= expected
+    assert len(accepted) > len(expected) // 2
 
 
 def test_provider_health_on_the_cluster(cluster: RedisClusterServers, rc: RedisCluster) -> None:
