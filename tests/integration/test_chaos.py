@@ -28,6 +28,7 @@ def check(result: Result) -> None:
     assert result.details.get("extra", 0) == 0, result
 
 
+@pytest.mark.slow
 @pytest.mark.unmeasured
 def test_repeated_sigkill_under_latency(chaos: Chaos) -> None:
     check(chaos.kill_workers(3000, kills=3))
@@ -54,6 +55,7 @@ def test_sigterm_to_the_process_group(chaos: Chaos) -> None:
     assert stopped < 10 + 5, result  # SMS_SHUTDOWN_TIMEOUT_MS=10000, plus the exit margin
 
 
+@pytest.mark.slow
 @pytest.mark.unmeasured
 def test_failover_from_ants_to_smsc_half_way_and_back(chaos: Chaos) -> None:
     result = chaos.failover(2000)

@@ -69,6 +69,7 @@ def test_flooding_is_held_back_before_the_gateway_rejects(
     assert set(per_number.values()) == {5} and len(per_number) == NUMBERS
 
 
+@pytest.mark.slow
 @pytest.mark.unmeasured
 def test_four_processes_share_the_account_rate(
     r: redis.Redis, redis_url: str, stack: Stack

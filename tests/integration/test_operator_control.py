@@ -56,6 +56,7 @@ def half_way(stack: Stack, redis_url: str, tmp_path: Path, campaign: str) -> tup
     return base, settings
 
 
+@pytest.mark.slow
 def test_pause_stops_sending_within_a_second_and_resume_finishes_once(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
 ) -> None:

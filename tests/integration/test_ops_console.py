@@ -113,6 +113,7 @@ def log_in(page: Page, url: str, key: str) -> None:
     expect(page.get_by_test_id("live")).to_have_text("live", timeout=10_000)
 
 
+@pytest.mark.slow
 def test_a_campaign_from_the_browser_planned_approved_watched_and_exported(
     r: redis.Redis, redis_url: str, stack: Stack, browser_page: tuple[Page, str]
 ) -> None:

@@ -80,6 +80,7 @@ def wait_empty(amqp_url: str, timeout: float = 30.0) -> None:
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 @pytest.mark.unmeasured
 def test_campaign_over_rabbitmq_once_each_through_faults_and_a_killed_worker(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path, amqp_url: str

@@ -137,6 +137,7 @@ def import_campaign(
 # ---------------------------------------------------------------- (a) faults
 
 
+@pytest.mark.slow
 @pytest.mark.unmeasured
 @pytest.mark.parametrize("mode", ["sleep", "drop"])
 def test_faults_every_message_accepted_once(

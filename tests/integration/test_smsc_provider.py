@@ -91,6 +91,7 @@ def test_campaign_sent_once_with_fewer_than_five_concurrent_requests(
 WINDOW_S = 5
 
 
+@pytest.mark.slow
 @pytest.mark.unmeasured
 @pytest.mark.parametrize("mode", ["drop", "sleep"])
 def test_faults_no_double_sends(

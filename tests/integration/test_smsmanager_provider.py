@@ -145,6 +145,7 @@ def test_faults_never_twice_what_was_taken_is_held_unknown(
     assert_no_worker_errors(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.unmeasured
 def test_worker_kills_at_latency_send_nothing_twice_and_lose_nothing_silently(
     r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
