@@ -54,11 +54,28 @@ BASE_VARIABLE = "SMS_LINK_BASE"
 URL_SAFE = "".join(chr(c) for c in range(33, 127))  # printable ASCII stays as written
 
 # user-agent families, first match wins: (family, markers in the lower-cased header)
-# fmt: off
+BOT_MARKERS: tuple[str, ...] = (
+    "bot",
+    "crawl",
+    "spider",
+    "slurp",
+    "preview",
+    "facebookexternalhit",
+    "whatsapp",
+    "telegram",
+    "skype",
+    "curl/",
+    "wget/",
+    "python",
+    "aiohttp",
+    "go-http",
+    "okhttp",
+    "java/",
+    "headless",
+    "monitor",
+)
 FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("bot", ("bot", "crawl", "spider", "slurp", "preview", "facebookexternalhit", "whatsapp",
-             "telegram", "skype", "curl/", "wget/", "python", "aiohttp", "go-http", "okhttp",
-             "java/", "headless", "monitor")),
+    ("bot", BOT_MARKERS),
     ("Edge", ("edg/", "edga/", "edgios/")),
     ("Opera", ("opr/", "opera")),
     ("Samsung", ("samsungbrowser/",)),
@@ -66,7 +83,6 @@ FAMILIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Chrome", ("chrome/", "crios/", "chromium/")),
     ("Safari", ("safari/",)),
 )
-# fmt: on
 OTHER = "other"
 AGENTS_KEPT = 2048  # user-agent headers whose family is remembered (at most 512 chars each)
 AGENTS = (*(family for family, _ in FAMILIES), OTHER)
