@@ -148,42 +148,38 @@ class Claiming(Deciding):
             todo += await self._ask(plan, asked)
         return todo
 
+    def _ask_later(
+        self, plan: Decisions, dests: list[Destination], delay_ms: int, why: str
+    ) -> list[Destination]:
+        """Not asked now: these come back after `delay_ms`, their claims kept, to be asked
+        here again; nothing of them goes on in this run."""
+        self._later(
+            plan,
+            dests,
+            delay_ms,
+            why,
+            State.RETRYING,
+            counted=False,
+            keep_claim=True,
+            ask=self.name,
+            waiting=Waiting.OUTCOME_UNKNOWN,
+        )
+        return []
+
     async def _ask(self, plan: Decisions, asked: Batch) -> list[Destination]:
         """Ask the gateway about one request's destinations (`asked` carries the bulkId and
         validity end that request had); record what it has, return the rest."""
         mine = list(asked.destinations)
         if wait := await status.turn(self.limiter, self.name, self.status_rate):
             why = "outcome unknown: the gateway's status requests are used up for now"
-            later = max(wait, BUSY_MIN_MS)
-            self._later(
-                plan,
-                mine,
-                later,
-                why,
-                State.RETRYING,
-                counted=False,
-                keep_claim=True,
-                ask=self.name,
-                waiting=Waiting.OUTCOME_UNKNOWN,
-            )
-            return []
+            return self._ask_later(plan, mine, max(wait, BUSY_MIN_MS), why)
         try:
             async with self.slots.hold():  # a lookup is a request too (SMSC.ru: at most 4)
                 found = await self.provider.lookup(asked)
         except GatewayError as exc:
             why = f"outcome unknown and the gateway could not be asked: {exc}"[:300]
-            self._later(
-                plan,
-                mine,
-                max(plan.backoff, self.settle, retry_after_ms(exc.retry_after)),
-                why,
-                State.RETRYING,
-                counted=False,
-                keep_claim=True,
-                ask=self.name,
-                waiting=Waiting.OUTCOME_UNKNOWN,
-            )
-            return []
+            delay = max(plan.backoff, self.settle, retry_after_ms(exc.retry_after))
+            return self._ask_later(plan, mine, delay, why)
         log.info(
             "%s: asked %s about %d destinations with an unknown outcome: it has %d",
             asked.bulk_id,
