@@ -26,6 +26,9 @@ MAX_BATCH_SIZE = 10000
 # timeout sits above it, so a slow request ends as that definite answer, not an unknown
 DEFAULT_HTTP_TIMEOUT = 35.0
 DEFAULT_SHUTDOWN_TIMEOUT_MS = 45_000  # longer than a request: batches in hand can finish
+# Redis commands one worker process has in flight for campaign batches at once: what a
+# transactional command can find queued ahead of it in Redis (workers.runtime, the lanes)
+DEFAULT_BULK_REDIS_CONNECTIONS = 2
 DEFAULT_MAX_ATTEMPTS = 8
 DEFAULT_VALIDITY_MINUTES = 2880  # ANTS default and maximum: 48 hours
 DEFAULT_OUTCOME_MAXLEN = 1_000_000
@@ -135,6 +138,7 @@ class Settings:
     outcome_outbox: bool = False  # events via each campaign's outbox (core.outbox): a cluster
     worker_processes: int = 2
     worker_threads: int = 8
+    bulk_redis_connections: int = DEFAULT_BULK_REDIS_CONNECTIONS
     heartbeat_timeout_ms: int = 5000
     shutdown_timeout_ms: int = DEFAULT_SHUTDOWN_TIMEOUT_MS
     maintenance_chance: int = 100_000
@@ -410,6 +414,7 @@ _PARSERS: dict[str, tuple[str, Callable[[str, str], Any]]] = {  # variable: (fie
     "SMS_REDIS_CLUSTER": ("redis_cluster", _bool),
     "SMS_WORKER_PROCESSES": ("worker_processes", lambda n, v: _int(n, v, 1, 64)),
     "SMS_WORKER_THREADS": ("worker_threads", lambda n, v: _int(n, v, 1, 256)),
+    "SMS_BULK_REDIS_CONNECTIONS": ("bulk_redis_connections", lambda n, v: _int(n, v, 1, 64)),
     "SMS_HEARTBEAT_TIMEOUT_MS": ("heartbeat_timeout_ms", lambda n, v: _int(n, v, 1000, 600000)),
     "SMS_MAINTENANCE_CHANCE": ("maintenance_chance", lambda n, v: _int(n, v, 0, 1000000)),
     "SMS_SHUTDOWN_TIMEOUT_MS": ("shutdown_timeout_ms", lambda n, v: _int(n, v, 1000, 3_600_000)),

@@ -84,8 +84,8 @@ async def send_batch(raw: dict[str, Any]) -> None:
     through the providers its routes choose (workers.routes), each part (at most the
     provider's `max_batch` numbers: one request) by its own BatchSender; an unexpected error
     is handled there too."""
-    ctx = runtime.current()
     batch = Batch.from_dict(raw)
+    ctx = runtime.current().lane(batch.transactional)
     for leg in await routes.assign(ctx.redis, ctx.settings, batch):
         if leg.provider not in registry.names():  # asked for by a producer of another setup
             why = f"no provider {leg.provider!r} in this worker (known: {registry.names()})"

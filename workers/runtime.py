@@ -14,6 +14,15 @@ retries only after its own backoff (15 s and more).  The `AsyncIO` middleware mu
 come first (its loop starts in its `before_worker_boot`, and `after_*` hooks run
 in reverse order, so the loop is still running when we close).
 
+Two lanes to Redis: campaign batches use a client of their own whose pool holds
+`SMS_BULK_REDIS_CONNECTIONS` connections (2 by default; `Context.lane`), transactional
+ones the process's main client (up to `MAX_CONNECTIONS`).  Redis runs one command at a
+time, each client's in turn, so a transactional command finds at most that many campaign
+calls (a chunk of claims, records or flooding checks: 1-3 ms each) queued ahead of it from
+each worker process, not one per thread; the campaign still keeps Redis busy, so it drains
+as fast (docs/performance.md, "A lane of its own").  On a Redis Cluster both lanes are one
+client (a cluster client opens a node's connections as it needs them).
+
 Redis outages: the worker's Redis clients (this one and the broker's, see
 `core.queues.outage_retry`) retry every command until Redis answers again, so a
 Redis restart pauses the batches in hand instead of failing them, and nothing
@@ -41,7 +50,7 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -68,15 +77,25 @@ REDIS_POOL_WAIT_S = 60.0  # a run waits this long for a free connection of its p
 EXIT_MARGIN_S = 5.0  # after the shutdown timeout, the process exits by itself
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 RELEASE_EVERY_S = 1.0  # how often each worker process releases due scheduled batches
+# each lane's connections by name in Redis' CLIENT LIST (keyed by `transactional`)
+LANE_NAMES = {True: "smsdispatch-worker", False: "smsdispatch-worker-bulk"}
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
     settings: Settings
     session: aiohttp.ClientSession
     redis: aioredis.Redis
     broker: Any
     stopping: threading.Event = field(default_factory=threading.Event)
+    bulk_redis: aioredis.Redis | None = None  # the campaign lane's client (None: `redis`)
+
+    def lane(self, transactional: bool) -> Context:
+        """This context for one batch: a campaign batch's Redis calls go through the bulk
+        lane's few connections, a transactional batch's through the main client."""
+        if transactional or self.bulk_redis is None:
+            return self
+        return replace(self, redis=self.bulk_redis)
 
 
 _current: Context | None = None
@@ -132,14 +151,25 @@ class Runtime(Middleware):
     async def _open(self, broker: Any) -> Context:
         connector = aiohttp.TCPConnector(limit_per_host=CONNECTIONS_PER_HOST)
         session = aiohttp.ClientSession(connector=connector)
+        s = self.settings
         # the pool waits for a free connection; every command waits for Redis to come back
         client = async_redis(
-            self.settings.redis_url,
+            s.redis_url,
             wait_timeout=REDIS_POOL_WAIT_S,
             retry=async_outage_retry(),
-            cluster=self.settings.redis_cluster,
+            cluster=s.redis_cluster,
+            client_name=LANE_NAMES[True],
         )
-        return Context(self.settings, session, client, broker, self.stopping)
+        bulk = None
+        if not s.redis_cluster:  # its few connections are held through an outage: wait on
+            bulk = async_redis(
+                s.redis_url,
+                max_connections=s.bulk_redis_connections,
+                wait_timeout=None,
+                retry=async_outage_retry(),
+                client_name=LANE_NAMES[False],
+            )
+        return Context(s, session, client, broker, self.stopping, bulk)
 
     def before_worker_shutdown(self, broker: Any, worker: Any) -> None:
         self.stopping.set()
@@ -154,6 +184,8 @@ class Runtime(Middleware):
     async def _close(self, ctx: Context) -> None:
         await ctx.session.close()
         await ctx.redis.aclose()
+        if ctx.bulk_redis is not None:
+            await ctx.bulk_redis.aclose()
 
     def _heartbeat(self, broker: Any) -> None:
         """Any broker command refreshes this process's heartbeat; qsize is the cheapest."""

@@ -12,6 +12,7 @@ import redis
 from dispatcher import api
 from dispatcher.stack import Stack
 from tests.integration.conftest import sandbox_set, settings_for, wait_for, write_csv
+from workers.runtime import LANE_NAMES
 
 pytestmark = pytest.mark.integration
 LATENCY_MS = 1500
@@ -55,3 +56,25 @@ def test_nice_workers_run_below_the_default_cpu_priority(stack: Stack) -> None:
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + 7), pid
     for pid in (plain.pid, *worker_children(plain.pid)):
         assert os.getpriority(os.PRIO_PROCESS, pid) == ours, pid
+
+
+def test_campaign_batches_go_through_the_bulk_lane(
+    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
+) -> None:
+    """A worker process sends its campaign batches' Redis calls through the bulk lane
+    (SMS_BULK_REDIS_CONNECTIONS connections, named in CLIENT LIST), however many threads
+    it runs, and its transactional ones through the main client."""
+    base = stack.sandbox()
+    sandbox_set(base, "faults", {"latency_ms": 100})
+    stack.wait_ready(stack.workers(processes=1, threads=8, SMS_BULK_REDIS_CONNECTIONS="1"))
+    settings = settings_for(redis_url, base, batch_size=10)
+    api.import_csv(
+        write_csv(tmp_path / "c.csv", 400), campaign="bulk", text="Hi {name}", settings=settings
+    )
+    api.send_sms("0899999999", "Your code is 1234", key="lane-1", settings=settings)
+    wait_for(r, "bulk", lambda s: s["done_sending"] >= 400)
+    wait_for(r, "api", lambda s: s["done_sending"] >= 1)
+    db = int(redis_url.rsplit("/", 1)[1])
+    names = [c["name"] for c in r.client_list() if c["db"] == str(db)]
+    assert names.count(LANE_NAMES[False]) == 1, names  # 40 batches, 8 at a time: one connection
+    assert names.count(LANE_NAMES[True]) >= 1, names

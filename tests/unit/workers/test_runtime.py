@@ -8,13 +8,18 @@ both windows, or those messages fail and wait out dramatiq's own retry backoff.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import pytest
+import redis
 from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import AsyncIO
 
@@ -80,3 +85,60 @@ def test_a_worker_without_the_credentials_of_its_routes_refuses_to_start(tmp_pat
         timeout=60,
     )
     assert done.returncode == 0, done.stderr
+
+
+BLOCKED_CALLS = 8  # campaign calls one process makes at once (its threads' batches)
+BLOCK_S = 0.1
+
+
+def _most_in_redis(r: redis.Redis, db: int, calls: Callable[[], Any]) -> int:
+    """The most clients of database `db` Redis held blocked at once while `calls` ran (each
+    BLPOP holds its connection for BLOCK_S, as a long Lua call holds its turn)."""
+    done = threading.Event()
+    seen = [0]
+
+    def watch() -> None:
+        while not done.is_set():
+            clients = r.client_list()
+            seen[0] = max(seen[0], sum(c["db"] == str(db) and "b" in c["flags"] for c in clients))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        calls()
+    finally:
+        done.set()
+        watcher.join()
+    return seen[0]
+
+
+def test_campaign_batches_hold_at_most_the_bulk_lanes_connections(
+    r: redis.Redis, redis_url: str
+) -> None:
+    """A transactional command finds at most SMS_BULK_REDIS_CONNECTIONS campaign calls of a
+    worker process queued ahead of it in Redis: the campaign lane's client never has more
+    in flight, whatever its threads ask at once; the transactional lane is not capped."""
+    lanes = 2
+    b = StubBroker()
+    b.add_middleware(AsyncIO())
+    b.add_middleware(runtime.Runtime(Settings(redis_url=redis_url, bulk_redis_connections=lanes)))
+    worker = dramatiq.Worker(b, worker_threads=1)
+    b.emit_before("worker_boot", worker)
+    db = int(redis_url.rsplit("/", 1)[1])
+
+    def blocked(transactional: bool) -> Callable[[], Any]:
+        client = runtime.current().lane(transactional).redis
+
+        async def together() -> None:
+            await asyncio.gather(
+                *(client.blpop([f"lane-test-{i}"], BLOCK_S) for i in range(BLOCKED_CALLS))
+            )
+
+        return lambda: runtime._loop().run_coroutine(together())
+
+    try:
+        assert _most_in_redis(r, db, blocked(transactional=False)) == lanes
+        assert _most_in_redis(r, db, blocked(transactional=True)) == BLOCKED_CALLS
+    finally:
+        b.emit_before("worker_shutdown", worker)
+        b.emit_after("worker_shutdown", worker)
