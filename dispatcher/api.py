@@ -34,6 +34,7 @@ from dispatcher import links, plan
 from dispatcher import otp as otp_service
 from dispatcher.campaign import (
     KIND,
+    KIND_FIELDS,
     TRANSACTIONAL,
     BothRejects,
     CampaignSpec,
@@ -42,7 +43,7 @@ from dispatcher.campaign import (
     KeptRejects,
     Progress,
     RejectsWriter,
-    check_kind,
+    judge_kind,
     keep_rejects,
 )
 from dispatcher.csvout import SafeCsvWriter
@@ -480,6 +481,9 @@ class Sms:
     number: str
     text: str
     spec: CampaignSpec
+    # whether it was enqueued before, as the check read it (None: unread, `send_checked`
+    # reads it); an Sms is for one `send_checked`: check again before sending again
+    enqueued: bool | None = None
 
 
 def send_sms(
@@ -533,8 +537,12 @@ def check_sms(
             f"campaign {spec.campaign!r} holds the one-time PINs (POST /v1/otp)", field="campaign"
         )
     mid = ids.keyed_message_id(spec.campaign, key)
-    check_kind(state_client(s), spec.campaign, transactional=True)
-    return Sms(mid, number, text, spec)
+    pipe = state_client(s).pipeline(transaction=False)  # the campaign, and this message
+    pipe.hmget(keys.campaign_meta(spec.campaign), *KIND_FIELDS)
+    pipe.exists(keys.enqueued_once(mid))
+    fields, enqueued = pipe.execute()
+    judge_kind(spec.campaign, fields, transactional=True)
+    return Sms(mid, number, text, spec, bool(enqueued))
 
 
 def send_checked(sms: Sms, *, settings: config.Settings | None = None) -> str:
@@ -543,7 +551,7 @@ def send_checked(sms: Sms, *, settings: config.Settings | None = None) -> str:
     mid, spec = sms.message_id, sms.spec
     client = state_client(s)
     marker = keys.enqueued_once(mid)
-    if client.exists(marker):
+    if sms.enqueued if sms.enqueued is not None else client.exists(marker):
         return mid  # enqueued before: idempotent
     expires = clock.now_ms() + s.validity_minutes * 60_000
     bulk = ids.transactional_bulk_id(spec.campaign, mid)

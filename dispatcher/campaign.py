@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -81,15 +81,23 @@ def kind_of(campaign: str, stored: str) -> str:
     return MESSAGES_KIND if stored == TRANSACTIONAL else IMPORTED_KIND
 
 
+KIND_FIELDS = (pause.CANCELED_FIELD, IMPORTED, KIND)  # what `check_kind` reads of the meta
+
+
 def check_kind(client: redis.Redis, campaign: str, *, transactional: bool) -> None:
     """Refuse to add to a canceled campaign (CampaignCanceled), to add single messages to
     an imported one, or to import into one of single messages (InputError, field campaign)."""
+    # one round trip (send_sms makes this check on every call, in a pipeline with its
+    # own: docs/performance.md, "Transactional latency"); what pause.canceled reads, with
+    # the kind
+    fields = client.hmget(keys.campaign_meta(campaign), *KIND_FIELDS)
+    judge_kind(campaign, fields, transactional=transactional)
+
+
+def judge_kind(campaign: str, fields: Sequence[Any], *, transactional: bool) -> None:
+    """`check_kind` on the meta's KIND_FIELDS as read (HMGET) by the caller."""
     another = "send with another" if transactional else "import it as another"
-    # one round trip (send_sms makes this check on every call: docs/performance.md,
-    # "Transactional latency"); what pause.canceled reads, with the kind
-    canceled, imported, kind = client.hmget(
-        keys.campaign_meta(campaign), pause.CANCELED_FIELD, IMPORTED, KIND
-    )
+    canceled, imported, kind = fields
     if canceled is not None:
         raise CampaignCanceled(f"campaign {campaign!r} was canceled: {another}")
     if transactional and imported:

@@ -152,16 +152,20 @@ async def claims(
     *,
     legacy: str = "",
     stage: Stage = Stage.NONE,
+    optouts: Sequence[optout.Entry | None] | None = None,
 ) -> Claims:
     """Claim `dests` for the run `token` sending as `via` (module docstring).  `legacy`:
     the provider of claims that name none (taken before claims recorded one: the
     SMS_PROVIDER of that time); else `via`'s.  `stage`: what the stamp says of the
-    request (staged claims: a provider whose lookup cannot prove absence)."""
+    request (staged claims: a provider whose lookup cannot prove absence).  `optouts`:
+    each destination's opt-out entry (`core.optout.acheck`) when the caller has read them."""
     out = Claims()
     if not dests:
         return out
     fallback = Via(legacy or via.provider, via.bulk_id, via.expires_at)
-    entries = await optout.acheck(client, [d.to for d in dests])  # a global key: not in claim.lua
+    entries = optouts  # a global key: not in claim.lua
+    if entries is None:
+        entries = await optout.acheck(client, [d.to for d in dests])
     out.why = {e.number: f"{e.source}: {e.reason}" for e in entries if e is not None}
     suppressed = [e is not None for e in entries]
     script = lua.script(client, "claim", "workers")

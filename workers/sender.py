@@ -46,11 +46,10 @@ import asyncio
 import logging
 import time
 
-from core import keys
+from core import optout
 from core.batch import Batch, Destination
 from core.outcomes import State, Waiting
 from core.queues import enqueue_batch
-from core.replies import text
 from workers.claims import Mode
 from workers.metrics import METRICS
 from workers.send.claiming import CLAIM_ANSWER_MAX_MS, CLAIM_TRIES, monotonic
@@ -111,15 +110,19 @@ class BatchSender(Gating):
     async def process(self, batch: Batch) -> None:
         started = time.perf_counter()
         plan = Decisions(batch, self.token, self.max_validity, self.name)
-        reason = await self.client.hget(keys.campaign_meta(batch.campaign), "paused")
+        numbers = [d.to for d in batch.destinations]  # one round trip for both reads
+        reason, optouts = await asyncio.gather(
+            self._paused(plan), optout.acheck(self.client, numbers)
+        )
         if reason:
-            self._park(plan, list(batch.destinations), text(reason))
-        elif todo := await self._sendable(plan):
+            self._park(plan, list(batch.destinations), reason)
+        elif todo := await self._sendable(plan, optouts):
             if self.gate is not None:
                 await self._gated(plan, todo)
             else:
                 await self._send_and_act(plan, todo)
-        await commit(self.ctx, plan)
+        counts, self._health_counts = self._health_counts, []  # health: written beside it
+        await asyncio.gather(commit(self.ctx, plan), *counts)
         METRICS.batch_took(time.perf_counter() - started)
 
     async def failed_run(self, batch: Batch, exc: Exception) -> None:
@@ -147,11 +150,14 @@ class BatchSender(Gating):
             self._dead(plan, d, why, keep_claim=True)
         await commit(self.ctx, plan)
 
-    async def _sendable(self, plan: Decisions) -> list[Destination]:
+    async def _sendable(
+        self, plan: Decisions, optouts: list[optout.Entry | None]
+    ) -> list[Destination]:
         """What of the batch may be sent now: claimed (what has an unknown outcome asked
-        about), its options and payload takeable here, inside its validity and window."""
+        about; `optouts`: each destination's opt-out entry, read already), its options and
+        payload takeable here, inside its validity and window."""
         b = plan.batch
-        found = await self._claim(plan, Mode.START, list(b.destinations))
+        found = await self._claim(plan, Mode.START, list(b.destinations), optouts)
         todo = found.ours + await self._reconcile(plan, found.unknown)
         if todo and self._only_asking(b):
             why = f"not at {self.name}, where it was asked about: sent through its route"

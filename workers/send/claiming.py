@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import time
 
-from core import unknown
+from core import optout, unknown
 from core.batch import Batch, Destination
 from core.errors import GatewayError
 from core.outcomes import State, Waiting
@@ -55,9 +55,16 @@ class Claiming(Deciding):
     """Claim the batch's destinations, ask the gateway about unknown outcomes, re-stamp
     claims before a request (a mixin of `workers.sender.BatchSender`)."""
 
-    async def _claim(self, plan: Decisions, mode: Mode, dests: list[Destination]) -> Claims:
+    async def _claim(
+        self,
+        plan: Decisions,
+        mode: Mode,
+        dests: list[Destination],
+        optouts: list[optout.Entry | None] | None = None,
+    ) -> Claims:
         """Claim (START: take over settled claims too); record what is suppressed, defer what
-        another run holds; remember which claims were stamped just now."""
+        another run holds; remember which claims were stamped just now.  `optouts`: each
+        destination's opt-out entry when the caller read them already."""
         b = plan.batch
         via = Via(self.name, b.bulk_id, b.expires_at)
         stage = Stage.NONE
@@ -75,6 +82,7 @@ class Claiming(Deciding):
             dests,
             legacy=legacy,
             stage=stage,
+            optouts=optouts,
         )
         for d in c.suppressed:
             plan.event(d, State.SUPPRESSED, reason=f"on the opt-out list ({c.why.get(d.to, '')})")

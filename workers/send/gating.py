@@ -100,10 +100,12 @@ class Gating(Requesting):
         """Send what the gate admits; sleep on short waits and recheck; defer the rest."""
         assert self.gate is not None
         deadline = now_ms() + PACE_BUDGET_MS
-        while todo:
-            admitted, held = await self.gate(plan.batch.only(todo))
+        while todo:  # the pause flag read beside the gate: one round trip for both
+            (admitted, held), paused = await asyncio.gather(
+                self.gate(plan.batch.only(todo)), self._paused(plan)
+            )
             if admitted:
-                await self._send_and_act(plan, admitted)
+                await self._send_and_act(plan, admitted, paused)
             until = min(deadline, plan.batch.expires_at)  # past the validity: deferred, so failed
             todo, defer, sleep_ms = split_held(held, until - now_ms())
             self._defer(plan, defer)

@@ -9,6 +9,7 @@ request is counted for its provider's health (`workers.health`).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import time
@@ -53,12 +54,20 @@ class Requesting(Claiming):
     """Send what was admitted and act on the answer (a mixin of
     `workers.sender.BatchSender`)."""
 
-    async def _send_and_act(self, plan: Decisions, dests: list[Destination]) -> None:
+    async def _paused(self, plan: Decisions) -> str:
+        """Why the batch's campaign is paused (or canceled): "" when it is not."""
+        reason = await self.client.hget(keys.campaign_meta(plan.batch.campaign), "paused")
+        return text(reason) if reason else ""
+
+    async def _send_and_act(
+        self, plan: Decisions, dests: list[Destination], paused: str | None = None
+    ) -> None:
         """Claim, send and act on the answer; a 400 naming destinations fails those and
         sends the rest again at once.  A campaign paused (or canceled) meanwhile sends
-        nothing more: these are parked."""
-        if reason := await self.client.hget(keys.campaign_meta(plan.batch.campaign), "paused"):
-            return self._park(plan, dests, text(reason))
+        nothing more: these are parked.  `paused`: the pause flag as the caller read it
+        just now, beside the limits gate (None: read it here)."""
+        if reason := await self._paused(plan) if paused is None else paused:
+            return self._park(plan, dests, reason)
         for _ in range(MAX_SPLITS):
             mine, results, exc = await self._attempts(plan, dests)
             if exc is None:
@@ -124,7 +133,8 @@ class Requesting(Claiming):
     @contextlib.asynccontextmanager
     async def _counted(self) -> AsyncIterator[None]:
         """Around one request to the gateway: counted for its health (failover,
-        workers.health) once it is over, whatever it ended with."""
+        workers.health) once it is over, whatever it ended with; the count is written
+        while the run goes on (`_health_counts`, awaited beside the run's record)."""
         started, failure = time.monotonic(), None
         try:
             yield
@@ -133,7 +143,8 @@ class Requesting(Claiming):
             raise
         finally:
             if self.name:
-                await self._count_health(failure, time.monotonic() - started)
+                count = self._count_health(failure, time.monotonic() - started)
+                self._health_counts.append(asyncio.ensure_future(count))
 
     async def _count_health(self, failure: GatewayError | None, seconds: float) -> None:
         """Health is advice for routing: an error counting it (the client itself waits out

@@ -6,6 +6,7 @@ sender is built, e.g. `name` or `proves_absence`).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from core.limits.limiter import AsyncLimiter
@@ -55,3 +56,4 @@ class SenderState:
         self.settle = settle_ms(s.http_timeout)
         self._stamped = 0.0  # monotonic time of the last claim call
         self._fresh: set[str] = set()  # messageIds it stamped, not yet sent under
+        self._health_counts: list[asyncio.Future[None]] = []  # its requests' (being written)

@@ -44,21 +44,28 @@ def test_send_sms_keeps_one_client_per_server(
     assert made == [redis_url]
 
 
-def test_the_campaign_check_is_one_round_trip_and_still_refuses_a_canceled_one(
+def test_the_checks_are_one_round_trip_and_still_refuse_a_canceled_one(
     r: redis.Redis, redis_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """check_sms reads the campaign (its kind, a cancel) and whether this message was
+    enqueued before in one round trip; send_checked then needs no read of its own."""
     s = settings(redis_url)
-    client = api.state_client(s)
-    sent: list[str] = []
-    real = client.execute_command
+    api.check_sms("0812345678", "Your code", campaign="shop", settings=s)  # connected
+    writes: list[bytes] = []
+    real = redis.connection.AbstractConnection.send_packed_command
 
-    def counting(*args: Any, **options: Any) -> Any:
-        sent.append(str(args[0]))
-        return real(*args, **options)
+    def counting(self: Any, command: Any, check_health: bool = True) -> None:
+        writes.append(command)
+        real(self, command, check_health)
 
-    monkeypatch.setattr(client, "execute_command", counting)
-    api.check_sms("0812345678", "Your code", campaign="shop", settings=s)
-    assert sent == ["HMGET"]
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counting)
+    checked = api.check_sms("0812345678", "Your code", key="k1", campaign="shop", settings=s)
+    assert len(writes) == 1 and checked.enqueued is False
+    monkeypatch.undo()
+    mid = api.send_checked(checked, settings=s)
+    again = api.check_sms("0812345678", "Your code", key="k1", campaign="shop", settings=s)
+    assert again.enqueued is True and api.send_checked(again, settings=s) == mid
+    assert r.hget("sms:c:{shop}:counts", "queued") == b"1"
     pause.cancel(r, lambda _: None, "shop", StreamPolicy())
     with pytest.raises(CampaignCanceled):
         api.send_sms("0812345678", "Your code", campaign="shop", settings=s)

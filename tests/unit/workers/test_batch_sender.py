@@ -33,11 +33,14 @@ from core.errors import (
     GatewayThrottled,
 )
 from core.errors import GatewayTimeout as Timeout
+from core.limits import AsyncLimiter
 from core.queues import QUEUES
 from providers import registry
+from providers.ants import PROFILE as ANTS
 from providers.ants.codes import classify_status
 from providers.base import Action, Result, Verdict
 from workers.claims import settle_ms
+from workers.gate import Gate
 from workers.runtime import Context
 from workers.send.gating import BINARY_UNSUPPORTED
 from workers.sender import UNKNOWN_MARGIN_MS, BatchSender, grouped_delay
@@ -737,10 +740,14 @@ def test_requests_are_numbered_for_a_gateway_that_knows_them_by_a_number() -> No
     assert registry.get("smsmanager").profile.numbered_requests == 2**31 - 1
 
 
-def test_a_pause_meanwhile_parks_the_batch_in_hand_before_its_request() -> None:
+@pytest.mark.parametrize("gated", [False, True], ids=["no limits gate", "limits gate"])
+def test_a_pause_meanwhile_parks_the_batch_in_hand_before_its_request(gated: bool) -> None:
     """An operator pauses while this run is busy (here: asking about unknown outcomes):
-    its request does not leave; the batch is parked."""
+    its request does not leave; the batch is parked.  With the limits gate, the pause flag
+    is read beside it."""
     sender, _, sent, client = harness({})
+    if gated:
+        sender.gate = Gate(AsyncLimiter(client), sender.ctx.settings, ANTS)
     b = batch()
 
     async def lookup(asked: Batch) -> dict[str, Result]:
@@ -1036,3 +1043,28 @@ def test_a_binary_batch_at_a_gateway_without_binary_fails_never_sent_as_text(
     else:
         assert [sent.binary for sent in gateway.sent] == [Binary()]
         assert {e[b"state"] for e in events} == {b"accepted"}
+
+
+def test_a_requests_health_count_is_written_before_its_run_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The health count of a request is written beside the run's record, not before it,
+    and the run ends only once both are written (a slow count included)."""
+    from workers import health
+
+    sender, _, sent, _ = harness({})
+    written: list[str] = []
+
+    async def slow_record(*args: Any, **kwargs: Any) -> bool:
+        await asyncio.sleep(0.05)
+        written.append(args[2])
+        return False
+
+    monkeypatch.setattr(health, "record", slow_record)
+
+    async def go() -> None:
+        await sender.process(batch())
+        assert written == [sender.name]  # counted before process returned
+
+    asyncio.run(go())
+    assert len(sent) == 1
