@@ -1,4 +1,5 @@
-"""A transactional message is not held up by campaign batches its worker already prefetched."""
+"""A transactional message is not held up by campaign batches its worker already prefetched,
+nor by their Redis calls (the campaign's lane)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,8 @@ def test_transactional_jumps_the_prefetched_campaign_batches(
 ) -> None:
     base = stack.sandbox()
     sandbox_set(base, "faults", {"latency_ms": LATENCY_MS})
-    stack.workers(processes=1, threads=4)  # dramatiq prefetches 2 x 4 = 8 messages a queue
+    # dramatiq prefetches 2 x 4 = 8 messages a queue; the campaign's Redis lane: 1 connection
+    stack.workers(processes=1, threads=4, SMS_BULK_REDIS_CONNECTIONS="1")
     settings = settings_for(redis_url, base, batch_size=10)
     api.import_csv(
         write_csv(tmp_path / "c.csv", 300), campaign="bulk", text="Hi {name}", settings=settings
@@ -38,6 +40,12 @@ def test_transactional_jumps_the_prefetched_campaign_batches(
     # the batches in hand finish, then its own request: under 2 x latency.  Behind the 4
     # campaign batches prefetched (4 threads: one more round) it would take 3 x latency.
     assert waited < 2.5 * LATENCY_MS / 1000, waited
+    # the worker's campaign batches went through the bulk lane, however many threads it
+    # runs (SMS_BULK_REDIS_CONNECTIONS), its transactional one through the main client
+    db = int(redis_url.rsplit("/", 1)[1])
+    names = [c["name"] for c in r.client_list() if c["db"] == str(db)]
+    assert names.count(LANE_NAMES[False]) == 1, names
+    assert names.count(LANE_NAMES[True]) >= 1, names
 
 
 def test_nice_workers_run_below_the_default_cpu_priority(stack: Stack) -> None:
@@ -56,25 +64,3 @@ def test_nice_workers_run_below_the_default_cpu_priority(stack: Stack) -> None:
         assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + 7), pid
     for pid in (plain.pid, *worker_children(plain.pid)):
         assert os.getpriority(os.PRIO_PROCESS, pid) == ours, pid
-
-
-def test_campaign_batches_go_through_the_bulk_lane(
-    r: redis.Redis, redis_url: str, stack: Stack, tmp_path: Path
-) -> None:
-    """A worker process sends its campaign batches' Redis calls through the bulk lane
-    (SMS_BULK_REDIS_CONNECTIONS connections, named in CLIENT LIST), however many threads
-    it runs, and its transactional ones through the main client."""
-    base = stack.sandbox()
-    sandbox_set(base, "faults", {"latency_ms": 100})
-    stack.wait_ready(stack.workers(processes=1, threads=8, SMS_BULK_REDIS_CONNECTIONS="1"))
-    settings = settings_for(redis_url, base, batch_size=10)
-    api.import_csv(
-        write_csv(tmp_path / "c.csv", 400), campaign="bulk", text="Hi {name}", settings=settings
-    )
-    api.send_sms("0899999999", "Your code is 1234", key="lane-1", settings=settings)
-    wait_for(r, "bulk", lambda s: s["done_sending"] >= 400)
-    wait_for(r, "api", lambda s: s["done_sending"] >= 1)
-    db = int(redis_url.rsplit("/", 1)[1])
-    names = [c["name"] for c in r.client_list() if c["db"] == str(db)]
-    assert names.count(LANE_NAMES[False]) == 1, names  # 40 batches, 8 at a time: one connection
-    assert names.count(LANE_NAMES[True]) >= 1, names
